@@ -1,0 +1,344 @@
+"""Reverse-mode backward over the recorded graph, grad modes, and anomaly detection.
+
+The graph is made of Function nodes (see function.py): a Tensor made by an op points at its node through
+``grad_fn``; a node holds the Tensors it was applied to in ``inputs``. ``backward`` walks the nodes in
+reverse topological order (iteratively, so graph depth is unbounded) and hands each node the gradient of
+its output.
+
+First-order backward passes plain numpy arrays between nodes (no graph bookkeeping, no Tensor objects);
+with ``create_graph=True`` it passes Tensors instead, so the backward computation is itself recorded and
+can be differentiated again. Built-in backward formulas are written once with operators and methods that
+numpy arrays and Tensors share, so the same code serves both.
+"""
+from __future__ import annotations
+
+import functools
+import threading
+import traceback
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
+
+import numpy as np
+
+if TYPE_CHECKING:  # pragma: no cover
+    from tinygrad_lab.function import Function
+    from tinygrad_lab.tensor import Tensor
+
+
+class _State(threading.local):
+    """Per-thread switches read on every op: is grad recording on, is anomaly detection on."""
+
+    grad_enabled = True
+    anomaly = False
+
+
+state = _State()
+
+
+class _GradMode:
+    """Base of no_grad / enable_grad: a context manager and a decorator, nestable and exception-safe."""
+
+    enabled = True
+
+    def __enter__(self) -> None:
+        self._prev = state.grad_enabled
+        state.grad_enabled = self.enabled
+
+    def __exit__(self, *exc: Any) -> None:
+        state.grad_enabled = self._prev
+
+    def __call__(self, fn: Callable) -> Callable:
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            with self.__class__():
+                return fn(*args, **kwargs)
+
+        return wrapper
+
+
+class no_grad(_GradMode):
+    """Ops inside record no graph: results do not require grad. Use as ``with`` or as a decorator."""
+
+    enabled = False
+
+
+class enable_grad(_GradMode):
+    """Turns recording back on inside a ``no_grad`` region."""
+
+    enabled = True
+
+
+def is_grad_enabled() -> bool:
+    return state.grad_enabled
+
+
+class detect_anomaly:
+    """Inside it, the first op whose forward or backward produces NaN or Inf raises an error that names
+    the op and the line of user code that created it (the creation site is captured per op, so it is slow)."""
+
+    def __enter__(self) -> None:
+        self._prev = state.anomaly
+        state.anomaly = True
+
+    def __exit__(self, *exc: Any) -> None:
+        state.anomaly = self._prev
+
+    def __call__(self, fn: Callable) -> Callable:
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            with detect_anomaly():
+                return fn(*args, **kwargs)
+
+        return wrapper
+
+
+_PACKAGE_DIR = __file__.rsplit("/", 1)[0]
+
+
+def creation_site() -> str:
+    """The innermost stack frame outside tinygrad_lab, as 'file:line: code' (anomaly mode only)."""
+    for frame in reversed(traceback.extract_stack()[:-1]):
+        if not frame.filename.startswith(_PACKAGE_DIR):
+            return f"{frame.filename}:{frame.lineno}: {frame.line}"
+    return "<unknown>"
+
+
+def check_finite(node: "Function", values: Any, what: str) -> None:
+    """Raise when anomaly mode sees NaN or Inf in an op's forward output or backward gradients."""
+    for i, v in enumerate(values):
+        if v is None:
+            continue
+        arr = np.asarray(v)
+        if arr.dtype.kind in "fc" and not np.isfinite(arr).all():
+            bad = "nan" if np.isnan(arr).any() else "inf"
+            where = what if what == "forward output" else f"gradient for input {i}"
+            raise FloatingPointError(
+                f"detect_anomaly: {type(node).__name__} produced {bad} values in its {where}; "
+                f"the op was created at {node._trace}"
+            )
+
+
+def sum_to_shape(grad: Any, shape: tuple, node: "Function", index: int) -> Any:
+    """Undo broadcasting: sum ``grad`` down to ``shape``. The one place broadcasting is reversed.
+
+    Works on numpy arrays and Tensors alike. A gradient that ``shape`` cannot broadcast to is a bug in
+    the op's backward, reported with the op's name.
+    """
+    gshape = grad.shape
+    lead = len(gshape) - len(shape)
+    if lead < 0 or any(s != 1 and s != g for s, g in zip(shape, gshape[lead:])):
+        raise RuntimeError(
+            f"{type(node).__name__}.backward returned a gradient of shape {tuple(gshape)} for input "
+            f"{index}, which has shape {tuple(shape)}"
+        )
+    axes = tuple(range(lead)) + tuple(lead + i for i, s in enumerate(shape) if s == 1 and gshape[lead + i] != 1)
+    if axes:
+        grad = grad.sum(axis=axes, keepdims=True)
+    if lead or grad.shape != shape:
+        grad = grad.reshape(shape)
+    return grad
+
+
+def _topological_order(roots: Iterable["Function"]) -> list:
+    """Nodes reachable from ``roots``, every node before the nodes it depends on. Iterative DFS."""
+    order: list = []
+    visited: set = set()
+    for root in roots:
+        if id(root) in visited:
+            continue
+        visited.add(id(root))
+        stack = [(root, iter(root.inputs))]
+        while stack:
+            node, children = stack[-1]
+            for child in children:
+                fn = getattr(child, "grad_fn", None)
+                if fn is not None and id(fn) not in visited:
+                    visited.add(id(fn))
+                    stack.append((fn, iter(fn.inputs)))
+                    break
+            else:
+                stack.pop()
+                order.append(node)
+    order.reverse()
+    return order
+
+
+def run_backward(
+    outputs: Sequence["Tensor"],
+    grad_outputs: Sequence[Any],
+    retain_graph: bool,
+    create_graph: bool,
+    capture: Sequence["Tensor"] | None = None,
+) -> dict | None:
+    """The engine behind ``Tensor.backward`` and ``tinygrad_lab.grad``.
+
+    Without ``capture`` it accumulates into the ``.grad`` of the leaves reached; with it, it returns a
+    dict id(tensor) -> gradient for just those tensors and leaves every ``.grad`` alone.
+    """
+    from tinygrad_lab.tensor import Tensor
+
+    wrap = create_graph  # pass Tensors between nodes only when the backward pass itself is recorded
+    node_grads: dict = {}  # id(node) -> gradient of that node's output
+    leaf_grads: dict = {}  # id(leaf) -> (leaf, gradient)
+    captured_nodes = {}
+    captured_leaves = set()
+    if capture is not None:
+        for t in capture:
+            if t.grad_fn is not None:
+                captured_nodes[id(t.grad_fn)] = t
+            else:
+                captured_leaves.add(id(t))
+        results: dict = {}
+
+    roots = []
+    for out, g in zip(outputs, grad_outputs):
+        if out.grad_fn is None:
+            leaf_grads[id(out)] = (out, g)
+            continue
+        key = id(out.grad_fn)
+        node_grads[key] = g if key not in node_grads else node_grads[key] + g
+        roots.append(out.grad_fn)
+
+    order = _topological_order(roots)
+    prev_mode = state.grad_enabled
+    state.grad_enabled = create_graph
+    anomaly = state.anomaly
+    try:
+        for node in order:
+            grad = node_grads.pop(id(node), None)
+            if grad is None:
+                continue
+            if node._released:
+                raise RuntimeError(
+                    f"Trying to backward through the graph a second time (through {type(node).__name__}): "
+                    "its saved values were freed after the first backward. Pass retain_graph=True to the "
+                    "first backward (or tinygrad_lab.grad) to keep them."
+                )
+            if node._hooks is not None:
+                grad = _run_hooks(node._hooks, grad, wrap)
+            if node._retained is not None:
+                t = node._retained()
+                if t is not None:
+                    t.grad = grad if wrap else Tensor._wrap(np.array(grad))
+            if capture is not None and id(node) in captured_nodes:
+                results[id(captured_nodes[id(node)])] = grad
+            in_grads = node._call_backward(grad, wrap)
+            if anomaly:
+                check_finite(node, in_grads, "backward")
+            for i, (inp, need, g) in enumerate(zip(node.inputs, node.needs_input_grad, in_grads)):
+                if not need or g is None:
+                    continue
+                if g.shape != inp.shape:
+                    g = sum_to_shape(g, inp.shape, node, i)
+                if g.dtype != inp.dtype:
+                    g = g.astype(inp.dtype)
+                fn = inp.grad_fn
+                if fn is not None:
+                    key = id(fn)
+                    node_grads[key] = g if key not in node_grads else node_grads[key] + g
+                else:
+                    key = id(inp)
+                    leaf_grads[key] = (inp, g) if key not in leaf_grads else (inp, leaf_grads[key][1] + g)
+            if not retain_graph:
+                node.release()
+    finally:
+        state.grad_enabled = prev_mode
+
+    for key, (leaf, g) in leaf_grads.items():
+        if leaf._hooks is not None:
+            g = _run_hooks(leaf._hooks, g, wrap)
+        if capture is not None:
+            if key in captured_leaves:
+                results[key] = g
+            continue
+        if wrap:
+            leaf.grad = g if leaf.grad is None else leaf.grad + g
+        elif leaf.grad is None:
+            leaf.grad = Tensor._wrap(np.array(g, dtype=leaf.dtype))  # own copy: g may alias other grads
+        else:
+            leaf.grad = Tensor._wrap(leaf.grad.data + g)
+    return results if capture is not None else None
+
+
+def _run_hooks(hooks: dict, grad: Any, wrap: bool) -> Any:
+    """Call each hook with the gradient as a Tensor; a hook that returns a value replaces the gradient."""
+    from tinygrad_lab.tensor import Tensor
+
+    g = grad if wrap else Tensor._wrap(np.asarray(grad))
+    for hook in list(hooks.values()):
+        new = hook(g)
+        if new is not None:
+            if not isinstance(new, Tensor):
+                new = Tensor(new)
+            if new.shape != g.shape:
+                raise RuntimeError(f"hook {hook!r} returned a gradient of shape {new.shape}, expected {g.shape}")
+            g = new
+    return g if wrap else g.data
+
+
+def grad(
+    outputs: "Tensor | Sequence[Tensor]",
+    inputs: "Tensor | Sequence[Tensor]",
+    grad_outputs: Any = None,
+    retain_graph: bool | None = None,
+    create_graph: bool = False,
+    allow_unused: bool = False,
+) -> tuple:
+    """Gradients of ``outputs`` with respect to ``inputs``, as a tuple; ``.grad`` fields are not touched.
+
+    As torch.autograd.grad: ``grad_outputs`` defaults to ones for single-element outputs; with
+    ``create_graph=True`` the returned gradients are differentiable; an input that the outputs do not
+    depend on is an error unless ``allow_unused=True``, which gives None for it.
+    """
+    from tinygrad_lab.tensor import Tensor
+
+    outputs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
+    inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)
+    if grad_outputs is None or isinstance(grad_outputs, Tensor):
+        grad_outputs = [grad_outputs] * len(outputs)
+    seeds = [seed_gradient(o, g, create_graph) for o, g in zip(outputs, grad_outputs)]
+    for i, t in enumerate(inputs):
+        if not t.requires_grad:
+            raise RuntimeError(f"tinygrad_lab.grad: input {i} (shape {t.shape}) does not require grad")
+    if retain_graph is None:
+        retain_graph = create_graph
+    found = run_backward(outputs, seeds, retain_graph, create_graph, capture=inputs)
+    result = []
+    for i, t in enumerate(inputs):
+        g = found.get(id(t))
+        if g is None:
+            if not allow_unused:
+                raise RuntimeError(
+                    f"tinygrad_lab.grad: input {i} (shape {t.shape}) was not used to compute the outputs; "
+                    "pass allow_unused=True to get None for it"
+                )
+            result.append(None)
+        else:
+            result.append(g if create_graph else Tensor._wrap(np.array(g)))
+    return tuple(result)
+
+
+def seed_gradient(output: "Tensor", gradient: Any, create_graph: bool) -> Any:
+    """The starting gradient for ``output``: ones for a single element, else the given one, checked."""
+    from tinygrad_lab.tensor import Tensor
+
+    if not output.requires_grad:
+        raise RuntimeError(
+            f"backward: the tensor of shape {output.shape} does not require grad and has no grad_fn; "
+            "create the leaves with requires_grad=True (and not under no_grad)"
+        )
+    if gradient is None:
+        if output.size != 1:
+            raise RuntimeError(
+                f"backward: grad can be implicitly created only for single-element outputs, but the output "
+                f"has shape {output.shape}; pass gradient= (a tensor of that shape)"
+            )
+        gradient = np.ones_like(output.data)
+    else:
+        if gradient.shape != output.shape if isinstance(gradient, Tensor) else np.shape(gradient) != output.shape:
+            raise RuntimeError(
+                f"backward: gradient has shape {np.shape(gradient)} but the output has shape {output.shape}"
+            )
+        if create_graph and isinstance(gradient, Tensor):
+            return gradient  # keep its graph: the result is differentiable in the seed too
+        gradient = gradient.data if isinstance(gradient, Tensor) else np.asarray(gradient, dtype=output.dtype)
+    return Tensor._wrap(gradient) if create_graph else gradient

@@ -1,0 +1,129 @@
+"""``Function``: the one mechanism behind every differentiable op, built-in or a user's.
+
+An op subclasses Function and writes two static methods:
+
+    forward(ctx, *arrays, **attrs) -> np.ndarray      # numpy in, numpy out
+    backward(ctx, grad) -> gradient or tuple of them  # one per input, None where none is needed
+
+and is applied with ``MyOp.apply(*tensors_or_values, **attrs)``. The node object is the ``ctx``: forward
+stores what backward needs with ``ctx.save_for_backward(...)``; backward reads ``ctx.saved_tensors`` and
+``ctx.needs_input_grad``. Broadcasting is undone by the engine (autograd.sum_to_shape), never by an op.
+
+backward receives numpy arrays in a first-order backward and Tensors when the backward pass is being
+recorded (``create_graph=True``). Write it with operators (``* / @ **``), methods both types have
+(``.T .sum .reshape .transpose .swapaxes``) and tinygrad_lab's functions (``tl.exp``, ``tl.log``,
+``tl.where``...), which accept either, and the same code gives first and higher derivatives.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from tinygrad_lab.autograd import check_finite, creation_site, state
+from tinygrad_lab.tensor import Tensor
+
+
+class Function:
+    """Base class of ops; an instance is both the graph node (``Tensor.grad_fn``) and the ``ctx``."""
+
+    # Defaults shared by every node; an instance sets its own only when it needs them.
+    _released = False
+    _hooks = None  # hooks registered on the node's output Tensor (non-leaf register_hook)
+    _retained = None  # weakref to the output Tensor that called retain_grad()
+    _trace = None  # creation site, recorded in anomaly mode
+    _saved: tuple = ()
+
+    @staticmethod
+    def forward(ctx: "Function", *args: Any, **attrs: Any) -> np.ndarray:
+        raise NotImplementedError(f"{type(ctx).__name__} has no forward")
+
+    @staticmethod
+    def backward(ctx: "Function", grad: Any) -> Any:
+        raise NotImplementedError(f"{type(ctx).__name__} has no backward: it cannot be differentiated")
+
+    @classmethod
+    def apply(cls, *args: Any, **attrs: Any) -> Tensor:
+        """Run forward on the inputs' arrays; record a graph node when grad mode is on and an input needs grad."""
+        ctx = cls.__new__(cls)
+        arrays = [a.data if isinstance(a, Tensor) else a for a in args]
+        try:
+            raw = cls.forward(ctx, *arrays, **attrs)
+        except (ValueError, TypeError, IndexError) as err:
+            raise _op_error(cls, args, err) from None
+        out = raw if type(raw) is np.ndarray else np.asarray(raw)  # numpy returns scalars for 0-d results
+        if state.grad_enabled:
+            needs = tuple([isinstance(a, Tensor) and a.requires_grad for a in args])
+            if True in needs:
+                ctx.inputs = args
+                ctx.needs_input_grad = needs
+                ctx.attrs = attrs
+                ctx._out = raw
+                if out.dtype.kind not in "fc":
+                    raise TypeError(f"{cls.__name__} returned dtype {out.dtype}, which cannot carry a gradient")
+                if state.anomaly:
+                    ctx._trace = creation_site()
+                    check_finite(ctx, (out,), "forward output")
+                return Tensor._make(out, ctx)
+        return Tensor._wrap(out)
+
+    # -- ctx API used inside forward / backward ------------------------------------------------------
+    def save_for_backward(self, *values: Any) -> None:
+        """Keep values (arrays from forward) for backward. In a recorded backward (create_graph=True)
+        the inputs' and the output's arrays come back as those Tensors, so they stay differentiable."""
+        self._saved = values
+
+    @property
+    def saved_tensors(self) -> tuple:
+        if self._released:
+            raise RuntimeError(
+                f"{type(self).__name__}: saved values were freed by a previous backward; pass retain_graph=True"
+            )
+        return self._saved
+
+    # -- engine side ---------------------------------------------------------------------------------
+    def _call_backward(self, grad: Any, wrap: bool) -> tuple:
+        """Run the op's backward, with Tensors in place of saved arrays when the pass is recorded."""
+        if wrap:
+            arrays = self._saved
+            self._saved = tuple(self._as_tensor(v) for v in arrays)
+            try:
+                grads = type(self).backward(self, grad)
+            finally:
+                self._saved = arrays
+        else:
+            grads = type(self).backward(self, grad)
+        if not isinstance(grads, tuple):
+            grads = (grads,)
+        if len(grads) != len(self.inputs):
+            raise RuntimeError(
+                f"{type(self).__name__}.backward returned {len(grads)} gradient(s), "
+                f"but the op has {len(self.inputs)} input(s)"
+            )
+        return grads
+
+    def _as_tensor(self, value: Any) -> Any:
+        """Map a saved array back to the Tensor it belongs to: an input, the output, or a constant."""
+        if value is self._out:
+            return Tensor._make(np.asarray(value), self)
+        for inp in self.inputs:
+            if isinstance(inp, Tensor) and inp.requires_grad and inp.data is value:
+                return inp
+        return value
+
+    def release(self) -> None:
+        """Free what forward saved (called after a backward without retain_graph)."""
+        keep = (self.inputs, self.needs_input_grad, self.attrs)
+        self.__dict__.clear()
+        self.inputs, self.needs_input_grad, self.attrs = keep
+        self._released = True
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__}>"
+
+
+def _op_error(cls: type, args: tuple, err: Exception) -> Exception:
+    """Turn numpy's error from inside an op into one sentence naming the op and the input shapes."""
+    shapes = ", ".join(str(tuple(np.shape(a.data if isinstance(a, Tensor) else a))) for a in args)
+    kind = type(err)
+    return kind(f"{cls.__name__}: {err} (input shapes: {shapes})")

@@ -1,0 +1,462 @@
+"""``Tensor``: a numpy array that records the ops applied to it, so ``backward()`` can find gradients.
+
+A scalar is a 0-d Tensor, so a micrograd-style expression of scalars and a batched MLP are the same kind of
+graph. Every differentiable method below is one line that applies a ``Function`` from ops.py.
+"""
+from __future__ import annotations
+
+import weakref
+from typing import Any, Iterator, Sequence
+
+import numpy as np
+
+from tinygrad_lab.autograd import run_backward, seed_gradient
+
+_FLOAT_KINDS = "f"
+_NUMERIC_KINDS = "biuf"
+
+_default_rng: np.random.Generator = np.random.default_rng(0)
+
+
+def manual_seed(seed: int) -> np.random.Generator:
+    """Reseed the generator that factories use when no ``rng`` is given; returns it."""
+    global _default_rng
+    _default_rng = np.random.default_rng(seed)
+    return _default_rng
+
+
+def _rng(rng: np.random.Generator | None) -> np.random.Generator:
+    return _default_rng if rng is None else rng
+
+
+def _to_array(data: Any, dtype: Any) -> np.ndarray:
+    """Numeric data as an owned ndarray: ints and bools become float64 unless a dtype is asked for."""
+    if isinstance(data, Tensor):
+        data = data.data
+    try:
+        arr = np.array(data, dtype=dtype)
+    except (ValueError, TypeError) as err:
+        raise TypeError(f"Tensor: cannot make a tensor from {type(data).__name__} {data!r:.80}: {err}") from None
+    if arr.dtype.kind not in _NUMERIC_KINDS:
+        raise TypeError(
+            f"Tensor: data must be numbers (scalars, nested lists, arrays), got {type(data).__name__} "
+            f"{data!r:.80} (dtype {arr.dtype})"
+        )
+    if dtype is None and arr.dtype.kind in "iu":
+        arr = arr.astype(np.float64)
+    elif dtype is None and arr.dtype.kind == "b":
+        arr = arr.astype(np.float64)
+    return arr
+
+
+def _shape_arg(shape: tuple) -> tuple:
+    """Accept both f(2, 3) and f((2, 3))."""
+    return tuple(shape[0]) if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else tuple(shape)
+
+
+class RemovableHandle:
+    """Returned by ``register_hook``; ``remove()`` unregisters the hook."""
+
+    _next_id = 0
+
+    def __init__(self, hooks: dict):
+        self._hooks = hooks
+        self.id = RemovableHandle._next_id
+        RemovableHandle._next_id += 1
+
+    def remove(self) -> None:
+        self._hooks.pop(self.id, None)
+
+
+class Tensor:
+    """An n-dimensional array with reverse-mode autodiff. ``Tensor(data, requires_grad=False, dtype=None, name=None)``."""
+
+    __slots__ = ("data", "grad", "requires_grad", "grad_fn", "name", "_hooks", "__weakref__")
+    __array_ufunc__ = None  # ndarray (op) Tensor defers to Tensor, so the result stays a Tensor
+    __array_priority__ = 1000
+
+    def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None, name: str | None = None):
+        arr = _to_array(data, dtype)
+        if requires_grad and arr.dtype.kind not in _FLOAT_KINDS:
+            raise TypeError(f"Tensor: only floating-point tensors can require grad, got dtype {arr.dtype}")
+        self.data = arr
+        self.grad: Tensor | None = None
+        self.requires_grad = bool(requires_grad)
+        self.grad_fn = None
+        self.name = name
+        self._hooks = None
+
+    # Fast constructors for the op path: no conversion, no checks.
+    @staticmethod
+    def _make(data: np.ndarray, grad_fn: Any) -> "Tensor":
+        t = object.__new__(Tensor)
+        t.data = data
+        t.grad = None
+        t.requires_grad = True
+        t.grad_fn = grad_fn
+        t.name = None
+        t._hooks = None
+        return t
+
+    @staticmethod
+    def _wrap(data: np.ndarray) -> "Tensor":
+        t = object.__new__(Tensor)
+        t.data = data
+        t.grad = None
+        t.requires_grad = False
+        t.grad_fn = None
+        t.name = None
+        t._hooks = None
+        return t
+
+    # ---- array attributes ------------------------------------------------------------------------------
+    @property
+    def shape(self) -> tuple:
+        return self.data.shape
+
+    @property
+    def ndim(self) -> int:
+        return self.data.ndim
+
+    @property
+    def size(self) -> int:
+        return self.data.size
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.data.dtype
+
+    @property
+    def is_leaf(self) -> bool:
+        return self.grad_fn is None
+
+    @property
+    def T(self) -> "Tensor":
+        return _ops.Transpose.apply(self, axes=None)
+
+    def numpy(self) -> np.ndarray:
+        """The data as an ndarray (shared, not copied)."""
+        return self.data
+
+    def item(self) -> float:
+        if self.data.size != 1:
+            raise ValueError(f"item(): only a one-element tensor converts to a Python number, got shape {self.shape}")
+        return self.data.item()
+
+    def tolist(self) -> Any:
+        return self.data.tolist()
+
+    def __len__(self) -> int:
+        if self.data.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return len(self.data)
+
+    def __iter__(self) -> Iterator["Tensor"]:
+        return (self[i] for i in range(len(self)))
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        return self.data if dtype is None else self.data.astype(dtype)
+
+    def __bool__(self) -> bool:
+        return bool(self.data)
+
+    def __float__(self) -> float:
+        return float(self.item())
+
+    def __int__(self) -> int:
+        return int(self.item())
+
+    __hash__ = object.__hash__  # identity: two equal-valued tensors are never merged
+
+    def __repr__(self) -> str:
+        body = np.array2string(self.data, separator=", ", prefix="Tensor(")
+        extras = []
+        if self.dtype != np.float64:
+            extras.append(f"dtype={self.dtype}")
+        if self.grad_fn is not None:
+            extras.append(f"grad_fn={self.grad_fn!r}")
+        if self.requires_grad:
+            extras.append("requires_grad=True")
+        if self.name:
+            extras.append(f"name={self.name!r}")
+        return f"Tensor({body}{''.join(', ' + e for e in extras)})"
+
+    # ---- autograd ----------------------------------------------------------------------------------------
+    def backward(self, gradient: Any = None, retain_graph: bool | None = None, create_graph: bool = False) -> None:
+        """Accumulate d(self)/d(leaf) into every leaf's ``.grad``; ``gradient`` is needed unless self has one element."""
+        seed = seed_gradient(self, gradient, create_graph)
+        run_backward([self], [seed], create_graph if retain_graph is None else retain_graph, create_graph)
+
+    def detach(self) -> "Tensor":
+        """The same data (shared) cut off from the graph."""
+        return Tensor._wrap(self.data)
+
+    def requires_grad_(self, requires_grad: bool = True) -> "Tensor":
+        if self.grad_fn is not None and not requires_grad:
+            raise RuntimeError("requires_grad_(False) on a non-leaf tensor: use detach() instead")
+        if requires_grad and self.dtype.kind not in _FLOAT_KINDS:
+            raise TypeError(f"requires_grad_: only floating-point tensors can require grad, got dtype {self.dtype}")
+        self.requires_grad = requires_grad
+        return self
+
+    def retain_grad(self) -> None:
+        """Keep ``.grad`` on this non-leaf tensor after backward (leaves always keep theirs)."""
+        if self.grad_fn is not None:
+            self.grad_fn._retained = weakref.ref(self)
+        elif not self.requires_grad:
+            raise RuntimeError("retain_grad() on a tensor that does not require grad")
+
+    def register_hook(self, hook: Any) -> RemovableHandle:
+        """Call ``hook(grad)`` when this tensor's gradient is computed; a returned Tensor replaces the gradient."""
+        if not self.requires_grad:
+            raise RuntimeError("register_hook on a tensor that does not require grad")
+        owner = self if self.grad_fn is None else self.grad_fn
+        if owner._hooks is None:
+            owner._hooks = {}
+        handle = RemovableHandle(owner._hooks)
+        owner._hooks[handle.id] = hook
+        return handle
+
+    def zero_grad(self) -> None:
+        self.grad = None
+
+    # ---- factories -----------------------------------------------------------------------------------------
+    @staticmethod
+    def zeros(*shape: Any, dtype: Any = np.float64, requires_grad: bool = False) -> "Tensor":
+        return Tensor(np.zeros(_shape_arg(shape), dtype=dtype), requires_grad=requires_grad)
+
+    @staticmethod
+    def ones(*shape: Any, dtype: Any = np.float64, requires_grad: bool = False) -> "Tensor":
+        return Tensor(np.ones(_shape_arg(shape), dtype=dtype), requires_grad=requires_grad)
+
+    @staticmethod
+    def full(shape: Any, fill_value: float, dtype: Any = np.float64, requires_grad: bool = False) -> "Tensor":
+        shape = (shape,) if isinstance(shape, int) else tuple(shape)
+        return Tensor(np.full(shape, fill_value, dtype=dtype), requires_grad=requires_grad)
+
+    @staticmethod
+    def eye(n: int, m: int | None = None, dtype: Any = np.float64, requires_grad: bool = False) -> "Tensor":
+        return Tensor(np.eye(n, m, dtype=dtype), requires_grad=requires_grad)
+
+    @staticmethod
+    def arange(start: float, stop: float | None = None, step: float = 1, dtype: Any = np.float64,
+               requires_grad: bool = False) -> "Tensor":
+        return Tensor(np.arange(start, stop, step, dtype=dtype), requires_grad=requires_grad)
+
+    @staticmethod
+    def randn(*shape: Any, rng: np.random.Generator | None = None, dtype: Any = np.float64,
+              requires_grad: bool = False) -> "Tensor":
+        """Standard normal samples; ``rng`` defaults to the generator set by ``manual_seed``."""
+        return Tensor(_rng(rng).standard_normal(_shape_arg(shape)), dtype=dtype, requires_grad=requires_grad)
+
+    @staticmethod
+    def rand(*shape: Any, rng: np.random.Generator | None = None, dtype: Any = np.float64,
+             requires_grad: bool = False) -> "Tensor":
+        """Uniform samples in [0, 1)."""
+        return Tensor(_rng(rng).random(_shape_arg(shape)), dtype=dtype, requires_grad=requires_grad)
+
+    @staticmethod
+    def uniform(*shape: Any, low: float = 0.0, high: float = 1.0, rng: np.random.Generator | None = None,
+                dtype: Any = np.float64, requires_grad: bool = False) -> "Tensor":
+        """Uniform samples in [low, high)."""
+        return Tensor(_rng(rng).uniform(low, high, _shape_arg(shape)), dtype=dtype, requires_grad=requires_grad)
+
+    # ---- arithmetic (Python scalars and arrays on either side) --------------------------------------------------
+    def __add__(self, other: Any) -> "Tensor":
+        return _ops.Add.apply(self, other)
+
+    def __radd__(self, other: Any) -> "Tensor":
+        return _ops.Add.apply(other, self)
+
+    def __sub__(self, other: Any) -> "Tensor":
+        return _ops.Sub.apply(self, other)
+
+    def __rsub__(self, other: Any) -> "Tensor":
+        return _ops.Sub.apply(other, self)
+
+    def __mul__(self, other: Any) -> "Tensor":
+        return _ops.Mul.apply(self, other)
+
+    def __rmul__(self, other: Any) -> "Tensor":
+        return _ops.Mul.apply(other, self)
+
+    def __truediv__(self, other: Any) -> "Tensor":
+        return _ops.Div.apply(self, other)
+
+    def __rtruediv__(self, other: Any) -> "Tensor":
+        return _ops.Div.apply(other, self)
+
+    def __pow__(self, other: Any) -> "Tensor":
+        return _ops.Pow.apply(self, other)
+
+    def __rpow__(self, other: Any) -> "Tensor":
+        return _ops.Pow.apply(other, self)
+
+    def __matmul__(self, other: Any) -> "Tensor":
+        return _ops.MatMul.apply(self, other)
+
+    def __rmatmul__(self, other: Any) -> "Tensor":
+        return _ops.MatMul.apply(other, self)
+
+    def __neg__(self) -> "Tensor":
+        return _ops.Neg.apply(self)
+
+    def __pos__(self) -> "Tensor":
+        return self
+
+    # ---- comparisons: boolean tensors, never part of the graph ------------------------------------------------
+    def __lt__(self, other: Any) -> "Tensor":
+        return Tensor._wrap(np.asarray(self.data < _data(other)))
+
+    def __le__(self, other: Any) -> "Tensor":
+        return Tensor._wrap(np.asarray(self.data <= _data(other)))
+
+    def __gt__(self, other: Any) -> "Tensor":
+        return Tensor._wrap(np.asarray(self.data > _data(other)))
+
+    def __ge__(self, other: Any) -> "Tensor":
+        return Tensor._wrap(np.asarray(self.data >= _data(other)))
+
+    def __eq__(self, other: Any) -> "Tensor":  # type: ignore[override]
+        return Tensor._wrap(np.asarray(self.data == _data(other)))
+
+    def __ne__(self, other: Any) -> "Tensor":  # type: ignore[override]
+        return Tensor._wrap(np.asarray(self.data != _data(other)))
+
+    # ---- elementwise ---------------------------------------------------------------------------------------------
+    def exp(self) -> "Tensor":
+        return _ops.Exp.apply(self)
+
+    def log(self) -> "Tensor":
+        return _ops.Log.apply(self)
+
+    def sqrt(self) -> "Tensor":
+        return _ops.Sqrt.apply(self)
+
+    def abs(self) -> "Tensor":
+        return _ops.Abs.apply(self)
+
+    def sigmoid(self) -> "Tensor":
+        return _ops.Sigmoid.apply(self)
+
+    def tanh(self) -> "Tensor":
+        return _ops.Tanh.apply(self)
+
+    def relu(self) -> "Tensor":
+        return _ops.ReLU.apply(self)
+
+    def leaky_relu(self, negative_slope: float = 0.01) -> "Tensor":
+        return _ops.LeakyReLU.apply(self, negative_slope=negative_slope)
+
+    def clip(self, lo: float | None = None, hi: float | None = None) -> "Tensor":
+        return _ops.Clip.apply(self, lo=lo, hi=hi)
+
+    def astype(self, dtype: Any) -> "Tensor":
+        dtype = np.dtype(dtype)
+        return self if dtype == self.dtype else _ops.Cast.apply(self, dtype=dtype)
+
+    # ---- reductions ------------------------------------------------------------------------------------------------
+    def sum(self, axis: int | tuple | None = None, keepdims: bool = False) -> "Tensor":
+        return _ops.Sum.apply(self, axis=axis, keepdims=keepdims)
+
+    def mean(self, axis: int | tuple | None = None, keepdims: bool = False) -> "Tensor":
+        return _ops.Mean.apply(self, axis=axis, keepdims=keepdims)
+
+    def max(self, axis: int | tuple | None = None, keepdims: bool = False) -> "Tensor":
+        return _ops.Max.apply(self, axis=axis, keepdims=keepdims)
+
+    def min(self, axis: int | tuple | None = None, keepdims: bool = False) -> "Tensor":
+        return _ops.Min.apply(self, axis=axis, keepdims=keepdims)
+
+    def var(self, axis: int | tuple | None = None, keepdims: bool = False, ddof: int = 0) -> "Tensor":
+        """Variance as numpy computes it (ddof=0 by default)."""
+        centered = self - self.mean(axis=axis, keepdims=True)
+        count = self.size // max(centered.mean(axis=axis, keepdims=keepdims).size, 1)
+        return (centered * centered).sum(axis=axis, keepdims=keepdims) / (count - ddof)
+
+    def logsumexp(self, axis: int | tuple | None = None, keepdims: bool = False) -> "Tensor":
+        return _ops.LogSumExp.apply(self, axis=axis, keepdims=keepdims)
+
+    def log_softmax(self, axis: int = -1) -> "Tensor":
+        """x - logsumexp(x): stable for inputs of any size."""
+        return self - self.logsumexp(axis=axis, keepdims=True)
+
+    def softmax(self, axis: int = -1) -> "Tensor":
+        return self.log_softmax(axis).exp()
+
+    # ---- shape ---------------------------------------------------------------------------------------------------
+    def reshape(self, *shape: Any) -> "Tensor":
+        return _ops.Reshape.apply(self, shape=_shape_arg(shape))
+
+    def transpose(self, *axes: Any) -> "Tensor":
+        axes = _shape_arg(axes)
+        return _ops.Transpose.apply(self, axes=None if axes in ((), (None,)) else axes)
+
+    def permute(self, *axes: Any) -> "Tensor":
+        return _ops.Transpose.apply(self, axes=_shape_arg(axes))
+
+    def swapaxes(self, axis1: int, axis2: int) -> "Tensor":
+        axes = list(range(self.ndim))
+        axes[axis1], axes[axis2] = axes[axis2], axes[axis1]
+        return _ops.Transpose.apply(self, axes=tuple(axes))
+
+    def expand(self, *shape: Any) -> "Tensor":
+        return _ops.Expand.apply(self, shape=_shape_arg(shape))
+
+    def broadcast_to(self, shape: Sequence[int]) -> "Tensor":
+        return _ops.Expand.apply(self, shape=tuple(shape))
+
+    def squeeze(self, axis: int | tuple | None = None) -> "Tensor":
+        return self.reshape(np.squeeze(np.empty(self.shape, dtype=bool), axis=axis).shape)
+
+    def unsqueeze(self, axis: int) -> "Tensor":
+        return self.reshape(np.expand_dims(np.empty(self.shape, dtype=bool), axis).shape)
+
+    def flatten(self, start_dim: int = 0, end_dim: int = -1) -> "Tensor":
+        if self.ndim == 0:
+            return self.reshape(1)
+        start, end = start_dim % self.ndim, end_dim % self.ndim
+        return self.reshape(self.shape[:start] + (-1,) + self.shape[end + 1:])
+
+    def __getitem__(self, index: Any) -> "Tensor":
+        return _ops.GetItem.apply(self, index=_unwrap_index(index))
+
+    # ---- graph rendering (tinygrad_lab.viz) --------------------------------------------------------------------------
+    def to_dot(self, **options: Any) -> str:
+        from tinygrad_lab import viz
+
+        return viz.to_dot(self, **options)
+
+    def draw(self, **options: Any) -> Any:
+        from tinygrad_lab import viz
+
+        return viz.draw(self, **options)
+
+
+def _data(x: Any) -> Any:
+    return x.data if isinstance(x, Tensor) else x
+
+
+def _unwrap_index(index: Any) -> Any:
+    """Indices may hold Tensors (integer or boolean); numpy wants arrays."""
+    if isinstance(index, Tensor):
+        return index.data
+    if isinstance(index, tuple):
+        return tuple(i.data if isinstance(i, Tensor) else i for i in index)
+    return index
+
+
+def tensor(data: Any, requires_grad: bool = False, dtype: Any = None, name: str | None = None) -> Tensor:
+    """``tl.tensor(...)`` is ``Tensor(...)``, as torch.tensor."""
+    return Tensor(data, requires_grad=requires_grad, dtype=dtype, name=name)
+
+
+def zeros_like(t: Tensor, requires_grad: bool = False) -> Tensor:
+    return Tensor(np.zeros_like(np.asarray(t)), requires_grad=requires_grad)
+
+
+def ones_like(t: Tensor, requires_grad: bool = False) -> Tensor:
+    return Tensor(np.ones_like(np.asarray(t)), requires_grad=requires_grad)
+
+
+from tinygrad_lab import ops as _ops  # noqa: E402  (ops build on Tensor, Tensor's methods apply ops)

@@ -1,0 +1,282 @@
+"""Gradient checking for tinygrad_lab code, ours and yours: finite differences, gradcheck, gradgradcheck,
+and hypothesis strategies that draw inputs away from kinks and domain edges.
+
+    from tinygrad_lab.testing import gradcheck
+    x = tl.Tensor.randn(3, 4, requires_grad=True)
+    assert gradcheck(lambda t: (t * t).sigmoid().sum(axis=0), [x])
+
+Defaults and meaning follow torch.autograd.gradcheck: central differences with eps=1e-6, and the check
+|analytical - numerical| <= atol + rtol * |numerical| element by element, with atol=1e-5 and rtol=1e-3.
+"""
+from __future__ import annotations
+
+import warnings
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from tinygrad_lab.autograd import grad as _grad
+from tinygrad_lab.autograd import enable_grad, no_grad
+from tinygrad_lab.tensor import Tensor
+
+
+class GradcheckError(AssertionError):
+    """The analytical and numerical Jacobians disagree (or the function is not checkable)."""
+
+
+def _as_tuple(outputs: Any) -> tuple:
+    return tuple(outputs) if isinstance(outputs, (tuple, list)) else (outputs,)
+
+
+def _differentiable(inputs: Sequence[Any]) -> list[int]:
+    return [i for i, x in enumerate(inputs) if isinstance(x, Tensor) and x.requires_grad]
+
+
+def _evaluate(fn: Callable, inputs: Sequence[Any], index: int, array: np.ndarray) -> list[np.ndarray]:
+    """fn's outputs as float64 arrays, with inputs[index]'s data replaced by ``array``."""
+    args = list(inputs)
+    args[index] = Tensor(array, requires_grad=inputs[index].requires_grad)
+    with no_grad():
+        return [np.asarray(o, dtype=np.float64) for o in _as_tuple(fn(*args))]
+
+
+def numerical_jacobian(fn: Callable, inputs: Sequence[Any], eps: float = 1e-6) -> list[list[np.ndarray]]:
+    """Central-difference Jacobians: ``J[i][j]`` is d outputs[j] / d inputs[i], of shape (outputs[j].size,
+    inputs[i].size), for every input that requires grad (None for the others). Computed in float64 on
+    copies of the inputs, so the caller's tensors are never touched."""
+    inputs = list(inputs)
+    jacobians: list = [None] * len(inputs)
+    for i in _differentiable(inputs):
+        base = np.array(inputs[i].data, dtype=np.float64)
+        columns = []
+        for k in range(base.size):
+            plus, minus = base.copy(), base.copy()
+            plus.flat[k] += eps
+            minus.flat[k] -= eps
+            f_plus = _evaluate(fn, inputs, i, plus)
+            f_minus = _evaluate(fn, inputs, i, minus)
+            columns.append([(p - m).ravel() / (2 * eps) for p, m in zip(f_plus, f_minus)])
+        n_out = len(_evaluate(fn, inputs, i, base))
+        jacobians[i] = [
+            np.stack([col[j] for col in columns], axis=1) if columns else np.zeros((0, 0))
+            for j in range(n_out)
+        ]
+    return jacobians
+
+
+def analytical_jacobian(fn: Callable, inputs: Sequence[Any]) -> list[list[np.ndarray]]:
+    """The Jacobians that backward computes, laid out as numerical_jacobian's, one backward per output element."""
+    inputs = list(inputs)
+    diff = _differentiable(inputs)
+    outputs = _as_tuple(fn(*inputs))
+    jacobians: list = [None] * len(inputs)
+    for i in diff:
+        jacobians[i] = [np.zeros((o.size, inputs[i].size)) for o in outputs]
+    for j, out in enumerate(outputs):
+        if not out.requires_grad:
+            continue
+        for m in range(out.size):
+            seed = np.zeros(out.shape, dtype=out.dtype)
+            seed.flat[m] = 1.0
+            grads = _grad(out, [inputs[i] for i in diff], grad_outputs=Tensor(seed), retain_graph=True,
+                          allow_unused=True)
+            for i, g in zip(diff, grads):
+                if g is not None:
+                    jacobians[i][j][m] = np.asarray(g.data, dtype=np.float64).ravel()
+    return jacobians
+
+
+def _excerpt(matrix: np.ndarray, row: int, col: int, radius: int = 2) -> str:
+    r0, c0 = max(row - radius, 0), max(col - radius, 0)
+    block = matrix[r0:row + radius + 1, c0:col + radius + 1]
+    return f"rows {r0}..{r0 + block.shape[0] - 1}, cols {c0}..{c0 + block.shape[1] - 1}:\n" + \
+        np.array2string(block, precision=6, suppress_small=False)
+
+
+def _compare(analytical: np.ndarray, numerical: np.ndarray, i: int, j: int, atol: float, rtol: float) -> str | None:
+    """None when close; otherwise a report naming the input, the output and the worst element."""
+    if analytical.shape != numerical.shape:
+        return f"Jacobian of output {j} w.r.t. input {i}: shapes differ, {analytical.shape} vs {numerical.shape}"
+    excess = np.abs(analytical - numerical) - (atol + rtol * np.abs(numerical))
+    bad = ~(excess <= 0)  # NaN on either side counts as a mismatch
+    if not bad.any():
+        return None
+    row, col = np.unravel_index(int(np.argmax(np.where(np.isnan(excess), np.inf, excess))), excess.shape)
+    a, n = analytical[row, col], numerical[row, col]
+    abs_err = abs(a - n)
+    rel_err = abs_err / max(abs(n), 1e-300)
+    return (
+        f"Jacobian mismatch for output {j} with respect to input {i}: worst at output element {row}, input "
+        f"element {col}: analytical {a!r}, numerical {n!r}; absolute error {abs_err:.3e}, relative error "
+        f"{rel_err:.3e} (atol={atol}, rtol={rtol}).\nanalytical {_excerpt(analytical, row, col)}\n"
+        f"numerical {_excerpt(numerical, row, col)}"
+    )
+
+
+def gradcheck(
+    fn: Callable,
+    inputs: Sequence[Any],
+    *,
+    eps: float = 1e-6,
+    atol: float = 1e-5,
+    rtol: float = 1e-3,
+    fast_mode: bool = False,
+    raise_exception: bool = True,
+    seed: int = 0,
+) -> bool:
+    """Check backward's gradients of ``fn(*inputs)`` against central finite differences.
+
+    Inputs that are Tensors with requires_grad=True are checked; anything else is passed through as a
+    constant. ``fast_mode`` compares random projections u^T J v instead of whole Jacobians (one backward
+    and two evaluations per input/output pair). Returns True, or raises GradcheckError (returns False
+    when ``raise_exception=False``).
+    """
+    inputs = list(inputs)
+    diff = _differentiable(inputs)
+    if not diff:
+        return _fail("gradcheck: no input is a Tensor with requires_grad=True", raise_exception)
+    for i in diff:
+        if inputs[i].dtype != np.float64:
+            warnings.warn(
+                f"gradcheck: input {i} is {inputs[i].dtype}, not float64; finite differences with eps={eps} "
+                "will be inaccurate", UserWarning, stacklevel=2)
+    check = _check_fast if fast_mode else _check_full
+    report = check(fn, inputs, diff, eps, atol, rtol, seed)
+    return True if report is None else _fail(report, raise_exception)
+
+
+def _fail(message: str, raise_exception: bool) -> bool:
+    if raise_exception:
+        raise GradcheckError(message)
+    return False
+
+
+def _check_full(fn, inputs, diff, eps, atol, rtol, seed) -> str | None:
+    numerical = numerical_jacobian(fn, inputs, eps)
+    analytical = analytical_jacobian(fn, inputs)
+    for i in diff:
+        for j, (a, n) in enumerate(zip(analytical[i], numerical[i])):
+            report = _compare(a, n, i, j, atol, rtol)
+            if report:
+                return report
+    return None
+
+
+def _check_fast(fn, inputs, diff, eps, atol, rtol, seed) -> str | None:
+    rng = np.random.default_rng(seed)
+    outputs = _as_tuple(fn(*inputs))
+    for i in diff:
+        x = np.array(inputs[i].data, dtype=np.float64)
+        v = rng.standard_normal(x.shape)
+        f_plus = _evaluate(fn, inputs, i, x + eps * v)
+        f_minus = _evaluate(fn, inputs, i, x - eps * v)
+        for j, out in enumerate(outputs):
+            u = rng.standard_normal(out.shape)
+            numerical = np.sum(u * (f_plus[j] - f_minus[j]) / (2 * eps))
+            analytical = 0.0
+            if out.requires_grad:
+                (g,) = _grad(out, [inputs[i]], grad_outputs=Tensor(u.astype(out.dtype)), retain_graph=True,
+                             allow_unused=True)
+                analytical = 0.0 if g is None else float(np.sum(np.asarray(g.data, np.float64) * v))
+            report = _compare(np.array([[analytical]]), np.array([[numerical]]), i, j, atol, rtol)
+            if report:
+                return "fast mode (projection u^T J v): " + report
+    return None
+
+
+def gradgradcheck(
+    fn: Callable,
+    inputs: Sequence[Any],
+    grad_outputs: Sequence[Any] | None = None,
+    *,
+    eps: float = 1e-6,
+    atol: float = 1e-5,
+    rtol: float = 1e-3,
+    fast_mode: bool = False,
+    raise_exception: bool = True,
+    seed: int = 0,
+) -> bool:
+    """Check second derivatives: gradcheck the map (inputs, grad_outputs) -> vector-Jacobian product,
+    which backward computes with create_graph=True. ``grad_outputs`` default to seeded random tensors."""
+    inputs = list(inputs)
+    diff = _differentiable(inputs)
+    outputs = _as_tuple(fn(*inputs))
+    if grad_outputs is None:
+        rng = np.random.default_rng(seed)
+        grad_outputs = [Tensor(rng.standard_normal(o.shape), requires_grad=True) for o in outputs]
+    grad_outputs = list(grad_outputs)
+    n = len(inputs)
+
+    def first_derivatives(*args: Any) -> tuple:
+        ins, gos = list(args[:n]), list(args[n:])
+        with enable_grad():  # also while gradcheck evaluates finite differences under no_grad
+            outs = _as_tuple(fn(*ins))
+            pairs = [(o, g) for o, g in zip(outs, gos) if o.requires_grad]
+            grads = _grad([o for o, _ in pairs], [ins[i] for i in diff], grad_outputs=[g for _, g in pairs],
+                          create_graph=True, allow_unused=True)
+        return tuple(g if g is not None else Tensor(np.zeros(ins[i].shape)) for i, g in zip(diff, grads))
+
+    return gradcheck(first_derivatives, inputs + grad_outputs, eps=eps, atol=atol, rtol=rtol,
+                     fast_mode=fast_mode, raise_exception=raise_exception, seed=seed)
+
+
+# ---- hypothesis strategies ------------------------------------------------------------------------------------------
+# Imported lazily: hypothesis is a test-time dependency (the `dev` extra), not a runtime one.
+
+def shapes(min_dims: int = 0, max_dims: int = 3, min_side: int = 1, max_side: int = 4) -> Any:
+    """Array shapes, 0-d and size-1 axes included."""
+    from hypothesis.extra import numpy as hnp
+
+    return hnp.array_shapes(min_dims=min_dims, max_dims=max_dims, min_side=min_side, max_side=max_side)
+
+
+def broadcastable_shapes(n: int = 2, min_dims: int = 0, max_dims: int = 3, max_side: int = 4) -> Any:
+    """Tuples of ``n`` shapes that broadcast together (different ranks and size-1 axes included)."""
+    from hypothesis.extra import numpy as hnp
+
+    return hnp.mutually_broadcastable_shapes(num_shapes=n, min_dims=min_dims, max_dims=max_dims,
+                                             max_side=max_side).map(lambda s: s.input_shapes)
+
+
+def elements(low: float = -3.0, high: float = 3.0, *, away_from: float | None = None, margin: float = 1e-2) -> Any:
+    """Finite floats in [low, high]; with ``away_from=c`` none within ``margin`` of c (a kink such as relu's or
+    abs's 0, where finite differences straddle two slopes)."""
+    from hypothesis import strategies as st
+
+    values = st.floats(low, high, allow_nan=False, allow_infinity=False, width=64)
+    if away_from is not None:
+        values = values.filter(lambda v: abs(v - away_from) >= margin)
+    return values
+
+
+def positive_elements(low: float = 0.1, high: float = 3.0) -> Any:
+    """Floats bounded away from 0: the domain of log, sqrt and division denominators."""
+    return elements(low, high)
+
+
+def arrays(shape: Any, elements: Any = None, *, distinct: bool = False, gap: float = 1e-2) -> Any:
+    """float64 arrays of a shape (or a strategy of shapes). ``distinct=True`` draws values at least ``gap``
+    apart, so max/min/sort have no ties within finite-difference reach."""
+    from hypothesis import strategies as st
+    from hypothesis.extra import numpy as hnp
+
+    shape_strategy = shape if isinstance(shape, st.SearchStrategy) else st.just(tuple(shape))
+    if distinct:
+        def spaced(shape: tuple) -> Any:
+            size = int(np.prod(shape))
+            return st.permutations(range(size)).flatmap(
+                lambda perm: st.floats(-1.0, 1.0).map(
+                    lambda offset: (np.array(perm, dtype=np.float64) * gap * 10 + offset - size * gap * 5).reshape(shape)))
+
+        return shape_strategy.flatmap(spaced)
+    return shape_strategy.flatmap(lambda s: hnp.arrays(np.float64, s, elements=elements or _default_elements()))
+
+
+def _default_elements() -> Any:
+    return elements()
+
+
+def tensors(shape: Any = None, elements: Any = None, *, requires_grad: bool = True, distinct: bool = False) -> Any:
+    """float64 Tensors (requiring grad by default) drawn like ``arrays``; shape defaults to ``shapes()``."""
+    return arrays(shapes() if shape is None else shape, elements, distinct=distinct).map(
+        lambda a: Tensor(a, requires_grad=requires_grad))
