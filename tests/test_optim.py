@@ -1,0 +1,303 @@
+"""tinygrad_lab.optim: every update rule against two steps worked out by hand in numpy from PyTorch's documented
+algorithms, plus in-place updates, skipped None grads, step bookkeeping and argument errors."""
+import tracemalloc
+
+import numpy as np
+import pytest
+
+import tinygrad_lab as tl
+import tinygrad_lab.functional as F
+import tinygrad_lab.nn as nn
+import tinygrad_lab.optim as optim
+
+P0 = np.array([1.0, -2.0, 0.5, 3.0])
+G1 = np.array([0.3, -0.1, 2.0, -4.0])
+G2 = np.array([-0.5, 0.2, 1.0, -3.0])
+LR = 0.1
+
+
+def run_two_steps(make_opt, grads=(G1, G2)):
+    """p starts at P0; before step t its gradient is set to grads[t]; returns p after both steps."""
+    p = tl.tensor(P0.copy(), requires_grad=True)
+    opt = make_opt([p])
+    for g in grads:
+        p.grad = tl.tensor(g)
+        opt.step()
+    return p.data
+
+
+def close(actual, expected):
+    np.testing.assert_allclose(actual, expected, rtol=1e-12, atol=1e-15)
+
+
+# ---- SGD --------------------------------------------------------------------------------------------------------
+
+def test_sgd_plain():
+    close(run_two_steps(lambda ps: optim.SGD(ps, lr=LR)), P0 - LR * G1 - LR * G2)
+
+
+def test_sgd_constant_gradient_closed_forms():
+    g, mu, d = (G1, G1), 0.9, 0.25
+    close(run_two_steps(lambda ps: optim.SGD(ps, lr=LR), g), P0 - 2 * LR * G1)
+    # momentum: b1 = g, b2 = mu g + g
+    close(run_two_steps(lambda ps: optim.SGD(ps, lr=LR, momentum=mu), g), P0 - LR * (2 + mu) * G1)
+    # dampening applies from the second step on: b2 = mu g + (1 - d) g
+    close(run_two_steps(lambda ps: optim.SGD(ps, lr=LR, momentum=mu, dampening=d), g), P0 - LR * (2 + mu - d) * G1)
+    # nesterov: steps g + mu b1 = (1 + mu) g, then g + mu b2 = (1 + mu + mu^2) g
+    close(run_two_steps(lambda ps: optim.SGD(ps, lr=LR, momentum=mu, nesterov=True), g),
+          P0 - LR * (2 + 2 * mu + mu ** 2) * G1)
+
+
+def test_sgd_momentum_nesterov_weight_decay_varying_gradients():
+    mu, wd = 0.8, 0.05
+    p1_g = G1 + wd * P0
+    b1 = p1_g
+    p1 = P0 - LR * (p1_g + mu * b1)
+    p2_g = G2 + wd * p1
+    b2 = mu * b1 + p2_g
+    p2 = p1 - LR * (p2_g + mu * b2)
+    close(run_two_steps(lambda ps: optim.SGD(ps, lr=LR, momentum=mu, nesterov=True, weight_decay=wd)), p2)
+
+
+def test_sgd_weight_decay_constant_gradient():
+    wd = 0.3  # p_{t+1} = (1 - lr wd) p_t - lr g
+    shrink = 1 - LR * wd
+    close(run_two_steps(lambda ps: optim.SGD(ps, lr=LR, weight_decay=wd), (G1, G1)),
+          shrink ** 2 * P0 - LR * G1 * (1 + shrink))
+
+
+# ---- Adam, AdamW ----------------------------------------------------------------------------------------------------
+
+def test_adam_constant_gradient_moves_lr_per_step():
+    eps = 1e-8  # bias correction makes m_hat = g and v_hat = g^2 at every step
+    close(run_two_steps(lambda ps: optim.Adam(ps, lr=LR), (G1, G1)), P0 - 2 * LR * G1 / (np.abs(G1) + eps))
+
+
+def _adam_by_hand(b1, b2, eps, wd=0.0, decoupled=False):
+    p, m, v = P0.copy(), np.zeros(4), np.zeros(4)
+    for t, g in enumerate((G1, G2), start=1):
+        if decoupled:
+            p = p - LR * wd * p
+        else:
+            g = g + wd * p
+        m = b1 * m + (1 - b1) * g
+        v = b2 * v + (1 - b2) * g * g
+        m_hat, v_hat = m / (1 - b1 ** t), v / (1 - b2 ** t)
+        p = p - LR * m_hat / (np.sqrt(v_hat) + eps)
+    return p
+
+
+def test_adam_two_steps_by_hand():
+    close(run_two_steps(lambda ps: optim.Adam(ps, lr=LR, betas=(0.8, 0.9), eps=1e-3)), _adam_by_hand(0.8, 0.9, 1e-3))
+    # step 2 written out: m2 = b1 (1 - b1) g1 + (1 - b1) g2, v2 likewise, corrected by 1 - b^2
+    b1, b2, eps = 0.9, 0.999, 1e-8
+    p1 = P0 - LR * G1 / (np.abs(G1) + eps)
+    m2 = (b1 * (1 - b1) * G1 + (1 - b1) * G2) / (1 - b1 ** 2)
+    v2 = (b2 * (1 - b2) * G1 ** 2 + (1 - b2) * G2 ** 2) / (1 - b2 ** 2)
+    close(run_two_steps(lambda ps: optim.Adam(ps, lr=LR)), p1 - LR * m2 / (np.sqrt(v2) + eps))
+
+
+def test_adam_weight_decay_is_an_l2_term():
+    close(run_two_steps(lambda ps: optim.Adam(ps, lr=LR, weight_decay=0.1)), _adam_by_hand(0.9, 0.999, 1e-8, wd=0.1))
+
+
+def test_adamw_decouples_weight_decay():
+    close(run_two_steps(lambda ps: optim.AdamW(ps, lr=LR, weight_decay=0.1)),
+          _adam_by_hand(0.9, 0.999, 1e-8, wd=0.1, decoupled=True))
+    assert optim.AdamW([tl.tensor(P0, requires_grad=True)]).weight_decay == 1e-2
+    close(run_two_steps(lambda ps: optim.AdamW(ps, lr=LR, weight_decay=0)), _adam_by_hand(0.9, 0.999, 1e-8))
+
+
+def test_adam_with_engine_gradients():
+    c = np.array([0.5, 0.5, -1.0, 2.0])
+    p = tl.tensor(P0.copy(), requires_grad=True)
+    opt = optim.Adam([p], lr=LR)
+    expected, m, v = P0.copy(), 0.0, 0.0
+    for t in (1, 2, 3):
+        opt.zero_grad()
+        ((p - c) ** 2).sum().backward()
+        opt.step()
+        g = 2 * (expected - c)
+        m, v = 0.9 * m + 0.1 * g, 0.999 * v + 0.001 * g * g
+        expected = expected - LR * (m / (1 - 0.9 ** t)) / (np.sqrt(v / (1 - 0.999 ** t)) + 1e-8)
+    close(p.data, expected)
+
+
+# ---- RMSprop, Adagrad ------------------------------------------------------------------------------------------------
+
+def test_rmsprop_two_steps_by_hand():
+    alpha, eps = 0.9, 1e-8
+    v1 = (1 - alpha) * G1 ** 2
+    p1 = P0 - LR * G1 / (np.sqrt(v1) + eps)
+    v2 = alpha * v1 + (1 - alpha) * G2 ** 2
+    p2 = p1 - LR * G2 / (np.sqrt(v2) + eps)
+    close(run_two_steps(lambda ps: optim.RMSprop(ps, lr=LR, alpha=alpha)), p2)
+
+
+def test_rmsprop_momentum_and_weight_decay():
+    alpha, eps, mu, wd = 0.99, 1e-8, 0.5, 0.2
+    g1 = G1 + wd * P0
+    v1 = (1 - alpha) * g1 ** 2
+    b1 = g1 / (np.sqrt(v1) + eps)
+    p1 = P0 - LR * b1
+    g2 = G2 + wd * p1
+    v2 = alpha * v1 + (1 - alpha) * g2 ** 2
+    b2 = mu * b1 + g2 / (np.sqrt(v2) + eps)
+    close(run_two_steps(lambda ps: optim.RMSprop(ps, lr=LR, momentum=mu, weight_decay=wd)), p1 - LR * b2)
+
+
+def test_adagrad_two_steps_by_hand():
+    eps = 1e-10
+    p1 = P0 - LR * G1 / (np.abs(G1) + eps)
+    p2 = p1 - LR * G2 / (np.sqrt(G1 ** 2 + G2 ** 2) + eps)
+    close(run_two_steps(lambda ps: optim.Adagrad(ps, lr=LR)), p2)
+    wd = 0.5
+    g1 = G1 + wd * P0
+    q1 = P0 - LR * g1 / (np.abs(g1) + eps)
+    g2 = G2 + wd * q1
+    close(run_two_steps(lambda ps: optim.Adagrad(ps, lr=LR, weight_decay=wd)),
+          q1 - LR * g2 / (np.sqrt(g1 ** 2 + g2 ** 2) + eps))
+
+
+# ---- behaviour shared by every optimizer -----------------------------------------------------------------------------
+
+ALL = [
+    lambda ps: optim.SGD(ps, lr=LR, momentum=0.9, weight_decay=0.1),
+    lambda ps: optim.SGD(ps, lr=LR, momentum=0.9, nesterov=True),
+    lambda ps: optim.Adam(ps, lr=LR, weight_decay=0.1),
+    lambda ps: optim.AdamW(ps, lr=LR),
+    lambda ps: optim.RMSprop(ps, lr=LR, momentum=0.5, weight_decay=0.1),
+    lambda ps: optim.Adagrad(ps, lr=LR, weight_decay=0.1),
+]
+IDS = ["sgd", "nesterov", "adam", "adamw", "rmsprop", "adagrad"]
+
+
+@pytest.mark.parametrize("make_opt", ALL, ids=IDS)
+def test_step_updates_in_place_and_leaves_grads_alone(make_opt):
+    p = tl.tensor(P0.copy(), requires_grad=True)
+    array = p.data
+    opt = make_opt([p])
+    p.grad = tl.tensor(G1)
+    opt.step()
+    assert p.data is array and not np.allclose(array, P0)
+    np.testing.assert_array_equal(p.grad.data, G1)
+
+
+@pytest.mark.parametrize("make_opt", ALL, ids=IDS)
+def test_parameters_without_grad_are_skipped_and_keep_their_step_count(make_opt):
+    a, b = tl.tensor(P0.copy(), requires_grad=True), tl.tensor(P0.copy(), requires_grad=True)
+    opt = make_opt([a, b])
+    a.grad = tl.tensor(G1)
+    opt.step()
+    opt.step()
+    close(a.data, run_two_steps(make_opt, grads=(G1, G1)))
+    np.testing.assert_array_equal(b.data, P0)
+    assert opt.state[1] == {}
+    # b's first update, two optimizer steps later, is a first step: the same as a fresh optimizer's
+    b.grad = tl.tensor(G2)
+    a.grad = None
+    before_a = a.data.copy()
+    opt.step()
+    np.testing.assert_array_equal(a.data, before_a)
+    close(b.data, run_two_steps(make_opt, grads=(G2,)))
+
+
+@pytest.mark.parametrize("make_opt", ALL, ids=IDS)
+def test_steady_state_step_allocates_no_parameter_sized_arrays(make_opt):
+    p = tl.tensor(np.ones(200_000), requires_grad=True)  # 1.6 MB
+    p.grad = tl.tensor(np.full(200_000, 0.5))
+    opt = make_opt([p])
+    opt.step()  # creates the state
+    tracemalloc.start()
+    try:
+        opt.step()
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 100_000
+
+
+def test_step_runs_under_no_grad():
+    seen = []
+
+    class Probe(optim.SGD):
+        def _update(self, p, g, state):
+            seen.append(tl.is_grad_enabled())
+
+    p = tl.tensor(P0, requires_grad=True)
+    p.grad = tl.tensor(G1)
+    Probe([p], lr=LR).step()
+    assert seen == [False] and tl.is_grad_enabled()
+
+
+def test_zero_grad_sets_grads_to_none():
+    a, b = tl.tensor(P0, requires_grad=True), tl.tensor(P0, requires_grad=True)
+    a.grad = tl.tensor(G1)
+    opt = optim.Adam([a, b])
+    opt.zero_grad()
+    assert a.grad is None and b.grad is None
+
+
+def test_generator_of_parameters_is_materialized_once():
+    model = nn.MLP(2, (3,), 1, rng=np.random.default_rng(0))
+    opt = optim.SGD(model.parameters(), lr=LR)
+    before = [p.data.copy() for p in model.parameters()]
+    F.mse_loss(model(tl.Tensor.randn(4, 2)), np.ones((4, 1))).backward()
+    opt.step()
+    opt.step()
+    assert len(opt.params) == 4
+    assert all(not np.array_equal(b, p.data) for b, p in zip(before, model.parameters()))
+
+
+def test_float32_parameters_stay_float32():
+    p = tl.tensor(P0, dtype="float32", requires_grad=True)
+    opt = optim.Adam([p], lr=LR)
+    p.grad = tl.tensor(G1, dtype="float32")
+    opt.step()
+    assert p.dtype == np.float32
+    np.testing.assert_allclose(p.data, P0 - LR * np.sign(G1), rtol=1e-6)
+
+
+def test_adam_trains_the_lab_mlp_on_xor():
+    x = np.array([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]])
+    y = np.array([[0.0], [1.0], [1.0], [0.0]])
+    model = nn.MLP(2, (4, 4), 1, bias=False, init="randn", rng=np.random.default_rng(0))
+    opt = optim.Adam(model.parameters(), lr=0.05)
+    for _ in range(400):
+        opt.zero_grad()
+        loss = F.mse_loss(model(tl.tensor(x)), y)
+        loss.backward()
+        opt.step()
+    assert loss.item() < 0.02
+
+
+# ---- errors ------------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("make, match", [
+    (lambda p: optim.SGD([], lr=0.1), "SGD got an empty parameter list"),
+    (lambda p: optim.Adam(iter([])), "Adam got an empty parameter list"),
+    (lambda p: optim.SGD([p], lr=0), "SGD: invalid learning rate 0; it must be positive"),
+    (lambda p: optim.RMSprop([p], lr=-1e-3), "RMSprop: invalid learning rate -0.001"),
+    (lambda p: optim.Adagrad([p], lr=float("nan")), "Adagrad: invalid learning rate nan"),
+    (lambda p: optim.Adam([p], betas=(1.0, 0.999)), r"Adam: invalid beta1 1.0; it must be in \[0, 1\)"),
+    (lambda p: optim.AdamW([p], betas=(0.9, -0.1)), "AdamW: invalid beta2 -0.1"),
+    (lambda p: optim.Adam([p], betas=(0.9,)), "expected two values"),
+    (lambda p: optim.Adam([p], eps=-1e-8), "Adam: invalid eps -1e-08; it must be >= 0"),
+    (lambda p: optim.SGD([p], lr=0.1, momentum=-0.5), "invalid momentum -0.5"),
+    (lambda p: optim.SGD([p], lr=0.1, nesterov=True), "Nesterov momentum requires momentum > 0 and dampening = 0"),
+    (lambda p: optim.SGD([p], lr=0.1, momentum=0.9, nesterov=True, dampening=0.1), "Nesterov"),
+    (lambda p: optim.SGD([p], lr=0.1, weight_decay=-1), "invalid weight_decay -1"),
+    (lambda p: optim.RMSprop([p], alpha=1.5), r"invalid alpha 1.5; it must be in \[0, 1\)"),
+    (lambda p: optim.SGD([p, p], lr=0.1), "parameter 1 appears twice"),
+    (lambda p: optim.SGD([tl.tensor([1.0])], lr=0.1), r"parameter 0 \(shape \(1,\)\) must be a leaf Tensor with "
+                                                      "requires_grad=True"),
+    (lambda p: optim.SGD([p * 2], lr=0.1), "must be a leaf Tensor"),
+])
+def test_invalid_arguments(make, match):
+    with pytest.raises(ValueError, match=match):
+        make(tl.tensor(P0, requires_grad=True))
+
+
+def test_non_tensor_parameter_is_a_type_error():
+    with pytest.raises(TypeError, match="parameter 0 is a ndarray, not a Tensor"):
+        optim.SGD([np.zeros(3)], lr=0.1)

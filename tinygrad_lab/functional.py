@@ -1,0 +1,141 @@
+"""Activations and losses as functions of Tensors: ``import tinygrad_lab.functional as F``.
+
+Everything is composed from Tensor ops, so gradients come from the engine. Losses never broadcast the
+prediction against the target: an (n, 1) prediction with an (n,) target would silently give an (n, n)
+loss, so differing shapes are a ValueError naming both.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from tinygrad_lab.ops import stack
+from tinygrad_lab.tensor import Tensor
+
+REDUCTIONS = ("mean", "sum", "none")
+
+
+# ---- activations ----------------------------------------------------------------------------------------------
+
+def sigmoid(x: Tensor) -> Tensor:
+    """1 / (1 + exp(-x)), overflow-safe."""
+    return x.sigmoid()
+
+
+def tanh(x: Tensor) -> Tensor:
+    """Hyperbolic tangent."""
+    return x.tanh()
+
+
+def relu(x: Tensor) -> Tensor:
+    """max(x, 0); its gradient at 0 is 0."""
+    return x.relu()
+
+
+def leaky_relu(x: Tensor, negative_slope: float = 0.01) -> Tensor:
+    """x where x > 0, else negative_slope * x."""
+    return x.leaky_relu(negative_slope)
+
+
+def softmax(x: Tensor, axis: int = -1) -> Tensor:
+    """exp(log_softmax(x)): probabilities along ``axis``, stable for large logits."""
+    return x.softmax(axis)
+
+
+def log_softmax(x: Tensor, axis: int = -1) -> Tensor:
+    """x - logsumexp(x): stable for logits of any size."""
+    return x.log_softmax(axis)
+
+
+# ---- helpers ----------------------------------------------------------------------------------------------------
+
+def _target(name: str, pred: Tensor, target: Any) -> Any:
+    """The target with pred's shape checked; arrays and lists become arrays of pred's dtype (Tensors stay)."""
+    if not isinstance(target, Tensor):
+        target = np.asarray(target, dtype=pred.dtype)
+    if target.shape != pred.shape:
+        raise ValueError(
+            f"{name}: prediction has shape {pred.shape} but target has shape {tuple(target.shape)}; they must "
+            "match exactly (no broadcasting: reshape one of them, e.g. y.reshape(-1, 1))"
+        )
+    return target
+
+
+def _reduce(name: str, loss: Tensor, reduction: str) -> Tensor:
+    """Apply a loss's ``reduction`` argument: "mean", "sum" or "none" (elementwise)."""
+    if reduction == "mean":
+        return loss.mean()
+    if reduction == "sum":
+        return loss.sum()
+    if reduction == "none":
+        return loss
+    raise ValueError(f"{name}: unknown reduction {reduction!r}; valid reductions: {', '.join(REDUCTIONS)}")
+
+
+# ---- losses -------------------------------------------------------------------------------------------------------
+
+def mse_loss(pred: Tensor, target: Any, reduction: str = "mean") -> Tensor:
+    """(pred - target)^2, averaged by default: the lab's loss."""
+    diff = pred - _target("mse_loss", pred, target)
+    return _reduce("mse_loss", diff * diff, reduction)
+
+
+def binary_cross_entropy(pred: Tensor, target: Any, reduction: str = "mean") -> Tensor:
+    """-(y log p + (1 - y) log(1 - p)) for probabilities p (e.g. a sigmoid's output).
+
+    p is clamped to [eps, 1 - eps] with eps the machine epsilon of p's dtype (2.2e-16 for float64,
+    1.2e-7 for float32), so p = 0 or 1 never takes log(0): each term is at most -log(eps) (36.04 in
+    float64), and the gradient is exact inside the clamp and 0 outside. Prefer
+    ``binary_cross_entropy_with_logits`` on the pre-sigmoid values, which is stable everywhere.
+    """
+    y = _target("binary_cross_entropy", pred, target)
+    eps = float(np.finfo(pred.dtype).eps)
+    p = pred.clip(eps, 1.0 - eps)
+    loss = -(y * p.log() + (1.0 - y) * (1.0 - p).log())
+    return _reduce("binary_cross_entropy", loss, reduction)
+
+
+def _softplus(x: Tensor) -> Tensor:
+    """log(1 + exp(x)) as logsumexp([0, x]) = max(x, 0) + log(1 + exp(-|x|)): never overflows, and its
+    gradient exp(x - softplus(x)) = sigmoid(x) is exact at x = 0 too (relu and abs composed would give
+    their subgradient 0 there, i.e. a wrong 0 instead of 0.5)."""
+    return stack([np.zeros_like(x.data), x]).logsumexp(axis=0)
+
+
+def binary_cross_entropy_with_logits(logits: Tensor, target: Any, reduction: str = "mean") -> Tensor:
+    """binary_cross_entropy(sigmoid(logits), target) computed stably as max(x, 0) - x y + log(1 + exp(-|x|)).
+
+    Finite for any logits (also +-1e3), with gradient sigmoid(x) - y.
+    """
+    y = _target("binary_cross_entropy_with_logits", logits, target)
+    return _reduce("binary_cross_entropy_with_logits", _softplus(logits) - logits * y, reduction)
+
+
+def cross_entropy(logits: Tensor, targets: Any, reduction: str = "mean") -> Tensor:
+    """Softmax cross-entropy of (n, C) logits, computed with log_softmax (stable).
+
+    ``targets`` are either integer class indices of shape (n,) in [0, C), or class probabilities
+    (one-hot or soft labels) of float dtype and shape (n, C). The mean is over the n samples.
+    """
+    name = "cross_entropy"
+    if logits.ndim != 2:
+        raise ValueError(f"{name}: logits must have shape (n, C), got {logits.shape}")
+    log_probs = logits.log_softmax(axis=-1)
+    t = targets.data if isinstance(targets, Tensor) else np.asarray(targets)
+    if t.dtype.kind in "iu":
+        n, classes = logits.shape
+        if t.shape != (n,):
+            raise ValueError(f"{name}: logits have shape {logits.shape}, so integer class targets must have "
+                             f"shape ({n},), got {t.shape}")
+        if t.size and (t.min() < 0 or t.max() >= classes):
+            raise ValueError(f"{name}: class indices must lie in [0, {classes}), got values in "
+                             f"[{t.min()}, {t.max()}]")
+        loss = -log_probs[np.arange(n), t]
+    elif t.dtype.kind == "f":
+        probs = _target(name, logits, targets)
+        loss = -(probs * log_probs).sum(axis=-1)
+    else:
+        raise ValueError(f"{name}: targets must be integer class indices or float probabilities, got dtype "
+                         f"{t.dtype}")
+    return _reduce(name, loss, reduction)

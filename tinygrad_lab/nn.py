@@ -1,0 +1,336 @@
+"""Neural-network building blocks in PyTorch's shape: ``Module``, ``Parameter``, ``Linear``, ``Sequential``,
+activation modules and the lab's ``MLP``.
+
+    import tinygrad_lab.nn as nn
+    model = nn.MLP(2, (4, 4), 1, bias=False, init="randn", rng=np.random.default_rng(0))  # the lab's network
+    loss = ((model(x) - y) ** 2).mean()
+    loss.backward()                        # every Parameter in model.parameters() now has .grad
+
+A Module registers the Parameters and sub-Modules assigned to its attributes, in assignment order, so
+``named_parameters()`` yields dotted paths (``fc1.weight``) and ``state_dict()`` saves them by those names.
+"""
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Any, Iterator, Mapping, NamedTuple, Sequence
+
+import numpy as np
+
+from tinygrad_lab.tensor import Tensor
+
+ACTIVATIONS = ("sigmoid", "tanh", "relu", "leaky_relu", "none", "identity")
+INITS = ("xavier", "glorot", "kaiming", "he", "randn")
+
+
+class Parameter(Tensor):
+    """A Tensor that requires grad and that a Module registers when it is assigned to an attribute."""
+
+    __slots__ = ()
+
+    def __init__(self, data: Any, requires_grad: bool = True, dtype: Any = None):
+        super().__init__(data, requires_grad=requires_grad, dtype=dtype)
+
+    def __repr__(self) -> str:
+        return "Parameter" + super().__repr__()[len("Tensor"):].replace("\n" + " " * 7, "\n" + " " * 10)
+
+
+class IncompatibleKeys(NamedTuple):
+    """What ``load_state_dict(strict=False)`` skipped: model keys not in the dict, and dict keys not in the model."""
+
+    missing_keys: list
+    unexpected_keys: list
+
+
+class StateDictKeyError(KeyError):
+    """A KeyError whose message prints as written (KeyError's own str() shows the repr of its message)."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+class Module:
+    """Base class of layers and models: subclasses set Parameters and Modules as attributes and write ``forward``."""
+
+    training: bool
+
+    def __init__(self) -> None:
+        object.__setattr__(self, "_parameters", {})
+        object.__setattr__(self, "_modules", {})
+        object.__setattr__(self, "training", True)
+
+    # ---- registration: attributes that are Parameters or Modules are tracked in assignment order -----------
+    def __setattr__(self, name: str, value: Any) -> None:
+        if "_parameters" not in self.__dict__:
+            raise AttributeError(f"{type(self).__name__}: call super().__init__() before assigning attributes")
+        self._parameters.pop(name, None)
+        self._modules.pop(name, None)
+        if isinstance(value, Parameter):
+            self._parameters[name] = value
+        elif isinstance(value, Module):
+            self._modules[name] = value
+        object.__setattr__(self, name, value)
+
+    def __delattr__(self, name: str) -> None:
+        self._parameters.pop(name, None)
+        self._modules.pop(name, None)
+        object.__delattr__(self, name)
+
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        """The computation; every subclass defines it, and calling the module runs it."""
+        raise NotImplementedError(f"{type(self).__name__} does not define forward()")
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        """``module(x)`` is ``module.forward(x)``."""
+        return self.forward(*args, **kwargs)
+
+    # ---- traversal ------------------------------------------------------------------------------------------
+    def named_modules(self, prefix: str = "") -> Iterator[tuple[str, "Module"]]:
+        """This module (named ``prefix``, "" by default) and every descendant, depth first, each once."""
+        seen: set[int] = set()
+        stack = [(prefix, self)]
+        while stack:
+            name, module = stack.pop()
+            if id(module) in seen:
+                continue
+            seen.add(id(module))
+            yield name, module
+            children = [(f"{name}.{k}" if name else k, m) for k, m in module._modules.items()]
+            stack.extend(reversed(children))
+
+    def modules(self) -> Iterator["Module"]:
+        """This module and every descendant, as named_modules orders them."""
+        return (m for _, m in self.named_modules())
+
+    def named_children(self) -> Iterator[tuple[str, "Module"]]:
+        """(name, module) of the direct sub-modules, in assignment order."""
+        return iter(self._modules.items())
+
+    def children(self) -> Iterator["Module"]:
+        """The direct sub-modules, in assignment order."""
+        return iter(self._modules.values())
+
+    def named_parameters(self, prefix: str = "", recurse: bool = True) -> Iterator[tuple[str, Parameter]]:
+        """(dotted name, Parameter) pairs as PyTorch orders them: a module's own parameters in assignment order,
+        then each child's, depth first; a Parameter shared by two modules comes once."""
+        seen: set[int] = set()
+        modules = self.named_modules(prefix) if recurse else iter([(prefix, self)])
+        for module_name, module in modules:
+            for name, p in module._parameters.items():
+                if id(p) not in seen:
+                    seen.add(id(p))
+                    yield (f"{module_name}.{name}" if module_name else name), p
+
+    def parameters(self, recurse: bool = True) -> Iterator[Parameter]:
+        """The Parameters of named_parameters, without names: what an optimizer takes."""
+        return (p for _, p in self.named_parameters(recurse=recurse))
+
+    # ---- training state ----------------------------------------------------------------------------------------
+    def zero_grad(self) -> None:
+        """Drop every parameter's gradient (None, as PyTorch's set_to_none), so the next backward starts afresh."""
+        for p in self.parameters():
+            p.grad = None
+
+    def train(self, mode: bool = True) -> "Module":
+        """Set ``.training`` on this module and all its descendants; returns self."""
+        for m in self.modules():
+            object.__setattr__(m, "training", bool(mode))
+        return self
+
+    def eval(self) -> "Module":
+        """``train(False)``; returns self."""
+        return self.train(False)
+
+    # ---- saving and loading ------------------------------------------------------------------------------------
+    def state_dict(self) -> "OrderedDict[str, np.ndarray]":
+        """Parameter name -> a copy of its array, in registration order (what ``np.savez`` wants)."""
+        return OrderedDict((name, p.data.copy()) for name, p in self.named_parameters())
+
+    def load_state_dict(self, state_dict: Mapping[str, Any], strict: bool = True) -> IncompatibleKeys:
+        """Copy arrays into the parameters in place (so optimizers holding them stay valid).
+
+        Nothing is written unless every entry fits: a wrong shape is a ValueError naming the key and both
+        shapes, a wrong dtype (say strings) a TypeError. With ``strict`` a missing or unexpected key is a
+        KeyError naming them all; without it they are skipped and returned.
+        """
+        own = dict(self.named_parameters())
+        missing = [k for k in own if k not in state_dict]
+        unexpected = [k for k in state_dict if k not in own]
+        if strict and (missing or unexpected):
+            parts = []
+            if missing:
+                parts.append(f"missing keys {missing}")
+            if unexpected:
+                parts.append(f"unexpected keys {unexpected}")
+            raise StateDictKeyError(f"load_state_dict into {type(self).__name__}: {' and '.join(parts)}")
+        arrays = {}
+        for name, p in own.items():
+            if name in state_dict:
+                value = state_dict[name]
+                arr = np.asarray(value.data if isinstance(value, Tensor) else value)
+                if arr.shape != p.shape:
+                    raise ValueError(
+                        f"load_state_dict into {type(self).__name__}: {name!r} has shape {arr.shape} in the "
+                        f"state dict but {p.shape} in the model"
+                    )
+                if not np.can_cast(arr.dtype, p.dtype, casting="same_kind"):
+                    raise TypeError(f"load_state_dict into {type(self).__name__}: {name!r} has dtype {arr.dtype}, "
+                                    f"which cannot be stored in the model's {p.dtype}")
+                arrays[name] = arr
+        for name, arr in arrays.items():
+            np.copyto(own[name].data, arr, casting="same_kind")
+        return IncompatibleKeys(missing, unexpected)
+
+    # ---- repr --------------------------------------------------------------------------------------------------
+    def extra_repr(self) -> str:
+        """The text between the parentheses of this module's repr line (its settings)."""
+        return ""
+
+    def __repr__(self) -> str:
+        """PyTorch's layout: ``Name(settings)`` for a leaf, else one indented ``(name): child`` line per child."""
+        extra = self.extra_repr()
+        lines = extra.split("\n") if extra else []
+        lines += [f"({name}): {child!r}".replace("\n", "\n  ") for name, child in self._modules.items()]
+        if not self._modules and len(lines) <= 1:
+            return f"{type(self).__name__}({''.join(lines)})"
+        return f"{type(self).__name__}(\n  " + "\n  ".join(lines) + "\n)"
+
+
+# ---- layers ------------------------------------------------------------------------------------------------------
+
+def _init_weight(init: str, fan_in: int, fan_out: int, rng: np.random.Generator | None) -> np.ndarray:
+    """A (fan_in, fan_out) weight drawn by the named scheme; ``rng`` None uses tl.manual_seed's generator."""
+    kind = str(init).lower()
+    if kind in ("xavier", "glorot"):
+        bound = float(np.sqrt(6.0 / (fan_in + fan_out)))
+        return Tensor.uniform(fan_in, fan_out, low=-bound, high=bound, rng=rng).data
+    if kind in ("kaiming", "he"):
+        return Tensor.randn(fan_in, fan_out, rng=rng).data * np.sqrt(2.0 / fan_in)
+    if kind == "randn":
+        return Tensor.randn(fan_in, fan_out, rng=rng).data
+    raise ValueError(f"unknown init {init!r}; valid inits: {', '.join(INITS)}")
+
+
+class Linear(Module):
+    """y = x @ weight + bias, with weight of shape (in_features, out_features) as the lab writes it.
+
+    Inits: "xavier"/"glorot" uniform in +-sqrt(6 / (fan_in + fan_out)); "kaiming"/"he" normal with std
+    sqrt(2 / fan_in); "randn" the lab's plain standard normal (rng.standard_normal((in, out))). The bias
+    starts at zero under every init, so it draws nothing from ``rng``.
+    """
+
+    def __init__(self, in_features: int, out_features: int, bias: bool = True, init: str = "xavier",
+                 rng: np.random.Generator | None = None):
+        super().__init__()
+        self.in_features = in_features
+        self.out_features = out_features
+        self.weight = Parameter(_init_weight(init, in_features, out_features, rng))
+        self.bias = Parameter(np.zeros(out_features)) if bias else None
+
+    def forward(self, x: Tensor) -> Tensor:
+        out = x @ self.weight
+        return out if self.bias is None else out + self.bias
+
+    def extra_repr(self) -> str:
+        return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
+
+
+class Sequential(Module):
+    """Applies its modules in order. ``Sequential(m1, m2, ...)`` names them "0", "1", ...; an OrderedDict
+    (or dict) of name -> module keeps its names."""
+
+    def __init__(self, *modules: Module | Mapping[str, Module]):
+        super().__init__()
+        if len(modules) == 1 and isinstance(modules[0], Mapping):
+            items = list(modules[0].items())
+        else:
+            items = [(str(i), m) for i, m in enumerate(modules)]
+        for name, module in items:
+            if not isinstance(module, Module):
+                raise TypeError(f"Sequential: {name!r} is a {type(module).__name__}, not a Module")
+            setattr(self, name, module)
+
+    def forward(self, x: Any) -> Any:
+        for module in self._modules.values():
+            x = module(x)
+        return x
+
+    def __len__(self) -> int:
+        return len(self._modules)
+
+    def __iter__(self) -> Iterator[Module]:
+        return iter(self._modules.values())
+
+    def __getitem__(self, index: int) -> Module:
+        return list(self._modules.values())[index]
+
+
+class Sigmoid(Module):
+    """1 / (1 + exp(-x)) elementwise."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x.sigmoid()
+
+
+class Tanh(Module):
+    """tanh(x) elementwise."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x.tanh()
+
+
+class ReLU(Module):
+    """max(x, 0) elementwise."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x.relu()
+
+
+class Identity(Module):
+    """Returns its input unchanged: the "no activation" choice."""
+
+    def forward(self, x: Any) -> Any:
+        return x
+
+
+class LeakyReLU(Module):
+    """x where x > 0, else negative_slope * x."""
+
+    def __init__(self, negative_slope: float = 0.01):
+        super().__init__()
+        self.negative_slope = negative_slope
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x.leaky_relu(self.negative_slope)
+
+    def extra_repr(self) -> str:
+        return f"negative_slope={self.negative_slope}"
+
+
+def make_activation(name: str) -> Module:
+    """The activation module for a name in ACTIVATIONS ("none" and "identity" give Identity, "leaky_relu"
+    LeakyReLU(0.01))."""
+    factories = {"sigmoid": Sigmoid, "tanh": Tanh, "relu": ReLU, "leaky_relu": LeakyReLU,
+                 "none": Identity, "identity": Identity}
+    key = str(name).lower()
+    if key not in factories:
+        raise ValueError(f"unknown activation {name!r}; valid activations: {', '.join(ACTIVATIONS)}")
+    return factories[key]()
+
+
+class MLP(Sequential):
+    """Fully connected layers fc1, act1, fc2, act2, ... : one Linear per entry of ``hidden`` plus the output.
+
+    The lab's network is ``MLP(2, (h1, h2), 1, bias=False, init="randn", rng=np.random.default_rng(seed))``:
+    it draws w1, w2, w3 from ``rng`` in the order tinygrad_lab.reference.Network does.
+    """
+
+    def __init__(self, in_features: int, hidden: Sequence[int], out_features: int, *,
+                 activation: str = "sigmoid", out_activation: str = "sigmoid", bias: bool = True,
+                 init: str = "xavier", rng: np.random.Generator | None = None):
+        sizes = [in_features, *hidden, out_features]
+        layers: "OrderedDict[str, Module]" = OrderedDict()
+        for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:]), start=1):
+            layers[f"fc{i}"] = Linear(n_in, n_out, bias=bias, init=init, rng=rng)
+            layers[f"act{i}"] = make_activation(out_activation if i == len(sizes) - 1 else activation)
+        super().__init__(layers)
+
