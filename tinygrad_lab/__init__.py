@@ -8,6 +8,7 @@
 from tinygrad_lab.tensor import Tensor, manual_seed, ones_like, tensor, zeros_like  # noqa: I001
 from tinygrad_lab.autograd import detect_anomaly, enable_grad, grad, is_grad_enabled, no_grad
 from tinygrad_lab.function import Function
+from tinygrad_lab.capture import CaptureError, compile
 from tinygrad_lab.ops import (
     abs, broadcast_to, cat, exp, log, maximum, minimum, relu, sigmoid, sqrt, stack, tanh, where,
 )
@@ -18,7 +19,7 @@ float64 = "float64"
 __version__ = "0.1.0"
 
 __all__ = [
-    "Tensor", "Function", "tensor", "zeros_like", "ones_like", "manual_seed",
+    "Tensor", "Function", "compile", "CaptureError", "tensor", "zeros_like", "ones_like", "manual_seed",
     "grad", "no_grad", "enable_grad", "is_grad_enabled", "detect_anomaly",
     "abs", "broadcast_to", "cat", "exp", "log", "maximum", "minimum", "relu", "sigmoid", "sqrt", "stack",
     "tanh", "where", "float32", "float64",

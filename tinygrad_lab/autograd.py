@@ -29,6 +29,7 @@ class _State(threading.local):
 
     grad_enabled = True
     anomaly = False
+    tracing = None  # the active tracer of tl.compile (capture.py), else None
 
 
 state = _State()
@@ -218,7 +219,7 @@ def run_backward(
             if node._retained is not None:
                 t = node._retained()
                 if t is not None:
-                    t.grad = grad if wrap else Tensor._wrap(np.array(grad))
+                    t.grad = grad if wrap else Tensor._wrap(owned_copy(grad))
             if capture is not None and id(node) in captured_nodes:
                 results[id(captured_nodes[id(node)])] = grad
             in_grads = node._call_backward(grad, wrap)
@@ -253,17 +254,27 @@ def run_backward(
         if wrap:
             leaf.grad = g if leaf.grad is None else leaf.grad + g
         elif leaf.grad is None:
-            leaf.grad = Tensor._wrap(np.array(g, dtype=leaf.dtype))  # own copy: g may alias other grads
+            leaf.grad = Tensor._wrap(owned_copy(g))  # g may alias other gradients
         else:
             leaf.grad = Tensor._wrap(leaf.grad.data + g)
     return results if capture is not None else None
+
+
+def as_array(value: Any) -> np.ndarray:
+    """numpy returns scalars for 0-d results; Tensors hold arrays. Keeps ndarray subclasses as they are."""
+    return value if isinstance(value, np.ndarray) else np.asarray(value)
+
+
+def owned_copy(value: Any) -> np.ndarray:
+    """A fresh array (gradients passed between nodes may alias each other or be read-only views)."""
+    return value.copy() if isinstance(value, np.ndarray) else np.array(value)
 
 
 def _run_hooks(hooks: dict, grad: Any, wrap: bool) -> Any:
     """Call each hook with the gradient as a Tensor; a hook that returns a value replaces the gradient."""
     from tinygrad_lab.tensor import Tensor
 
-    g = grad if wrap else Tensor._wrap(np.asarray(grad))
+    g = grad if wrap else Tensor._wrap(as_array(grad))
     for hook in list(hooks.values()):
         new = hook(g)
         if new is not None:
@@ -293,8 +304,10 @@ def grad(
 
     outputs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
     inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)
-    if grad_outputs is None or isinstance(grad_outputs, Tensor):
+    if grad_outputs is None or isinstance(grad_outputs, (Tensor, np.ndarray)):
         grad_outputs = [grad_outputs] * len(outputs)
+    elif len(grad_outputs) != len(outputs):
+        raise RuntimeError(f"tinygrad_lab.grad: {len(grad_outputs)} grad_outputs for {len(outputs)} outputs")
     seeds = [seed_gradient(o, g, create_graph) for o, g in zip(outputs, grad_outputs)]
     for i, t in enumerate(inputs):
         if not t.requires_grad:
@@ -313,7 +326,7 @@ def grad(
                 )
             result.append(None)
         else:
-            result.append(g if create_graph else Tensor._wrap(np.array(g)))
+            result.append(g if create_graph else Tensor._wrap(owned_copy(g)))
     return tuple(result)
 
 

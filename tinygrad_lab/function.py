@@ -47,11 +47,13 @@ class Function:
         """Run forward on the inputs' arrays; record a graph node when grad mode is on and an input needs grad."""
         ctx = cls.__new__(cls)
         arrays = [a.data if isinstance(a, Tensor) else a for a in args]
+        if state.tracing is not None:  # tl.compile is recording: parameters' data must be traced too
+            arrays = [state.tracing.tensor_data(a) if isinstance(a, Tensor) else a for a in args]
         try:
             raw = cls.forward(ctx, *arrays, **attrs)
         except (ValueError, TypeError, IndexError) as err:
             raise _op_error(cls, args, err) from None
-        out = raw if type(raw) is np.ndarray else np.asarray(raw)  # numpy returns scalars for 0-d results
+        out = raw if isinstance(raw, np.ndarray) else np.asarray(raw)  # numpy returns scalars for 0-d results
         if state.grad_enabled:
             needs = tuple([isinstance(a, Tensor) and a.requires_grad for a in args])
             if True in needs:

@@ -53,7 +53,7 @@ def log_softmax(x: Tensor, axis: int = -1) -> Tensor:
 def _target(name: str, pred: Tensor, target: Any) -> Any:
     """The target with pred's shape checked; arrays and lists become arrays of pred's dtype (Tensors stay)."""
     if not isinstance(target, Tensor):
-        target = np.asarray(target, dtype=pred.dtype)
+        target = np.asanyarray(target, dtype=pred.dtype)  # asanyarray: keeps tl.compile's traced arrays
     if target.shape != pred.shape:
         raise ValueError(
             f"{name}: prediction has shape {pred.shape} but target has shape {tuple(target.shape)}; they must "

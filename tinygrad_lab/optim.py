@@ -13,12 +13,11 @@ a parameter's first update, as in PyTorch, so a parameter without gradients does
 """
 from __future__ import annotations
 
-import math
 from typing import Any, Iterable
 
 import numpy as np
 
-from tinygrad_lab.autograd import no_grad
+from tinygrad_lab.autograd import no_grad, state as _engine
 from tinygrad_lab.tensor import Tensor
 
 
@@ -55,12 +54,15 @@ class Optimizer:
 
     def step(self) -> None:
         """Apply one update to every parameter that has a gradient."""
+        tracer = _engine.tracing  # tl.compile records the update: it must see the state arrays too
         with no_grad():
             for p, state in zip(self.params, self.state):
                 if p.grad is not None:
                     if not state:
-                        state["step"] = 0
+                        state["step"] = np.zeros(())  # an array (as PyTorch's step tensor), so tl.compile records it
                         state["buf"] = np.empty_like(p.data)  # scratch space reused by every step
+                    if tracer is not None:
+                        state = tracer.traced_state(state)
                     state["step"] += 1
                     self._update(p.data, p.grad.data, state)
 
@@ -147,7 +149,7 @@ class Adam(Optimizer):
         v += tmp
         # p -= (lr / (1 - b1^t)) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)
         np.sqrt(v, out=tmp)
-        tmp /= math.sqrt(1 - beta2 ** t)
+        tmp /= np.sqrt(1 - beta2 ** t)
         tmp += self.eps
         np.divide(m, tmp, out=tmp)
         tmp *= self.lr / (1 - beta1 ** t)

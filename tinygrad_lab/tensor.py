@@ -378,8 +378,11 @@ class Tensor:
         return _ops.LogSumExp.apply(self, axis=axis, keepdims=keepdims)
 
     def log_softmax(self, axis: int = -1) -> "Tensor":
-        """x - logsumexp(x): stable for inputs of any size."""
-        return self - self.logsumexp(axis=axis, keepdims=True)
+        """(x - m) - logsumexp(x - m) with m the max as a constant: stable for inputs of any size, and exact
+        where |x| is large (x - logsumexp(x) rounds logsumexp at the scale of x: 3e-5 off at 1e3 in float32)."""
+        m = np.max(self.data, axis=axis, keepdims=True)
+        shifted = self - np.where(np.isfinite(m), m, 0.0)
+        return shifted - shifted.logsumexp(axis=axis, keepdims=True)
 
     def softmax(self, axis: int = -1) -> "Tensor":
         return self.log_softmax(axis).exp()
@@ -401,7 +404,12 @@ class Tensor:
         return _ops.Transpose.apply(self, axes=tuple(axes))
 
     def expand(self, *shape: Any) -> "Tensor":
-        return _ops.Expand.apply(self, shape=_shape_arg(shape))
+        """broadcast_to, where -1 keeps the size of an existing axis (as torch's expand)."""
+        shape = _shape_arg(shape)
+        lead = len(shape) - self.ndim
+        if -1 in shape:
+            shape = tuple(self.shape[i - lead] if s == -1 and i >= lead else s for i, s in enumerate(shape))
+        return _ops.Expand.apply(self, shape=shape)
 
     def broadcast_to(self, shape: Sequence[int]) -> "Tensor":
         return _ops.Expand.apply(self, shape=tuple(shape))

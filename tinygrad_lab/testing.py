@@ -56,10 +56,10 @@ def numerical_jacobian(fn: Callable, inputs: Sequence[Any], eps: float = 1e-6) -
             f_plus = _evaluate(fn, inputs, i, plus)
             f_minus = _evaluate(fn, inputs, i, minus)
             columns.append([(p - m).ravel() / (2 * eps) for p, m in zip(f_plus, f_minus)])
-        n_out = len(_evaluate(fn, inputs, i, base))
+        at_base = _evaluate(fn, inputs, i, base)
         jacobians[i] = [
-            np.stack([col[j] for col in columns], axis=1) if columns else np.zeros((0, 0))
-            for j in range(n_out)
+            np.stack([col[j] for col in columns], axis=1) if columns else np.zeros((out.size, 0))
+            for j, out in enumerate(at_base)
         ]
     return jacobians
 
@@ -102,7 +102,7 @@ def _compare(analytical: np.ndarray, numerical: np.ndarray, i: int, j: int, atol
     if not bad.any():
         return None
     row, col = np.unravel_index(int(np.argmax(np.where(np.isnan(excess), np.inf, excess))), excess.shape)
-    a, n = analytical[row, col], numerical[row, col]
+    a, n = float(analytical[row, col]), float(numerical[row, col])  # plain floats print plainly
     abs_err = abs(a - n)
     rel_err = abs_err / max(abs(n), 1e-300)
     return (
@@ -269,7 +269,8 @@ def arrays(shape: Any, elements: Any = None, *, distinct: bool = False, gap: flo
                     lambda offset: (np.array(perm, dtype=np.float64) * gap * 10 + offset - size * gap * 5).reshape(shape)))
 
         return shape_strategy.flatmap(spaced)
-    return shape_strategy.flatmap(lambda s: hnp.arrays(np.float64, s, elements=elements or _default_elements()))
+    values = _default_elements() if elements is None else elements  # never bool() a strategy
+    return shape_strategy.flatmap(lambda s: hnp.arrays(np.float64, s, elements=values))
 
 
 def _default_elements() -> Any:

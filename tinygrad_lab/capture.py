@@ -1,0 +1,640 @@
+"""``tl.compile``: capture one fixed-shape training step and replay its numpy work without the graph.
+
+    step = tl.compile(train_step)      # train_step(x, y) does zero_grad, forward, backward, optimizer step
+    for epoch in range(20000):
+        loss = step(x, y)
+
+How it works. The first call runs eagerly (it creates optimizer state). The second call runs eagerly too,
+but with every array the step touches swapped for a ``TracedArray``: an ndarray subclass that performs
+each numpy operation for real and records it (ufuncs, numpy functions, views, indexing, in-place writes).
+The Tensor graph, the backward walk and the optimizer run as usual; only their numpy work is kept. The
+record becomes one straight-line Python function in which every result has a preallocated buffer and
+every ufunc and matmul writes into it with ``out=``; views are made once, values that depend on no input
+or parameter are computed once, and work whose result nobody reads is dropped. The third call checks the
+replay against an eager run of the same step (both from the same state) and raises ``CaptureError`` if
+they differ; later calls just replay.
+
+What a step may do: anything built from Tensor ops, ``backward`` and in-place optimizer updates. What it
+must not do: read array values into Python (``.item()``, ``if loss > x``): that is data-dependent control
+flow, which a replay cannot follow, so it raises ``CaptureError`` while tracing. Python numbers that
+change between calls (a learning-rate schedule, a step counter kept as an int) would be frozen at their
+traced values; the check on the third call catches that. A call with other shapes, dtypes or Python
+arguments traces again (one replay is kept per signature).
+"""
+from __future__ import annotations
+
+import builtins
+import functools
+from typing import Any, Callable
+
+import numpy as np
+
+from tinygrad_lab.autograd import state
+from tinygrad_lab.tensor import Tensor
+
+
+class CaptureError(RuntimeError):
+    """The step cannot be captured (or its replay disagrees with eager execution)."""
+
+
+_VALUE_READ = (
+    "compile: the step reads an array value into Python ({how}) while being captured; a replay cannot "
+    "follow data-dependent control flow. Move it out of the step, or run eagerly (--no-compile)."
+)
+
+
+class TracedArray(np.ndarray):
+    """An ndarray whose numpy operations are recorded by the active tracer while they run."""
+
+    _slot: int | None = None
+
+    def __array_finalize__(self, obj: Any) -> None:
+        self._slot = None  # made by numpy behind the tracer's back: an error if it is ever used
+
+    def __array_ufunc__(self, ufunc: np.ufunc, method: str, *inputs: Any, **kwargs: Any) -> Any:
+        return _tracer().record(("ufunc", ufunc, method), inputs, kwargs)
+
+    def __array_function__(self, func: Any, types: Any, args: tuple, kwargs: dict) -> Any:
+        return _tracer().record(("call", func), args, kwargs)
+
+    def _method(self, name: str, *args: Any, **kwargs: Any) -> Any:
+        return _tracer().record(("method", name), (self,) + args, kwargs)
+
+    def reshape(self, *args: Any, **kwargs: Any) -> Any:
+        return self._method("reshape", *args, **kwargs)
+
+    def transpose(self, *args: Any) -> Any:
+        return self._method("transpose", *args)
+
+    def swapaxes(self, *args: Any) -> Any:
+        return self._method("swapaxes", *args)
+
+    def astype(self, *args: Any, **kwargs: Any) -> Any:
+        return self._method("astype", *args, **kwargs)
+
+    def copy(self, *args: Any, **kwargs: Any) -> Any:
+        return self._method("copy", *args, **kwargs)
+
+    def ravel(self, *args: Any) -> Any:
+        return self._method("ravel", *args)
+
+    @property
+    def T(self) -> Any:
+        return self._method("transpose")
+
+    def __getitem__(self, index: Any) -> Any:
+        return self._method("__getitem__", index)
+
+    def __setitem__(self, index: Any, value: Any) -> None:
+        _tracer().record(("setitem",), (self, index, value), {})
+
+    def _read(self, how: str) -> Any:
+        raise CaptureError(_VALUE_READ.format(how=how))
+
+    def __bool__(self) -> bool:
+        return self._read("bool()")
+
+    def __float__(self) -> float:
+        return self._read("float()")
+
+    def __int__(self) -> int:
+        return self._read("int()")
+
+    def __index__(self) -> int:
+        return self._read("use as an index")
+
+    def item(self, *args: Any) -> Any:
+        return self._read(".item()")
+
+    def tolist(self) -> Any:
+        return self._read(".tolist()")
+
+
+_active: list = []
+
+
+def _tracer() -> "_Tracer":
+    if not _active:
+        raise CaptureError("a TracedArray was used outside of compile's tracing; this is a bug in the capture")
+    return _active[-1]
+
+
+class _Slot:
+    """One array of the record: a step input, an external array (parameter, optimizer state, constant
+    the step closes over), or the result of a recorded operation."""
+
+    __slots__ = ("kind", "value", "op", "written", "view_of")
+
+    def __init__(self, kind: str, value: np.ndarray, op: int | None = None):
+        self.kind = kind  # "input" | "external" | "result"
+        self.value = value  # the real array at trace time (for externals: the live object itself)
+        self.op = op
+        self.written = False  # written in place by some operation
+        self.view_of: list = []
+
+
+class _Ref:
+    """Placeholder for a slot inside an operation's recorded arguments."""
+
+    __slots__ = ("slot",)
+
+    def __init__(self, slot: int):
+        self.slot = slot
+
+
+class _Op:
+    __slots__ = ("kind", "args", "kwargs", "out", "inplace", "is_view")
+
+    def __init__(self, kind: tuple, args: Any, kwargs: dict, out: int | None, inplace: bool, is_view: bool):
+        self.kind, self.args, self.kwargs, self.out, self.inplace, self.is_view = kind, args, kwargs, out, inplace, is_view
+
+
+class _Tracer:
+    def __init__(self) -> None:
+        self.slots: list[_Slot] = []
+        self.ops: list[_Op] = []
+        self.external_ids: dict = {}
+        self.swapped: list = []  # (tensor, original data) to restore after tracing
+
+    # -- slots ----------------------------------------------------------------------------------------
+    def _new_slot(self, kind: str, value: np.ndarray, op: int | None = None) -> TracedArray:
+        self.slots.append(_Slot(kind, value, op))
+        traced = value.view(TracedArray)
+        traced._slot = len(self.slots) - 1
+        return traced
+
+    def input(self, value: np.ndarray) -> TracedArray:
+        return self._new_slot("input", np.array(value))
+
+    def external(self, array: np.ndarray) -> int:
+        key = id(array)
+        if key not in self.external_ids:
+            base = array.base
+            while base is not None:  # a view of a traced value that numpy made without telling us
+                if any(base is s.value for s in self.slots if s.kind != "external"):
+                    raise CaptureError(
+                        "compile: an array derived from a traced value escaped the capture (np.asarray or "
+                        f"np.array of it, shape {array.shape}); use Tensor ops inside the step")
+                base = getattr(base, "base", None)
+            self.external_ids[key] = self._new_slot("external", array)._slot
+        return self.external_ids[key]
+
+    def tensor_data(self, t: Tensor) -> TracedArray:
+        """Swap a Tensor's plain data (a parameter, a constant) for a traced view of the same memory."""
+        data = t.data
+        if isinstance(data, TracedArray):
+            return data
+        view = data.view(TracedArray)
+        view._slot = self.external(data)
+        self.swapped.append((t, data))
+        t.data = view
+        return view
+
+    def traced_state(self, arrays: dict) -> dict:
+        """A copy of a state dict (an optimizer's buffers) whose arrays are traced views of the originals:
+        in-place updates of state that lives across calls must be recorded too."""
+        result = {}
+        for key, value in arrays.items():
+            if isinstance(value, np.ndarray) and not isinstance(value, TracedArray):
+                view = value.view(TracedArray)
+                view._slot = self.external(value)
+                value = view
+            result[key] = value
+        return result
+
+    # -- recording ------------------------------------------------------------------------------------
+    def _template(self, value: Any) -> Any:
+        """Arguments with arrays replaced by slot references (recursing into lists and tuples)."""
+        if isinstance(value, TracedArray):
+            if value._slot is None:
+                raise CaptureError(
+                    "compile: an array was produced by a numpy operation the capture does not record "
+                    f"(shape {value.shape}); use Tensor ops inside the step or run eagerly (--no-compile)")
+            return _Ref(value._slot)
+        if isinstance(value, np.ndarray):
+            return _Ref(self.external(value))
+        if isinstance(value, (list, tuple)):
+            return type(value)(self._template(v) for v in value)
+        return value
+
+    def _plain(self, template: Any) -> Any:
+        if isinstance(template, _Ref):
+            slot = self.slots[template.slot]
+            return slot.value
+        if isinstance(template, (list, tuple)):
+            return type(template)(self._plain(v) for v in template)
+        return template
+
+    def record(self, kind: tuple, args: tuple, kwargs: dict) -> Any:
+        out_arg = kwargs.pop("out", None)
+        arg_t = self._template(tuple(args))
+        kw_t = {k: self._template(v) for k, v in kwargs.items()}
+        plain_args, plain_kwargs = self._plain(arg_t), {k: self._plain(v) for k, v in kw_t.items()}
+        inplace_target = None
+        if kind[0] == "setitem":
+            inplace_target = arg_t[0].slot
+        elif kind[0] == "ufunc" and kind[2] == "at" or kind[0] == "call" and kind[1] is np.copyto:
+            inplace_target = arg_t[0].slot
+        elif out_arg is not None:
+            outs = out_arg if isinstance(out_arg, tuple) else (out_arg,)
+            if len(outs) != 1 or outs[0] is None:
+                raise CaptureError(f"compile: {_name(kind)} with several outputs is not supported")
+            inplace_target = self._template(outs[0]).slot
+            plain_kwargs["out"] = self.slots[inplace_target].value
+
+        result = _execute(kind, plain_args, plain_kwargs)
+
+        index = len(self.ops)
+        if inplace_target is not None:
+            self.slots[inplace_target].written = True
+            self.ops.append(_Op(kind, arg_t, kw_t, inplace_target, True, False))
+            if out_arg is None:  # setitem, ufunc.at, np.copyto: they return nothing
+                return None
+            return out_arg if isinstance(out_arg, np.ndarray) else out_arg[0]
+        if not isinstance(result, np.ndarray):
+            if isinstance(result, (tuple, list)) or not np.isscalar(result) and result is not None \
+                    and not isinstance(result, np.generic):
+                raise CaptureError(f"compile: {_name(kind)} returned {type(result).__name__}, which is not supported")
+            result = np.asarray(result)
+        bases = [self.slots[r.slot].value for r in _refs(arg_t)]
+        is_view = any(np.may_share_memory(result, b) for b in bases)
+        self.ops.append(_Op(kind, arg_t, kw_t, None, False, is_view))
+        traced = self._new_slot("result", result, index)
+        self.ops[index].out = traced._slot
+        return traced
+
+
+def _refs(template: Any) -> list:
+    if isinstance(template, _Ref):
+        return [template]
+    if isinstance(template, (list, tuple)):
+        return [r for v in template for r in _refs(v)]
+    if isinstance(template, dict):
+        return [r for v in template.values() for r in _refs(v)]
+    return []
+
+
+def _name(kind: tuple) -> str:
+    if kind[0] == "ufunc":
+        return f"np.{kind[1].__name__}" + ("" if kind[2] == "__call__" else f".{kind[2]}")
+    if kind[0] == "call":
+        return f"np.{getattr(kind[1], '__name__', kind[1])}"
+    if kind[0] == "method":
+        return f"ndarray.{kind[1]}"
+    return "ndarray.__setitem__"
+
+
+def _execute(kind: tuple, args: tuple, kwargs: dict) -> Any:
+    if kind[0] == "ufunc":
+        ufunc, method = kind[1], kind[2]
+        return getattr(ufunc, method)(*args, **kwargs)
+    if kind[0] == "call":
+        return kind[1](*args, **kwargs)
+    if kind[0] == "method":
+        return getattr(np.ndarray, kind[1])(*args, **kwargs)
+    target, index, value = args
+    target[index] = value
+    return None
+
+
+# ---- from the record to a replay function -----------------------------------------------------------------
+
+_OUT_CALLS = {np.clip, np.concatenate, np.sum, np.max, np.min, np.mean, np.matmul}
+# Results that depend only on their argument's shape and dtype: constants, or a refill of their buffer.
+_FILLS = {np.empty_like: None, np.zeros_like: 0, np.ones_like: 1}
+
+
+class _Replay:
+    """The compiled form of one trace: straight-line numpy with preallocated outputs."""
+
+    def __init__(self, tracer: _Tracer, input_slots: list, output_slots: Any, grad_slots: list):
+        self.tracer = tracer
+        slots, ops = tracer.slots, tracer.ops
+        live = self._live_ops(slots, ops, output_slots, grad_slots)
+        variable = self._variable_slots(slots, ops, live)
+        arrays: dict[int, Any] = {}
+        for i, s in enumerate(slots):
+            if s.kind == "external":
+                arrays[i] = s.value
+            elif i in variable and not (s.op is not None and ops[s.op].is_view):
+                arrays[i] = np.empty_like(s.value)
+            else:
+                arrays[i] = s.value  # a constant: its traced value is its value on every call
+        lines: list[str] = []
+        names: dict[str, Any] = {"np_copyto": np.copyto}
+        for i in input_slots:
+            lines.append(f"np_copyto(s{i}, a{input_slots.index(i)}, casting='unsafe')")
+        last_write: dict = {}
+        for index, op in enumerate(ops):
+            if op.inplace:
+                last_write[op.out] = index
+        for index in live:
+            op = ops[index]
+            source = _copy_source(op)
+            if source is not None and op.out in variable and not slots[op.out].written \
+                    and last_write.get(source, -1) < index and slots[source].value.dtype == slots[op.out].value.dtype:
+                arrays[op.out] = arrays[source]  # a copy nobody writes to afterwards: share the buffer
+                continue
+            if op.is_view and not op.inplace:
+                # Views of stable buffers are made once, here, and stay valid on every call.
+                arrays[op.out] = _execute(op.kind, _bind(op.args, arrays), _bind(op.kwargs, arrays))
+                continue
+            if not op.inplace and op.out not in variable:
+                continue  # folded: computed once at trace time
+            line = self._emit(index, op, arrays, names, variable)
+            if line:
+                lines.append(line)
+        for i, a in arrays.items():
+            names[f"s{i}"] = a
+        params = ", ".join(f"a{k}" for k in range(len(input_slots)))
+        defaults = ", ".join(sorted({f"{n}={n}" for n in names}))
+        body = "\n    ".join(lines) or "pass"
+        source = f"def replay({params}{', ' if params else ''}*, {defaults}):\n    {body}\n"
+        exec(builtins.compile(source, "<tinygrad_lab.compile replay>", "exec"), names)
+        self.run = names["replay"]
+        self.source = source
+        self.arrays = arrays
+        self.live_ops = len(lines)
+
+    @staticmethod
+    def _live_ops(slots: list, ops: list, output_slots: list, grad_slots: list) -> list:
+        """Indices of the operations whose effects are observable: outputs, gradients, external writes."""
+        needed = set(output_slots) | set(grad_slots)
+        live = []
+        for index in range(len(ops) - 1, -1, -1):
+            op = ops[index]
+            target = slots[op.out]
+            if op.out in needed or (op.inplace and target.kind in ("external", "input")) or \
+                    (op.inplace and _base_needed(op.out, slots, ops, needed)):
+                live.append(index)
+                needed.update(r.slot for r in _refs(op.args) + _refs(op.kwargs))
+                if op.is_view:
+                    needed.add(op.out)
+        live.reverse()
+        return live
+
+    @staticmethod
+    def _variable_slots(slots: list, ops: list, live: list) -> set:
+        """Slots whose value can differ between calls: inputs, externals and what depends on them."""
+        variable = {i for i, s in enumerate(slots) if s.kind in ("input", "external") or s.written}
+        changed = True
+        while changed:  # in-place writes can make an earlier slot variable; iterate to a fixed point
+            changed = False
+            for index in live:
+                op = ops[index]
+                if op.out in variable or op.kind[0] == "call" and op.kind[1] in _FILLS:
+                    continue
+                if any(r.slot in variable for r in _refs(op.args) + _refs(op.kwargs)):
+                    variable.add(op.out)
+                    changed = True
+        return variable
+
+    @staticmethod
+    def _emit(index: int, op: _Op, arrays: dict, names: dict, variable: set) -> str:
+        def arg(value: Any, key: str) -> str:
+            if isinstance(value, _Ref):
+                return f"s{value.slot}"
+            if isinstance(value, (int, float, bool, str, type(None))) and not isinstance(value, np.generic):
+                return repr(value)
+            names[key] = value if not isinstance(value, (list, tuple)) else _bind(value, arrays)
+            return key
+
+        args = ", ".join(arg(a, f"c{index}_{k}") for k, a in enumerate(op.args))
+        kw = "".join(f", {k}={arg(v, f'k{index}_{k}')}" for k, v in op.kwargs.items())
+        kind = op.kind
+        out = f"s{op.out}"
+        if kind[0] == "ufunc":
+            names[f"f{index}"] = kind[1] if kind[2] == "__call__" else getattr(kind[1], kind[2])
+            if kind[2] == "at":
+                return f"f{index}({args}{kw})"
+            return f"f{index}({args}{kw}, out={out})"
+        if kind[0] == "setitem":
+            target, idx, value = op.args
+            names[f"c{index}_i"] = _bind(idx, arrays)
+            return f"s{target.slot}[c{index}_i] = {arg(value, f'c{index}_v')}"
+        if kind[0] == "call" and kind[1] in _FILLS:
+            fill = _FILLS[kind[1]]  # a shape-only creation whose buffer is written later: refill it
+            return "" if fill is None else f"{out}.fill({fill})"
+        if kind[0] == "call":
+            names[f"f{index}"] = kind[1]
+            if op.inplace:  # np.copyto
+                return f"f{index}({args}{kw})"
+            if kind[1] in _OUT_CALLS:
+                return f"f{index}({args}{kw}, out={out})"
+            return f"np_copyto({out}, f{index}({args}{kw}), casting='unsafe')"
+        if kind[1] in ("astype", "copy"):
+            return f"np_copyto({out}, {args.split(', ')[0]}, casting='unsafe')"
+        names[f"f{index}"] = getattr(np.ndarray, kind[1])
+        if op.inplace:
+            raise CaptureError(f"compile: in-place {_name(kind)} is not supported")
+        return f"np_copyto({out}, f{index}({args}{kw}), casting='unsafe')"
+
+
+def _copy_source(op: _Op) -> int | None:
+    """The slot an operation merely copies (astype to the same dtype, copy, x ** 1), else None."""
+    kind, args = op.kind, op.args
+    if op.inplace or not args or not isinstance(args[0], _Ref):
+        return None
+    if kind[0] == "method" and kind[1] in ("copy", "astype"):
+        return args[0].slot
+    if kind[0] == "ufunc" and kind[2] == "__call__" and kind[1] is np.power and len(args) == 2 \
+            and isinstance(args[1], (int, float)) and args[1] == 1:
+        return args[0].slot
+    return None
+
+
+def _base_needed(slot: int, slots: list, ops: list, needed: set) -> bool:
+    """An in-place write matters when the written slot, or an array it is a view of, is needed later."""
+    seen = {slot}
+    while True:
+        if slot in needed:
+            return True
+        op = ops[slots[slot].op] if slots[slot].op is not None else None
+        if op is None or not op.is_view:
+            return False
+        refs = _refs(op.args)
+        if not refs:
+            return False
+        slot = refs[0].slot
+        if slot in seen:
+            return False
+        seen.add(slot)
+
+
+def _bind(template: Any, arrays: dict) -> Any:
+    if isinstance(template, _Ref):
+        return arrays[template.slot]
+    if isinstance(template, (list, tuple)):
+        return type(template)(_bind(v, arrays) for v in template)
+    if isinstance(template, dict):
+        return {k: _bind(v, arrays) for k, v in template.items()}
+    return template
+
+
+# ---- the user-facing wrapper ---------------------------------------------------------------------------------
+
+def _signature(args: tuple) -> tuple:
+    """What a replay is valid for: the shapes and dtypes of array arguments, the values of the others."""
+    return tuple([(a.shape, a.dtype) if isinstance(a, (Tensor, np.ndarray)) else
+                  a if isinstance(a, (int, float, bool, str, type(None))) else type(a) for a in args])
+
+
+class CompiledStep:
+    """The callable ``tl.compile`` returns; see the module docstring for what it does."""
+
+    def __init__(self, fn: Callable, verify: bool = True):
+        functools.update_wrapper(self, fn)
+        self.fn = fn
+        self.verify = verify
+        self._calls: dict = {}  # signature -> number of eager calls made so far
+        self._replays: dict = {}  # signature -> _Entry
+
+    def __call__(self, *args: Any) -> Any:
+        key = _signature(args)
+        entry = self._replays.get(key)
+        if entry is not None:
+            for t, data in entry.tensors:
+                if t.data is not data:  # a parameter's array was replaced: the replay's buffers are stale
+                    break
+            else:
+                if entry.pending_check:
+                    return self._check(entry, args)
+                return entry.call(args)
+        calls = self._calls.get(key, 0)
+        self._calls[key] = calls + 1
+        if calls == 0:
+            return self.fn(*args)  # warm-up: creates optimizer state the replay will update in place
+        result, entry = self._trace(args)
+        self._replays[key] = entry
+        return result
+
+    # -- tracing -------------------------------------------------------------------------------------------------
+    def _trace(self, args: tuple) -> tuple:
+        for a in args:
+            if not isinstance(a, (Tensor, np.ndarray, int, float, bool, str, type(None))):
+                raise CaptureError(
+                    f"compile: step arguments must be Tensors, arrays or Python scalars, got {type(a).__name__}")
+        tracer = _Tracer()
+        traced_args, input_slots = [], []
+        for a in args:
+            if isinstance(a, (Tensor, np.ndarray)):
+                view = tracer.input(np.asarray(a.data if isinstance(a, Tensor) else a))
+                input_slots.append(view._slot)
+                traced_args.append(_retensor(a, view))
+            else:
+                traced_args.append(a)
+        _active.append(tracer)
+        prev = state.tracing
+        state.tracing = tracer
+        try:
+            out = self.fn(*traced_args)
+            outputs, structure = _flatten(out)
+            output_slots = [tracer._template(t.data).slot for t in outputs]
+            grads = [(t, t.grad.data._slot) for t, _ in tracer.swapped
+                     if t.grad is not None and isinstance(t.grad.data, TracedArray) and t.grad.data._slot is not None]
+        finally:
+            state.tracing = prev
+            _active.pop()
+            for t, data in tracer.swapped:
+                t.data = data
+        replay = _Replay(tracer, input_slots, output_slots, [s for _, s in grads])
+        entry = _Entry(replay, structure, output_slots, grads, list(tracer.swapped))
+        entry.pending_check = self.verify
+        for t, slot in grads:
+            t.grad = Tensor._wrap(np.array(tracer.slots[slot].value))
+        return _unflatten(structure, [np.array(tracer.slots[s].value) for s in output_slots]), entry
+
+    def _check(self, entry: "_Entry", args: tuple) -> Any:
+        """Run the replay and an eager step from the same state; they must agree."""
+        entry.pending_check = False
+        written = [s.value for s in entry.replay.tracer.slots if s.kind == "external" and s.written]
+        before = [w.copy() for w in written]
+        replayed = entry.call(args)
+        after_replay = [w.copy() for w in written]
+        for w, b in zip(written, before):
+            w[...] = b
+        eager = self.fn(*args)
+        outs_r, _ = _flatten(replayed)
+        outs_e, _ = _flatten(eager)
+        pairs = list(zip(after_replay, written)) + [(r.data, e.data) for r, e in zip(outs_r, outs_e)]
+        for k, (r, e) in enumerate(pairs):
+            if r.shape != e.shape or not np.allclose(r, e, rtol=1e-9, atol=1e-12, equal_nan=True):
+                diff = np.max(np.abs(np.asarray(r, float) - np.asarray(e, float))) if r.shape == e.shape else "shape"
+                raise CaptureError(
+                    f"compile: the captured step disagrees with eager execution (array {k}, max difference {diff}). "
+                    "The step probably depends on Python values that change between calls (a step counter or "
+                    "learning rate kept as a Python number) or replaces arrays instead of updating them in "
+                    "place. Run it eagerly (--no-compile)."
+                )
+        return eager
+
+
+class _Entry:
+    """One replay and what a call needs around it: where outputs and parameter gradients are."""
+
+    def __init__(self, replay: _Replay, structure: Any, output_slots: list, grads: list, tensors: list):
+        self.replay, self.structure, self.tensors = replay, structure, tensors
+        self.pending_check = False
+        arrays = replay.arrays
+        self.grads = [(t, arrays[slot]) for t, slot in grads]
+        self.outputs = [arrays[s] for s in output_slots]
+
+    def call(self, args: tuple) -> Any:
+        self.replay.run(*[a.data if isinstance(a, Tensor) else a for a in args if isinstance(a, (Tensor, np.ndarray))])
+        wrap = Tensor._wrap
+        for t, buffer in self.grads:
+            t.grad = wrap(buffer)  # the buffer is reused by the next call, like PyTorch's .grad
+        if self.structure == "tensor":
+            return wrap(self.outputs[0].copy())
+        return _unflatten(self.structure, [o.copy() for o in self.outputs])
+
+
+def _retensor(a: Any, view: TracedArray) -> Any:
+    """A step argument as the step will see it during tracing: the same kind of object, traced data."""
+    if isinstance(a, Tensor):
+        t = Tensor._wrap(view)
+        t.requires_grad = a.requires_grad
+        return t
+    return view
+
+
+def _flatten(out: Any) -> tuple:
+    """Outputs as a flat list of Tensors plus a description to rebuild the structure."""
+    if out is None:
+        return [], None
+    if isinstance(out, Tensor):
+        return [out], "tensor"
+    if isinstance(out, (tuple, list)):
+        flat, parts = [], []
+        for o in out:
+            f, s = _flatten(o)
+            flat += f
+            parts.append((len(f), s))
+        return flat, (type(out), parts)
+    if isinstance(out, dict):
+        flat, parts = _flatten(tuple(out.values()))
+        return flat, ("dict", list(out.keys()), parts)
+    raise CaptureError(f"compile: a step must return Tensors (or tuples/dicts of them), got {type(out).__name__}")
+
+
+def _unflatten(structure: Any, arrays: list) -> Any:
+    if structure is None:
+        return None
+    if structure == "tensor":
+        return Tensor._wrap(arrays[0])
+    if structure[0] == "dict":
+        values = _unflatten(structure[2], arrays)
+        return dict(zip(structure[1], values))
+    kind, parts = structure
+    result, k = [], 0
+    for n, s in parts:
+        result.append(_unflatten(s, arrays[k:k + n]))
+        k += n
+    return kind(result)
+
+
+def compile(fn: Callable | None = None, *, verify: bool = True) -> Any:  # noqa: A001  (as torch.compile)
+    """Capture a fixed-shape training step and replay it fast; usable as ``tl.compile(step)`` or ``@tl.compile``."""
+    if fn is None:
+        return lambda f: CompiledStep(f, verify=verify)
+    return CompiledStep(fn, verify=verify)
