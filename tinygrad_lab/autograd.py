@@ -118,7 +118,7 @@ def check_finite(node: "Function", values: Any, what: str) -> None:
             )
 
 
-def sum_to_shape(grad: Any, shape: tuple, node: "Function", index: int) -> Any:
+def sum_to_shape(grad: Any, shape: tuple, node: "Function", inp: Any) -> Any:
     """Undo broadcasting: sum ``grad`` down to ``shape``. The one place broadcasting is reversed.
 
     Works on numpy arrays and Tensors alike. A gradient that ``shape`` cannot broadcast to is a bug in
@@ -127,6 +127,7 @@ def sum_to_shape(grad: Any, shape: tuple, node: "Function", index: int) -> Any:
     gshape = grad.shape
     lead = len(gshape) - len(shape)
     if lead < 0 or any(s != 1 and s != g for s, g in zip(shape, gshape[lead:])):
+        index = next(i for i, x in enumerate(node.inputs) if x is inp)
         raise RuntimeError(
             f"{type(node).__name__}.backward returned a gradient of shape {tuple(gshape)} for input "
             f"{index}, which has shape {tuple(shape)}"
@@ -140,25 +141,25 @@ def sum_to_shape(grad: Any, shape: tuple, node: "Function", index: int) -> Any:
 
 
 def _topological_order(roots: Iterable["Function"]) -> list:
-    """Nodes reachable from ``roots``, every node before the nodes it depends on. Iterative DFS."""
+    """Nodes reachable from ``roots``, each before the nodes that produced its inputs. Iterative DFS:
+    a node is appended once everything below it is, then the list is reversed."""
     order: list = []
     visited: set = set()
-    for root in roots:
-        if id(root) in visited:
+    stack = [(root, False) for root in roots]
+    while stack:
+        node, expanded = stack.pop()
+        if expanded:
+            order.append(node)
             continue
-        visited.add(id(root))
-        stack = [(root, iter(root.inputs))]
-        while stack:
-            node, children = stack[-1]
-            for child in children:
-                fn = getattr(child, "grad_fn", None)
-                if fn is not None and id(fn) not in visited:
-                    visited.add(id(fn))
-                    stack.append((fn, iter(fn.inputs)))
-                    break
-            else:
-                stack.pop()
-                order.append(node)
+        if node in visited:
+            continue
+        visited.add(node)
+        stack.append((node, True))
+        for child, need in zip(node.inputs, node.needs_input_grad):
+            if need:
+                fn = child.grad_fn
+                if fn is not None and fn not in visited:
+                    stack.append((fn, False))
     order.reverse()
     return order
 
@@ -178,26 +179,25 @@ def run_backward(
     from tinygrad_lab.tensor import Tensor
 
     wrap = create_graph  # pass Tensors between nodes only when the backward pass itself is recorded
-    node_grads: dict = {}  # id(node) -> gradient of that node's output
+    node_grads: dict = {}  # node -> gradient of that node's output
     leaf_grads: dict = {}  # id(leaf) -> (leaf, gradient)
-    captured_nodes = {}
-    captured_leaves = set()
-    if capture is not None:
-        for t in capture:
-            if t.grad_fn is not None:
-                captured_nodes[id(t.grad_fn)] = t
-            else:
-                captured_leaves.add(id(t))
-        results: dict = {}
+    captured_nodes: dict = {}
+    captured_leaves: set = set()
+    results: dict = {}
+    for t in capture or ():
+        if t.grad_fn is not None:
+            captured_nodes[t.grad_fn] = t
+        else:
+            captured_leaves.add(id(t))
 
     roots = []
     for out, g in zip(outputs, grad_outputs):
-        if out.grad_fn is None:
+        fn = out.grad_fn
+        if fn is None:
             leaf_grads[id(out)] = (out, g)
             continue
-        key = id(out.grad_fn)
-        node_grads[key] = g if key not in node_grads else node_grads[key] + g
-        roots.append(out.grad_fn)
+        node_grads[fn] = g if fn not in node_grads else node_grads[fn] + g
+        roots.append(fn)
 
     order = _topological_order(roots)
     prev_mode = state.grad_enabled
@@ -205,7 +205,7 @@ def run_backward(
     anomaly = state.anomaly
     try:
         for node in order:
-            grad = node_grads.pop(id(node), None)
+            grad = node_grads.pop(node, None)
             if grad is None:
                 continue
             if node._released:
@@ -220,22 +220,22 @@ def run_backward(
                 t = node._retained()
                 if t is not None:
                     t.grad = grad if wrap else Tensor._wrap(owned_copy(grad))
-            if capture is not None and id(node) in captured_nodes:
-                results[id(captured_nodes[id(node)])] = grad
+            if captured_nodes and node in captured_nodes:
+                results[id(captured_nodes[node])] = grad
             in_grads = node._call_backward(grad, wrap)
             if anomaly:
                 check_finite(node, in_grads, "backward")
-            for i, (inp, need, g) in enumerate(zip(node.inputs, node.needs_input_grad, in_grads)):
+            for inp, need, g in zip(node.inputs, node.needs_input_grad, in_grads):
                 if not need or g is None:
                     continue
-                if g.shape != inp.shape:
-                    g = sum_to_shape(g, inp.shape, node, i)
-                if g.dtype != inp.dtype:
-                    g = g.astype(inp.dtype)
+                data = inp.data
+                if g.shape != data.shape:
+                    g = sum_to_shape(g, data.shape, node, inp)
+                if g.dtype != data.dtype:
+                    g = g.astype(data.dtype)
                 fn = inp.grad_fn
                 if fn is not None:
-                    key = id(fn)
-                    node_grads[key] = g if key not in node_grads else node_grads[key] + g
+                    node_grads[fn] = g if fn not in node_grads else node_grads[fn] + g
                 else:
                     key = id(inp)
                     leaf_grads[key] = (inp, g) if key not in leaf_grads else (inp, leaf_grads[key][1] + g)

@@ -86,16 +86,16 @@ class Function:
     # -- engine side ---------------------------------------------------------------------------------
     def _call_backward(self, grad: Any, wrap: bool) -> tuple:
         """Run the op's backward, with Tensors in place of saved arrays when the pass is recorded."""
-        if wrap:
+        if not wrap:
+            grads = type(self).backward(self, grad)
+        else:
             arrays = self._saved
             self._saved = tuple(self._as_tensor(v) for v in arrays)
             try:
                 grads = type(self).backward(self, grad)
             finally:
                 self._saved = arrays
-        else:
-            grads = type(self).backward(self, grad)
-        if not isinstance(grads, tuple):
+        if type(grads) is not tuple:
             grads = (grads,)
         if len(grads) != len(self.inputs):
             raise RuntimeError(
