@@ -115,9 +115,8 @@ class Function:
 
     def release(self) -> None:
         """Free what forward saved (called after a backward without retain_graph)."""
-        keep = (self.inputs, self.needs_input_grad, self.attrs)
-        self.__dict__.clear()
-        self.inputs, self.needs_input_grad, self.attrs = keep
+        self._saved = None
+        self._out = None
         self._released = True
 
     def __repr__(self) -> str:

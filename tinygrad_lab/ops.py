@@ -111,7 +111,10 @@ class Pow(Function):
         a, b, out = ctx.saved_tensors
         need_a, need_b = ctx.needs_input_grad
         if need_a:  # x ** 2, the squared error, is common enough to skip the power for
-            grad_a = grad * (2.0 * a) if isinstance(b, (int, float)) and b == 2 else grad * b * a ** (b - 1)
+            if isinstance(b, (int, float)) and b in (0, 2):  # and x ** 0 has slope 0 also at x = 0, as in torch
+                grad_a = grad * (2.0 * a) if b == 2 else grad * 0.0
+            else:
+                grad_a = grad * b * a ** (b - 1)
         else:
             grad_a = None
         grad_b = grad * out * log(a) if need_b else None
@@ -366,7 +369,7 @@ class Mean(Function):
         ctx.axes = _normalize_axes(axis, a.ndim)
         ctx.in_shape = a.shape
         ctx.count = int(np.prod([a.shape[i] for i in ctx.axes]))
-        return a.mean(axis=ctx.axes, keepdims=keepdims)
+        return np.add.reduce(a, axis=ctx.axes, keepdims=keepdims) / ctx.count  # ndarray.mean, minus its overhead
 
     @staticmethod
     def backward(ctx, grad):
@@ -578,7 +581,13 @@ def where(cond: Any, a: Any, b: Any) -> Any:
 
 
 def broadcast_to(x: Any, shape: Sequence[int]) -> Any:
-    return Expand.apply(x, shape=tuple(shape)) if isinstance(x, Tensor) else np.broadcast_to(x, shape)
+    """x repeated to ``shape``: a recorded Expand for a Tensor, a new array for an array (two C calls, where
+    np.broadcast_to's Python wrapper costs more than filling the small arrays a training step has)."""
+    if isinstance(x, Tensor):
+        return Expand.apply(x, shape=tuple(shape))
+    out = np.empty_like(x, shape=shape)
+    out[...] = x
+    return out
 
 
 def cat(tensors: Sequence[Any], axis: int = 0) -> Tensor:
