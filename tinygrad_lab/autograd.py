@@ -40,6 +40,11 @@ class _GradMode:
 
     enabled = True
 
+    def __new__(cls, fn: Callable | None = None) -> Any:
+        """``@no_grad()`` and, as in torch, bare ``@no_grad`` both decorate."""
+        self = super().__new__(cls)
+        return self if fn is None else self(fn)
+
     def __enter__(self) -> None:
         self._prev = state.grad_enabled
         state.grad_enabled = self.enabled
@@ -353,5 +358,5 @@ def seed_gradient(output: "Tensor", gradient: Any, create_graph: bool) -> Any:
             )
         if create_graph and isinstance(gradient, Tensor):
             return gradient  # keep its graph: the result is differentiable in the seed too
-        gradient = gradient.data if isinstance(gradient, Tensor) else np.asarray(gradient, dtype=output.dtype)
+        gradient = np.asarray(gradient.data if isinstance(gradient, Tensor) else gradient, dtype=output.dtype)
     return Tensor._wrap(gradient) if create_graph else gradient

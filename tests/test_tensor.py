@@ -1,0 +1,373 @@
+"""The Tensor class: construction, attributes, identity, factories, and the error messages of bad input."""
+import numpy as np
+import pytest
+
+import tinygrad_lab as tl
+from tinygrad_lab.function import Function
+
+Tensor = tl.Tensor
+
+
+# ---- construction ------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("data, shape", [
+    (1.5, ()), (3, ()), (True, ()), ([1, 2, 3], (3,)), ([[1.0, 2.0], [3.0, 4.0]], (2, 2)),
+    ([[True, False]], (1, 2)), (np.arange(6).reshape(2, 3), (2, 3)), (np.float32(2.0), ()),
+    (np.array([1, 2], dtype=np.int8), (2,)), (np.array([1.0, 2.0], dtype=np.float32), (2,)),
+])
+def test_construction_from_scalars_lists_and_arrays(data, shape):
+    t = Tensor(data)
+    assert t.dtype == (np.float32 if np.asarray(data).dtype == np.float32 else np.float64)
+    assert t.shape == shape
+    np.testing.assert_array_equal(t.data, np.asarray(data, dtype=np.float64))
+    assert type(t.data) is np.ndarray
+
+
+def test_ints_and_bools_become_float64():
+    for data in (7, [1, 2], np.array([1, 2], dtype=np.int64), np.array([1, 2], dtype=np.uint8), True,
+                 np.array([True, False])):
+        t = Tensor(data)
+        assert t.dtype == np.float64, data
+    assert Tensor(True).item() == 1.0 and isinstance(Tensor(True).item(), float)
+
+
+def test_float32_kept_and_on_request():
+    assert Tensor(np.ones(2, dtype=np.float32)).dtype == np.float32
+    assert Tensor([1, 2], dtype=np.float32).dtype == np.float32
+    assert Tensor([1, 2], dtype=tl.float32).dtype == np.float32
+    assert Tensor([1.0], dtype="float32", requires_grad=True).dtype == np.float32
+    assert Tensor(np.ones(2, dtype=np.float32), dtype=tl.float64).dtype == np.float64
+
+
+def test_non_float_dtype_with_requires_grad_is_type_error():
+    for dtype in (np.int64, np.int32, bool):
+        with pytest.raises(TypeError, match="floating"):
+            Tensor([1, 2], dtype=dtype, requires_grad=True)
+    assert Tensor([1, 2], dtype=np.int64).dtype == np.int64  # fine without requires_grad
+
+
+@pytest.mark.parametrize("data, named", [
+    ("hello", "str"), (None, "NoneType"), ({"a": 1}, "dict"), (object(), "object"), ([1, "a"], "list"),
+    ([[1, 2], [3]], "list"), (np.array(["a", "b"]), "ndarray"),
+])
+def test_non_numeric_data_is_type_error_saying_what_was_given(data, named):
+    with pytest.raises(TypeError) as info:
+        Tensor(data)
+    message = str(info.value)
+    assert named in message
+    assert "Tensor" in message
+
+
+def test_tensor_from_tensor_copies_data():
+    a = Tensor([1.0, 2.0], requires_grad=True)
+    b = Tensor(a)
+    assert not b.requires_grad and b.grad_fn is None
+    np.testing.assert_array_equal(b.data, a.data)
+    b.data[0] = 5.0
+    assert a.data[0] == 1.0
+
+
+def test_from_ndarray_owns_its_data():
+    arr = np.array([1.0, 2.0])
+    t = Tensor(arr)
+    arr[0] = 10.0
+    assert t.data[0] == 1.0
+
+
+def test_tl_tensor_is_tensor():
+    t = tl.tensor([1, 2], requires_grad=True, name="w")
+    assert isinstance(t, Tensor) and t.requires_grad and t.name == "w" and t.dtype == np.float64
+
+
+# ---- attributes --------------------------------------------------------------------------------------------------
+
+def test_attributes():
+    a = np.arange(6.0).reshape(2, 3)
+    t = Tensor(a, requires_grad=True, name="t")
+    assert isinstance(t.data, np.ndarray)
+    assert t.grad is None and t.requires_grad and t.is_leaf and t.grad_fn is None
+    assert t.name == "t"
+    assert t.shape == (2, 3) and t.ndim == 2 and t.size == 6 and t.dtype == np.float64
+    assert len(t) == 2
+    np.testing.assert_array_equal(t.T.data, a.T)
+    assert t.numpy() is t.data
+    assert np.asarray(t) is t.data
+    np.testing.assert_array_equal(np.asarray(t, dtype=np.float32), a.astype(np.float32))
+    assert Tensor([[4.5]]).item() == 4.5 and isinstance(Tensor([[4.5]]).item(), float)
+    with pytest.raises(ValueError, match=r"\(2, 3\)"):
+        t.item()
+    with pytest.raises(TypeError):
+        len(Tensor(1.0))
+    y = t * 2.0
+    assert not y.is_leaf and y.grad_fn is not None and y.name is None
+
+
+def test_grad_is_tensor_of_same_shape():
+    t = Tensor(np.ones((2, 3)), requires_grad=True)
+    (t * 2.0).sum().backward()
+    assert isinstance(t.grad, Tensor) and t.grad.shape == (2, 3)
+
+
+def test_ndarray_operators_return_tensor():
+    a = np.array([1.0, 2.0])
+    t = Tensor([3.0, 4.0], requires_grad=True)
+    for result in (a * t, a + t, a - t, a / t, a ** t, a @ t, a < t):
+        assert isinstance(result, Tensor)
+    np.testing.assert_array_equal((a * t).data, [3.0, 8.0])
+    assert (a @ t).item() == 11.0
+
+
+def test_numpy_functions_see_the_data():
+    t = Tensor([[1.0, 2.0], [3.0, 4.0]])
+    assert np.sum(np.asarray(t)) == 10.0
+    np.testing.assert_array_equal(np.array(t), t.data)
+
+
+def test_repr():
+    a = Tensor([[1.0, 2.0]], requires_grad=True)
+    b = Tensor([[3.0], [4.0]])
+    y = a @ b
+    assert repr(y) == "Tensor([[11.]], grad_fn=<MatMul>, requires_grad=True)"
+    assert repr(b) == "Tensor([[3.],\n        [4.]])"
+    assert repr(a) == "Tensor([[1., 2.]], requires_grad=True)"
+    assert repr(Tensor([1.0], dtype=np.float32)) == "Tensor([1.], dtype=float32)"
+    assert "name='w'" in repr(Tensor(1.0, name="w"))
+
+
+def test_hash_is_identity_and_equal_tensors_never_merge():
+    a, b = Tensor([1.0, 2.0]), Tensor([1.0, 2.0])
+    assert hash(a) == object.__hash__(a)  # by identity, not by value
+    assert hash(a) != hash(b)
+    assert len({a, b}) == 2
+    d = {a: "a", b: "b"}
+    assert d[a] == "a" and d[b] == "b"
+    c, e = Tensor(3.0), Tensor(3.0)
+    assert len({c, e, c}) == 2
+    assert isinstance(a == b, Tensor)  # == compares elementwise, like numpy and torch
+    np.testing.assert_array_equal((a == b).data, [True, True])
+
+
+def test_bool_and_float_conversions():
+    assert bool(Tensor(1.0)) and not bool(Tensor(0.0))
+    assert float(Tensor([2.5])) == 2.5 and int(Tensor(3.0)) == 3
+    with pytest.raises(ValueError):
+        bool(Tensor([1.0, 2.0]))
+
+
+def test_astype():
+    t = Tensor([1.5, 2.5], requires_grad=True)
+    f = t.astype(np.float32)
+    assert f.dtype == np.float32 and f.requires_grad
+    (f * 2.0).sum().backward()
+    assert t.grad.dtype == np.float64
+    np.testing.assert_array_equal(t.grad.data, [2.0, 2.0])
+    assert t.astype(np.float64) is t
+
+
+# ---- factories ---------------------------------------------------------------------------------------------------
+
+def test_constant_factories():
+    assert Tensor.zeros(2, 3).shape == (2, 3) and not Tensor.zeros(2, 3).data.any()
+    assert Tensor.zeros((2, 3)).shape == (2, 3)
+    np.testing.assert_array_equal(Tensor.ones(2).data, [1.0, 1.0])
+    np.testing.assert_array_equal(Tensor.ones((1, 2)).data, [[1.0, 1.0]])
+    np.testing.assert_array_equal(Tensor.full((2, 2), 7.0).data, np.full((2, 2), 7.0))
+    np.testing.assert_array_equal(Tensor.full(3, 1.5).data, [1.5, 1.5, 1.5])
+    np.testing.assert_array_equal(Tensor.eye(3).data, np.eye(3))
+    np.testing.assert_array_equal(Tensor.eye(2, 3).data, np.eye(2, 3))
+    np.testing.assert_array_equal(Tensor.arange(5).data, np.arange(5.0))
+    np.testing.assert_array_equal(Tensor.arange(1, 2, 0.25).data, [1.0, 1.25, 1.5, 1.75])
+    for t in (Tensor.zeros(2), Tensor.ones(2), Tensor.full(2, 1.0), Tensor.eye(2), Tensor.arange(3)):
+        assert t.dtype == np.float64 and not t.requires_grad and t.is_leaf
+    assert Tensor.zeros(2, requires_grad=True).requires_grad
+    assert Tensor.ones(2, dtype=np.float32).dtype == np.float32
+
+
+def test_like_factories():
+    t = Tensor([[1.0, 2.0]], dtype=np.float32)
+    z, o = tl.zeros_like(t), tl.ones_like(t, requires_grad=True)
+    assert z.shape == o.shape == (1, 2)
+    assert not z.data.any() and (o.data == 1).all()
+    assert o.requires_grad and not z.requires_grad
+    assert z.dtype == np.float32  # like torch: the dtype of the model tensor
+    assert tl.zeros_like(Tensor([1.0, 2.0])).dtype == np.float64
+
+
+@pytest.mark.parametrize("name", ["randn", "rand", "uniform"])
+def test_random_factories_use_the_given_generator(name):
+    factory = getattr(Tensor, name)
+    a = factory(3, 4, rng=np.random.default_rng(42))
+    b = factory(3, 4, rng=np.random.default_rng(42))
+    c = factory((3, 4), rng=np.random.default_rng(43))
+    assert a.shape == (3, 4) and a.dtype == np.float64
+    np.testing.assert_array_equal(a.data, b.data)
+    assert not np.array_equal(a.data, c.data)
+    expected = {"randn": lambda r: r.standard_normal((3, 4)), "rand": lambda r: r.random((3, 4)),
+                "uniform": lambda r: r.uniform(0.0, 1.0, (3, 4))}[name](np.random.default_rng(42))
+    np.testing.assert_array_equal(a.data, expected)
+    assert factory(2, rng=np.random.default_rng(0), dtype=np.float32).dtype == np.float32
+    assert factory(2, rng=np.random.default_rng(0), requires_grad=True).requires_grad
+
+
+def test_value_ranges_of_random_factories():
+    rng = np.random.default_rng(0)
+    r = Tensor.rand(1000, rng=rng).data
+    assert (r >= 0).all() and (r < 1).all()
+    u = Tensor.uniform(1000, low=-2.0, high=-1.0, rng=rng).data
+    assert (u >= -2).all() and (u < -1).all()
+    n = Tensor.randn(10_000, rng=rng).data
+    assert abs(n.mean()) < 0.05 and abs(n.std() - 1) < 0.05
+
+
+def test_manual_seed_reproducibility():
+    gen = tl.manual_seed(123)
+    assert isinstance(gen, np.random.Generator)
+    a = [Tensor.randn(2, 2).data, Tensor.rand(3).data, Tensor.uniform(2, low=5, high=6).data]
+    tl.manual_seed(123)
+    b = [Tensor.randn(2, 2).data, Tensor.rand(3).data, Tensor.uniform(2, low=5, high=6).data]
+    for x, y in zip(a, b):
+        np.testing.assert_array_equal(x, y)
+    ref = np.random.default_rng(123)
+    np.testing.assert_array_equal(a[0], ref.standard_normal((2, 2)))
+    tl.manual_seed(124)
+    assert not np.array_equal(Tensor.randn(2, 2).data, a[0])
+    # an explicit rng does not consume the global generator
+    tl.manual_seed(7)
+    Tensor.randn(5, rng=np.random.default_rng(0))
+    first = Tensor.randn(2).data
+    tl.manual_seed(7)
+    np.testing.assert_array_equal(Tensor.randn(2).data, first)
+
+
+# ---- error messages ----------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("op, name", [
+    (lambda a, b: a + b, "Add"), (lambda a, b: a - b, "Sub"), (lambda a, b: a * b, "Mul"),
+    (lambda a, b: a / b, "Div"), (lambda a, b: tl.maximum(a, b), "Maximum"),
+    (lambda a, b: tl.where(np.ones((2, 3), dtype=bool), a, b), "Where"),
+])
+def test_broadcast_mismatch_names_op_and_shapes(op, name):
+    a = Tensor(np.ones((2, 3)), requires_grad=True)
+    b = Tensor(np.ones((4,)), requires_grad=True)
+    with pytest.raises(ValueError) as info:
+        op(a, b)
+    message = str(info.value)
+    assert name in message
+    assert "(2, 3)" in message and "(4,)" in message
+
+
+@pytest.mark.parametrize("shape_a, shape_b", [((2, 3), (4, 5)), ((3,), (4,)), ((2, 2, 3), (2, 4, 1)), ((5,), (2, 3))])
+def test_matmul_mismatch_names_op_and_shapes(shape_a, shape_b):
+    a, b = Tensor(np.ones(shape_a), requires_grad=True), Tensor(np.ones(shape_b))
+    with pytest.raises(ValueError) as info:
+        a @ b
+    message = str(info.value)
+    assert "MatMul" in message
+    assert str(shape_a) in message and str(shape_b) in message
+
+
+def test_backward_on_tensor_not_requiring_grad_says_so():
+    t = Tensor([1.0, 2.0]).sum()
+    with pytest.raises(RuntimeError, match="does not require grad"):
+        t.backward()
+    with tl.no_grad():
+        u = (Tensor([1.0], requires_grad=True) * 2.0).sum()
+    with pytest.raises(RuntimeError, match="does not require grad"):
+        u.backward()
+
+
+class WrongShape(Function):
+    @staticmethod
+    def forward(ctx, a):
+        return a * 2.0
+
+    @staticmethod
+    def backward(ctx, grad):
+        # one element too many along the last axis: no broadcasting reduces it to the input's shape
+        return np.ones(grad.shape[:-1] + (grad.shape[-1] + 1,))
+
+
+class FewerDims(Function):
+    @staticmethod
+    def forward(ctx, a):
+        return a * 2.0
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad.sum(axis=0)  # drops an axis the input has
+
+
+class WrongCount(Function):
+    @staticmethod
+    def forward(ctx, a, b):
+        return a * b
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad
+
+
+class TooMany(Function):
+    @staticmethod
+    def forward(ctx, a):
+        return a + 1.0
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad, grad, grad
+
+
+class NoBackward(Function):
+    @staticmethod
+    def forward(ctx, a):
+        return a * 3.0
+
+
+def test_wrong_shape_gradient_is_caught_with_op_name():
+    for op, data in [(WrongShape, [1.0, 2.0, 3.0]), (WrongShape, [[1.0, 2.0], [3.0, 4.0]]),
+                     (FewerDims, [[1.0, 2.0], [3.0, 4.0]])]:
+        x = Tensor(data, requires_grad=True)
+        y = op.apply(x)
+        with pytest.raises(RuntimeError) as info:
+            y.sum().backward()
+        message = str(info.value)
+        assert op.__name__ in message and "shape" in message
+        assert str(x.shape) in message
+        assert x.grad is None
+
+
+def test_wrong_count_gradient_is_caught_with_op_name():
+    a, b = Tensor([1.0], requires_grad=True), Tensor([2.0], requires_grad=True)
+    with pytest.raises(RuntimeError, match=r"WrongCount.*1 gradient.*2 input"):
+        WrongCount.apply(a, b).sum().backward()
+    with pytest.raises(RuntimeError, match=r"TooMany.*3 gradient.*1 input"):
+        TooMany.apply(a).sum().backward()
+
+
+def test_missing_backward_is_not_implemented_error_naming_op():
+    x = Tensor([1.0, 2.0], requires_grad=True)
+    y = NoBackward.apply(x)
+    np.testing.assert_array_equal(y.data, [3.0, 6.0])  # forward works
+    with pytest.raises(NotImplementedError, match="NoBackward"):
+        y.sum().backward()
+
+
+def test_function_returning_non_float_is_refused():
+    class ToInt(Function):
+        @staticmethod
+        def forward(ctx, a):
+            return a.astype(np.int64)
+
+    with pytest.raises(TypeError, match="ToInt.*int64"):
+        ToInt.apply(Tensor([1.0], requires_grad=True))
+    assert ToInt.apply(Tensor([1.5])).dtype == np.int64  # fine when nothing needs a gradient
+
+
+def test_bad_axis_and_index_errors_name_the_op():
+    t = Tensor(np.ones((2, 3)), requires_grad=True)
+    with pytest.raises(ValueError, match="Sum"):
+        t.sum(axis=2)
+    with pytest.raises(IndexError, match="GetItem"):
+        t[5]
+    with pytest.raises(ValueError, match="Reshape"):
+        t.reshape(4, 2)

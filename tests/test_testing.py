@@ -1,0 +1,351 @@
+"""The gradient-check toolkit itself: it must pass correct code and catch wrong code, with a useful message."""
+import re
+import warnings
+
+import numpy as np
+import pytest
+from hypothesis import find, given, settings
+from hypothesis import strategies as st
+
+import tinygrad_lab as tl
+from tinygrad_lab import testing as tt
+from tinygrad_lab.testing import GradcheckError, gradcheck, gradgradcheck, numerical_jacobian
+
+Tensor = tl.Tensor
+
+
+def leaf(a):
+    return Tensor(np.asarray(a, dtype=np.float64), requires_grad=True)
+
+
+# ---- numerical_jacobian ------------------------------------------------------------------------------------------
+
+def test_numerical_jacobian_exact_on_linear_map():
+    rng = np.random.default_rng(0)
+    A = rng.standard_normal((4, 3))
+    B = rng.standard_normal((4, 2))
+    x, y = leaf(rng.standard_normal(3)), leaf(rng.standard_normal(2))
+    jac = numerical_jacobian(lambda u, v: A @ u + B @ v, [x, y])
+    # central differences are exact for a linear map up to rounding (~1e-16 / eps)
+    np.testing.assert_allclose(jac[0][0], A, rtol=0, atol=1e-8)
+    np.testing.assert_allclose(jac[1][0], B, rtol=0, atol=1e-8)
+
+
+def test_numerical_jacobian_layout_for_several_outputs_and_constant_inputs():
+    x = leaf([[1.0, 2.0], [3.0, 4.0]])
+    c = Tensor([10.0, 20.0])  # does not require grad: no Jacobian
+    jac = numerical_jacobian(lambda u, k: (u.sum(axis=0) * k, u * 3.0), [x, c])
+    assert jac[1] is None
+    assert jac[0][0].shape == (2, 4) and jac[0][1].shape == (4, 4)
+    np.testing.assert_allclose(jac[0][0], [[10, 0, 10, 0], [0, 20, 0, 20]], atol=1e-6)
+    np.testing.assert_allclose(jac[0][1], 3 * np.eye(4), atol=1e-7)
+
+
+def test_numerical_jacobian_does_not_modify_inputs():
+    data = np.array([0.5, -1.25, 3.0])
+    x = leaf(data)
+    before_array = x.data
+    snapshot = x.data.copy()
+    seen = []
+
+    def fn(u):
+        seen.append(u)
+        return u.exp()
+
+    numerical_jacobian(fn, [x])
+    assert x.data is before_array
+    np.testing.assert_array_equal(x.data, snapshot)
+    assert x.grad is None
+    assert all(u is not x for u in seen)  # it evaluates on copies, never on the caller's tensor
+
+
+def test_numerical_jacobian_in_float64_for_float32_inputs():
+    x = Tensor([1.0, 2.0], dtype=np.float32, requires_grad=True)
+    jac = numerical_jacobian(lambda u: u * u, [x])
+    # float32 arithmetic with eps=1e-6 would be off by ~10%; in float64 the difference quotient is exact to ~1e-9
+    np.testing.assert_allclose(jac[0][0], np.diag([2.0, 4.0]), atol=1e-6)
+
+
+# ---- gradcheck ---------------------------------------------------------------------------------------------------
+
+class Cube(tl.Function):
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return x ** 3
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        return grad * 3.0 * x * x
+
+
+class MulAdd(tl.Function):
+    """a * b + a, correct."""
+
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.save_for_backward(a, b)
+        return a * b + a
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, b = ctx.saved_tensors
+        return grad * (b + 1.0), grad * a
+
+
+class WrongMulAdd(tl.Function):
+    """a * b + a, with the gradient for b wrong by +1 at element 2 only."""
+
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.save_for_backward(a, b)
+        return a * b + a
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, b = ctx.saved_tensors
+        bump = np.zeros(np.shape(a))
+        bump.flat[2] = 1.0
+        return grad * (b + 1.0), grad * (a + bump)
+
+
+def test_gradcheck_passes_correct_functions():
+    rng = np.random.default_rng(0)
+    a, b = leaf(rng.standard_normal((2, 3))), leaf(rng.standard_normal((2, 3)))
+    assert gradcheck(Cube.apply, [a]) is True
+    assert gradcheck(MulAdd.apply, [a, b]) is True
+    assert gradcheck(MulAdd.apply, [a, b], fast_mode=True) is True
+    assert gradcheck(lambda u, v: (u * v).sigmoid().sum(axis=0), [a, b]) is True
+
+
+def _wrong_case():
+    a = leaf([[0.5, -1.0, 2.0], [1.5, 0.25, -0.75]])
+    b = leaf([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]])
+    # outputs: 0 is correct, 1 has the wrong gradient with respect to input 1 (b)
+    return (lambda u, v: (u * 2.0, WrongMulAdd.apply(u, v))), [a, b]
+
+
+def test_gradcheck_catches_wrong_function_with_a_precise_message():
+    fn, inputs = _wrong_case()
+    with pytest.raises(GradcheckError) as info:
+        gradcheck(fn, inputs)
+    message = str(info.value)
+    assert "output 1" in message and "input 1" in message
+    # the bump sits on input element 2 of b, and affects output element 2 only
+    assert "output element 2" in message and "input element 2" in message
+    a = inputs[0].data.ravel()
+    true, wrong = float(a[2]), float(a[2]) + 1.0  # d out[2] / d b[2]
+    assert f"analytical {wrong!r}" in message
+    numerical = float(re.search(r"numerical (\S+);", message).group(1))
+    assert numerical == pytest.approx(true, abs=1e-8)
+    abs_err = float(re.search(r"absolute error (\S+),", message).group(1))
+    rel_err = float(re.search(r"relative error (\S+) ", message).group(1))
+    assert abs_err == pytest.approx(1.0, rel=1e-3)
+    assert rel_err == pytest.approx(1.0 / abs(true), rel=1e-3)
+    assert "atol=1e-05" in message and "rtol=0.001" in message
+    # excerpts of both Jacobians
+    assert "analytical rows" in message and "numerical rows" in message
+
+
+def test_gradcheck_raise_exception_false_returns_false():
+    fn, inputs = _wrong_case()
+    assert gradcheck(fn, inputs, raise_exception=False) is False
+    assert gradcheck(fn, inputs, raise_exception=False, fast_mode=True) is False
+    assert gradcheck(MulAdd.apply, inputs, raise_exception=False) is True
+
+
+def test_gradcheck_fast_mode_catches_wrong_function():
+    fn, inputs = _wrong_case()
+    with pytest.raises(GradcheckError, match="fast mode") as info:
+        gradcheck(fn, inputs, fast_mode=True)
+    assert "output 1" in str(info.value) and "input 1" in str(info.value)
+    for seed in range(5):
+        assert gradcheck(fn, inputs, fast_mode=True, seed=seed, raise_exception=False) is False
+
+
+def test_gradcheck_catches_missing_gradient():
+    class Detached(tl.Function):
+        @staticmethod
+        def forward(ctx, a):
+            return a * 2.0
+
+        @staticmethod
+        def backward(ctx, grad):
+            return None  # claims no gradient
+
+    with pytest.raises(GradcheckError, match="input 0"):
+        gradcheck(Detached.apply, [leaf([1.0, 2.0])])
+
+
+def test_gradcheck_respects_tolerances():
+    class SlightlyOff(tl.Function):
+        @staticmethod
+        def forward(ctx, a):
+            return a * 2.0
+
+        @staticmethod
+        def backward(ctx, grad):
+            return grad * 2.0 * (1 + 1e-4)  # relative error 1e-4: inside rtol=1e-3, outside rtol=1e-5
+
+    x = leaf([1.0, 2.0])
+    assert gradcheck(SlightlyOff.apply, [x])
+    assert not gradcheck(SlightlyOff.apply, [x], rtol=1e-5, atol=0.0, raise_exception=False)
+
+
+def test_gradcheck_with_no_differentiable_input_fails():
+    with pytest.raises(GradcheckError, match="requires_grad"):
+        gradcheck(lambda u: u * 2.0, [Tensor([1.0])])
+
+
+def test_gradcheck_warns_on_float32_input():
+    x = Tensor([1.0, 2.0], dtype=np.float32, requires_grad=True)
+    with pytest.warns(UserWarning, match="float32"):
+        gradcheck(lambda u: u * 2.0, [x])
+
+
+def test_gradcheck_silent_on_float64_input():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert gradcheck(lambda u: u * 2.0, [leaf([1.0, 2.0])])
+
+
+# ---- gradgradcheck ----------------------------------------------------------------------------------------------
+
+class SquareFrozen(tl.Function):
+    """x**2 whose backward uses a constant copy of x: right first derivative, second derivative lost."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.frozen = np.array(x, copy=True)  # not a saved tensor: create_graph cannot differentiate it
+        return x * x
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad * 2.0 * ctx.frozen
+
+
+class SquareProper(tl.Function):
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return x * x
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        return grad * 2.0 * x
+
+
+def test_gradgradcheck_catches_wrong_second_derivative():
+    x = leaf([0.5, -1.5, 2.0])
+    assert gradcheck(SquareFrozen.apply, [x])  # first order looks right
+    with pytest.raises(GradcheckError, match="input 0"):
+        gradgradcheck(SquareFrozen.apply, [x])
+    assert gradgradcheck(SquareFrozen.apply, [x], raise_exception=False) is False
+    assert gradgradcheck(SquareFrozen.apply, [x], fast_mode=True, raise_exception=False) is False
+
+
+def test_gradgradcheck_passes_correct_functions():
+    x = leaf([0.5, -1.5, 2.0])
+    assert gradgradcheck(SquareProper.apply, [x])
+    assert gradgradcheck(Cube.apply, [x])
+    assert gradgradcheck(Cube.apply, [x], fast_mode=True)
+    y = leaf([1.0, 2.0, 3.0])
+    assert gradgradcheck(MulAdd.apply, [x, y])
+    assert gradgradcheck(MulAdd.apply, [x, y], grad_outputs=[leaf([1.0, -1.0, 0.5])])
+
+
+# ---- hypothesis strategies ---------------------------------------------------------------------------------------
+
+@given(shape=tt.shapes())
+def test_shapes_default_bounds(shape):
+    assert isinstance(shape, tuple)
+    assert 0 <= len(shape) <= 3
+    assert all(isinstance(s, int) and 1 <= s <= 4 for s in shape)
+
+
+@given(shape=tt.shapes(min_dims=2, max_dims=4, min_side=2, max_side=3))
+def test_shapes_custom_bounds(shape):
+    assert 2 <= len(shape) <= 4 and all(2 <= s <= 3 for s in shape)
+
+
+def test_shapes_reach_scalars_and_size_one_axes():
+    for wanted in (lambda s: len(s) == 0, lambda s: len(s) == 3 and 1 in s, lambda s: len(s) == 3 and 4 in s):
+        find(tt.shapes(), wanted)  # raises NoSuchExample when the strategy cannot produce such a shape
+
+
+def test_broadcastable_shapes_reach_real_broadcasting():
+    find(tt.broadcastable_shapes(2), lambda s: len(s[0]) != len(s[1]))
+    find(tt.broadcastable_shapes(2), lambda s: any(a == 1 and b > 1 for a, b in zip(s[0][::-1], s[1][::-1])))
+
+
+@pytest.mark.parametrize("n", [2, 3])
+@given(data=st.data())
+def test_broadcastable_shapes_broadcast(n, data):
+    shapes = data.draw(tt.broadcastable_shapes(n))
+    assert isinstance(shapes, tuple) and len(shapes) == n
+    assert all(isinstance(s, tuple) and len(s) <= 3 and all(1 <= d <= 4 for d in s) for s in shapes)
+    target = np.broadcast_shapes(*shapes)  # raises if they do not broadcast
+    arrays = [np.zeros(s) for s in shapes]
+    assert np.broadcast(*arrays).shape == target
+
+
+@settings(max_examples=50)
+@given(a=tt.arrays(tt.shapes(max_dims=2, max_side=6), distinct=True))
+def test_distinct_arrays_have_gaps(a):
+    assert a.dtype == np.float64
+    values = np.sort(a.ravel())
+    if values.size > 1:
+        assert np.diff(values).min() >= 1e-2 - 1e-12
+
+
+@given(a=tt.arrays((3, 4), distinct=True))
+def test_distinct_arrays_have_the_shape(a):
+    assert a.shape == (3, 4)
+
+
+@settings(max_examples=200)
+@given(v=tt.elements(away_from=0.0))
+def test_elements_away_from_zero(v):
+    assert isinstance(v, float) and np.isfinite(v)
+    assert abs(v) >= 1e-2 and -3.0 <= v <= 3.0
+
+
+@settings(max_examples=200)
+@given(v=tt.elements(-1.0, 2.0, away_from=1.0, margin=0.1))
+def test_elements_away_from_other_point(v):
+    assert -1.0 <= v <= 2.0 and abs(v - 1.0) >= 0.1
+
+
+@settings(max_examples=200)
+@given(v=tt.positive_elements())
+def test_positive_elements(v):
+    assert v >= 0.1 and v <= 3.0
+
+
+@given(a=tt.arrays(tt.shapes(), tt.positive_elements()))
+def test_arrays_with_elements(a):
+    assert a.dtype == np.float64 and (a >= 0.1).all() and (a <= 3.0).all()
+
+
+@given(a=tt.arrays((2, 5)))
+def test_arrays_default_elements_are_finite_and_bounded(a):
+    assert a.shape == (2, 5) and np.isfinite(a).all() and (np.abs(a) <= 3.0).all()
+
+
+@given(t=tt.tensors())
+def test_tensors(t):
+    assert isinstance(t, Tensor) and t.requires_grad and t.dtype == np.float64 and t.is_leaf
+    assert len(t.shape) <= 3
+
+
+@given(t=tt.tensors((2, 3), tt.positive_elements(), requires_grad=False, distinct=False))
+def test_tensors_with_arguments(t):
+    assert t.shape == (2, 3) and not t.requires_grad and (t.data >= 0.1).all()
+
+
+@settings(max_examples=10)
+@given(t=tt.tensors(tt.shapes(max_dims=2, max_side=3), distinct=True))
+def test_strategies_feed_gradcheck(t):
+    assert gradcheck(lambda u: u.max(axis=-1) if u.ndim else u * 1.0, [t])
