@@ -583,7 +583,8 @@ class _Entry:
         self.replay.run(*[a.data if isinstance(a, Tensor) else a for a in args if isinstance(a, (Tensor, np.ndarray))])
         wrap = Tensor._wrap
         for t, buffer in self.grads:
-            t.grad = wrap(buffer)  # the buffer is reused by the next call, like PyTorch's .grad
+            if t.grad is None or t.grad.data is not buffer:
+                t.grad = wrap(buffer)  # the buffer is reused by the next call, like PyTorch's .grad
         if self.structure == "tensor":
             return wrap(self.outputs[0].copy())
         return _unflatten(self.structure, [o.copy() for o in self.outputs])
