@@ -1,0 +1,292 @@
+"""Every implementation of one training epoch (forward, MSE loss, backward, SGD update) of the lab's MLP.
+
+Each ``Impl`` builds a ``Runner`` for a Problem: ``step()`` runs one epoch on the problem's data,
+``weights()`` returns the current weights as numpy arrays (for the correctness check) and ``prepare()``
+runs before each timed block (PyTorch sets its thread count there). Optional libraries (PyTorch, HIPS
+autograd, micrograd) are imported only when their runner is built, so the memory subprocesses and the
+tests never pay for them.
+"""
+from __future__ import annotations
+
+import importlib
+import math
+import os
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+
+from benchmarks.problems import Problem
+
+@dataclass
+class Runner:
+    """One implementation set up on one problem."""
+
+    step: Callable[[], Any]
+    weights: Callable[[], list[np.ndarray]]
+    prepare: Callable[[], None] = lambda: None
+    compiled: Any = None  # the tl.compile object of a captured step (for the profile's notes)
+
+
+@dataclass(frozen=True)
+class Impl:
+    """An implementation: its table label, how to build a runner, and where it runs."""
+
+    key: str
+    label: str
+    build: Callable[[Problem], Runner]
+    module: str | None = None  # an optional library that must import
+    sizes: tuple[str, ...] | None = None  # None: every size
+    has_target: bool = False  # the issue sets a target for this row (see TARGETS)
+    kind: str = ""  # "eager" or "captured" for the rows with targets
+    note: str = ""
+
+    def runs_at(self, size_name: str) -> bool:
+        return self.sizes is None or size_name in self.sizes
+
+    def unavailable(self) -> str | None:
+        """Why this implementation cannot run here (None when it can)."""
+        return _import_error(self.module) if self.module else None
+
+
+_IMPORT_ERRORS: dict[str, str | None] = {}
+
+
+def _import_error(module: str) -> str | None:
+    if module not in _IMPORT_ERRORS:
+        try:
+            importlib.import_module(module)
+            _IMPORT_ERRORS[module] = None
+            if module == "torch":
+                _torch_default_threads()
+        except Exception as exc:  # noqa: BLE001  (any failure to import means "not installed" here)
+            _IMPORT_ERRORS[module] = f"not installed ({type(exc).__name__})"
+    return _IMPORT_ERRORS[module]
+
+
+# ---- the hand-written numpy reference ------------------------------------------------------------------------
+
+def build_reference(p: Problem) -> Runner:
+    """tinygrad_lab.reference.Network.train_step: the baseline of every ratio."""
+    from tinygrad_lab.reference import Network
+
+    net = Network(weights=p.weights)
+    return Runner(lambda: net.train_step(p.x, p.y, p.lr), lambda: [w.copy() for w in net.weights])
+
+
+# ---- tinygrad_lab ----------------------------------------------------------------------------------------------
+
+def _raw_step(p: Problem) -> tuple[Callable, list, Any, Any]:
+    """Plain Tensors for the three weights, loss ((pred - y) ** 2).mean(), update in place on .data."""
+    import tinygrad_lab as tl
+
+    ws = [tl.Tensor(w.copy(), requires_grad=True) for w in p.weights]
+    lr = p.lr
+
+    def step(x: Any, y: Any) -> Any:
+        for w in ws:
+            w.grad = None
+        h = x
+        for w in ws:
+            h = (h @ w).sigmoid()
+        loss = ((h - y) ** 2).mean()
+        loss.backward()
+        for w in ws:
+            w.data -= lr * w.grad.data
+        return loss
+
+    return step, ws, tl.Tensor(p.x), tl.Tensor(p.y)
+
+
+def _nn_step(p: Problem) -> tuple[Callable, list, Any, Any]:
+    """nn.MLP(2, (h1, h2), 1, bias=False, init="randn") + optim.SGD + F.mse_loss, as the lab's train_step."""
+    import tinygrad_lab as tl
+    import tinygrad_lab.functional as F
+    from tinygrad_lab import nn, optim
+
+    size = p.size
+    model = nn.MLP(2, (size.h1, size.h2), 1, bias=False, init="randn", rng=np.random.default_rng(0))
+    params = list(model.parameters())
+    for param, w in zip(params, p.weights):
+        np.copyto(param.data, w)
+    opt = optim.SGD(params, lr=p.lr)
+
+    def step(x: Any, y: Any) -> Any:
+        opt.zero_grad()
+        pred = model(x)
+        loss = F.mse_loss(pred, y)
+        loss.backward()
+        opt.step()
+        return loss, pred
+
+    return step, params, tl.Tensor(p.x), tl.Tensor(p.y)
+
+
+def _tinygrad(make: Callable[[Problem], tuple], compiled: bool) -> Callable[[Problem], Runner]:
+    def build(p: Problem) -> Runner:
+        import tinygrad_lab as tl
+
+        step, ws, x, y = make(p)
+        fn = tl.compile(step) if compiled else step
+        return Runner(lambda: fn(x, y), lambda: [w.data.copy() for w in ws], compiled=fn if compiled else None)
+
+    return build
+
+
+# ---- PyTorch ---------------------------------------------------------------------------------------------------
+
+def _torch(threads: int | None) -> Callable[[Problem], Runner]:
+    """PyTorch eager, float64, raw tensors, update ``w.add_(w.grad, alpha=-lr)``; ``threads`` None: all."""
+
+    def build(p: Problem) -> Runner:
+        import torch
+
+        default = _torch_default_threads()  # remembered before any runner changes it
+        count = threads if threads is not None else default
+        x, y = torch.from_numpy(p.x.copy()), torch.from_numpy(p.y.copy())
+        ws = [torch.tensor(w, dtype=torch.float64, requires_grad=True) for w in p.weights]
+        lr = p.lr
+
+        def step() -> Any:
+            h = x
+            for w in ws:
+                h = torch.sigmoid(h @ w)
+            loss = ((y - h) ** 2).mean()
+            loss.backward()
+            with torch.no_grad():
+                for w in ws:
+                    w.add_(w.grad, alpha=-lr)
+                    w.grad = None
+            return loss
+
+        return Runner(step, lambda: [w.detach().numpy().copy() for w in ws],
+                      prepare=lambda: torch.set_num_threads(count))
+
+    return build
+
+
+_TORCH_THREADS: list[int] = []
+
+
+def _torch_default_threads() -> int:
+    """PyTorch's own thread count at import (all cores), remembered before any set_num_threads."""
+    if not _TORCH_THREADS:
+        import torch
+
+        _TORCH_THREADS.append(torch.get_num_threads())
+    return _TORCH_THREADS[0]
+
+
+def torch_threads_label() -> str:
+    """'all threads (N)' once torch is importable."""
+    if _import_error("torch"):
+        return "all threads"
+    return f"all threads ({_torch_default_threads()})"
+
+
+# ---- HIPS autograd ---------------------------------------------------------------------------------------------
+
+def build_autograd(p: Problem) -> Runner:
+    """HIPS autograd: grad of the loss as a function of the weight list; the update makes new arrays."""
+    import autograd.numpy as anp
+    from autograd import grad
+
+    def loss(ws: list, x: np.ndarray, y: np.ndarray) -> Any:
+        h = x
+        for w in ws:
+            h = 1.0 / (1.0 + anp.exp(-(h @ w)))
+        return anp.mean((y - h) ** 2)
+
+    dloss = grad(loss)
+    state = {"ws": [w.copy() for w in p.weights]}
+
+    def step() -> None:
+        ws = state["ws"]
+        gs = dloss(ws, p.x, p.y)
+        state["ws"] = [w - p.lr * g for w, g in zip(ws, gs)]
+
+    return Runner(step, lambda: [w.copy() for w in state["ws"]])
+
+
+# ---- micrograd -------------------------------------------------------------------------------------------------
+
+def build_micrograd(p: Problem) -> Runner:
+    """micrograd's scalar Value engine. It has no sigmoid, so one is added in micrograd's own style (a Value
+    whose _backward applies s * (1 - s)); everything else is micrograd's."""
+    from micrograd.engine import Value
+
+    def sigmoid(v: Any) -> Any:
+        s = 1.0 / (1.0 + math.exp(-v.data))
+        out = Value(s, (v,), "sigmoid")
+
+        def _backward() -> None:
+            v.grad += s * (1.0 - s) * out.grad
+
+        out._backward = _backward
+        return out
+
+    layers = [[[Value(float(v)) for v in row] for row in w] for w in p.weights]
+    params = [v for layer in layers for row in layer for v in row]
+    rows = [[float(v) for v in row] for row in p.x]
+    targets = [float(t) for t in p.y[:, 0]]
+    n = len(rows)
+
+    def step() -> None:
+        for v in params:
+            v.grad = 0.0
+        total = 0.0
+        for row, target in zip(rows, targets):
+            h: list = row
+            for layer in layers:
+                h = [sigmoid(sum(h[i] * layer[i][j] for i in range(len(h)))) for j in range(len(layer[0]))]
+            total = total + (h[0] - target) ** 2
+        loss = total * (1.0 / n)
+        loss.backward()
+        for v in params:
+            v.data -= p.lr * v.grad
+
+    def weights() -> list[np.ndarray]:
+        return [np.array([[v.data for v in row] for row in layer]) for layer in layers]
+
+    return Runner(step, weights)
+
+
+# ---- the list ----------------------------------------------------------------------------------------------------
+
+IMPLS: list[Impl] = [
+    Impl("reference", "hand-written numpy (reference)", build_reference),
+    Impl("eager_nn", "tinygrad_lab eager, nn+optim", _tinygrad(_nn_step, compiled=False), has_target=True,
+         kind="eager", note="nn.MLP + optim.SGD + F.mse_loss: the lab's train_step"),
+    Impl("eager_raw", "tinygrad_lab eager, raw Tensors", _tinygrad(_raw_step, compiled=False), has_target=True,
+         kind="eager", note="3 weight Tensors, loss ((pred - y) ** 2).mean(), update w.data -= lr * w.grad.data"),
+    Impl("captured_nn", "tinygrad_lab captured, nn+optim", _tinygrad(_nn_step, compiled=True), has_target=True,
+         kind="captured", note="tl.compile of the nn+optim step: what `tinygrad-lab train` runs"),
+    Impl("captured_raw", "tinygrad_lab captured, raw Tensors", _tinygrad(_raw_step, compiled=True),
+         has_target=True, kind="captured", note="tl.compile of the raw-Tensor step"),
+    Impl("torch_1", "PyTorch eager, 1 thread", _torch(1), module="torch"),
+    Impl("torch_all", "PyTorch eager, all threads", _torch(None), module="torch"),
+    Impl("autograd", "HIPS autograd", build_autograd, module="autograd"),
+    Impl("micrograd", "micrograd", build_micrograd, module="micrograd", sizes=("S1", "S2")),
+]
+
+BY_KEY = {impl.key: impl for impl in IMPLS}
+
+# The issue's targets: ratio to the reference, per size, for the eager and the captured rows.
+TARGETS: dict[str, dict[str, float]] = {
+    "eager": {"S1": 1.8, "S2": 1.8, "S3": 1.0, "S4": 1.05},
+    "captured": {"S1": 0.8, "S2": 0.8, "S3": 0.4, "S4": 1.0},
+}
+
+
+def target_for(impl: Impl, size_name: str) -> float | None:
+    """The issue's ratio target for this row at this size, if it has one."""
+    return TARGETS[impl.kind].get(size_name) if impl.has_target else None
+
+
+def cpu_count() -> int:
+    """Cores this process may use."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover  (not Linux)
+        return os.cpu_count() or 1
+
