@@ -25,7 +25,7 @@ dot:
 	  else echo "note: Graphviz (dot) is missing; install it to render graphs"; fi; }
 
 demo: setup dot
-	$(PY) demos/quickstart.py
+	$(PY) -m tinygrad_lab report --out report && echo "The lab report is in $(CURDIR)/report/README.md"
 
 test: setup
 	$(PY) -m pytest -q

@@ -1,0 +1,221 @@
+"""The lab report: `report --quick` writes README.md with all 7 sections, its figures and tables, the same
+seeds give the same text, and the prose and verdicts follow the numbers."""
+import contextlib
+import io
+import math
+import re
+import xml.etree.ElementTree as ET
+
+import numpy as np
+import pytest
+
+from tinygrad_lab import cli, report, train
+from tinygrad_lab.train import TrainConfig
+
+TITLES = ["The lab's settings on linear and XOR", "Learning rates", "Hidden units", "Without activation functions",
+          "Activation functions", "Optimizers", "Loss: MSE vs binary cross-entropy"]
+
+
+@pytest.fixture(scope="module")
+def quick(tmp_path_factory):
+    out = tmp_path_factory.mktemp("report") / "report"
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        code = cli.main(["report", "--out", str(out), "--quick"])
+    assert code == 0
+    return out, (out / "README.md").read_text(), buf.getvalue()
+
+
+def sections(text):
+    parts = re.split(r"^## (\d)\. (.*)$", text, flags=re.M)
+    return {int(parts[i]): (parts[i + 1], parts[i + 2]) for i in range(1, len(parts), 3)}
+
+
+def test_readme_has_all_seven_sections(quick):
+    out, text, stdout = quick
+    found = sections(text)
+    assert sorted(found) == [1, 2, 3, 4, 5, 6, 7]
+    assert [found[i][0] for i in range(1, 8)] == TITLES
+    for number, (_, body) in found.items():
+        assert "| linear |" in body and "| xor |" in body, number  # a table row per task
+        assert "![" in body, number  # at least one figure
+    assert f"report written to {out / 'README.md'}" in stdout
+
+
+def test_every_setting_of_every_section_is_in_its_table(quick):
+    _, text, _ = quick
+    found = sections(text)
+    for section in report.SECTIONS:
+        body = found[section.number][1]
+        for variant in section.variants:
+            for task in report.TASKS:
+                assert f"| {task} | {variant.label} |" in body, (section.key, variant.label, task)
+    assert "Quick smoke run" in text and "/2 |" in text  # 2 seeds per cell in quick mode
+
+
+def test_figures_exist_and_decode(quick):
+    out, text, _ = quick
+    import matplotlib.image as mpimg
+
+    links = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", text)
+    assert len(links) >= 7 + 8  # a curves figure per section, comparisons and boundaries for sections 1 and 4
+    for name in links:
+        path = out / name
+        assert path.is_file(), name
+        if name.endswith(".png"):
+            image = mpimg.imread(path)
+            assert image.ndim == 3 and image[..., :3].std() > 0.02, name
+        else:
+            assert ET.parse(path).getroot().tag.endswith("svg"), name
+    assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no temporary files left
+
+
+def test_graphs_are_embedded(quick):
+    pytest.importorskip("tinygrad_lab.viz")
+    _, text, _ = quick
+    found = sections(text)
+    assert "graph_forward.svg" in found[1][1]
+    lr_body = found[2][1]
+    assert "graph_backward_lr_0.1.svg" in lr_body and "graph_backward_lr_0.0001.svg" in lr_body
+    assert "| lr 0.1 | lr 0.0001 |" in lr_body  # side by side
+
+
+def test_same_seeds_give_the_same_report(quick, tmp_path):
+    _, text, _ = quick
+    again = report.build_report(tmp_path / "again", report.settings_for(quick=True), figures=False)
+    assert again.read_text() == text
+
+
+def test_tables_hold_the_runs_numbers(quick):
+    """The lab row of section 1, recomputed here from independent runs of the same configs."""
+    _, text, _ = quick
+    settings = report.settings_for(quick=True)
+    for task in report.TASKS:
+        runs = [train.run(TrainConfig(task=task, epochs=settings.epochs, seed=s), quiet=True).history
+                for s in settings.seeds]
+        acc = np.array([h.final_accuracy for h in runs])
+        expected = f"{acc.mean():.2f} ± {acc.std(ddof=1):.2f}"
+        row = next(line for line in sections(text)[1][1].splitlines() if line.startswith(f"| {task} |"))
+        assert row.split(" | ")[2] == expected
+        assert row.split(" | ")[4] == f"{sum(a == 100.0 for a in acc)}/{len(acc)}"
+
+
+def test_claims_table_lists_the_labs_observations(quick):
+    _, text, _ = quick
+    head = text.split("## 1.")[0]
+    rows = [line for line in head.splitlines() if re.match(r"^\| \d \|", line)]
+    assert [int(r.split("|")[1]) for r in rows] == [1, 2, 2, 2, 3, 3, 4, 4]
+    assert all(r.rstrip(" |").endswith(("confirmed", "not confirmed")) for r in rows)
+
+
+def test_pool_and_single_process_agree():
+    configs = [TrainConfig(task=t, epochs=40, seed=s, optimizer=o) for t in ("xor", "linear") for s in (0, 1)
+               for o in ("sgd", "adam")]
+    one = report.run_all(configs, workers=1)
+    two = report.run_all(configs, workers=2)
+    assert list(one) != [] and set(one) == set(two) == set(configs)
+    for c in configs:
+        assert one[c]["final_loss"] == two[c]["final_loss"]
+        np.testing.assert_array_equal(one[c]["loss_curve"], two[c]["loss_curve"])
+
+
+def test_all_configs_are_shared_between_sections():
+    settings = report.settings_for(seeds=1, epochs=10)
+    configs = report.all_configs(settings)
+    assert len(configs) == len(set(configs))
+    # the lab's cell appears in sections 1, 2, 3, 4, 5, 6 and 7 but runs once per task and seed
+    assert sum(c == TrainConfig(task="xor", epochs=10, seed=0) for c in configs) == 1
+    # per task: the lab's cell + 2 other learning rates + 2 other sizes + no activation + 3 other activations
+    # + 3 other optimizers + BCE
+    assert len(configs) == len(report.TASKS) * (1 + 2 + 2 + 1 + 3 + 3 + 1)
+    for section in report.SECTIONS:
+        for v in section.variants:
+            assert all(v.config(t, 10, 0) in configs for t in report.TASKS)
+
+
+# ---- prose and verdicts follow the numbers (synthetic results, no training) -----------------------------------------
+
+def fake(task, label, accs, first, loss=0.01, seed0=0):
+    runs = [{"config": TrainConfig(task=task, seed=seed0 + i), "final_accuracy": a,
+             "final_loss": loss if a is not None else math.nan, "epochs_to_100": f}
+            for i, (a, f) in enumerate(zip(accs, first))]
+    return report.Cell(task, label, runs, 20000)
+
+
+def test_cell_statistics():
+    cell = fake("xor", "x", [100.0, 100.0, 90.0, 100.0, 80.0], [500, 300, None, 900, None])
+    assert cell.n_100 == 3
+    assert cell.median_epochs == 900  # sorted: 300, 500, 900, never, never
+    assert math.isinf(fake("xor", "x", [100.0, 90.0, 90.0], [10, None, None]).median_epochs)
+    m, s = report.mean_std(cell.acc)
+    assert m == pytest.approx(94.0) and s == pytest.approx(np.std([100, 100, 90, 100, 80], ddof=1))
+    assert report.fmt_epochs(cell) == "900"
+
+
+def test_ranking_orders_by_speed_then_names_the_stragglers():
+    cells = [fake("xor", "slow", [100.0] * 3, [5000, 6000, 7000]),
+             fake("xor", "fast", [100.0] * 3, [100, 200, 300]),
+             fake("xor", "stuck", [60.0, 70.0, 100.0], [None, None, 19000])]
+    text = report.ranking(cells, 20000)
+    assert text.startswith("On xor, fast reaches 100% first (median 200 epochs), then slow (6,000).")
+    assert "stuck (76.67 ± 20.82%, 1/3 runs at 100%) does not get the median run there within 20,000 epochs." in text
+    assert text.endswith("Highest final accuracy: slow (100.00 ± 0.00%).")
+
+
+def test_ranking_when_nothing_converges():
+    cells = [fake("linear", "a", [50.0, 60.0], [None, None]), fake("linear", "b", [70.0, 80.0], [None, None])]
+    text = report.ranking(cells, 300)
+    assert text.startswith("On linear, no setting gets the median run to 100% within 300 epochs: b (75.00 ± 7.07%")
+    assert "Highest final accuracy: b" in text
+
+
+def context(cells):
+    return report.Context(out=None, settings=report.settings_for(seeds=3), cells=cells, compile=False, claims=[],
+                          figures=[])
+
+
+def test_lab_verdict_follows_the_numbers(monkeypatch):
+    monkeypatch.setattr(report, "_comparison_figures", lambda *a: "")
+    monkeypatch.setattr(report, "_curves_figure", lambda *a: "")
+    section = report.SECTIONS[0]
+    label = section.variants[0].label
+    for xor_accs, ok in (([100.0, 100.0, 100.0], True), ([100.0, 90.0, 100.0], False)):
+        cells = {("lab", "linear", label): fake("linear", label, [100.0] * 3, [10, 20, 30]),
+                 ("lab", "xor", label): fake("xor", label, xor_accs, [10, None if not ok else 20, 30])}
+        for c in cells.values():
+            for r in c.runs:
+                r["log"], r["pred"] = [], None
+        ctx = context(cells)
+        text = "\n".join(report.section_lab(ctx, section))
+        assert ctx.claims[0][3] is ok
+        assert ("**confirmed**" in text) is ok
+        assert f"xor: {sum(a == 100.0 for a in xor_accs)}/3 runs at 100%" in ctx.claims[0][2]
+
+
+def test_learning_rate_verdicts_follow_the_numbers(monkeypatch):
+    monkeypatch.setattr(report, "_curves_figure", lambda *a: "")
+    section = report.SECTIONS[1]
+
+    def cells(hi_first, lo_accs):
+        out = {}
+        for task in report.TASKS:
+            out[("lr", task, "lr 1")] = fake(task, "lr 1", [100.0] * 3, hi_first[task])
+            out[("lr", task, "lr 0.1")] = fake(task, "lr 0.1", [100.0] * 3, [1000, 1000, 1000])
+            out[("lr", task, "lr 0.0001")] = fake(task, "lr 0.0001", lo_accs, [None] * 3)
+            for c in out.values():
+                for r in c.runs:
+                    r["weight_change"] = 1.0
+        return out
+
+    ctx = context(cells({"linear": [500] * 3, "xor": [100] * 3}, [50.0, 60.0, 55.0]))
+    text = "\n".join(report.section_lr(ctx, section))
+    assert [c[3] for c in ctx.claims] == [True, True, True]
+    assert "speed-up in median epochs to 100%: linear: 2.0x; xor: 10.0x" in text
+    ctx = context(cells({"linear": [100] * 3, "xor": [500] * 3}, [50.0, 60.0, 55.0]))  # faster, but not on XOR
+    text = "\n".join(report.section_lr(ctx, section))
+    assert [c[3] for c in ctx.claims] == [True, False, True]
+    assert "XOR gains less (500 against 900 on linear)" in text
+    ctx = context(cells({"linear": [2000] * 3, "xor": [2000] * 3}, [100.0, 60.0, 55.0]))
+    ctx.cells[("lr", "xor", "lr 0.0001")].runs[0]["epochs_to_100"] = 19000
+    report.section_lr(ctx, section)
+    assert [c[3] for c in ctx.claims] == [False, False, False]

@@ -1,0 +1,281 @@
+"""The ``tinygrad-lab`` command (also ``python -m tinygrad_lab``):
+
+    tinygrad-lab train --task xor --hidden 4 4 --lr 0.1 --epochs 20000 --out runs/xor
+    tinygrad-lab predict --model runs/xor/model.npz
+    tinygrad-lab report --out report [--quick] [--workers N]
+    tinygrad-lab graph --task xor --hidden 4 4 --view backward --after-epochs 2000 --out graph.svg
+
+Bad arguments are usage errors (exit code 2, one line naming the reason); a model file that is missing,
+corrupt or does not fit its model is ``error: <file>: <reason>`` with exit code 1. Every output file is
+written atomically (tinygrad_lab.files).
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+PROG = "tinygrad-lab"
+GRAPH_FORMATS = ("svg", "png", "pdf")
+
+
+# ---- argument types: each failure becomes argparse's one-line usage error, exit code 2 ------------------------------
+
+def positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number > 0, got {text!r}") from None
+    if not (value > 0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"must be a number > 0, got {text!r}")
+    return value
+
+
+def _int(text: str, minimum: int) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an integer >= {minimum}, got {text!r}") from None
+    if value < minimum:
+        raise argparse.ArgumentTypeError(f"must be an integer >= {minimum}, got {text!r}")
+    return value
+
+
+def positive_int(text: str) -> int:
+    return _int(text, 1)
+
+
+def non_negative_int(text: str) -> int:
+    return _int(text, 0)
+
+
+def output_dir(text: str) -> Path:
+    """A folder to write into: it may not exist yet, but its parent must, and it must not be a file."""
+    path = Path(text)
+    parent = path.absolute().parent
+    if not parent.is_dir():
+        raise argparse.ArgumentTypeError(f"the parent folder {str(parent)!r} of {text!r} does not exist")
+    if path.exists() and not path.is_dir():
+        raise argparse.ArgumentTypeError(f"{text!r} exists and is not a folder")
+    return path
+
+
+def graph_file(text: str) -> Path:
+    path = Path(text)
+    parent = path.absolute().parent
+    if not parent.is_dir():
+        raise argparse.ArgumentTypeError(f"the parent folder {str(parent)!r} of {text!r} does not exist")
+    if path.suffix.lstrip(".").lower() not in GRAPH_FORMATS:
+        raise argparse.ArgumentTypeError(f"{text!r} must end in one of {', '.join('.' + f for f in GRAPH_FORMATS)}")
+    return path
+
+
+# ---- the parser -------------------------------------------------------------------------------------------------------
+
+def _add_model_args(p: argparse.ArgumentParser) -> None:
+    from tinygrad_lab import data, train
+
+    p.add_argument("--task", choices=list(data.TASKS), default="xor", help="dataset (default: xor)")
+    p.add_argument("--hidden", type=positive_int, nargs="+", default=[4, 4], metavar="H",
+                   help="hidden layer sizes (default: 4 4, the lab's)")
+    p.add_argument("--activation", choices=train.ACTIVATIONS, default="sigmoid",
+                   help="hidden activation; none removes every activation, output included (default: sigmoid)")
+    p.add_argument("--lr", type=positive_float, default=0.1, help="learning rate (default: 0.1)")
+    p.add_argument("--seed", type=non_negative_int, default=0, help="seed of the data and the initial weights")
+    p.add_argument("--bias", action="store_true", help="give the layers biases (the lab's network has none)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from tinygrad_lab import train
+
+    parser = argparse.ArgumentParser(prog=PROG, description="The backprop lab on tinygrad_lab: train, predict, "
+                                     "draw graphs, and regenerate the whole lab report.")
+    sub = parser.add_subparsers(dest="command", metavar="{train,predict,report,graph}")
+    sub.required = True
+
+    p = sub.add_parser("train", help="train the lab's network and write figures, model and metrics",
+                       description="Train, print the lab's log, and write into --out: comparison.png, "
+                       "learning_curve.png, decision_boundary.png, model.npz, history.json, metrics.json.")
+    _add_model_args(p)
+    p.add_argument("--epochs", type=positive_int, default=20000, help="epochs (default: 20000)")
+    p.add_argument("--loss", choices=list(train.LOSSES), default="mse", help="loss (default: mse)")
+    p.add_argument("--optimizer", choices=train.OPTIMIZERS, default="sgd",
+                   help=f"optimizer; momentum is SGD with momentum {train.MOMENTUM} (default: sgd)")
+    p.add_argument("--out", type=output_dir, required=True, metavar="DIR", help="output folder (created)")
+    p.add_argument("--log-every", type=non_negative_int, default=1000, metavar="N",
+                   help="print a log line every N epochs, 0 for none (default: 1000)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar and no log; print only the accuracy")
+    p.add_argument("--no-compile", action="store_true", help="run the eager step, not the captured one")
+
+    p = sub.add_parser("predict", help="load a model.npz and print its predictions and accuracy on a task")
+    p.add_argument("--model", type=Path, required=True, metavar="FILE", help="a model.npz written by train")
+    from tinygrad_lab import data
+
+    p.add_argument("--task", choices=list(data.TASKS), default=None, help="dataset (default: the training task)")
+    p.add_argument("--seed", type=non_negative_int, default=None,
+                   help="seed of the data (default: the training seed, i.e. the training data)")
+
+    p = sub.add_parser("report", help="rerun every experiment of the lab report into DIR/README.md")
+    p.add_argument("--out", type=output_dir, required=True, metavar="DIR", help="output folder (created)")
+    p.add_argument("--quick", action="store_true", help="few epochs and 2 seeds: a smoke run of the whole report")
+    p.add_argument("--workers", type=positive_int, default=None, metavar="N",
+                   help="worker processes (default: the number of CPU cores)")
+    p.add_argument("--seeds", type=positive_int, default=None, metavar="N", help="seeds per cell (default 5)")
+    p.add_argument("--epochs", type=positive_int, default=None, metavar="N", help="epochs per run (default 20000)")
+    p.add_argument("--no-compile", action="store_true", help="run the eager step, not the captured one")
+
+    p = sub.add_parser("graph", help="render the lab's network with its loss as a graph (svg, png, pdf)")
+    _add_model_args(p)
+    p.add_argument("--view", choices=("forward", "backward"), default="forward", help="default: forward")
+    p.add_argument("--after-epochs", type=non_negative_int, default=0, metavar="N",
+                   help="train N epochs first, so values and gradients are real (default: 0)")
+    p.add_argument("--out", type=graph_file, required=True, metavar="FILE", help="graph.svg, .png or .pdf")
+    for subparser in sub.choices.values():
+        subparser.set_defaults(subparser=subparser)  # so a command can report a usage error found after parsing
+    return parser
+
+
+# ---- commands ---------------------------------------------------------------------------------------------------------
+
+def _config(args: argparse.Namespace, parser: argparse.ArgumentParser, **extra: Any) -> Any:
+    from tinygrad_lab import train
+
+    try:
+        return train.TrainConfig(task=args.task, hidden=tuple(args.hidden), lr=args.lr, activation=args.activation,
+                                 seed=args.seed, bias=args.bias, **extra)
+    except ValueError as err:
+        parser.error(str(err))
+
+
+def write_run_outputs(out_dir: Path, run: Any) -> list[Path]:
+    """The six files of a training run, each written atomically."""
+    from tinygrad_lab import files, plots, train
+
+    cfg, hist = run.config, run.history
+    pred = run.predict()
+    name = f"{cfg.task}, hidden {'x'.join(map(str, cfg.hidden))}, {cfg.activation}, {cfg.optimizer} lr {cfg.lr}"
+    written = [
+        files.save_figure(plots.comparison_figure(run.x, run.y, pred, title=name), out_dir / "comparison.png"),
+        files.save_figure(plots.learning_curve_figure(hist.loss, hist.accuracy, title=name),
+                          out_dir / "learning_curve.png"),
+        files.save_figure(plots.decision_boundary_figure(run.predict, run.x, run.y, title=name),
+                          out_dir / "decision_boundary.png"),
+        train.save_run(out_dir / "model.npz", run),
+        files.write_json(out_dir / "history.json", hist.to_dict()),
+        files.write_json(out_dir / "metrics.json", metrics(run)),
+    ]
+    return written
+
+
+def metrics(run: Any) -> dict:
+    """The summary of a run: config, final accuracy and loss, epochs to 100%, timing."""
+    hist = run.history
+    return {
+        "config": run.config.to_dict(),
+        "final_accuracy": hist.to_dict()["final_accuracy"],
+        "final_loss": hist.to_dict()["final_loss"],
+        "epochs": hist.epochs,
+        "epochs_to_100": hist.epochs_to_100,
+        "wall_time_s": hist.wall_time,
+        "seconds_per_epoch": hist.wall_time / max(hist.epochs, 1),
+        "compiled": hist.compiled,
+    }
+
+
+def cmd_train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from tinygrad_lab import train
+
+    cfg = _config(args, parser, epochs=args.epochs, loss=args.loss, optimizer=args.optimizer)
+    args.out.mkdir(exist_ok=True)
+    run = train.run(cfg, log_every=args.log_every, quiet=args.quiet, compile=not args.no_compile)
+    written = write_run_outputs(args.out, run)
+    if args.quiet:
+        print(f"Accuracy(%): {train.format_accuracy(run.history.final_accuracy)}")
+    else:
+        print(f"wrote {', '.join(p.name for p in written)} to {args.out}")
+    return 0
+
+
+def cmd_predict(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    import numpy as np
+
+    import tinygrad_lab as tl
+    from tinygrad_lab import data, files, train
+    from tinygrad_lab.tensor import Tensor
+
+    try:
+        model, meta = train.load_model(args.model)
+    except files.ModelFileError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    trained = meta.get("config", {})
+    task = args.task or trained.get("task", "xor")
+    if task not in data.TASKS:
+        print(f"error: {args.model}: metadata names unknown task {task!r}", file=sys.stderr)
+        return 1
+    seed = args.seed if args.seed is not None else int(trained.get("seed", 0))
+    x, y = data.load_task(task, train.seeded_rngs(seed)[0])
+    in_features = int(meta["model"]["in_features"])
+    if x.shape[1] != in_features:
+        print(f"error: {args.model}: the model takes {in_features} inputs but task {task!r} has {x.shape[1]}",
+              file=sys.stderr)
+        return 1
+    with tl.no_grad():
+        pred = model(Tensor(x)).data
+    print(train.format_result(np.asarray(pred), train.accuracy(pred, y)))
+    return 0
+
+
+def cmd_report(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from tinygrad_lab import report
+
+    settings = report.settings_for(quick=args.quick, seeds=args.seeds, epochs=args.epochs)
+    readme = report.build_report(args.out, settings, workers=args.workers, compile=not args.no_compile,
+                                 log=sys.stdout)
+    print(f"report written to {readme}")
+    return 0
+
+
+def cmd_graph(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from tinygrad_lab import train
+
+    try:
+        from tinygrad_lab import viz
+    except ImportError as err:
+        print(f"error: graphs need tinygrad_lab.viz ({err})", file=sys.stderr)
+        return 1
+    cfg = _config(args, parser, epochs=max(args.after_epochs, 1))
+    root, model = train.graph_root(cfg, after_epochs=args.after_epochs, compile=True)
+    try:  # render writes atomically itself; without Graphviz's dot it saves the .dot text beside args.out
+        viz.render(root, args.out, view=args.view, params=dict(model.named_parameters()))
+    except (RuntimeError, OSError, ValueError) as err:
+        print(f"error: {args.out}: {err}", file=sys.stderr)
+        return 1
+    print(f"wrote {args.out}")
+    return 0
+
+
+COMMANDS = {"train": cmd_train, "predict": cmd_predict, "report": cmd_report, "graph": cmd_graph}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit code (2 for usage errors, 1 for a bad model file)."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+        return COMMANDS[args.command](args, args.subparser)
+    except SystemExit as exc:  # argparse's usage errors and --help
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # e.g. piped into head
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,138 @@
+"""Every file the CLI and the report write goes through here, atomically: the bytes go to a temporary file
+in the destination's folder and ``os.replace`` renames it over the destination, so an interrupted run
+leaves either the old file or the complete new one, never half a file.
+
+Also the model file: ``save_model`` writes the state_dict plus the metadata needed to rebuild the model
+into one .npz; ``load_model`` rebuilds it and turns every way the file can be wrong into a
+``ModelFileError`` naming the file and what is wrong (the missing key, or both shapes).
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import zipfile
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+
+META_KEY = "__meta__"
+MODEL_FORMAT = "tinygrad-lab-model"
+MODEL_VERSION = 1
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_FILE_MODE = 0o666 & ~_umask()  # what open() would have given; mkstemp's files are 0600
+
+
+@contextmanager
+def atomic_write(path: str | os.PathLike, mode: str = "w", encoding: str | None = "utf-8") -> Iterator[Any]:
+    """``with atomic_write(path, "wb") as f:`` write to f; on success f replaces path, on error path is untouched."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, mode, encoding=None if "b" in mode else encoding) as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, _FILE_MODE)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+def write_text(path: str | os.PathLike, text: str) -> Path:
+    with atomic_write(path, "w") as f:
+        f.write(text)
+    return Path(path)
+
+
+def write_json(path: str | os.PathLike, obj: Any) -> Path:
+    """JSON with sorted keys and a final newline (stable bytes for the same content)."""
+    return write_text(path, json.dumps(obj, indent=2, sort_keys=True, allow_nan=False) + "\n")
+
+
+def save_figure(fig: Any, path: str | os.PathLike, **savefig_kwargs: Any) -> Path:
+    """A matplotlib figure saved atomically, in the format the suffix names (.png, .svg, .pdf)."""
+    path = Path(path)
+    fmt = path.suffix.lstrip(".").lower() or "png"
+    with atomic_write(path, "wb") as f:
+        fig.savefig(f, format=fmt, **savefig_kwargs)
+    return path
+
+
+# ---- model files ---------------------------------------------------------------------------------------------------
+
+class ModelFileError(Exception):
+    """A model file that is missing, unreadable or does not fit the model it describes."""
+
+    def __init__(self, path: str | os.PathLike, reason: str):
+        super().__init__(f"{path}: {reason}")
+        self.path = str(path)
+        self.reason = reason
+
+
+def save_model(path: str | os.PathLike, model: Any, meta: dict) -> Path:
+    """model.state_dict() and ``meta`` (JSON: whatever rebuilds the model) into one .npz, atomically."""
+    arrays = dict(model.state_dict())
+    if META_KEY in arrays:
+        raise ValueError(f"save_model: a parameter is named {META_KEY!r}, which the metadata uses")
+    header = {"format": MODEL_FORMAT, "version": MODEL_VERSION, **meta}
+    arrays[META_KEY] = np.array(json.dumps(header, sort_keys=True))
+    with atomic_write(path, "wb") as f:
+        np.savez(f, **arrays)
+    return Path(path)
+
+
+def read_model_file(path: str | os.PathLike) -> tuple[dict, dict]:
+    """(metadata, arrays) from a model file; every failure is a ModelFileError with a one-line reason."""
+    path = Path(path)
+    if not path.exists():
+        raise ModelFileError(path, "no such file")
+    if path.is_dir():
+        raise ModelFileError(path, "is a directory, not a model file")
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            arrays = {name: archive[name] for name in archive.files}
+    except (zipfile.BadZipFile, EOFError) as err:
+        raise ModelFileError(path, f"not a readable .npz archive ({err})") from None
+    except (OSError, ValueError, KeyError, zipfile.LargeZipFile) as err:
+        raise ModelFileError(path, f"not a readable .npz archive ({type(err).__name__}: {err})") from None
+    except Exception as err:  # noqa: BLE001  (any decoding failure of a corrupt archive is the file's fault)
+        raise ModelFileError(path, f"corrupt archive ({type(err).__name__}: {err})") from None
+    if META_KEY not in arrays:
+        raise ModelFileError(path, f"missing key {META_KEY!r} (the metadata that rebuilds the model)")
+    raw = arrays.pop(META_KEY)
+    try:
+        meta = json.loads(str(raw.item()))
+    except (ValueError, TypeError) as err:
+        raise ModelFileError(path, f"key {META_KEY!r} does not hold JSON metadata ({err})") from None
+    if not isinstance(meta, dict) or meta.get("format") != MODEL_FORMAT:
+        raise ModelFileError(path, f"not a tinygrad-lab model file (metadata format is not {MODEL_FORMAT!r})")
+    return meta, arrays
+
+
+def check_state(path: str | os.PathLike, model: Any, arrays: dict) -> None:
+    """Raise ModelFileError naming the first missing key, unexpected key, or mismatched shape (both shapes)."""
+    expected = model.state_dict()
+    for name, value in expected.items():
+        if name not in arrays:
+            raise ModelFileError(path, f"missing key {name!r} (the model needs shape {tuple(value.shape)})")
+        if arrays[name].shape != value.shape:
+            raise ModelFileError(
+                path, f"key {name!r} has shape {tuple(arrays[name].shape)} in the file but the model needs "
+                      f"{tuple(value.shape)}")
+    for name in arrays:
+        if name not in expected:
+            raise ModelFileError(path, f"unexpected key {name!r} (not a parameter of the model)")
