@@ -369,7 +369,8 @@ class Mean(Function):
         ctx.axes = _normalize_axes(axis, a.ndim)
         ctx.in_shape = a.shape
         ctx.count = int(np.prod([a.shape[i] for i in ctx.axes]))
-        return np.add.reduce(a, axis=ctx.axes, keepdims=keepdims) / ctx.count  # ndarray.mean, minus its overhead
+        total = np.add.reduce(a, axis=ctx.axes, keepdims=keepdims)  # ndarray.mean, minus its Python overhead
+        return np.true_divide(total, ctx.count, dtype=total.dtype if total.dtype.kind == "f" else np.float64)
 
     @staticmethod
     def backward(ctx, grad):
