@@ -59,11 +59,9 @@ class Optimizer:
             for p, state in zip(self.params, self.state):
                 if p.grad is not None:
                     if not state:
-                        state["step"] = np.zeros(())  # an array (as PyTorch's step tensor), so tl.compile records it
                         state["buf"] = np.empty_like(p.data)  # scratch space reused by every step
                     if tracer is not None:
                         state = tracer.traced_state(state)
-                    state["step"] += 1
                     self._update(p.data, p.grad.data, state)
 
     def _update(self, p: np.ndarray, g: np.ndarray, state: dict[str, Any]) -> None:
@@ -139,7 +137,9 @@ class Adam(Optimizer):
         beta1, beta2 = self.betas
         if "exp_avg" not in state:
             state["exp_avg"], state["exp_avg_sq"] = np.zeros_like(p), np.zeros_like(p)
+            state["step"] = np.zeros(())  # an array (as PyTorch's step tensor), so tl.compile records it
         m, v, tmp, t = state["exp_avg"], state["exp_avg_sq"], state["buf"], state["step"]
+        t += 1
         m *= beta1
         np.multiply(g, 1 - beta1, out=tmp)
         m += tmp
