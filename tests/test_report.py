@@ -159,7 +159,7 @@ def test_ranking_orders_by_speed_then_names_the_stragglers():
     text = report.ranking(cells, 20000)
     assert text.startswith("On xor, fast reaches 100% first (median 200 epochs), then slow (6,000).")
     assert "stuck (76.67 ± 20.82%, 1/3 runs at 100%) does not get the median run there within 20,000 epochs." in text
-    assert text.endswith("Highest final accuracy: slow (100.00 ± 0.00%).")
+    assert text.endswith("Highest final accuracy: slow and fast (100.00 ± 0.00%).")
 
 
 def test_ranking_when_nothing_converges():
@@ -219,3 +219,26 @@ def test_learning_rate_verdicts_follow_the_numbers(monkeypatch):
     ctx.cells[("lr", "xor", "lr 0.0001")].runs[0]["epochs_to_100"] = 19000
     report.section_lr(ctx, section)
     assert [c[3] for c in ctx.claims] == [False, False, False]
+
+
+def test_answer_names_the_fastest_and_the_reliable_settings():
+    section = report.SECTIONS[5]  # optimizers
+    labels = [v.label for v in section.variants]
+
+    def build(firsts):
+        cells = {}
+        for task in report.TASKS:
+            for label in labels:
+                f = firsts[task].get(label, [None, None, None])
+                accs = [100.0 if x is not None else 75.0 for x in f]
+                cells[(section.key, task, label)] = fake(task, label, accs, f)
+        return context(cells)
+
+    ctx = build({"linear": {"Adam": [10, 20, 30], "SGD": [500, 600, 700]},
+                 "xor": {"Adam": [50, 60, 70], "SGD": [900, None, 800]}})
+    text = report.answer(ctx, section)
+    assert text == "**Answer:** Adam reaches 100% fastest on both tasks. Every run ends at 100% on both tasks with Adam."
+    ctx = build({"linear": {"RMSprop": [5, 5, 5]}, "xor": {"Adam": [50, 60, None]}})
+    text = report.answer(ctx, section)
+    assert text.startswith("**Answer:** no setting is fastest on both tasks (linear: RMSprop; xor: Adam).")
+    assert text.endswith("No setting brings every run to 100% on both tasks.")

@@ -333,8 +333,9 @@ def ranking(cells: Sequence[Cell], epochs: int) -> str:
                      f"{fmt_int(epochs)} epochs.")
     else:
         text = f"On {task}, no setting gets the median run to 100% within {fmt_int(epochs)} epochs: {slow_list}."
-    best = max(cells, key=lambda c: (_acc_key(c), -cells.index(c)))
-    return text + f" Highest final accuracy: {best.label} ({fmt_pct(best.acc)}%)."
+    top = max(round(_acc_key(c), 2) for c in cells)
+    best = [c for c in cells if round(_acc_key(c), 2) == top]  # ties as the table shows them
+    return text + f" Highest final accuracy: {_join([c.label for c in best])} ({fmt_pct(best[0].acc)}%)."
 
 
 def _acc_key(cell: Cell) -> float:
@@ -623,12 +624,36 @@ def section_noact(ctx: Context, section: Section) -> list[str]:
     return out
 
 
+def answer(ctx: Context, section: Section) -> str:
+    """The section's question answered across both tasks: which setting is fastest to 100% on each, and
+    which settings bring every run to 100% on both."""
+    labels = [v.label for v in section.variants]
+    fastest = {}
+    for task in TASKS:
+        cells = [ctx.cell(section.key, task, label) for label in labels]
+        quickest = min(c.median_epochs for c in cells)
+        fastest[task] = [] if math.isinf(quickest) else [c.label for c in cells if c.median_epochs == quickest]
+    if fastest[TASKS[0]] and fastest[TASKS[0]] == fastest[TASKS[1]]:
+        text = f"**Answer:** {_join(fastest[TASKS[0]])} reaches 100% fastest on both tasks."
+    else:
+        text = "**Answer:** no setting is fastest on both tasks (" + "; ".join(
+            f"{task}: {_join(f) if f else 'none reaches 100% in the median run'}" for task, f in fastest.items()) + ")."
+    reliable = [label for label in labels
+                if all(ctx.cell(section.key, t, label).n_100 == ctx.cell(section.key, t, label).n for t in TASKS)]
+    if reliable:
+        text += f" Every run ends at 100% on both tasks with {_join(reliable)}."
+    else:
+        text += " No setting brings every run to 100% on both tasks."
+    return text
+
+
 def _generic(ctx: Context, section: Section, note: str = "") -> list[str]:
     s = ctx.settings
     labels = [v.label for v in section.variants]
     out = [table(ctx.section_cells(section))]
     for task in TASKS:
         out.append("- " + ranking([ctx.cell(section.key, task, label) for label in labels], s.epochs))
+    out.append(answer(ctx, section))
     if note:
         out.append(note)
     out.append(_curves_figure(ctx, section, f"{section.key}_curves.png"))
