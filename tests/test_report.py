@@ -242,3 +242,5 @@ def test_answer_names_the_fastest_and_the_reliable_settings():
     text = report.answer(ctx, section)
     assert text.startswith("**Answer:** no setting is fastest on both tasks (linear: RMSprop; xor: Adam).")
     assert text.endswith("No setting brings every run to 100% on both tasks.")
+    ctx = build({"linear": {}, "xor": {}})
+    assert report.answer(ctx, section).startswith("**Answer:** within 20,000 epochs no setting gets the median run")

@@ -633,7 +633,10 @@ def answer(ctx: Context, section: Section) -> str:
         cells = [ctx.cell(section.key, task, label) for label in labels]
         quickest = min(c.median_epochs for c in cells)
         fastest[task] = [] if math.isinf(quickest) else [c.label for c in cells if c.median_epochs == quickest]
-    if fastest[TASKS[0]] and fastest[TASKS[0]] == fastest[TASKS[1]]:
+    if not any(fastest.values()):
+        text = (f"**Answer:** within {fmt_int(ctx.settings.epochs)} epochs no setting gets the median run to 100% "
+                "on either task.")
+    elif fastest[TASKS[0]] and fastest[TASKS[0]] == fastest[TASKS[1]]:
         text = f"**Answer:** {_join(fastest[TASKS[0]])} reaches 100% fastest on both tasks."
     else:
         text = "**Answer:** no setting is fastest on both tasks (" + "; ".join(
