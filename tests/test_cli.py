@@ -180,7 +180,7 @@ def test_corrupt_model_files(trained, tmp_path, capsys):
     garbage = tmp_path / "garbage.npz"
     garbage.write_bytes(b"this is not a zip archive at all")
     code, err = model_error(garbage, capsys)
-    assert code == 1 and err.startswith(f"error: {garbage}: not a readable .npz archive")
+    assert code == 1 and err.startswith(f"error: {garbage}: not a .npz archive")
     assert err.count("\n") == 1
     truncated = tmp_path / "truncated.npz"
     whole = (trained[2] / "model.npz").read_bytes()

@@ -102,6 +102,8 @@ def read_model_file(path: str | os.PathLike) -> tuple[dict, dict]:
         raise ModelFileError(path, "no such file")
     if path.is_dir():
         raise ModelFileError(path, "is a directory, not a model file")
+    if not zipfile.is_zipfile(path):  # np.load would guess at other formats (and talk about pickles)
+        raise ModelFileError(path, "not a .npz archive (tinygrad-lab train writes model.npz)")
     try:
         with np.load(path, allow_pickle=False) as archive:
             arrays = {name: archive[name] for name in archive.files}

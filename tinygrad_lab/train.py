@@ -33,7 +33,6 @@ LOSSES: dict[str, Callable] = {"mse": F.mse_loss, "bce": F.binary_cross_entropy}
 OPTIMIZERS = ("sgd", "momentum", "adam", "rmsprop")
 ACTIVATIONS = ("sigmoid", "tanh", "relu", "leaky_relu", "none")
 MOMENTUM = 0.9  # the "momentum" optimizer: SGD with PyTorch's usual momentum 0.9
-_CAPTURE_ERRORS = tuple(e for e in (getattr(tl, "CaptureError", None),) if e is not None)
 
 
 # ---- one epoch ------------------------------------------------------------------------------------------------------
@@ -55,16 +54,13 @@ def select_step(model: Any, loss_fn: Callable, optimizer: Any, compile: bool = T
     """THE place where the function each epoch calls is chosen. Returns ``(step, compiled)`` with
     ``step(x, y) -> (loss, pred)`` running ``train_step`` on this model, loss and optimizer.
 
-    With ``compile`` and an engine that offers ``tl.compile`` (capture one step, replay its numpy work),
-    the captured step; otherwise the eager one.
+    With ``compile``, the captured step of ``tl.compile`` (one step traced, its numpy work replayed);
+    otherwise the eager one.
     """
     def step(x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
         return train_step(model, x, y, loss_fn, optimizer)
 
-    compiler = getattr(tl, "compile", None)
-    if compile and compiler is not None:
-        return compiler(step), True
-    return step, False
+    return (tl.compile(step), True) if compile else (step, False)
 
 
 # ---- accuracy and the lab's printing ------------------------------------------------------------------------------
@@ -361,7 +357,7 @@ def run(config: TrainConfig, *, log_every: int = 1000, out: TextIO | None = None
     try:
         history = fit(model, x, y, loss=LOSSES[config.loss], optimizer=opt, epochs=config.epochs,
                       log_every=log_every, until=until, progress=progress, out=out, quiet=quiet, compile=compile)
-    except _CAPTURE_ERRORS as err:
+    except tl.CaptureError as err:
         # The captured step refused this model or disagreed with eager execution (it checks itself on its
         # first replays): start the whole run again eagerly; the seed makes it the same run.
         if not quiet:
