@@ -57,12 +57,12 @@ import math
 import os
 import shutil
 import subprocess
-import tempfile
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 import numpy as np
 
+from tinygrad_lab import files
 from tinygrad_lab.tensor import Tensor
 
 __all__ = ["to_dot", "draw", "render", "DotNotFoundError", "ROLE_COLORS", "NORM_COLORS", "FORMATS"]
@@ -175,24 +175,22 @@ def render(root: Tensor, path: str | os.PathLike, format: str | None = None, **o
     text = to_dot(root, **options)
     path.parent.mkdir(parents=True, exist_ok=True)
     if fmt == "dot":
-        _atomic_write(path, text.encode("utf-8"))
+        files.write_text(path, text)
         return path
     exe = shutil.which("dot")
     proc = None
     if exe is not None:
-        tmp = _temp_beside(path)
         try:
-            proc = subprocess.run([exe, f"-T{fmt}", "-o", tmp], input=text.encode("utf-8"),
-                                  capture_output=True, timeout=600)
+            proc = subprocess.run([exe, f"-T{fmt}"], input=text.encode("utf-8"), capture_output=True, timeout=600)
         except OSError:
             proc = None
         if proc is not None and proc.returncode == 0:
-            os.replace(tmp, path)
+            with files.atomic_write(path, "wb") as f:
+                f.write(proc.stdout)
             return path
-        os.unlink(tmp)
     if proc is None:
         dot_path = path.with_suffix(".dot") if path.suffix.lower() != ".dot" else path
-        _atomic_write(dot_path, text.encode("utf-8"))
+        files.write_text(dot_path, text)
         raise DotNotFoundError(
             f"render: Graphviz's `dot` program was not found on PATH, so {path} was not written; the graph "
             f"was saved as DOT text to {dot_path}. Install Graphviz (Debian/Ubuntu: sudo apt-get install "
@@ -202,28 +200,6 @@ def render(root: Tensor, path: str | os.PathLike, format: str | None = None, **o
         )
     raise RuntimeError(f"render: dot -T{fmt} failed (exit code {proc.returncode}): "
                        f"{proc.stderr.decode('utf-8', 'replace').strip()}")
-
-
-def _temp_beside(path: Path) -> str:
-    """A new temporary file in path's folder, with the permissions a plain open() would give (mkstemp's are 0600)."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)
-    return tmp
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    tmp = _temp_beside(path)
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 # ---- walking the graph -------------------------------------------------------------------------------------------
