@@ -56,10 +56,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="sizes of the per-epoch table (default: S1 S2 S3 S4)")
     parser.add_argument("--rounds", type=int, default=None, help="timed rounds per size (default 7; smoke 2)")
     parser.add_argument("--out", type=Path, default=None, help=f"results file (default {DEFAULT_OUT})")
+    parser.add_argument("--blas-threads", type=int, default=None, metavar="N",
+                        help="limit numpy's BLAS to N threads for the whole run (threadpoolctl); default: "
+                             "leave it as it is. On a machine shared with other work, a multithreaded BLAS call "
+                             "can wait a scheduler time slice for its second thread, which dominates S3 and S4")
     args = parser.parse_args(argv)
     args.sizes = list(dict.fromkeys(args.sizes))
     if args.rounds is not None and args.rounds < 1:
         parser.error("--rounds must be >= 1")
+    if args.blas_threads is not None and args.blas_threads < 1:
+        parser.error("--blas-threads must be >= 1")
     if args.smoke:
         if args.out is not None and args.out.resolve() == DEFAULT_OUT:
             parser.error("--smoke never writes benchmarks/RESULTS.md; give another --out")
@@ -85,6 +91,16 @@ def phase(title: str) -> Iterator[None]:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    with contextlib.ExitStack() as stack:
+        if args.blas_threads is not None:
+            from threadpoolctl import threadpool_limits
+
+            stack.enter_context(threadpool_limits(limits=args.blas_threads, user_api="blas"))
+        return run(args, argv)
+
+
+def run(args: argparse.Namespace, argv: list[str] | None) -> int:
+    """Every part, in order; then RESULTS.md."""
     settings = SMOKE if args.smoke else FULL
     rounds = args.rounds or settings.rounds
     started = time.perf_counter()

@@ -75,9 +75,10 @@ def describe() -> dict[str, Any]:
 def finish(info: dict[str, Any]) -> None:
     """Add the load average at the end of the run to ``info``."""
     start, end = info.get("load_start"), _load()
+    info["load_end"] = end
     if start is not None and end is not None:
-        info["load"] = (f"{start:.2f} at the start, {end:.2f} at the end (1-minute load average; above "
-                        f"{cpu_count()} means other work shared the cores)")
+        info["load"] = (f"{start:.2f} at the start, {end:.2f} at the end (1-minute load average on "
+                        f"{cpu_count()} cores, this run included)")
 
 
 def _load() -> float | None:
@@ -85,3 +86,10 @@ def _load() -> float | None:
         return os.getloadavg()[0]
     except (OSError, AttributeError):
         return None
+
+
+def shared(info: dict[str, Any]) -> bool:
+    """Whether other work shared the cores during the run: the run itself keeps about one core busy, so a
+    1-minute load within half a core of all of them means something else wanted a core too."""
+    loads = [v for v in (info.get("load_start"), info.get("load_end")) if v is not None]
+    return bool(loads) and max(loads) >= cpu_count() - 0.5

@@ -13,6 +13,7 @@ from typing import Any
 from benchmarks.hotspots import GcStats, Profile
 from benchmarks.implementations import IMPLS, TARGETS, torch_threads_label
 from benchmarks.labrun import TARGET_SECONDS, LabRun
+from benchmarks.machine import shared
 from benchmarks.memory import FLAT_SLACK_BYTES, MemoryResult
 from benchmarks.overhead import OpResult
 from benchmarks.timing import CHECK_STEPS, TOLERANCE, Row, SizeResult
@@ -74,22 +75,24 @@ def _row_label(row: Row) -> str:
     return row.impl.label
 
 
-def _timing_cells(row: Row) -> list[str]:
+def _timing_cells(row: Row, reference: Row | None) -> list[str]:
     if row.status == "wrong":
-        return ["**WRONG**: not timed", "", ""]
+        return ["**WRONG**: not timed", "", "", ""]
     if row.status == "error":
-        return [f"error: {row.detail}", "", ""]
+        return [f"error: {row.detail}", "", "", ""]
     if row.status in ("n/a", "not installed"):
-        return [row.status, "", ""]
+        return [row.status, "", "", ""]
     if not row.timed:
-        return ["not timed", "", ""]
+        return ["not timed", "", "", ""]
     ratios = f"{row.ratio:.2f}x" + (f" ({min(row.ratios):.2f}-{max(row.ratios):.2f})" if len(row.ratios) > 1 else "")
-    return [us(row.median), f"{us(min(row.seconds))} - {us(max(row.seconds))}", ratios]
+    fastest = f"{min(row.seconds) / min(reference.seconds):.2f}x" if reference is not None and reference.timed else ""
+    return [us(row.median), f"{us(min(row.seconds))} - {us(max(row.seconds))}", ratios, fastest]
 
 
 def size_table(result: SizeResult) -> str:
     header = ["implementation", "check: max abs dw", "per epoch (median)", "min - max", "x reference (range)",
-              "epochs x rounds", "target", "met"]
+              "fastest / fastest", "epochs x rounds", "target", "met"]
+    reference = next((r for r in result.rows if r.impl.key == "reference"), None)
     rows = []
     for row in result.rows:
         check = "" if row.check_diff is None else f"{row.check_diff:.1e}"
@@ -99,9 +102,9 @@ def size_table(result: SizeResult) -> str:
             check = f"WRONG {check}"
         target = row.target(result.size.name)
         runs = f"{row.epochs_per_block} x {len(row.seconds)}" if row.seconds else ""
-        rows.append([_row_label(row), check, *_timing_cells(row), runs,
+        rows.append([_row_label(row), check, *_timing_cells(row, reference), runs,
                      "" if target is None else f"<= {target:g}x", row.met(result.size.name)])
-    return table(header, rows, "lrrrrrrl")
+    return table(header, rows, "lrrrrrrrl")
 
 
 def targets_table(sizes: list[SizeResult]) -> str:
@@ -156,7 +159,7 @@ def lab_table(runs: list[LabRun], epochs: int) -> str:
             target = f"< {TARGET_SECONDS:g} s: " + ("met" if run.best < TARGET_SECONDS else "not met")
         rows.append([run.label, f"{run.best:.3f} s", f"{run.median:.3f} s", ratio, fit,
                      f"{run.final_loss:.6f}", f"{run.accuracy:.0f}%", target])
-    header = [f"S1, {epochs:,} epochs", "step loop (best)", "median", "x reference", "train.fit (best)",
+    header = [f"S1, {epochs:,} epochs", "step loop (best)", "median", "x reference", "train.fit (once)",
               "final loss", "accuracy", "target"]
     return table(header, rows, "lrrrrrrl")
 
@@ -207,13 +210,20 @@ def render(r: Results) -> str:
             f"{r.block_seconds:g} s (the epochs shown), "
             f"round-robin over {r.rounds} rounds (the order rotates every round). Time: median per epoch over "
             "the rounds, and the fastest and slowest round. Ratio: median over rounds of the time divided by "
-            "the reference's time in the same round (the range over rounds in parentheses). Captured rows "
+            "the reference's time in the same round (the range over rounds in parentheses); this decides "
+            "'met'. Fastest / fastest: the fastest round's time over the reference's fastest round, which "
+            "other work on the machine can only slow down, never speed up. Captured rows "
             "exclude tl.compile's first 3 calls (eager warm-up, trace, check against eager); they run in the "
             "check.", ""]
     out += ["Rows: " + "; ".join(f"*{impl.label}*: {impl.note}" for impl in IMPLS if impl.note) + ". "
             "PyTorch rows use raw float64 tensors and `w.add_(w.grad, alpha=-lr)`; HIPS autograd takes "
             "`grad` of the loss as a function of the weight list; micrograd (scalar Values, with a sigmoid "
             "written in micrograd's style since it has none) runs at S1 and S2 only.", ""]
+    if shared(m) and r.sizes:
+        out += [f"**The machine was shared with other work during this run** (see the load above): a "
+                "multithreaded call (numpy's BLAS at S3 and S4, PyTorch's thread pool) can then wait a "
+                "scheduler time slice for its second thread, which swamps the figures it is part of. Before "
+                "reading S3 and S4, compare a rerun with `--blas-threads 1` or one on a quiet machine.", ""]
     for result in r.sizes:
         out += [f"### {result.size.title}", "", size_table(result), ""]
     if r.sizes:

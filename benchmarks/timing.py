@@ -24,6 +24,7 @@ from benchmarks.problems import Problem, Size, make_problem
 CHECK_STEPS = 5
 TOLERANCE = 1e-9
 GAP_SECONDS = 0.005  # pause before each block: lets another library's spinning threads go idle
+BLOCK_LIMIT = 3.0  # a block stops after this many times its planned length
 
 
 @dataclass
@@ -82,25 +83,31 @@ def max_weight_diff(ours: list[np.ndarray], reference: list[np.ndarray]) -> floa
     return max(diffs) if len(ours) == len(reference) else float("inf")
 
 
-def _time_block(runner: Runner, epochs: int) -> float:
-    """Seconds per epoch over one block of ``epochs`` epochs."""
+def _time_block(runner: Runner, epochs: int, limit: float) -> float:
+    """Seconds per epoch over one block of ``epochs`` epochs, cut short after ``limit`` seconds (an
+    implementation that stalls on a busy machine must not stretch the whole run)."""
     runner.prepare()
     time.sleep(GAP_SECONDS)
-    step = runner.step
-    start = time.perf_counter()
-    for _ in range(epochs):
+    step, clock = runner.step, time.perf_counter
+    start = clock()
+    deadline = start + limit
+    done = 0
+    while done < epochs:
         step()
-    return (time.perf_counter() - start) / epochs
+        done += 1
+        if clock() > deadline:
+            break
+    return (clock() - start) / done
 
 
 def _calibrate(runner: Runner, warmup: float, block: float, max_epochs: int) -> int:
-    """Warm up for ``warmup`` seconds (at least 2 epochs), in chunks that double up to ~20 ms; return the
-    epochs that fill ``block`` seconds at the fastest chunk's rate (a stall in one chunk, from other work
-    on the machine, must not shrink every block)."""
+    """Warm up for ``warmup`` seconds (at least 1 epoch; the check ran 5 already), in chunks that double up
+    to ~20 ms; return the epochs that fill ``block`` seconds at the fastest chunk's rate (a stall in one
+    chunk, from other work on the machine, must not shrink every block)."""
     runner.prepare()
     step = runner.step
     best, chunk, done, start = float("inf"), 1, 0, time.perf_counter()
-    while done < 2 or time.perf_counter() - start < warmup:
+    while done < 1 or time.perf_counter() - start < warmup:
         t0 = time.perf_counter()
         for _ in range(chunk):
             step()
@@ -160,8 +167,12 @@ def run_size(size: Size, rounds: int, warmup: float, block: float, max_epochs: i
             runners[impl.key] = runner
 
     by_key = {row.impl.key: row for row in rows}
-    for key, runner in runners.items():
-        by_key[key].epochs_per_block = _calibrate(runner, warmup, block, max_epochs)
+    for key, runner in list(runners.items()):
+        try:
+            by_key[key].epochs_per_block = _calibrate(runner, warmup, block, max_epochs)
+        except Exception as exc:  # noqa: BLE001
+            by_key[key].status, by_key[key].detail = "error", f"{type(exc).__name__} in warm-up: {exc}"[:200]
+            del runners[key]
 
     keys = list(runners)
     for r in range(rounds):
@@ -172,7 +183,7 @@ def run_size(size: Size, rounds: int, warmup: float, block: float, max_epochs: i
             if row.status != "ok":
                 continue
             try:
-                this_round[key] = _time_block(runners[key], row.epochs_per_block)
+                this_round[key] = _time_block(runners[key], row.epochs_per_block, BLOCK_LIMIT * block)
             except Exception as exc:  # noqa: BLE001
                 row.status, row.detail = "error", f"{type(exc).__name__} while timing: {exc}"[:200]
         ref_time = this_round.get("reference")
