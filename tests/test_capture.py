@@ -201,3 +201,31 @@ def test_arguments_must_be_arrays_tensors_or_scalars():
     compiled({"x": 1})  # warm-up is eager
     with pytest.raises(tl.CaptureError, match="Tensors, arrays or Python scalars"):
         compiled({"x": 1})
+
+
+def test_a_step_that_returns_its_input_or_writes_into_it_still_replays_correctly():
+    w = tl.Tensor(np.ones((2, 2)), requires_grad=True)
+
+    def echo(x):
+        w.grad = None
+        (x @ w).sum().backward()
+        w.data -= 0.01 * w.grad.data
+        return x.T, w.sum()
+
+    compiled = tl.compile(echo)
+    for k in range(6):
+        x = np.full((3, 2), float(k))
+        xt, total = compiled(tl.Tensor(x))
+        np.testing.assert_array_equal(xt.data, x.T)
+    # sum over k of 0.01 * (3k) per weight entry, subtracted from 1
+    np.testing.assert_allclose(w.data, 1 - 0.01 * 3 * sum(range(6)))
+
+    def scale_in_place(x):
+        x.data *= 2.0
+        return x.sum()
+
+    compiled = tl.compile(scale_in_place)
+    for k in range(5):
+        x = tl.Tensor(np.full((2,), float(k)))
+        assert compiled(x).item() == 4.0 * k
+        np.testing.assert_array_equal(x.data, [2.0 * k, 2.0 * k])  # the side effect happens too

@@ -305,49 +305,75 @@ _FILLS = {np.empty_like: None, np.zeros_like: 0, np.ones_like: 1}
 
 
 class _Replay:
-    """The compiled form of one trace: straight-line numpy with preallocated outputs."""
+    """The compiled form of one trace: straight-line numpy with preallocated outputs.
+
+    Slots fall in four groups: constants (they depend on no input, parameter or state: their traced value
+    is their value on every call, so nothing is emitted), arguments (read straight from the call's
+    arrays), views (made once from stable buffers, or per call when they view an argument) and buffers
+    (allocated once, written with ``out=`` on every call)."""
 
     def __init__(self, tracer: _Tracer, input_slots: list, output_slots: Any, grad_slots: list):
         self.tracer = tracer
-        slots, ops = tracer.slots, tracer.ops
+        self.input_slots = input_slots
+        # Read arguments in place unless the step writes into them or returns (a view of) one of them.
+        if not self._build(input_slots, output_slots, grad_slots, direct=True):
+            self._build(input_slots, output_slots, grad_slots, direct=False)
+
+    def _build(self, input_slots: list, output_slots: list, grad_slots: list, direct: bool) -> bool:
+        slots, ops = self.tracer.slots, self.tracer.ops
+        if direct and any(slots[i].written for i in input_slots):
+            return False
         live = self._live_ops(slots, ops, output_slots, grad_slots)
-        variable = self._variable_slots(slots, ops, live)
+        last_write = {op.out: index for index, op in enumerate(ops) if op.inplace}
+        variable = self._variable_slots(slots, ops, live, last_write)
+        per_call = set(input_slots) if direct else set()  # slots bound anew on every call
         arrays: dict[int, Any] = {}
-        for i, s in enumerate(slots):
-            if s.kind == "external":
-                arrays[i] = s.value
-            elif i in variable and not (s.op is not None and ops[s.op].is_view):
-                arrays[i] = np.empty_like(s.value)
-            else:
-                arrays[i] = s.value  # a constant: its traced value is its value on every call
-        lines: list[str] = []
+        for i, slot in enumerate(slots):
+            if slot.kind == "external" or i not in variable:
+                arrays[i] = slot.value
+            elif i not in per_call and not (slot.op is not None and ops[slot.op].is_view):
+                arrays[i] = np.empty_like(slot.value)
         names: dict[str, Any] = {"np_copyto": np.copyto}
-        for i in input_slots:
-            lines.append(f"np_copyto(s{i}, a{input_slots.index(i)}, casting='unsafe')")
-        last_write: dict = {}
-        for index, op in enumerate(ops):
-            if op.inplace:
-                last_write[op.out] = index
+        # Arguments are the parameters s<slot> themselves, or are copied into those buffers.
+        lines = [] if direct else [f"np_copyto(s{i}, a{k}, casting='unsafe')" for k, i in enumerate(input_slots)]
+        seen: dict = {}  # common subexpressions: (operation, arguments) -> slot
         for index in live:
             op = ops[index]
+            if op.out not in variable:
+                continue  # folded: computed once, at trace time
             source = _copy_source(op)
-            if source is not None and op.out in variable and not slots[op.out].written \
-                    and last_write.get(source, -1) < index and slots[source].value.dtype == slots[op.out].value.dtype:
-                arrays[op.out] = arrays[source]  # a copy nobody writes to afterwards: share the buffer
+            if source is None and not op.inplace and not op.is_view and not _rereads(op, index, last_write):
+                key = _cse_key(op)
+                if key is not None:
+                    source = seen.setdefault(key, op.out)
+                    source = None if source == op.out else source
+            if source is not None and not slots[op.out].written and last_write.get(source, -1) < index \
+                    and slots[source].value.dtype == slots[op.out].value.dtype:
+                # The same value as an earlier slot that nobody writes to afterwards: share it.
+                if source in per_call:
+                    lines.append(f"s{op.out} = s{source}")
+                    per_call.add(op.out)
+                else:
+                    arrays[op.out] = arrays[source]
                 continue
             if op.is_view and not op.inplace:
-                # Views of stable buffers are made once, here, and stay valid on every call.
-                arrays[op.out] = _execute(op.kind, _bind(op.args, arrays), _bind(op.kwargs, arrays))
+                if any(r.slot in per_call for r in _refs(op.args) + _refs(op.kwargs)):
+                    lines.append(f"s{op.out} = " + self._call(index, op, names, arrays))
+                    per_call.add(op.out)
+                else:  # a view of stable buffers: made once, valid on every call
+                    arrays[op.out] = _execute(op.kind, _bind(op.args, arrays), _bind(op.kwargs, arrays))
                 continue
-            if not op.inplace and op.out not in variable:
-                continue  # folded: computed once at trace time
-            line = self._emit(index, op, arrays, names, variable)
+            line = self._emit(index, op, names, arrays)
             if line:
                 lines.append(line)
+        if per_call & (set(output_slots) | set(grad_slots)):
+            return False
+        if not direct:  # the step wrote into its arguments: so does the replay
+            lines += [f"np_copyto(a{k}, s{i})" for k, i in enumerate(input_slots) if slots[i].written]
         for i, a in arrays.items():
             names[f"s{i}"] = a
-        params = ", ".join(f"a{k}" for k in range(len(input_slots)))
-        defaults = ", ".join(sorted({f"{n}={n}" for n in names}))
+        params = ", ".join(f"s{i}" if direct else f"a{k}" for k, i in enumerate(input_slots))
+        defaults = ", ".join(sorted(f"{n}={n}" for n in names))
         body = "\n    ".join(lines) or "pass"
         source = f"def replay({params}{', ' if params else ''}*, {defaults}):\n    {body}\n"
         exec(builtins.compile(source, "<tinygrad_lab.compile replay>", "exec"), names)
@@ -355,6 +381,7 @@ class _Replay:
         self.source = source
         self.arrays = arrays
         self.live_ops = len(lines)
+        return True
 
     @staticmethod
     def _live_ops(slots: list, ops: list, output_slots: list, grad_slots: list) -> list:
@@ -374,60 +401,99 @@ class _Replay:
         return live
 
     @staticmethod
-    def _variable_slots(slots: list, ops: list, live: list) -> set:
-        """Slots whose value can differ between calls: inputs, externals and what depends on them."""
-        variable = {i for i, s in enumerate(slots) if s.kind in ("input", "external") or s.written}
+    def _variable_slots(slots: list, ops: list, live: list, last_write: dict) -> set:
+        """Slots whose value can differ between calls: inputs, externals, what is computed from them, and
+        constants that are read before their last in-place write (their writes must be replayed in order)."""
+        variable = {i for i, s in enumerate(slots) if s.kind in ("input", "external")}
         changed = True
-        while changed:  # in-place writes can make an earlier slot variable; iterate to a fixed point
+        while changed:  # a later in-place write can make an earlier slot variable: iterate to a fixed point
             changed = False
             for index in live:
                 op = ops[index]
+                reads = [r.slot for r in _refs(op.args) + _refs(op.kwargs)]
+                for r in reads:
+                    if r not in variable and r != op.out and last_write.get(r, -1) > index:
+                        variable.add(r)
+                        changed = True
                 if op.out in variable or op.kind[0] == "call" and op.kind[1] in _FILLS:
                     continue
-                if any(r.slot in variable for r in _refs(op.args) + _refs(op.kwargs)):
+                if any(r in variable for r in reads):
                     variable.add(op.out)
                     changed = True
         return variable
 
     @staticmethod
-    def _emit(index: int, op: _Op, arrays: dict, names: dict, variable: set) -> str:
-        def arg(value: Any, key: str) -> str:
-            if isinstance(value, _Ref):
-                return f"s{value.slot}"
-            if isinstance(value, (int, float, bool, str, type(None))) and not isinstance(value, np.generic):
-                return repr(value)
-            names[key] = value if not isinstance(value, (list, tuple)) else _bind(value, arrays)
-            return key
+    def _arg(value: Any, key: str, names: dict, arrays: dict) -> str:
+        """Source text for an argument: a slot's name, a literal, or a name bound to the value."""
+        if isinstance(value, _Ref):
+            return f"s{value.slot}"
+        if isinstance(value, (list, tuple)) and _refs(value):
+            parts = [_Replay._arg(v, f"{key}_{k}", names, arrays) for k, v in enumerate(value)]
+            return f"[{', '.join(parts)}]" if isinstance(value, list) else f"({', '.join(parts)},)"
+        if isinstance(value, (bool, int, str, type(None))) and not isinstance(value, np.generic) or \
+                type(value) is float and np.isfinite(value):
+            return repr(value)
+        names[key] = value
+        return key
 
-        args = ", ".join(arg(a, f"c{index}_{k}") for k, a in enumerate(op.args))
-        kw = "".join(f", {k}={arg(v, f'k{index}_{k}')}" for k, v in op.kwargs.items())
+    @staticmethod
+    def _call(index: int, op: _Op, names: dict, arrays: dict) -> str:
+        """``f(args, **kwargs)`` for an operation, with the function bound as f{index}."""
         kind = op.kind
-        out = f"s{op.out}"
         if kind[0] == "ufunc":
             names[f"f{index}"] = kind[1] if kind[2] == "__call__" else getattr(kind[1], kind[2])
-            if kind[2] == "at":
-                return f"f{index}({args}{kw})"
-            return f"f{index}({args}{kw}, out={out})"
+        elif kind[0] == "call":
+            names[f"f{index}"] = kind[1]
+        else:
+            names[f"f{index}"] = getattr(np.ndarray, kind[1])
+        args = ", ".join(_Replay._arg(a, f"c{index}_{k}", names, arrays) for k, a in enumerate(op.args))
+        kw = "".join(f", {k}={_Replay._arg(v, f'k{index}_{k}', names, arrays)}" for k, v in op.kwargs.items())
+        return f"f{index}({args}{kw})"
+
+    @staticmethod
+    def _emit(index: int, op: _Op, names: dict, arrays: dict) -> str:
+        kind = op.kind
+        out = f"s{op.out}"
         if kind[0] == "setitem":
             target, idx, value = op.args
-            names[f"c{index}_i"] = _bind(idx, arrays)
-            return f"s{target.slot}[c{index}_i] = {arg(value, f'c{index}_v')}"
+            return (f"s{target.slot}[{_Replay._arg(idx, f'c{index}_i', names, arrays)}] = "
+                    f"{_Replay._arg(value, f'c{index}_v', names, arrays)}")
         if kind[0] == "call" and kind[1] in _FILLS:
             fill = _FILLS[kind[1]]  # a shape-only creation whose buffer is written later: refill it
             return "" if fill is None else f"{out}.fill({fill})"
-        if kind[0] == "call":
-            names[f"f{index}"] = kind[1]
-            if op.inplace:  # np.copyto
-                return f"f{index}({args}{kw})"
-            if kind[1] in _OUT_CALLS:
-                return f"f{index}({args}{kw}, out={out})"
-            return f"np_copyto({out}, f{index}({args}{kw}), casting='unsafe')"
-        if kind[1] in ("astype", "copy"):
-            return f"np_copyto({out}, {args.split(', ')[0]}, casting='unsafe')"
-        names[f"f{index}"] = getattr(np.ndarray, kind[1])
-        if op.inplace:
+        if kind[0] == "method" and kind[1] in ("astype", "copy"):
+            return f"np_copyto({out}, {_Replay._arg(op.args[0], f'c{index}_0', names, arrays)}, casting='unsafe')"
+        if kind[0] == "method" and op.inplace:
             raise CaptureError(f"compile: in-place {_name(kind)} is not supported")
-        return f"np_copyto({out}, f{index}({args}{kw}), casting='unsafe')"
+        call = _Replay._call(index, op, names, arrays)
+        if kind[0] == "ufunc" and kind[2] == "at" or kind[0] == "call" and op.inplace:
+            return call  # ufunc.at and np.copyto write into their first argument
+        if kind[0] == "ufunc" or kind[0] == "call" and kind[1] in _OUT_CALLS:
+            return f"{call[:-1]}, out={out})"
+        return f"np_copyto({out}, {call}, casting='unsafe')"
+
+
+def _rereads(op: _Op, index: int, last_write: dict) -> bool:
+    """Whether an input of the operation is written in place later (its value at this point is not final)."""
+    return any(last_write.get(r.slot, -1) > index for r in _refs(op.args) + _refs(op.kwargs))
+
+
+def _cse_key(op: _Op) -> Any:
+    """A hashable description of a pure operation and its arguments, or None when it has none."""
+    def key(value: Any) -> Any:
+        if isinstance(value, _Ref):
+            return ("slot", value.slot)
+        if isinstance(value, (list, tuple)):
+            return (type(value).__name__,) + tuple(key(v) for v in value)
+        if isinstance(value, dict):
+            return tuple(sorted((k, key(v)) for k, v in value.items()))
+        if isinstance(value, (bool, int, float, str, type(None), slice, np.dtype)) or value is Ellipsis:
+            return (type(value).__name__, repr(value))
+        raise TypeError
+    try:
+        return (op.kind[0], op.kind[1:], key(op.args), key(op.kwargs))
+    except TypeError:
+        return None
 
 
 def _copy_source(op: _Op) -> int | None:
@@ -537,6 +603,10 @@ class CompiledStep:
             _active.pop()
             for t, data in tracer.swapped:
                 t.data = data
+        arrays_in = [a.data if isinstance(a, Tensor) else a for a in args if isinstance(a, (Tensor, np.ndarray))]
+        for array, slot in zip(arrays_in, input_slots):
+            if tracer.slots[slot].written:  # the step wrote into its argument (the trace wrote into a copy)
+                np.copyto(array, tracer.slots[slot].value)
         replay = _Replay(tracer, input_slots, output_slots, [s for _, s in grads])
         entry = _Entry(replay, structure, output_slots, grads, list(tracer.swapped))
         entry.pending_check = self.verify
@@ -547,7 +617,10 @@ class CompiledStep:
     def _check(self, entry: "_Entry", args: tuple) -> Any:
         """Run the replay and an eager step from the same state; they must agree."""
         entry.pending_check = False
-        written = [s.value for s in entry.replay.tracer.slots if s.kind == "external" and s.written]
+        slots = entry.replay.tracer.slots
+        written = [s.value for s in slots if s.kind == "external" and s.written]
+        arrays_in = [a.data if isinstance(a, Tensor) else a for a in args if isinstance(a, (Tensor, np.ndarray))]
+        written += [a for a, i in zip(arrays_in, entry.replay.input_slots) if slots[i].written]
         before = [w.copy() for w in written]
         replayed = entry.call(args)
         after_replay = [w.copy() for w in written]
