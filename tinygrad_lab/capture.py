@@ -651,6 +651,8 @@ class _Entry:
         arrays = replay.arrays
         self.grads = [(t, arrays[slot]) for t, slot in grads]
         self.outputs = [arrays[s] for s in output_slots]
+        self.flat_tuple = structure not in (None, "tensor") and structure[0] is tuple and \
+            all(part == (1, "tensor") for part in structure[1])  # (loss, pred): the common case, built directly
 
     def call(self, args: tuple) -> Any:
         self.replay.run(*[a.data if isinstance(a, Tensor) else a for a in args if isinstance(a, (Tensor, np.ndarray))])
@@ -660,6 +662,8 @@ class _Entry:
                 t.grad = wrap(buffer)  # the buffer is reused by the next call, like PyTorch's .grad
         if self.structure == "tensor":
             return wrap(self.outputs[0].copy())
+        if self.flat_tuple:
+            return tuple([wrap(o.copy()) for o in self.outputs])
         return _unflatten(self.structure, [o.copy() for o in self.outputs])
 
 
