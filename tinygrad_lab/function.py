@@ -46,15 +46,17 @@ class Function:
     def apply(cls, *args: Any, **attrs: Any) -> Tensor:
         """Run forward on the inputs' arrays; record a graph node when grad mode is on and an input needs grad."""
         ctx = cls.__new__(cls)
-        arrays = [a.data if isinstance(a, Tensor) else a for a in args]
-        if state.tracing is not None:  # tl.compile is recording: parameters' data must be traced too
-            arrays = [state.tracing.tensor_data(a) if isinstance(a, Tensor) else a for a in args]
+        mode = state  # one thread-local lookup for the three switches read below
+        if mode.tracing is None:
+            arrays = [a.data if isinstance(a, Tensor) else a for a in args]
+        else:  # tl.compile is recording: parameters' data must be traced too
+            arrays = [mode.tracing.tensor_data(a) if isinstance(a, Tensor) else a for a in args]
         try:
             raw = cls.forward(ctx, *arrays, **attrs)
         except (ValueError, TypeError, IndexError) as err:
             raise _op_error(cls, args, err) from None
         out = raw if isinstance(raw, np.ndarray) else np.asarray(raw)  # numpy returns scalars for 0-d results
-        if state.grad_enabled:
+        if mode.grad_enabled:
             needs = tuple([isinstance(a, Tensor) and a.requires_grad for a in args])
             if True in needs:
                 ctx.inputs = args
@@ -63,7 +65,7 @@ class Function:
                 ctx._out = raw
                 if out.dtype.kind not in "fc":
                     raise TypeError(f"{cls.__name__} returned dtype {out.dtype}, which cannot carry a gradient")
-                if state.anomaly:
+                if mode.anomaly:
                     ctx._trace = creation_site()
                     check_finite(ctx, (out,), "forward output")
                 return Tensor._make(out, ctx)
