@@ -693,3 +693,52 @@ def test_needs_input_grad():
     Probe.apply(3.0, a).sum().backward()
     assert seen == [(True, False), (False, True)]
     assert a.grad.item() == 2.0
+
+
+# ---- regressions found in review -----------------------------------------------------------------------------
+
+def test_detached_copy_is_a_constant_in_higher_order_gradients():
+    x = tl.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    z = (x * x.detach()).sum()  # dz/dx = x.detach(): a constant, so d/dx of (x * dz/dx) is dz/dx
+    (g,) = tl.grad(z, x, create_graph=True)
+    (x * g).sum().backward()
+    np.testing.assert_array_equal(x.grad.data, [1.0, 2.0, 3.0])
+
+
+def test_a_0d_leaf_keeps_an_array_gradient_across_backward_calls():
+    x = tl.tensor(2.0, requires_grad=True)
+    (x * x).backward()
+    (x * x).backward()
+    assert isinstance(x.grad.data, np.ndarray) and x.grad.item() == 8.0
+    x.grad.data[...] = 0.0  # an array, so in-place edits work
+
+
+def test_retained_gradients_accumulate_like_leaves():
+    a = tl.tensor([1.0, 2.0], requires_grad=True)
+    b = a * a
+    b.retain_grad()
+    loss = (b * b).sum()
+    loss.backward(retain_graph=True)
+    loss.backward()
+    np.testing.assert_array_equal(b.grad.data, 2 * (2 * np.array([1.0, 4.0])))
+
+
+def test_leaves_sharing_one_upstream_gradient_get_separate_writable_grads():
+    for create_graph in (False, True):
+        a, b, c = (tl.tensor([1.0, 2.0], requires_grad=True) for _ in range(3))
+        ((a + b) * c).sum().backward(create_graph=create_graph)
+        assert a.grad is not b.grad and not np.shares_memory(a.grad.data, b.grad.data)
+        a.grad.data *= 0.5
+        np.testing.assert_array_equal(b.grad.data, [1.0, 2.0])
+        x = tl.tensor([1.0, 2.0], requires_grad=True)
+        x.sum().backward(create_graph=create_graph)
+        assert x.grad.data.flags.writeable
+
+
+def test_grad_runs_hooks_only_for_the_requested_inputs():
+    x = tl.tensor([1.0, 2.0], requires_grad=True)
+    w = tl.tensor([3.0, 4.0], requires_grad=True)
+    calls = []
+    w.register_hook(lambda g: calls.append(g))
+    tl.grad((x * w).sum(), x)
+    assert calls == [] and w.grad is None

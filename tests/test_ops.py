@@ -760,3 +760,22 @@ def test_float32_with_float32_gradient_through_create_graph():
     g.sum().backward()
     assert x.grad.dtype == np.float32
     np.testing.assert_allclose(x.grad.data, 6 * x.data, rtol=1e-6)
+
+
+# ---- regressions found in review -----------------------------------------------------------------------------
+
+def test_permute_with_negative_axes_has_the_transposed_gradient():
+    rng = np.random.default_rng(0)
+    x = tl.Tensor(rng.standard_normal((3, 3)), requires_grad=True)
+    w = rng.standard_normal((3, 3))
+    (x.permute(-1, 0) * w).sum().backward()
+    np.testing.assert_array_equal(x.grad.data, w.T)
+    y = tl.Tensor(rng.standard_normal((2, 3, 4)), requires_grad=True)
+    assert gradcheck(lambda t: t.transpose(-1, 0, -2), [y])
+
+
+def test_numpy_scalars_are_weak_like_python_numbers():
+    x = tl.tensor([1.0, 4.0], dtype="float32", requires_grad=True)
+    y = x / np.sqrt(np.float64(4.0)) + np.float64(1.0)
+    assert y.dtype == np.float32
+    np.testing.assert_allclose(y.data, [1.5, 3.0])

@@ -301,3 +301,16 @@ def test_invalid_arguments(make, match):
 def test_non_tensor_parameter_is_a_type_error():
     with pytest.raises(TypeError, match="parameter 0 is a ndarray, not a Tensor"):
         optim.SGD([np.zeros(3)], lr=0.1)
+
+
+def test_lr_can_change_between_steps_and_is_validated():
+    p = tl.tensor([1.0, 2.0], requires_grad=True)
+    opt = optim.SGD([p], lr=0.5)
+    p.grad = tl.tensor([1.0, 1.0])
+    opt.step()
+    opt.lr = 0.25  # a schedule
+    opt.step()
+    np.testing.assert_allclose(p.data, [1.0 - 0.5 - 0.25, 2.0 - 0.5 - 0.25])
+    assert opt.lr == 0.25
+    with pytest.raises(ValueError, match="learning rate"):
+        opt.lr = -1.0

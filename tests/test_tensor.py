@@ -371,3 +371,16 @@ def test_bad_axis_and_index_errors_name_the_op():
         t[5]
     with pytest.raises(ValueError, match="Reshape"):
         t.reshape(4, 2)
+
+
+def test_np_array_of_a_tensor_is_a_copy_and_asarray_is_not():
+    t = tl.tensor([1.0, 2.0, 3.0])
+    a = np.array(t)
+    a[0] = 99.0
+    assert t.data[0] == 1.0
+    assert np.shares_memory(np.asarray(t), t.data)
+
+
+def test_numpy_errors_inside_an_op_become_one_sentence_naming_the_op():
+    with pytest.raises(TypeError, match=r"^Add: .*input shapes: \(1,\), \(\)"):
+        tl.tensor([1.0]) + "a"

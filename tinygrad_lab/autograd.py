@@ -221,10 +221,10 @@ def run_backward(
                 )
             if node._hooks is not None:
                 grad = _run_hooks(node._hooks, grad, wrap)
-            if node._retained is not None:
+            if node._retained is not None and capture is None:
                 t = node._retained()
-                if t is not None:
-                    t.grad = grad if wrap else Tensor._wrap(owned_copy(grad))
+                if t is not None:  # retained gradients accumulate like a leaf's
+                    t.grad = _accumulate(t.grad, grad, wrap)
             if captured_nodes and node in captured_nodes:
                 results[id(captured_nodes[node])] = grad
             in_grads = node._call_backward(grad, wrap)
@@ -250,19 +250,27 @@ def run_backward(
         state.grad_enabled = prev_mode
 
     for key, (leaf, g) in leaf_grads.items():
+        if capture is not None and key not in captured_leaves:
+            continue  # tinygrad_lab.grad: other leaves are left alone, hooks included
         if leaf._hooks is not None:
             g = _run_hooks(leaf._hooks, g, wrap)
         if capture is not None:
-            if key in captured_leaves:
-                results[key] = g
-            continue
-        if wrap:
-            leaf.grad = g if leaf.grad is None else leaf.grad + g
-        elif leaf.grad is None:
-            leaf.grad = Tensor._wrap(owned_copy(g))  # g may alias other gradients
+            results[key] = g
         else:
-            leaf.grad = Tensor._wrap(leaf.grad.data + g)
+            leaf.grad = _accumulate(leaf.grad, g, wrap)
     return results if capture is not None else None
+
+
+def _accumulate(current: "Tensor | None", g: Any, wrap: bool) -> "Tensor":
+    """current + g as a new ``.grad``. The first gradient is copied: the engine passes one gradient to
+    several inputs (b = x + y gives x and y the same array), and a .grad must be its owner's alone."""
+    from tinygrad_lab.tensor import Tensor
+
+    if wrap:
+        return g.clone() if current is None else current + g
+    if current is None:
+        return Tensor._wrap(owned_copy(g))
+    return Tensor._wrap(as_array(current.data + g))
 
 
 def as_array(value: Any) -> np.ndarray:

@@ -48,7 +48,9 @@ class Function:
         ctx = cls.__new__(cls)
         mode = state  # one thread-local lookup for the three switches read below
         if mode.tracing is None:
-            arrays = [a.data if isinstance(a, Tensor) else a for a in args]
+            # numpy scalars become Python numbers: weak in type promotion, so float32 stays float32
+            arrays = [a.data if isinstance(a, Tensor) else a.item() if isinstance(a, np.generic) else a
+                      for a in args]
         else:  # tl.compile is recording: parameters' data must be traced too
             arrays = [mode.tracing.tensor_data(a) if isinstance(a, Tensor) else a for a in args]
         try:
@@ -128,5 +130,5 @@ class Function:
 def _op_error(cls: type, args: tuple, err: Exception) -> Exception:
     """Turn numpy's error from inside an op into one sentence naming the op and the input shapes."""
     shapes = ", ".join(str(tuple(np.shape(a.data if isinstance(a, Tensor) else a))) for a in args)
-    kind = type(err)
-    return kind(f"{cls.__name__}: {err} (input shapes: {shapes})")
+    kind = next(k for k in (IndexError, ValueError, TypeError) if isinstance(err, k))  # numpy's own subclasses
+    return kind(f"{cls.__name__}: {err} (input shapes: {shapes})")                  # take other arguments

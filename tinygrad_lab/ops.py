@@ -290,6 +290,18 @@ class Clip(Function):
         return grad * inside
 
 
+class Clone(Function):
+    """A copy that stays in the graph (the gradient passes through unchanged)."""
+
+    @staticmethod
+    def forward(ctx, a):
+        return a.copy()
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad
+
+
 class Cast(Function):
     """astype; the engine casts the gradient back to the input's dtype."""
 
@@ -444,8 +456,9 @@ class Transpose(Function):
 
     @staticmethod
     def forward(ctx, a, axes=None):
-        ctx.axes = axes
-        return a.transpose(axes)
+        out = a.transpose(axes)  # numpy checks the axes (and accepts negative ones)
+        ctx.axes = None if axes is None else tuple(int(x) % a.ndim for x in axes)
+        return out
 
     @staticmethod
     def backward(ctx, grad):

@@ -39,13 +39,23 @@ class Optimizer:
             if id(p) in seen:
                 raise ValueError(f"{type(self).__name__}: parameter {i} appears twice in the parameter list")
             seen.add(id(p))
-        self._check("learning rate", lr, lr > 0, "positive")
+        self._lr = np.zeros(())  # an array the updates read, so a captured step (tl.compile) sees changes
         self.lr = lr
         self.state: list[dict[str, Any]] = [{} for _ in self.params]
 
     def _check(self, name: str, value: Any, ok: bool, rule: str) -> None:
         if not ok:
             raise ValueError(f"{type(self).__name__}: invalid {name} {value!r}; it must be {rule}")
+
+    @property
+    def lr(self) -> float:
+        """The learning rate; set it between steps for a schedule (a captured step reads the new value)."""
+        return float(self._lr)
+
+    @lr.setter
+    def lr(self, value: float) -> None:
+        self._check("learning rate", value, value > 0, "positive")
+        self._lr[...] = value
 
     def zero_grad(self) -> None:
         """Drop every parameter's gradient (set to None), so the next backward starts afresh."""
@@ -60,6 +70,7 @@ class Optimizer:
                 if p.grad is not None:
                     if not state:
                         state["buf"] = np.empty_like(p.data)  # scratch space reused by every step
+                        state["lr"] = self._lr  # shared by all parameters
                     if tracer is not None:
                         state = tracer.traced_state(state)
                     self._update(p.data, p.grad.data, state)
@@ -111,7 +122,7 @@ class SGD(Optimizer):
                 g = step
             else:
                 g = b
-        np.multiply(g, self.lr, out=step)
+        np.multiply(g, state["lr"], out=step)
         p -= step
 
 
@@ -152,7 +163,7 @@ class Adam(Optimizer):
         tmp /= np.sqrt(1 - beta2 ** t)
         tmp += self.eps
         np.divide(m, tmp, out=tmp)
-        tmp *= self.lr / (1 - beta1 ** t)
+        tmp *= state["lr"] / (1 - beta1 ** t)
         p -= tmp
 
 
@@ -165,7 +176,7 @@ class AdamW(Adam):
 
     def _update(self, p: np.ndarray, g: np.ndarray, state: dict[str, Any]) -> None:
         if self.weight_decay:
-            p *= 1 - self.lr * self.weight_decay
+            p *= 1 - state["lr"] * self.weight_decay
         self._adam(p, g, state)
 
 
@@ -201,7 +212,7 @@ class RMSprop(Optimizer):
             b *= self.momentum
             b += tmp
             np.copyto(tmp, b)
-        tmp *= self.lr
+        tmp *= state["lr"]
         p -= tmp
 
 
@@ -224,5 +235,5 @@ class Adagrad(Optimizer):
         np.sqrt(s, out=tmp)
         tmp += self.eps
         np.divide(g, tmp, out=tmp)
-        tmp *= self.lr
+        tmp *= state["lr"]
         p -= tmp

@@ -10,7 +10,7 @@ from typing import Any, Iterator, Sequence
 
 import numpy as np
 
-from tinygrad_lab.autograd import run_backward, seed_gradient
+from tinygrad_lab.autograd import run_backward, seed_gradient, state
 
 _FLOAT_KINDS = "f"
 _NUMERIC_KINDS = "biuf"
@@ -33,6 +33,9 @@ def _to_array(data: Any, dtype: Any) -> np.ndarray:
     """Numeric data as an owned ndarray: ints and bools become float64 unless a dtype is asked for."""
     if isinstance(data, Tensor):
         data = data.data
+    if state.tracing is not None and isinstance(data, np.ndarray) and type(data) is not np.ndarray:
+        # tl.compile's traced arrays: copy with a method the trace records (np.array would hide it)
+        return data.astype(dtype if dtype is not None else np.float64 if data.dtype.kind in "biu" else data.dtype)
     try:
         arr = np.array(data, dtype=dtype)
     except (ValueError, TypeError) as err:
@@ -155,6 +158,8 @@ class Tensor:
         return (self[i] for i in range(len(self)))
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        if copy:
+            return self.data.astype(dtype or self.dtype, copy=True)
         return self.data if dtype is None else self.data.astype(dtype)
 
     def __bool__(self) -> bool:
@@ -188,8 +193,9 @@ class Tensor:
         run_backward([self], [seed], create_graph if retain_graph is None else retain_graph, create_graph)
 
     def detach(self) -> "Tensor":
-        """The same data (shared) cut off from the graph."""
-        return Tensor._wrap(self.data)
+        """The same memory cut off from the graph. A view, not the same array object: ops that saved this
+        array for backward must not mistake it for the tensor it was detached from."""
+        return Tensor._wrap(self.data.view())
 
     def requires_grad_(self, requires_grad: bool = True) -> "Tensor":
         if self.grad_fn is not None and not requires_grad:
@@ -350,6 +356,10 @@ class Tensor:
 
     def clip(self, lo: float | None = None, hi: float | None = None) -> "Tensor":
         return _ops.Clip.apply(self, lo=lo, hi=hi)
+
+    def clone(self) -> "Tensor":
+        """A copy of the data that stays in the graph (detach() shares the data and leaves it)."""
+        return _ops.Clone.apply(self)
 
     def astype(self, dtype: Any) -> "Tensor":
         dtype = np.dtype(dtype)
