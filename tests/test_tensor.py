@@ -384,3 +384,31 @@ def test_np_array_of_a_tensor_is_a_copy_and_asarray_is_not():
 def test_numpy_errors_inside_an_op_become_one_sentence_naming_the_op():
     with pytest.raises(TypeError, match=r"^Add: .*input shapes: \(1,\), \(\)"):
         tl.tensor([1.0]) + "a"
+
+
+def test_shape_helpers_and_joins_explain_bad_arguments():
+    x = tl.Tensor.ones(2, 1, 3)
+    assert x.squeeze().shape == (2, 3) and x.unsqueeze(-1).shape == (2, 1, 3, 1)
+    with pytest.raises(ValueError, match=r"squeeze: axis 0 has size 2, not 1 \(shape \(2, 1, 3\)\)"):
+        x.squeeze(0)
+    with pytest.raises(ValueError, match=r"unsqueeze: axis 5 is out of range for a 4-d result"):
+        x.unsqueeze(5)
+    with pytest.raises(ValueError, match="cat: expected a non-empty sequence"):
+        tl.cat([])
+    with pytest.raises(ValueError, match="stack: expected a non-empty sequence"):
+        tl.stack([])
+
+
+def test_a_backward_returning_a_python_number_is_named():
+    class Half(tl.Function):
+        @staticmethod
+        def forward(ctx, a):
+            return a * 0.5
+
+        @staticmethod
+        def backward(ctx, grad):
+            return 0.5
+
+    x = tl.tensor(3.0, requires_grad=True)
+    with pytest.raises(TypeError, match=r"Half.backward returned a float as a gradient"):
+        Half.apply(x).backward()

@@ -234,7 +234,12 @@ def run_backward(
                 if not need or g is None:
                     continue
                 data = inp.data
-                if g.shape != data.shape:
+                try:
+                    shape = g.shape
+                except AttributeError:
+                    raise TypeError(f"{type(node).__name__}.backward returned a {type(g).__name__} as a gradient; "
+                                    "return numpy arrays (or Tensors under create_graph)") from None
+                if shape != data.shape:
                     g = sum_to_shape(g, data.shape, node, inp)
                 if g.dtype != data.dtype:
                     g = g.astype(data.dtype)

@@ -606,9 +606,13 @@ def broadcast_to(x: Any, shape: Sequence[int]) -> Any:
 
 def cat(tensors: Sequence[Any], axis: int = 0) -> Tensor:
     """Join tensors along an existing axis (numpy's concatenate)."""
+    if not len(tensors):
+        raise ValueError("cat: expected a non-empty sequence of tensors")
     return Cat.apply(*tensors, axis=axis)
 
 
 def stack(tensors: Sequence[Any], axis: int = 0) -> Tensor:
     """Join tensors along a new axis."""
+    if not len(tensors):
+        raise ValueError("stack: expected a non-empty sequence of tensors")
     return Stack.apply(*tensors, axis=axis)

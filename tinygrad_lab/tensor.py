@@ -381,7 +381,7 @@ class Tensor:
     def var(self, axis: int | tuple | None = None, keepdims: bool = False, ddof: int = 0) -> "Tensor":
         """Variance as numpy computes it (ddof=0 by default)."""
         centered = self - self.mean(axis=axis, keepdims=True)
-        count = self.size // max(centered.mean(axis=axis, keepdims=keepdims).size, 1)
+        count = int(np.prod([self.shape[i] for i in _ops._normalize_axes(axis, self.ndim)]))
         return (centered * centered).sum(axis=axis, keepdims=keepdims) / (count - ddof)
 
     def logsumexp(self, axis: int | tuple | None = None, keepdims: bool = False) -> "Tensor":
@@ -425,10 +425,21 @@ class Tensor:
         return _ops.Expand.apply(self, shape=tuple(shape))
 
     def squeeze(self, axis: int | tuple | None = None) -> "Tensor":
-        return self.reshape(np.squeeze(np.empty(self.shape, dtype=bool), axis=axis).shape)
+        """Drop size-1 axes (all of them, or the given ones, which must have size 1)."""
+        axes = _ops._normalize_axes(axis, self.ndim) if axis is not None else \
+            tuple(i for i, s in enumerate(self.shape) if s == 1)
+        for i in axes:
+            if self.shape[i] != 1:
+                raise ValueError(f"squeeze: axis {i} has size {self.shape[i]}, not 1 (shape {self.shape})")
+        return self.reshape(tuple(s for i, s in enumerate(self.shape) if i not in axes))
 
     def unsqueeze(self, axis: int) -> "Tensor":
-        return self.reshape(np.expand_dims(np.empty(self.shape, dtype=bool), axis).shape)
+        """Insert a size-1 axis at ``axis`` of the result (negative counts from the end, as in torch)."""
+        ndim = self.ndim + 1
+        if not -ndim <= axis < ndim:
+            raise ValueError(f"unsqueeze: axis {axis} is out of range for a {ndim}-d result (shape {self.shape})")
+        axis %= ndim
+        return self.reshape(self.shape[:axis] + (1,) + self.shape[axis:])
 
     def flatten(self, start_dim: int = 0, end_dim: int = -1) -> "Tensor":
         if self.ndim == 0:
