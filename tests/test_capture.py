@@ -229,3 +229,190 @@ def test_a_step_that_returns_its_input_or_writes_into_it_still_replays_correctly
         x = tl.Tensor(np.full((2,), float(k)))
         assert compiled(x).item() == 4.0 * k
         np.testing.assert_array_equal(x.data, [2.0 * k, 2.0 * k])  # the side effect happens too
+
+
+def test_an_in_place_write_through_a_view_of_a_parameter_is_replayed_and_checked():
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((5, 3))
+    start = rng.standard_normal((3, 2))
+
+    def make(w, lrs):
+        def step(x):
+            w.grad = None
+            loss = ((x @ w) ** 2).mean()
+            loss.backward()
+            flat = w.data.reshape(-1)  # a view of the parameter: nothing later in the step reads w
+            flat -= next(lrs) * w.grad.data.reshape(-1)
+            return loss
+        return step
+
+    w, w_eager = tl.Tensor(start.copy(), requires_grad=True), tl.Tensor(start.copy(), requires_grad=True)
+    compiled, eager = tl.compile(make(w, iter([0.1] * 8))), make(w_eager, iter([0.1] * 8))
+    for _ in range(8):
+        np.testing.assert_allclose(compiled(x).item(), eager(x).item(), rtol=1e-12)
+    np.testing.assert_allclose(w.data, w_eager.data, rtol=1e-12)
+
+    w = tl.Tensor(start.copy(), requires_grad=True)
+    compiled = tl.compile(make(w, iter([0.1, 0.05, 0.02])))  # a schedule in Python: the check compares w
+    compiled(x)
+    compiled(x)
+    with pytest.raises(tl.CaptureError, match="disagrees with eager"):
+        compiled(x)
+
+
+def test_writes_into_views_and_into_the_bases_of_views_are_replayed():
+    @tl.compile
+    def through_a_view(x):
+        z = np.zeros_like(x.data)  # a buffer that depends on no input...
+        head = z[:2]
+        head += x.data[:2]  # ...until it is written through a view
+        return tl.Tensor(z) * 1.0
+
+    @tl.compile
+    def into_the_base(x):
+        b = x.data * 2.0
+        v = b.reshape(-1)
+        h = v * 3.0
+        b += 1.0  # changes v: the same operation on v gives another value
+        return tl.Tensor(h) * 1.0, tl.Tensor(v * 3.0) * 1.0
+
+    @tl.compile
+    def into_the_argument(x):
+        flat = x.data.reshape(-1)
+        flat *= 2.0
+        return x.sum()
+
+    for i in range(5):
+        x = tl.Tensor(np.arange(3.0) + i)
+        np.testing.assert_array_equal(through_a_view(x).data, np.r_[x.data[:2], 0.0])
+        h, k = into_the_base(x)
+        np.testing.assert_array_equal(h.data, 6 * x.data)
+        np.testing.assert_array_equal(k.data, 6 * x.data + 3)
+        x = tl.Tensor(np.full((2, 2), float(i)))
+        assert into_the_argument(x).item() == 8.0 * i
+        np.testing.assert_array_equal(x.data, np.full((2, 2), 2.0 * i))  # the write reaches the caller's array
+
+
+def test_after_a_failed_check_the_step_runs_eagerly():
+    w = tl.Tensor(np.ones(3), requires_grad=True)
+    x = tl.Tensor(np.array([1.0, 2.0, 3.0]))
+    calls = []
+
+    @tl.compile
+    def step(x):
+        calls.append(1)
+        lr = 0.1 / len(calls)  # a Python-side schedule: the replay would freeze it
+        w.grad = None
+        loss = ((x * w) ** 2).sum()
+        loss.backward()
+        w.data -= lr * w.grad.data
+        return loss
+
+    step(x)
+    step(x)
+    with pytest.raises(tl.CaptureError, match="disagrees with eager"):
+        step(x)
+    for n in (4, 5, 6):
+        before = w.data.copy()
+        step(x)
+        assert len(calls) == n  # the step's body ran: no replay
+        np.testing.assert_allclose(before - w.data, 0.1 / n * 2 * x.data ** 2 * before, rtol=1e-12)
+
+
+def test_tensor_arguments_that_require_grad_get_their_grad():
+    w = tl.Tensor(np.array([1.0, -2.0, 3.0]), requires_grad=True)
+
+    @tl.compile
+    def saliency(x):
+        x.grad = w.grad = None
+        (x * w).sigmoid().sum().backward()
+        return (x * w).sum()
+
+    def expected(x):
+        s = 1 / (1 + np.exp(-(x.data * w.data)))
+        return s * (1 - s) * w.data
+
+    xs = [tl.Tensor(np.random.default_rng(i).standard_normal(3), requires_grad=i >= 3) for i in range(9)]
+    for x in xs:  # three calls without grad, then six with: requires_grad is part of the signature
+        np.testing.assert_allclose(saliency(x).item(), (x.data * w.data).sum(), rtol=1e-12)
+    for x in xs:
+        if x.requires_grad:
+            np.testing.assert_allclose(x.grad.data, expected(x), rtol=1e-12)  # each its own array
+        else:
+            assert x.grad is None
+    assert len(saliency._replays) == 2
+
+
+def test_a_result_written_in_place_is_not_shared_with_a_later_equal_operation():
+    @tl.compile
+    def f(x):
+        h = x * 2.0
+        h.data += 1.0
+        k = x * 2.0  # the same operation as h, but h has changed since
+        return h, k
+
+    x = tl.Tensor(np.arange(3.0))
+    for _ in range(5):
+        h, k = f(x)
+        np.testing.assert_array_equal(h.data, 2 * x.data + 1)
+        np.testing.assert_array_equal(k.data, 2 * x.data)
+
+
+def test_parameters_never_share_a_gradient_array():
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((5, 3))
+    w1 = tl.Tensor(rng.standard_normal((3, 2)), requires_grad=True)
+    w2 = tl.Tensor(rng.standard_normal((3, 2)), requires_grad=True)
+
+    @tl.compile
+    def step(x):
+        w1.grad = w2.grad = None
+        loss = ((x @ (w1 + w2)) ** 2).mean()  # both leaves get copies of one gradient
+        loss.backward()
+        return loss
+
+    for _ in range(5):
+        step(x)
+        assert not np.shares_memory(w1.grad.data, w2.grad.data)
+    expected = w1.grad.data.copy()
+    w1.grad.data *= 0.5  # clipping one gradient in place leaves the other alone
+    np.testing.assert_array_equal(w2.grad.data, expected)
+
+
+def test_a_tensor_made_from_an_argument_follows_the_argument():
+    rng = np.random.default_rng(0)
+    model = nn.Linear(2, 1, rng=rng)
+
+    @tl.compile
+    def predict(x):
+        with tl.no_grad():
+            return model(tl.Tensor(x))  # the step converts its array argument itself
+
+    a, b = rng.random((4, 2)), rng.random((4, 2))
+    for _ in range(3):
+        predict(a)
+    np.testing.assert_allclose(predict(b).data, model(tl.Tensor(b)).data, rtol=1e-12)
+
+
+def test_a_learning_rate_changed_between_calls_is_used_by_the_replay():
+    x, y = lab_data(20)
+    results = []
+    for compile_it in (False, True):
+        model = nn.MLP(2, (4, 4), 1, bias=False, init="randn", rng=np.random.default_rng(0))
+        opt = optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+
+        def step(x, y):
+            opt.zero_grad()
+            loss = F.mse_loss(model(x), y)
+            loss.backward()
+            opt.step()
+            return loss
+
+        run_step = tl.compile(step) if compile_it else step
+        for epoch in range(10):
+            if epoch in (5, 8):  # a schedule, changed after the replay is checked
+                opt.lr = 0.01 if epoch == 5 else 0.5
+            run_step(x, y)
+        results.append([p.data.copy() for p in model.parameters()])
+    for p, q in zip(*results):
+        np.testing.assert_allclose(p, q, rtol=1e-12)

@@ -11,15 +11,21 @@ The Tensor graph, the backward walk and the optimizer run as usual; only their n
 record becomes one straight-line Python function in which every result has a preallocated buffer and
 every ufunc and matmul writes into it with ``out=``; views are made once, values that depend on no input
 or parameter are computed once, and work whose result nobody reads is dropped. The third call checks the
-replay against an eager run of the same step (both from the same state) and raises ``CaptureError`` if
-they differ; later calls just replay.
+replay against an eager run of the same step (both from the same state): the arrays the step writes, the
+gradients and the outputs must agree. If they differ it raises ``CaptureError``, drops the replay, and later
+calls with that signature run eagerly; otherwise later calls just replay.
+
+After a replay a parameter's ``.grad`` is the replay's buffer, overwritten by the next call (copy it to
+keep it). A Tensor argument that ``backward`` reaches gets a ``.grad`` of its own on each call: that call's
+gradient (replacing, not adding to, a ``.grad`` it already had).
 
 What a step may do: anything built from Tensor ops, ``backward`` and in-place optimizer updates. What it
 must not do: read array values into Python (``.item()``, ``if loss > x``): that is data-dependent control
-flow, which a replay cannot follow, so it raises ``CaptureError`` while tracing. Python numbers that
-change between calls (a learning-rate schedule, a step counter kept as an int) would be frozen at their
-traced values; the check on the third call catches that. A call with other shapes, dtypes or Python
-arguments traces again (one replay is kept per signature).
+flow, which a replay cannot follow, so it raises ``CaptureError`` while tracing. An optimizer's ``lr`` may
+change at any time: it lives in an array the replay reads. Other Python numbers the step uses (a learning
+rate of its own, a step counter kept as an int) are frozen at their values on the traced (second) call: the
+check catches a change between the second and third call, nothing catches a later one. A call with other
+shapes, dtypes, ``requires_grad`` or Python arguments traces again (one replay is kept per signature).
 """
 from __future__ import annotations
 
@@ -125,12 +131,12 @@ class _Slot:
 
     __slots__ = ("kind", "value", "op", "written", "view_of")
 
-    def __init__(self, kind: str, value: np.ndarray, op: int | None = None):
+    def __init__(self, kind: str, value: np.ndarray, op: int | None = None, view_of: list | None = None):
         self.kind = kind  # "input" | "external" | "result"
         self.value = value  # the real array at trace time (for externals: the live object itself)
         self.op = op
-        self.written = False  # written in place by some operation
-        self.view_of: list = []
+        self.written = False  # written in place by some operation, directly or through a view
+        self.view_of = view_of or []  # the argument slots whose memory this result shares
 
 
 class _Ref:
@@ -157,8 +163,9 @@ class _Tracer:
         self.swapped: list = []  # (tensor, original data) to restore after tracing
 
     # -- slots ----------------------------------------------------------------------------------------
-    def _new_slot(self, kind: str, value: np.ndarray, op: int | None = None) -> TracedArray:
-        self.slots.append(_Slot(kind, value, op))
+    def _new_slot(self, kind: str, value: np.ndarray, op: int | None = None,
+                  view_of: list | None = None) -> TracedArray:
+        self.slots.append(_Slot(kind, value, op, view_of))
         traced = value.view(TracedArray)
         traced._slot = len(self.slots) - 1
         return traced
@@ -246,7 +253,8 @@ class _Tracer:
 
         index = len(self.ops)
         if inplace_target is not None:
-            self.slots[inplace_target].written = True
+            for slot in _with_bases(inplace_target, self.slots):
+                self.slots[slot].written = True
             self.ops.append(_Op(kind, arg_t, kw_t, inplace_target, True, False))
             if out_arg is None:  # setitem, ufunc.at, np.copyto: they return nothing
                 return None
@@ -256,12 +264,22 @@ class _Tracer:
                     and not isinstance(result, np.generic):
                 raise CaptureError(f"compile: {_name(kind)} returned {type(result).__name__}, which is not supported")
             result = np.asarray(result)
-        bases = [self.slots[r.slot].value for r in _refs(arg_t)]
-        is_view = any(np.may_share_memory(result, b) for b in bases)
-        self.ops.append(_Op(kind, arg_t, kw_t, None, False, is_view))
-        traced = self._new_slot("result", result, index)
+        view_of = [r.slot for r in _refs(arg_t) if np.may_share_memory(result, self.slots[r.slot].value)]
+        self.ops.append(_Op(kind, arg_t, kw_t, None, False, bool(view_of)))
+        traced = self._new_slot("result", result, index, view_of)
         self.ops[index].out = traced._slot
         return traced
+
+
+def _with_bases(slot: int, slots: list) -> list:
+    """The slot and every slot it is a view of, through chains of views: a write to it changes them all."""
+    chain, todo = [], [slot]
+    while todo:
+        s = todo.pop()
+        if s not in chain:
+            chain.append(s)
+            todo += slots[s].view_of
+    return chain
 
 
 def _refs(template: Any) -> list:
@@ -324,7 +342,7 @@ class _Replay:
         if direct and any(slots[i].written for i in input_slots):
             return False
         live = self._live_ops(slots, ops, output_slots, grad_slots)
-        last_write = {op.out: index for index, op in enumerate(ops) if op.inplace}
+        last_write = {s: index for index, op in enumerate(ops) if op.inplace for s in _with_bases(op.out, slots)}
         variable = self._variable_slots(slots, ops, live, last_write)
         per_call = set(input_slots) if direct else set()  # slots bound anew on every call
         arrays: dict[int, Any] = {}
@@ -337,19 +355,13 @@ class _Replay:
         # Arguments are the parameters s<slot> themselves, or are copied into those buffers.
         lines = [] if direct else [f"np_copyto(s{i}, a{k}, casting='unsafe')" for k, i in enumerate(input_slots)]
         seen: dict = {}  # common subexpressions: (operation, arguments) -> slot
+        lent: set = set()  # slots whose buffer a copy already shares
         for index in live:
             op = ops[index]
             if op.out not in variable:
                 continue  # folded: computed once, at trace time
-            source = _copy_source(op)
-            if source is None and not op.inplace and not op.is_view and not _rereads(op, index, last_write):
-                key = _cse_key(op)
-                if key is not None:
-                    source = seen.setdefault(key, op.out)
-                    source = None if source == op.out else source
-            if source is not None and not slots[op.out].written and last_write.get(source, -1) < index \
-                    and slots[source].value.dtype == slots[op.out].value.dtype:
-                # The same value as an earlier slot that nobody writes to afterwards: share it.
+            source = self._same_value(index, op, slots, last_write, seen, lent)
+            if source is not None:
                 if source in per_call:
                     lines.append(f"s{op.out} = s{source}")
                     per_call.add(op.out)
@@ -384,19 +396,50 @@ class _Replay:
         return True
 
     @staticmethod
+    def _same_value(index: int, op: _Op, slots: list, last_write: dict, seen: dict, lent: set) -> int | None:
+        """An earlier slot whose buffer the operation's result can share, as it holds the same value for good:
+        the source of a copy that is not written afterwards and lends its buffer to no other copy (two
+        gradients must not be one array), or the first result of the same operation on the same arguments
+        when neither is ever written in place. Results written in place share nothing."""
+        if slots[op.out].written:
+            return None
+        source = _copy_source(op)
+        if source is not None:
+            if source in lent or _written_after(source, index, slots, last_write):
+                return None
+        else:
+            key = None if op.inplace or op.is_view or _rereads(op, index, slots, last_write) else _cse_key(op)
+            if key is None:
+                return None
+            source = seen.setdefault(key, op.out)
+            if source == op.out:
+                return None
+        if slots[source].value.dtype != slots[op.out].value.dtype:
+            return None
+        lent.add(source)
+        return source
+
+    @staticmethod
     def _live_ops(slots: list, ops: list, output_slots: list, grad_slots: list) -> list:
-        """Indices of the operations whose effects are observable: outputs, gradients, external writes."""
-        needed = set(output_slots) | set(grad_slots)
+        """Indices of the operations whose effects are observable: outputs, gradients, writes to inputs and
+        externals (directly or through views)."""
+        needed: set = set()  # slots read later, with the arrays they are views of
+
+        def need(slot: int) -> None:
+            needed.update(_with_bases(slot, slots))
+
+        for slot in output_slots + grad_slots:
+            need(slot)
         live = []
         for index in range(len(ops) - 1, -1, -1):
             op = ops[index]
-            target = slots[op.out]
-            if op.out in needed or (op.inplace and target.kind in ("external", "input")) or \
-                    (op.inplace and _base_needed(op.out, slots, ops, needed)):
+            # An in-place write is live when it changes an input, an external or a needed slot, maybe through views.
+            if op.out in needed or op.inplace and any(s in needed or slots[s].kind != "result"
+                                                      for s in _with_bases(op.out, slots)):
                 live.append(index)
-                needed.update(r.slot for r in _refs(op.args) + _refs(op.kwargs))
-                if op.is_view:
-                    needed.add(op.out)
+                for r in _refs(op.args) + _refs(op.kwargs):
+                    need(r.slot)
+                need(op.out)  # the target of a write must exist, even when out= is its only mention
         live.reverse()
         return live
 
@@ -473,9 +516,14 @@ class _Replay:
         return f"np_copyto({out}, {call}, casting='unsafe')"
 
 
-def _rereads(op: _Op, index: int, last_write: dict) -> bool:
+def _written_after(slot: int, index: int, slots: list, last_write: dict) -> bool:
+    """Whether the slot, or an array it is a view of, is written in place after operation ``index``."""
+    return any(last_write.get(s, -1) > index for s in _with_bases(slot, slots))
+
+
+def _rereads(op: _Op, index: int, slots: list, last_write: dict) -> bool:
     """Whether an input of the operation is written in place later (its value at this point is not final)."""
-    return any(last_write.get(r.slot, -1) > index for r in _refs(op.args) + _refs(op.kwargs))
+    return any(_written_after(r.slot, index, slots, last_write) for r in _refs(op.args) + _refs(op.kwargs))
 
 
 def _cse_key(op: _Op) -> Any:
@@ -509,24 +557,6 @@ def _copy_source(op: _Op) -> int | None:
     return None
 
 
-def _base_needed(slot: int, slots: list, ops: list, needed: set) -> bool:
-    """An in-place write matters when the written slot, or an array it is a view of, is needed later."""
-    seen = {slot}
-    while True:
-        if slot in needed:
-            return True
-        op = ops[slots[slot].op] if slots[slot].op is not None else None
-        if op is None or not op.is_view:
-            return False
-        refs = _refs(op.args)
-        if not refs:
-            return False
-        slot = refs[0].slot
-        if slot in seen:
-            return False
-        seen.add(slot)
-
-
 def _bind(template: Any, arrays: dict) -> Any:
     if isinstance(template, _Ref):
         return arrays[template.slot]
@@ -540,9 +570,17 @@ def _bind(template: Any, arrays: dict) -> Any:
 # ---- the user-facing wrapper ---------------------------------------------------------------------------------
 
 def _signature(args: tuple) -> tuple:
-    """What a replay is valid for: the shapes and dtypes of array arguments, the values of the others."""
-    return tuple([(a.shape, a.dtype) if isinstance(a, (Tensor, np.ndarray)) else
+    """What a replay is valid for: the shapes and dtypes of array arguments (and whether Tensor arguments
+    require grad), the values of the others."""
+    return tuple([(a.shape, a.dtype, a.requires_grad) if isinstance(a, Tensor) else
+                  (a.shape, a.dtype) if isinstance(a, np.ndarray) else
                   a if isinstance(a, (int, float, bool, str, type(None))) else type(a) for a in args])
+
+
+def _grad_slot(t: Tensor) -> int | None:
+    """The slot of the gradient a traced step left in ``t.grad``, if any."""
+    data = None if t.grad is None else t.grad.data
+    return data._slot if isinstance(data, TracedArray) else None
 
 
 class CompiledStep:
@@ -554,6 +592,7 @@ class CompiledStep:
         self.verify = verify
         self._calls: dict = {}  # signature -> number of eager calls made so far
         self._replays: dict = {}  # signature -> _Entry
+        self._eager_only: set = set()  # signatures whose replay failed the check: they run eagerly
 
     def __call__(self, *args: Any) -> Any:
         key = _signature(args)
@@ -564,8 +603,10 @@ class CompiledStep:
                     break
             else:
                 if entry.pending_check:
-                    return self._check(entry, args)
+                    return self._check(key, entry, args)
                 return entry.call(args)
+        if key in self._eager_only:
+            return self.fn(*args)
         calls = self._calls.get(key, 0)
         self._calls[key] = calls + 1
         if calls == 0:
@@ -596,8 +637,9 @@ class CompiledStep:
             out = self.fn(*traced_args)
             outputs, structure = _flatten(out)
             output_slots = [tracer._template(t.data).slot for t in outputs]
-            grads = [(t, t.grad.data._slot) for t, _ in tracer.swapped
-                     if t.grad is not None and isinstance(t.grad.data, TracedArray) and t.grad.data._slot is not None]
+            grads = [(t, slot) for t, _ in tracer.swapped if (slot := _grad_slot(t)) is not None]
+            arg_grads = [(k, slot) for k, t in enumerate(traced_args)
+                         if isinstance(t, Tensor) and (slot := _grad_slot(t)) is not None]
         finally:
             state.tracing = prev
             _active.pop()
@@ -607,49 +649,60 @@ class CompiledStep:
         for array, slot in zip(arrays_in, input_slots):
             if tracer.slots[slot].written:  # the step wrote into its argument (the trace wrote into a copy)
                 np.copyto(array, tracer.slots[slot].value)
-        replay = _Replay(tracer, input_slots, output_slots, [s for _, s in grads])
-        entry = _Entry(replay, structure, output_slots, grads, list(tracer.swapped))
+        replay = _Replay(tracer, input_slots, output_slots, [s for _, s in grads + arg_grads])
+        entry = _Entry(replay, structure, output_slots, grads, arg_grads, list(tracer.swapped))
         entry.pending_check = self.verify
-        for t, slot in grads:
+        for t, slot in grads + [(args[k], slot) for k, slot in arg_grads]:
             t.grad = Tensor._wrap(np.array(tracer.slots[slot].value))
         return _unflatten(structure, [np.array(tracer.slots[s].value) for s in output_slots]), entry
 
-    def _check(self, entry: "_Entry", args: tuple) -> Any:
-        """Run the replay and an eager step from the same state; they must agree."""
+    def _check(self, key: tuple, entry: "_Entry", args: tuple) -> Any:
+        """Run the replay and an eager step from the same state; they must agree (written arrays, gradients,
+        outputs). If they do not, the replay is dropped and calls with this signature run eagerly."""
         entry.pending_check = False
         slots = entry.replay.tracer.slots
         written = [s.value for s in slots if s.kind == "external" and s.written]
         arrays_in = [a.data if isinstance(a, Tensor) else a for a in args if isinstance(a, (Tensor, np.ndarray))]
         written += [a for a, i in zip(arrays_in, entry.replay.input_slots) if slots[i].written]
-        before = [w.copy() for w in written]
+        with_grad = [t for t, _ in entry.grads] + [args[k] for k, _ in entry.arg_grads]
+        before, grads_before = [w.copy() for w in written], [t.grad for t in with_grad]
         replayed = entry.call(args)
-        after_replay = [w.copy() for w in written]
+        after_replay = [w.copy() for w in written] + [t.grad.data.copy() for t in with_grad]
         for w, b in zip(written, before):
             w[...] = b
+        for t, g in zip(with_grad, grads_before):
+            t.grad = g
         eager = self.fn(*args)
         outs_r, _ = _flatten(replayed)
         outs_e, _ = _flatten(eager)
-        pairs = list(zip(after_replay, written)) + [(r.data, e.data) for r, e in zip(outs_r, outs_e)]
+        no_grad = np.empty(0)  # eager left no gradient where the replay has one: a shape mismatch
+        eager_arrays = written + [no_grad if t.grad is None else t.grad.data for t in with_grad]
+        pairs = list(zip(after_replay, eager_arrays)) + [(r.data, e.data) for r, e in zip(outs_r, outs_e)]
         for k, (r, e) in enumerate(pairs):
             if r.shape != e.shape or not np.allclose(r, e, rtol=1e-9, atol=1e-12, equal_nan=True):
+                del self._replays[key]
+                self._eager_only.add(key)
                 diff = np.max(np.abs(np.asarray(r, float) - np.asarray(e, float))) if r.shape == e.shape else "shape"
                 raise CaptureError(
                     f"compile: the captured step disagrees with eager execution (array {k}, max difference {diff}). "
                     "The step probably depends on Python values that change between calls (a step counter or "
                     "learning rate kept as a Python number) or replaces arrays instead of updating them in "
-                    "place. Run it eagerly (--no-compile)."
+                    "place. Calls with these argument shapes and values now run eagerly; --no-compile runs all eagerly."
                 )
         return eager
 
 
 class _Entry:
-    """One replay and what a call needs around it: where outputs and parameter gradients are."""
+    """One replay and what a call needs around it: where outputs and the gradients of parameters and
+    arguments are."""
 
-    def __init__(self, replay: _Replay, structure: Any, output_slots: list, grads: list, tensors: list):
+    def __init__(self, replay: _Replay, structure: Any, output_slots: list, grads: list, arg_grads: list,
+                 tensors: list):
         self.replay, self.structure, self.tensors = replay, structure, tensors
         self.pending_check = False
         arrays = replay.arrays
         self.grads = [(t, arrays[slot]) for t, slot in grads]
+        self.arg_grads = [(k, arrays[slot]) for k, slot in arg_grads]  # (argument index, buffer)
         self.outputs = [arrays[s] for s in output_slots]
         self.flat_tuple = structure not in (None, "tensor") and structure[0] is tuple and \
             all(part == (1, "tensor") for part in structure[1])  # (loss, pred): the common case, built directly
@@ -660,6 +713,8 @@ class _Entry:
         for t, buffer in self.grads:
             if t.grad is None or t.grad.data is not buffer:
                 t.grad = wrap(buffer)  # the buffer is reused by the next call, like PyTorch's .grad
+        for k, buffer in self.arg_grads:
+            args[k].grad = wrap(buffer.copy())  # a new argument each call: each gets its own array
         if self.structure == "tensor":
             return wrap(self.outputs[0].copy())
         if self.flat_tuple:
