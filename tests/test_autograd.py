@@ -742,3 +742,18 @@ def test_grad_runs_hooks_only_for_the_requested_inputs():
     w.register_hook(lambda g: calls.append(g))
     tl.grad((x * w).sum(), x)
     assert calls == [] and w.grad is None
+
+
+def test_grad_runs_only_the_backward_of_nodes_leading_to_the_inputs():
+    class NoBackward(tl.Function):
+        @staticmethod
+        def forward(ctx, a):
+            return a * 2.0
+
+    x = tl.tensor([1.0, 2.0], requires_grad=True)
+    w = tl.tensor([3.0, 4.0], requires_grad=True)
+    loss = (x * x).sum() + NoBackward.apply(w).sum()  # the second branch cannot be differentiated
+    (gx,) = tl.grad(loss, x, retain_graph=True)
+    np.testing.assert_array_equal(gx.data, [2.0, 4.0])
+    with pytest.raises(NotImplementedError, match="NoBackward"):
+        tl.grad(loss, w)

@@ -169,6 +169,17 @@ def _topological_order(roots: Iterable["Function"]) -> list:
     return order
 
 
+def _leading_to(order: list, nodes: dict, leaves: set) -> list:
+    """The nodes of ``order`` from which one of ``nodes`` or ``leaves`` (ids) can be reached."""
+    relevant: set = set()
+    for node in reversed(order):  # inputs' nodes come later in order, so they are decided first
+        if node in nodes or any(
+                (id(inp) in leaves) if inp.grad_fn is None else inp.grad_fn in relevant
+                for inp, need in zip(node.inputs, node.needs_input_grad) if need):
+            relevant.add(node)
+    return [node for node in order if node in relevant]
+
+
 def run_backward(
     outputs: Sequence["Tensor"],
     grad_outputs: Sequence[Any],
@@ -205,6 +216,8 @@ def run_backward(
         roots.append(fn)
 
     order = _topological_order(roots)
+    if capture is not None:  # tinygrad_lab.grad: only the nodes on a path to a requested tensor run
+        order = _leading_to(order, captured_nodes, captured_leaves)
     prev_mode = state.grad_enabled
     state.grad_enabled = create_graph
     anomaly = state.anomaly
