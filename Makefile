@@ -5,14 +5,16 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench setup dot clean
+.PHONY: demo test fuzz bench setup dot clean
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[dev,all]'
+	# PyTorch (CPU) is the tests' oracle and a benchmark peer, never a runtime dependency.
+	$(PY) -m pip install --quiet torch==2.13.0
 	touch $(STAMP)
 
 # Graphviz's `dot` renders the graphs; install it through apt-get where it is missing and apt-get works.
@@ -27,8 +29,12 @@ dot:
 demo: setup dot
 	$(PY) -m tinygrad_lab report --out report && echo "The lab report is in $(CURDIR)/report/README.md"
 
-test: setup
+test: setup dot
 	$(PY) -m pytest -q
+
+# A longer run of the differential fuzzer (tests/test_fuzz.py); a failure prints the seed that replays it.
+fuzz: setup
+	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-3000} $(PY) -m pytest -q tests/test_fuzz.py
 
 bench: setup
 	$(PY) -m benchmarks
