@@ -9,7 +9,10 @@ import xml.etree.ElementTree as ET
 import numpy as np
 import pytest
 
-from tinygrad_lab import cli, report, train
+from tinygrad_lab import cli, train
+from tinygrad_lab.lab import report
+from tinygrad_lab.lab.report import prose, runner, statistics
+from tinygrad_lab.lab.report.context import Context
 from tinygrad_lab.train import TrainConfig
 
 TITLES = ["The lab's settings on linear and XOR", "Learning rates", "Hidden units", "Without activation functions",
@@ -105,14 +108,16 @@ def test_claims_table_lists_the_labs_observations(quick):
     head = text.split("## 1.")[0]
     rows = [line for line in head.splitlines() if re.match(r"^\| \d \|", line)]
     assert [int(r.split("|")[1]) for r in rows] == [1, 2, 2, 2, 3, 3, 4, 4]
-    assert all(r.rstrip(" |").endswith(("confirmed", "not confirmed")) for r in rows)
+    verdicts = [r.split("|")[-2].strip() for r in rows]
+    assert set(verdicts) <= {"confirmed", "not confirmed"}
+    assert f"**{verdicts[0]}**" in sections(text)[1][1]  # the table's verdict on section 1 is its prose's
 
 
 def test_pool_and_single_process_agree():
     configs = [TrainConfig(task=t, epochs=40, seed=s, optimizer=o) for t in ("xor", "linear") for s in (0, 1)
                for o in ("sgd", "adam")]
-    one = report.run_all(configs, workers=1)
-    two = report.run_all(configs, workers=2)
+    one = runner.run_all(configs, workers=1)
+    two = runner.run_all(configs, workers=2)
     assert list(one) != [] and set(one) == set(two) == set(configs)
     for c in configs:
         assert one[c]["final_loss"] == two[c]["final_loss"]
@@ -139,7 +144,7 @@ def fake(task, label, accs, first, loss=0.01, seed0=0):
     runs = [{"config": TrainConfig(task=task, seed=seed0 + i), "final_accuracy": a,
              "final_loss": loss if a is not None else math.nan, "epochs_to_100": f}
             for i, (a, f) in enumerate(zip(accs, first))]
-    return report.Cell(task, label, runs, 20000)
+    return statistics.Cell(task, label, runs, 20000)
 
 
 def test_cell_statistics():
@@ -147,16 +152,16 @@ def test_cell_statistics():
     assert cell.n_100 == 3
     assert cell.median_epochs == 900  # sorted: 300, 500, 900, never, never
     assert math.isinf(fake("xor", "x", [100.0, 90.0, 90.0], [10, None, None]).median_epochs)
-    m, s = report.mean_std(cell.acc)
+    m, s = statistics.mean_std(cell.acc)
     assert m == pytest.approx(94.0) and s == pytest.approx(np.std([100, 100, 90, 100, 80], ddof=1))
-    assert report.fmt_epochs(cell) == "900"
+    assert statistics.fmt_epochs(cell) == "900"
 
 
 def test_ranking_orders_by_speed_then_names_the_stragglers():
     cells = [fake("xor", "slow", [100.0] * 3, [5000, 6000, 7000]),
              fake("xor", "fast", [100.0] * 3, [100, 200, 300]),
              fake("xor", "stuck", [60.0, 70.0, 100.0], [None, None, 19000])]
-    text = report.ranking(cells, 20000)
+    text = statistics.ranking(cells, 20000)
     assert text.startswith("On xor, fast reaches 100% first (median 200 epochs), then slow (6,000).")
     assert "stuck (76.67 ± 20.82%, 1/3 runs at 100%) does not get the median run there within 20,000 epochs." in text
     assert text.endswith("Highest final accuracy: slow and fast (100.00 ± 0.00%).")
@@ -164,19 +169,19 @@ def test_ranking_orders_by_speed_then_names_the_stragglers():
 
 def test_ranking_when_nothing_converges():
     cells = [fake("linear", "a", [50.0, 60.0], [None, None]), fake("linear", "b", [70.0, 80.0], [None, None])]
-    text = report.ranking(cells, 300)
+    text = statistics.ranking(cells, 300)
     assert text.startswith("On linear, no setting gets the median run to 100% within 300 epochs: b (75.00 ± 7.07%")
     assert "Highest final accuracy: b" in text
 
 
 def context(cells):
-    return report.Context(out=None, settings=report.settings_for(seeds=3), cells=cells, compile=False, claims=[],
-                          figures=[])
+    return Context(out=None, settings=report.settings_for(seeds=3), cells=cells, compile=False, claims=[],
+                   figures=[])
 
 
 def test_lab_verdict_follows_the_numbers(monkeypatch):
-    monkeypatch.setattr(report, "_comparison_figures", lambda *a: "")
-    monkeypatch.setattr(report, "_curves_figure", lambda *a: "")
+    monkeypatch.setattr(prose, "comparison_figures", lambda *a: "")
+    monkeypatch.setattr(prose, "curves_figure", lambda *a: "")
     section = report.SECTIONS[0]
     label = section.variants[0].label
     for xor_accs, ok in (([100.0, 100.0, 100.0], True), ([100.0, 90.0, 100.0], False)):
@@ -186,14 +191,14 @@ def test_lab_verdict_follows_the_numbers(monkeypatch):
             for r in c.runs:
                 r["log"], r["pred"] = [], None
         ctx = context(cells)
-        text = "\n".join(report.section_lab(ctx, section))
+        text = "\n".join(prose.section_lab(ctx, section))
         assert ctx.claims[0][3] is ok
         assert ("**confirmed**" in text) is ok
         assert f"xor: {sum(a == 100.0 for a in xor_accs)}/3 runs at 100%" in ctx.claims[0][2]
 
 
 def test_learning_rate_verdicts_follow_the_numbers(monkeypatch):
-    monkeypatch.setattr(report, "_curves_figure", lambda *a: "")
+    monkeypatch.setattr(prose, "curves_figure", lambda *a: "")
     section = report.SECTIONS[1]
 
     def cells(hi_first, lo_accs):
@@ -208,16 +213,16 @@ def test_learning_rate_verdicts_follow_the_numbers(monkeypatch):
         return out
 
     ctx = context(cells({"linear": [500] * 3, "xor": [100] * 3}, [50.0, 60.0, 55.0]))
-    text = "\n".join(report.section_lr(ctx, section))
+    text = "\n".join(prose.section_lr(ctx, section))
     assert [c[3] for c in ctx.claims] == [True, True, True]
     assert "speed-up in median epochs to 100%: linear: 2.0x; xor: 10.0x" in text
     ctx = context(cells({"linear": [100] * 3, "xor": [500] * 3}, [50.0, 60.0, 55.0]))  # faster, but not on XOR
-    text = "\n".join(report.section_lr(ctx, section))
+    text = "\n".join(prose.section_lr(ctx, section))
     assert [c[3] for c in ctx.claims] == [True, False, True]
     assert "XOR gains less (500 against 900 on linear)" in text
     ctx = context(cells({"linear": [2000] * 3, "xor": [2000] * 3}, [100.0, 60.0, 55.0]))
     ctx.cells[("lr", "xor", "lr 0.0001")].runs[0]["epochs_to_100"] = 19000
-    report.section_lr(ctx, section)
+    prose.section_lr(ctx, section)
     assert [c[3] for c in ctx.claims] == [False, False, False]
 
 
@@ -236,11 +241,30 @@ def test_answer_names_the_fastest_and_the_reliable_settings():
 
     ctx = build({"linear": {"Adam": [10, 20, 30], "SGD": [500, 600, 700]},
                  "xor": {"Adam": [50, 60, 70], "SGD": [900, None, 800]}})
-    text = report.answer(ctx, section)
+    text = prose.answer(ctx, section)
     assert text == "**Answer:** Adam reaches 100% fastest on both tasks. Every run ends at 100% on both tasks with Adam."
     ctx = build({"linear": {"RMSprop": [5, 5, 5]}, "xor": {"Adam": [50, 60, None]}})
-    text = report.answer(ctx, section)
+    text = prose.answer(ctx, section)
     assert text.startswith("**Answer:** no setting is fastest on both tasks (linear: RMSprop; xor: Adam).")
     assert text.endswith("No setting brings every run to 100% on both tasks.")
     ctx = build({"linear": {}, "xor": {}})
-    assert report.answer(ctx, section).startswith("**Answer:** within 20,000 epochs no setting gets the median run")
+    assert prose.answer(ctx, section).startswith("**Answer:** within 20,000 epochs no setting gets the median run")
+
+
+def test_report_runs_under_the_spawn_start_method(tmp_path):
+    """macOS and Windows start pool workers with spawn: jobs and figures must travel by pickling."""
+    import subprocess
+    import sys
+
+    code = ("import multiprocessing as mp\n"
+            "from tinygrad_lab.lab import report\n"
+            "if __name__ == '__main__':\n"
+            "    mp.set_start_method('spawn')\n"
+            f"    report.build_report({str(tmp_path / 'rep')!r}, report.settings_for(quick=True, seeds=1, epochs=30),"
+            " workers=2)\n")
+    script = tmp_path / "spawn_report.py"
+    script.write_text(code)
+    proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert (tmp_path / "rep" / "README.md").is_file()
+    assert (tmp_path / "rep" / "lab_curves.png").is_file()

@@ -230,7 +230,7 @@ def cmd_predict(args: argparse.Namespace, parser: argparse.ArgumentParser) -> in
 
 
 def cmd_report(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    from tinygrad_lab import report
+    from tinygrad_lab.lab import report
 
     settings = report.settings_for(quick=args.quick, seeds=args.seeds, epochs=args.epochs)
     readme = report.build_report(args.out, settings, workers=args.workers, compile=not args.no_compile,
