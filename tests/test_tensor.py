@@ -35,6 +35,7 @@ def test_float32_kept_and_on_request():
     assert Tensor(np.ones(2, dtype=np.float32)).dtype == np.float32
     assert Tensor([1, 2], dtype=np.float32).dtype == np.float32
     assert Tensor([1, 2], dtype=tl.float32).dtype == np.float32
+    assert tl.float32 is np.float32 and np.zeros(2, dtype=tl.float64).dtype == np.float64  # numpy's dtypes
     assert Tensor([1.0], dtype="float32", requires_grad=True).dtype == np.float32
     assert Tensor(np.ones(2, dtype=np.float32), dtype=tl.float64).dtype == np.float64
 

@@ -5,6 +5,8 @@
     (x * x).sum().backward()
     x.grad  # Tensor([2., 4.])
 """
+import numpy as _np
+
 from tinygrad_lab.tensor import Tensor, manual_seed, ones_like, tensor, zeros_like  # noqa: I001
 from tinygrad_lab.autograd import detect_anomaly, enable_grad, grad, is_grad_enabled, no_grad
 from tinygrad_lab.function import Function
@@ -13,8 +15,8 @@ from tinygrad_lab.ops import (
     abs, broadcast_to, cat, exp, log, maximum, minimum, relu, sigmoid, sqrt, stack, tanh, where,
 )
 
-float32 = "float32"
-float64 = "float64"
+float32 = _np.float32  # dtypes as numpy's scalar types, so tl.float32 works wherever numpy takes a dtype
+float64 = _np.float64
 
 __version__ = "0.1.0"
 
