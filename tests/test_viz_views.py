@@ -2,6 +2,7 @@
 import re
 
 import numpy as np
+import pytest
 from viz_helpers import attr, edges, find, net_loss, neuron, nodes
 
 import tinygrad_lab as tl
@@ -161,3 +162,33 @@ def test_leaf_and_constant_roots():
     dot = viz.to_dot(t)
     assert len(nodes(dot)) == 1 and attr(nodes(dot)["n0"], "fillcolor") == viz.ROLE_COLORS["output"]
     assert "no backward graph" in viz.to_dot(t, view="backward")
+
+
+# ---- the VIEWS registry ------------------------------------------------------------------------------------------
+
+def leaves_only(ctx):
+    """A view of the leaves alone, to show that a view registered in VIEWS is all to_dot and the CLI need."""
+    from tinygrad_lab.viz.views import Graph, Vertex
+
+    g = Graph()
+    for key, node in ctx.order:
+        if node is None:
+            g.add(Vertex("tensor", "input", ("tensor",), None, ctx.rep[key], key))
+    g.title = ["leaves"]
+    return g
+
+
+def test_views_registry_is_what_to_dot_and_the_cli_accept(monkeypatch, tmp_path):
+    from tinygrad_lab import cli
+
+    assert list(viz.VIEWS) == ["forward", "backward"]
+    o = neuron()
+    graph_args = ["graph", "--view", "leaves", "--out", str(tmp_path / "g.svg")]
+    with pytest.raises(ValueError, match="view must be one of \\('forward', 'backward'\\)"):
+        viz.to_dot(o, view="leaves")
+    with pytest.raises(SystemExit):
+        cli.build_parser().parse_args(graph_args)
+    monkeypatch.setitem(viz.VIEWS, "leaves", leaves_only)
+    dot = viz.to_dot(o, view="leaves")
+    assert len(nodes(dot)) == 5 and edges(dot) == [] and "leaves" in dot
+    assert cli.build_parser().parse_args(graph_args).view == "leaves"

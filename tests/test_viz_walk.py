@@ -1,7 +1,7 @@
 """tinygrad_lab.viz walk: gradients replayed on a copy of the graph, and ops traced to the modules that own them."""
 import numpy as np
 import pytest
-from viz_helpers import attr, clusters, find, net_loss, nodes
+from viz_helpers import attr, clusters, edges, find, net_loss, nodes
 
 import tinygrad_lab as tl
 from tinygrad_lab import viz
@@ -87,3 +87,68 @@ def test_weight_transposed_inside_a_module_is_traced():
     (ids,) = clusters(dot).values()
     ops = sorted(attr(nodes(dot)[i], "label") for i in ids if attr(nodes(dot)[i], "shape") == "ellipse")
     assert ops == ["Add", "MatMul", "ReLU", "Transpose"]
+
+
+# ---- the surface of Function that viz reads ----------------------------------------------------------------------
+
+def test_commutative_flag_of_the_ops():
+    from tinygrad_lab import ops
+
+    assert [op for op in (ops.Add, ops.Mul, ops.Maximum, ops.Minimum) if not op.commutative] == []
+    assert [op for op in (ops.Sub, ops.Div, ops.Pow, ops.MatMul, ops.Where, ops.Cat) if op.commutative] == []
+    assert tl.Function.commutative is False
+
+
+def test_saved_values_forward_output_and_released_follow_backward():
+    x = tl.Tensor(np.ones((2, 3)))
+    w = tl.Tensor(np.full((3, 1), 0.5), requires_grad=True)
+    h = x @ w
+    out = h.sigmoid()
+    mm, sig = h.grad_fn, out.grad_fn
+    assert mm.saved_values[0] is x.data and mm.saved_values[1] is w.data  # what save_for_backward kept
+    assert sig.saved_values[0] is sig.forward_output and np.array_equal(sig.forward_output, out.data)
+    assert not sig.released and not mm.released
+    out.sum().backward(retain_graph=True)
+    assert not sig.released and len(sig.saved_values) == 1
+    out.sum().backward()
+    assert sig.released and mm.released
+    assert sig.saved_values == () and sig.forward_output is None
+    with pytest.raises(RuntimeError, match="retain_graph"):  # the ctx API still refuses freed values
+        sig.saved_tensors
+
+
+def test_retained_grad_is_the_retained_outputs_grad():
+    w = tl.Tensor(np.array([1.0, 2.0]), requires_grad=True)
+    h = w * 3.0
+    k = w * 4.0
+    h.retain_grad()
+    assert h.grad_fn.retained_grad is None  # before backward
+    (h * k).sum().backward()
+    assert h.grad_fn.retained_grad is h.grad and np.allclose(h.grad.data, [4.0, 8.0])
+    assert k.grad_fn.retained_grad is None and k.grad is None  # k did not ask to retain its gradient
+
+
+def test_viz_numbers_edges_by_the_commutative_flag_not_the_op_name():
+    class Hypot(tl.Function):
+        commutative = True
+
+        @staticmethod
+        def forward(ctx, a, b):
+            out = np.hypot(a, b)
+            ctx.save_for_backward(a, b, out)
+            return out
+
+        @staticmethod
+        def backward(ctx, grad):
+            a, b, out = ctx.saved_tensors
+            return grad * a / out, grad * b / out
+
+    class NumberedHypot(Hypot):
+        commutative = False
+
+    a = tl.Tensor(np.array([3.0]), requires_grad=True, name="a")
+    b = tl.Tensor(np.array([4.0]), requires_grad=True, name="b")
+    for op, labels in ((Hypot, [None, None]), (NumberedHypot, ["0", "1"])):
+        dot = viz.to_dot(op.apply(a, b))
+        (node,) = find(dot, op.__name__)
+        assert [attr(e, "label") for _, d, e in edges(dot) if d == node] == labels

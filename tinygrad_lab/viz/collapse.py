@@ -117,7 +117,12 @@ _KIND_NAMES = {"tensor": "tensors", "const": "constants", "leaf": "leaves", "acc
 
 
 def collapse(ctx: Context, graph: Graph, max_nodes: int | None) -> tuple[list, list, str]:
-    """Groups of vertices to draw as one node each, the module runs folded, and a note for the label."""
+    """Groups of vertices to draw as one node each, the module runs folded, and a note for the label.
+
+    Beyond ``max_nodes``: first (with group_modules) runs of consecutive module clusters with identical structure
+    are drawn once, labelled with the count; then nodes with the same structure are merged (the finest merging that
+    fits is kept, so structure near the inputs and the output stays distinct and the repeated middle is drawn
+    once, as a cycle, with ``×count``); if even that does not fit, the nodes farthest from the output become one."""
     vs, es = graph.vs, graph.es
     n = len(vs)
     identity = [[i] for i in range(n)]

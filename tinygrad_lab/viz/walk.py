@@ -103,7 +103,10 @@ class Context:
 
     def _assign_modules(self) -> dict:
         """id(node) -> module path: the module whose parameters the op consumes (directly or through ops on
-        parameters only), else, for a unary elementwise op, the module of the op that made its input."""
+        parameters only, such as ``weight.T``), else, for a unary elementwise op (an activation), the module of the
+        op that made its input, so activations are drawn inside the module before them; the chain stops at the next
+        op that consumes some module's parameters. Modules register no hooks: this is traced from the graph alone,
+        and a module called twice is one cluster."""
         derived: dict = {}  # tensor key -> module, for parameters and tensors computed from one module's params
         node_module: dict = {}
         for k, node in self.order:
@@ -138,7 +141,10 @@ class Context:
         return False
 
     def grads(self) -> dict:
-        """key -> gradient array of root w.r.t. that tensor: .grad where set (leaves, retain_grad), else replayed."""
+        """key -> gradient array of root w.r.t. that tensor: ``.grad`` where set (leaves, ``retain_grad()``), else
+        replayed: every recorded op is applied again to copies of the leaves (its ``inputs`` and ``attrs`` stay on
+        the node after backward released it) and ``tinygrad_lab.grad`` gives d(root)/d(tensor) with a seed of ones.
+        The replay touches neither the original graph nor any ``.grad``, runs no hooks and is deterministic."""
         if self._grads is not None:
             return self._grads
         known: dict = {}
