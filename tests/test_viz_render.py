@@ -1,17 +1,19 @@
 """tinygrad_lab.viz DOT text and pictures: determinism, option checks, real renders through dot, the missing-tool
 paths."""
+import json
 import re
 import shutil
+import subprocess
 import sys
 import xml.etree.ElementTree as ET
 
 import graphviz
 import numpy as np
 import pytest
-from viz_helpers import edges, net_loss, neuron, nodes
+from viz_helpers import attr, edges, net_loss, neuron, nodes
 
 import tinygrad_lab as tl
-from tinygrad_lab import viz
+from tinygrad_lab import cli, viz
 
 
 @pytest.fixture
@@ -106,3 +108,78 @@ def test_render_without_dot_writes_dot_text_and_explains(tmp_path, monkeypatch):
     assert (tmp_path / "neuron.dot").read_text() == viz.to_dot(o, view="backward")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["neuron.dot"]  # no svg, no temporary file
     assert isinstance(info.value, RuntimeError)
+
+
+def svg_size_px(svg: bytes) -> tuple[float, float]:
+    """(width, height) of an svg written by dot, in pixels at dot's default 96 dpi (dot writes points)."""
+    root = ET.fromstring(svg)
+    return tuple(float(root.get(k).removesuffix("pt")) * 96 / 72 for k in ("width", "height"))
+
+
+def lab_graph(after_epochs=0):
+    """The lab's network (2 -> 4 -> 4 -> 1 on XOR, mse) and its loss, as `tinygrad-lab graph` and the report
+    build it."""
+    from tinygrad_lab import train
+
+    loss, model = train.graph_root(train.TrainConfig(), after_epochs=after_epochs)
+    return loss, dict(model.named_parameters())
+
+
+@pytest.mark.parametrize("view", ["forward", "backward"])
+def test_lab_network_is_drawn_as_a_column_of_moderate_width(view, dot_program):
+    loss, params = lab_graph()
+    text = viz.to_dot(loss, view=view, params=params)  # the defaults the CLI and the report use
+    assert "rankdir=TB" in text
+    svg = subprocess.run([dot_program, "-Tsvg"], input=text.encode(), capture_output=True, check=True).stdout
+    width, height = svg_size_px(svg)
+    assert width < 1500, (width, height)  # left to right, the forward graph was a ~6,000-pixel strip
+    if view == "forward":
+        assert height > width, (width, height)  # a column
+    wide, _ = svg_size_px(subprocess.run([dot_program, "-Tsvg"], input=viz.to_dot(loss, view=view, params=params,
+                                         rankdir="LR").encode(), capture_output=True, check=True).stdout)
+    assert wide > width
+
+
+def test_graph_command_draws_the_trained_network_at_moderate_width(tmp_path, dot_program):
+    out = tmp_path / "graph.svg"
+    assert cli.main(["graph", "--after-epochs", "300", "--out", str(out)]) == 0
+    width, height = svg_size_px(out.read_bytes())
+    assert width < 1500 and height > width, (width, height)
+
+
+@pytest.mark.parametrize("view", ["forward", "backward"])
+def test_module_clusters_stack_in_a_column(view, dot_program):
+    from tinygrad_lab import train
+
+    loss, model = train.graph_root(train.TrainConfig())
+    text = viz.to_dot(loss, view=view, model=model, group_modules=True)
+    laid_out = json.loads(subprocess.run([dot_program, "-Tjson"], input=text.encode(), capture_output=True,
+                                         check=True).stdout)
+    boxes = sorted([float(v) for v in o["bb"].split(",")] for o in laid_out["objects"] if "bb" in o)
+    assert len(boxes) == 3
+    spans = sorted((y0, y1) for _, y0, _, y1 in boxes)
+    assert all(above[1] < below[0] for above, below in zip(spans, spans[1:])), spans  # no two side by side
+    width = float(laid_out["bb"].split(",")[2]) * 96 / 72
+    assert width < 1500, width
+
+
+def test_main_path_edges_weigh_more_than_the_edges_beside_it():
+    loss, params = lab_graph()
+    dot = viz.to_dot(loss, params=params)
+    ns = nodes(dot)
+    white = viz.ROLE_COLORS["intermediate"]
+    kinds = []
+    for s, d, e in edges(dot):
+        # on the main path: an op into its output, an intermediate (white) tensor into the next op
+        on_path = attr(ns[s], "shape") == "ellipse" or attr(ns[s], "fillcolor") == white
+        assert ('weight="4"' in (e or "")) == on_path, (attr(ns[s], "label"), attr(ns[d], "label"))
+        kinds.append(on_path)
+    # 9 ops into their outputs and 9 edges out of the 8 intermediate tensors (the squared error uses its input
+    # twice) on the path; x, y and the 3 weights beside it
+    assert kinds.count(True) == 18 and kinds.count(False) == 5
+    bwd = viz.to_dot(loss, view="backward", params=params)
+    bns = nodes(bwd)
+    for s, d, e in edges(bwd):
+        # on the main path: the output or a backward function into the next backward function
+        on_path = "Backward" in attr(bns[d], "label") and "saved" not in attr(bns[s], "label")
+        assert ('weight="4"' in (e or "")) == on_path, (attr(bns[s], "label"), attr(bns[d], "label"))

@@ -58,7 +58,8 @@ def test_scalar_graph_shows_data_and_grad_in_every_box():
     dot = viz.to_dot(o)
     records = [attr(a, "label") for a in nodes(dot).values() if attr(a, "shape") == "record"]
     assert len(records) == 10
-    assert all(" | data " in r and " | grad " in r for r in records)
+    fields = [[f.strip("{}") for f in r.split(" | ")] for r in records]
+    assert all(any(f.startswith("data ") for f in fs) and any(f.startswith("grad ") for f in fs) for fs in fields)
     label = {name: attr(nodes(dot)[find(dot, name + "\\l")[0]], "label") for name in ("x1", "w1", "x2", "w2", "b")}
     # micrograd's numbers: x1.grad = -1.5, w1.grad = 1, x2.grad = 0.5, w2.grad = 0, b.grad = 0.5
     assert "grad -1.5000" in label["x1"] and "grad 1.0000" in label["w1"] and "grad 0.5000" in label["x2"]
@@ -84,9 +85,12 @@ def test_summary_for_big_tensors_values_for_small_ones():
 
 def test_rankdir_changes_record_orientation():
     o = neuron()
-    assert attr(nodes(viz.to_dot(o))["n0"], "label").startswith("{")
-    tb = viz.to_dot(o, rankdir="TB")
-    assert "rankdir=TB" in tb and not attr(nodes(tb)["n0"], "label").startswith("{")
+    tb = viz.to_dot(o)  # top to bottom by default: name and shape above, data | grad side by side below
+    assert "rankdir=TB" in tb
+    assert attr(nodes(tb)["n0"], "label") == "{x1\\lscalar float64\\l | {data 2.0000 | grad -1.5000}}"
+    lr = viz.to_dot(o, rankdir="LR")  # left to right: the three fields stacked (records flip with rankdir)
+    assert "rankdir=LR" in lr
+    assert attr(nodes(lr)["n0"], "label") == "{x1\\lscalar float64\\l | data 2.0000 | grad -1.5000}"
 
 
 def test_params_name_parameters_by_dotted_path():

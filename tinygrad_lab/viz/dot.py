@@ -11,23 +11,28 @@ from tinygrad_lab.viz.walk import Context, naming
 
 GRAPH_NAME = "tinygrad_lab"
 _RANKDIRS = ("LR", "RL", "TB", "BT")
+#: Weight of the edges along the main path (``_on_spine``); Graphviz's default weight is 1.
+SPINE_WEIGHT = "4"
 _FONT = "Helvetica"
 
 
-def to_dot(root: Tensor, *, view: str = "forward", rankdir: str = "LR", show_values: Any = "auto",
+def to_dot(root: Tensor, *, view: str = "forward", rankdir: str = "TB", show_values: Any = "auto",
            show_grads: bool = True, params: Mapping[str, Tensor] | None = None, model: Any = None,
            group_modules: bool = False, max_nodes: int | None = 200) -> str:
     """The graph that produced ``root`` as Graphviz DOT text (standard library only; deterministic).
 
     view: "forward" (tensors and ops) or "backward" (backward functions coloured by gradient norm).
-    rankdir: Graphviz layout direction, "LR", "TB", "RL" or "BT".
+    rankdir: Graphviz layout direction: "TB" (inputs at the top, the output at the bottom, the main path a
+        straight column with parameters beside it, so a network of a few layers stays a moderate width), "BT",
+        "LR" (left to right: one long strip once the graph is more than a handful of ops deep) or "RL".
     show_values: "auto" (values up to 16 elements, else mean/std/min/max), "summary" (always the summary),
         False (shape and dtype only); True means "auto".
     show_grads: draw gradients (forward: ``grad`` fields once backward has run; backward: norms and colours).
     params: {dotted name: Tensor}, e.g. ``dict(model.named_parameters())``, to name parameters.
     model: an object with ``named_parameters()`` (and optionally ``named_modules()``); used for names when
         ``params`` is not given, and for the module class names of clusters.
-    group_modules: one cluster per module, traced from which parameters each op consumes (module docstring).
+    group_modules: one cluster per module, traced from which parameters each op consumes
+        (walk.Context._assign_modules says how).
     max_nodes: collapse repeated structure beyond this many nodes (None: never).
     """
     if not isinstance(root, Tensor):
@@ -57,6 +62,17 @@ def _attr_text(attrs: dict) -> str:
         else:
             parts.append(f'{key}="{value}"')
     return "[" + " ".join(parts) + "]"
+
+
+def _on_spine(src: Vertex, dst: Vertex, kind: str) -> bool:
+    """Whether an edge runs along the computation's main path: an op into its output, an intermediate tensor into
+    the next op, a gradient into the next backward function. dot draws those straight (they weigh more), so the
+    path reads top to bottom and parameters, inputs and saved values hang beside it instead of skewing it."""
+    if kind == "out":
+        return True
+    if kind == "arg":
+        return src.role == "intermediate"
+    return kind == "grad" and dst.kind == "bwd"
 
 
 def emit(ctx: Context, graph: Graph, max_nodes: int | None) -> str:
@@ -106,6 +122,7 @@ def emit(ctx: Context, graph: Graph, max_nodes: int | None) -> str:
         lines.append(f'\t\tlabel="{esc(title)}" style="rounded,filled" fillcolor="#f7f7f7" color="#9e9e9e"')
         lines.append("\t\t" + " ".join(f"n{i}" for i in ids))
         lines.append("\t}")
+    cluster_of = {n: c for c, ids in enumerate(clusters.values()) for n in ids}
     seen = set()
     hidden = {n for n, members in enumerate(groups) if isinstance(members[0], Vertex)}
     for s, d, pos, kind in graph.es:
@@ -122,6 +139,13 @@ def emit(ctx: Context, graph: Graph, max_nodes: int | None) -> str:
             attrs.update(style="dashed", dir="none")
         elif kind == "acc":
             attrs["arrowhead"] = "none"
+        if _on_spine(vs[s], vs[d], kind):
+            attrs["weight"] = SPINE_WEIGHT
+            if cluster_of.get(vid[s]) != cluster_of.get(vid[d]):
+                # ranks between modules for what hangs off the path (a module's parameter above its first op;
+                # AccumulateGrad and the parameter below a backward function, a saved value above the next), so
+                # the clusters stack in a column instead of a staircase
+                attrs["minlen"] = "4" if kind == "grad" else "2"
         lines.append(f"\tn{vid[s]} -> n{vid[d]}" + (f" {_attr_text(attrs)}" if attrs else ""))
     lines.append("}")
     return "\n".join(lines) + "\n"

@@ -155,8 +155,13 @@ def _field(lines: Iterable[str]) -> str:
 
 
 def _record(ctx: Context, fields: list) -> str:
-    body = " | ".join(fields)
-    return "{" + body + "}" if ctx.rankdir in ("LR", "RL") else body
+    """A record label: left to right, the fields side by side; top to bottom, the first (the name and shape) above
+    the others side by side (data | grad), which keeps boxes narrow in a vertical drawing."""
+    if ctx.rankdir in ("LR", "RL"):
+        return "{" + " | ".join(fields) + "}"
+    if len(fields) > 2:
+        return "{" + fields[0] + " | {" + " | ".join(fields[1:]) + "}}"
+    return "{" + " | ".join(fields) + "}"
 
 
 def _header_lines(ctx: Context, members: list) -> list:
