@@ -76,7 +76,8 @@ def _on_spine(src: Vertex, dst: Vertex, kind: str) -> bool:
 
 
 def emit(ctx: Context, graph: Graph, max_nodes: int | None) -> str:
-    """The DOT text of a built view, collapsed to at most max_nodes nodes."""
+    """The DOT text of a built view, collapsed to at most max_nodes nodes. Node ids (n0, n1, ...) follow the walk's
+    order, never memory addresses, so the same program gives byte-identical text."""
     groups, runs, note = collapse(ctx, graph, max_nodes)
     vs = graph.vs
     vid = {}
