@@ -129,7 +129,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("graph", help="render the lab's network with its loss as a graph (svg, png, pdf)")
     _add_model_args(p)
-    p.add_argument("--view", choices=("forward", "backward"), default="forward", help="default: forward")
+    from tinygrad_lab.viz import VIEWS
+    p.add_argument("--view", choices=tuple(VIEWS), default="forward", help="default: forward")
     p.add_argument("--after-epochs", type=non_negative_int, default=0, metavar="N",
                    help="train N epochs first, so values and gradients are real (default: 0)")
     p.add_argument("--out", type=graph_file, required=True, metavar="FILE", help="graph.svg, .png or .pdf")

@@ -33,6 +33,9 @@ class Function:
     _retained = None  # weakref to the output Tensor that called retain_grad()
     _trace = None  # creation site, recorded in anomaly mode
     _saved: tuple = ()
+    #: True when the op's value does not depend on the order of its inputs (Add, Mul...); drawings number
+    #: the input edges of the other ops with several inputs.
+    commutative = False
 
     @staticmethod
     def forward(ctx: "Function", *args: Any, **attrs: Any) -> np.ndarray:
@@ -86,6 +89,29 @@ class Function:
                 f"{type(self).__name__}: saved values were freed by a previous backward; pass retain_graph=True"
             )
         return self._saved
+
+    # -- read-only view of a node, for tools that inspect graphs (tinygrad_lab.viz) -------------------
+    @property
+    def released(self) -> bool:
+        """True once a backward without retain_graph freed what forward saved."""
+        return self._released
+
+    @property
+    def saved_values(self) -> tuple:
+        """What forward passed to save_for_backward (arrays or other values); empty once released."""
+        return () if self._released else self._saved
+
+    @property
+    def forward_output(self) -> Any:
+        """The value forward returned (what saved_values holds when forward saved its output); None once released
+        or when the node recorded no graph."""
+        return getattr(self, "_out", None)
+
+    @property
+    def retained_grad(self) -> Any:
+        """The ``.grad`` of the output Tensor that called ``retain_grad()``, or None."""
+        out = self._retained() if self._retained is not None else None
+        return out.grad if out is not None else None
 
     # -- engine side ---------------------------------------------------------------------------------
     def _call_backward(self, grad: Any, wrap: bool) -> tuple:

@@ -41,6 +41,8 @@ def _keepdims_shape(shape: tuple, axes: tuple) -> tuple:
 # ---- arithmetic ------------------------------------------------------------------------------------------------
 
 class Add(Function):
+    commutative = True
+
     @staticmethod
     def forward(ctx, a, b):
         return a + b
@@ -71,6 +73,8 @@ class Neg(Function):
 
 
 class Mul(Function):
+    commutative = True
+
     @staticmethod
     def forward(ctx, a, b):
         ctx.save_for_backward(a, b)
@@ -317,6 +321,8 @@ class Cast(Function):
 class Maximum(Function):
     """Elementwise max; where a == b each side gets half the gradient."""
 
+    commutative = True
+
     @staticmethod
     def forward(ctx, a, b):
         ctx.save_for_backward(a, b)
@@ -332,6 +338,8 @@ class Maximum(Function):
 
 class Minimum(Function):
     """Elementwise min; where a == b each side gets half the gradient."""
+
+    commutative = True
 
     @staticmethod
     def forward(ctx, a, b):
