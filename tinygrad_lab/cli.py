@@ -58,10 +58,6 @@ def _clip(text: str, limit: int = 30) -> str:
     return repr(text) if len(text) <= limit else repr(text[:limit - 3] + "...")
 
 
-def positive_int(text: str) -> int:
-    return _int(text, 1)
-
-
 def non_negative_int(text: str) -> int:
     return _int(text, 0)
 
