@@ -5,6 +5,7 @@ import json
 import math
 import os
 import re
+import sys
 
 import numpy as np
 import pytest
@@ -146,6 +147,39 @@ def test_progress_bar_only_on_a_terminal():
     assert "\r" in run(io.StringIO(), progress=True)
 
 
+def test_no_tqdm_means_no_bar_and_no_note(monkeypatch):
+    monkeypatch.setitem(sys.modules, "tqdm", None)  # import tqdm now raises ImportError
+    x, y = data.generate_xor_easy()
+    model = lab_model(0)
+    out = FakeTerminal()
+    hist = train.fit(model, x, y, loss=F.mse_loss, optimizer=optim.SGD(model.parameters(), lr=0.1), epochs=300,
+                     log_every=100, out=out, progress=True)
+    lines = out.getvalue().splitlines()
+    assert "\r" not in out.getvalue() and hist.epochs == 300
+    assert [int(LOG_LINE.match(line).group(1)) for line in lines[:3]] == [100, 200, 300]
+    assert lines[3] == "pred_y:"  # nothing about the bar between the log and the result
+
+
+def test_diverged_at_is_the_first_epoch_whose_loss_is_not_finite():
+    x, y = data.generate_xor_easy()
+    model = nn.MLP(2, (4, 4), 1, bias=False, init="randn", activation="none", out_activation="none",
+                   rng=np.random.default_rng(0))
+    with np.errstate(all="ignore"):
+        hist = train.fit(model, x, y, loss=F.mse_loss, optimizer=optim.SGD(model.parameters(), lr=1e10),
+                         epochs=40, quiet=True)
+    finite = np.isfinite(hist.loss)
+    assert not finite.all() and finite[0]
+    assert hist.diverged_at == int(np.argmin(finite)) + 1
+    assert train.History.from_dict(json.loads(json.dumps(hist.to_dict()))).diverged_at == hist.diverged_at
+    model = lab_model(0)
+    hist = train.fit(model, x, y, loss=F.mse_loss, optimizer=optim.SGD(model.parameters(), lr=0.1), epochs=40,
+                     quiet=True)
+    assert hist.diverged_at is None
+    # only the trained model's loss is not finite: the epoch after the last
+    assert train._first_non_finite(np.array([0.5, 0.4]), math.nan) == 3
+    assert train._first_non_finite(np.array([0.5, math.inf, math.nan]), math.nan) == 2
+
+
 def test_until_stops_at_convergence():
     x, y = data.generate_xor_easy()
     model = lab_model(0)
@@ -237,6 +271,27 @@ def test_config_validation():
     cfg = train.TrainConfig(hidden=[3, 2])
     assert cfg.hidden == (3, 2)
     assert train.TrainConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
+
+
+def test_config_limits():
+    with pytest.raises(ValueError, match=f"epochs must be at most {train.MAX_EPOCHS:,}"):
+        train.TrainConfig(epochs=train.MAX_EPOCHS + 1)
+    points = len(data.load_task("circle", 0)[0])
+    most = train.MAX_EPOCH_POINTS // points
+    train.TrainConfig(task="circle", epochs=most)
+    with pytest.raises(ValueError, match=f"got {most + 1:,} x {points} on task 'circle'"):
+        train.TrainConfig(task="circle", epochs=most + 1)
+    with pytest.raises(ValueError, match=f"layer sizes must be at most {train.MAX_WIDTH:,}"):
+        train.TrainConfig(hidden=(train.MAX_WIDTH + 1,))
+    train.TrainConfig(hidden=(train.MAX_WIDTH,))
+    # the count in the message is the built model's: 2 inputs, hidden 1000 x 1000, 1 output, with biases
+    model = nn.MLP(2, (1000, 1000), 1, bias=True, rng=np.random.default_rng(0))
+    params = sum(p.data.size for p in model.parameters())
+    assert params > train.MAX_PARAMETERS
+    with pytest.raises(ValueError, match=f"hidden 1000x1000 has {params:,}"):
+        train.TrainConfig(hidden=(1000, 1000), bias=True)
+    with pytest.raises(ValueError, match=f"at most {train.MAX_LAYERS} hidden layers"):
+        train.TrainConfig(hidden=(1,) * (train.MAX_LAYERS + 1))
 
 
 def test_same_seed_same_initial_weights_across_tasks():

@@ -5,9 +5,12 @@
     tinygrad-lab report --out report [--quick] [--workers N]
     tinygrad-lab graph --task xor --hidden 4 4 --view backward --after-epochs 2000 --out graph.svg
 
-Bad arguments are usage errors (exit code 2, one line naming the reason); a model file that is missing,
-corrupt or does not fit its model is ``error: <file>: <reason>`` with exit code 1. Every output file is
-written atomically (tinygrad_lab.files).
+Exit codes: 0 done; 1 a runtime error, one line ``error: ...`` (a model file that is missing, corrupt or
+does not fit its model, an output folder that cannot be created or replaced, memory); 2 a usage error, one
+line naming the reason (bad arguments, sizes over the limits of tinygrad_lab.train, a missing extra that the
+command cannot work without); 3 the training run diverged (its loss stopped being finite; the run is still
+written); 130 interrupted. No command prints a traceback. A run's outputs are written into a temporary
+folder beside --out that then replaces --out in one rename, so --out holds one whole run or nothing new.
 """
 from __future__ import annotations
 
@@ -20,6 +23,11 @@ from typing import Any, Sequence
 
 PROG = "tinygrad-lab"
 GRAPH_FORMATS = ("svg", "png", "pdf")
+RUN_FIGURES = ("comparison.png", "learning_curve.png", "decision_boundary.png")
+RUN_FILES = (*RUN_FIGURES, "model.npz", "history.json", "metrics.json")
+DIVERGED = 3  # the exit code of a training run whose loss stopped being finite
+MAX_WORKERS = 256
+MAX_SEEDS = 100
 
 
 # ---- argument types: each failure becomes argparse's one-line usage error, exit code 2 ------------------------------
@@ -34,22 +42,32 @@ def positive_float(text: str) -> float:
     return value
 
 
-def _int(text: str, minimum: int) -> int:
+def _int(text: str, minimum: int, maximum: int | None = None, limit: str = "") -> int:
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"must be an integer >= {minimum}, got {text!r}") from None
     if value < minimum:
         raise argparse.ArgumentTypeError(f"must be an integer >= {minimum}, got {text!r}")
+    if maximum is not None and value > maximum:
+        raise argparse.ArgumentTypeError(f"must be at most {maximum:,} ({limit}), got {_clip(text)}")
     return value
 
 
-def positive_int(text: str) -> int:
-    return _int(text, 1)
+def _clip(text: str, limit: int = 30) -> str:
+    return repr(text) if len(text) <= limit else repr(text[:limit - 3] + "...")
 
 
 def non_negative_int(text: str) -> int:
     return _int(text, 0)
+
+
+def bounded(minimum: int, maximum: int, limit: str) -> Any:
+    """An argparse type: an integer from minimum to maximum; ``limit`` says what the maximum protects."""
+    def convert(text: str) -> int:
+        return _int(text, minimum, maximum, limit)
+
+    return convert
 
 
 def output_dir(text: str) -> Path:
@@ -73,14 +91,27 @@ def graph_file(text: str) -> Path:
     return path
 
 
+def _epochs(minimum: int = 1, every_task: bool = False) -> Any:
+    """The --epochs type: bounded by train.MAX_EPOCHS, and with ``every_task`` (the report runs several
+    tasks) by the epochs x points limit of the largest task; per-task limits are TrainConfig's."""
+    from tinygrad_lab import data, train
+
+    if not every_task:
+        return bounded(minimum, train.MAX_EPOCHS, "the limit on a run's length")
+    points = max(train.task_shape(task)[0] for task in data.TASKS)
+    return bounded(minimum, min(train.MAX_EPOCHS, train.MAX_EPOCH_POINTS // points),
+                   f"the limit on a run's work, {train.MAX_EPOCH_POINTS:,} epochs x data points, over {points} points")
+
+
 # ---- the parser -------------------------------------------------------------------------------------------------------
 
 def _add_model_args(p: argparse.ArgumentParser) -> None:
     from tinygrad_lab import data, train
 
     p.add_argument("--task", choices=list(data.TASKS), default="xor", help="dataset (default: xor)")
-    p.add_argument("--hidden", type=positive_int, nargs="+", default=[4, 4], metavar="H",
-                   help="hidden layer sizes (default: 4 4, the lab's)")
+    p.add_argument("--hidden", type=bounded(1, train.MAX_WIDTH, "the limit on a layer's width"), nargs="+",
+                   default=[4, 4], metavar="H", help="hidden layer sizes (default: 4 4, the lab's; at most "
+                   f"{train.MAX_WIDTH:,} each and {train.MAX_PARAMETERS:,} parameters in all)")
     p.add_argument("--activation", choices=train.ACTIVATIONS, default="sigmoid",
                    help="hidden activation; none removes every activation, output included (default: sigmoid)")
     p.add_argument("--lr", type=positive_float, default=0.1, help="learning rate (default: 0.1)")
@@ -100,7 +131,9 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Train, print the lab's log, and write into --out: comparison.png, "
                        "learning_curve.png, decision_boundary.png, model.npz, history.json, metrics.json.")
     _add_model_args(p)
-    p.add_argument("--epochs", type=positive_int, default=20000, help="epochs (default: 20000)")
+    p.add_argument("--epochs", type=_epochs(), default=20000,
+                   help=f"epochs (default: 20000; at most {train.MAX_EPOCHS:,}, and epochs x data points at "
+                   f"most {train.MAX_EPOCH_POINTS:,})")
     p.add_argument("--loss", choices=list(train.LOSSES), default="mse", help="loss (default: mse)")
     p.add_argument("--optimizer", choices=train.OPTIMIZERS, default="sgd",
                    help=f"optimizer; momentum is SGD with momentum {train.MOMENTUM} (default: sgd)")
@@ -121,17 +154,19 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("report", help="rerun every experiment of the lab report into DIR/README.md")
     p.add_argument("--out", type=output_dir, required=True, metavar="DIR", help="output folder (created)")
     p.add_argument("--quick", action="store_true", help="few epochs and 2 seeds: a smoke run of the whole report")
-    p.add_argument("--workers", type=positive_int, default=None, metavar="N",
-                   help="worker processes (default: the number of CPU cores)")
-    p.add_argument("--seeds", type=positive_int, default=None, metavar="N", help="seeds per cell (default 5)")
-    p.add_argument("--epochs", type=positive_int, default=None, metavar="N", help="epochs per run (default 20000)")
+    p.add_argument("--workers", type=bounded(1, MAX_WORKERS, "the limit on worker processes"), default=None,
+                   metavar="N", help="worker processes (default: the number of CPU cores)")
+    p.add_argument("--seeds", type=bounded(1, MAX_SEEDS, "the limit on seeds per cell"), default=None,
+                   metavar="N", help="seeds per cell (default 5)")
+    p.add_argument("--epochs", type=_epochs(every_task=True), default=None, metavar="N",
+                   help="epochs per run (default 20000)")
     p.add_argument("--no-compile", action="store_true", help="run the eager step, not the captured one")
 
     p = sub.add_parser("graph", help="render the lab's network with its loss as a graph (svg, png, pdf)")
     _add_model_args(p)
     from tinygrad_lab.viz import VIEWS
     p.add_argument("--view", choices=tuple(VIEWS), default="forward", help="default: forward")
-    p.add_argument("--after-epochs", type=non_negative_int, default=0, metavar="N",
+    p.add_argument("--after-epochs", type=_epochs(minimum=0), default=0, metavar="N",
                    help="train N epochs first, so values and gradients are real (default: 0)")
     p.add_argument("--out", type=graph_file, required=True, metavar="FILE", help="graph.svg, .png or .pdf")
     for subparser in sub.choices.values():
@@ -151,19 +186,25 @@ def _config(args: argparse.Namespace, parser: argparse.ArgumentParser, **extra: 
         parser.error(str(err))
 
 
-def write_run_outputs(out_dir: Path, run: Any) -> list[Path]:
-    """The six files of a training run, each written atomically."""
-    from tinygrad_lab import files, plots, train
+def write_run_outputs(out_dir: Path, run: Any, figures: bool = True) -> list[Path]:
+    """The files of a training run (RUN_FILES; the figures only with ``figures``), each written atomically."""
+    from tinygrad_lab import files, train
 
     cfg, hist = run.config, run.history
-    pred = run.predict()
-    name = f"{cfg.task}, hidden {'x'.join(map(str, cfg.hidden))}, {cfg.activation}, {cfg.optimizer} lr {cfg.lr}"
-    written = [
-        files.save_figure(plots.comparison_figure(run.x, run.y, pred, title=name), out_dir / "comparison.png"),
-        files.save_figure(plots.learning_curve_figure(hist.loss, hist.accuracy, title=name),
-                          out_dir / "learning_curve.png"),
-        files.save_figure(plots.decision_boundary_figure(run.predict, run.x, run.y, title=name),
-                          out_dir / "decision_boundary.png"),
+    written = []
+    if figures:
+        from tinygrad_lab import plots
+
+        name = f"{cfg.task}, hidden {'x'.join(map(str, cfg.hidden))}, {cfg.activation}, {cfg.optimizer} lr {cfg.lr}"
+        written += [
+            files.save_figure(plots.comparison_figure(run.x, run.y, run.predict(), title=name),
+                              out_dir / "comparison.png"),
+            files.save_figure(plots.learning_curve_figure(hist.loss, hist.accuracy, title=name),
+                              out_dir / "learning_curve.png"),
+            files.save_figure(plots.decision_boundary_figure(run.predict, run.x, run.y, title=name),
+                              out_dir / "decision_boundary.png"),
+        ]
+    written += [
         train.save_run(out_dir / "model.npz", run),
         files.write_json(out_dir / "history.json", hist.to_dict()),
         files.write_json(out_dir / "metrics.json", metrics(run)),
@@ -172,7 +213,7 @@ def write_run_outputs(out_dir: Path, run: Any) -> list[Path]:
 
 
 def metrics(run: Any) -> dict:
-    """The summary of a run: config, final accuracy and loss, epochs to 100%, timing."""
+    """The summary of a run: config, final accuracy and loss, epochs to 100%, divergence, timing."""
     hist = run.history
     return {
         "config": run.config.to_dict(),
@@ -180,6 +221,7 @@ def metrics(run: Any) -> dict:
         "final_loss": hist.to_dict()["final_loss"],
         "epochs": hist.epochs,
         "epochs_to_100": hist.epochs_to_100,
+        "diverged_at_epoch": hist.diverged_at,
         "wall_time_s": hist.wall_time,
         "seconds_per_epoch": hist.wall_time / max(hist.epochs, 1),
         "compiled": hist.compiled,
@@ -187,16 +229,28 @@ def metrics(run: Any) -> dict:
 
 
 def cmd_train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    from tinygrad_lab import train
+    """Train, then publish the run's files into --out in one step. Without matplotlib the figures are
+    skipped with one note; a diverged run is written too, and says so with exit code DIVERGED."""
+    from tinygrad_lab import files, plots, train
 
     cfg = _config(args, parser, epochs=args.epochs, loss=args.loss, optimizer=args.optimizer)
-    args.out.mkdir(exist_ok=True)
-    run = train.run(cfg, log_every=args.log_every, quiet=args.quiet, compile=not args.no_compile)
-    written = write_run_outputs(args.out, run)
+    figures = plots.available()
+    with files.staged_folder(args.out, RUN_FILES) as stage:  # fails here, before training, if --out cannot be
+        run = train.run(cfg, log_every=args.log_every, quiet=args.quiet, compile=not args.no_compile)
+        written = write_run_outputs(stage, run, figures=figures)
     if args.quiet:
         print(f"Accuracy(%): {train.format_accuracy(run.history.final_accuracy)}")
     else:
         print(f"wrote {', '.join(p.name for p in written)} to {args.out}")
+    if not figures:
+        print(f"note: matplotlib is not installed, so {', '.join(RUN_FIGURES)} were skipped; "
+              f"{plots.INSTALL} draws them", file=sys.stderr)
+    epoch = run.history.diverged_at
+    if epoch is not None:
+        when = f"at epoch {epoch}" if epoch <= run.history.epochs else "after the last epoch"
+        print(f"error: the run diverged: its loss stopped being finite {when} (try a lower --lr); "
+              f"the run is in {args.out}", file=sys.stderr)
+        return DIVERGED
     return 0
 
 
@@ -212,12 +266,9 @@ def cmd_predict(args: argparse.Namespace, parser: argparse.ArgumentParser) -> in
     except files.ModelFileError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
-    trained = meta.get("config", {})
+    trained = meta.get("config", {})  # load_model checked its task and seed
     task = args.task or trained.get("task", "xor")
-    if task not in data.TASKS:
-        print(f"error: {args.model}: metadata names unknown task {task!r}", file=sys.stderr)
-        return 1
-    seed = args.seed if args.seed is not None else int(trained.get("seed", 0))
+    seed = args.seed if args.seed is not None else trained.get("seed", 0)
     x, y = data.load_task(task, train.seeded_rngs(seed)[0])
     in_features = int(meta["model"]["in_features"])
     if x.shape[1] != in_features:
@@ -231,6 +282,12 @@ def cmd_predict(args: argparse.Namespace, parser: argparse.ArgumentParser) -> in
 
 
 def cmd_report(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from tinygrad_lab import plots
+
+    if not plots.available():  # every section draws figures: say so before any run starts
+        print(f"error: report draws figures and needs matplotlib, which is not installed: {plots.INSTALL}",
+              file=sys.stderr)
+        return 2
     from tinygrad_lab.lab import report
 
     settings = report.settings_for(quick=args.quick, seeds=args.seeds, epochs=args.epochs)
@@ -263,11 +320,18 @@ COMMANDS = {"train": cmd_train, "predict": cmd_predict, "report": cmd_report, "g
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; returns the exit code (2 for usage errors, 1 for a bad model file)."""
-    parser = build_parser()
+    """Run the command line; returns the exit code (see the module's docstring). Every failure is one line
+    on stderr: numpy's floating-point warnings are off (a diverged run says so itself) and exceptions
+    become ``error: ...``."""
+    import numpy as np
+
+    from tinygrad_lab import files
+
     try:
+        parser = build_parser()
         args = parser.parse_args(argv)
-        return COMMANDS[args.command](args, args.subparser)
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+            return COMMANDS[args.command](args, args.subparser)
     except SystemExit as exc:  # argparse's usage errors and --help
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     except KeyboardInterrupt:
@@ -276,6 +340,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # e.g. piped into head
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
+    except files.PathError as err:
+        return _fail(str(err))
+    except MemoryError as err:
+        return _fail(f"out of memory{': ' + str(err) if str(err) else ''}")
+    except OSError as err:
+        return _fail(f"{err.filename}: {err.strerror}" if err.filename and err.strerror else str(err))
+    except Exception as err:  # noqa: BLE001  (anything else still ends in one line, not a traceback)
+        return _fail(f"{type(err).__name__}: {err}")
+
+
+def _fail(message: str) -> int:
+    lines = message.strip().splitlines() or [""]
+    print(f"error: {lines[0]}", file=sys.stderr)
+    return 1
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,6 +1,7 @@
 """Every file the CLI and the report write goes through here, atomically: the bytes go to a temporary file
 in the destination's folder and ``os.replace`` renames it over the destination, so an interrupted run
-leaves either the old file or the complete new one, never half a file.
+leaves either the old file or the complete new one, never half a file. ``staged_folder`` does the same for
+a set of files: a run's outputs appear in their folder all together or not at all.
 
 Also the model file: ``save_model`` writes the state_dict plus the metadata needed to rebuild the model
 into one .npz; ``load_model`` rebuilds it and turns every way the file can be wrong into a
@@ -10,11 +11,15 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shutil
+import signal
 import tempfile
+import threading
 import zipfile
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Collection, Iterator
 
 import numpy as np
 
@@ -72,15 +77,96 @@ def save_figure(fig: Any, path: str | os.PathLike, **savefig_kwargs: Any) -> Pat
     return path
 
 
-# ---- model files ---------------------------------------------------------------------------------------------------
-
-class ModelFileError(Exception):
-    """A model file that is missing, unreadable or does not fit the model it describes."""
+class PathError(Exception):
+    """A file or folder that cannot be used as asked; ``str(err)`` is ``"<path>: <reason>"``, one line."""
 
     def __init__(self, path: str | os.PathLike, reason: str):
         super().__init__(f"{path}: {reason}")
         self.path = str(path)
         self.reason = reason
+
+
+class OutputFolderError(PathError):
+    """An output folder that cannot be created or replaced."""
+
+
+# ---- a folder written as one ---------------------------------------------------------------------------------------
+
+def check_output_folder(dest: str | os.PathLike, names: Collection[str]) -> None:
+    """Raise OutputFolderError unless ``dest`` is absent, or a folder holding only regular files named in
+    ``names`` (a previous run, which staged_folder replaces) and leftover temporary files of atomic_write."""
+    dest = Path(dest)
+    if not dest.exists():
+        return
+    if not dest.is_dir():
+        raise OutputFolderError(dest, "exists and is not a folder")
+    leftover = re.compile(r"^\.(%s)\..+\.tmp$" % "|".join(map(re.escape, names)))
+    for entry in sorted(dest.iterdir()):
+        if entry.name in names and (entry.is_symlink() or not entry.is_file()):
+            kind = "a folder" if entry.is_dir() and not entry.is_symlink() else "not a regular file"
+            raise OutputFolderError(entry, f"is {kind}; an output folder may hold only a run's files")
+        if entry.name not in names and not (leftover.match(entry.name) and entry.is_file()):
+            raise OutputFolderError(dest, f"holds {entry.name!r}, which is not a run's output; choose a new or "
+                                          "empty folder (a previous run's folder is replaced whole)")
+
+
+@contextmanager
+def _signals_held() -> Iterator[None]:
+    """Ctrl-C and SIGTERM wait until the block is done (on POSIX, in the main thread)."""
+    if not hasattr(signal, "pthread_sigmask") or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
+@contextmanager
+def staged_folder(dest: str | os.PathLike, names: Collection[str]) -> Iterator[Path]:
+    """``with staged_folder(dest, names) as tmp:`` write the files (named in ``names``) into tmp, a new folder
+    beside dest; when the block succeeds tmp becomes dest in one rename (a previous run at dest is moved
+    aside first, then deleted). On any error, Ctrl-C included, tmp is deleted and dest is left as it was.
+    Problems with dest (see check_output_folder) or its parent are OutputFolderError, raised before the block."""
+    dest = Path(dest)
+    check_output_folder(dest, names)
+    target = Path(os.path.realpath(dest))  # a symlink to a folder: replace the folder it points to
+    try:
+        tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.", suffix=".partial"))
+        os.chmod(tmp, 0o777 & ~_umask())  # what mkdir would have given; mkdtemp's folders are 0700
+    except OSError as err:
+        raise OutputFolderError(dest, f"cannot create it ({err.strerror or err})") from None
+    try:
+        yield tmp
+        check_output_folder(dest, names)  # it may have changed while the run was going
+        with _signals_held():
+            _swap_in(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def _swap_in(tmp: Path, target: Path) -> None:
+    """Rename tmp to target; an existing target (already checked to be a run) is renamed aside, then deleted."""
+    if not os.path.lexists(target):
+        os.rename(tmp, target)
+        return
+    aside = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.", suffix=".old"))
+    os.rename(target, aside / "run")
+    try:
+        os.rename(tmp, target)
+    except BaseException:
+        os.rename(aside / "run", target)
+        raise
+    finally:
+        shutil.rmtree(aside, ignore_errors=True)
+
+
+# ---- model files ---------------------------------------------------------------------------------------------------
+
+class ModelFileError(PathError):
+    """A model file that is missing, unreadable or does not fit the model it describes."""
 
 
 def save_model(path: str | os.PathLike, model: Any, meta: dict) -> Path:
@@ -126,11 +212,14 @@ def read_model_file(path: str | os.PathLike) -> tuple[dict, dict]:
 
 
 def check_state(path: str | os.PathLike, model: Any, arrays: dict) -> None:
-    """Raise ModelFileError naming the first missing key, unexpected key, or mismatched shape (both shapes)."""
+    """Raise ModelFileError naming the first missing key, unexpected key, non-numeric array, or mismatched
+    shape (both shapes)."""
     expected = model.state_dict()
     for name, value in expected.items():
         if name not in arrays:
             raise ModelFileError(path, f"missing key {name!r} (the model needs shape {tuple(value.shape)})")
+        if arrays[name].dtype.kind not in "fiu":
+            raise ModelFileError(path, f"key {name!r} holds {arrays[name].dtype} values, not real numbers")
         if arrays[name].shape != value.shape:
             raise ModelFileError(
                 path, f"key {name!r} has shape {tuple(arrays[name].shape)} in the file but the model needs "

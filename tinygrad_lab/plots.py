@@ -12,6 +12,16 @@ import numpy as np
 
 RED, BLUE = "#d62728", "#1f77b4"
 _DPI = 100
+INSTALL = "pip install 'tinygrad-lab[plots]'"  # the extra that brings matplotlib
+
+
+def available() -> bool:
+    """Whether matplotlib imports, so a command can decide before any work whether it can draw."""
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
 def _figure(width: float, height: float, **margins: float) -> Any:

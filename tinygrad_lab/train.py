@@ -16,11 +16,12 @@ captured step of ``tl.compile`` when the engine has it, eager ``train_step`` oth
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import sys
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, TextIO
+from typing import Any, Callable, Sequence, TextIO
 
 import numpy as np
 
@@ -33,6 +34,15 @@ LOSSES: dict[str, Callable] = {"mse": F.mse_loss, "bce": F.binary_cross_entropy}
 OPTIMIZERS = ("sgd", "momentum", "adam", "rmsprop")
 ACTIVATIONS = ("sigmoid", "tanh", "relu", "leaky_relu", "none")
 MOMENTUM = 0.9  # the "momentum" optimizer: SGD with PyTorch's usual momentum 0.9
+
+# What one run may allocate, so a mistyped number is an error and not a process killed for memory: the
+# history keeps two floats per epoch, the work grows with epochs x data points, and weights, gradients,
+# optimizer state and activations with the layers' sizes.
+MAX_EPOCHS = 1_000_000
+MAX_EPOCH_POINTS = 100_000_000
+MAX_WIDTH = 10_000
+MAX_LAYERS = 100
+MAX_PARAMETERS = 1_000_000
 
 
 # ---- one epoch ------------------------------------------------------------------------------------------------------
@@ -123,8 +133,9 @@ def _finite_or_none(v: float) -> float | None:
 @dataclass
 class History:
     """Per-epoch loss and accuracy (percent, of the forward pass before that epoch's update), the first
-    epoch (1-based) at 100% training accuracy or None, the wall time of the loop in seconds, and the loss
-    and accuracy of the trained model (one forward after the last update)."""
+    epoch (1-based) at 100% training accuracy or None, the wall time of the loop in seconds, the loss
+    and accuracy of the trained model (one forward after the last update), and ``diverged_at``: None, or
+    the first epoch whose loss is not finite (epochs + 1 when only the trained model's loss is not)."""
 
     loss: list[float] = field(default_factory=list)
     accuracy: list[float] = field(default_factory=list)
@@ -134,6 +145,7 @@ class History:
     final_accuracy: float = math.nan
     compiled: bool = False
     stopped_early: bool = False
+    diverged_at: int | None = None
 
     @property
     def epochs(self) -> int:
@@ -241,7 +253,15 @@ def fit(model: Any, x: Any, y: Any, *, loss: Callable, optimizer: Any, epochs: i
         print(format_result(final_pred.data, final_acc), file=out)
     return History(loss=losses[:done].tolist(), accuracy=accs[:done].tolist(), epochs_to_100=first_100,
                    wall_time=wall, final_loss=final_loss, final_accuracy=final_acc, compiled=compiled,
-                   stopped_early=stopped)
+                   stopped_early=stopped, diverged_at=_first_non_finite(losses[:done], final_loss))
+
+
+def _first_non_finite(losses: np.ndarray, final_loss: float) -> int | None:
+    """History.diverged_at, from one pass over the losses after the loop (nothing is added per epoch)."""
+    bad = np.flatnonzero(~np.isfinite(losses))
+    if bad.size:
+        return int(bad[0]) + 1
+    return None if math.isfinite(final_loss) else len(losses) + 1
 
 
 # ---- configurations: what the CLI and the report run ----------------------------------------------------------------
@@ -278,6 +298,16 @@ class TrainConfig:
             problems.append(f"epochs must be >= 1, got {self.epochs}")
         if not self.hidden or min(self.hidden) < 1:
             problems.append(f"hidden sizes must be >= 1, got {list(self.hidden)}")
+        if self.task in data.TASKS:
+            points, n_in, n_out = task_shape(self.task)
+            if self.hidden and min(self.hidden) >= 1:
+                problems += size_problems(n_in, self.hidden, n_out, self.bias)
+            if self.epochs > MAX_EPOCHS:
+                problems.append(f"epochs must be at most {MAX_EPOCHS:,} (the limit on a run's length), "
+                                f"got {self.epochs:,}")
+            elif self.epochs * points > MAX_EPOCH_POINTS:
+                problems.append(f"epochs x data points must be at most {MAX_EPOCH_POINTS:,} (the limit on a "
+                                f"run's work), got {self.epochs:,} x {points} on task {self.task!r}")
         if self.loss == "bce" and self.activation == "none":
             problems.append("loss bce needs probabilities, but activation none leaves the output linear")
         if problems:
@@ -295,6 +325,27 @@ class TrainConfig:
     def from_dict(cls, d: dict) -> "TrainConfig":
         names = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in names})
+
+
+@functools.lru_cache(maxsize=None)
+def task_shape(task: str) -> tuple[int, int, int]:
+    """(data points, input features, output features) of a task (its data are small: made once)."""
+    x, y = data.load_task(task, 0)
+    return len(x), x.shape[1], y.shape[1]
+
+
+def size_problems(in_features: int, hidden: Sequence[int], out_features: int, bias: bool) -> list[str]:
+    """Why a model of these sizes is over the limits (MAX_WIDTH, MAX_LAYERS, MAX_PARAMETERS); [] if it is not."""
+    sizes = [in_features, *hidden, out_features]
+    if len(hidden) > MAX_LAYERS:
+        return [f"at most {MAX_LAYERS} hidden layers (the limit on a model's depth), got {len(hidden):,}"]
+    if max(sizes) > MAX_WIDTH:
+        return [f"layer sizes must be at most {MAX_WIDTH:,} (the limit on a layer's width), got {max(sizes):,}"]
+    params = sum(a * b + (b if bias else 0) for a, b in zip(sizes[:-1], sizes[1:]))
+    if params > MAX_PARAMETERS:
+        return [f"the model must have at most {MAX_PARAMETERS:,} parameters (the limit on a model's size), "
+                f"hidden {'x'.join(map(str, hidden))} has {params:,}"]
+    return []
 
 
 def seeded_rngs(seed: int) -> tuple[np.random.Generator, np.random.Generator]:
@@ -394,7 +445,8 @@ def save_run(path: Any, run_: Run) -> Any:
 
 
 def load_model(path: Any) -> tuple[nn.MLP, dict]:
-    """The model saved by save_run and its metadata; every problem is a files.ModelFileError."""
+    """The model saved by save_run and its metadata; every problem is a files.ModelFileError. The metadata
+    is checked (types, names, the size limits) before anything is built from it."""
     meta, arrays = files.read_model_file(path)
     spec = meta.get("model")
     if not isinstance(spec, dict):
@@ -402,10 +454,48 @@ def load_model(path: Any) -> tuple[nn.MLP, dict]:
     for key in ("in_features", "hidden", "out_features", "activation", "out_activation", "bias"):
         if key not in spec:
             raise files.ModelFileError(path, f"metadata is missing key 'model.{key}'")
-    try:
-        model = build_model(spec, np.random.default_rng(0))
-    except (ValueError, TypeError) as err:
-        raise files.ModelFileError(path, f"metadata does not describe a model: {err}") from None
+    problem = _spec_problem(spec) or _config_problem(meta.get("config", {}))
+    if problem:
+        raise files.ModelFileError(path, f"metadata {problem}")
+    model = build_model(spec, np.random.default_rng(0))
     files.check_state(path, model, arrays)
     model.load_state_dict(arrays)
     return model, meta
+
+
+def _is_int(value: Any, minimum: int = 1) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= minimum
+
+
+def _spec_problem(spec: dict) -> str | None:
+    """Why a model spec read from a file cannot be built, or None."""
+    for key in ("in_features", "out_features"):
+        if not _is_int(spec[key]):
+            return f"'model.{key}' must be an integer >= 1, got {spec[key]!r}"
+    hidden = spec["hidden"]
+    if not isinstance(hidden, list) or not hidden or not all(_is_int(h) for h in hidden):
+        return f"'model.hidden' must be a non-empty list of integers >= 1, got {_short(hidden)}"
+    for key, allowed in (("activation", ACTIVATIONS), ("out_activation", ("sigmoid", "none")),
+                         ("init", nn.INITS)):
+        if key in spec and spec[key] not in allowed:
+            return f"'model.{key}' must be one of {', '.join(allowed)}, got {_short(spec[key])}"
+    if not isinstance(spec["bias"], bool):
+        return f"'model.bias' must be true or false, got {_short(spec['bias'])}"
+    problems = size_problems(spec["in_features"], hidden, spec["out_features"], spec["bias"])
+    return f"'model' is over the limits: {problems[0]}" if problems else None
+
+
+def _config_problem(config: Any) -> str | None:
+    """Why the training config read from a file cannot give predict its task and seed, or None."""
+    if not isinstance(config, dict):
+        return f"'config' must be an object, got {type(config).__name__}"
+    if "task" in config and not (isinstance(config["task"], str) and config["task"] in data.TASKS):
+        return f"'config.task' must be one of {', '.join(data.TASKS)}, got {_short(config['task'])}"
+    if "seed" in config and not _is_int(config["seed"], 0):
+        return f"'config.seed' must be an integer >= 0, got {_short(config['seed'])}"
+    return None
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit - 3] + "..."
