@@ -106,18 +106,24 @@ _UFUNC_DEFAULTS = {"casting": "same_kind", "order": "K", "dtype": None, "subok":
 
 def array_ufunc(ufunc: np.ufunc, method: str, inputs: tuple, kwargs: dict) -> Any:
     """``Tensor.__array_ufunc__``: run the Tensor op for ``ufunc`` on inputs where at least one is a Tensor."""
+    handler = UFUNCS.get(ufunc)
+    if kwargs or method != "__call__" or handler is None:
+        _check_ufunc_call(ufunc, method, kwargs, handler)
+    return handler(*[_operand(x) for x in inputs])
+
+
+def _check_ufunc_call(ufunc: np.ufunc, method: str, kwargs: dict, handler: Callable | None) -> None:
+    """Refuse out=, ufunc methods (reduce, at...), ufuncs without a Tensor op and options the op cannot honour."""
     name = f"np.{ufunc.__name__}"
-    if any(o is not None for o in kwargs.pop("out", ())):
+    if any(o is not None for o in kwargs.get("out", ())):
         raise _refuse_out(name)
     if method != "__call__":
         raise unsupported(f"{name}.{method}")
-    handler = UFUNCS.get(ufunc)
     if handler is None:
         raise unsupported(name)
     for key, value in kwargs.items():
-        if key not in _UFUNC_DEFAULTS or not _is_default(value, _UFUNC_DEFAULTS[key]):
+        if key != "out" and (key not in _UFUNC_DEFAULTS or not _is_default(value, _UFUNC_DEFAULTS[key])):
             raise unsupported(f"{name}({key}={value!r})", "is not supported on Tensors")
-    return handler(*[_operand(x) for x in inputs])
 
 
 def _is_default(value: Any, default: Any) -> bool:
