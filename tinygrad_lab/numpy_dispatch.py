@@ -123,7 +123,7 @@ def _check_ufunc_call(ufunc: np.ufunc, method: str, kwargs: dict, handler: Calla
         raise unsupported(name)
     for key, value in kwargs.items():
         if key != "out" and (key not in _UFUNC_DEFAULTS or not _is_default(value, _UFUNC_DEFAULTS[key])):
-            raise unsupported(f"{name}({key}={value!r})", "is not supported on Tensors")
+            raise unsupported(f"{name}({key}=...)", "is not supported on Tensors")
 
 
 def _is_default(value: Any, default: Any) -> bool:
