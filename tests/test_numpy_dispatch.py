@@ -109,7 +109,8 @@ def test_numpy_scalars_stay_weak_in_type_promotion():
     t = Tensor(np.ones(3, dtype=np.float32))
     two = np.float64(2.0)
     for out in [t * two, two * t, np.multiply(t, two), np.multiply(two, t), np.add(two, t), np.power(t, two),
-                np.maximum(t, two), t - np.float64(1.0), np.float64(1.0) - t]:
+                np.maximum(t, two), t - np.float64(1.0), np.float64(1.0) - t, np.clip(t, np.float64(0.0), two),
+                np.where(t > 0, t, two), np.dot(t, two), np.power(two, t)]:
         assert isinstance(out, Tensor) and out.dtype == np.float32
 
 

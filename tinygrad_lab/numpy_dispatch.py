@@ -109,7 +109,10 @@ def array_ufunc(ufunc: np.ufunc, method: str, inputs: tuple, kwargs: dict) -> An
     handler = UFUNCS.get(ufunc)
     if kwargs or method != "__call__" or handler is None:
         _check_ufunc_call(ufunc, method, kwargs, handler)
-    return handler(*[_operand(x) for x in inputs])
+    for x in inputs:
+        if isinstance(x, (list, tuple)):
+            return handler(*[_operand(v) for v in inputs])
+    return handler(*inputs)
 
 
 def _check_ufunc_call(ufunc: np.ufunc, method: str, kwargs: dict, handler: Callable | None) -> None:
@@ -258,7 +261,8 @@ def _clip(a, a_min=np._NoValue, a_max=np._NoValue, out=None, *, min=np._NoValue,
         if isinstance(bound, Tensor) and bound.requires_grad:
             raise unsupported("np.clip with Tensor bounds that require grad",
                               "is not supported (the bounds are constants); use np.maximum/np.minimum")
-    return ops.Clip.apply(_operand(a), lo=_data(lo), hi=_data(hi))
+    lo, hi = (b.item() if isinstance(b, np.generic) else _data(b) for b in (lo, hi))  # numpy scalars stay weak
+    return ops.Clip.apply(_operand(a), lo=lo, hi=hi)
 
 
 def _copy(a, order="K", subok=False):
