@@ -58,9 +58,13 @@ class TracedArray(np.ndarray):
         self._slot = None  # made by numpy behind the tracer's back: an error if it is ever used
 
     def __array_ufunc__(self, ufunc: np.ufunc, method: str, *inputs: Any, **kwargs: Any) -> Any:
+        if any(isinstance(x, Tensor) for x in inputs):
+            return NotImplemented  # ndarray (op) Tensor: Tensor's dispatch applies the op, which records its numpy work
         return _tracer().record(("ufunc", ufunc, method), inputs, kwargs)
 
     def __array_function__(self, func: Any, types: Any, args: tuple, kwargs: dict) -> Any:
+        if any(issubclass(t, Tensor) for t in types):
+            return NotImplemented
         return _tracer().record(("call", func), args, kwargs)
 
     def _method(self, name: str, *args: Any, **kwargs: Any) -> Any:

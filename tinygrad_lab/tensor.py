@@ -75,8 +75,14 @@ class Tensor:
     """An n-dimensional array with reverse-mode autodiff. ``Tensor(data, requires_grad=False, dtype=None, name=None)``."""
 
     __slots__ = ("data", "grad", "requires_grad", "grad_fn", "name", "_hooks", "__weakref__")
-    __array_ufunc__ = None  # ndarray (op) Tensor defers to Tensor, so the result stays a Tensor
     __array_priority__ = 1000
+
+    # numpy functions on Tensors run Tensor ops (numpy_dispatch.py); Tensor's own operators never come here
+    def __array_ufunc__(self, ufunc: np.ufunc, method: str, *inputs: Any, **kwargs: Any) -> Any:
+        return _dispatch.array_ufunc(ufunc, method, inputs, kwargs)
+
+    def __array_function__(self, func: Any, types: Any, args: tuple, kwargs: dict) -> Any:
+        return _dispatch.array_function(func, args, kwargs)
 
     def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None, name: str | None = None):
         arr = _to_array(data, dtype)
@@ -489,3 +495,4 @@ def ones_like(t: Tensor, requires_grad: bool = False) -> Tensor:
 
 
 from tinygrad_lab import ops as _ops  # noqa: E402  (ops build on Tensor, Tensor's methods apply ops)
+from tinygrad_lab import numpy_dispatch as _dispatch  # noqa: E402

@@ -17,6 +17,7 @@ import numpy as np
 
 from tinygrad_lab.autograd import grad as _grad
 from tinygrad_lab.autograd import enable_grad, no_grad
+from tinygrad_lab.check_backprop import BackpropCheck, BackpropCheckError, assert_backprop, check_backprop  # noqa: F401
 from tinygrad_lab.tensor import Tensor
 
 

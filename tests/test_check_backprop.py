@@ -1,0 +1,185 @@
+"""check_backprop / assert_backprop (tinygrad_lab/check_backprop.py): silent on correct hand-written gradients,
+each classic mistake diagnosed by name, autograd itself cross-checked, and the demo's diagnoses."""
+import copy
+import pathlib
+import re
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tinygrad_lab import data, ops, reference
+from tinygrad_lab.check_backprop import BackpropCheckError, lab_report_section
+from tinygrad_lab.testing import assert_backprop, check_backprop
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+NAMES = ["w1", "w2", "w3"]
+
+
+def lab_problem(n=100, seed=0, dtype=np.float64):
+    """The lab network at its initial weights on the linear task: its loss, weights and hand-derived gradients."""
+    x, y = data.generate_linear(n, rng=seed)
+    net = reference.Network(rng=np.random.default_rng(seed))
+    net.w1, net.w2, net.w3 = (w.astype(dtype) for w in net.weights)
+
+    def loss(w1, w2, w3):
+        trial = copy.copy(net)
+        trial.w1, trial.w2, trial.w3 = w1, w2, w3
+        return np.mean((y - trial.forward(x)) ** 2)
+
+    net.forward(x.astype(dtype))
+    return loss, list(net.weights), list(net.backpropagation(y.astype(dtype)))
+
+
+def rows(result):
+    return {row.name: row for row in result.rows}
+
+
+def test_correct_gradients_pass_and_say_nothing_else():
+    loss, ws, grads = lab_problem()
+    result = check_backprop(loss, ws, grads, names=NAMES)
+    assert result and all(row.ok and row.diagnosis == "ok" for row in result.rows)
+    text = str(result)
+    assert text.startswith("check_backprop: all 3 gradients agree (rtol=1e-05, atol=1e-08)")
+    for word in ["factor", "sign", "transposed", "shape:", "zeros", "mismatch"]:
+        assert word not in text
+    assert re.search(r"^w2\s+\(4, 4\)\s", text, flags=re.M)  # a table row: name, shape, errors, worst element
+    for true, given_ in zip(result.true_grads, grads):
+        np.testing.assert_allclose(true, given_, rtol=1e-12, atol=1e-18)
+
+
+@settings(max_examples=10)
+@given(seed=st.integers(0, 2 ** 32 - 1), n=st.integers(1, 40))
+def test_the_lab_networks_derived_gradients_always_pass(seed, n):
+    loss, ws, grads = lab_problem(n, seed)
+    assert check_backprop(loss, ws, grads, names=NAMES)
+
+
+@pytest.mark.parametrize("change, expected", [
+    (lambda g: 0.5 * g, "constant factor: your gradient is 0.5x (1/2) the true one"),
+    (lambda g: 100 * g, "constant factor: your gradient is 100x the true one"),
+    (lambda g: g / 100, "constant factor: your gradient is 0.01x (1/100) the true one"),
+    (lambda g: -g, "flipped sign: your gradient is minus the true one"),
+    (lambda g: 0 * g, "all zeros: your gradient is zero everywhere"),
+    (lambda g: g.T, "transposed"),
+    (lambda g: g[:-1], "wrong shape: yours is"),
+])
+@pytest.mark.parametrize("index", [0, 1, 2])
+def test_each_mistake_is_diagnosed_on_its_row_only(change, expected, index):
+    loss, ws, grads = lab_problem()
+    wrong = list(grads)
+    wrong[index] = change(grads[index])
+    result = check_backprop(loss, ws, wrong, names=NAMES)
+    assert not result
+    for k, name in enumerate(NAMES):
+        row = rows(result)[name]
+        assert row.ok == (k != index)
+        if k == index:
+            assert row.diagnosis.startswith(expected.split(":")[0]) and expected in row.diagnosis
+            assert f"{name}: {row.diagnosis}" in str(result)
+
+
+def test_a_square_matrix_transposed_is_named_though_the_shape_agrees():
+    loss, ws, grads = lab_problem()
+    assert grads[1].shape == (4, 4)
+    row = rows(check_backprop(loss, ws, [grads[0], grads[1].T, grads[2]], names=NAMES))["w2"]
+    assert row.diagnosis == "transposed: your gradient is the true one transposed (the shape cannot tell for a square matrix)"
+
+
+def test_a_mismatch_names_the_worst_element_and_the_fraction_that_disagrees():
+    loss, ws, grads = lab_problem()
+    wrong = grads[1].copy()
+    wrong[2, 3] += 0.01
+    wrong[0, 1] -= 0.001
+    result = check_backprop(loss, ws, [grads[0], wrong, grads[2]], names=NAMES)
+    row = rows(result)["w2"]
+    assert row.diagnosis == (f"mismatch: 2 of 16 elements (12%) disagree; worst at (2, 3): yours {wrong[2, 3]:.6g}, "
+                             f"true {grads[1][2, 3]:.6g}")
+    assert f"(2, 3): {wrong[2, 3]:.6g} vs {grads[1][2, 3]:.6g}" in str(result)
+    assert row.max_abs == pytest.approx(0.01, rel=1e-9)
+
+
+def test_the_derivative_taken_at_the_activations_input_is_a_mismatch():
+    loss, ws, _ = lab_problem()
+    x, y = data.generate_linear(100, rng=0)
+    net = reference.Network(weights=ws)
+    net.forward(x)
+    net.z3 = net.z2 @ net.w3  # derivative_sigmoid fed the pre-activation
+    result = check_backprop(loss, ws, list(net.backpropagation(y)), names=NAMES)
+    assert [row.diagnosis.split(":")[0] for row in result.rows] == ["mismatch"] * 3
+
+
+def test_float32_inputs_are_checked_in_float64_and_say_so():
+    loss, ws, grads = lab_problem(dtype=np.float32)
+    assert all(w.dtype == np.float32 for w in ws + grads)
+    result = check_backprop(loss, ws, grads, names=NAMES)
+    assert result
+    assert "computed in float64 from w1 (float32), w2 (float32), w3 (float32)" in str(result)
+    assert all(t.dtype == np.float64 for t in result.true_grads)
+    wrong = check_backprop(loss, ws, [grads[0], -grads[1], grads[2]], names=NAMES)
+    assert rows(wrong)["w2"].diagnosis.startswith("flipped sign")
+
+
+def test_assert_backprop_in_a_pytest_suite():
+    loss, ws, grads = lab_problem()
+    assert_backprop(loss, ws, grads, names=NAMES)
+    with pytest.raises(AssertionError) as err:
+        assert_backprop(loss, ws, [grads[0], 0.5 * grads[1], grads[2]], names=NAMES)
+    message = str(err.value)
+    assert "1 of 3 gradients disagree" in message and "w2: constant factor: your gradient is 0.5x" in message
+    assert "w1: ok" in message
+
+
+def test_default_names_and_scalar_inputs():
+    result = check_backprop(lambda a, b: np.sum(np.exp(a) * b), [np.array([0.5, -1.0]), 2.0],
+                            [2.0 * np.exp([0.5, -1.0]), np.sum(np.exp([0.5, -1.0]))])
+    assert result and [row.name for row in result.rows] == ["inputs[0]", "inputs[1]"]
+    result = check_backprop(lambda a, b: np.sum(np.exp(a) * b), [np.array([0.5, -1.0]), 2.0],
+                            [np.exp([0.5, -1.0]), np.sum(np.exp([0.5, -1.0]))])
+    assert "inputs[0]: constant factor: your gradient is 0.5x (1/2)" in str(result)
+
+
+def test_autograd_is_cross_checked_so_an_engine_bug_cannot_pass_a_wrong_gradient(monkeypatch):
+    x = np.array([0.3, -0.2, 0.7])
+    wrong = 2 * np.exp(x)  # the hand-written gradient makes the same mistake as the broken engine below
+    monkeypatch.setattr(ops.Exp, "backward", staticmethod(lambda ctx, grad: 2 * grad * ctx.saved_tensors[0]))
+    with pytest.raises(BackpropCheckError, match=r"autograd and finite differences disagree on d loss/d w"):
+        check_backprop(lambda w: np.sum(np.exp(w)), [x], [wrong], names=["w"])
+
+
+def test_a_loss_that_leaves_the_graph_is_refused_in_one_line():
+    x = np.array([0.3, -0.2])
+    with pytest.raises(BackpropCheckError, match=r"^check_backprop: loss returned float, not a Tensor") as err:
+        check_backprop(lambda w: float(np.sum(w ** 2)), [x], [2 * x])
+    assert "\n" not in str(err.value)
+    with pytest.raises(BackpropCheckError, match="autograd and finite differences disagree"):
+        check_backprop(lambda w: np.sum(w * np.asarray(w)), [x], [2 * x])  # half of the product left the graph
+    with pytest.raises(BackpropCheckError, match="must return a scalar, got shape"):
+        check_backprop(lambda w: w * 2, [x], [2 * x])
+    with pytest.raises(ValueError, match="2 inputs, 1 gradients and 2 names"):
+        check_backprop(lambda a, b: np.sum(a * b), [x, x], [x])
+
+
+def test_the_demo_passes_the_reports_network_and_diagnoses_three_mistakes():
+    out = subprocess.run([sys.executable, str(ROOT / "demos" / "check_backprop.py")], capture_output=True, text=True,
+                         check=True, timeout=300).stdout
+    sections = dict(re.findall(r"^== (.*?): (?:passes|fails)\n(.*?)(?=^== |\Z)", out, flags=re.S | re.M))
+    assert len(sections) == 4
+    as_printed, factor, at_input, transposed = sections.values()
+    assert "all 3 gradients agree" in as_printed and "w1: ok\nw2: ok\nw3: ok" in as_printed
+    assert out.count(": passes") == 1
+    assert all(f"{w}: constant factor: your gradient is 0.5x (1/2) the true one" in factor for w in NAMES)
+    assert all(f"{w}: mismatch: " in at_input for w in NAMES)
+    assert "w2: transposed: your gradient is the true one transposed" in transposed
+    assert "w1: ok" in transposed and "w3: ok" in transposed
+
+
+def test_the_lab_report_section_shows_the_check_on_the_reports_network():
+    text = lab_report_section()
+    assert text.startswith("## Checking the hand-written backprop\n")
+    assert "check_backprop: all 3 gradients agree" in text
+    assert text.count(": mismatch: ") == 3
+    assert text.count("```") % 2 == 0

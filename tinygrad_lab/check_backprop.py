@@ -1,0 +1,275 @@
+"""Judge a hand-written backward pass: ``check_backprop(loss, inputs, grads)`` runs the user's numpy loss on
+Tensors, differentiates it, makes sure that autograd result agrees with central finite differences, and
+compares the hand-computed gradients with it, naming the classic mistakes (a constant factor, a flipped sign,
+a transposed matrix, the wrong shape, all zeros).
+
+    def loss(w1, w2, w3):                       # the student's own numpy forward and loss, unchanged
+        ...
+        return np.mean((y - pred) ** 2)
+    assert_backprop(loss, [w1, w2, w3], [d_w1, d_w2, d_w3], names=["w1", "w2", "w3"])
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from tinygrad_lab.autograd import grad as _grad
+from tinygrad_lab.autograd import no_grad
+from tinygrad_lab.tensor import Tensor
+
+_DIRECTIONS = 3  # random directions per input for the finite-difference cross-check
+_EPS = 1e-6  # central differences, as gradcheck
+_FD_ATOL, _FD_RTOL = 1e-5, 1e-3  # gradcheck's (torch's) tolerances for the cross-check
+
+
+class BackpropCheckError(RuntimeError):
+    """The check cannot judge the gradients: the loss is not a differentiable scalar of its inputs here."""
+
+
+@dataclass
+class Row:
+    """The verdict on one input's gradient: ``diagnosis`` is "ok" when it agrees."""
+
+    name: str
+    shape: tuple
+    ok: bool
+    diagnosis: str
+    max_abs: float = float("nan")
+    max_rel: float = float("nan")
+    worst: str = "-"
+
+
+class BackpropCheck:
+    """check_backprop's result: truthy exactly when every gradient agrees; ``str()`` is the table."""
+
+    def __init__(self, rows: list[Row], true_grads: list[np.ndarray], notes: list[str], rtol: float, atol: float):
+        self.rows = rows
+        self.true_grads = true_grads  # autograd's gradients, float64, cross-checked by finite differences
+        self.notes = notes
+        self.rtol, self.atol = rtol, atol
+
+    def __bool__(self) -> bool:
+        return all(row.ok for row in self.rows)
+
+    def __str__(self) -> str:
+        bad = sum(not row.ok for row in self.rows)
+        head = (f"check_backprop: all {len(self.rows)} gradients agree" if not bad else
+                f"check_backprop: {bad} of {len(self.rows)} gradients disagree")
+        lines = [f"{head} (rtol={self.rtol:g}, atol={self.atol:g})", " ".join(self.notes)]
+        cells = [("name", "shape", "max abs err", "max rel err", "worst element (yours vs true)")] + [
+            (r.name, _shape(r.shape), _num(r.max_abs), _num(r.max_rel), r.worst) for r in self.rows]
+        widths = [max(len(c[k]) for c in cells) for k in range(5)]
+        for k, c in enumerate(cells):
+            lines.append("  ".join(v.ljust(w) for v, w in zip(c, widths)).rstrip())
+            if k == 0:
+                lines.append("  ".join("-" * w for w in widths))
+        lines += [f"{r.name}: {r.diagnosis}" for r in self.rows]
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        return f"<BackpropCheck {'ok' if self else 'failed'}: " + ", ".join(
+            f"{r.name} {'ok' if r.ok else r.diagnosis.split(':')[0]}" for r in self.rows) + ">"
+
+
+def _shape(shape: tuple) -> str:
+    return "(" + ", ".join(map(str, shape)) + ("," if len(shape) == 1 else "") + ")"
+
+
+def _num(v: float) -> str:
+    return "-" if np.isnan(v) else f"{v:.3g}"
+
+
+def check_backprop(loss: Callable[..., Any], inputs: Sequence[Any], grads: Sequence[Any], *,
+                   names: Sequence[str] | None = None, rtol: float = 1e-5, atol: float = 1e-8) -> BackpropCheck:
+    """Compare hand-computed gradients ``grads`` of ``loss(*inputs)`` (numpy code returning a scalar) with the
+    true ones, element by element: |yours - true| <= atol + rtol * |true|. See the module docstring."""
+    inputs, grads = list(inputs), list(grads)
+    names = [f"inputs[{i}]" for i in range(len(inputs))] if names is None else list(names)
+    if not len(inputs) == len(grads) == len(names):
+        raise ValueError(f"check_backprop: {len(inputs)} inputs, {len(grads)} gradients and {len(names)} names; "
+                         "give one gradient (and one name) per input, in the same order")
+    arrays, notes = _float64_inputs(inputs, names)
+    true = _autograd(loss, arrays)
+    _cross_check(loss, arrays, true, names)
+    notes.append(f"autograd agreed with central differences along {_DIRECTIONS} random directions per input.")
+    rows = [_judge(name, t, g, rtol, atol) for name, t, g in zip(names, true, grads)]
+    return BackpropCheck(rows, true, notes, rtol, atol)
+
+
+def assert_backprop(loss: Callable[..., Any], inputs: Sequence[Any], grads: Sequence[Any], *,
+                    names: Sequence[str] | None = None, rtol: float = 1e-5, atol: float = 1e-8) -> None:
+    """check_backprop for test suites: raises AssertionError with the table when a gradient disagrees."""
+    result = check_backprop(loss, inputs, grads, names=names, rtol=rtol, atol=atol)
+    if not result:
+        raise AssertionError("\n" + str(result))
+
+
+def _float64_inputs(inputs: list, names: list) -> tuple[list[np.ndarray], list[str]]:
+    arrays, converted = [], []
+    for name, x in zip(names, inputs):
+        arr = np.asarray(x.data if isinstance(x, Tensor) else x)
+        if arr.dtype.kind not in "biuf":
+            raise TypeError(f"check_backprop: input {name} must be numbers, got dtype {arr.dtype}")
+        if arr.dtype != np.float64:
+            converted.append(f"{name} ({arr.dtype})")
+        arrays.append(arr.astype(np.float64))
+    notes = [f"computed in float64 from {', '.join(converted)};"] if converted else []
+    return arrays, notes
+
+
+def _call(loss: Callable, tensors: list) -> Tensor:
+    """loss(*tensors) as a one-element Tensor, or a one-line reason why it cannot be differentiated."""
+    out = loss(*tensors)
+    if not isinstance(out, Tensor):
+        raise BackpropCheckError(
+            f"check_backprop: loss returned {type(out).__name__}, not a Tensor: it left the graph (float(), "
+            ".item(), np.asarray or t.numpy() inside the loss?); return the numpy expression itself")
+    if out.size != 1:
+        raise BackpropCheckError(f"check_backprop: loss must return a scalar, got shape {out.shape}")
+    return out
+
+
+def _autograd(loss: Callable, arrays: list) -> list[np.ndarray]:
+    tensors = [Tensor(a, requires_grad=True) for a in arrays]
+    out = _call(loss, tensors)
+    if not out.requires_grad:
+        raise BackpropCheckError("check_backprop: the loss does not depend on any input through the graph "
+                                 "(computed from t.numpy() or np.asarray values?)")
+    found = _grad(out, tensors, allow_unused=True)
+    return [np.zeros_like(a) if g is None else np.asarray(g.data, dtype=np.float64) for a, g in zip(arrays, found)]
+
+
+def _cross_check(loss: Callable, arrays: list, true: list, names: list) -> None:
+    """Directional derivatives of autograd vs central differences: an engine bug (or a loss that reads values
+    outside the graph) must not make a wrong hand-written gradient look right."""
+    rng = np.random.default_rng(0)
+    for i, (name, base) in enumerate(zip(names, arrays)):
+        for _ in range(_DIRECTIONS):
+            v = rng.standard_normal(base.shape)
+            numerical = (_value(loss, arrays, i, base + _EPS * v) - _value(loss, arrays, i, base - _EPS * v)) / (2 * _EPS)
+            analytical = float(np.sum(true[i] * v))
+            if not abs(analytical - numerical) <= _FD_ATOL + _FD_RTOL * abs(numerical):
+                raise BackpropCheckError(
+                    f"check_backprop: autograd and finite differences disagree on d loss/d {name} along a random "
+                    f"direction ({analytical:.6g} vs {numerical:.6g}): the loss is not smooth here (a kink of relu, "
+                    "abs or max), not deterministic, or reads values outside the graph; cannot judge the gradients")
+
+
+def _value(loss: Callable, arrays: list, index: int, replacement: np.ndarray) -> float:
+    args = [Tensor(replacement if k == index else a) for k, a in enumerate(arrays)]
+    with no_grad():
+        return float(_call(loss, args).data.reshape(()))
+
+
+def _judge(name: str, true: np.ndarray, given: Any, rtol: float, atol: float) -> Row:
+    """One row: the errors, and which classic mistake (if any) explains the difference."""
+    g = np.asarray(given.data if isinstance(given, Tensor) else given, dtype=np.float64)
+    row = Row(name, true.shape, False, "")
+    if g.shape != true.shape:
+        if g.ndim == 2 and g.shape == true.T.shape and _close(g, true.T, rtol, atol):
+            row.diagnosis = f"transposed: your gradient has shape {_shape(g.shape)}, it is the true one transposed"
+        else:
+            row.diagnosis = f"wrong shape: yours is {_shape(g.shape)}, the input (and its gradient) is {_shape(true.shape)}"
+        return row
+    err = np.abs(g - true)
+    row.max_abs = float(np.max(err, initial=0.0))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rel = np.where(err == 0, 0.0, err / np.abs(true))
+    row.max_rel = float(np.max(rel, initial=0.0))
+    excess = err - (atol + rtol * np.abs(true))
+    bad = ~(excess <= 0)  # NaN counts as a disagreement
+    if true.size:
+        k = np.unravel_index(int(np.argmax(np.where(np.isnan(excess), np.inf, excess))), true.shape)
+        row.worst = f"{_index(k)}: {g[k]:.6g} vs {true[k]:.6g}"
+    if not bad.any():
+        row.ok, row.diagnosis = True, "ok"
+        return row
+    row.diagnosis = _diagnose(g, true, bad, rtol, atol)
+    return row
+
+
+def _diagnose(g: np.ndarray, true: np.ndarray, bad: np.ndarray, rtol: float, atol: float) -> str:
+    if not np.any(g) and np.all(np.isfinite(g)):
+        return "all zeros: your gradient is zero everywhere, the true one is not (a missing term, or never assigned?)"
+    if g.ndim == 2 and g.shape[0] == g.shape[1] and _close(g, true.T, rtol, atol):
+        return "transposed: your gradient is the true one transposed (the shape cannot tell for a square matrix)"
+    if _close(g, -true, rtol, atol):
+        return "flipped sign: your gradient is minus the true one"
+    norm = float(np.sum(true * true))
+    if norm > 0 and np.all(np.isfinite(g)):
+        factor = float(np.sum(g * true)) / norm  # the least-squares fit g ~ factor * true
+        if _close(g, factor * true, rtol, atol):
+            return f"constant factor: your gradient is {_factor(factor)} the true one, everywhere"
+    k = np.unravel_index(int(np.argmax(np.where(bad, np.abs(g - true), -np.inf))), true.shape)
+    return (f"mismatch: {int(bad.sum())} of {bad.size} elements ({bad.mean():.0%}) disagree; worst at "
+            f"{_index(k)}: yours {g[k]:.6g}, true {true[k]:.6g}")
+
+
+def _index(k: tuple) -> str:
+    return "(" + ", ".join(str(int(i)) for i in k) + ")"
+
+
+def _factor(c: float) -> str:
+    """0.5x (1/2), 0.01x (1/100), 100x, -2x: the factor, and the 1/n it is when it is one (a missing n)."""
+    text = f"{c:.6g}x"
+    fraction = Fraction(c).limit_denominator(10000)
+    if abs(fraction.numerator) == 1 and fraction.denominator > 1 and abs(float(fraction) - c) <= 1e-9 * abs(c):
+        text += f" ({fraction.numerator}/{fraction.denominator})"
+    return text
+
+
+def _close(a: np.ndarray, b: np.ndarray, rtol: float, atol: float) -> bool:
+    return bool(np.all(np.abs(a - b) <= atol + rtol * np.abs(b)))
+
+
+def lab_report_section(n: int = 100, seed: int = 0) -> str:
+    """The lab report's section on checking its hand-written backprop, as markdown: check_backprop on the report's
+    network (tinygrad_lab.reference, standard normal weights from ``seed``) on the linear task with ``n`` points,
+    as derived, then with derivative_sigmoid taken at the activation's input instead of its output."""
+    import copy
+
+    from tinygrad_lab import data, reference
+
+    x, y = data.generate_linear(n, rng=seed)
+    net = reference.Network(rng=np.random.default_rng(seed))
+
+    def loss(w1: Any, w2: Any, w3: Any) -> Any:  # the report's forward pass and loss, on the weights given
+        trial = copy.copy(net)
+        trial.w1, trial.w2, trial.w3 = w1, w2, w3
+        return np.mean((y - trial.forward(x)) ** 2)
+
+    names = ["w1", "w2", "w3"]
+    net.forward(x)
+    derived = check_backprop(loss, list(net.weights), list(net.backpropagation(y)), names=names)
+    wrong = copy.copy(net)
+    wrong.z3 = net.z2 @ net.w3  # derivative_sigmoid(z) = z(1-z) fed the pre-activation instead of the output
+    mistaken = check_backprop(loss, list(net.weights), list(wrong.backpropagation(y)), names=names)
+    worst = max(row.max_rel for row in derived.rows)
+    verdict = (f"The derived gradients agree with autograd everywhere (largest relative difference {worst:.1e})."
+               if derived else "The derived gradients do NOT agree with autograd; see the table.")
+    return "\n".join([
+        "## Checking the hand-written backprop",
+        "",
+        "`tinygrad_lab.testing.check_backprop` runs the report's own numpy forward pass and loss on Tensors, "
+        "differentiates them, checks that result against finite differences, and compares the gradients derived "
+        f"by hand with it, element by element. On the linear task ({n} points, seed {seed}):",
+        "",
+        "```python",
+        "def loss(w1, w2, w3):",
+        "    trial = copy.copy(net); trial.w1, trial.w2, trial.w3 = w1, w2, w3",
+        "    return np.mean((y - trial.forward(x)) ** 2)",
+        "net.forward(x)",
+        "check_backprop(loss, [net.w1, net.w2, net.w3], net.backpropagation(y), names=[\"w1\", \"w2\", \"w3\"])",
+        "```",
+        "",
+        "```text", str(derived), "```",
+        "",
+        verdict + " The same check with `derivative_sigmoid` applied to the last layer's input (`z2 @ w3`) "
+        "instead of its output `z3`, a common slip:",
+        "",
+        "```text", str(mistaken), "```",
+        "",
+    ])
