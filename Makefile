@@ -42,7 +42,7 @@ OLDEST_NUMPY := 1.26.4
 OLDEST_PYTHON ?= $(firstword $(foreach p,python3.10 $(wildcard $(HOME)/.pyenv/versions/3.10*/bin/python3.10),\
                    $(shell $(p) -c 'import sys; print(sys.executable)' 2>/dev/null)) $(PYTHON))
 OLD := .venv-oldest
-OLD_STAMP := $(OLD)/.installed
+OLD_STAMP := $(OLD)/.installed-numpy-$(OLDEST_NUMPY)
 WHEEL_STAMP := build/wheel/.built
 
 # The wheel, rebuilt when the package changes; build/ is cleared first so no deleted module lingers in it.
