@@ -197,6 +197,13 @@ def test_graph_needs_no_graphviz_package(bare):
     assert "<svg" in (bare.cwd / "graph.svg").read_text()  # drawn by Graphviz's dot program
 
 
+def test_viz_draw_without_its_extra_names_it(bare):
+    done = bare.python_code("import tinygrad_lab as tl\nfrom tinygrad_lab import viz\n"
+                            "try:\n    viz.draw(tl.tensor(1.0) * 2)\nexcept ImportError as err:\n    print(err)")
+    assert done.returncode == 0, done.stderr
+    assert "pip install 'tinygrad-lab[viz]'" in done.stdout
+
+
 # ---- installed with [all] ---------------------------------------------------------------------------------------------
 
 def test_full_install_brings_every_extra(full):
