@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test fuzz bench setup dot clean
+.PHONY: demo test test-oldest fuzz bench setup dot clean
 
 setup: $(STAMP)
 
@@ -31,6 +31,48 @@ demo: setup dot
 
 test: setup dot
 	$(PY) -m pytest -q
+	$(MAKE) --no-print-directory test-oldest
+
+# The engine and nn tests again, against the oldest numpy pyproject.toml claims and the oldest Python it claims
+# (where this machine has it), on the package as installed from its wheel. The list lives here only.
+ENGINE_TESTS := test_ops.py test_autograd.py test_tensor.py test_nn.py test_optim.py test_functional.py \
+                test_properties.py
+OLDEST_NUMPY := 1.26.4
+# python3.10 on PATH or from pyenv; without one, the oldest numpy is still tested, under $(PYTHON).
+OLDEST_PYTHON ?= $(firstword $(foreach p,python3.10 $(wildcard $(HOME)/.pyenv/versions/3.10*/bin/python3.10),\
+                   $(shell $(p) -c 'import sys; print(sys.executable)' 2>/dev/null)) $(PYTHON))
+OLD := .venv-oldest
+OLD_STAMP := $(OLD)/.installed-numpy-$(OLDEST_NUMPY)
+WHEEL_STAMP := build/wheel/.built
+
+# The wheel, rebuilt when the package changes; build/ is cleared first so no deleted module lingers in it.
+$(WHEEL_STAMP): pyproject.toml README.md LICENSE $(shell find tinygrad_lab -name '*.py' -o -name py.typed) | setup
+	rm -rf build
+	$(PY) -m pip wheel --quiet --no-deps --wheel-dir build/wheel .
+	touch $@
+
+# The second environment, made once (again when pyproject.toml changes): the wheel's dev extra and the oldest
+# numpy. It has no pip of its own; .venv's pip installs into it.
+$(OLD_STAMP): pyproject.toml | $(WHEEL_STAMP)
+	rm -rf $(OLD)
+	$(OLDEST_PYTHON) -m venv --without-pip $(OLD)
+	$(PY) -m pip --python $(OLD)/bin/python install --quiet numpy==$(OLDEST_NUMPY) "$$(ls build/wheel/*.whl)[dev]"
+	touch $@
+
+# The current wheel into it, whenever the package has changed since.
+$(OLD)/.wheel: $(WHEEL_STAMP) $(OLD_STAMP)
+	$(PY) -m pip --python $(OLD)/bin/python install --quiet --no-deps --force-reinstall build/wheel/*.whl
+	touch $@
+
+# The tests run from a copy outside the checkout's root, so they import the wheel's package, not ./tinygrad_lab.
+test-oldest: $(OLD)/.wheel
+	rm -rf $(OLD)/tests && mkdir $(OLD)/tests
+	cp tests/conftest.py $(addprefix tests/,$(ENGINE_TESTS)) $(OLD)/tests/
+	cd $(OLD)/tests && env -u PYTHONPATH ../bin/python -c 'import sys, numpy, tinygrad_lab; \
+	  assert tinygrad_lab.__file__.startswith(sys.prefix), tinygrad_lab.__file__; \
+	  assert numpy.__version__ == "$(OLDEST_NUMPY)", numpy.__version__; \
+	  print("engine tests on Python", sys.version.split()[0], "numpy", numpy.__version__, "from the wheel")'
+	cd $(OLD)/tests && env -u PYTHONPATH ../bin/python -m pytest -q -p no:cacheprovider --rootdir . $(ENGINE_TESTS)
 
 # A longer run of the differential fuzzer (tests/test_fuzz.py); a failure prints the seed that replays it.
 fuzz: setup
@@ -40,4 +82,4 @@ bench: setup
 	$(PY) -m benchmarks
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis
+	rm -rf $(VENV) $(OLD) build *.egg-info .pytest_cache .hypothesis
