@@ -79,7 +79,8 @@ def test_accumulation_lists_every_contribution_and_the_engines_sum():
     for name in "ab":
         t = by_label[name]
         assert len(t["contributions"]) == 2  # a: from c = a * b and d = c + a; b: from c and f = e * b
-        assert sum(float(x["grad"]["text"]) for x in t["contributions"]) == pytest.approx(float(t["grad"]["text"]), rel=DISPLAY_RTOL)
+        total = float(t["grad"]["text"])
+        assert sum(float(x["grad"]["text"]) for x in t["contributions"]) == pytest.approx(total, rel=DISPLAY_RTOL)
         assert float(t["grad"]["text"]) == pytest.approx(expected[name], rel=DISPLAY_RTOL)
     d_parts = by_label["d"]["contributions"]
     assert len(d_parts) == 2 and d_parts[0]["step"] == d_parts[1]["step"]  # e = d * d: both in one step

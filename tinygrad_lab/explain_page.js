@@ -72,7 +72,10 @@
   }
   function reveal(svgId) {
     const g = svgId && nodeEl[svgId];
-    if (g && g.scrollIntoView) g.scrollIntoView({block: "nearest", inline: "nearest"});
+    if (!g) return;
+    const r = g.getBoundingClientRect(), box = $("graph").getBoundingClientRect();
+    if (r.top < box.top || r.bottom > box.bottom || r.left < box.left || r.right > box.right)
+      g.scrollIntoView({block: "center", inline: "center"});
   }
   function clearPicture() {
     if (!svg) return;
@@ -136,7 +139,8 @@
     const parts = O[op].inputs.map((inp, pos) => {
       const name = inp.tensor === undefined ? "constant" : T[inp.tensor].label;
       const v = inp.tensor === undefined ? inp.const : T[inp.tensor].value;
-      return "input " + pos + " = " + name + (v.small ? " = " + v.text.replace(/\s+/g, " ") : " (" + v.text.split("\n")[0] + ")");
+      const shown = v.small ? " = " + v.text.replace(/\s+/g, " ") : " (" + v.text.split("\n")[0] + ")";
+      return "input " + pos + " = " + name + shown;
     });
     const out = T[O[op].out];
     parts.push("out = " + (out.value.small ? out.value.text.replace(/\s+/g, " ") : out.value.text.split("\n")[0]));
@@ -152,13 +156,15 @@
     const ol = el("ol");
     t.contributions.forEach((c) => {
       const li = el("li");
-      li.appendChild(el("span", "from", "from " + O[c.op].label + ", step " + c.step + (c.step > step ? " (later)" : "")));
+      const later = c.step > step ? " (later)" : "";
+      li.appendChild(el("span", "from", "from " + O[c.op].label + ", step " + c.step + later));
       li.appendChild(val(c.grad, "contrib", {to: i, step: c.step}));
       ol.appendChild(li);
     });
     d.appendChild(ol);
     if (t.grad) {
-      const where = t.op === null ? t.label + ".grad" : "what arrives at " + O[t.op].label + " (step " + stepOf[t.op] + ")";
+      const where = t.op === null ? t.label + ".grad"
+        : "what arrives at " + O[t.op].label + " (step " + stepOf[t.op] + ")";
       d.appendChild(el("p", "sum", "sum = " + where + ":"));
       d.appendChild(val(t.grad, "sum", {to: i}));
     }
@@ -184,7 +190,8 @@
     const rule = el("div", "rule");
     rule.appendChild(el("p", null, "Local rule: " + o.rule + "."));
     rule.appendChild(el("code", "formula", o.formula));
-    rule.appendChild(el("p", "gnote", "G is the gradient arriving at the output; each input gets G times its local derivative."));
+    rule.appendChild(el("p", "gnote",
+      "G is the gradient arriving at the output; each input gets G times its local derivative."));
     rule.appendChild(inputsLine(s.op));
     card.appendChild(rule);
     card.appendChild(el("h3", null, "Gradient arriving: G = d " + T[D.output].label + " / d" + paren(out.label)));
@@ -198,8 +205,10 @@
       if (send.grad) {
         box.appendChild(val(send.grad, "send", {to: send.to, pos: send.pos}));
         const n = T[send.to].contributions.length;
-        if (n > 1) box.appendChild(el("p", "nth", "contribution " + send.nth + " of " + n + " to " + T[send.to].label + "'s gradient"));
-        else if (T[send.to].op === null) box.appendChild(el("p", "nth", "its only contribution: this is " + T[send.to].label + ".grad"));
+        const to = T[send.to].label;
+        const note = n > 1 ? "contribution " + send.nth + " of " + n + " to " + to + "'s gradient"
+          : T[send.to].op === null ? "its only contribution: this is " + to + ".grad" : "";
+        if (note) box.appendChild(el("p", "nth", note));
       } else {
         box.classList.add("none");
         box.appendChild(el("p", "why", send.why));
@@ -208,7 +217,10 @@
     });
     const seen = new Set();
     s.sends.forEach((send) => {
-      if (send.grad && !seen.has(send.to) && T[send.to].contributions.length > 1) { seen.add(send.to); accumulation(send.to, card); }
+      if (send.grad && !seen.has(send.to) && T[send.to].contributions.length > 1) {
+        seen.add(send.to);
+        accumulation(send.to, card);
+      }
     });
   }
   function doneCard(card) {
@@ -222,7 +234,8 @@
       box.appendChild(val(T[i].grad, "final", {to: i}));
       card.appendChild(box);
     });
-    card.appendChild(el("p", "hint", "Press F to watch the forward pass that made these values, or Home to start again."));
+    card.appendChild(el("p", "hint",
+      "Press F to watch the forward pass that made these values, or Home to start again."));
   }
   function forwardCard(card) {
     if (step === 0) {
@@ -242,7 +255,8 @@
     head(card, o.label, "computes " + tname(o.out));
     o.inputs.forEach((inp, pos) => {
       const box = el("div", "send");
-      box.appendChild(el("div", "to", "\u2192 input " + pos + ": " + (inp.tensor === undefined ? "a constant" : tname(inp.tensor))));
+      const who = inp.tensor === undefined ? "a constant" : tname(inp.tensor);
+      box.appendChild(el("div", "to", "\u2192 input " + pos + ": " + who));
       box.appendChild(val(inp.tensor === undefined ? inp.const : T[inp.tensor].value, "input"));
       card.appendChild(box);
     });
