@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-oldest fuzz bench setup dot clean
+.PHONY: demo test test-oldest fuzz bench setup dot browser clean
 
 setup: $(STAMP)
 
@@ -17,19 +17,26 @@ $(STAMP): pyproject.toml Makefile
 	$(PY) -m pip install --quiet torch==2.13.0
 	touch $(STAMP)
 
-# Graphviz's `dot` renders the graphs; install it through apt-get where it is missing and apt-get works.
+# System tools, through apt-get where they are missing and apt-get works: Graphviz's `dot` renders the graphs;
+# Debian's Chromium and its driver run the explainer page's browser tests (make test only).
 dot:
-	@command -v dot >/dev/null 2>&1 || { \
+	@$(call apt_install,dot,graphviz,graphs are written as .dot text instead)
+
+browser:
+	@$(call apt_install,chromedriver,chromium chromium-driver,the explainer page's browser tests cannot run)
+
+# $(call apt_install,command,packages,what is lost without them)
+apt_install = command -v $(1) >/dev/null 2>&1 || { \
 	  if command -v apt-get >/dev/null 2>&1; then \
 	    SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-	    $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq graphviz >/dev/null \
-	      || echo "note: could not install Graphviz (dot); graphs are written as .dot text instead"; \
-	  else echo "note: Graphviz (dot) is missing; install it to render graphs"; fi; }
+	    { $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq $(2) >/dev/null; } \
+	      || echo "note: could not install $(2): $(3)"; \
+	  else echo "note: $(2) missing and no apt-get: $(3)"; fi; }
 
 demo: setup dot
 	$(PY) -m tinygrad_lab report --out report && echo "The lab report is in $(CURDIR)/report/README.md"
 
-test: setup dot
+test: setup dot browser
 	$(PY) -m pytest -q
 	$(MAKE) --no-print-directory test-oldest
 
