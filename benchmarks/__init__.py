@@ -1,7 +1,7 @@
 """tinygrad_lab's benchmark suite: ``python -m benchmarks`` (or ``make bench``).
 
 It measures, side by side in one run and always as a ratio to the hand-written numpy backprop
-(``tinygrad_lab.reference``):
+(``tinygrad_lab.lab.reference``):
 
 * the per-epoch time of the lab's MLP at four sizes (``problems``) for every implementation
   (``implementations``), after checking that each one computes the reference's weights (``timing``);

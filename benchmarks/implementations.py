@@ -67,8 +67,8 @@ def _import_error(module: str) -> str | None:
 # ---- the hand-written numpy reference ------------------------------------------------------------------------
 
 def build_reference(p: Problem) -> Runner:
-    """tinygrad_lab.reference.Network.train_step: the baseline of every ratio."""
-    from tinygrad_lab.reference import Network
+    """tinygrad_lab.lab.reference.Network.train_step: the baseline of every ratio."""
+    from tinygrad_lab.lab.reference import Network
 
     net = Network(weights=p.weights)
     return Runner(lambda: net.train_step(p.x, p.y, p.lr), lambda: [w.copy() for w in net.weights])

@@ -1,7 +1,7 @@
 """The lab's full run: 20,000 epochs at S1, timed end to end (tl.compile's warm-up, trace and check included).
 
 "step loop" is what the lab does each epoch: the step, ``float(loss)`` and the accuracy of the epoch's
-predictions. "train.fit" is the same run through ``tinygrad_lab.train.fit(..., quiet=True)`` (what
+predictions. "train.fit" is the same run through ``tinygrad_lab.lab.train.fit(..., quiet=True)`` (what
 ``tinygrad-lab train`` runs), when that module is present; it runs once per path, the loops ``repeats`` times.
 """
 from __future__ import annotations
@@ -39,7 +39,7 @@ class LabRun:
 
 
 def _loop_reference(p: Problem, epochs: int) -> tuple[float, float, float]:
-    from tinygrad_lab.reference import Network
+    from tinygrad_lab.lab.reference import Network
 
     net = Network(weights=p.weights)
     target = p.y > 0.5
@@ -65,9 +65,9 @@ def _loop_tinygrad(key: str) -> Callable[[Problem, int], tuple[float, float, flo
 
 
 def _fit(p: Problem, epochs: int, compile: bool) -> float | None:
-    """Seconds of train.fit for the run, or None when tinygrad_lab.train is not there."""
+    """Seconds of train.fit for the run, or None when tinygrad_lab.lab.train is not there."""
     try:
-        train = importlib.import_module("tinygrad_lab.train")
+        train = importlib.import_module("tinygrad_lab.lab.train")
         import tinygrad_lab.functional as F
         from tinygrad_lab import nn, optim
     except ImportError:

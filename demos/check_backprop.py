@@ -9,7 +9,7 @@ import copy
 
 import numpy as np
 
-from tinygrad_lab import data
+from tinygrad_lab.lab import data
 from tinygrad_lab.testing import check_backprop
 
 

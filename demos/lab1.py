@@ -10,7 +10,8 @@ import numpy as np
 
 import tinygrad_lab as tl
 import tinygrad_lab.functional as F
-from tinygrad_lab import data, nn, optim, plots
+from tinygrad_lab import nn, optim
+from tinygrad_lab.lab import data, plots
 from tinygrad_lab.files import save_figure
 
 OUT = pathlib.Path(__file__).resolve().parent / "out"

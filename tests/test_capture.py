@@ -55,7 +55,7 @@ def test_compiled_step_equals_eager_after_1000_steps(optimizer, activation, bias
 
 
 def test_the_lab_step_with_the_lab_network_matches_the_reference():
-    from tinygrad_lab.reference import Network
+    from tinygrad_lab.lab.reference import Network
 
     x, y = lab_data()
     reference = Network(rng=np.random.default_rng(3))

@@ -9,7 +9,8 @@ import zipfile
 import numpy as np
 import pytest
 
-from tinygrad_lab import cli, files
+from tinygrad_lab import files
+from tinygrad_lab.lab import cli
 
 LOG_LINE = re.compile(r"^epoch (\d+) loss : (\d+\.\d{8}) acc\(%\) : (\d+(?:\.\d{1,2})?)$")
 OUTPUTS = ["comparison.png", "learning_curve.png", "decision_boundary.png", "model.npz", "history.json",

@@ -10,7 +10,9 @@ import sys
 import numpy as np
 import pytest
 
-from tinygrad_lab import cli, files, plots, train
+from tinygrad_lab import files
+from tinygrad_lab.lab import cli, plots, runs, train
+from tinygrad_lab.lab.config import MAX_EPOCHS, MAX_EPOCH_POINTS, MAX_LAYERS, MAX_PARAMETERS, MAX_WIDTH, build_model
 
 OUTPUTS = ["comparison.png", "learning_curve.png", "decision_boundary.png", "model.npz", "history.json",
            "metrics.json"]
@@ -50,13 +52,13 @@ def model_file(tmp_path_factory):
 # ---- limits: usage errors (exit code 2) naming the limit, checked before any work --------------------------------
 
 @pytest.mark.parametrize("argv, reason", [
-    (["--epochs", "1000000000000"], f"--epochs: must be at most {train.MAX_EPOCHS:,} (the limit on a run's length)"),
-    (["--epochs", "99999999999999999999999999"], f"must be at most {train.MAX_EPOCHS:,}"),
-    (["--task", "circle", "--epochs", str(train.MAX_EPOCH_POINTS // 200 + 1)],
-     f"epochs x data points must be at most {train.MAX_EPOCH_POINTS:,}"),
-    (["--hidden", "100000000"], f"--hidden: must be at most {train.MAX_WIDTH:,} (the limit on a layer's width)"),
-    (["--hidden", "5000", "5000"], f"at most {train.MAX_PARAMETERS:,} parameters (the limit on a model's size)"),
-    (["--hidden", *["1"] * (train.MAX_LAYERS + 1)], f"at most {train.MAX_LAYERS} hidden layers"),
+    (["--epochs", "1000000000000"], f"--epochs: must be at most {MAX_EPOCHS:,} (the limit on a run's length)"),
+    (["--epochs", "99999999999999999999999999"], f"must be at most {MAX_EPOCHS:,}"),
+    (["--task", "circle", "--epochs", str(MAX_EPOCH_POINTS // 200 + 1)],
+     f"epochs x data points must be at most {MAX_EPOCH_POINTS:,}"),
+    (["--hidden", "100000000"], f"--hidden: must be at most {MAX_WIDTH:,} (the limit on a layer's width)"),
+    (["--hidden", "5000", "5000"], f"at most {MAX_PARAMETERS:,} parameters (the limit on a model's size)"),
+    (["--hidden", *["1"] * (MAX_LAYERS + 1)], f"at most {MAX_LAYERS} hidden layers"),
 ])
 def test_sizes_over_the_limits_are_usage_errors(argv, reason, tmp_path, capsys):
     code, out, err = run_cli(["train", *argv, "--out", str(tmp_path / "o")], capsys)
@@ -123,7 +125,7 @@ def test_os_and_memory_errors_become_one_line(tmp_path, monkeypatch, capsys):
     def no_memory(*args, **kwargs):
         raise MemoryError("Unable to allocate 7.28 TiB for an array")
 
-    monkeypatch.setattr(train, "run", no_memory)
+    monkeypatch.setattr(runs, "run", no_memory)
     code, _, err = run_cli(["train", *SMALL, "--out", str(out)], capsys)
     assert code == 1 and one_error_line(err) == "error: out of memory: Unable to allocate 7.28 TiB for an array"
     assert listing(tmp_path) == []
@@ -133,7 +135,7 @@ def test_an_unexpected_exception_is_one_line(tmp_path, monkeypatch, capsys):
     def broken(*args, **kwargs):
         raise RuntimeError("something nobody expected\nwith a second line")
 
-    monkeypatch.setattr(train, "run", broken)
+    monkeypatch.setattr(runs, "run", broken)
     code, _, err = run_cli(["train", *SMALL, "--out", str(tmp_path / "run")], capsys)
     assert code == 1 and one_error_line(err) == "error: RuntimeError: something nobody expected"
 
@@ -156,7 +158,7 @@ def interrupt_at(monkeypatch, module, name, target):
 @pytest.mark.parametrize("module, name, target", [
     (files, "write_json", "metrics.json"),  # the last file
     (files, "save_figure", "learning_curve.png"),  # after one figure
-    (train, "save_run", "model.npz"),
+    (runs, "save_run", "model.npz"),
 ])
 def test_ctrl_c_while_writing_leaves_no_run(module, name, target, tmp_path, monkeypatch, capsys):
     out = tmp_path / "run"
@@ -266,9 +268,9 @@ def with_meta(src, dst, change=None, arrays_change=None):
     (lambda m: m["model"].__setitem__("hidden", [1e9, 1e9]), None,
      "'model.hidden' must be a non-empty list of integers >= 1, got [1000000000.0, 1000000000.0]"),
     (lambda m: m["model"].__setitem__("hidden", [10 ** 9, 10 ** 9]), None,
-     f"at most {train.MAX_WIDTH:,} (the limit on a layer's width)"),
+     f"at most {MAX_WIDTH:,} (the limit on a layer's width)"),
     (lambda m: m["model"].__setitem__("hidden", [1000, 1000, 1000]), None,
-     f"at most {train.MAX_PARAMETERS:,} parameters"),
+     f"at most {MAX_PARAMETERS:,} parameters"),
     (lambda m: m["model"].__setitem__("hidden", []), None, "'model.hidden' must be a non-empty list"),
     (lambda m: m["model"].__setitem__("in_features", "2"), None, "'model.in_features' must be an integer >= 1"),
     (lambda m: m["model"].__setitem__("activation", "swish"), None, "'model.activation' must be one of sigmoid"),
@@ -278,8 +280,8 @@ def test_predict_rejects_bad_metadata_before_building(change, arrays_change, rea
                                                       monkeypatch, capsys):
     bad = with_meta(model_file, tmp_path / "bad.npz", change, arrays_change)
     built = []
-    real_build = train.build_model
-    monkeypatch.setattr(train, "build_model", lambda *a, **k: built.append(a) or real_build(*a, **k))
+    real_build = build_model
+    monkeypatch.setattr(runs, "build_model", lambda *a, **k: built.append(a) or real_build(*a, **k))
     code, out, err = run_cli(["predict", "--model", str(bad)], capsys)
     assert code == 1 and out == ""
     line = one_error_line(err)

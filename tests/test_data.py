@@ -2,11 +2,11 @@
 import numpy as np
 import pytest
 
-from tinygrad_lab import data
+from tinygrad_lab.lab import data
 
 
 def lab_generate_xor_easy():
-    """The lab's own loop (with its float test for the centre point), independent of tinygrad_lab.data."""
+    """The lab's own loop (with its float test for the centre point), independent of tinygrad_lab.lab.data."""
     inputs, labels = [], []
     for i in range(11):
         inputs.append([0.1 * i, 0.1 * i])

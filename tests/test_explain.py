@@ -15,6 +15,8 @@ import pytest
 import tinygrad_lab as tl
 from tinygrad_lab import viz
 from tinygrad_lab.viz import explainer as explain
+from tinygrad_lab.lab.config import TrainConfig
+from tinygrad_lab.lab import runs
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
@@ -278,7 +280,6 @@ def test_mid_backward_screenshot_of_the_lab_network(browser, tmp_path):
     from PIL import Image
     from selenium.webdriver.common.keys import Keys
 
-    from tinygrad_lab import train
 
     page = Page(browser, viz.write_lab_explainer(tmp_path / "lab.html", after_epochs=20))
     for _ in range(3):
@@ -291,7 +292,7 @@ def test_mid_backward_screenshot_of_the_lab_network(browser, tmp_path):
     orange = np.all(np.abs(pixels - [232, 89, 12]) < 40, axis=-1)
     assert orange.sum() > 200  # the current node's highlight is drawn
     page.key(Keys.END)
-    _, model = train.graph_root(train.TrainConfig(hidden=(2, 2), epochs=20), after_epochs=20)
+    _, model = runs.graph_root(TrainConfig(hidden=(2, 2), epochs=20), after_epochs=20)
     shown = {i: numbers(text) for i, text in page.values("final")}
     grads = [p.grad.data.ravel() for _, p in model.named_parameters()]
     assert len(shown) == len(grads)

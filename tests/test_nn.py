@@ -1,5 +1,5 @@
 """tinygrad_lab.nn: module registration and naming, repr, train/eval, state_dict, inits, and the lab's MLP
-checked against the hand-derived backprop of tinygrad_lab.reference."""
+checked against the hand-derived backprop of tinygrad_lab.lab.reference."""
 import numpy as np
 import pytest
 
@@ -7,7 +7,7 @@ import tinygrad_lab as tl
 import tinygrad_lab.functional as F
 import tinygrad_lab.nn as nn
 import tinygrad_lab.optim as optim
-from tinygrad_lab.reference import Network
+from tinygrad_lab.lab.reference import Network
 
 
 class Block(nn.Module):

@@ -7,7 +7,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import tinygrad_lab as tl
-from tinygrad_lab import optim, reference
+from tinygrad_lab import optim
+from tinygrad_lab.lab import reference
 from tinygrad_lab.testing import (arrays, broadcastable_shapes, elements, gradcheck, positive_elements, shapes)
 
 Tensor = tl.Tensor

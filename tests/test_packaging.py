@@ -137,7 +137,7 @@ def test_wheel_has_its_license_and_readable_metadata(wheel):
     assert [r for r in required if "extra ==" not in r] == ["numpy>=1.26"]  # numpy is the only runtime need
     assert set(meta.get_all("Provides-Extra")) == {*EXTRAS, "dev", "all"}
     entry_points = archive.read(f"{dist_info}/entry_points.txt").decode()
-    assert "tinygrad-lab = tinygrad_lab.cli:main" in entry_points
+    assert "tinygrad-lab = tinygrad_lab.lab.cli:main" in entry_points
 
 
 # ---- installed without extras: numpy only -----------------------------------------------------------------------------

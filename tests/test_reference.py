@@ -1,11 +1,11 @@
-"""The lab's hand-derived backprop (tinygrad_lab.reference) as an oracle: the same network built from Tensor ops
+"""The lab's hand-derived backprop (tinygrad_lab.lab.reference) as an oracle: the same network built from Tensor ops
 has the same gradients to 1e-12 relative, and 100 SGD steps of both end at the same weights."""
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import tinygrad_lab as tl
-from tinygrad_lab import reference
+from tinygrad_lab.lab import reference
 
 Tensor = tl.Tensor
 

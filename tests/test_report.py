@@ -9,11 +9,12 @@ import xml.etree.ElementTree as ET
 import numpy as np
 import pytest
 
-from tinygrad_lab import cli, train
+from tinygrad_lab.lab import cli
 from tinygrad_lab.lab import report
 from tinygrad_lab.lab.report import prose, runner, statistics
 from tinygrad_lab.lab.report.context import Context
-from tinygrad_lab.train import TrainConfig
+from tinygrad_lab.lab.config import TrainConfig
+from tinygrad_lab.lab import runs
 
 TITLES = ["The lab's settings on linear and XOR", "Learning rates", "Hidden units", "Without activation functions",
           "Activation functions", "Optimizers", "Loss: MSE vs binary cross-entropy"]
@@ -94,9 +95,9 @@ def test_tables_hold_the_runs_numbers(quick):
     _, text, _ = quick
     settings = report.settings_for(quick=True)
     for task in report.TASKS:
-        runs = [train.run(TrainConfig(task=task, epochs=settings.epochs, seed=s), quiet=True).history
-                for s in settings.seeds]
-        acc = np.array([h.final_accuracy for h in runs])
+        histories = [runs.run(TrainConfig(task=task, epochs=settings.epochs, seed=s), quiet=True).history
+                     for s in settings.seeds]
+        acc = np.array([h.final_accuracy for h in histories])
         expected = f"{acc.mean():.2f} ± {acc.std(ddof=1):.2f}"
         row = next(line for line in sections(text)[1][1].splitlines() if line.startswith(f"| {task} |"))
         assert row.split(" | ")[2] == expected

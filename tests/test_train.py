@@ -12,8 +12,11 @@ import pytest
 
 import tinygrad_lab as tl
 import tinygrad_lab.functional as F
-from tinygrad_lab import data, files, nn, optim, train
-from tinygrad_lab.reference import Network
+from tinygrad_lab import files, nn, optim
+from tinygrad_lab.lab import data, train
+from tinygrad_lab.lab.reference import Network
+from tinygrad_lab.lab.config import MAX_EPOCHS, MAX_EPOCH_POINTS, MAX_LAYERS, MAX_PARAMETERS, MAX_WIDTH, TrainConfig, build_model, model_spec, seeded_rngs
+from tinygrad_lab.lab import runs
 
 LOG_LINE = re.compile(r"^epoch (\d+) loss : (\d+\.\d{8}) acc\(%\) : (\d+(?:\.\d{1,2})?)$")
 
@@ -263,42 +266,42 @@ def test_select_step_is_the_single_switch():
 
 def test_config_validation():
     with pytest.raises(ValueError, match="unknown task 'nope'"):
-        train.TrainConfig(task="nope")
+        TrainConfig(task="nope")
     with pytest.raises(ValueError, match="lr must be > 0"):
-        train.TrainConfig(lr=0)
+        TrainConfig(lr=0)
     with pytest.raises(ValueError, match="bce needs probabilities"):
-        train.TrainConfig(loss="bce", activation="none")
-    cfg = train.TrainConfig(hidden=[3, 2])
+        TrainConfig(loss="bce", activation="none")
+    cfg = TrainConfig(hidden=[3, 2])
     assert cfg.hidden == (3, 2)
-    assert train.TrainConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
+    assert TrainConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
 
 
 def test_config_limits():
-    with pytest.raises(ValueError, match=f"epochs must be at most {train.MAX_EPOCHS:,}"):
-        train.TrainConfig(epochs=train.MAX_EPOCHS + 1)
+    with pytest.raises(ValueError, match=f"epochs must be at most {MAX_EPOCHS:,}"):
+        TrainConfig(epochs=MAX_EPOCHS + 1)
     points = len(data.load_task("circle", 0)[0])
-    most = train.MAX_EPOCH_POINTS // points
-    train.TrainConfig(task="circle", epochs=most)
+    most = MAX_EPOCH_POINTS // points
+    TrainConfig(task="circle", epochs=most)
     with pytest.raises(ValueError, match=f"got {most + 1:,} x {points} on task 'circle'"):
-        train.TrainConfig(task="circle", epochs=most + 1)
-    with pytest.raises(ValueError, match=f"layer sizes must be at most {train.MAX_WIDTH:,}"):
-        train.TrainConfig(hidden=(train.MAX_WIDTH + 1,))
-    train.TrainConfig(hidden=(train.MAX_WIDTH,))
+        TrainConfig(task="circle", epochs=most + 1)
+    with pytest.raises(ValueError, match=f"layer sizes must be at most {MAX_WIDTH:,}"):
+        TrainConfig(hidden=(MAX_WIDTH + 1,))
+    TrainConfig(hidden=(MAX_WIDTH,))
     # the count in the message is the built model's: 2 inputs, hidden 1000 x 1000, 1 output, with biases
     model = nn.MLP(2, (1000, 1000), 1, bias=True, rng=np.random.default_rng(0))
     params = sum(p.data.size for p in model.parameters())
-    assert params > train.MAX_PARAMETERS
+    assert params > MAX_PARAMETERS
     with pytest.raises(ValueError, match=f"hidden 1000x1000 has {params:,}"):
-        train.TrainConfig(hidden=(1000, 1000), bias=True)
-    with pytest.raises(ValueError, match=f"at most {train.MAX_LAYERS} hidden layers"):
-        train.TrainConfig(hidden=(1,) * (train.MAX_LAYERS + 1))
+        TrainConfig(hidden=(1000, 1000), bias=True)
+    with pytest.raises(ValueError, match=f"at most {MAX_LAYERS} hidden layers"):
+        TrainConfig(hidden=(1,) * (MAX_LAYERS + 1))
 
 
 def test_same_seed_same_initial_weights_across_tasks():
-    a = train.run(train.TrainConfig(task="linear", epochs=1), quiet=True)
-    b = train.run(train.TrainConfig(task="xor", epochs=1), quiet=True)
-    _, init = train.seeded_rngs(0)
-    fresh = train.build_model(train.model_spec(a.config), init).state_dict()
+    a = runs.run(TrainConfig(task="linear", epochs=1), quiet=True)
+    b = runs.run(TrainConfig(task="xor", epochs=1), quiet=True)
+    _, init = seeded_rngs(0)
+    fresh = build_model(model_spec(a.config), init).state_dict()
     # one SGD step moved them, but they started from the same draw: compare the fresh draw's shapes and values
     assert list(fresh) == list(a.model.state_dict()) == list(b.model.state_dict())
     for k in fresh:
@@ -307,9 +310,9 @@ def test_same_seed_same_initial_weights_across_tasks():
 
 
 def test_save_and_load_model_round_trip(tmp_path):
-    run = train.run(train.TrainConfig(task="xor", hidden=(3, 2), activation="tanh", epochs=20), quiet=True)
-    path = train.save_run(tmp_path / "model.npz", run)
-    model, meta = train.load_model(path)
+    run = runs.run(TrainConfig(task="xor", hidden=(3, 2), activation="tanh", epochs=20), quiet=True)
+    path = runs.save_run(tmp_path / "model.npz", run)
+    model, meta = runs.load_model(path)
     assert meta["model"]["hidden"] == [3, 2] and meta["model"]["activation"] == "tanh"
     assert meta["config"]["epochs"] == 20
     for k, v in run.model.state_dict().items():
@@ -339,13 +342,13 @@ def test_atomic_write_keeps_the_old_file_on_error(tmp_path):
 
 def test_lab_settings_reach_100_on_linear():
     """Sigmoid, MSE, SGD lr 0.1, hidden 4x4, no bias, at most the lab's 20000 epochs (stops at 100%)."""
-    run = train.run(train.TrainConfig(task="linear", seed=0), quiet=True, until=100.0)
+    run = runs.run(TrainConfig(task="linear", seed=0), quiet=True, until=100.0)
     assert run.history.epochs_to_100 is not None and run.history.epochs_to_100 <= 20000
     assert run.history.accuracy[-1] == 100.0
 
 
 def test_xor_reaches_100_fast_with_adam():
-    run = train.run(train.TrainConfig(task="xor", optimizer="adam", lr=0.1, epochs=2000, seed=0), quiet=True)
+    run = runs.run(TrainConfig(task="xor", optimizer="adam", lr=0.1, epochs=2000, seed=0), quiet=True)
     assert run.history.final_accuracy == 100.0
     assert run.history.epochs_to_100 < 2000
 
@@ -353,7 +356,7 @@ def test_xor_reaches_100_fast_with_adam():
 @pytest.mark.slow
 def test_lab_settings_reach_100_on_xor_full_length():
     """The lab's whole XOR run: 20000 epochs of SGD at lr 0.1."""
-    run = train.run(train.TrainConfig(task="xor", seed=0), quiet=True)
+    run = runs.run(TrainConfig(task="xor", seed=0), quiet=True)
     assert run.history.epochs == 20000
     assert run.history.final_accuracy == 100.0
     assert run.history.loss[-1] < run.history.loss[0] / 5

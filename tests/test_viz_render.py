@@ -13,7 +13,10 @@ import pytest
 from viz_helpers import attr, edges, net_loss, neuron, nodes
 
 import tinygrad_lab as tl
-from tinygrad_lab import cli, viz
+from tinygrad_lab import viz
+from tinygrad_lab.lab import cli
+from tinygrad_lab.lab.config import TrainConfig
+from tinygrad_lab.lab import runs
 
 
 @pytest.fixture
@@ -119,9 +122,8 @@ def svg_size_px(svg: bytes) -> tuple[float, float]:
 def lab_graph(after_epochs=0):
     """The lab's network (2 -> 4 -> 4 -> 1 on XOR, mse) and its loss, as `tinygrad-lab graph` and the report
     build it."""
-    from tinygrad_lab import train
 
-    loss, model = train.graph_root(train.TrainConfig(), after_epochs=after_epochs)
+    loss, model = runs.graph_root(TrainConfig(), after_epochs=after_epochs)
     return loss, dict(model.named_parameters())
 
 
@@ -149,9 +151,8 @@ def test_graph_command_draws_the_trained_network_at_moderate_width(tmp_path, dot
 
 @pytest.mark.parametrize("view", ["forward", "backward"])
 def test_module_clusters_stack_in_a_column(view, dot_program):
-    from tinygrad_lab import train
 
-    loss, model = train.graph_root(train.TrainConfig())
+    loss, model = runs.graph_root(TrainConfig())
     text = viz.to_dot(loss, view=view, model=model, group_modules=True)
     laid_out = json.loads(subprocess.run([dot_program, "-Tjson"], input=text.encode(), capture_output=True,
                                          check=True).stdout)

@@ -183,7 +183,7 @@ def leaves_only(ctx):
 
 
 def test_views_registry_is_what_to_dot_and_the_cli_accept(monkeypatch, tmp_path):
-    from tinygrad_lab import cli
+    from tinygrad_lab.lab import cli
 
     assert list(viz.VIEWS) == ["forward", "backward"]
     o = neuron()

@@ -1,6 +1,6 @@
-"""``python -m tinygrad_lab ...`` is the ``tinygrad-lab`` command (see tinygrad_lab.cli)."""
+"""``python -m tinygrad_lab ...`` is the ``tinygrad-lab`` command (see tinygrad_lab.lab.cli)."""
 import sys
 
-from tinygrad_lab.cli import main
+from tinygrad_lab.lab.cli import main
 
 sys.exit(main())

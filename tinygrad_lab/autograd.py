@@ -192,7 +192,6 @@ def run_backward(
     Without ``capture`` it accumulates into the ``.grad`` of the leaves reached; with it, it returns a
     dict id(tensor) -> gradient for just those tensors and leaves every ``.grad`` alone.
     """
-    from tinygrad_lab.tensor import Tensor
 
     wrap = create_graph  # pass Tensors between nodes only when the backward pass itself is recorded
     node_grads: dict = {}  # node -> gradient of that node's output

@@ -227,11 +227,11 @@ def _close(a: np.ndarray, b: np.ndarray, rtol: float, atol: float) -> bool:
 
 def lab_report_section(n: int = 100, seed: int = 0) -> str:
     """The lab report's section on checking its hand-written backprop, as markdown: check_backprop on the report's
-    network (tinygrad_lab.reference, standard normal weights from ``seed``) on the linear task with ``n`` points,
+    network (tinygrad_lab.lab.reference, standard normal weights from ``seed``) on the linear task with ``n`` points,
     as derived, then with derivative_sigmoid taken at the activation's input instead of its output."""
     import copy
 
-    from tinygrad_lab import data, reference
+    from tinygrad_lab.lab import data, reference
 
     x, y = data.generate_linear(n, rng=seed)
     net = reference.Network(rng=np.random.default_rng(seed))

@@ -321,7 +321,7 @@ class MLP(Sequential):
     """Fully connected layers fc1, act1, fc2, act2, ... : one Linear per entry of ``hidden`` plus the output.
 
     The lab's network is ``MLP(2, (h1, h2), 1, bias=False, init="randn", rng=np.random.default_rng(seed))``:
-    it draws w1, w2, w3 from ``rng`` in the order tinygrad_lab.reference.Network does.
+    it draws w1, w2, w3 from ``rng`` in the order tinygrad_lab.lab.reference.Network does.
     """
 
     def __init__(self, in_features: int, hidden: Sequence[int], out_features: int, *,

@@ -14,11 +14,13 @@ from typing import Any, Callable, Iterable
 import numpy as np
 
 import tinygrad_lab as tl
-from tinygrad_lab import data, files, train
+from tinygrad_lab import files
+from tinygrad_lab.lab import data
 from tinygrad_lab.lab.report.experiments import TASKS, Section, Settings
 from tinygrad_lab.lab.report.statistics import Cell
 from tinygrad_lab.tensor import Tensor
-from tinygrad_lab.train import TrainConfig
+from tinygrad_lab.lab.config import TrainConfig
+from tinygrad_lab.lab.config import build_model, model_spec, seeded_rngs
 
 
 @dataclass
@@ -67,7 +69,7 @@ def comparison_figures(ctx: Context, key: str, label: str, prefix: str) -> str:
     for task in TASKS:
         run = ctx.cell(key, task, label).runs[0]
         config = run["config"]
-        x, y = data.load_task(task, train.seeded_rngs(config.seed)[0])
+        x, y = data.load_task(task, seeded_rngs(config.seed)[0])
         title = f"{task}, {label}, seed {config.seed}"
         links.append(ctx.figure(f"{prefix}_{task}_comparison.png", _render_comparison, x, y, run["pred"], title))
         links.append(ctx.figure(f"{prefix}_{task}_boundary.png", _render_boundary, config, run["state"], x, y, title))
@@ -79,21 +81,21 @@ def code_block(lines: Iterable[str]) -> str:
 
 
 def _render_curves(series: dict) -> Any:
-    from tinygrad_lab import plots
+    from tinygrad_lab.lab import plots
 
     return plots.curves_grid_figure(series)
 
 
 def _render_comparison(x: np.ndarray, y: np.ndarray, pred: np.ndarray, title: str) -> Any:
-    from tinygrad_lab import plots
+    from tinygrad_lab.lab import plots
 
     return plots.comparison_figure(x, y, pred, title=title)
 
 
 def _render_boundary(config: TrainConfig, state: dict, x: np.ndarray, y: np.ndarray, title: str) -> Any:
-    from tinygrad_lab import plots
+    from tinygrad_lab.lab import plots
 
-    model = train.build_model(train.model_spec(config, x.shape[1], y.shape[1]), np.random.default_rng(0))
+    model = build_model(model_spec(config, x.shape[1], y.shape[1]), np.random.default_rng(0))
     model.load_state_dict(state)
 
     def predict(points: np.ndarray) -> np.ndarray:

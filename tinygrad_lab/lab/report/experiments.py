@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from tinygrad_lab.train import TrainConfig
+from tinygrad_lab.lab.config import TrainConfig
 
 TASKS = ("linear", "xor")
 LAB = TrainConfig(task="xor", hidden=(4, 4), lr=0.1, epochs=20000, activation="sigmoid", loss="mse",

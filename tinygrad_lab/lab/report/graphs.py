@@ -5,10 +5,11 @@ import math
 
 import numpy as np
 
-from tinygrad_lab import train, viz
+from tinygrad_lab import viz
 from tinygrad_lab.lab.report.context import Context
 from tinygrad_lab.lab.report.experiments import SECTIONS, Variant
 from tinygrad_lab.lab.report.statistics import fmt_int, fmt_number
+from tinygrad_lab.lab import runs
 
 
 def embed_graphs(ctx: Context, render_files: bool = True) -> dict[str, list[str]]:
@@ -25,7 +26,7 @@ def embed_graphs(ctx: Context, render_files: bool = True) -> dict[str, list[str]
 
     def render(name: str, variant: Variant, view: str, epochs: int) -> None:
         cfg = variant.config("xor", max(epochs, 1), 0)
-        loss, model = train.graph_root(cfg, after_epochs=epochs, compile=ctx.compile)
+        loss, model = runs.graph_root(cfg, after_epochs=epochs, compile=ctx.compile)
         params[name] = {k: float(np.linalg.norm(p.grad.data)) for k, p in model.named_parameters()}
         losses[name] = loss.item()
         try:

@@ -8,7 +8,8 @@ import math
 
 import numpy as np
 
-from tinygrad_lab import data, train
+from tinygrad_lab.lab import data, train
+from tinygrad_lab.lab.config import MOMENTUM, seeded_rngs
 from tinygrad_lab.lab.report.context import Context, code_block, comparison_figures, curves_figure
 from tinygrad_lab.lab.report.experiments import LAB, TASKS, Section
 from tinygrad_lab.lab.report.statistics import (
@@ -141,14 +142,14 @@ def section_hidden(ctx: Context, section: Section) -> list[str]:
 
 
 def _majority_rate(task: str) -> float:
-    _, y = data.load_task(task, train.seeded_rngs(0)[0])
+    _, y = data.load_task(task, seeded_rngs(0)[0])
     share = float(np.mean(y > 0.5))
     return 100.0 * max(share, 1 - share)
 
 
 def _least_squares_accuracy(task: str) -> float:
     """Accuracy of the best bias-free linear map under MSE (least squares) on seed 0's data."""
-    x, y = data.load_task(task, train.seeded_rngs(0)[0])
+    x, y = data.load_task(task, seeded_rngs(0)[0])
     w = np.linalg.lstsq(x, y, rcond=None)[0]
     return train.accuracy(x @ w, y)
 
@@ -173,7 +174,7 @@ def section_noact(ctx: Context, section: Section) -> list[str]:
     finite = (xor.finite_runs or lin.finite_runs)
     if finite:  # evidence: a trained network's outputs equal the product of its weight matrices applied to x
         run = finite[0]
-        x, _ = data.load_task(run["config"].task, train.seeded_rngs(run["config"].seed)[0])
+        x, _ = data.load_task(run["config"].task, seeded_rngs(run["config"].seed)[0])
         product = np.linalg.multi_dot([run["state"][k] for k in run["state"]])
         gap = float(np.max(np.abs(x @ product - run["pred"])))
         text += (f" For seed {run['config'].seed} on {run['config'].task} the trained network's outputs equal "
@@ -247,7 +248,7 @@ def section_activation(ctx: Context, section: Section) -> list[str]:
 
 def section_optimizer(ctx: Context, section: Section) -> list[str]:
     return _generic(ctx, section, f"Every optimizer runs at the lab's lr {LAB.lr} (momentum: "
-                                  f"{train.MOMENTUM}; Adam and RMSprop with PyTorch's default betas / alpha).")
+                                  f"{MOMENTUM}; Adam and RMSprop with PyTorch's default betas / alpha).")
 
 
 def section_loss(ctx: Context, section: Section) -> list[str]:

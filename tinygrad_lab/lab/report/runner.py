@@ -12,8 +12,10 @@ from typing import Sequence, TextIO
 
 import numpy as np
 
-from tinygrad_lab import train
-from tinygrad_lab.train import TrainConfig
+from tinygrad_lab.lab import train
+from tinygrad_lab.lab.config import TrainConfig
+from tinygrad_lab.lab.config import build_model, model_spec, seeded_rngs
+from tinygrad_lab.lab import runs
 
 CURVE_POINTS = 1000  # epochs kept per learning curve (evenly spaced): plenty for a figure
 
@@ -32,11 +34,11 @@ def run_one(job: tuple[TrainConfig, bool, int]) -> dict:
     log lines the lab would have printed, predictions, the trained weights and how far they moved."""
     config, compile, log_every = job
     with np.errstate(all="ignore"):  # a diverging run (lr 1, relu) overflows: that is a result, not an error
-        run = train.run(config, quiet=True, compile=compile)
+        run = runs.run(config, quiet=True, compile=compile)
     h = run.history
     idx = _curve_index(h.epochs)
-    _, init_rng = train.seeded_rngs(config.seed)
-    start = train.build_model(train.model_spec(config, run.x.shape[1], run.y.shape[1]), init_rng).state_dict()
+    _, init_rng = seeded_rngs(config.seed)
+    start = build_model(model_spec(config, run.x.shape[1], run.y.shape[1]), init_rng).state_dict()
     state = run.model.state_dict()
     moved = math.sqrt(sum(float(np.sum((state[k] - start[k]) ** 2)) for k in state))
     return {
@@ -58,7 +60,7 @@ def run_one(job: tuple[TrainConfig, bool, int]) -> dict:
 
 
 def _curve_index(n: int) -> np.ndarray:
-    from tinygrad_lab.plots import thin
+    from tinygrad_lab.lab.plots import thin
 
     return thin(n, CURVE_POINTS)
 

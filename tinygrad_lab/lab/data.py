@@ -4,7 +4,7 @@ Every generator returns ``(inputs, labels)``: inputs of shape (n, 2) and labels 
 float64, labels 0.0 or 1.0. Randomness comes from ``rng``: a ``numpy.random.Generator``, an int seed, or
 None for the generator ``tl.manual_seed`` sets (the same default every tinygrad_lab factory uses).
 
-    from tinygrad_lab import data
+    from tinygrad_lab.lab import data
     x, y = data.generate_linear(100, rng=0)    # the lab's Task 1
     x, y = data.generate_xor_easy()            # the lab's Task 2 (21 fixed points)
     x, y = data.load_task("moons", rng=0)      # by name, as the CLI does

@@ -7,7 +7,7 @@
 
 Exit codes: 0 done; 1 a runtime error, one line ``error: ...`` (a model file that is missing, corrupt or
 does not fit its model, an output folder that cannot be created or replaced, memory); 2 a usage error, one
-line naming the reason (bad arguments, sizes over the limits of tinygrad_lab.train, a missing extra that the
+line naming the reason (bad arguments, sizes over the limits of tinygrad_lab.lab.config, a missing extra that the
 command cannot work without); 3 the training run diverged (its loss stopped being finite; the run is still
 written); 130 interrupted. No command prints a traceback. A run's outputs are written into a temporary
 folder beside --out that then replaces --out in one rename, so --out holds one whole run or nothing new.
@@ -92,27 +92,27 @@ def graph_file(text: str) -> Path:
 
 
 def _epochs(minimum: int = 1, every_task: bool = False) -> Any:
-    """The --epochs type: bounded by train.MAX_EPOCHS, and with ``every_task`` (the report runs several
+    """The --epochs type: bounded by configs.MAX_EPOCHS, and with ``every_task`` (the report runs several
     tasks) by the epochs x points limit of the largest task; per-task limits are TrainConfig's."""
-    from tinygrad_lab import data, train
+    from tinygrad_lab.lab import config as configs, data
 
     if not every_task:
-        return bounded(minimum, train.MAX_EPOCHS, "the limit on a run's length")
-    points = max(train.task_shape(task)[0] for task in data.TASKS)
-    return bounded(minimum, min(train.MAX_EPOCHS, train.MAX_EPOCH_POINTS // points),
-                   f"the limit on a run's work, {train.MAX_EPOCH_POINTS:,} epochs x data points, over {points} points")
+        return bounded(minimum, configs.MAX_EPOCHS, "the limit on a run's length")
+    points = max(configs.task_shape(task)[0] for task in data.TASKS)
+    return bounded(minimum, min(configs.MAX_EPOCHS, configs.MAX_EPOCH_POINTS // points),
+                   f"the limit on a run's work, {configs.MAX_EPOCH_POINTS:,} epochs x data points, over {points} points")
 
 
 # ---- the parser -------------------------------------------------------------------------------------------------------
 
 def _add_model_args(p: argparse.ArgumentParser) -> None:
-    from tinygrad_lab import data, train
+    from tinygrad_lab.lab import config as configs, data
 
     p.add_argument("--task", choices=list(data.TASKS), default="xor", help="dataset (default: xor)")
-    p.add_argument("--hidden", type=bounded(1, train.MAX_WIDTH, "the limit on a layer's width"), nargs="+",
+    p.add_argument("--hidden", type=bounded(1, configs.MAX_WIDTH, "the limit on a layer's width"), nargs="+",
                    default=[4, 4], metavar="H", help="hidden layer sizes (default: 4 4, the lab's; at most "
-                   f"{train.MAX_WIDTH:,} each and {train.MAX_PARAMETERS:,} parameters in all)")
-    p.add_argument("--activation", choices=train.ACTIVATIONS, default="sigmoid",
+                   f"{configs.MAX_WIDTH:,} each and {configs.MAX_PARAMETERS:,} parameters in all)")
+    p.add_argument("--activation", choices=configs.ACTIVATIONS, default="sigmoid",
                    help="hidden activation; none removes every activation, output included (default: sigmoid)")
     p.add_argument("--lr", type=positive_float, default=0.1, help="learning rate (default: 0.1)")
     p.add_argument("--seed", type=non_negative_int, default=0, help="seed of the data and the initial weights")
@@ -120,7 +120,7 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from tinygrad_lab import train
+    from tinygrad_lab.lab import config as configs
 
     parser = argparse.ArgumentParser(prog=PROG, description="The backprop lab on tinygrad_lab: train, predict, "
                                      "draw graphs, and regenerate the whole lab report.")
@@ -132,11 +132,11 @@ def build_parser() -> argparse.ArgumentParser:
                        "learning_curve.png, decision_boundary.png, model.npz, history.json, metrics.json.")
     _add_model_args(p)
     p.add_argument("--epochs", type=_epochs(), default=20000,
-                   help=f"epochs (default: 20000; at most {train.MAX_EPOCHS:,}, and epochs x data points at "
-                   f"most {train.MAX_EPOCH_POINTS:,})")
-    p.add_argument("--loss", choices=list(train.LOSSES), default="mse", help="loss (default: mse)")
-    p.add_argument("--optimizer", choices=train.OPTIMIZERS, default="sgd",
-                   help=f"optimizer; momentum is SGD with momentum {train.MOMENTUM} (default: sgd)")
+                   help=f"epochs (default: 20000; at most {configs.MAX_EPOCHS:,}, and epochs x data points at "
+                   f"most {configs.MAX_EPOCH_POINTS:,})")
+    p.add_argument("--loss", choices=list(configs.LOSSES), default="mse", help="loss (default: mse)")
+    p.add_argument("--optimizer", choices=configs.OPTIMIZERS, default="sgd",
+                   help=f"optimizer; momentum is SGD with momentum {configs.MOMENTUM} (default: sgd)")
     p.add_argument("--out", type=output_dir, required=True, metavar="DIR", help="output folder (created)")
     p.add_argument("--log-every", type=non_negative_int, default=1000, metavar="N",
                    help="print a log line every N epochs, 0 for none (default: 1000)")
@@ -145,7 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("predict", help="load a model.npz and print its predictions and accuracy on a task")
     p.add_argument("--model", type=Path, required=True, metavar="FILE", help="a model.npz written by train")
-    from tinygrad_lab import data
+    from tinygrad_lab.lab import data
 
     p.add_argument("--task", choices=list(data.TASKS), default=None, help="dataset (default: the training task)")
     p.add_argument("--seed", type=non_negative_int, default=None,
@@ -177,10 +177,10 @@ def build_parser() -> argparse.ArgumentParser:
 # ---- commands ---------------------------------------------------------------------------------------------------------
 
 def _config(args: argparse.Namespace, parser: argparse.ArgumentParser, **extra: Any) -> Any:
-    from tinygrad_lab import train
+    from tinygrad_lab.lab import config as configs
 
     try:
-        return train.TrainConfig(task=args.task, hidden=tuple(args.hidden), lr=args.lr, activation=args.activation,
+        return configs.TrainConfig(task=args.task, hidden=tuple(args.hidden), lr=args.lr, activation=args.activation,
                                  seed=args.seed, bias=args.bias, **extra)
     except ValueError as err:
         parser.error(str(err))
@@ -188,12 +188,13 @@ def _config(args: argparse.Namespace, parser: argparse.ArgumentParser, **extra: 
 
 def write_run_outputs(out_dir: Path, run: Any, figures: bool = True) -> list[Path]:
     """The files of a training run (RUN_FILES; the figures only with ``figures``), each written atomically."""
-    from tinygrad_lab import files, train
+    from tinygrad_lab import files
+    from tinygrad_lab.lab import runs
 
     cfg, hist = run.config, run.history
     written = []
     if figures:
-        from tinygrad_lab import plots
+        from tinygrad_lab.lab import plots
 
         name = f"{cfg.task}, hidden {'x'.join(map(str, cfg.hidden))}, {cfg.activation}, {cfg.optimizer} lr {cfg.lr}"
         written += [
@@ -205,7 +206,7 @@ def write_run_outputs(out_dir: Path, run: Any, figures: bool = True) -> list[Pat
                               out_dir / "decision_boundary.png"),
         ]
     written += [
-        train.save_run(out_dir / "model.npz", run),
+        runs.save_run(out_dir / "model.npz", run),
         files.write_json(out_dir / "history.json", hist.to_dict()),
         files.write_json(out_dir / "metrics.json", metrics(run)),
     ]
@@ -231,12 +232,13 @@ def metrics(run: Any) -> dict:
 def cmd_train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     """Train, then publish the run's files into --out in one step. Without matplotlib the figures are
     skipped with one note; a diverged run is written too, and says so with exit code DIVERGED."""
-    from tinygrad_lab import files, plots, train
+    from tinygrad_lab import files
+    from tinygrad_lab.lab import plots, runs, train
 
     cfg = _config(args, parser, epochs=args.epochs, loss=args.loss, optimizer=args.optimizer)
     figures = plots.available()
     with files.staged_folder(args.out, RUN_FILES) as stage:  # fails here, before training, if --out cannot be
-        run = train.run(cfg, log_every=args.log_every, quiet=args.quiet, compile=not args.no_compile)
+        run = runs.run(cfg, log_every=args.log_every, quiet=args.quiet, compile=not args.no_compile)
         written = write_run_outputs(stage, run, figures=figures)
     if args.quiet:
         print(f"Accuracy(%): {train.format_accuracy(run.history.final_accuracy)}")
@@ -258,18 +260,19 @@ def cmd_predict(args: argparse.Namespace, parser: argparse.ArgumentParser) -> in
     import numpy as np
 
     import tinygrad_lab as tl
-    from tinygrad_lab import data, files, train
+    from tinygrad_lab import files
+    from tinygrad_lab.lab import config as configs, data, runs, train
     from tinygrad_lab.tensor import Tensor
 
     try:
-        model, meta = train.load_model(args.model)
+        model, meta = runs.load_model(args.model)
     except files.ModelFileError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
     trained = meta.get("config", {})  # load_model checked its task and seed
     task = args.task or trained.get("task", "xor")
     seed = args.seed if args.seed is not None else trained.get("seed", 0)
-    x, y = data.load_task(task, train.seeded_rngs(seed)[0])
+    x, y = data.load_task(task, configs.seeded_rngs(seed)[0])
     in_features = int(meta["model"]["in_features"])
     if x.shape[1] != in_features:
         print(f"error: {args.model}: the model takes {in_features} inputs but task {task!r} has {x.shape[1]}",
@@ -282,7 +285,7 @@ def cmd_predict(args: argparse.Namespace, parser: argparse.ArgumentParser) -> in
 
 
 def cmd_report(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    from tinygrad_lab import plots
+    from tinygrad_lab.lab import plots
 
     if not plots.available():  # every section draws figures: say so before any run starts
         print(f"error: report draws figures and needs matplotlib, which is not installed: {plots.INSTALL}",
@@ -298,7 +301,7 @@ def cmd_report(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int
 
 
 def cmd_graph(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    from tinygrad_lab import train
+    from tinygrad_lab.lab import runs
 
     try:
         from tinygrad_lab import viz
@@ -306,7 +309,7 @@ def cmd_graph(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         print(f"error: graphs need tinygrad_lab.viz ({err})", file=sys.stderr)
         return 1
     cfg = _config(args, parser, epochs=max(args.after_epochs, 1))
-    root, model = train.graph_root(cfg, after_epochs=args.after_epochs, compile=True)
+    root, model = runs.graph_root(cfg, after_epochs=args.after_epochs, compile=True)
     try:  # render writes atomically itself; without Graphviz's dot it saves the .dot text beside args.out
         viz.render(root, args.out, view=args.view, params=dict(model.named_parameters()))
     except (RuntimeError, OSError, ValueError) as err:

@@ -1,0 +1,127 @@
+"""Runs of the lab's network: training one config (``run``), the graph the pictures are drawn from
+(``graph_root``), and model files (``save_run`` / ``load_model``, with the metadata checked before use)."""
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from typing import Any, TextIO
+
+import numpy as np
+
+import tinygrad_lab as tl
+from tinygrad_lab import files, nn
+from tinygrad_lab.lab import data
+from tinygrad_lab.lab.config import ACTIVATIONS, TrainConfig, build_model, model_spec, setup, size_problems
+from tinygrad_lab.lab.train import History, fit
+from tinygrad_lab.tensor import Tensor
+
+
+@dataclass
+class Run:
+    """A finished run: its config, the trained model, the data it saw and its History."""
+
+    config: TrainConfig
+    model: Any
+    x: np.ndarray
+    y: np.ndarray
+    history: History
+
+    def predict(self, x: np.ndarray | None = None) -> np.ndarray:
+        with tl.no_grad():
+            return self.model(Tensor(self.x if x is None else x)).data
+
+
+def run(config: TrainConfig, *, log_every: int = 1000, out: TextIO | None = None, quiet: bool = False,
+        progress: bool | None = None, compile: bool = True, until: Any = None) -> Run:
+    """Make the task's data and the model from ``config.seed``, train, and return the Run."""
+    x, y, model, opt, loss_fn = setup(config)
+    try:
+        history = fit(model, x, y, loss=loss_fn, optimizer=opt, epochs=config.epochs,
+                      log_every=log_every, until=until, progress=progress, out=out, quiet=quiet, compile=compile)
+    except tl.CaptureError as err:
+        # The captured step refused this model or disagreed with eager execution (it checks itself on its
+        # first replays): start the whole run again eagerly; the seed makes it the same run.
+        if not quiet:
+            print(f"warning: the captured step failed ({str(err).splitlines()[0]}); running eagerly",
+                  file=sys.stderr)
+        return run(config, log_every=log_every, out=out, quiet=quiet, progress=progress, compile=False, until=until)
+    return Run(config, model, x, y, history)
+
+
+def graph_root(config: TrainConfig, after_epochs: int = 0, compile: bool = True) -> tuple[Tensor, Any]:
+    """The lab's network and its loss on the task, after ``after_epochs`` epochs of training, with one more
+    forward and backward whose graph is kept (retain_graph) and whose gradients are in ``.grad``: what
+    tinygrad_lab.viz draws. Returns ``(loss, model)``."""
+    x, y, model, opt, loss_fn = setup(config)
+    if after_epochs > 0:
+        fit(model, x, y, loss=loss_fn, optimizer=opt, epochs=after_epochs, quiet=True, compile=compile)
+    model.zero_grad()
+    loss = loss_fn(model(Tensor(x, name="x")), Tensor(y, name="y"))
+    loss.name = "loss"
+    loss.backward(retain_graph=True)
+    return loss, model
+
+
+# ---- model files ----------------------------------------------------------------------------------------------------
+
+def save_run(path: Any, run_: Run) -> Any:
+    """model.npz: the state_dict plus the model spec and the training config."""
+    spec = model_spec(run_.config, run_.x.shape[1], run_.y.shape[1])
+    return files.save_model(path, run_.model, {"model": spec, "config": run_.config.to_dict()})
+
+
+def load_model(path: Any) -> tuple[nn.MLP, dict]:
+    """The model saved by save_run and its metadata; every problem is a files.ModelFileError. The metadata
+    is checked (types, names, the size limits) before anything is built from it."""
+    meta, arrays = files.read_model_file(path)
+    spec = meta.get("model")
+    if not isinstance(spec, dict):
+        raise files.ModelFileError(path, "metadata is missing key 'model' (the layer sizes and activation)")
+    for key in ("in_features", "hidden", "out_features", "activation", "out_activation", "bias"):
+        if key not in spec:
+            raise files.ModelFileError(path, f"metadata is missing key 'model.{key}'")
+    problem = _spec_problem(spec) or _config_problem(meta.get("config", {}))
+    if problem:
+        raise files.ModelFileError(path, f"metadata {problem}")
+    model = build_model(spec, np.random.default_rng(0))
+    files.check_state(path, model, arrays)
+    model.load_state_dict(arrays)
+    return model, meta
+
+
+def _is_int(value: Any, minimum: int = 1) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= minimum
+
+
+def _spec_problem(spec: dict) -> str | None:
+    """Why a model spec read from a file cannot be built, or None."""
+    for key in ("in_features", "out_features"):
+        if not _is_int(spec[key]):
+            return f"'model.{key}' must be an integer >= 1, got {spec[key]!r}"
+    hidden = spec["hidden"]
+    if not isinstance(hidden, list) or not hidden or not all(_is_int(h) for h in hidden):
+        return f"'model.hidden' must be a non-empty list of integers >= 1, got {_short(hidden)}"
+    for key, allowed in (("activation", ACTIVATIONS), ("out_activation", ("sigmoid", "none")),
+                         ("init", nn.INITS)):
+        if key in spec and spec[key] not in allowed:
+            return f"'model.{key}' must be one of {', '.join(allowed)}, got {_short(spec[key])}"
+    if not isinstance(spec["bias"], bool):
+        return f"'model.bias' must be true or false, got {_short(spec['bias'])}"
+    problems = size_problems(spec["in_features"], hidden, spec["out_features"], spec["bias"])
+    return f"'model' is over the limits: {problems[0]}" if problems else None
+
+
+def _config_problem(config: Any) -> str | None:
+    """Why the training config read from a file cannot give predict its task and seed, or None."""
+    if not isinstance(config, dict):
+        return f"'config' must be an object, got {type(config).__name__}"
+    if "task" in config and not (isinstance(config["task"], str) and config["task"] in data.TASKS):
+        return f"'config.task' must be one of {', '.join(data.TASKS)}, got {_short(config['task'])}"
+    if "seed" in config and not _is_int(config["seed"], 0):
+        return f"'config.seed' must be an integer >= 0, got {_short(config['seed'])}"
+    return None
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit - 3] + "..."
