@@ -384,6 +384,23 @@ class Tensor:
         count = int(np.prod([self.shape[i] for i in _ops._normalize_axes(axis, self.ndim)]))
         return (centered * centered).sum(axis=axis, keepdims=keepdims) / (count - ddof)
 
+    def std(self, axis: int | tuple | None = None, keepdims: bool = False, ddof: int = 0) -> "Tensor":
+        """Standard deviation, sqrt(var) with var's ddof (0, numpy's default; torch's default is ddof=1)."""
+        return self.var(axis=axis, keepdims=keepdims, ddof=ddof).sqrt()
+
+    def norm(self, p: float = 2, axis: int | tuple | None = None, keepdims: bool = False) -> "Tensor":
+        """The vector p-norm (p = 1, 2 or inf) over ``axis`` (all elements by default), as torch.linalg.vector_norm;
+        the 2-norm's gradient at zero is 0, as torch's."""
+        if p == 1:
+            return self.abs().sum(axis=axis, keepdims=keepdims)
+        if p == float("inf"):
+            return self.abs().max(axis=axis, keepdims=keepdims)
+        if p != 2:
+            raise ValueError(f"norm: p must be 1, 2 or inf, got {p!r} (shape {self.shape})")
+        squares = (self * self).sum(axis=axis, keepdims=keepdims)
+        zero = squares.data == 0  # sqrt's slope is infinite there: route a zero gradient instead
+        return _ops.where(zero, 0.0, _ops.where(zero, 1.0, squares).sqrt())
+
     def logsumexp(self, axis: int | tuple | None = None, keepdims: bool = False) -> "Tensor":
         return _ops.LogSumExp.apply(self, axis=axis, keepdims=keepdims)
 
