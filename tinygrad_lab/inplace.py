@@ -31,7 +31,7 @@ class Fill(Function):
     """Every element set to ``value``: no gradient reaches the previous value."""
 
     @staticmethod
-    def forward(ctx, a, value):
+    def forward(ctx, a, value=0.0):
         return np.full_like(a, value)
 
     @staticmethod
@@ -142,7 +142,7 @@ def clamp_(t: Tensor, min: float | None = None, max: float | None = None) -> Ten
 
 
 def fill_(t: Tensor, value: float) -> Tensor:
-    return apply_(t, "fill_", Fill, value)
+    return apply_(t, "fill_", Fill, value=value)
 
 
 def copy_(t: Tensor, src: Any) -> Tensor:
