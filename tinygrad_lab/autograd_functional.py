@@ -85,8 +85,9 @@ def _strict_outputs(outputs: tuple, strict: bool) -> None:
     if strict:
         for i, out in enumerate(outputs):
             if not out.requires_grad:
-                raise RuntimeError(f"Output {i} of the user-provided function does not require gradients. The outputs "
-                                   "must be computed in a differentiable manner from the input when running in strict mode.")
+                raise RuntimeError(f"Output {i} of the user-provided function does not require gradients. The "
+                                   "outputs must be computed in a differentiable manner from the input when running "
+                                   "in strict mode.")
 
 
 def _grad(outputs: tuple, inputs: tuple, grad_outputs: tuple | None, create_graph: bool,
@@ -124,7 +125,7 @@ def _single_element(outputs: tuple, fn_name: str) -> None:
                            f"(it has shape {outputs[0].shape})")
 
 
-# ---- the public functions ----------------------------------------------------------------------------------------------
+# ---- the public functions ----------------------------------------------------------------------------------------
 
 def vjp(func: Callable, inputs: Tensors, v: Tensors = None, create_graph: bool = False,
         strict: bool = False) -> tuple[Tensors, Tensors]:

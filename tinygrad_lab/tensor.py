@@ -538,7 +538,7 @@ class Tensor:
 
     def __ipow__(self, other: Any) -> "Tensor":
         return _inplace.apply_(self, "**=", _ops.Pow, other)
-    # ---- end of in-place ops ------------------------------------------------------------------------------------------
+    # ---- end of in-place ops -------------------------------------------------------------------------------------
 
     # ---- graph rendering (tinygrad_lab.viz) --------------------------------------------------------------------------
     def to_dot(self, **options: Any) -> str:
