@@ -11,6 +11,7 @@ from tinygrad_lab.tensor import Tensor, manual_seed, ones_like, tensor, zeros_li
 from tinygrad_lab.autograd import detect_anomaly, enable_grad, grad, is_grad_enabled, no_grad
 from tinygrad_lab.function import Function
 from tinygrad_lab.capture import CaptureError, compile
+from tinygrad_lab.autograd_functional import hessian, hvp, jacobian, jvp, vhp, vjp
 from tinygrad_lab.ops import (
     abs, broadcast_to, cat, exp, log, maximum, minimum, relu, sigmoid, sqrt, stack, tanh, where,
 )
@@ -24,5 +25,5 @@ __all__ = [
     "Tensor", "Function", "compile", "CaptureError", "tensor", "zeros_like", "ones_like", "manual_seed",
     "grad", "no_grad", "enable_grad", "is_grad_enabled", "detect_anomaly",
     "abs", "broadcast_to", "cat", "exp", "log", "maximum", "minimum", "relu", "sigmoid", "sqrt", "stack",
-    "tanh", "where", "float32", "float64",
+    "tanh", "where", "float32", "float64", "jacobian", "hessian", "vjp", "jvp", "hvp", "vhp",
 ]

@@ -35,6 +35,65 @@ class _State(threading.local):
 state = _State()
 
 
+class _Versions:
+    """In-place bookkeeping (inplace.py). ``now`` advances on every in-place write and a recorded node keeps
+    the value it had when made (``Function._epoch``): a saved array whose memory was written later is caught
+    when backward reads it. ``memory`` maps id(base array) -> [weakref, writes, time of the last write];
+    ``rebound`` maps id(tensor) -> (weakref, [(time, grad_fn it had before)]) for tensors whose history an
+    in-place op replaced, so nodes made earlier still reach the old history (None until the first such op)."""
+
+    now = 0
+    memory: dict = {}
+    rebound: dict | None = None
+
+
+versions = _Versions()
+
+
+def base_array(arr: np.ndarray) -> np.ndarray:
+    """The array that owns the memory ``arr`` views (numpy's chain of ``.base``)."""
+    while isinstance(arr.base, np.ndarray):
+        arr = arr.base
+    return arr
+
+
+def check_saved(node: "Function") -> None:
+    """Raise torch's error when an array the node saved was written in place after the node was made."""
+    for value in node._saved or ():
+        arr = value if isinstance(value, np.ndarray) else getattr(value, "data", None)  # Tensors when recorded
+        if isinstance(arr, np.ndarray):
+            entry = versions.memory.get(id(base_array(arr)))
+            if entry is not None and entry[2] > node._epoch and entry[0]() is base_array(arr):
+                raise RuntimeError(
+                    "one of the variables needed for gradient computation has been modified by an inplace "
+                    f"operation: the tensor of shape {arr.shape} saved by {type(node).__name__} is at version "
+                    f"{entry[1]}, written after {type(node).__name__} saved it. Hint: clone() it before the "
+                    "in-place op, or do the in-place op after backward."
+                )
+
+
+def grad_fn_for(node: "Function", inp: "Tensor") -> Any:
+    """The grad_fn ``inp`` had when ``node`` was made (an in-place op may have replaced it since)."""
+    record = versions.rebound.get(id(inp))
+    fn = inp.grad_fn
+    if record is not None and record[0]() is inp:
+        for when, before in record[1]:
+            if when > node._epoch:
+                fn = before
+                break
+    if fn is not None:  # a view made before its base was rewritten, then used after: the view's history is stale
+        for src in fn.inputs:
+            rec = versions.rebound.get(id(src)) if hasattr(src, "grad_fn") else None
+            if rec is not None and rec[0]() is src and np.may_share_memory(src.data, inp.data) and \
+                    any(fn._epoch < when <= node._epoch for when, _ in rec[1]):
+                raise RuntimeError(
+                    f"{type(node).__name__} uses a view (shape {inp.shape}, made by {type(fn).__name__}) of a tensor "
+                    "that an in-place op rewrote in the graph after the view was made; tinygrad_lab does not "
+                    "rebase a view's history: take the view again after the in-place op"
+                )
+    return fn
+
+
 class _GradMode:
     """Base of no_grad / enable_grad: a context manager and a decorator, nestable and exception-safe."""
 
@@ -150,6 +209,7 @@ def _topological_order(roots: Iterable["Function"]) -> list:
     a node is appended once everything below it is, then the list is reversed."""
     order: list = []
     visited: set = set()
+    rerouted = versions.rebound is not None
     stack = [(root, False) for root in roots]
     while stack:
         node, expanded = stack.pop()
@@ -162,7 +222,7 @@ def _topological_order(roots: Iterable["Function"]) -> list:
         stack.append((node, True))
         for child, need in zip(node.inputs, node.needs_input_grad):
             if need:
-                fn = child.grad_fn
+                fn = grad_fn_for(node, child) if rerouted else child.grad_fn
                 if fn is not None and fn not in visited:
                     stack.append((fn, False))
     order.reverse()
@@ -172,10 +232,12 @@ def _topological_order(roots: Iterable["Function"]) -> list:
 def _leading_to(order: list, nodes: dict, leaves: set) -> list:
     """The nodes of ``order`` from which one of ``nodes`` or ``leaves`` (ids) can be reached."""
     relevant: set = set()
+    rerouted = versions.rebound is not None
     for node in reversed(order):  # inputs' nodes come later in order, so they are decided first
         if node in nodes or any(
-                (id(inp) in leaves) if inp.grad_fn is None else inp.grad_fn in relevant
-                for inp, need in zip(node.inputs, node.needs_input_grad) if need):
+                (id(inp) in leaves) if fn is None else fn in relevant
+                for inp, need in zip(node.inputs, node.needs_input_grad) if need
+                for fn in (grad_fn_for(node, inp) if rerouted else inp.grad_fn,)):
             relevant.add(node)
     return [node for node in order if node in relevant]
 
@@ -220,6 +282,7 @@ def run_backward(
     prev_mode = state.grad_enabled
     state.grad_enabled = create_graph
     anomaly = state.anomaly
+    rerouted = versions.rebound is not None
     try:
         for node in order:
             grad = node_grads.pop(node, None)
@@ -255,7 +318,7 @@ def run_backward(
                     g = sum_to_shape(g, data.shape, node, inp)
                 if g.dtype != data.dtype:
                     g = g.astype(data.dtype)
-                fn = inp.grad_fn
+                fn = grad_fn_for(node, inp) if rerouted else inp.grad_fn
                 if fn is not None:
                     node_grads[fn] = g if fn not in node_grads else node_grads[fn] + g
                 else:

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from tinygrad_lab.autograd import check_finite, creation_site, state
+from tinygrad_lab.autograd import check_finite, check_saved, creation_site, state, versions
 from tinygrad_lab.tensor import Tensor
 
 
@@ -36,6 +36,7 @@ class Function:
     #: True when the op's value does not depend on the order of its inputs (Add, Mul...); drawings number
     #: the input edges of the other ops with several inputs.
     commutative = False
+    _epoch = 0  # versions.now when the node was made: saved arrays written in place later are an error
 
     @staticmethod
     def forward(ctx: "Function", *args: Any, **attrs: Any) -> np.ndarray:
@@ -68,6 +69,7 @@ class Function:
                 ctx.needs_input_grad = needs
                 ctx.attrs = attrs
                 ctx._out = raw
+                ctx._epoch = versions.now
                 if out.dtype.kind not in "fc":
                     raise TypeError(f"{cls.__name__} returned dtype {out.dtype}, which cannot carry a gradient")
                 if mode.anomaly:
@@ -88,6 +90,8 @@ class Function:
             raise RuntimeError(
                 f"{type(self).__name__}: saved values were freed by a previous backward; pass retain_graph=True"
             )
+        if self._epoch < versions.now:  # something was written in place since this node was made
+            check_saved(self)
         return self._saved
 
     # -- read-only view of a node, for tools that inspect graphs (tinygrad_lab.viz) -------------------

@@ -390,6 +390,23 @@ class Tensor:
         count = int(np.prod([self.shape[i] for i in _ops._normalize_axes(axis, self.ndim)]))
         return (centered * centered).sum(axis=axis, keepdims=keepdims) / (count - ddof)
 
+    def std(self, axis: int | tuple | None = None, keepdims: bool = False, ddof: int = 0) -> "Tensor":
+        """Standard deviation, sqrt(var) with var's ddof (0, numpy's default; torch's default is ddof=1)."""
+        return self.var(axis=axis, keepdims=keepdims, ddof=ddof).sqrt()
+
+    def norm(self, p: float = 2, axis: int | tuple | None = None, keepdims: bool = False) -> "Tensor":
+        """The vector p-norm (p = 1, 2 or inf) over ``axis`` (all elements by default), as torch.linalg.vector_norm;
+        the 2-norm's gradient at zero is 0, as torch's."""
+        if p == 1:
+            return self.abs().sum(axis=axis, keepdims=keepdims)
+        if p == float("inf"):
+            return self.abs().max(axis=axis, keepdims=keepdims)
+        if p != 2:
+            raise ValueError(f"norm: p must be 1, 2 or inf, got {p!r} (shape {self.shape})")
+        squares = (self * self).sum(axis=axis, keepdims=keepdims)
+        zero = squares.data == 0  # sqrt's slope is infinite there: route a zero gradient instead
+        return _ops.where(zero, 0.0, _ops.where(zero, 1.0, squares).sqrt())
+
     def logsumexp(self, axis: int | tuple | None = None, keepdims: bool = False) -> "Tensor":
         return _ops.LogSumExp.apply(self, axis=axis, keepdims=keepdims)
 
@@ -456,6 +473,79 @@ class Tensor:
     def __getitem__(self, index: Any) -> "Tensor":
         return _ops.GetItem.apply(self, index=_unwrap_index(index))
 
+    # ---- in-place ops (tinygrad_lab/inplace.py): write into this tensor's array, return it ------------------------
+    @property
+    def _version(self) -> int:
+        """In-place writes so far to this tensor's memory (shared with its views), as torch's ``_version``."""
+        return _inplace.version(self)
+
+    def add_(self, other: Any, alpha: float = 1) -> "Tensor":
+        return _inplace.add_(self, other, alpha)
+
+    def sub_(self, other: Any, alpha: float = 1) -> "Tensor":
+        return _inplace.sub_(self, other, alpha)
+
+    def mul_(self, other: Any) -> "Tensor":
+        return _inplace.apply_(self, "mul_", _ops.Mul, other)
+
+    def div_(self, other: Any) -> "Tensor":
+        return _inplace.apply_(self, "div_", _ops.Div, other)
+
+    def pow_(self, other: Any) -> "Tensor":
+        return _inplace.apply_(self, "pow_", _ops.Pow, other)
+
+    def clamp_(self, min: float | None = None, max: float | None = None) -> "Tensor":  # noqa: A002  (torch's names)
+        return _inplace.clamp_(self, min, max)
+
+    def zero_(self) -> "Tensor":
+        return _inplace.fill_(self, 0)
+
+    def fill_(self, value: float) -> "Tensor":
+        return _inplace.fill_(self, value)
+
+    def copy_(self, src: Any) -> "Tensor":
+        return _inplace.copy_(self, src)
+
+    def neg_(self) -> "Tensor":
+        return _inplace.apply_(self, "neg_", _ops.Neg)
+
+    def exp_(self) -> "Tensor":
+        return _inplace.apply_(self, "exp_", _ops.Exp)
+
+    def log_(self) -> "Tensor":
+        return _inplace.apply_(self, "log_", _ops.Log)
+
+    def sqrt_(self) -> "Tensor":
+        return _inplace.apply_(self, "sqrt_", _ops.Sqrt)
+
+    def abs_(self) -> "Tensor":
+        return _inplace.apply_(self, "abs_", _ops.Abs)
+
+    def sigmoid_(self) -> "Tensor":
+        return _inplace.apply_(self, "sigmoid_", _ops.Sigmoid)
+
+    def tanh_(self) -> "Tensor":
+        return _inplace.apply_(self, "tanh_", _ops.Tanh)
+
+    def relu_(self) -> "Tensor":
+        return _inplace.apply_(self, "relu_", _ops.ReLU)
+
+    def __iadd__(self, other: Any) -> "Tensor":
+        return _inplace.apply_(self, "+=", _ops.Add, other)
+
+    def __isub__(self, other: Any) -> "Tensor":
+        return _inplace.apply_(self, "-=", _ops.Sub, other)
+
+    def __imul__(self, other: Any) -> "Tensor":
+        return _inplace.apply_(self, "*=", _ops.Mul, other)
+
+    def __itruediv__(self, other: Any) -> "Tensor":
+        return _inplace.apply_(self, "/=", _ops.Div, other)
+
+    def __ipow__(self, other: Any) -> "Tensor":
+        return _inplace.apply_(self, "**=", _ops.Pow, other)
+    # ---- end of in-place ops -------------------------------------------------------------------------------------
+
     # ---- graph rendering (tinygrad_lab.viz) --------------------------------------------------------------------------
     def to_dot(self, **options: Any) -> str:
         from tinygrad_lab import viz
@@ -496,3 +586,4 @@ def ones_like(t: Tensor, requires_grad: bool = False) -> Tensor:
 
 from tinygrad_lab import ops as _ops  # noqa: E402  (ops build on Tensor, Tensor's methods apply ops)
 from tinygrad_lab import numpy_dispatch as _dispatch  # noqa: E402
+from tinygrad_lab import inplace as _inplace  # noqa: E402

@@ -1,0 +1,151 @@
+"""In-place operations (``add_``, ``+=``, ``zero_``, ``copy_``...) with PyTorch's safety rules.
+
+Every in-place method runs the out-of-place op and writes its result into the tensor's own array, so the
+memory (and every numpy view of it) changes and the same Tensor is returned. Then:
+
+* with no graph to record (``no_grad``, or nothing involved requires grad) that is all, leaves included:
+  ``p -= lr * p.grad`` and ``p.grad.zero_()`` work as in torch;
+* in grad mode, a leaf that requires grad may not be written (torch's RuntimeError); on any other tensor the
+  op is recorded: the tensor's ``grad_fn`` becomes the op's node, whose input is the tensor's previous
+  value and history, so gradients stay right (``y = x * 3; y += 1; y.mul_(x)`` gives torch's x.grad).
+
+Every write advances a version counter kept per memory block (``tensor._version``; views and ``detach()``
+share their base's, as in torch). A node that saved an array whose memory is written later raises torch's
+"modified by an inplace operation" error when backward reads it. Writes through ``.data`` (a plain numpy
+array) bypass the counter, as in torch.
+"""
+from __future__ import annotations
+
+import weakref
+from typing import Any
+
+import numpy as np
+
+from tinygrad_lab import ops
+from tinygrad_lab.autograd import base_array, state, versions
+from tinygrad_lab.function import Function
+from tinygrad_lab.tensor import Tensor
+
+
+class Fill(Function):
+    """Every element set to ``value``: no gradient reaches the previous value."""
+
+    @staticmethod
+    def forward(ctx, a, value=0.0):
+        return np.full_like(a, value)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return None
+
+
+class Copy(Function):
+    """``src`` broadcast to the destination's shape and dtype; the gradient goes to ``src`` only."""
+
+    @staticmethod
+    def forward(ctx, a, src):
+        src = src.astype(a.dtype, copy=False) if isinstance(src, np.ndarray) else np.asarray(src, dtype=a.dtype)
+        return np.broadcast_to(src, a.shape).copy()
+
+    @staticmethod
+    def backward(ctx, grad):
+        return None, grad
+
+
+def version(t: Tensor) -> int:
+    """How many in-place writes the tensor's memory has had (torch's ``tensor._version``)."""
+    base = base_array(t.data)
+    entry = versions.memory.get(id(base))
+    return entry[1] if entry is not None and entry[0]() is base else 0
+
+
+def bump(arr: np.ndarray) -> None:
+    """Count an in-place write into ``arr``'s memory and advance the clock nodes compare against."""
+    versions.now += 1
+    base = base_array(arr)
+    key = id(base)
+    entry = versions.memory.get(key)
+    if entry is None or entry[0]() is not base:
+        entry = versions.memory[key] = [weakref.ref(base, lambda _, k=key: versions.memory.pop(k, None)), 0, 0]
+    entry[1] += 1
+    entry[2] = versions.now
+
+
+def _owns_memory(t: Tensor) -> bool:
+    """Whether the tensor's array is not a view of another array (under tl.compile, of the traced one)."""
+    arr = t.data
+    if state.tracing is not None and type(arr) is not np.ndarray:
+        arr = arr.base
+    return arr.base is None
+
+
+def apply_(t: Tensor, name: str, op: type, *args: Any, **attrs: Any) -> Tensor:
+    """Run ``op(t, *args, **attrs)`` and write the result into ``t``; ``name`` is the method, for errors."""
+    if not isinstance(t, Tensor):
+        raise TypeError(f"{name}: expected a Tensor, got {type(t).__name__}")
+    if state.tracing is not None:  # tl.compile: the write must land in (and be recorded on) the traced array
+        state.tracing.tensor_data(t)
+    record = state.grad_enabled and (t.requires_grad or any(isinstance(a, Tensor) and a.requires_grad for a in args))
+    if not record:
+        result = op.apply(t, *args, **attrs)
+        _write(t, result, name)
+        return t
+    if t.requires_grad and t.grad_fn is None:
+        raise RuntimeError(f"{name}: a leaf Variable that requires grad is being used in an in-place operation. "
+                           "(Wrap the update in tl.no_grad(), or write to .data.)")
+    if not _owns_memory(t):
+        raise RuntimeError(
+            f"{name}: in grad mode, an in-place op whose result requires grad cannot write into a view (shape "
+            f"{t.shape}) of another tensor's memory: tinygrad_lab does not rewrite the base's history. "
+            "Use clone() first, or tl.no_grad()")
+    old = Tensor._make(t.data.copy(), t.grad_fn) if t.requires_grad else Tensor._wrap(t.data.copy())
+    result = op.apply(old, *[old if a is t else a for a in args], **attrs)  # x.mul_(x): both are the old x
+    _write(t, result, name)
+    if t.grad_fn is not None:  # nodes made before this write must still reach the previous history
+        if versions.rebound is None:
+            versions.rebound = {}
+        key = id(t)
+        record_ = versions.rebound.get(key)
+        if record_ is None or record_[0]() is not t:
+            record_ = versions.rebound[key] = (weakref.ref(t, lambda _, k=key: versions.rebound.pop(k, None)), [])
+        record_[1].append((versions.now, t.grad_fn))
+    t.grad_fn = result.grad_fn
+    t.requires_grad = True
+    return t
+
+
+def _write(t: Tensor, result: Tensor, name: str) -> None:
+    """Copy an op's result into ``t``'s array (same shape; same kind of dtype) and count the write."""
+    if result.shape != t.shape:
+        raise RuntimeError(f"{name}: output with shape {t.shape} doesn't match the broadcast shape {result.shape}")
+    try:
+        np.copyto(t.data, result.data, casting="same_kind")
+    except TypeError:
+        raise RuntimeError(f"{name}: result type {result.dtype} can't be cast to the desired output type "
+                           f"{t.dtype} (shape {t.shape})") from None
+    except ValueError as err:
+        raise RuntimeError(f"{name}: cannot write into the tensor of shape {t.shape}: {err}") from None
+    bump(t.data)
+
+
+# ---- the methods Tensor forwards to (tensor.py) ----------------------------------------------------------------
+def add_(t: Tensor, other: Any, alpha: float = 1) -> Tensor:
+    return apply_(t, "add_", ops.Add, other if alpha == 1 else other * alpha)
+
+
+def sub_(t: Tensor, other: Any, alpha: float = 1) -> Tensor:
+    return apply_(t, "sub_", ops.Sub, other if alpha == 1 else other * alpha)
+
+
+def clamp_(t: Tensor, min: float | None = None, max: float | None = None) -> Tensor:  # noqa: A002  (torch's names)
+    return apply_(t, "clamp_", ops.Clip, lo=min, hi=max)
+
+
+def fill_(t: Tensor, value: float) -> Tensor:
+    return apply_(t, "fill_", Fill, value=value)
+
+
+def copy_(t: Tensor, src: Any) -> Tensor:
+    return apply_(t, "copy_", Copy, src)
+
+
