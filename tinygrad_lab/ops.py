@@ -24,18 +24,44 @@ def _const(x: Any) -> Any:
     return x.data if isinstance(x, Tensor) else x
 
 
-def _normalize_axes(axis: int | Sequence[int] | None, ndim: int) -> tuple:
+def _axis(axis: int, ndim: int, op: str = "") -> int:
+    """One axis as a non-negative int; a 0-d tensor accepts 0 and -1 (as torch). Out of range is a ValueError
+    naming the axis and the tensor's dimension (``op`` prefixes it when the caller is not a Function)."""
+    n = max(ndim, 1)
+    if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)) or not -n <= axis < n:
+        raise ValueError(f"{op + ': ' if op else ''}axis {axis!r} is out of bounds for a tensor of dimension {ndim}")
+    return int(axis) % n
+
+
+def _normalize_axes(axis: int | Sequence[int] | None, ndim: int, op: str = "") -> tuple:
+    """Sorted non-negative axes to reduce over; () for a 0-d tensor, whose axis 0 / -1 reduces nothing."""
     if axis is None:
         return tuple(range(ndim))
-    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
-    for a in axes:
-        if not -ndim <= a < max(ndim, 1):
-            raise ValueError(f"axis {a} is out of bounds for a tensor of dimension {ndim}")
-    return tuple(sorted(int(a) % max(ndim, 1) for a in axes))
+    axes = tuple(sorted(_axis(a, ndim, op) for a in ((axis,) if isinstance(axis, (int, np.integer)) else axis)))
+    return axes if ndim else ()
 
 
 def _keepdims_shape(shape: tuple, axes: tuple) -> tuple:
     return tuple(1 if i in axes else s for i, s in enumerate(shape))
+
+
+_KIND_RANK = {"b": 0, "u": 1, "i": 1, "f": 2, "c": 3}
+
+
+def _no_0d_promotion(out: Any, a: Any, b: Any) -> Any:
+    """torch's promotion for a 0-d array beside an n-d one: the n-d operand's dtype wins unless the 0-d one
+    is of a higher kind (float32 (3,) * 0-d float64 is float32; numpy would give float64)."""
+    da, db = getattr(a, "ndim", -1), getattr(b, "ndim", -1)  # -1: a Python number, weak in numpy too
+    if da == 0 and db > 0:
+        small, big = a, b
+    elif db == 0 and da > 0:
+        small, big = b, a
+    else:
+        return out
+    dtype = big.dtype
+    if out.dtype == dtype or _KIND_RANK.get(small.dtype.kind, 9) > _KIND_RANK.get(dtype.kind, 9):
+        return out
+    return out.astype(dtype)
 
 
 # ---- arithmetic ------------------------------------------------------------------------------------------------
@@ -43,7 +69,7 @@ def _keepdims_shape(shape: tuple, axes: tuple) -> tuple:
 class Add(Function):
     @staticmethod
     def forward(ctx, a, b):
-        return a + b
+        return _no_0d_promotion(a + b, a, b)
 
     @staticmethod
     def backward(ctx, grad):
@@ -53,7 +79,7 @@ class Add(Function):
 class Sub(Function):
     @staticmethod
     def forward(ctx, a, b):
-        return a - b
+        return _no_0d_promotion(a - b, a, b)
 
     @staticmethod
     def backward(ctx, grad):
@@ -74,7 +100,7 @@ class Mul(Function):
     @staticmethod
     def forward(ctx, a, b):
         ctx.save_for_backward(a, b)
-        return a * b
+        return _no_0d_promotion(a * b, a, b)
 
     @staticmethod
     def backward(ctx, grad):
@@ -87,7 +113,7 @@ class Div(Function):
     @staticmethod
     def forward(ctx, a, b):
         ctx.save_for_backward(a, b)
-        return a / b
+        return _no_0d_promotion(a / b, a, b)
 
     @staticmethod
     def backward(ctx, grad):
@@ -98,11 +124,15 @@ class Div(Function):
 
 
 class Pow(Function):
-    """a ** b for a Tensor or scalar exponent; d/db = a**b * log(a) (NaN where a < 0, as in PyTorch)."""
+    """a ** b for a Tensor or scalar exponent; d/db = a**b * log(a) (NaN where a < 0, as in PyTorch).
+
+    As torch, d/da is 0 where b == 0 and d/db is 0 where a == 0 and b >= 0 (no 0 * inf). Only the places
+    where 0 * inf would happen are masked, and they compute with safe values (log(1), a ** 1), so
+    derivatives of any order stay finite there and exact elsewhere."""
 
     @staticmethod
     def forward(ctx, a, b):
-        out = a ** b
+        out = _no_0d_promotion(a ** b, a, b)
         ctx.save_for_backward(a, b, out)
         return out
 
@@ -110,14 +140,18 @@ class Pow(Function):
     def backward(ctx, grad):
         a, b, out = ctx.saved_tensors
         need_a, need_b = ctx.needs_input_grad
+        grad_a = grad_b = None
         if need_a:  # x ** 2, the squared error, is common enough to skip the power for
-            if isinstance(b, (int, float)) and b in (0, 2):  # and x ** 0 has slope 0 also at x = 0, as in torch
-                grad_a = grad * (2.0 * a) if b == 2 else grad * 0.0
+            if isinstance(b, (int, float)):  # and x ** 0 has slope 0 also at x = 0, as in torch
+                grad_a = grad * (2.0 * a) if b == 2 else grad * 0.0 if b == 0 else grad * b * a ** (b - 1)
             else:
-                grad_a = grad * b * a ** (b - 1)
-        else:
-            grad_a = None
-        grad_b = grad * out * log(a) if need_b else None
+                zero = (_const(b) == 0) & (_const(a) == 0)  # 0 * 0 ** -1; elsewhere b == 0 gives 0 by itself
+                grad_a = where(zero, 0.0, grad * b * a ** where(zero, 1.0, b - 1)) if np.any(zero) \
+                    else grad * b * a ** (b - 1)
+        if need_b:
+            masked = (_const(a) == 0) & (_const(b) >= 0)
+            grad_b = where(masked, 0.0, grad * out * log(where(masked, 1.0, a))) if np.any(masked) \
+                else grad * out * log(a)
         return grad_a, grad_b
 
 
@@ -320,7 +354,7 @@ class Maximum(Function):
     @staticmethod
     def forward(ctx, a, b):
         ctx.save_for_backward(a, b)
-        return np.maximum(a, b)
+        return _no_0d_promotion(np.maximum(a, b), a, b)
 
     @staticmethod
     def backward(ctx, grad):
@@ -336,7 +370,7 @@ class Minimum(Function):
     @staticmethod
     def forward(ctx, a, b):
         ctx.save_for_backward(a, b)
-        return np.minimum(a, b)
+        return _no_0d_promotion(np.minimum(a, b), a, b)
 
     @staticmethod
     def backward(ctx, grad):
@@ -353,7 +387,7 @@ class Where(Function):
     def forward(ctx, cond, a, b):
         cond = np.asarray(cond, dtype=bool)
         ctx.save_for_backward(cond)
-        return np.where(cond, a, b)
+        return _no_0d_promotion(np.where(cond, a, b), a, b)
 
     @staticmethod
     def backward(ctx, grad):
@@ -380,7 +414,8 @@ class Mean(Function):
     def forward(ctx, a, axis=None, keepdims=False):
         ctx.axes = _normalize_axes(axis, a.ndim)
         ctx.in_shape = a.shape
-        ctx.count = int(np.prod([a.shape[i] for i in ctx.axes]))
+        count = int(np.prod([a.shape[i] for i in ctx.axes]))
+        ctx.count = count or np.nan  # the mean over a size-0 axis is NaN (as torch), its gradient empty
         total = np.add.reduce(a, axis=ctx.axes, keepdims=keepdims)  # ndarray.mean, minus its Python overhead
         return np.true_divide(total, ctx.count, dtype=total.dtype if total.dtype.kind == "f" else np.float64)
 
@@ -397,9 +432,9 @@ class Max(Function):
 
     @staticmethod
     def forward(ctx, a, axis=None, keepdims=False):
-        if a.size == 0:
-            raise ValueError(f"{type(ctx).__name__.lower()} of an empty tensor (shape {a.shape})")
         axes = _normalize_axes(axis, a.ndim)
+        if a.size == 0 and any(a.shape[i] == 0 for i in axes):
+            raise ValueError(f"{type(ctx).__name__.lower()} over a size-0 axis (shape {a.shape}, axis {axis})")
         best = type(ctx).reduce(a, axis=axes, keepdims=True)
         hits = a == best
         ctx.save_for_backward(hits / hits.sum(axis=axes, keepdims=True))
@@ -424,7 +459,7 @@ class LogSumExp(Function):
     @staticmethod
     def forward(ctx, a, axis=None, keepdims=False):
         axes = _normalize_axes(axis, a.ndim)
-        m = np.max(a, axis=axes, keepdims=True)
+        m = np.max(a, axis=axes, keepdims=True, initial=-np.inf)  # initial: over a size-0 axis it is -inf
         m = np.where(np.isfinite(m), m, 0.0)
         out = m + np.log(np.sum(np.exp(a - m), axis=axes, keepdims=True))
         ctx.keep_shape = out.shape
@@ -523,7 +558,9 @@ class IndexAdd(Function):
 class Cat(Function):
     @staticmethod
     def forward(ctx, *arrays, axis=0):
-        ctx.axis = _normalize_axes(axis, arrays[0].ndim)[0]
+        if arrays[0].ndim == 0:
+            raise ValueError("0-d tensors cannot be joined along an axis; use stack")
+        ctx.axis = _axis(axis, arrays[0].ndim)
         ctx.bounds = np.cumsum([0] + [a.shape[ctx.axis] for a in arrays])
         return np.concatenate(arrays, axis=ctx.axis)
 
@@ -536,7 +573,7 @@ class Cat(Function):
 class Stack(Function):
     @staticmethod
     def forward(ctx, *arrays, axis=0):
-        ctx.axis = _normalize_axes(axis, arrays[0].ndim + 1)[0]
+        ctx.axis = _axis(axis, arrays[0].ndim + 1)
         return np.stack(arrays, axis=ctx.axis)
 
     @staticmethod
