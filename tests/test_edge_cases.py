@@ -320,3 +320,40 @@ def test_compile_check_compares_dtypes():
     entry.outputs = [o.astype(np.float32) for o in entry.outputs]  # as a replay that lost the dtype would
     with pytest.raises(CaptureError, match="has dtype float32 in the replay but float64 eagerly"):
         compiled(x)
+
+
+# ---- found by tests/test_fuzz.py ------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("mask", [
+    lambda t: t.relu(), lambda t: t.clip(0.0, None), lambda t: t.clip(-0.5, 0.5),
+    lambda t: tl.maximum(t, 0.0) if isinstance(t, Tensor) else torch.maximum(t, torch.zeros(())),
+    lambda t: tl.minimum(t, 0.0) if isinstance(t, Tensor) else torch.minimum(t, torch.zeros((), dtype=t.dtype)),
+    lambda t: tl.where(np.array([False, True, True]), t, 0.0) if isinstance(t, Tensor)
+    else torch.where(torch.tensor([False, True, True]), t, 0.0),
+], ids=["relu", "clip lo", "clip", "maximum", "minimum", "where"])
+def test_masking_ops_keep_an_infinite_gradient_out_of_the_masked_places(mask):
+    """relu(x) ** 0.5 has an infinite gradient where relu(x) = 0; the masked places get 0 (as torch), not NaN."""
+    x_np = np.array([-1.0, 0.25, 2.0])
+    x, tx = leaf(x_np), tleaf(x_np)
+    (mask(x).abs() ** 0.5).sum().backward()
+    (mask(tx).abs() ** 0.5).sum().backward()
+    assert_same(x.grad, tx.grad)
+
+
+def test_compile_of_a_tensor_exponent_does_not_read_values_while_tracing():
+    w = Tensor(np.array([0.0, 0.5, 2.0]), requires_grad=True)
+    p = Tensor(np.array([2.0, 0.0, 1.5]), requires_grad=True)
+
+    def step():
+        w.grad = p.grad = None
+        loss = (w ** p).sum()
+        loss.backward()
+        return loss
+
+    compiled = tl.compile(step)
+    for _ in range(4):
+        compiled()
+    tw, tp = tleaf(w.data), tleaf(p.data)
+    (tw ** tp).sum().backward()
+    assert_same(w.grad, tw.grad)
+    assert_same(p.grad, tp.grad)

@@ -145,13 +145,12 @@ class Pow(Function):
             if isinstance(b, (int, float)):  # and x ** 0 has slope 0 also at x = 0, as in torch
                 grad_a = grad * (2.0 * a) if b == 2 else grad * 0.0 if b == 0 else grad * b * a ** (b - 1)
             else:
+                # masks always, never "if any": tl.compile cannot follow a branch on values
                 zero = (_const(b) == 0) & (_const(a) == 0)  # 0 * 0 ** -1; elsewhere b == 0 gives 0 by itself
-                grad_a = where(zero, 0.0, grad * b * a ** where(zero, 1.0, b - 1)) if np.any(zero) \
-                    else grad * b * a ** (b - 1)
+                grad_a = where(zero, 0.0, grad * b * a ** where(zero, 1.0, b - 1))
         if need_b:
             masked = (_const(a) == 0) & (_const(b) >= 0)
-            grad_b = where(masked, 0.0, grad * out * log(where(masked, 1.0, a))) if np.any(masked) \
-                else grad * out * log(a)
+            grad_b = where(masked, 0.0, grad * out * log(where(masked, 1.0, a)))
         return grad_a, grad_b
 
 
@@ -276,7 +275,7 @@ class Tanh(Function):
 
 
 class ReLU(Function):
-    """relu'(0) = 0."""
+    """relu'(0) = 0. Backward masks with where, not a product, so an inf gradient stays out of the zeros (as torch)."""
 
     @staticmethod
     def forward(ctx, a):
@@ -287,7 +286,7 @@ class ReLU(Function):
     @staticmethod
     def backward(ctx, grad):
         (out,) = ctx.saved_tensors
-        return grad * (_const(out) > 0)
+        return where(_const(out) > 0, grad, 0.0)
 
 
 class LeakyReLU(Function):
@@ -306,7 +305,7 @@ class LeakyReLU(Function):
 
 
 class Clip(Function):
-    """Gradient 1 inside [lo, hi] (bounds included, as torch.clamp), 0 outside."""
+    """Gradient 1 inside [lo, hi] (bounds included, as torch.clamp), 0 outside (masked with where, as torch)."""
 
     @staticmethod
     def forward(ctx, a, lo=None, hi=None):
@@ -321,7 +320,7 @@ class Clip(Function):
     @staticmethod
     def backward(ctx, grad):
         (inside,) = ctx.saved_tensors
-        return grad * inside
+        return where(inside, grad, 0.0)
 
 
 class Clone(Function):
@@ -360,8 +359,7 @@ class Maximum(Function):
     def backward(ctx, grad):
         a, b = ctx.saved_tensors
         a, b = _const(a), _const(b)
-        share_a = (a > b) + 0.5 * (a == b)
-        return grad * share_a, grad * (1.0 - share_a)
+        return _shares(grad, (a > b) + 0.5 * (a == b))
 
 
 class Minimum(Function):
@@ -376,12 +374,17 @@ class Minimum(Function):
     def backward(ctx, grad):
         a, b = ctx.saved_tensors
         a, b = _const(a), _const(b)
-        share_a = (a < b) + 0.5 * (a == b)
-        return grad * share_a, grad * (1.0 - share_a)
+        return _shares(grad, (a < b) + 0.5 * (a == b))
+
+
+def _shares(grad: Any, share_a: Any) -> tuple:
+    """grad split between a (share_a) and b (the rest), with where so an inf gradient does not become NaN."""
+    return where(share_a > 0, grad * share_a, 0.0), where(share_a < 1, grad * (1.0 - share_a), 0.0)
 
 
 class Where(Function):
-    """where(cond, a, b): the condition is a constant; each branch gets the gradient where it was chosen."""
+    """where(cond, a, b): the condition is a constant; each branch gets the gradient where it was chosen (and 0,
+    not 0 * grad, elsewhere)."""
 
     @staticmethod
     def forward(ctx, cond, a, b):
@@ -392,7 +395,8 @@ class Where(Function):
     @staticmethod
     def backward(ctx, grad):
         (cond,) = ctx.saved_tensors
-        return None, grad * cond, grad * ~cond
+        need_a, need_b = ctx.needs_input_grad[1:]
+        return None, (where(cond, grad, 0.0) if need_a else None), (where(cond, 0.0, grad) if need_b else None)
 
 
 # ---- reductions ---------------------------------------------------------------------------------------------------
