@@ -357,3 +357,10 @@ def test_compile_of_a_tensor_exponent_does_not_read_values_while_tracing():
     (tw ** tp).sum().backward()
     assert_same(w.grad, tw.grad)
     assert_same(p.grad, tp.grad)
+
+
+def test_flatten_of_a_single_axis_is_the_tensor_itself_as_in_torch():
+    """torch returns self when start_dim == end_dim, so retain_grad on it is the leaf's own gradient."""
+    x, tx = leaf([0.5, -2.0]), tleaf([0.5, -2.0])
+    assert x.flatten(0, 0) is x and tx.flatten(0, 0) is tx
+    assert x.flatten(-1) is x

@@ -20,6 +20,7 @@ from __future__ import annotations
 import os
 
 import numpy as np
+import pytest
 import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -427,6 +428,7 @@ FUZZ = settings(max_examples=EXAMPLES, deadline=None, print_blob=True,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much])
 
 
+@pytest.mark.filterwarnings(r"ignore:var\(\)")  # torch's "degrees of freedom is <= 0", for one value
 @FUZZ
 @given(programs())
 def test_programs_match_torch_finite_differences_and_compile(program):
@@ -458,6 +460,8 @@ def _against_torch(program) -> None:
     tgrads = torch.autograd.grad(tloss, txs, create_graph=True, allow_unused=True)
     for k, (g, tg) in enumerate(zip(grads, tgrads)):
         _close(g, tg, f"create_graph gradient of input v{k}")
+    if not all(np.isfinite(t.detach().numpy(force=True)).all() for t in [tloss] + [g for g in tgrads if g is not None]):
+        return  # a NaN or inf first derivative has no meaningful second (torch's own are inconsistent there)
     rng = np.random.default_rng(program.seed + 1)
     probes = [rng.standard_normal(x.shape) for x in program.inputs]
     terms = [(g * p).sum() for g, p in zip(grads, probes) if g is not None and g.requires_grad]

@@ -458,6 +458,8 @@ class Tensor:
             raise ValueError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim} (shape {self.shape})")
         if self.ndim == 0:
             return self.reshape(1)
+        if start == end:  # nothing to merge: torch returns the tensor itself
+            return self
         merged = int(np.prod(self.shape[start:end + 1]))  # not -1: numpy cannot infer it beside a size-0 axis
         return self.reshape(self.shape[:start] + (merged,) + self.shape[end + 1:])
 
