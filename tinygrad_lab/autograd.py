@@ -375,6 +375,8 @@ def _run_hooks(hooks: dict, grad: Any, wrap: bool) -> Any:
                 new = Tensor(new)
             if new.shape != g.shape:
                 raise RuntimeError(f"hook {hook!r} returned a gradient of shape {new.shape}, expected {g.shape}")
+            if new.dtype != g.dtype:
+                raise RuntimeError(f"hook {hook!r} returned a gradient of dtype {new.dtype}, expected {g.dtype}")
             g = new
     return g if wrap else g.data
 
@@ -395,8 +397,12 @@ def grad(
     """
     from tinygrad_lab.tensor import Tensor
 
-    outputs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
-    inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)
+    outputs = [outputs] if isinstance(outputs, (Tensor, np.ndarray)) else list(outputs)
+    inputs = [inputs] if isinstance(inputs, (Tensor, np.ndarray)) else list(inputs)
+    for what, items in (("output", outputs), ("input", inputs)):
+        for i, t in enumerate(items):
+            if not isinstance(t, Tensor):
+                raise TypeError(f"tinygrad_lab.grad: {what} {i} is a {type(t).__name__}, not a Tensor")
     if grad_outputs is None or isinstance(grad_outputs, (Tensor, np.ndarray)):
         grad_outputs = [grad_outputs] * len(outputs)
     elif len(grad_outputs) != len(outputs):

@@ -683,6 +683,14 @@ class CompiledStep:
         eager_arrays = written + [no_grad if t.grad is None else t.grad.data for t in with_grad]
         pairs = list(zip(after_replay, eager_arrays)) + [(r.data, e.data) for r, e in zip(outs_r, outs_e)]
         for k, (r, e) in enumerate(pairs):
+            if r.dtype != e.dtype:
+                del self._replays[key]
+                self._eager_only.add(key)
+                raise CaptureError(
+                    f"compile: the captured step disagrees with eager execution: array {k} has dtype {r.dtype} in "
+                    f"the replay but {e.dtype} eagerly. This is a bug in the capture; calls with these argument "
+                    "shapes and values now run eagerly; --no-compile runs all eagerly."
+                )
             if r.shape != e.shape or not np.allclose(r, e, rtol=1e-9, atol=1e-12, equal_nan=True):
                 del self._replays[key]
                 self._eager_only.add(key)

@@ -56,7 +56,8 @@ class Function:
             arrays = [a.data if isinstance(a, Tensor) else a.item() if isinstance(a, np.generic) else a
                       for a in args]
         else:  # tl.compile is recording: parameters' data must be traced too
-            arrays = [mode.tracing.tensor_data(a) if isinstance(a, Tensor) else a for a in args]
+            arrays = [mode.tracing.tensor_data(a) if isinstance(a, Tensor) else a.item() if isinstance(a, np.generic)
+                      else a for a in args]  # numpy scalars as in eager runs
         try:
             raw = cls.forward(ctx, *arrays, **attrs)
         except (ValueError, TypeError, IndexError) as err:
@@ -148,10 +149,12 @@ class Function:
         return value
 
     def release(self) -> None:
-        """Free what forward saved (called after a backward without retain_graph)."""
-        self._saved = None
+        """Free what forward saved (called after a backward without retain_graph). A node that saved nothing
+        can run its backward again, as in torch."""
+        if self._saved:
+            self._saved = None
+            self._released = True
         self._out = None
-        self._released = True
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__}>"

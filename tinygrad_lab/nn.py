@@ -167,14 +167,14 @@ class Module:
             if name in state_dict:
                 value = state_dict[name]
                 arr = np.asarray(value.data if isinstance(value, Tensor) else value)
+                if not np.can_cast(arr.dtype, p.dtype, casting="same_kind"):  # before shapes: "abc" has shape ()
+                    raise TypeError(f"load_state_dict into {type(self).__name__}: {name!r} has dtype {arr.dtype}, "
+                                    f"which cannot be stored in the model's {p.dtype} (got a {type(value).__name__})")
                 if arr.shape != p.shape:
                     raise ValueError(
                         f"load_state_dict into {type(self).__name__}: {name!r} has shape {arr.shape} in the "
                         f"state dict but {p.shape} in the model"
                     )
-                if not np.can_cast(arr.dtype, p.dtype, casting="same_kind"):
-                    raise TypeError(f"load_state_dict into {type(self).__name__}: {name!r} has dtype {arr.dtype}, "
-                                    f"which cannot be stored in the model's {p.dtype}")
                 arrays[name] = arr
         for name, arr in arrays.items():
             np.copyto(own[name].data, arr, casting="same_kind")

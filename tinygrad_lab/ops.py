@@ -24,18 +24,44 @@ def _const(x: Any) -> Any:
     return x.data if isinstance(x, Tensor) else x
 
 
-def _normalize_axes(axis: int | Sequence[int] | None, ndim: int) -> tuple:
+def _axis(axis: int, ndim: int, op: str = "") -> int:
+    """One axis as a non-negative int; a 0-d tensor accepts 0 and -1 (as torch). Out of range is a ValueError
+    naming the axis and the tensor's dimension (``op`` prefixes it when the caller is not a Function)."""
+    n = max(ndim, 1)
+    if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)) or not -n <= axis < n:
+        raise ValueError(f"{op + ': ' if op else ''}axis {axis!r} is out of bounds for a tensor of dimension {ndim}")
+    return int(axis) % n
+
+
+def _normalize_axes(axis: int | Sequence[int] | None, ndim: int, op: str = "") -> tuple:
+    """Sorted non-negative axes to reduce over; () for a 0-d tensor, whose axis 0 / -1 reduces nothing."""
     if axis is None:
         return tuple(range(ndim))
-    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
-    for a in axes:
-        if not -ndim <= a < max(ndim, 1):
-            raise ValueError(f"axis {a} is out of bounds for a tensor of dimension {ndim}")
-    return tuple(sorted(int(a) % max(ndim, 1) for a in axes))
+    axes = tuple(sorted(_axis(a, ndim, op) for a in ((axis,) if isinstance(axis, (int, np.integer)) else axis)))
+    return axes if ndim else ()
 
 
 def _keepdims_shape(shape: tuple, axes: tuple) -> tuple:
     return tuple(1 if i in axes else s for i, s in enumerate(shape))
+
+
+_KIND_RANK = {"b": 0, "u": 1, "i": 1, "f": 2, "c": 3}
+
+
+def _no_0d_promotion(out: Any, a: Any, b: Any) -> Any:
+    """torch's promotion for a 0-d array beside an n-d one: the n-d operand's dtype wins unless the 0-d one
+    is of a higher kind (float32 (3,) * 0-d float64 is float32; numpy would give float64)."""
+    da, db = getattr(a, "ndim", -1), getattr(b, "ndim", -1)  # -1: a Python number, weak in numpy too
+    if da == 0 and db > 0:
+        small, big = a, b
+    elif db == 0 and da > 0:
+        small, big = b, a
+    else:
+        return out
+    dtype = big.dtype
+    if out.dtype == dtype or _KIND_RANK.get(small.dtype.kind, 9) > _KIND_RANK.get(dtype.kind, 9):
+        return out
+    return out.astype(dtype)
 
 
 # ---- arithmetic ------------------------------------------------------------------------------------------------
@@ -45,7 +71,7 @@ class Add(Function):
 
     @staticmethod
     def forward(ctx, a, b):
-        return a + b
+        return _no_0d_promotion(a + b, a, b)
 
     @staticmethod
     def backward(ctx, grad):
@@ -55,7 +81,7 @@ class Add(Function):
 class Sub(Function):
     @staticmethod
     def forward(ctx, a, b):
-        return a - b
+        return _no_0d_promotion(a - b, a, b)
 
     @staticmethod
     def backward(ctx, grad):
@@ -78,7 +104,7 @@ class Mul(Function):
     @staticmethod
     def forward(ctx, a, b):
         ctx.save_for_backward(a, b)
-        return a * b
+        return _no_0d_promotion(a * b, a, b)
 
     @staticmethod
     def backward(ctx, grad):
@@ -91,7 +117,7 @@ class Div(Function):
     @staticmethod
     def forward(ctx, a, b):
         ctx.save_for_backward(a, b)
-        return a / b
+        return _no_0d_promotion(a / b, a, b)
 
     @staticmethod
     def backward(ctx, grad):
@@ -102,11 +128,15 @@ class Div(Function):
 
 
 class Pow(Function):
-    """a ** b for a Tensor or scalar exponent; d/db = a**b * log(a) (NaN where a < 0, as in PyTorch)."""
+    """a ** b for a Tensor or scalar exponent; d/db = a**b * log(a) (NaN where a < 0, as in PyTorch).
+
+    As torch, d/da is 0 where b == 0 and d/db is 0 where a == 0 and b >= 0 (no 0 * inf). Only the places
+    where 0 * inf would happen are masked, and they compute with safe values (log(1), a ** 1), so
+    derivatives of any order stay finite there and exact elsewhere."""
 
     @staticmethod
     def forward(ctx, a, b):
-        out = a ** b
+        out = _no_0d_promotion(a ** b, a, b)
         ctx.save_for_backward(a, b, out)
         return out
 
@@ -114,14 +144,17 @@ class Pow(Function):
     def backward(ctx, grad):
         a, b, out = ctx.saved_tensors
         need_a, need_b = ctx.needs_input_grad
+        grad_a = grad_b = None
         if need_a:  # x ** 2, the squared error, is common enough to skip the power for
-            if isinstance(b, (int, float)) and b in (0, 2):  # and x ** 0 has slope 0 also at x = 0, as in torch
-                grad_a = grad * (2.0 * a) if b == 2 else grad * 0.0
+            if isinstance(b, (int, float)):  # and x ** 0 has slope 0 also at x = 0, as in torch
+                grad_a = grad * (2.0 * a) if b == 2 else grad * 0.0 if b == 0 else grad * b * a ** (b - 1)
             else:
-                grad_a = grad * b * a ** (b - 1)
-        else:
-            grad_a = None
-        grad_b = grad * out * log(a) if need_b else None
+                # masks always, never "if any": tl.compile cannot follow a branch on values
+                zero = (_const(b) == 0) & (_const(a) == 0)  # 0 * 0 ** -1; elsewhere b == 0 gives 0 by itself
+                grad_a = where(zero, 0.0, grad * b * a ** where(zero, 1.0, b - 1))
+        if need_b:
+            masked = (_const(a) == 0) & (_const(b) >= 0)
+            grad_b = where(masked, 0.0, grad * out * log(where(masked, 1.0, a)))
         return grad_a, grad_b
 
 
@@ -246,7 +279,7 @@ class Tanh(Function):
 
 
 class ReLU(Function):
-    """relu'(0) = 0."""
+    """relu'(0) = 0. Backward masks with where, not a product, so an inf gradient stays out of the zeros (as torch)."""
 
     @staticmethod
     def forward(ctx, a):
@@ -257,7 +290,7 @@ class ReLU(Function):
     @staticmethod
     def backward(ctx, grad):
         (out,) = ctx.saved_tensors
-        return grad * (_const(out) > 0)
+        return where(_const(out) > 0, grad, 0.0)
 
 
 class LeakyReLU(Function):
@@ -276,7 +309,7 @@ class LeakyReLU(Function):
 
 
 class Clip(Function):
-    """Gradient 1 inside [lo, hi] (bounds included, as torch.clamp), 0 outside."""
+    """Gradient 1 inside [lo, hi] (bounds included, as torch.clamp), 0 outside (masked with where, as torch)."""
 
     @staticmethod
     def forward(ctx, a, lo=None, hi=None):
@@ -291,7 +324,7 @@ class Clip(Function):
     @staticmethod
     def backward(ctx, grad):
         (inside,) = ctx.saved_tensors
-        return grad * inside
+        return where(inside, grad, 0.0)
 
 
 class Clone(Function):
@@ -326,14 +359,13 @@ class Maximum(Function):
     @staticmethod
     def forward(ctx, a, b):
         ctx.save_for_backward(a, b)
-        return np.maximum(a, b)
+        return _no_0d_promotion(np.maximum(a, b), a, b)
 
     @staticmethod
     def backward(ctx, grad):
         a, b = ctx.saved_tensors
         a, b = _const(a), _const(b)
-        share_a = (a > b) + 0.5 * (a == b)
-        return grad * share_a, grad * (1.0 - share_a)
+        return _shares(grad, (a > b) + 0.5 * (a == b))
 
 
 class Minimum(Function):
@@ -344,29 +376,35 @@ class Minimum(Function):
     @staticmethod
     def forward(ctx, a, b):
         ctx.save_for_backward(a, b)
-        return np.minimum(a, b)
+        return _no_0d_promotion(np.minimum(a, b), a, b)
 
     @staticmethod
     def backward(ctx, grad):
         a, b = ctx.saved_tensors
         a, b = _const(a), _const(b)
-        share_a = (a < b) + 0.5 * (a == b)
-        return grad * share_a, grad * (1.0 - share_a)
+        return _shares(grad, (a < b) + 0.5 * (a == b))
+
+
+def _shares(grad: Any, share_a: Any) -> tuple:
+    """grad split between a (share_a) and b (the rest), with where so an inf gradient does not become NaN."""
+    return where(share_a > 0, grad * share_a, 0.0), where(share_a < 1, grad * (1.0 - share_a), 0.0)
 
 
 class Where(Function):
-    """where(cond, a, b): the condition is a constant; each branch gets the gradient where it was chosen."""
+    """where(cond, a, b): the condition is a constant; each branch gets the gradient where it was chosen (and 0,
+    not 0 * grad, elsewhere)."""
 
     @staticmethod
     def forward(ctx, cond, a, b):
         cond = np.asarray(cond, dtype=bool)
         ctx.save_for_backward(cond)
-        return np.where(cond, a, b)
+        return _no_0d_promotion(np.where(cond, a, b), a, b)
 
     @staticmethod
     def backward(ctx, grad):
         (cond,) = ctx.saved_tensors
-        return None, grad * cond, grad * ~cond
+        need_a, need_b = ctx.needs_input_grad[1:]
+        return None, (where(cond, grad, 0.0) if need_a else None), (where(cond, 0.0, grad) if need_b else None)
 
 
 # ---- reductions ---------------------------------------------------------------------------------------------------
@@ -388,7 +426,8 @@ class Mean(Function):
     def forward(ctx, a, axis=None, keepdims=False):
         ctx.axes = _normalize_axes(axis, a.ndim)
         ctx.in_shape = a.shape
-        ctx.count = int(np.prod([a.shape[i] for i in ctx.axes]))
+        count = int(np.prod([a.shape[i] for i in ctx.axes]))
+        ctx.count = count or np.nan  # the mean over a size-0 axis is NaN (as torch), its gradient empty
         total = np.add.reduce(a, axis=ctx.axes, keepdims=keepdims)  # ndarray.mean, minus its Python overhead
         return np.true_divide(total, ctx.count, dtype=total.dtype if total.dtype.kind == "f" else np.float64)
 
@@ -405,9 +444,9 @@ class Max(Function):
 
     @staticmethod
     def forward(ctx, a, axis=None, keepdims=False):
-        if a.size == 0:
-            raise ValueError(f"{type(ctx).__name__.lower()} of an empty tensor (shape {a.shape})")
         axes = _normalize_axes(axis, a.ndim)
+        if a.size == 0 and any(a.shape[i] == 0 for i in axes):
+            raise ValueError(f"{type(ctx).__name__.lower()} over a size-0 axis (shape {a.shape}, axis {axis})")
         best = type(ctx).reduce(a, axis=axes, keepdims=True)
         hits = a == best
         ctx.save_for_backward(hits / hits.sum(axis=axes, keepdims=True))
@@ -432,7 +471,7 @@ class LogSumExp(Function):
     @staticmethod
     def forward(ctx, a, axis=None, keepdims=False):
         axes = _normalize_axes(axis, a.ndim)
-        m = np.max(a, axis=axes, keepdims=True)
+        m = np.max(a, axis=axes, keepdims=True, initial=-np.inf)  # initial: over a size-0 axis it is -inf
         m = np.where(np.isfinite(m), m, 0.0)
         out = m + np.log(np.sum(np.exp(a - m), axis=axes, keepdims=True))
         ctx.keep_shape = out.shape
@@ -531,7 +570,9 @@ class IndexAdd(Function):
 class Cat(Function):
     @staticmethod
     def forward(ctx, *arrays, axis=0):
-        ctx.axis = _normalize_axes(axis, arrays[0].ndim)[0]
+        if arrays[0].ndim == 0:
+            raise ValueError("0-d tensors cannot be joined along an axis; use stack")
+        ctx.axis = _axis(axis, arrays[0].ndim)
         ctx.bounds = np.cumsum([0] + [a.shape[ctx.axis] for a in arrays])
         return np.concatenate(arrays, axis=ctx.axis)
 
@@ -544,7 +585,7 @@ class Cat(Function):
 class Stack(Function):
     @staticmethod
     def forward(ctx, *arrays, axis=0):
-        ctx.axis = _normalize_axes(axis, arrays[0].ndim + 1)[0]
+        ctx.axis = _axis(axis, arrays[0].ndim + 1)
         return np.stack(arrays, axis=ctx.axis)
 
     @staticmethod

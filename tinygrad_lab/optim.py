@@ -13,7 +13,8 @@ a parameter's first update, as in PyTorch, so a parameter without gradients does
 """
 from __future__ import annotations
 
-from typing import Any, Iterable
+import numbers
+from typing import Any, Callable, Iterable
 
 import numpy as np
 
@@ -43,8 +44,13 @@ class Optimizer:
         self.lr = lr
         self.state: list[dict[str, Any]] = [{} for _ in self.params]
 
-    def _check(self, name: str, value: Any, ok: bool, rule: str) -> None:
-        if not ok:
+    def _check(self, name: str, value: Any, ok: Callable[[float], bool], rule: str, arg: str = "") -> None:
+        """A hyperparameter (the argument ``arg``, by default ``name``) must be a real number, not a string or
+        a bool, for which ``ok`` holds."""
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
+            raise TypeError(f"{type(self).__name__}: {arg or name} must be a number, got {type(value).__name__} "
+                            f"{value!r}")
+        if not ok(value):
             raise ValueError(f"{type(self).__name__}: invalid {name} {value!r}; it must be {rule}")
 
     @property
@@ -54,7 +60,7 @@ class Optimizer:
 
     @lr.setter
     def lr(self, value: float) -> None:
-        self._check("learning rate", value, value > 0, "positive")
+        self._check("learning rate", value, lambda v: v > 0, "positive", arg="lr (the learning rate)")
         self._lr[...] = value
 
     def zero_grad(self) -> None:
@@ -98,9 +104,11 @@ class SGD(Optimizer):
     def __init__(self, params: Iterable[Tensor], lr: float, momentum: float = 0, nesterov: bool = False,
                  weight_decay: float = 0, dampening: float = 0):
         super().__init__(params, lr)
-        self._check("momentum", momentum, momentum >= 0, ">= 0")
-        self._check("weight_decay", weight_decay, weight_decay >= 0, ">= 0")
-        self._check("dampening", dampening, 0 <= dampening <= 1, "in [0, 1]")
+        self._check("momentum", momentum, lambda v: v >= 0, ">= 0")
+        self._check("weight_decay", weight_decay, lambda v: v >= 0, ">= 0")
+        self._check("dampening", dampening, lambda v: 0 <= v <= 1, "in [0, 1]")
+        if not isinstance(nesterov, (bool, np.bool_)):
+            raise TypeError(f"SGD: nesterov must be True or False, got {type(nesterov).__name__} {nesterov!r}")
         if nesterov and (momentum <= 0 or dampening != 0):
             raise ValueError("SGD: Nesterov momentum requires momentum > 0 and dampening = 0")
         self.momentum, self.nesterov, self.weight_decay, self.dampening = momentum, nesterov, weight_decay, dampening
@@ -133,12 +141,12 @@ class Adam(Optimizer):
     def __init__(self, params: Iterable[Tensor], lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
                  eps: float = 1e-8, weight_decay: float = 0):
         super().__init__(params, lr)
-        if len(betas) != 2:
-            raise ValueError(f"invalid betas {betas!r}: expected two values (beta1, beta2)")
+        if not isinstance(betas, (tuple, list)) or len(betas) != 2:
+            raise ValueError(f"{type(self).__name__}: invalid betas {betas!r}: expected two values (beta1, beta2)")
         for i, beta in enumerate(betas):
-            self._check(f"beta{i + 1}", beta, 0 <= beta < 1, "in [0, 1)")
-        self._check("eps", eps, eps >= 0, ">= 0")
-        self._check("weight_decay", weight_decay, weight_decay >= 0, ">= 0")
+            self._check(f"beta{i + 1}", beta, lambda v: 0 <= v < 1, "in [0, 1)")
+        self._check("eps", eps, lambda v: v >= 0, ">= 0")
+        self._check("weight_decay", weight_decay, lambda v: v >= 0, ">= 0")
         self.betas, self.eps, self.weight_decay = tuple(betas), eps, weight_decay
 
     def _update(self, p: np.ndarray, g: np.ndarray, state: dict[str, Any]) -> None:
@@ -187,10 +195,10 @@ class RMSprop(Optimizer):
     def __init__(self, params: Iterable[Tensor], lr: float = 1e-2, alpha: float = 0.99, eps: float = 1e-8,
                  momentum: float = 0, weight_decay: float = 0):
         super().__init__(params, lr)
-        self._check("alpha", alpha, 0 <= alpha < 1, "in [0, 1)")
-        self._check("eps", eps, eps >= 0, ">= 0")
-        self._check("momentum", momentum, momentum >= 0, ">= 0")
-        self._check("weight_decay", weight_decay, weight_decay >= 0, ">= 0")
+        self._check("alpha", alpha, lambda v: 0 <= v < 1, "in [0, 1)")
+        self._check("eps", eps, lambda v: v >= 0, ">= 0")
+        self._check("momentum", momentum, lambda v: v >= 0, ">= 0")
+        self._check("weight_decay", weight_decay, lambda v: v >= 0, ">= 0")
         self.alpha, self.eps, self.momentum, self.weight_decay = alpha, eps, momentum, weight_decay
 
     def _update(self, p: np.ndarray, g: np.ndarray, state: dict[str, Any]) -> None:
@@ -221,8 +229,8 @@ class Adagrad(Optimizer):
 
     def __init__(self, params: Iterable[Tensor], lr: float = 1e-2, eps: float = 1e-10, weight_decay: float = 0):
         super().__init__(params, lr)
-        self._check("eps", eps, eps >= 0, ">= 0")
-        self._check("weight_decay", weight_decay, weight_decay >= 0, ">= 0")
+        self._check("eps", eps, lambda v: v >= 0, ">= 0")
+        self._check("weight_decay", weight_decay, lambda v: v >= 0, ">= 0")
         self.eps, self.weight_decay = eps, weight_decay
 
     def _update(self, p: np.ndarray, g: np.ndarray, state: dict[str, Any]) -> None:

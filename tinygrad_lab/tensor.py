@@ -10,7 +10,7 @@ from typing import Any, Iterator, Sequence
 
 import numpy as np
 
-from tinygrad_lab.autograd import run_backward, seed_gradient, state
+from tinygrad_lab.autograd import no_grad, run_backward, seed_gradient, state
 
 _FLOAT_KINDS = "f"
 _NUMERIC_KINDS = "biuf"
@@ -368,8 +368,14 @@ class Tensor:
         return _ops.Clone.apply(self)
 
     def astype(self, dtype: Any) -> "Tensor":
+        """A cast in the graph; to an integer or boolean dtype it is outside the graph (as torch's .to)."""
         dtype = np.dtype(dtype)
-        return self if dtype == self.dtype else _ops.Cast.apply(self, dtype=dtype)
+        if dtype == self.dtype:
+            return self
+        if dtype.kind not in "fc":
+            with no_grad():
+                return _ops.Cast.apply(self, dtype=dtype)
+        return _ops.Cast.apply(self, dtype=dtype)
 
     # ---- reductions ------------------------------------------------------------------------------------------------
     def sum(self, axis: int | tuple | None = None, keepdims: bool = False) -> "Tensor":
@@ -387,8 +393,9 @@ class Tensor:
     def var(self, axis: int | tuple | None = None, keepdims: bool = False, ddof: int = 0) -> "Tensor":
         """Variance as numpy computes it (ddof=0 by default)."""
         centered = self - self.mean(axis=axis, keepdims=True)
-        count = int(np.prod([self.shape[i] for i in _ops._normalize_axes(axis, self.ndim)]))
-        return (centered * centered).sum(axis=axis, keepdims=keepdims) / (count - ddof)
+        count = int(np.prod([self.shape[i] for i in _ops._normalize_axes(axis, self.ndim, "var")]))
+        total = (centered * centered).sum(axis=axis, keepdims=keepdims)
+        return total / (count - ddof) if count > ddof else total * np.nan  # no degrees of freedom: NaN, as torch
 
     def std(self, axis: int | tuple | None = None, keepdims: bool = False, ddof: int = 0) -> "Tensor":
         """Standard deviation, sqrt(var) with var's ddof (0, numpy's default; torch's default is ddof=1)."""
@@ -413,7 +420,8 @@ class Tensor:
     def log_softmax(self, axis: int = -1) -> "Tensor":
         """(x - m) - logsumexp(x - m) with m the max as a constant: stable for inputs of any size, and exact
         where |x| is large (x - logsumexp(x) rounds logsumexp at the scale of x: 3e-5 off at 1e3 in float32)."""
-        m = np.max(self.data, axis=axis, keepdims=True)
+        axis = _ops._normalize_axes(axis, self.ndim, "log_softmax")  # a 0-d tensor takes axis 0 or -1
+        m = np.max(self.data, axis=axis, keepdims=True, initial=-np.inf)
         shifted = self - np.where(np.isfinite(m), m, 0.0)
         return shifted - shifted.logsumexp(axis=axis, keepdims=True)
 
@@ -432,8 +440,10 @@ class Tensor:
         return _ops.Transpose.apply(self, axes=_shape_arg(axes))
 
     def swapaxes(self, axis1: int, axis2: int) -> "Tensor":
+        axis1, axis2 = _ops._axis(axis1, self.ndim, "swapaxes"), _ops._axis(axis2, self.ndim, "swapaxes")
         axes = list(range(self.ndim))
-        axes[axis1], axes[axis2] = axes[axis2], axes[axis1]
+        if axes:  # a 0-d tensor takes axis 0 or -1 and stays as it is
+            axes[axis1], axes[axis2] = axes[axis2], axes[axis1]
         return _ops.Transpose.apply(self, axes=tuple(axes))
 
     def expand(self, *shape: Any) -> "Tensor":
@@ -449,7 +459,7 @@ class Tensor:
 
     def squeeze(self, axis: int | tuple | None = None) -> "Tensor":
         """Drop size-1 axes (all of them, or the given ones, which must have size 1)."""
-        axes = _ops._normalize_axes(axis, self.ndim) if axis is not None else \
+        axes = _ops._normalize_axes(axis, self.ndim, "squeeze") if axis is not None else \
             tuple(i for i, s in enumerate(self.shape) if s == 1)
         for i in axes:
             if self.shape[i] != 1:
@@ -465,10 +475,16 @@ class Tensor:
         return self.reshape(self.shape[:axis] + (1,) + self.shape[axis:])
 
     def flatten(self, start_dim: int = 0, end_dim: int = -1) -> "Tensor":
+        """Merge axes start_dim..end_dim into one (a 0-d tensor becomes shape (1,), as in torch)."""
+        start, end = _ops._axis(start_dim, self.ndim, "flatten"), _ops._axis(end_dim, self.ndim, "flatten")
+        if start > end:
+            raise ValueError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim} (shape {self.shape})")
         if self.ndim == 0:
             return self.reshape(1)
-        start, end = start_dim % self.ndim, end_dim % self.ndim
-        return self.reshape(self.shape[:start] + (-1,) + self.shape[end + 1:])
+        if start == end:  # nothing to merge: torch returns the tensor itself
+            return self
+        merged = int(np.prod(self.shape[start:end + 1]))  # not -1: numpy cannot infer it beside a size-0 axis
+        return self.reshape(self.shape[:start] + (merged,) + self.shape[end + 1:])
 
     def __getitem__(self, index: Any) -> "Tensor":
         return _ops.GetItem.apply(self, index=_unwrap_index(index))
