@@ -101,7 +101,7 @@ def _raw_step(p: Problem) -> tuple[Callable, list, Any, Any]:
 def _nn_step(p: Problem) -> tuple[Callable, list, Any, Any]:
     """nn.MLP(2, (h1, h2), 1, bias=False, init="randn") + optim.SGD + F.mse_loss, as the lab's train_step."""
     import tinygrad_lab as tl
-    import tinygrad_lab.functional as F
+    import tinygrad_lab.nn.functional as F
     from tinygrad_lab import nn, optim
 
     size = p.size

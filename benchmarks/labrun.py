@@ -68,7 +68,7 @@ def _fit(p: Problem, epochs: int, compile: bool) -> float | None:
     """Seconds of train.fit for the run, or None when tinygrad_lab.lab.train is not there."""
     try:
         train = importlib.import_module("tinygrad_lab.lab.train")
-        import tinygrad_lab.functional as F
+        import tinygrad_lab.nn.functional as F
         from tinygrad_lab import nn, optim
     except ImportError:
         return None

@@ -9,7 +9,7 @@ import pathlib
 import numpy as np
 
 import tinygrad_lab as tl
-import tinygrad_lab.functional as F
+import tinygrad_lab.nn.functional as F
 from tinygrad_lab import nn, optim
 from tinygrad_lab.lab import data, plots
 from tinygrad_lab.files import save_figure

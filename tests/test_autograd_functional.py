@@ -7,10 +7,10 @@ import torch
 import torch.autograd.functional as TF
 
 import tinygrad_lab as tl
-import tinygrad_lab.functional as F
+import tinygrad_lab.nn.functional as F
 from tinygrad_lab import nn
 from tinygrad_lab.lab import data
-from tinygrad_lab.autograd_functional import curvature_note, functional_call, loss_hessian
+from tinygrad_lab.engine.derivatives import curvature_note, functional_call, loss_hessian
 from tinygrad_lab.testing import gradcheck
 
 RNG = np.random.default_rng(0)

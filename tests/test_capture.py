@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import tinygrad_lab as tl
-from tinygrad_lab import functional as F
+from tinygrad_lab.nn import functional as F
 from tinygrad_lab import nn, optim
 
 OPTIMIZERS = {

@@ -11,9 +11,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tinygrad_lab import ops
+from tinygrad_lab.engine import ops
 from tinygrad_lab.lab import data, reference
-from tinygrad_lab.check_backprop import BackpropCheckError, lab_report_section
+from tinygrad_lab.testing.check_backprop import BackpropCheckError, lab_report_section
 from tinygrad_lab.testing import assert_backprop, check_backprop
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent

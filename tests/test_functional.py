@@ -1,4 +1,4 @@
-"""tinygrad_lab.functional: each loss against an independent numpy formula, gradchecked in float64, stable at
+"""tinygrad_lab.nn.functional: each loss against an independent numpy formula, gradchecked in float64, stable at
 the edges (probabilities 0 and 1, logits +-1e3), and strict about shapes."""
 import warnings
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import tinygrad_lab as tl
-import tinygrad_lab.functional as F
+import tinygrad_lab.nn.functional as F
 from tinygrad_lab.testing import gradcheck
 
 RNG = np.random.default_rng(1234)

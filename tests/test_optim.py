@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import tinygrad_lab as tl
-import tinygrad_lab.functional as F
+import tinygrad_lab.nn.functional as F
 import tinygrad_lab.nn as nn
 import tinygrad_lab.optim as optim
 
@@ -221,7 +221,7 @@ def test_step_runs_under_no_grad():
     seen = []
 
     class Probe(optim.SGD):
-        def _update(self, p, g, state):
+        def _update(self, p, g, state, lr):
             seen.append(tl.is_grad_enabled())
 
     p = tl.tensor(P0, requires_grad=True)

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 import tinygrad_lab as tl
-from tinygrad_lab.function import Function
+from tinygrad_lab.engine.function import Function
 
 Tensor = tl.Tensor
 

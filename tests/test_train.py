@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import tinygrad_lab as tl
-import tinygrad_lab.functional as F
+import tinygrad_lab.nn.functional as F
 from tinygrad_lab import files, nn, optim
 from tinygrad_lab.lab import data, train
 from tinygrad_lab.lab.reference import Network

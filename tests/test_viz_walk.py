@@ -92,7 +92,7 @@ def test_weight_transposed_inside_a_module_is_traced():
 # ---- the surface of Function that viz reads ----------------------------------------------------------------------
 
 def test_commutative_flag_of_the_ops():
-    from tinygrad_lab import ops
+    from tinygrad_lab.engine import ops
 
     assert [op for op in (ops.Add, ops.Mul, ops.Maximum, ops.Minimum) if not op.commutative] == []
     assert [op for op in (ops.Sub, ops.Div, ops.Pow, ops.MatMul, ops.Where, ops.Cat) if op.commutative] == []

@@ -7,12 +7,12 @@
 """
 import numpy as _np
 
-from tinygrad_lab.tensor import Tensor, manual_seed, ones_like, tensor, zeros_like  # noqa: I001
-from tinygrad_lab.autograd import detect_anomaly, enable_grad, grad, is_grad_enabled, no_grad
-from tinygrad_lab.function import Function
+from tinygrad_lab.engine.tensor import Tensor, manual_seed, ones_like, tensor, zeros_like  # noqa: I001
+from tinygrad_lab.engine.autograd import detect_anomaly, enable_grad, grad, is_grad_enabled, no_grad
+from tinygrad_lab.engine.function import Function
 from tinygrad_lab.capture import CaptureError, compile
-from tinygrad_lab.autograd_functional import hessian, hvp, jacobian, jvp, vhp, vjp
-from tinygrad_lab.ops import (
+from tinygrad_lab.engine.derivatives import hessian, hvp, jacobian, jvp, vhp, vjp
+from tinygrad_lab.engine.ops import (
     abs, broadcast_to, cat, exp, log, maximum, minimum, relu, sigmoid, sqrt, stack, tanh, where,
 )
 

@@ -35,8 +35,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from tinygrad_lab.autograd import state
-from tinygrad_lab.tensor import Tensor
+from tinygrad_lab.engine.autograd import state
+from tinygrad_lab.engine.tensor import Tensor
 
 
 class CaptureError(RuntimeError):

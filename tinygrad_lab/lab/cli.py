@@ -262,7 +262,7 @@ def cmd_predict(args: argparse.Namespace, parser: argparse.ArgumentParser) -> in
     import tinygrad_lab as tl
     from tinygrad_lab import files
     from tinygrad_lab.lab import config as configs, data, runs, train
-    from tinygrad_lab.tensor import Tensor
+    from tinygrad_lab.engine.tensor import Tensor
 
     try:
         model, meta = runs.load_model(args.model)

@@ -11,7 +11,7 @@ from typing import Any, Callable, NamedTuple, Sequence
 
 import numpy as np
 
-import tinygrad_lab.functional as F
+import tinygrad_lab.nn.functional as F
 from tinygrad_lab import nn, optim
 from tinygrad_lab.lab import data
 

@@ -15,7 +15,7 @@ from typing import Callable
 
 import numpy as np
 
-from tinygrad_lab.tensor import _rng as _default_rng
+from tinygrad_lab.engine.tensor import _rng as _default_rng
 
 
 

@@ -13,7 +13,7 @@ from tinygrad_lab import files, nn
 from tinygrad_lab.lab import data
 from tinygrad_lab.lab.config import ACTIVATIONS, TrainConfig, build_model, model_spec, setup, size_problems
 from tinygrad_lab.lab.train import History, fit
-from tinygrad_lab.tensor import Tensor
+from tinygrad_lab.engine.tensor import Tensor
 
 
 @dataclass

@@ -2,7 +2,7 @@
 
     from tinygrad_lab import nn, optim
     from tinygrad_lab.lab import data, train
-    import tinygrad_lab.functional as F
+    import tinygrad_lab.nn.functional as F
     x, y = data.generate_xor_easy()
     model = nn.MLP(2, (4, 4), 1, bias=False, init="randn", rng=np.random.default_rng(0))
     history = train.fit(model, x, y, loss=F.mse_loss, optimizer=optim.SGD(model.parameters(), lr=0.1),
@@ -25,7 +25,7 @@ from typing import Any, Callable, TextIO
 import numpy as np
 
 import tinygrad_lab as tl
-from tinygrad_lab.tensor import Tensor
+from tinygrad_lab.engine.tensor import Tensor
 
 # ---- one epoch ------------------------------------------------------------------------------------------------------
 

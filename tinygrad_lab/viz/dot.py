@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from tinygrad_lab.tensor import Tensor
+from tinygrad_lab.engine.tensor import Tensor
 from tinygrad_lab.viz.collapse import collapse
 from tinygrad_lab.viz.labels import esc, graph_label, vertex_attrs
 from tinygrad_lab.viz.views import VIEWS, Graph, Vertex

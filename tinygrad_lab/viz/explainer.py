@@ -23,8 +23,8 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from tinygrad_lab import files
-from tinygrad_lab.autograd import sum_to_shape
-from tinygrad_lab.tensor import Tensor
+from tinygrad_lab.engine.autograd import sum_to_shape
+from tinygrad_lab.engine.tensor import Tensor
 from tinygrad_lab.viz.dot import to_dot
 from tinygrad_lab.viz.render import DotNotFoundError, render
 from tinygrad_lab.lab.config import TrainConfig

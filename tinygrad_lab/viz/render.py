@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from tinygrad_lab import files
-from tinygrad_lab.tensor import Tensor
+from tinygrad_lab.engine.tensor import Tensor
 from tinygrad_lab.viz.dot import GRAPH_NAME, to_dot
 
 #: Output formats ``render`` understands, by file suffix.

@@ -5,7 +5,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from tinygrad_lab.tensor import Tensor
+from tinygrad_lab.engine.tensor import Tensor
 from tinygrad_lab.viz.labels import const_sig, op_text, shape_text
 from tinygrad_lab.viz.walk import Context, tensor_key
 

@@ -6,7 +6,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from tinygrad_lab.tensor import Tensor
+from tinygrad_lab.engine.tensor import Tensor
 
 
 def tensor_key(t: Tensor) -> tuple:
@@ -166,7 +166,7 @@ class Context:
 
     def _replay(self) -> dict:
         """Apply every recorded op again to copies of the leaves and differentiate that copy."""
-        from tinygrad_lab.autograd import enable_grad, grad
+        from tinygrad_lab.engine.autograd import enable_grad, grad
 
         shadow: dict = {}
         with enable_grad():

@@ -18,7 +18,7 @@ from tinygrad_lab import files
 from tinygrad_lab.lab import data
 from tinygrad_lab.lab.report.experiments import TASKS, Section, Settings
 from tinygrad_lab.lab.report.statistics import Cell
-from tinygrad_lab.tensor import Tensor
+from tinygrad_lab.engine.tensor import Tensor
 from tinygrad_lab.lab.config import TrainConfig
 from tinygrad_lab.lab.config import build_model, model_spec, seeded_rngs
 

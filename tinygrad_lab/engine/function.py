@@ -20,8 +20,8 @@ from typing import Any
 
 import numpy as np
 
-from tinygrad_lab.autograd import check_finite, check_saved, creation_site, state, versions
-from tinygrad_lab.tensor import Tensor
+from tinygrad_lab.engine.autograd import check_finite, check_saved, creation_site, state, versions
+from tinygrad_lab.engine.tensor import Tensor
 
 
 class Function:

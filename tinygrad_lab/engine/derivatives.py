@@ -21,8 +21,8 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
-from tinygrad_lab.autograd import enable_grad, grad
-from tinygrad_lab.tensor import Tensor
+from tinygrad_lab.engine.autograd import enable_grad, grad
+from tinygrad_lab.engine.tensor import Tensor
 
 Tensors = Any  # a Tensor or a tuple of Tensors (nested for jacobian and hessian)
 
@@ -212,7 +212,7 @@ def _rows_to_block(rows: list, out_shape: tuple, in_shape: tuple) -> Tensor:
         return Tensor._wrap(np.zeros(out_shape + in_shape))
     if not any(r.requires_grad for r in rows):
         return Tensor._wrap(np.stack([r.data for r in rows]).reshape(out_shape + in_shape))
-    from tinygrad_lab.ops import stack
+    from tinygrad_lab.engine.ops import stack
 
     return stack(rows).reshape(out_shape + in_shape)
 

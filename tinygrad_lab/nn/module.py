@@ -1,25 +1,13 @@
-"""Neural-network building blocks in PyTorch's shape: ``Module``, ``Parameter``, ``Linear``, ``Sequential``,
-activation modules and the lab's ``MLP``.
-
-    import tinygrad_lab.nn as nn
-    model = nn.MLP(2, (4, 4), 1, bias=False, init="randn", rng=np.random.default_rng(0))  # the lab's network
-    loss = ((model(x) - y) ** 2).mean()
-    loss.backward()                        # every Parameter in model.parameters() now has .grad
-
-A Module registers the Parameters and sub-Modules assigned to its attributes, in assignment order, so
-``named_parameters()`` yields dotted paths (``fc1.weight``) and ``state_dict()`` saves them by those names.
-"""
+"""``Module`` and ``Parameter``: attributes register in assignment order, so ``named_parameters()`` yields dotted
+paths (``fc1.weight``) and ``state_dict()`` saves and loads them by those names."""
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Any, Iterator, Mapping, NamedTuple, Sequence
+from typing import Any, Iterator, Mapping, NamedTuple
 
 import numpy as np
 
-from tinygrad_lab.tensor import Tensor
-
-ACTIVATIONS = ("sigmoid", "tanh", "relu", "leaky_relu", "none", "identity")
-INITS = ("xavier", "glorot", "kaiming", "he", "randn")
+from tinygrad_lab.engine.tensor import Tensor
 
 
 class Parameter(Tensor):
@@ -193,144 +181,3 @@ class Module:
         if not self._modules and len(lines) <= 1:
             return f"{type(self).__name__}({''.join(lines)})"
         return f"{type(self).__name__}(\n  " + "\n  ".join(lines) + "\n)"
-
-
-# ---- layers ------------------------------------------------------------------------------------------------------
-
-def _init_weight(init: str, fan_in: int, fan_out: int, rng: np.random.Generator | None) -> np.ndarray:
-    """A (fan_in, fan_out) weight drawn by the named scheme; ``rng`` None uses tl.manual_seed's generator."""
-    kind = str(init).lower()
-    if kind in ("xavier", "glorot"):
-        bound = float(np.sqrt(6.0 / (fan_in + fan_out)))
-        return Tensor.uniform(fan_in, fan_out, low=-bound, high=bound, rng=rng).data
-    if kind in ("kaiming", "he"):
-        return Tensor.randn(fan_in, fan_out, rng=rng).data * np.sqrt(2.0 / fan_in)
-    if kind == "randn":
-        return Tensor.randn(fan_in, fan_out, rng=rng).data
-    raise ValueError(f"unknown init {init!r}; valid inits: {', '.join(INITS)}")
-
-
-class Linear(Module):
-    """y = x @ weight + bias, with weight of shape (in_features, out_features) as the lab writes it.
-
-    Inits: "xavier"/"glorot" uniform in +-sqrt(6 / (fan_in + fan_out)); "kaiming"/"he" normal with std
-    sqrt(2 / fan_in); "randn" the lab's plain standard normal (rng.standard_normal((in, out))). The bias
-    starts at zero under every init, so it draws nothing from ``rng``.
-    """
-
-    def __init__(self, in_features: int, out_features: int, bias: bool = True, init: str = "xavier",
-                 rng: np.random.Generator | None = None):
-        super().__init__()
-        self.in_features = in_features
-        self.out_features = out_features
-        self.weight = Parameter(_init_weight(init, in_features, out_features, rng))
-        self.bias = Parameter(np.zeros(out_features)) if bias else None
-
-    def forward(self, x: Tensor) -> Tensor:
-        out = x @ self.weight
-        return out if self.bias is None else out + self.bias
-
-    def extra_repr(self) -> str:
-        return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
-
-
-class Sequential(Module):
-    """Applies its modules in order. ``Sequential(m1, m2, ...)`` names them "0", "1", ...; an OrderedDict
-    (or dict) of name -> module keeps its names."""
-
-    def __init__(self, *modules: Module | Mapping[str, Module]):
-        super().__init__()
-        if len(modules) == 1 and isinstance(modules[0], Mapping):
-            items = list(modules[0].items())
-        else:
-            items = [(str(i), m) for i, m in enumerate(modules)]
-        for name, module in items:
-            if not isinstance(module, Module):
-                raise TypeError(f"Sequential: {name!r} is a {type(module).__name__}, not a Module")
-            setattr(self, name, module)
-
-    def forward(self, x: Any) -> Any:
-        for module in self._modules.values():
-            x = module(x)
-        return x
-
-    def __len__(self) -> int:
-        return len(self._modules)
-
-    def __iter__(self) -> Iterator[Module]:
-        return iter(self._modules.values())
-
-    def __getitem__(self, index: int) -> Module:
-        return list(self._modules.values())[index]
-
-
-class Sigmoid(Module):
-    """1 / (1 + exp(-x)) elementwise."""
-
-    def forward(self, x: Tensor) -> Tensor:
-        return x.sigmoid()
-
-
-class Tanh(Module):
-    """tanh(x) elementwise."""
-
-    def forward(self, x: Tensor) -> Tensor:
-        return x.tanh()
-
-
-class ReLU(Module):
-    """max(x, 0) elementwise."""
-
-    def forward(self, x: Tensor) -> Tensor:
-        return x.relu()
-
-
-class Identity(Module):
-    """Returns its input unchanged: the "no activation" choice."""
-
-    def forward(self, x: Any) -> Any:
-        return x
-
-
-class LeakyReLU(Module):
-    """x where x > 0, else negative_slope * x."""
-
-    def __init__(self, negative_slope: float = 0.01):
-        super().__init__()
-        self.negative_slope = negative_slope
-
-    def forward(self, x: Tensor) -> Tensor:
-        return x.leaky_relu(self.negative_slope)
-
-    def extra_repr(self) -> str:
-        return f"negative_slope={self.negative_slope}"
-
-
-def make_activation(name: str) -> Module:
-    """The activation module for a name in ACTIVATIONS ("none" and "identity" give Identity, "leaky_relu"
-    LeakyReLU(0.01))."""
-    factories = {"sigmoid": Sigmoid, "tanh": Tanh, "relu": ReLU, "leaky_relu": LeakyReLU,
-                 "none": Identity, "identity": Identity}
-    key = str(name).lower()
-    if key not in factories:
-        raise ValueError(f"unknown activation {name!r}; valid activations: {', '.join(ACTIVATIONS)}")
-    return factories[key]()
-
-
-class MLP(Sequential):
-    """Fully connected layers fc1, act1, fc2, act2, ... : one Linear per entry of ``hidden`` plus the output.
-
-    The lab's network is ``MLP(2, (h1, h2), 1, bias=False, init="randn", rng=np.random.default_rng(seed))``:
-    it draws w1, w2, w3 from ``rng`` in the order tinygrad_lab.lab.reference.Network does.
-    """
-
-    def __init__(self, in_features: int, hidden: Sequence[int], out_features: int, *,
-                 activation: str = "sigmoid", out_activation: str = "sigmoid", bias: bool = True,
-                 init: str = "xavier", rng: np.random.Generator | None = None):
-        sizes = [in_features, *hidden, out_features]
-        layers: "OrderedDict[str, Module]" = OrderedDict()
-        for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:]), start=1):
-            layers[f"fc{i}"] = Linear(n_in, n_out, bias=bias, init=init, rng=rng)
-            layers[f"act{i}"] = make_activation(out_activation if i == len(sizes) - 1 else activation)
-        super().__init__(layers)
-

@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
 import numpy as np
 
 if TYPE_CHECKING:  # pragma: no cover
-    from tinygrad_lab.function import Function
-    from tinygrad_lab.tensor import Tensor
+    from tinygrad_lab.engine.function import Function
+    from tinygrad_lab.engine.tensor import Tensor
 
 
 class _State(threading.local):
@@ -33,6 +33,12 @@ class _State(threading.local):
 
 
 state = _State()
+
+
+def active_tracer() -> Any:
+    """The tracer of the ``tl.compile`` call recording in this thread, or None: numpy work that must be
+    recorded (an optimizer's state and learning rate) asks it for traced views of its arrays."""
+    return state.tracing
 
 
 class _Versions:
@@ -344,7 +350,7 @@ def run_backward(
 def _accumulate(current: "Tensor | None", g: Any, wrap: bool) -> "Tensor":
     """current + g as a new ``.grad``. The first gradient is copied: the engine passes one gradient to
     several inputs (b = x + y gives x and y the same array), and a .grad must be its owner's alone."""
-    from tinygrad_lab.tensor import Tensor
+    from tinygrad_lab.engine.tensor import Tensor
 
     if wrap:
         return g.clone() if current is None else current + g
@@ -365,7 +371,7 @@ def owned_copy(value: Any) -> np.ndarray:
 
 def _run_hooks(hooks: dict, grad: Any, wrap: bool) -> Any:
     """Call each hook with the gradient as a Tensor; a hook that returns a value replaces the gradient."""
-    from tinygrad_lab.tensor import Tensor
+    from tinygrad_lab.engine.tensor import Tensor
 
     g = grad if wrap else Tensor._wrap(as_array(grad))
     for hook in list(hooks.values()):
@@ -395,7 +401,7 @@ def grad(
     ``create_graph=True`` the returned gradients are differentiable; an input that the outputs do not
     depend on is an error unless ``allow_unused=True``, which gives None for it.
     """
-    from tinygrad_lab.tensor import Tensor
+    from tinygrad_lab.engine.tensor import Tensor
 
     outputs = [outputs] if isinstance(outputs, (Tensor, np.ndarray)) else list(outputs)
     inputs = [inputs] if isinstance(inputs, (Tensor, np.ndarray)) else list(inputs)
@@ -431,7 +437,7 @@ def grad(
 
 def seed_gradient(output: "Tensor", gradient: Any, create_graph: bool) -> Any:
     """The starting gradient for ``output``: ones for a single element, else the given one, checked."""
-    from tinygrad_lab.tensor import Tensor
+    from tinygrad_lab.engine.tensor import Tensor
 
     if not output.requires_grad:
         raise RuntimeError(

@@ -21,10 +21,10 @@ from typing import Any
 
 import numpy as np
 
-from tinygrad_lab import ops
-from tinygrad_lab.autograd import base_array, state, versions
-from tinygrad_lab.function import Function
-from tinygrad_lab.tensor import Tensor
+from tinygrad_lab.engine import ops
+from tinygrad_lab.engine.autograd import base_array, state, versions
+from tinygrad_lab.engine.function import Function
+from tinygrad_lab.engine.tensor import Tensor
 
 
 class Fill(Function):

@@ -17,8 +17,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from tinygrad_lab import ops
-from tinygrad_lab.tensor import Tensor
+from tinygrad_lab.engine import ops
+from tinygrad_lab.engine.tensor import Tensor
 
 _LEAVE = "to leave the graph on purpose, use t.numpy() or np.asarray(t)"
 

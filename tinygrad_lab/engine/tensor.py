@@ -10,7 +10,7 @@ from typing import Any, Iterator, Sequence
 
 import numpy as np
 
-from tinygrad_lab.autograd import no_grad, run_backward, seed_gradient, state
+from tinygrad_lab.engine.autograd import no_grad, run_backward, seed_gradient, state
 
 _FLOAT_KINDS = "f"
 _NUMERIC_KINDS = "biuf"
@@ -600,6 +600,6 @@ def ones_like(t: Tensor, requires_grad: bool = False) -> Tensor:
     return Tensor(np.ones_like(np.asarray(t)), requires_grad=requires_grad)
 
 
-from tinygrad_lab import ops as _ops  # noqa: E402  (ops build on Tensor, Tensor's methods apply ops)
-from tinygrad_lab import numpy_dispatch as _dispatch  # noqa: E402
-from tinygrad_lab import inplace as _inplace  # noqa: E402
+from tinygrad_lab.engine import ops as _ops  # noqa: E402  (ops build on Tensor, Tensor's methods apply ops)
+from tinygrad_lab.engine import numpy_dispatch as _dispatch  # noqa: E402
+from tinygrad_lab.engine import inplace as _inplace  # noqa: E402

@@ -1,4 +1,4 @@
-"""Activations and losses as functions of Tensors: ``import tinygrad_lab.functional as F``.
+"""Activations and losses as functions of Tensors: ``import tinygrad_lab.nn.functional as F``.
 
 Everything is composed from Tensor ops, so gradients come from the engine. Losses never broadcast the
 prediction against the target: an (n, 1) prediction with an (n,) target would silently give an (n, n)
@@ -10,8 +10,8 @@ from typing import Any
 
 import numpy as np
 
-from tinygrad_lab.ops import stack
-from tinygrad_lab.tensor import Tensor
+from tinygrad_lab.engine.ops import stack
+from tinygrad_lab.engine.tensor import Tensor
 
 REDUCTIONS = ("mean", "sum", "none")
 

@@ -16,9 +16,9 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from tinygrad_lab.autograd import grad as _grad
-from tinygrad_lab.autograd import no_grad
-from tinygrad_lab.tensor import Tensor
+from tinygrad_lab.engine.autograd import grad as _grad
+from tinygrad_lab.engine.autograd import no_grad
+from tinygrad_lab.engine.tensor import Tensor
 
 _DIRECTIONS = 3  # random directions per input for the finite-difference cross-check
 _EPS = 1e-6  # central differences, as gradcheck

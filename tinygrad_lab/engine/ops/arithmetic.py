@@ -1,0 +1,133 @@
+"""Arithmetic ops: + - * / ** @ and negation."""
+from __future__ import annotations
+
+
+import numpy as np
+
+from tinygrad_lab.engine.function import Function
+from tinygrad_lab.engine.ops.common import _const, _no_0d_promotion
+from tinygrad_lab.engine.ops.elementwise import log, where
+
+
+class Add(Function):
+    commutative = True
+
+    @staticmethod
+    def forward(ctx, a, b):
+        return _no_0d_promotion(a + b, a, b)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad, grad
+
+
+class Sub(Function):
+    @staticmethod
+    def forward(ctx, a, b):
+        return _no_0d_promotion(a - b, a, b)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad, (-grad if ctx.needs_input_grad[1] else None)
+
+
+class Neg(Function):
+    @staticmethod
+    def forward(ctx, a):
+        return -a
+
+    @staticmethod
+    def backward(ctx, grad):
+        return -grad
+
+
+class Mul(Function):
+    commutative = True
+
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.save_for_backward(a, b)
+        return _no_0d_promotion(a * b, a, b)
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, b = ctx.saved_tensors
+        need_a, need_b = ctx.needs_input_grad
+        return (grad * b if need_a else None), (grad * a if need_b else None)
+
+
+class Div(Function):
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.save_for_backward(a, b)
+        return _no_0d_promotion(a / b, a, b)
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, b = ctx.saved_tensors
+        need_a, need_b = ctx.needs_input_grad
+        grad_a = grad / b
+        return (grad_a if need_a else None), (-grad_a * a / b if need_b else None)
+
+
+class Pow(Function):
+    """a ** b for a Tensor or scalar exponent; d/db = a**b * log(a) (NaN where a < 0, as in PyTorch).
+
+    As torch, d/da is 0 where b == 0 and d/db is 0 where a == 0 and b >= 0 (no 0 * inf). Only the places
+    where 0 * inf would happen are masked, and they compute with safe values (log(1), a ** 1), so
+    derivatives of any order stay finite there and exact elsewhere."""
+
+    @staticmethod
+    def forward(ctx, a, b):
+        out = _no_0d_promotion(a ** b, a, b)
+        ctx.save_for_backward(a, b, out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, b, out = ctx.saved_tensors
+        need_a, need_b = ctx.needs_input_grad
+        grad_a = grad_b = None
+        if need_a:  # x ** 2, the squared error, is common enough to skip the power for
+            if isinstance(b, (int, float)):  # and x ** 0 has slope 0 also at x = 0, as in torch
+                grad_a = grad * (2.0 * a) if b == 2 else grad * 0.0 if b == 0 else grad * b * a ** (b - 1)
+            else:
+                # masks always, never "if any": tl.compile cannot follow a branch on values
+                zero = (_const(b) == 0) & (_const(a) == 0)  # 0 * 0 ** -1; elsewhere b == 0 gives 0 by itself
+                grad_a = where(zero, 0.0, grad * b * a ** where(zero, 1.0, b - 1))
+        if need_b:
+            masked = (_const(a) == 0) & (_const(b) >= 0)
+            grad_b = where(masked, 0.0, grad * out * log(where(masked, 1.0, a)))
+        return grad_a, grad_b
+
+
+class MatMul(Function):
+    """np.matmul semantics: 1-D operands are promoted to matrices and the added axis removed again."""
+
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.save_for_backward(a, b)
+        return np.matmul(a, b)
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, b = ctx.saved_tensors
+        need_a, need_b = ctx.needs_input_grad
+        if a.ndim == 2 and b.ndim == 2:
+            return (grad @ b.T if need_a else None), (a.T @ grad if need_b else None)
+        if a.ndim == 1 and b.ndim == 1:
+            return (grad * b if need_a else None), (grad * a if need_b else None)
+        a2 = a.reshape((1,) + a.shape) if a.ndim == 1 else a
+        b2 = b.reshape(b.shape + (1,)) if b.ndim == 1 else b
+        g2 = grad.reshape(grad.shape[:-1] + (1,) + grad.shape[-1:]) if a.ndim == 1 else grad
+        g2 = g2.reshape(g2.shape + (1,)) if b.ndim == 1 else g2
+        grad_a = grad_b = None
+        if need_a:
+            grad_a = g2 @ b2.swapaxes(-1, -2)
+            if a.ndim == 1:
+                grad_a = grad_a.reshape(grad_a.shape[:-2] + grad_a.shape[-1:])
+        if need_b:
+            grad_b = a2.swapaxes(-1, -2) @ g2
+            if b.ndim == 1:
+                grad_b = grad_b.reshape(grad_b.shape[:-1])
+        return grad_a, grad_b

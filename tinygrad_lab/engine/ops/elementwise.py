@@ -1,0 +1,271 @@
+"""Elementwise ops (exp, log, sigmoid, relu, clip, maximum, where...) and their numpy-like functions, which take
+arrays or Tensors so one backward formula serves first and higher derivatives."""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from tinygrad_lab.engine.function import Function
+from tinygrad_lab.engine.tensor import Tensor
+from tinygrad_lab.engine.ops.common import _any_tensor, _const, _no_0d_promotion
+
+
+class Exp(Function):
+    @staticmethod
+    def forward(ctx, a):
+        out = np.exp(a)
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        (out,) = ctx.saved_tensors
+        return grad * out
+
+
+class Log(Function):
+    @staticmethod
+    def forward(ctx, a):
+        ctx.save_for_backward(a)
+        return np.log(a)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (a,) = ctx.saved_tensors
+        return grad / a
+
+
+class Sqrt(Function):
+    @staticmethod
+    def forward(ctx, a):
+        out = np.sqrt(a)
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        (out,) = ctx.saved_tensors
+        return grad / (out * 2)
+
+
+class Abs(Function):
+    """abs'(0) = 0."""
+
+    @staticmethod
+    def forward(ctx, a):
+        ctx.save_for_backward(np.sign(a))
+        return np.abs(a)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (sign,) = ctx.saved_tensors
+        return grad * sign
+
+
+class Sigmoid(Function):
+    """1 / (1 + exp(-x)), the lab's formula, in place on one buffer. The exponent is capped just below
+    where exp overflows, so there is no warning; below x = -709 (float64) the result is a floor of
+    ~1e-308 instead of an underflowed 0, an absolute difference no float64 sum can see."""
+
+    @staticmethod
+    def forward(ctx, a):
+        out = np.negative(a, out=np.empty_like(a))  # out= keeps 0-d results arrays
+        np.minimum(out, 88.0 if a.dtype == np.float32 else 709.0, out=out)
+        np.exp(out, out=out)
+        out += 1.0
+        np.reciprocal(out, out=out)
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        (out,) = ctx.saved_tensors
+        return grad * out * (1.0 - out)
+
+
+class Tanh(Function):
+    @staticmethod
+    def forward(ctx, a):
+        out = np.tanh(a)
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        (out,) = ctx.saved_tensors
+        return grad * (1.0 - out * out)
+
+
+class ReLU(Function):
+    """relu'(0) = 0. Backward masks with where, not a product, so an inf gradient stays out of the zeros (as torch)."""
+
+    @staticmethod
+    def forward(ctx, a):
+        out = np.maximum(a, 0.0)
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        (out,) = ctx.saved_tensors
+        return where(_const(out) > 0, grad, 0.0)
+
+
+class LeakyReLU(Function):
+    """x where x > 0, else negative_slope * x; the slope at 0 is negative_slope."""
+
+    @staticmethod
+    def forward(ctx, a, negative_slope=0.01):
+        slope = np.where(a > 0, 1.0, negative_slope).astype(a.dtype)
+        ctx.save_for_backward(slope)
+        return a * slope
+
+    @staticmethod
+    def backward(ctx, grad):
+        (slope,) = ctx.saved_tensors
+        return grad * slope
+
+
+class Clip(Function):
+    """Gradient 1 inside [lo, hi] (bounds included, as torch.clamp), 0 outside (masked with where, as torch)."""
+
+    @staticmethod
+    def forward(ctx, a, lo=None, hi=None):
+        inside = np.ones(a.shape, dtype=bool)
+        if lo is not None:
+            inside &= a >= lo
+        if hi is not None:
+            inside &= a <= hi
+        ctx.save_for_backward(inside)
+        return np.clip(a, lo, hi)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (inside,) = ctx.saved_tensors
+        return where(inside, grad, 0.0)
+
+
+class Clone(Function):
+    """A copy that stays in the graph (the gradient passes through unchanged)."""
+
+    @staticmethod
+    def forward(ctx, a):
+        return a.copy()
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad
+
+
+class Cast(Function):
+    """astype; the engine casts the gradient back to the input's dtype."""
+
+    @staticmethod
+    def forward(ctx, a, dtype=np.float64):
+        return a.astype(dtype)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad
+
+
+class Maximum(Function):
+    """Elementwise max; where a == b each side gets half the gradient."""
+
+    commutative = True
+
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.save_for_backward(a, b)
+        return _no_0d_promotion(np.maximum(a, b), a, b)
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, b = ctx.saved_tensors
+        a, b = _const(a), _const(b)
+        return _shares(grad, (a > b) + 0.5 * (a == b))
+
+
+class Minimum(Function):
+    """Elementwise min; where a == b each side gets half the gradient."""
+
+    commutative = True
+
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.save_for_backward(a, b)
+        return _no_0d_promotion(np.minimum(a, b), a, b)
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, b = ctx.saved_tensors
+        a, b = _const(a), _const(b)
+        return _shares(grad, (a < b) + 0.5 * (a == b))
+
+
+def _shares(grad: Any, share_a: Any) -> tuple:
+    """grad split between a (share_a) and b (the rest), with where so an inf gradient does not become NaN."""
+    return where(share_a > 0, grad * share_a, 0.0), where(share_a < 1, grad * (1.0 - share_a), 0.0)
+
+
+class Where(Function):
+    """where(cond, a, b): the condition is a constant; each branch gets the gradient where it was chosen (and 0,
+    not 0 * grad, elsewhere)."""
+
+    @staticmethod
+    def forward(ctx, cond, a, b):
+        cond = np.asarray(cond, dtype=bool)
+        ctx.save_for_backward(cond)
+        return _no_0d_promotion(np.where(cond, a, b), a, b)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (cond,) = ctx.saved_tensors
+        need_a, need_b = ctx.needs_input_grad[1:]
+        return None, (where(cond, grad, 0.0) if need_a else None), (where(cond, 0.0, grad) if need_b else None)
+
+
+# ---- numpy-like functions: a Tensor in gives a Tensor (recorded); arrays in give an array ---------------------------
+
+def exp(x: Any) -> Any:
+    return Exp.apply(x) if isinstance(x, Tensor) else np.exp(x)
+
+
+def log(x: Any) -> Any:
+    return Log.apply(x) if isinstance(x, Tensor) else np.log(x)
+
+
+def sqrt(x: Any) -> Any:
+    return Sqrt.apply(x) if isinstance(x, Tensor) else np.sqrt(x)
+
+
+def abs(x: Any) -> Any:  # noqa: A001  (numpy-like name)
+    return Abs.apply(x) if isinstance(x, Tensor) else np.abs(x)
+
+
+def tanh(x: Any) -> Any:
+    return Tanh.apply(x) if isinstance(x, Tensor) else np.tanh(x)
+
+
+def sigmoid(x: Any) -> Any:
+    return Sigmoid.apply(x) if isinstance(x, Tensor) else Sigmoid.apply(np.asarray(x, dtype=float)).data
+
+
+def relu(x: Any) -> Any:
+    return ReLU.apply(x) if isinstance(x, Tensor) else np.maximum(x, 0.0)
+
+
+def maximum(a: Any, b: Any) -> Any:
+    """Elementwise maximum; ties share the gradient evenly."""
+    return Maximum.apply(a, b) if _any_tensor(a, b) else np.maximum(a, b)
+
+
+def minimum(a: Any, b: Any) -> Any:
+    """Elementwise minimum; ties share the gradient evenly."""
+    return Minimum.apply(a, b) if _any_tensor(a, b) else np.minimum(a, b)
+
+
+def where(cond: Any, a: Any, b: Any) -> Any:
+    """a where cond is true, else b; differentiable in a and b."""
+    return Where.apply(cond, a, b) if _any_tensor(a, b) else np.where(_const(cond), a, b)

@@ -1,0 +1,86 @@
+"""Reductions: sum, mean, max, min, logsumexp over axes, with keepdims."""
+from __future__ import annotations
+
+
+import numpy as np
+
+from tinygrad_lab.engine.function import Function
+from tinygrad_lab.engine.ops.common import _keepdims_shape, _normalize_axes
+from tinygrad_lab.engine.ops.elementwise import exp
+from tinygrad_lab.engine.ops.shape import broadcast_to
+
+
+class Sum(Function):
+    @staticmethod
+    def forward(ctx, a, axis=None, keepdims=False):
+        ctx.axes = _normalize_axes(axis, a.ndim)
+        ctx.in_shape = a.shape
+        return a.sum(axis=ctx.axes, keepdims=keepdims)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return broadcast_to(grad.reshape(_keepdims_shape(ctx.in_shape, ctx.axes)), ctx.in_shape)
+
+
+class Mean(Function):
+    @staticmethod
+    def forward(ctx, a, axis=None, keepdims=False):
+        ctx.axes = _normalize_axes(axis, a.ndim)
+        ctx.in_shape = a.shape
+        count = int(np.prod([a.shape[i] for i in ctx.axes]))
+        ctx.count = count or np.nan  # the mean over a size-0 axis is NaN (as torch), its gradient empty
+        total = np.add.reduce(a, axis=ctx.axes, keepdims=keepdims)  # ndarray.mean, minus its Python overhead
+        return np.true_divide(total, ctx.count, dtype=total.dtype if total.dtype.kind == "f" else np.float64)
+
+    @staticmethod
+    def backward(ctx, grad):
+        grad = grad.reshape(_keepdims_shape(ctx.in_shape, ctx.axes)) * (1.0 / ctx.count)
+        return broadcast_to(grad, ctx.in_shape)
+
+
+class Max(Function):
+    """Max over axes; tied maxima share the gradient evenly."""
+
+    reduce = staticmethod(np.max)
+
+    @staticmethod
+    def forward(ctx, a, axis=None, keepdims=False):
+        axes = _normalize_axes(axis, a.ndim)
+        if a.size == 0 and any(a.shape[i] == 0 for i in axes):
+            raise ValueError(f"{type(ctx).__name__.lower()} over a size-0 axis (shape {a.shape}, axis {axis})")
+        best = type(ctx).reduce(a, axis=axes, keepdims=True)
+        hits = a == best
+        ctx.save_for_backward(hits / hits.sum(axis=axes, keepdims=True))
+        ctx.keep_shape = best.shape
+        return best if keepdims else best.reshape([s for i, s in enumerate(a.shape) if i not in axes])
+
+    @staticmethod
+    def backward(ctx, grad):
+        (share,) = ctx.saved_tensors
+        return grad.reshape(ctx.keep_shape) * share
+
+
+class Min(Max):
+    """Min over axes; tied minima share the gradient evenly."""
+
+    reduce = staticmethod(np.min)
+
+
+class LogSumExp(Function):
+    """log(sum(exp(a))) computed as m + log(sum(exp(a - m))) with m the max, so it never overflows."""
+
+    @staticmethod
+    def forward(ctx, a, axis=None, keepdims=False):
+        axes = _normalize_axes(axis, a.ndim)
+        m = np.max(a, axis=axes, keepdims=True, initial=-np.inf)  # initial: over a size-0 axis it is -inf
+        m = np.where(np.isfinite(m), m, 0.0)
+        out = m + np.log(np.sum(np.exp(a - m), axis=axes, keepdims=True))
+        ctx.keep_shape = out.shape
+        result = out if keepdims else out.reshape([s for i, s in enumerate(a.shape) if i not in axes])
+        ctx.save_for_backward(a, result)
+        return result
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, out = ctx.saved_tensors
+        return grad.reshape(ctx.keep_shape) * exp(a - out.reshape(ctx.keep_shape))

@@ -1,0 +1,141 @@
+"""Shape ops: reshape, transpose, expand, indexing, cat and stack; their backward moves gradients back into place."""
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+
+from tinygrad_lab.engine.function import Function
+from tinygrad_lab.engine.tensor import Tensor
+from tinygrad_lab.engine.ops.common import _axis
+
+
+class Reshape(Function):
+    @staticmethod
+    def forward(ctx, a, shape=()):
+        ctx.in_shape = a.shape
+        return a.reshape(shape)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad.reshape(ctx.in_shape)
+
+
+class Transpose(Function):
+    """Permute axes (reverse them when axes is None)."""
+
+    @staticmethod
+    def forward(ctx, a, axes=None):
+        out = a.transpose(axes)  # numpy checks the axes (and accepts negative ones)
+        ctx.axes = None if axes is None else tuple(int(x) % a.ndim for x in axes)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad.transpose(None if ctx.axes is None else tuple(np.argsort(ctx.axes)))
+
+
+class Expand(Function):
+    """broadcast_to; the engine sums the gradient back to the input's shape."""
+
+    @staticmethod
+    def forward(ctx, a, shape=()):
+        return np.broadcast_to(a, shape)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad
+
+
+def _is_basic_index(index: Any) -> bool:
+    """Slices, ints, None and Ellipsis only: each element is picked at most once."""
+    parts = index if isinstance(index, tuple) else (index,)
+    return all(p is None or p is Ellipsis or isinstance(p, (slice, int, np.integer)) for p in parts)
+
+
+class GetItem(Function):
+    """Indexing as numpy does it; repeated integer indices accumulate their gradients."""
+
+    @staticmethod
+    def forward(ctx, a, index=()):
+        ctx.in_shape = a.shape
+        ctx.index = index
+        return a[index]
+
+    @staticmethod
+    def backward(ctx, grad):
+        return IndexAdd.apply(grad, index=ctx.index, shape=ctx.in_shape) if isinstance(grad, Tensor) \
+            else _index_add(grad, ctx.index, ctx.in_shape)
+
+
+def _index_add(values: np.ndarray, index: Any, shape: tuple) -> np.ndarray:
+    out = np.zeros_like(values, shape=shape)  # zeros_like, not zeros: tl.compile records it
+    if _is_basic_index(index):
+        out[index] = values
+    else:
+        np.add.at(out, index, values)
+    return out
+
+
+class IndexAdd(Function):
+    """zeros(shape) with values added at index: GetItem's backward, itself differentiable for create_graph."""
+
+    @staticmethod
+    def forward(ctx, values, index=(), shape=()):
+        ctx.index = index
+        return _index_add(values, index, shape)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad[ctx.index]
+
+
+class Cat(Function):
+    @staticmethod
+    def forward(ctx, *arrays, axis=0):
+        if arrays[0].ndim == 0:
+            raise ValueError("0-d tensors cannot be joined along an axis; use stack")
+        ctx.axis = _axis(axis, arrays[0].ndim)
+        ctx.bounds = np.cumsum([0] + [a.shape[ctx.axis] for a in arrays])
+        return np.concatenate(arrays, axis=ctx.axis)
+
+    @staticmethod
+    def backward(ctx, grad):
+        lead = (slice(None),) * ctx.axis
+        return tuple(grad[lead + (slice(int(lo), int(hi)),)] for lo, hi in zip(ctx.bounds[:-1], ctx.bounds[1:]))
+
+
+class Stack(Function):
+    @staticmethod
+    def forward(ctx, *arrays, axis=0):
+        ctx.axis = _axis(axis, arrays[0].ndim + 1)
+        return np.stack(arrays, axis=ctx.axis)
+
+    @staticmethod
+    def backward(ctx, grad):
+        lead = (slice(None),) * ctx.axis
+        return tuple(grad[lead + (i,)] for i in range(len(ctx.inputs)))
+
+
+def broadcast_to(x: Any, shape: Sequence[int]) -> Any:
+    """x repeated to ``shape``: a recorded Expand for a Tensor, a new array for an array (two C calls, where
+    np.broadcast_to's Python wrapper costs more than filling the small arrays a training step has)."""
+    if isinstance(x, Tensor):
+        return Expand.apply(x, shape=tuple(shape))
+    out = np.empty_like(x, shape=shape)
+    out[...] = x
+    return out
+
+
+def cat(tensors: Sequence[Any], axis: int = 0) -> Tensor:
+    """Join tensors along an existing axis (numpy's concatenate)."""
+    if not len(tensors):
+        raise ValueError("cat: expected a non-empty sequence of tensors")
+    return Cat.apply(*tensors, axis=axis)
+
+
+def stack(tensors: Sequence[Any], axis: int = 0) -> Tensor:
+    """Join tensors along a new axis."""
+    if not len(tensors):
+        raise ValueError("stack: expected a non-empty sequence of tensors")
+    return Stack.apply(*tensors, axis=axis)

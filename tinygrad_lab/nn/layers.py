@@ -1,0 +1,84 @@
+"""Layers: ``Linear``, ``Sequential`` and the lab's ``MLP``."""
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Any, Iterator, Mapping, Sequence
+
+import numpy as np
+
+from tinygrad_lab.engine.tensor import Tensor
+from tinygrad_lab.nn.activations import make_activation
+from tinygrad_lab.nn.init import init_weight
+from tinygrad_lab.nn.module import Module, Parameter
+
+
+class Linear(Module):
+    """y = x @ weight + bias, with weight of shape (in_features, out_features) as the lab writes it.
+
+    Inits: "xavier"/"glorot" uniform in +-sqrt(6 / (fan_in + fan_out)); "kaiming"/"he" normal with std
+    sqrt(2 / fan_in); "randn" the lab's plain standard normal (rng.standard_normal((in, out))). The bias
+    starts at zero under every init, so it draws nothing from ``rng``.
+    """
+
+    def __init__(self, in_features: int, out_features: int, bias: bool = True, init: str = "xavier",
+                 rng: np.random.Generator | None = None):
+        super().__init__()
+        self.in_features = in_features
+        self.out_features = out_features
+        self.weight = Parameter(init_weight(init, in_features, out_features, rng))
+        self.bias = Parameter(np.zeros(out_features)) if bias else None
+
+    def forward(self, x: Tensor) -> Tensor:
+        out = x @ self.weight
+        return out if self.bias is None else out + self.bias
+
+    def extra_repr(self) -> str:
+        return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
+
+
+class Sequential(Module):
+    """Applies its modules in order. ``Sequential(m1, m2, ...)`` names them "0", "1", ...; an OrderedDict
+    (or dict) of name -> module keeps its names."""
+
+    def __init__(self, *modules: Module | Mapping[str, Module]):
+        super().__init__()
+        if len(modules) == 1 and isinstance(modules[0], Mapping):
+            items = list(modules[0].items())
+        else:
+            items = [(str(i), m) for i, m in enumerate(modules)]
+        for name, module in items:
+            if not isinstance(module, Module):
+                raise TypeError(f"Sequential: {name!r} is a {type(module).__name__}, not a Module")
+            setattr(self, name, module)
+
+    def forward(self, x: Any) -> Any:
+        for module in self._modules.values():
+            x = module(x)
+        return x
+
+    def __len__(self) -> int:
+        return len(self._modules)
+
+    def __iter__(self) -> Iterator[Module]:
+        return iter(self._modules.values())
+
+    def __getitem__(self, index: int) -> Module:
+        return list(self._modules.values())[index]
+
+
+class MLP(Sequential):
+    """Fully connected layers fc1, act1, fc2, act2, ... : one Linear per entry of ``hidden`` plus the output.
+
+    The lab's network is ``MLP(2, (h1, h2), 1, bias=False, init="randn", rng=np.random.default_rng(seed))``:
+    it draws w1, w2, w3 from ``rng`` in the order tinygrad_lab.lab.reference.Network does.
+    """
+
+    def __init__(self, in_features: int, hidden: Sequence[int], out_features: int, *,
+                 activation: str = "sigmoid", out_activation: str = "sigmoid", bias: bool = True,
+                 init: str = "xavier", rng: np.random.Generator | None = None):
+        sizes = [in_features, *hidden, out_features]
+        layers: "OrderedDict[str, Module]" = OrderedDict()
+        for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:]), start=1):
+            layers[f"fc{i}"] = Linear(n_in, n_out, bias=bias, init=init, rng=rng)
+            layers[f"act{i}"] = make_activation(out_activation if i == len(sizes) - 1 else activation)
+        super().__init__(layers)
