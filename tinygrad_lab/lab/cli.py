@@ -112,7 +112,7 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--hidden", type=bounded(1, configs.MAX_WIDTH, "the limit on a layer's width"), nargs="+",
                    default=[4, 4], metavar="H", help="hidden layer sizes (default: 4 4, the lab's; at most "
                    f"{configs.MAX_WIDTH:,} each and {configs.MAX_PARAMETERS:,} parameters in all)")
-    p.add_argument("--activation", choices=configs.ACTIVATIONS, default="sigmoid",
+    p.add_argument("--activation", choices=list(configs.ACTIVATIONS), default="sigmoid",
                    help="hidden activation; none removes every activation, output included (default: sigmoid)")
     p.add_argument("--lr", type=positive_float, default=0.1, help="learning rate (default: 0.1)")
     p.add_argument("--seed", type=non_negative_int, default=0, help="seed of the data and the initial weights")
@@ -120,6 +120,7 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from tinygrad_lab import optim
     from tinygrad_lab.lab import config as configs
 
     parser = argparse.ArgumentParser(prog=PROG, description="The backprop lab on tinygrad_lab: train, predict, "
@@ -135,8 +136,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"epochs (default: 20000; at most {configs.MAX_EPOCHS:,}, and epochs x data points at "
                    f"most {configs.MAX_EPOCH_POINTS:,})")
     p.add_argument("--loss", choices=list(configs.LOSSES), default="mse", help="loss (default: mse)")
-    p.add_argument("--optimizer", choices=configs.OPTIMIZERS, default="sgd",
-                   help=f"optimizer; momentum is SGD with momentum {configs.MOMENTUM} (default: sgd)")
+    p.add_argument("--optimizer", choices=list(configs.OPTIMIZERS), default="sgd",
+                   help=f"optimizer; momentum is SGD with momentum {optim.MOMENTUM} (default: sgd)")
     p.add_argument("--out", type=output_dir, required=True, metavar="DIR", help="output folder (created)")
     p.add_argument("--log-every", type=non_negative_int, default=1000, metavar="N",
                    help="print a log line every N epochs, 0 for none (default: 1000)")

@@ -15,10 +15,10 @@ import tinygrad_lab.nn.functional as F
 from tinygrad_lab import nn, optim
 from tinygrad_lab.lab import data
 
-LOSSES: dict[str, Callable] = {"mse": F.mse_loss, "bce": F.binary_cross_entropy}
-OPTIMIZERS = ("sgd", "momentum", "adam", "rmsprop")
-ACTIVATIONS = ("sigmoid", "tanh", "relu", "leaky_relu", "none")
-MOMENTUM = 0.9  # the "momentum" optimizer: SGD with PyTorch's usual momentum 0.9
+# A run names its loss, optimizer and activation by their keys in the one registry of each.
+LOSSES = F.LOSSES
+OPTIMIZERS = optim.OPTIMIZERS
+ACTIVATIONS = nn.ACTIVATIONS
 
 # What one run may allocate, so a mistyped number is an error and not a process killed for memory: the
 # history keeps two floats per epoch, the work grows with epochs x data points, and weights, gradients,
@@ -72,7 +72,7 @@ class TrainConfig:
             elif self.epochs * points > MAX_EPOCH_POINTS:
                 problems.append(f"epochs x data points must be at most {MAX_EPOCH_POINTS:,} (the limit on a "
                                 f"run's work), got {self.epochs:,} x {points} on task {self.task!r}")
-        if self.loss == "bce" and self.activation == "none":
+        if self.loss == "bce" and self.activation in ACTIVATIONS and _linear(self.activation):
             problems.append("loss bce needs probabilities, but activation none leaves the output linear")
         if problems:
             raise ValueError("; ".join(problems))
@@ -119,9 +119,14 @@ def seeded_rngs(seed: int) -> tuple[np.random.Generator, np.random.Generator]:
     return np.random.default_rng(data_seq), np.random.default_rng(init_seq)
 
 
+def _linear(activation: str) -> bool:
+    """The lab's "without activation functions": an identity activation drops the output's sigmoid too."""
+    return ACTIVATIONS[activation] is nn.Identity
+
+
 def model_spec(config: TrainConfig, in_features: int = 2, out_features: int = 1) -> dict:
     """What rebuilds the model (saved into model.npz)."""
-    out_activation = "none" if config.activation == "none" else "sigmoid"
+    out_activation = "none" if _linear(config.activation) else "sigmoid"
     return {"in_features": in_features, "hidden": list(config.hidden), "out_features": out_features,
             "activation": config.activation, "out_activation": out_activation, "bias": config.bias,
             "init": config.init}
@@ -153,13 +158,8 @@ def setup(config: TrainConfig) -> Setup:
     return Setup(x, y, model, build_optimizer(config.optimizer, model.parameters(), config.lr), LOSSES[config.loss])
 
 
-def build_optimizer(name: str, params: Any, lr: float) -> Any:
-    if name == "sgd":
-        return optim.SGD(params, lr=lr)
-    if name == "momentum":
-        return optim.SGD(params, lr=lr, momentum=MOMENTUM)
-    if name == "adam":
-        return optim.Adam(params, lr=lr)
-    if name == "rmsprop":
-        return optim.RMSprop(params, lr=lr)
-    raise ValueError(f"unknown optimizer {name!r} (choose from {', '.join(OPTIMIZERS)})")
+def build_optimizer(name: str, params: Any, lr: float) -> optim.Optimizer:
+    """The optimizer registered as ``name`` in optim.OPTIMIZERS, at learning rate ``lr``."""
+    if name not in OPTIMIZERS:
+        raise ValueError(f"unknown optimizer {name!r} (choose from {', '.join(OPTIMIZERS)})")
+    return OPTIMIZERS[name](params, lr=lr)

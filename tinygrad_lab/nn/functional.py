@@ -6,7 +6,7 @@ loss, so differing shapes are a ValueError naming both.
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -139,3 +139,7 @@ def cross_entropy(logits: Tensor, targets: Any, reduction: str = "mean") -> Tens
         raise ValueError(f"{name}: targets must be integer class indices or float probabilities, got dtype "
                          f"{t.dtype}")
     return _reduce(name, loss, reduction)
+
+
+# The one registry of losses by name that take predictions and targets of the same shape (the CLI reads it).
+LOSSES: dict[str, Callable[..., Tensor]] = {"mse": mse_loss, "bce": binary_cross_entropy}

@@ -9,7 +9,8 @@ import math
 import numpy as np
 
 from tinygrad_lab.lab import data, train
-from tinygrad_lab.lab.config import MOMENTUM, seeded_rngs
+from tinygrad_lab.lab.config import seeded_rngs
+from tinygrad_lab.optim import MOMENTUM
 from tinygrad_lab.lab.report.context import Context, code_block, comparison_figures, curves_figure
 from tinygrad_lab.lab.report.experiments import LAB, TASKS, Section
 from tinygrad_lab.lab.report.statistics import (
