@@ -269,3 +269,10 @@ def test_report_runs_under_the_spawn_start_method(tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert (tmp_path / "rep" / "README.md").is_file()
     assert (tmp_path / "rep" / "lab_curves.png").is_file()
+
+
+def test_report_links_the_explainer_page_of_the_labs_network(quick):
+    out, text, _ = quick
+    assert "[Step through its backward pass](backprop_xor.html)" in sections(text)[1][1]
+    html = (out / "backprop_xor.html").read_text()
+    assert "<svg" in html and "fc1.weight" in html and "<script src" not in html
