@@ -364,3 +364,25 @@ def test_flatten_of_a_single_axis_is_the_tensor_itself_as_in_torch():
     x, tx = leaf([0.5, -2.0]), tleaf([0.5, -2.0])
     assert x.flatten(0, 0) is x and tx.flatten(0, 0) is tx
     assert x.flatten(-1) is x
+
+
+def test_an_error_in_a_users_forward_keeps_the_users_frame():
+    """The op's one-line sentence names the op and shapes; its cause is the user's error, with the frame where it
+    was raised, so a traceback still points at the user's code."""
+    import traceback
+
+    class Broken(tl.Function):
+        @staticmethod
+        def forward(ctx, x):
+            return x.reshape(7)  # the user's bug
+
+        @staticmethod
+        def backward(ctx, grad):
+            return grad
+
+    with pytest.raises(ValueError, match=r"^Broken: .*\(input shapes: \(2, 3\)\)$") as info:
+        Broken.apply(tl.tensor(np.ones((2, 3)), requires_grad=True))
+    cause = info.value.__cause__
+    assert isinstance(cause, ValueError)
+    frames = traceback.extract_tb(cause.__traceback__)
+    assert any(f.name == "forward" and f.line == "return x.reshape(7)  # the user's bug" for f in frames)
