@@ -154,7 +154,7 @@ def _draw_index(draw, shape: tuple, rng: np.random.Generator):
     array (repeats and negatives) or boolean mask (numpy counts ints beside an array as advanced, torch not)."""
     parts, axis, advanced = [], 0, False
     ellipsis_used, arrays = False, draw(st.booleans())
-    while axis < len(shape) and draw(st.booleans()):
+    while axis < len(shape) and (ellipsis_used or draw(st.booleans())):  # after ..., index up to the last axis
         size = shape[axis]
         kinds = ["slice", "none"] + (["int"] if size and not arrays else []) + ([] if ellipsis_used else ["ellipsis"])
         if arrays and not advanced:
