@@ -354,6 +354,9 @@ class _Replay:
         names: dict[str, Any] = {"np_copyto": np.copyto}
         # Arguments are the parameters s<slot> themselves, or are copied into those buffers.
         lines = [] if direct else [f"np_copyto(s{i}, a{k}, casting='unsafe')" for k, i in enumerate(input_slots)]
+        # The same statements as data, for the native backend: ("in"|"out", arg, slot), ("alias", slot, source),
+        # ("view"|"op", op index).
+        program: list = [] if direct else [("in", k, i) for k, i in enumerate(input_slots)]
         seen: dict = {}  # common subexpressions: (operation, arguments) -> slot
         lent: set = set()  # slots whose buffer a copy already shares
         for index in live:
@@ -364,6 +367,7 @@ class _Replay:
             if source is not None:
                 if source in per_call:
                     lines.append(f"s{op.out} = s{source}")
+                    program.append(("alias", op.out, source))
                     per_call.add(op.out)
                 else:
                     arrays[op.out] = arrays[source]
@@ -371,6 +375,7 @@ class _Replay:
             if op.is_view and not op.inplace:
                 if any(r.slot in per_call for r in _refs(op.args) + _refs(op.kwargs)):
                     lines.append(f"s{op.out} = " + self._call(index, op, names, arrays))
+                    program.append(("view", index))
                     per_call.add(op.out)
                 else:  # a view of stable buffers: made once, valid on every call
                     arrays[op.out] = _execute(op.kind, _bind(op.args, arrays), _bind(op.kwargs, arrays))
@@ -378,10 +383,12 @@ class _Replay:
             line = self._emit(index, op, names, arrays)
             if line:
                 lines.append(line)
+                program.append(("op", index))
         if per_call & (set(output_slots) | set(grad_slots)):
             return False
         if not direct:  # the step wrote into its arguments: so does the replay
             lines += [f"np_copyto(a{k}, s{i})" for k, i in enumerate(input_slots) if slots[i].written]
+            program += [("out", k, i) for k, i in enumerate(input_slots) if slots[i].written]
         for i, a in arrays.items():
             names[f"s{i}"] = a
         params = ", ".join(f"s{i}" if direct else f"a{k}" for k, i in enumerate(input_slots))
@@ -393,6 +400,7 @@ class _Replay:
         self.source = source
         self.arrays = arrays
         self.live_ops = len(lines)
+        self.program, self.direct, self.per_call = program, direct, per_call
         return True
 
     @staticmethod
@@ -586,13 +594,15 @@ def _grad_slot(t: Tensor) -> int | None:
 class CompiledStep:
     """The callable ``tl.compile`` returns; see the module docstring for what it does."""
 
-    def __init__(self, fn: Callable, verify: bool = True):
+    def __init__(self, fn: Callable, verify: bool = True, native: bool = True):
         functools.update_wrapper(self, fn)
         self.fn = fn
-        self.verify = verify
+        self.verify, self.native = verify, native
         self._calls: dict = {}  # signature -> number of eager calls made so far
         self._replays: dict = {}  # signature -> _Entry
         self._eager_only: set = set()  # signatures whose replay failed the check: they run eagerly
+        # What runs the last traced step: "native", "numpy (<why not native>)"; "eager" before any trace.
+        self.backend = "eager (not traced yet)"
 
     def __call__(self, *args: Any) -> Any:
         key = _signature(args)
@@ -614,6 +624,28 @@ class CompiledStep:
         result, entry = self._trace(args)
         self._replays[key] = entry
         return result
+
+    def run(self, n: int, *args: Any) -> np.ndarray:
+        """``n`` steps on the same arguments; returns the first output (the loss) of each, as float64. Once the
+        step is traced and checked, the native backend runs all remaining steps in one call."""
+        losses = np.empty(n)
+        key = _signature(args)
+        for i in range(n):
+            entry = self._replays.get(key)
+            if entry is not None and entry.native is not None and not entry.pending_check and \
+                    all(t.data is data for t, data in entry.tensors):
+                if entry.outputs[0].size != 1:
+                    raise ValueError(f"compile: run() needs a step whose first output is one number, "
+                                     f"not shape {entry.outputs[0].shape}")
+                entry.native.run(n - i, [a.data if isinstance(a, Tensor) else a for a in args
+                                         if isinstance(a, (Tensor, np.ndarray))], losses[i:])
+                entry.call_after_run(args)
+                return losses
+            out, _ = _flatten(self(*args))
+            if not out or out[0].data.size != 1:
+                raise ValueError("compile: run() needs a step whose first output is one number")
+            losses[i] = out[0].data.reshape(-1)[0]
+        return losses
 
     # -- tracing -------------------------------------------------------------------------------------------------
     def _trace(self, args: tuple) -> tuple:
@@ -650,7 +682,12 @@ class CompiledStep:
             if tracer.slots[slot].written:  # the step wrote into its argument (the trace wrote into a copy)
                 np.copyto(array, tracer.slots[slot].value)
         replay = _Replay(tracer, input_slots, output_slots, [s for _, s in grads + arg_grads])
+        from tinygrad_lab import native  # imports this module
+
+        entry_native, self.backend = native.attach(replay, output_slots, [s for _, s in grads + arg_grads]) \
+            if self.native else (None, "numpy (native=False)")
         entry = _Entry(replay, structure, output_slots, grads, arg_grads, list(tracer.swapped))
+        entry.native = entry_native
         entry.pending_check = self.verify
         for t, slot in grads + [(args[k], slot) for k, slot in arg_grads]:
             t.grad = Tensor._wrap(np.array(tracer.slots[slot].value))
@@ -700,6 +737,7 @@ class _Entry:
                  tensors: list):
         self.replay, self.structure, self.tensors = replay, structure, tensors
         self.pending_check = False
+        self.native = None  # the native step running this replay, if any
         arrays = replay.arrays
         self.grads = [(t, arrays[slot]) for t, slot in grads]
         self.arg_grads = [(k, arrays[slot]) for k, slot in arg_grads]  # (argument index, buffer)
@@ -709,6 +747,10 @@ class _Entry:
 
     def call(self, args: tuple) -> Any:
         self.replay.run(*[a.data if isinstance(a, Tensor) else a for a in args if isinstance(a, (Tensor, np.ndarray))])
+        return self.call_after_run(args)
+
+    def call_after_run(self, args: tuple) -> Any:
+        """Gradients and outputs of the step that just ran."""
         wrap = Tensor._wrap
         for t, buffer in self.grads:
             if t.grad is None or t.grad.data is not buffer:
@@ -766,8 +808,9 @@ def _unflatten(structure: Any, arrays: list) -> Any:
     return kind(result)
 
 
-def compile(fn: Callable | None = None, *, verify: bool = True) -> Any:  # noqa: A001  (as torch.compile)
-    """Capture a fixed-shape training step and replay it fast; usable as ``tl.compile(step)`` or ``@tl.compile``."""
+def compile(fn: Callable | None = None, *, verify: bool = True, native: bool = True) -> Any:  # noqa: A001
+    """Capture a fixed-shape training step and replay it fast (as native code when a C compiler is there and
+    ``native``); usable as ``tl.compile(step)`` or ``@tl.compile``."""
     if fn is None:
-        return lambda f: CompiledStep(f, verify=verify)
-    return CompiledStep(fn, verify=verify)
+        return lambda f: CompiledStep(f, verify=verify, native=native)
+    return CompiledStep(fn, verify=verify, native=native)

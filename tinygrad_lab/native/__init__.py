@@ -1,0 +1,43 @@
+"""A native backend for ``tl.compile``: the captured step's numpy operations become C (fused loops, small
+matmuls as loops, large ones left to numpy's BLAS), compiled by the system C compiler, cached on disk and
+called through ctypes on the replay's own buffers.
+
+``attach(replay, ...)`` swaps the replay's function for the native one when it can and says which backend
+runs: "native", or "numpy (<why not>)" naming the unsupported operation or the missing compiler.
+``TINYGRAD_LAB_NATIVE=0`` keeps the numpy replay.
+"""
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from tinygrad_lab.native.build import BuildError, cache_dir, compiler, load
+from tinygrad_lab.native.codegen import Lowering, Unsupported, c_source, fuse
+from tinygrad_lab.native.runtime import NativeStep
+
+__all__ = ["attach", "NativeStep", "cache_dir", "compiler"]
+
+
+def attach(replay: Any, output_slots: list, keep_slots: list) -> tuple[NativeStep | None, str]:
+    """Lower, compile and load the replay's program; on success ``replay.run`` becomes the native step.
+    ``keep_slots``: the outputs and gradients, whose buffers must hold their values after each call."""
+    if os.environ.get("TINYGRAD_LAB_NATIVE", "1") == "0":
+        return None, "numpy (native backend off: TINYGRAD_LAB_NATIVE=0)"
+    try:
+        lowering = Lowering(replay, output_slots + keep_slots)
+        groups = fuse(lowering)
+        loss = None
+        if output_slots and replay.arrays[output_slots[0]].size == 1:
+            loss = lowering.access(output_slots[0])
+        source, segments = c_source(lowering, groups, loss)
+        library = load(source) if any(kind == "c" for kind, _ in segments) else None
+    except Unsupported as e:
+        return None, f"numpy (the native backend does not support {e})"
+    except BuildError as e:
+        return None, f"numpy ({e})"
+    step = NativeStep(lowering, segments, library and library.lib,
+                      replay.arrays[output_slots[0]] if loss is not None else None, replay.run,
+                      library.compile_seconds if library else 0.0)
+    step.source = source
+    replay.run = step
+    return step, "native"
