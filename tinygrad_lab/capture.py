@@ -716,7 +716,11 @@ class CompiledStep:
         eager_arrays = written + [no_grad if t.grad is None else t.grad.data for t in with_grad]
         pairs = list(zip(after_replay, eager_arrays)) + [(r.data, e.data) for r, e in zip(outs_r, outs_e)]
         for k, (r, e) in enumerate(pairs):
-            if r.shape != e.shape or not np.allclose(r, e, rtol=1e-9, atol=1e-12, equal_nan=True):
+            rtol, atol = 1e-9, 1e-12
+            if r.dtype == np.float32 and entry.native is not None and e.size:  # C's expf/tanhf: ulps of float32
+                rtol = 1e-5
+                atol = rtol * float(np.max(np.abs(e)))
+            if r.shape != e.shape or not np.allclose(r, e, rtol=rtol, atol=atol, equal_nan=True):
                 del self._replays[key]
                 self._eager_only.add(key)
                 diff = np.max(np.abs(np.asarray(r, float) - np.asarray(e, float))) if r.shape == e.shape else "shape"

@@ -19,7 +19,9 @@ import tempfile
 import time
 from pathlib import Path
 
-FLAGS = ["-O3", "-fPIC", "-shared", "-ffp-contract=off", "-fno-math-errno", "-w"]
+# No FMA contraction and no fast-math: every operation rounds as numpy's does. -fno-trapping-math only lets
+# comparisons become branch-free selects (floating-point exception flags are not observed).
+FLAGS = ["-O3", "-fPIC", "-shared", "-ffp-contract=off", "-fno-math-errno", "-fno-trapping-math", "-w"]
 _KEY_SYMBOL = "tl_program_key"
 
 

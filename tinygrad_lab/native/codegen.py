@@ -17,13 +17,15 @@ from tinygrad_lab.capture import _name, _Ref, _with_bases
 
 CTYPES = {np.dtype(np.float64): "double", np.dtype(np.float32): "float", np.dtype(np.bool_): "unsigned char",
           np.dtype(np.int64): "int64_t", np.dtype(np.int32): "int32_t"}
-BLAS_MACS = 1 << 16  # matmuls with at least this many multiply-adds run in numpy's BLAS
+BLAS_MACS = 1 << 16  # matmuls with this many multiply-adds or more, and no side under BLAS_SIDE, go to BLAS
+BLAS_SIDE = 16
 MAX_ROW = 4096  # a matmul loop keeps one output row on the stack
 
 _UNARY = {"negative": "(-{0})", "positive": "({0})", "reciprocal": "(({T})1 / {0})", "square": "({0} * {0})",
           "exp": "exp{f}({0})", "log": "log{f}({0})", "tanh": "tanh{f}({0})", "sqrt": "sqrt{f}({0})",
           "expm1": "expm1{f}({0})", "log1p": "log1p{f}({0})", "absolute": "fabs{f}({0})",
-          "logical_not": "(!{0})"}
+          "logical_not": "(!{0})", "isfinite": "isfinite({0})", "isnan": "isnan({0})", "isinf": "isinf({0})",
+          "sign": "({0} > 0 ? ({T})1 : {0} < 0 ? ({T})-1 : {0} == 0 ? ({T})0 : {0})"}
 _BINARY = {"add": "({0} + {1})", "subtract": "({0} - {1})", "multiply": "({0} * {1})", "divide": "({0} / {1})",
            "power": "pow{f}({0}, {1})", "maximum": "(({0} != {0} || {0} >= {1}) ? {0} : {1})",
            "minimum": "(({0} != {0} || {0} <= {1}) ? {0} : {1})", "greater": "({0} > {1})",
@@ -172,7 +174,7 @@ class Lowering:
     def _op(self, index: int) -> None:
         op = self.ops[index]
         kind = op.kind
-        if kind[1] is np.matmul and kind[-1] in ("__call__", np.matmul) and not op.kwargs:
+        if kind[0] != "setitem" and kind[1] is np.matmul and kind[-1] in ("__call__", np.matmul) and not op.kwargs:
             self._matmul(op)
         elif kind[0] == "ufunc" and kind[2] == "__call__":
             self._ufunc(op)
@@ -255,6 +257,8 @@ class Lowering:
 
     def _reduce(self, op: Any, ufunc: np.ufunc, value: Any, rest: tuple, kwargs: dict) -> None:
         params = dict(zip(("axis", "dtype"), rest)) | kwargs
+        if params.get("where", True) is True:
+            params.pop("where", None)
         if set(params) - {"axis", "keepdims", "dtype"} or not isinstance(value, _Ref):
             raise Unsupported(f"{_name(op.kind)} with {', '.join(sorted(params))}")
         source, out = self.access(value.slot), self.access(op.out)
@@ -280,7 +284,7 @@ class Lowering:
         if self.may_overlap(out, a) or self.may_overlap(out, b):
             raise Unsupported("np.matmul into one of its inputs")
         (m, k), n = a.shape, b.shape[1]
-        big = m * n * k >= BLAS_MACS or n > MAX_ROW
+        big = m * n * k >= BLAS_MACS and min(m, n, k) >= BLAS_SIDE or n > MAX_ROW
         if big and any(self.table[x.buf][0] == "array" and self.table[x.buf][1].dtype != x.dtype for x in (a, b, out)):
             raise Unsupported("np.matmul on a view of another dtype")
         self._add(Node("blas" if big else "matmul", out, [a, b], np.result_type(a.dtype, b.dtype), domain=(m, n, k)))
@@ -370,7 +374,8 @@ def _fusable(lowering: Lowering, group: list, node: Node) -> bool:
 
 
 def _drop_dead_stores(lowering: Lowering, groups: list) -> None:
-    """An elementwise result read only inside its own loop, right after it is written, needs no store."""
+    """An elementwise result read only inside its own loop, right after it is written, needs no store; nor
+    does one that a later node of the same loop overwrites at the same element."""
     uses: dict = {}
     for g, group in enumerate(groups):
         for node in group if isinstance(group, list) else [group]:
@@ -383,6 +388,10 @@ def _drop_dead_stores(lowering: Lowering, groups: list) -> None:
             continue
         for k, node in enumerate(group):
             out, buf = node.out, node.out.buf
+            if node.kind == "elementwise" and any(n.kind == "elementwise" and n.out.key(node.domain) ==
+                                                  out.key(node.domain) for n in group[k + 1:]):
+                node.skip_store = True
+                continue
             if node.kind != "elementwise" or buf in lowering.keep or uses.get(buf) != {g} or \
                     lowering.table[buf][0] != "array" or not _is_result(lowering, buf):
                 continue
