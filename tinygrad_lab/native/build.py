@@ -19,9 +19,12 @@ import tempfile
 import time
 from pathlib import Path
 
-# No FMA contraction and no fast-math: every operation rounds as numpy's does. -fno-trapping-math only lets
-# comparisons become branch-free selects (floating-point exception flags are not observed).
-FLAGS = ["-O3", "-fPIC", "-shared", "-ffp-contract=off", "-fno-math-errno", "-fno-trapping-math", "-w"]
+# No FMA contraction and no fast-math: every operation rounds as numpy's does, whatever the vector width
+# -march=native gives. -fno-trapping-math only lets comparisons become branch-free selects (floating-point
+# exception flags are not observed). The cache key includes the CPU's features: a cache shared between
+# machines never hands one a program built for another.
+FLAGS = ["-O3", "-march=native", "-fPIC", "-shared", "-ffp-contract=off", "-fno-math-errno", "-fno-trapping-math",
+         "-w"]
 _KEY_SYMBOL = "tl_program_key"
 
 
@@ -60,7 +63,7 @@ class Library:
 def load(source: str) -> Library:
     """The compiled program for a C source, from the cache or freshly compiled into it."""
     command = compiler()
-    key = hashlib.sha256("\0".join([source, *command, *FLAGS, platform.machine()]).encode()).hexdigest()[:32]
+    key = hashlib.sha256("\0".join([source, *command, *FLAGS, _cpu()]).encode()).hexdigest()[:32]
     source += f'const char {_KEY_SYMBOL}[] = "{key}";\n'
     directory = cache_dir()
     path = directory / f"{key}.so"
@@ -96,6 +99,16 @@ def load(source: str) -> Library:
             if os.path.exists(leftover):
                 os.unlink(leftover)
     return Library(lib, path, time.perf_counter() - start)
+
+
+def _cpu() -> str:
+    """The machine and its CPU's feature flags (Linux), else what platform knows of the processor."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = next((line for line in f if line.startswith(("flags", "Features"))), "")
+    except OSError:
+        flags = ""
+    return f"{platform.machine()} {platform.processor()} {flags.strip()}"
 
 
 def _open(path: Path, key: str) -> ctypes.CDLL | None:

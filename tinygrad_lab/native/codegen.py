@@ -22,7 +22,7 @@ BLAS_SIDE = 16
 MAX_ROW = 4096  # a matmul loop keeps one output row on the stack
 
 _UNARY = {"negative": "(-{0})", "positive": "({0})", "reciprocal": "(({T})1 / {0})", "square": "({0} * {0})",
-          "exp": "exp{f}({0})", "log": "log{f}({0})", "tanh": "tanh{f}({0})", "sqrt": "sqrt{f}({0})",
+          "exp": "tl_exp{f}({0})", "log": "log{f}({0})", "tanh": "tanh{f}({0})", "sqrt": "sqrt{f}({0})",
           "expm1": "expm1{f}({0})", "log1p": "log1p{f}({0})", "absolute": "fabs{f}({0})",
           "logical_not": "(!{0})", "isfinite": "isfinite({0})", "isnan": "isnan({0})", "isinf": "isinf({0})",
           "sign": "({0} > 0 ? ({T})1 : {0} < 0 ? ({T})-1 : {0} == 0 ? ({T})0 : {0})"}
@@ -451,22 +451,63 @@ def _nest(domain: tuple, body: list) -> list:
 
 
 def emit_matmul(node: Node) -> list[str]:
-    """out[i, j] = sum_p a[i, p] b[p, j], one output row at a time in a stack array."""
+    """out[i, j] = sum_p a[i, p] b[p, j], each sum in order of p. When a's columns are contiguous (a transposed
+    matrix) and the output is small, it is accumulated whole on the stack with p outermost, so that the loop
+    over i or j runs along contiguous memory; otherwise a row at a time."""
     a, b, out = node.operands[0], node.operands[1], node.out
     m, n, k = node.domain
     t = CTYPES[node.loop]
-    ai = lambda i, p: f"(({CTYPES[a.dtype]}*)p{a.buf})[{a.offset} + {i}*{a.strides[0]} + {p}*{a.strides[1]}]"  # noqa: E731
-    bi = lambda p, j: f"(({CTYPES[b.dtype]}*)p{b.buf})[{b.offset} + {p}*{b.strides[0]} + {j}*{b.strides[1]}]"  # noqa: E731
-    oi = f"(({CTYPES[out.dtype]}*)p{out.buf})[{out.offset} + i*{out.strides[0]} + j*{out.strides[1]}]"
+
+    def at(x: Access, i: str, j: str) -> str:
+        return cast(f"(({CTYPES[x.dtype]}*)p{x.buf})[{x.offset} + {i}*{x.strides[0]} + {j}*{x.strides[1]}]",
+                    x.dtype, node.loop)
+
+    store = f"(({CTYPES[out.dtype]}*)p{out.buf})[{out.offset} + i*{out.strides[0]} + j*{out.strides[1]}]"
+    if m * n <= MAX_ROW and abs(a.strides[0]) <= abs(a.strides[1]):  # a's columns are contiguous
+        return [f"{{ {t} acc[{m * n}] = {{0}};",
+                f"  for (long p = 0; p < {k}; p++)",
+                f"    for (long i = 0; i < {m}; i++) {{ {t} s = {at(a, 'i', 'p')};",
+                f"      for (long j = 0; j < {n}; j++) acc[i*{n} + j] += s * {at(b, 'p', 'j')}; }}",
+                f"  for (long i = 0; i < {m}; i++) for (long j = 0; j < {n}; j++) "
+                f"{store} = {cast(f'acc[i*{n} + j]', node.loop, out.dtype)}; }}"]
     return [f"for (long i = 0; i < {m}; i++) {{",
             f"  {t} row[{n}];",
             f"  for (long j = 0; j < {n}; j++) row[j] = 0;",
-            f"  for (long p = 0; p < {k}; p++) {{",
-            f"    {t} s = {cast(ai('i', 'p'), a.dtype, node.loop)};",
-            f"    for (long j = 0; j < {n}; j++) row[j] += s * {cast(bi('p', 'j'), b.dtype, node.loop)};",
-            "  }",
-            f"  for (long j = 0; j < {n}; j++) {oi} = {cast('row[j]', node.loop, out.dtype)};",
+            f"  for (long p = 0; p < {k}; p++) {{ {t} s = {at(a, 'i', 'p')};",
+            f"    for (long j = 0; j < {n}; j++) row[j] += s * {at(b, 'p', 'j')}; }}",
+            f"  for (long j = 0; j < {n}; j++) {store} = {cast('row[j]', node.loop, out.dtype)};",
             "}"]
+
+
+# exp(x) = 2^k exp(r) with r = x - k ln2 (|r| <= ln2/2, ln2 in two parts), exp(r) from its Taylor polynomial of
+# degree 13 (truncation below 1e-17 relative), 2^k applied in two halves so that subnormal results round once.
+# Branch-free, so loops calling it vectorize; within 1 ulp of the C library's exp (as numpy's own exp is).
+_PRELUDE = r"""#include <math.h>
+#include <stdint.h>
+#include <string.h>
+static inline uint64_t tl_bits(double x) { uint64_t u; memcpy(&u, &x, 8); return u; }
+static inline double tl_pow2(double k) {  /* 2^k for an integer-valued k in [-1022, 1023] */
+  uint64_t u = ((tl_bits(k + 0x1.8p52) & 0xfffffffffffffULL) - 0x8000000000000ULL + 1023) << 52;
+  double d;
+  memcpy(&d, &u, 8);
+  return d;
+}
+static inline double tl_exp(double x) {
+  const double shift = 0x1.8p52;
+  double xc = x > 709.8 ? 709.8 : x;
+  xc = xc < -745.2 ? -745.2 : xc;
+  double k = (xc * 0x1.71547652b82fep0 + shift) - shift;
+  double r = (xc - k * 0x1.62e42fefa3800p-1) - k * 0x1.ef35793c76730p-45;
+  double p = 1.0 / 6227020800.0;
+  p = p * r + 1.0 / 479001600.0; p = p * r + 1.0 / 39916800.0; p = p * r + 1.0 / 3628800.0;
+  p = p * r + 1.0 / 362880.0; p = p * r + 1.0 / 40320.0; p = p * r + 1.0 / 5040.0; p = p * r + 1.0 / 720.0;
+  p = p * r + 1.0 / 120.0; p = p * r + 1.0 / 24.0; p = p * r + 1.0 / 6.0; p = p * r + 0.5;
+  p = p * r * r + r;
+  double k1 = (k * 0.5 + shift) - shift;
+  return (1.0 + p) * tl_pow2(k1) * tl_pow2(k - k1);
+}
+static inline float tl_expf(float x) { return (float)tl_exp((double)x); }
+"""
 
 
 def c_source(lowering: Lowering, groups: list, loss: Access | None) -> tuple[str, list]:
@@ -482,7 +523,7 @@ def c_source(lowering: Lowering, groups: list, loss: Access | None) -> tuple[str
             segments.append(("c", f"seg{len(functions)}"))
             functions.append([])
         functions[-1] += emit_matmul(group) if isinstance(group, Node) else emit_group(group)
-    lines = ["#include <math.h>", "#include <stdint.h>", ""]
+    lines = [_PRELUDE]
     pointers = [f"  void *const p{k} = B[{k}];" for k in range(len(lowering.table))]
     for k, body in enumerate(functions):
         lines += [f"static void seg{k}(void **B) {{", *pointers, "  (void)B;", *["  " + b for b in body], "}",

@@ -34,6 +34,9 @@ class NativeStep:
                 self.segments.append(lambda args, fn=fn, table=self.table: fn(table))
             else:
                 self.segments.append(self._blas(what, table))
+        # One C segment (the common case): called directly; arguments bound last time are not bound again.
+        self._single = fn if len(segments) == 1 and segments[0][0] == "c" else None
+        self._bound: tuple = ()
         self._run = None
         if lib is not None and hasattr(lib, "tl_run"):
             self._run = lib.tl_run
@@ -63,22 +66,28 @@ class NativeStep:
 
     def _bind(self, args: tuple) -> tuple | None:
         """Point the table at this call's arguments (C-contiguous copies where they are not), or None when
-        the step writes into an argument that is not C-contiguous."""
-        if self.inputs:
+        the step writes into an argument that is not C-contiguous. The arrays of the last call stay
+        referenced, so when the same objects come again their memory is where it was."""
+        bound = self._bound
+        if len(bound) == len(args) and all(a is b for a, b in zip(args, bound)):
+            return args
+        if not all(a.flags.c_contiguous for a in args):
             if self.writes_inputs:
-                if not all(a.flags.c_contiguous for a in args):
-                    return None
-            else:
-                args = tuple(np.ascontiguousarray(a) for a in args)
-            table = self.table
-            for index, k in self.inputs:
-                table[index] = args[k].__array_interface__["data"][0]
+                return None
+            args = tuple(np.ascontiguousarray(a) for a in args)
+        table = self.table
+        for index, k in self.inputs:
+            table[index] = args[k].__array_interface__["data"][0]
+        self._bound = args
         return args
 
     def __call__(self, *args: np.ndarray) -> None:
         bound = self._bind(args)
         if bound is None:
             self.numpy_run(*args)
+            return
+        if self._single is not None:
+            self._single(self.table)
             return
         for segment in self.segments:
             segment(bound)
