@@ -68,10 +68,11 @@ def test_each_native_step_equals_the_numpy_replay_and_eager(activation, loss, op
         model, opt, step, x, y = lab_setup(activation, loss, optimizer, dtype)
         fn = step if name == "eager" else tl.compile(step, native=name == "native")
         runs[name] = (model, opt, fn, x, y)
-    for _ in range(3):  # warm-up, trace, check against eager: the same state everywhere afterwards
+    for _ in range(4):  # warm-up, trace, (the native code compiles), check against eager
         for model, opt, fn, x, y in runs.values():
             fn(x, y)
-    assert runs["native"][2].backend == "native"
+        if _ == 1:
+            assert runs["native"][2].wait() == "native"
     for epoch in range(5):
         reference = runs["native"]
         for name in ("numpy", "eager"):  # start every step from the native run's state
@@ -116,7 +117,10 @@ def test_tensor_ops_natively_equal_the_numpy_replay(name, dtype):
             return out
 
         fn = tl.compile(step, native=backend == "native")
-        losses = [fn(tl.Tensor(x0)).data.copy() for _ in range(5)]
+        for _ in range(2):  # warm-up, trace
+            fn(tl.Tensor(x0))
+        fn.wait()
+        losses = [fn(tl.Tensor(x0)).data.copy() for _ in range(5)]  # the check against eager, then replays
         results[backend] = (losses, w.data.copy(), w.grad.data.copy(), fn.backend)
     assert results["native"][3] == "native"
     for a, b in zip(results["native"][:3], results["numpy"][:3]):
@@ -129,7 +133,9 @@ def test_a_new_shape_traces_and_compiles_again():
     ref_model, _, ref_step, _, _ = lab_setup("sigmoid", "mse", "sgd", np.float64)
     ref = tl.compile(ref_step, native=False)
     for xs, ys in [(x, y), (tl.Tensor(x.data[:10]), tl.Tensor(y.data[:10]))]:
-        for _ in range(5):
+        for k in range(6):
+            if k == 2:
+                compiled.wait()
             a, b = compiled(xs, ys), ref(xs, ys)
             assert_close(a[0].data, b[0].data, np.float64, "loss")
             assert_close(a[1].data, b[1].data, np.float64, "pred")
@@ -138,14 +144,39 @@ def test_a_new_shape_traces_and_compiles_again():
     assert all(entry.native is not None for entry in compiled._replays.values())
 
 
+def compiled_in_cache(activation, loss, optimizer, dtype=np.float64):
+    """Trace a setting's step and wait for its native code, so that the same program is in the cache."""
+    _, _, step, x, y = lab_setup(activation, loss, optimizer, dtype)
+    compiled = tl.compile(step)
+    compiled(x, y), compiled(x, y)
+    assert compiled.wait() == "native"
+
+
 def test_run_gives_the_losses_of_n_single_steps():
+    compiled_in_cache("tanh", "bce", "adam")
     _, _, step, x, y = lab_setup("tanh", "bce", "adam", np.float64)
     model, _, ref_step, _, _ = lab_setup("tanh", "bce", "adam", np.float64)
-    losses = tl.compile(step).run(50, x, y)
+    compiled = tl.compile(step)
+    losses = compiled.run(50, x, y)
+    assert compiled.backend == "native"  # from the cache: native from the trace (the second step) on
+    assert all(entry.native is not None for entry in compiled._replays.values())
     ref = tl.compile(ref_step, native=False)
     expected = [ref(x, y)[0].item() for _ in range(50)]
     assert losses.shape == (50,) and losses.dtype == np.float64
     assert_close(losses, expected, np.float64, "losses")
+
+
+def test_run_switches_to_native_code_when_it_is_compiled(monkeypatch, tmp_path):
+    monkeypatch.setenv("TINYGRAD_LAB_CACHE", str(tmp_path))  # empty: the step compiles while numpy runs
+    _, _, step, x, y = lab_setup("sigmoid", "bce", "momentum", np.float64)
+    _, _, ref_step, _, _ = lab_setup("sigmoid", "bce", "momentum", np.float64)
+    compiled = tl.compile(step)
+    losses = compiled.run(2, x, y)
+    assert compiled.backend == "numpy (while the native code compiles)"
+    assert compiled.wait() == "native"
+    losses = np.concatenate([losses, compiled.run(48, x, y)])
+    ref = tl.compile(ref_step, native=False)
+    assert_close(losses, [ref(x, y)[0].item() for _ in range(50)], np.float64, "losses")
 
 
 def test_run_on_the_numpy_backend_and_eagerly_after_a_failed_check():
@@ -166,13 +197,14 @@ def test_the_third_call_still_checks_the_native_step_against_eager():
     compiled = tl.compile(step)
     compiled(tl.Tensor(np.ones((3, 2))))
     compiled(tl.Tensor(np.ones((3, 2))))
-    assert compiled.backend == "native"
+    assert compiled.wait() == "native"
     with pytest.raises(CaptureError, match="disagrees with eager"):
         compiled(tl.Tensor(np.ones((3, 2))))
 
 
 def test_the_lab_run_ends_as_the_numpy_replay_does():
     """20,000 epochs of the lab (XOR, sigmoid, MSE, SGD lr 0.1): the same accuracy, the loss within 1e-9."""
+    compiled_in_cache("sigmoid", "mse", "sgd")
     finals = {}
     for backend in ("native", "numpy"):
         model, _, step, x, y = lab_setup("sigmoid", "mse", "sgd", np.float64)
@@ -190,13 +222,13 @@ def test_without_a_compiler_the_numpy_replay_runs_and_says_why(monkeypatch, tmp_
     model, _, step, x, y = lab_setup("sigmoid", "mse", "sgd", np.float64)
     compiled = tl.compile(step)
     losses = compiled.run(5, x, y)
-    assert compiled.backend.startswith("numpy (no C compiler: CC=")
+    assert compiled.wait().startswith("numpy (no C compiler: CC=")
     monkeypatch.delenv("CC")
     monkeypatch.setenv("PATH", str(tmp_path))  # no cc, gcc or clang there
     _, _, step2, x2, y2 = lab_setup("sigmoid", "mse", "sgd", np.float64)
     compiled2 = tl.compile(step2)
     np.testing.assert_array_equal(compiled2.run(5, x2, y2), losses)
-    assert compiled2.backend == "numpy (no C compiler: none of cc, gcc, clang is on PATH and CC is not set)"
+    assert compiled2.wait() == "numpy (no C compiler: none of cc, gcc, clang is on PATH and CC is not set)"
 
 
 def test_an_unsupported_operation_is_named_and_the_numpy_replay_runs():

@@ -603,6 +603,13 @@ class CompiledStep:
         self._eager_only: set = set()  # signatures whose replay failed the check: they run eagerly
         # What runs the last traced step: "native", "numpy (<why not native>)"; "eager" before any trace.
         self.backend = "eager (not traced yet)"
+        self._compiling: list = []  # threads compiling native code
+
+    def wait(self) -> str:
+        """Wait until native code being compiled is in use (or has failed); returns ``backend``."""
+        while self._compiling:
+            self._compiling.pop().join()
+        return self.backend
 
     def __call__(self, *args: Any) -> Any:
         key = _signature(args)
@@ -682,13 +689,20 @@ class CompiledStep:
             if tracer.slots[slot].written:  # the step wrote into its argument (the trace wrote into a copy)
                 np.copyto(array, tracer.slots[slot].value)
         replay = _Replay(tracer, input_slots, output_slots, [s for _, s in grads + arg_grads])
-        from tinygrad_lab import native  # imports this module
-
-        entry_native, self.backend = native.attach(replay, output_slots, [s for _, s in grads + arg_grads]) \
-            if self.native else (None, "numpy (native=False)")
         entry = _Entry(replay, structure, output_slots, grads, arg_grads, list(tracer.swapped))
-        entry.native = entry_native
         entry.pending_check = self.verify
+        self.backend = "numpy (native=False)"
+        if self.native:
+            from tinygrad_lab import native  # imports this module
+
+            def ready(step: Any, backend: str) -> None:  # from the thread that compiled the native code
+                entry.native, self.backend = step, backend
+                entry.pending_check = entry.pending_check or step is not None and self.verify  # check it too
+
+            entry.native, self.backend, thread = native.attach(replay, output_slots,
+                                                               [s for _, s in grads + arg_grads], ready)
+            if thread is not None:
+                self._compiling.append(thread)
         for t, slot in grads + [(args[k], slot) for k, slot in arg_grads]:
             t.grad = Tensor._wrap(np.array(tracer.slots[slot].value))
         return _unflatten(structure, [np.array(tracer.slots[s].value) for s in output_slots]), entry
