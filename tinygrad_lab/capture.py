@@ -15,6 +15,10 @@ replay against an eager run of the same step (both from the same state): the arr
 gradients and the outputs must agree. If they differ it raises ``CaptureError``, drops the replay, and later
 calls with that signature run eagerly; otherwise later calls just replay.
 
+Where a C compiler is found, the replay runs as native code instead (``tinygrad_lab.native``: compiled in a
+thread while the numpy replay runs, then checked against eager in the same way); ``step.backend`` says which
+runs and why, ``step.run(n, *args)`` runs n steps and returns their losses, ``native=False`` keeps numpy.
+
 After a replay a parameter's ``.grad`` is the replay's buffer, overwritten by the next call (copy it to
 keep it). A Tensor argument that ``backward`` reaches gets a ``.grad`` of its own on each call: that call's
 gradient (replacing, not adding to, a ``.grad`` it already had).
@@ -731,7 +735,7 @@ class CompiledStep:
         pairs = list(zip(after_replay, eager_arrays)) + [(r.data, e.data) for r, e in zip(outs_r, outs_e)]
         for k, (r, e) in enumerate(pairs):
             rtol, atol = 1e-9, 1e-12
-            if r.dtype == np.float32 and entry.native is not None and e.size:  # C's expf/tanhf: ulps of float32
+            if r.dtype == np.float32 and self.native and e.size:  # native exp/log/tanh: float32's ulps
                 rtol = 1e-5
                 atol = rtol * float(np.max(np.abs(e)))
             if r.shape != e.shape or not np.allclose(r, e, rtol=rtol, atol=atol, equal_nan=True):
