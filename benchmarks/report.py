@@ -152,8 +152,8 @@ def lab_table(runs: list[LabRun], epochs: int) -> str:
         if not run.seconds:
             continue
         ratio = f"{run.best / reference.best:.2f}x" if reference else ""
-        fit = f"{min(run.fit_seconds):.3f} s" if run.fit_seconds else ("-" if run.key == "reference" else
-                                                                         "train.fit not available")
+        fit = f"{min(run.fit_seconds):.3f} s" if run.fit_seconds else ("-" if run.key in ("reference", "captured")
+                                                                         else "train.fit not available")
         target = ""
         if run.key in TARGET_SECONDS:
             limit = TARGET_SECONDS[run.key]

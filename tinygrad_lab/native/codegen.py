@@ -113,7 +113,6 @@ class Lowering:
         self.memory: list = []  # per table entry: an array with its memory, for overlap tests
         self.per_call: dict = {}  # slot -> Access, for arguments and what is made from them on each call
         self.nodes: list[Node] = []
-        self.input_of = {slot: k for k, slot in enumerate(replay.input_slots)}
         for k, slot in enumerate(replay.input_slots):
             if replay.direct:
                 self.per_call[slot] = self._input_access(k)
@@ -131,6 +130,8 @@ class Lowering:
 
     def _input_access(self, k: int) -> Access:
         value = self.slots[self.replay.input_slots[k]].value
+        if value.dtype not in CTYPES:
+            raise Unsupported(f"an argument of dtype {value.dtype}")
         buf = self._entry(("input", k), ("input", k), value)
         return Access(buf, 0, value.shape, _elements(value.strides, value), value.dtype)
 
