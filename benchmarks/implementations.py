@@ -108,7 +108,7 @@ def _nn_step(p: Problem) -> tuple[Callable, list, Any, Any]:
     model = nn.MLP(2, (size.h1, size.h2), 1, bias=False, init="randn", rng=np.random.default_rng(0))
     params = list(model.parameters())
     for param, w in zip(params, p.weights):
-        np.copyto(param.data, w)
+        np.copyto(param.data, w.T)  # nn.Linear keeps (out, in); the problem writes (in, out)
     opt = optim.SGD(params, lr=p.lr)
 
     def step(x: Any, y: Any) -> Any:

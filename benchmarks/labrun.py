@@ -74,7 +74,7 @@ def _fit(p: Problem, epochs: int, compile: bool) -> float | None:
         return None
     model = nn.MLP(2, (p.size.h1, p.size.h2), 1, bias=False, init="randn", rng=np.random.default_rng(0))
     for param, w in zip(model.parameters(), p.weights):
-        np.copyto(param.data, w)
+        np.copyto(param.data, w.T)  # nn.Linear keeps (out, in); the problem writes (in, out)
     opt = optim.SGD(model.parameters(), lr=p.lr)
     start = time.perf_counter()
     train.fit(model, p.x, p.y, loss=F.mse_loss, optimizer=opt, epochs=epochs, quiet=True, compile=compile)
