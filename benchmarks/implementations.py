@@ -128,7 +128,9 @@ def _tinygrad(make: Callable[[Problem], tuple], compiled: bool) -> Callable[[Pro
 
         step, ws, x, y = make(p)
         fn = tl.compile(step) if compiled else step
-        return Runner(lambda: fn(x, y), lambda: [w.data.copy() for w in ws], compiled=fn if compiled else None)
+        # the problem's layout is (in, out); an nn.Linear weight is its transpose, (out, in)
+        layout = (lambda a: a.T) if make is _nn_step else (lambda a: a)
+        return Runner(lambda: fn(x, y), lambda: [layout(w.data).copy() for w in ws], compiled=fn if compiled else None)
 
     return build
 
