@@ -8,7 +8,7 @@ import numpy as np
 
 from tinygrad_lab.engine.tensor import Tensor
 from tinygrad_lab.nn.activations import make_activation
-from tinygrad_lab.nn.functional_conv import linear
+from tinygrad_lab.engine.ops.convolution import Linear as Linear_
 from tinygrad_lab.nn.init import init_weight, uniform_fan_in
 from tinygrad_lab.nn.module import Module, Parameter
 
@@ -36,7 +36,8 @@ class Linear(Module):
             self.bias = Parameter(np.zeros(out_features, dtype=dtype))
 
     def forward(self, x: Tensor) -> Tensor:
-        return linear(x, self.weight, self.bias)
+        # the op itself, not F.linear: the hot path of the lab's step; a mismatch is the op's one-line error
+        return Linear_.apply(x, self.weight) if self.bias is None else Linear_.apply(x, self.weight, self.bias)
 
     def extra_repr(self) -> str:
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"

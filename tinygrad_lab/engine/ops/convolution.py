@@ -215,9 +215,9 @@ class Linear(Function):
         gx = grad @ w if needs[0] else None
         gw = gb = None
         if needs[1]:
-            x2 = x.reshape(-1, x.shape[-1]) if x.ndim != 2 else x
-            g2 = grad.reshape(-1, grad.shape[-1]) if grad.ndim != 2 else grad
-            gw = (x2.T @ g2).T if _const(w).flags.f_contiguous and not _const(w).flags.c_contiguous else g2.T @ x2
+            x2 = x if x.ndim == 2 else x.reshape(-1, x.shape[-1])
+            g2 = grad if grad.ndim == 2 else grad.reshape(-1, grad.shape[-1])
+            gw = g2.T @ x2 if _const(w).flags.c_contiguous else (x2.T @ g2).T
         if len(needs) > 2 and needs[2]:
             gb = grad.sum(axis=tuple(range(grad.ndim - 1))) if grad.ndim > 1 else grad
         return (gx, gw) if len(needs) == 2 else (gx, gw, gb)
