@@ -10,6 +10,7 @@ with ``create_graph=True`` it passes Tensors instead, so the backward computatio
 can be differentiated again. Built-in backward formulas are written once with operators and methods that
 numpy arrays and Tensors share, so the same code serves both.
 """
+
 from __future__ import annotations
 
 import functools
@@ -84,8 +85,12 @@ def grad_fn_for(node: "Function", inp: "Tensor") -> Any:
     if fn is not None:  # a view made before its base was rewritten, then used after: the view's history is stale
         for src in fn.inputs:
             rec = versions.rebound.get(id(src)) if hasattr(src, "grad_fn") else None
-            if rec is not None and rec[0]() is src and np.may_share_memory(src.data, inp.data) and \
-                    any(fn._epoch < when <= node._epoch for when, _ in rec[1]):
+            if (
+                rec is not None
+                and rec[0]() is src
+                and np.may_share_memory(src.data, inp.data)
+                and any(fn._epoch < when <= node._epoch for when, _ in rec[1])
+            ):
                 raise RuntimeError(
                     f"{type(node).__name__} uses a view (shape {inp.shape}, made by {type(fn).__name__}) of a tensor "
                     "that an in-place op rewrote in the graph after the view was made; tinygrad_lab does not "
@@ -235,9 +240,11 @@ def _leading_to(order: list, nodes: dict, leaves: set) -> list:
     rerouted = versions.rebound is not None
     for node in reversed(order):  # inputs' nodes come later in order, so they are decided first
         if node in nodes or any(
-                (id(inp) in leaves) if fn is None else fn in relevant
-                for inp, need in zip(node.inputs, node.needs_input_grad) if need
-                for fn in (grad_fn_for(node, inp) if rerouted else inp.grad_fn,)):
+            (id(inp) in leaves) if fn is None else fn in relevant
+            for inp, need in zip(node.inputs, node.needs_input_grad)
+            if need
+            for fn in (grad_fn_for(node, inp) if rerouted else inp.grad_fn,)
+        ):
             relevant.add(node)
     return [node for node in order if node in relevant]
 
@@ -312,8 +319,10 @@ def run_backward(
                 try:
                     shape = g.shape
                 except AttributeError:
-                    raise TypeError(f"{type(node).__name__}.backward returned a {type(g).__name__} as a gradient; "
-                                    "return numpy arrays (or Tensors under create_graph)") from None
+                    raise TypeError(
+                        f"{type(node).__name__}.backward returned a {type(g).__name__} as a gradient; "
+                        "return numpy arrays (or Tensors under create_graph)"
+                    ) from None
                 if shape != data.shape:
                     g = sum_to_shape(g, data.shape, node, inp)
                 if g.dtype != data.dtype:

@@ -14,6 +14,7 @@ recorded (``create_graph=True``). Write it with operators (``* / @ **``), method
 (``.T .sum .reshape .transpose .swapaxes``) and tinygrad_lab's functions (``tl.exp``, ``tl.log``,
 ``tl.where``...), which accept either, and the same code gives first and higher derivatives.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -53,11 +54,12 @@ class Function:
         mode = state  # one thread-local lookup for the three switches read below
         if mode.tracing is None:
             # numpy scalars become Python numbers: weak in type promotion, so float32 stays float32
-            arrays = [a.data if isinstance(a, Tensor) else a.item() if isinstance(a, np.generic) else a
-                      for a in args]
+            arrays = [a.data if isinstance(a, Tensor) else a.item() if isinstance(a, np.generic) else a for a in args]
         else:  # tl.compile is recording: parameters' data must be traced too
-            arrays = [mode.tracing.tensor_data(a) if isinstance(a, Tensor) else a.item() if isinstance(a, np.generic)
-                      else a for a in args]  # numpy scalars as in eager runs
+            arrays = [
+                mode.tracing.tensor_data(a) if isinstance(a, Tensor) else a.item() if isinstance(a, np.generic) else a
+                for a in args
+            ]  # numpy scalars as in eager runs
         try:
             raw = cls.forward(ctx, *arrays, **attrs)
         except (ValueError, TypeError, IndexError) as err:
@@ -164,4 +166,4 @@ def _op_error(cls: type, args: tuple, err: Exception) -> Exception:
     """Turn numpy's error from inside an op into one sentence naming the op and the input shapes."""
     shapes = ", ".join(str(tuple(np.shape(a.data if isinstance(a, Tensor) else a))) for a in args)
     kind = next(k for k in (IndexError, ValueError, TypeError) if isinstance(err, k))  # numpy's own subclasses
-    return kind(f"{cls.__name__}: {err} (input shapes: {shapes})")                  # take other arguments
+    return kind(f"{cls.__name__}: {err} (input shapes: {shapes})")  # take other arguments

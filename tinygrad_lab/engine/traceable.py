@@ -14,6 +14,7 @@ invisible to it and is frozen into the replay. So, inside a Function, a layer or
 
 The active tracer lives in one place, the engine's thread-local switches (``autograd.state.tracing``).
 """
+
 from __future__ import annotations
 
 from typing import Any

@@ -1,5 +1,6 @@
 """The graph walk behind every view: tensors in forward order, module ownership of ops, and the gradients drawn
 (``.grad`` where set, else replayed on a copy of the graph)."""
+
 from __future__ import annotations
 
 from typing import Any, Mapping
@@ -93,7 +94,7 @@ class Context:
         label = f"{shown} ({kind})" if kind else shown
         order = list(self.module_types)
         owners = {owner(n) for n in self.names.values()}
-        later = order[order.index(path) + 1:] if path in order else []
+        later = order[order.index(path) + 1 :] if path in order else []
         for op in self.absorbed.get(path, ()):
             for other in later:
                 if self.module_types[other] == op and not any(o == other or o.startswith(other + ".") for o in owners):
@@ -121,8 +122,13 @@ class Context:
                 node_module[id(node)] = mod
                 if all(derived.get(tensor_key(a)) == mod for a in tins):
                     derived[k] = mod
-            elif len(node.inputs) == 1 and tins and tins[0].grad_fn is not None \
-                    and id(tins[0].grad_fn) in node_module and tins[0].shape == self.rep[k].shape:
+            elif (
+                len(node.inputs) == 1
+                and tins
+                and tins[0].grad_fn is not None
+                and id(tins[0].grad_fn) in node_module
+                and tins[0].shape == self.rep[k].shape
+            ):
                 mod = node_module[id(node)] = node_module[id(tins[0].grad_fn)]
                 ops = self.absorbed.setdefault(mod, [])
                 if type(node).__name__ not in ops:
@@ -159,8 +165,10 @@ class Context:
             try:
                 known.update({k: g for k, g in self._replay().items() if k not in known})
             except Exception as err:  # a user's op that cannot run again: draw without those gradients
-                self.notes.append(f"gradients of intermediate tensors unavailable: replaying the graph failed "
-                                  f"({type(err).__name__}: {err})")
+                self.notes.append(
+                    f"gradients of intermediate tensors unavailable: replaying the graph failed "
+                    f"({type(err).__name__}: {err})"
+                )
         self._grads = known
         return known
 
@@ -184,4 +192,3 @@ class Context:
         seed = None if out.size == 1 else np.ones_like(out.data)
         found = grad(out, [shadow[k] for k in keys], grad_outputs=seed, allow_unused=True)
         return {k: np.asarray(g.data) for k, g in zip(keys, found) if g is not None}
-

@@ -1,5 +1,6 @@
 """The native step: a table of pointers to the replay's buffers (arguments filled in per call), the C
 segments, and numpy's BLAS for the large matmuls between them."""
+
 from __future__ import annotations
 
 import ctypes
@@ -14,8 +15,15 @@ class NativeStep:
     """Called like the replay function it replaces: with the step's array arguments, in order. Writes the
     same buffers (parameters, optimizer state, gradients, outputs) the numpy replay writes."""
 
-    def __init__(self, lowering: Lowering, segments: list, lib: Any, loss: np.ndarray | None,
-                 numpy_run: Callable, compile_seconds: float):
+    def __init__(
+        self,
+        lowering: Lowering,
+        segments: list,
+        lib: Any,
+        loss: np.ndarray | None,
+        numpy_run: Callable,
+        compile_seconds: float,
+    ):
         self.numpy_run = numpy_run  # for arguments the C code cannot read in place
         self.compile_seconds = compile_seconds
         self.loss = loss
@@ -46,21 +54,23 @@ class NativeStep:
     @staticmethod
     def _blas(node: Any, table: list) -> Callable[[tuple], None]:
         """``np.matmul(a, b, out=out)`` on the node's arrays (views of this call's arguments where needed)."""
+
         def array(access: Access, args: tuple) -> np.ndarray:
             kind, what = table[access.buf]
-            base = what if kind == "array" else args[what].reshape(-1)[access.offset:]
+            base = what if kind == "array" else args[what].reshape(-1)[access.offset :]
             if base.dtype != access.dtype:
                 raise ValueError(f"native matmul: a {access.dtype} view of a {base.dtype} buffer")
-            return np.lib.stride_tricks.as_strided(base, access.shape,
-                                                   tuple(s * base.itemsize for s in access.strides))
+            return np.lib.stride_tricks.as_strided(base, access.shape, tuple(s * base.itemsize for s in access.strides))
 
         a, b, out = node.operands[0], node.operands[1], node.out
         fixed = [array(x, ()) if table[x.buf][0] == "array" else None for x in (a, b, out)]
 
         def run(args: tuple) -> None:
-            np.matmul(fixed[0] if fixed[0] is not None else array(a, args),
-                      fixed[1] if fixed[1] is not None else array(b, args),
-                      out=fixed[2] if fixed[2] is not None else array(out, args))
+            np.matmul(
+                fixed[0] if fixed[0] is not None else array(a, args),
+                fixed[1] if fixed[1] is not None else array(b, args),
+                out=fixed[2] if fixed[2] is not None else array(out, args),
+            )
 
         return run
 
