@@ -8,7 +8,9 @@ x.grad  # Tensor([2., 4.])
 
 import numpy as _np
 
-from tinygrad_lab.engine.tensor import Tensor, manual_seed, ones_like, tensor, zeros_like  # noqa: I001
+# engine.tensor first: importing engine.function before it is a cycle (tensor imports the ops, which need Function).
+# isort: off
+from tinygrad_lab.engine.tensor import Tensor, manual_seed, ones_like, tensor, zeros_like
 from tinygrad_lab.engine.autograd import detect_anomaly, enable_grad, grad, is_grad_enabled, no_grad
 from tinygrad_lab.engine.function import Function
 from tinygrad_lab.capture import CaptureError, compile
@@ -28,6 +30,7 @@ from tinygrad_lab.engine.ops import (
     tanh,
     where,
 )
+# isort: on
 
 float32 = _np.float32  # dtypes as numpy's scalar types, so tl.float32 works wherever numpy takes a dtype
 float64 = _np.float64

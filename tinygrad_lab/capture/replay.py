@@ -10,7 +10,6 @@ import numpy as np
 
 from tinygrad_lab.capture.tracer import CaptureError, Op, Ref, Tracer, execute, op_name, refs, with_bases
 
-
 _OUT_CALLS = {np.clip, np.concatenate, np.sum, np.max, np.min, np.mean, np.matmul}
 # Results that depend only on their argument's shape and dtype: constants, or a refill of their buffer.
 _FILLS = {np.empty_like: None, np.zeros_like: 0, np.ones_like: 1}

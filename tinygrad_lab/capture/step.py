@@ -4,14 +4,15 @@ then replays (native code where the backend supports the step, else the numpy re
 from __future__ import annotations
 
 import functools
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
-from tinygrad_lab.engine.autograd import state
-from tinygrad_lab.engine.tensor import Tensor
 from tinygrad_lab.capture.replay import Replay
 from tinygrad_lab.capture.tracer import CaptureError, TracedArray, Tracer, active_tracers
+from tinygrad_lab.engine.autograd import state
+from tinygrad_lab.engine.tensor import Tensor
 
 
 def _signature(args: tuple) -> tuple:
@@ -167,7 +168,7 @@ class CompiledStep:
             t.grad = Tensor._wrap(np.array(tracer.slots[slot].value))
         return _unflatten(structure, [np.array(tracer.slots[s].value) for s in output_slots]), entry
 
-    def _check(self, key: tuple, entry: "_Entry", args: tuple) -> Any:
+    def _check(self, key: tuple, entry: _Entry, args: tuple) -> Any:
         """Run the replay and an eager step from the same state; they must agree (written arrays, gradients,
         outputs). If they do not, the replay is dropped and calls with this signature run eagerly."""
         entry.pending_check = False

@@ -94,7 +94,7 @@ class TracedArray(np.ndarray):
 active_tracers: list = []
 
 
-def _tracer() -> "Tracer":
+def _tracer() -> Tracer:
     if not active_tracers:
         raise CaptureError("a TracedArray was used outside of compile's tracing; this is a bug in the capture")
     return active_tracers[-1]

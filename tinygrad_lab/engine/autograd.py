@@ -16,7 +16,8 @@ from __future__ import annotations
 import functools
 import threading
 import traceback
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -58,7 +59,7 @@ def base_array(arr: np.ndarray) -> np.ndarray:
     return arr
 
 
-def check_saved(node: "Function") -> None:
+def check_saved(node: Function) -> None:
     """Raise torch's error when an array the node saved was written in place after the node was made."""
     for value in node._saved or ():
         arr = value if isinstance(value, np.ndarray) else getattr(value, "data", None)  # Tensors when recorded
@@ -73,7 +74,7 @@ def check_saved(node: "Function") -> None:
                 )
 
 
-def grad_fn_for(node: "Function", inp: "Tensor") -> Any:
+def grad_fn_for(node: Function, inp: Tensor) -> Any:
     """The grad_fn ``inp`` had when ``node`` was made (an in-place op may have replaced it since)."""
     record = versions.rebound.get(id(inp))
     fn = inp.grad_fn
@@ -172,7 +173,7 @@ def creation_site() -> str:
     return "<unknown>"
 
 
-def check_finite(node: "Function", values: Any, what: str) -> None:
+def check_finite(node: Function, values: Any, what: str) -> None:
     """Raise when anomaly mode sees NaN or Inf in an op's forward output or backward gradients."""
     for i, v in enumerate(values):
         if v is None:
@@ -187,7 +188,7 @@ def check_finite(node: "Function", values: Any, what: str) -> None:
             )
 
 
-def sum_to_shape(grad: Any, shape: tuple, node: "Function", inp: Any) -> Any:
+def sum_to_shape(grad: Any, shape: tuple, node: Function, inp: Any) -> Any:
     """Undo broadcasting: sum ``grad`` down to ``shape``. The one place broadcasting is reversed.
 
     Works on numpy arrays and Tensors alike. A gradient that ``shape`` cannot broadcast to is a bug in
@@ -209,7 +210,7 @@ def sum_to_shape(grad: Any, shape: tuple, node: "Function", inp: Any) -> Any:
     return grad
 
 
-def _topological_order(roots: Iterable["Function"]) -> list:
+def _topological_order(roots: Iterable[Function]) -> list:
     """Nodes reachable from ``roots``, each before the nodes that produced its inputs. Iterative DFS:
     a node is appended once everything below it is, then the list is reversed."""
     order: list = []
@@ -250,11 +251,11 @@ def _leading_to(order: list, nodes: dict, leaves: set) -> list:
 
 
 def run_backward(
-    outputs: Sequence["Tensor"],
+    outputs: Sequence[Tensor],
     grad_outputs: Sequence[Any],
     retain_graph: bool,
     create_graph: bool,
-    capture: Sequence["Tensor"] | None = None,
+    capture: Sequence[Tensor] | None = None,
 ) -> dict | None:
     """The engine behind ``Tensor.backward`` and ``tinygrad_lab.grad``.
 
@@ -350,7 +351,7 @@ def run_backward(
     return results if capture is not None else None
 
 
-def _accumulate(current: "Tensor | None", g: Any, wrap: bool) -> "Tensor":
+def _accumulate(current: Tensor | None, g: Any, wrap: bool) -> Tensor:
     """current + g as a new ``.grad``. The first gradient is copied: the engine passes one gradient to
     several inputs (b = x + y gives x and y the same array), and a .grad must be its owner's alone."""
     from tinygrad_lab.engine.tensor import Tensor
@@ -391,8 +392,8 @@ def _run_hooks(hooks: dict, grad: Any, wrap: bool) -> Any:
 
 
 def grad(
-    outputs: "Tensor | Sequence[Tensor]",
-    inputs: "Tensor | Sequence[Tensor]",
+    outputs: Tensor | Sequence[Tensor],
+    inputs: Tensor | Sequence[Tensor],
     grad_outputs: Any = None,
     retain_graph: bool | None = None,
     create_graph: bool = False,
@@ -438,7 +439,7 @@ def grad(
     return tuple(result)
 
 
-def seed_gradient(output: "Tensor", gradient: Any, create_graph: bool) -> Any:
+def seed_gradient(output: Tensor, gradient: Any, create_graph: bool) -> Any:
     """The starting gradient for ``output``: ones for a single element, else the given one, checked."""
     from tinygrad_lab.engine.tensor import Tensor
 

@@ -18,7 +18,8 @@ the double-backward trick, as torch's do. ``functional_call`` and ``loss_hessian
 from __future__ import annotations
 
 import contextlib
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import numpy as np
 

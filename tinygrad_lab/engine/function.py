@@ -40,11 +40,11 @@ class Function:
     _epoch = 0  # versions.now when the node was made: saved arrays written in place later are an error
 
     @staticmethod
-    def forward(ctx: "Function", *args: Any, **attrs: Any) -> np.ndarray:
+    def forward(ctx: Function, *args: Any, **attrs: Any) -> np.ndarray:
         raise NotImplementedError(f"{type(ctx).__name__} has no forward")
 
     @staticmethod
-    def backward(ctx: "Function", grad: Any) -> Any:
+    def backward(ctx: Function, grad: Any) -> Any:
         raise NotImplementedError(f"{type(ctx).__name__} has no backward: it cannot be differentiated")
 
     @classmethod

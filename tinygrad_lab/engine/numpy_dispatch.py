@@ -14,7 +14,8 @@ Tensor's own operators and methods never come through here, so the eager op path
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -158,7 +159,7 @@ def _is_default(value: Any, default: Any) -> bool:
     return value is default or isinstance(value, str) and value == default
 
 
-# ---- array functions (NEP 18), with numpy's signatures ----------------------------------------------------------------
+# ---- array functions (NEP 18), with numpy's signatures -----------------------------------------------------------
 
 
 def _only_defaults(name: str, **given: Any) -> None:
@@ -357,7 +358,8 @@ FUNCTIONS.update({f: _outside_fn(f) for f in (np.round, np.around, np.isclose)})
 
 
 def array_function(func: Callable, args: tuple, kwargs: dict) -> Any:
-    """``Tensor.__array_function__``: the Tensor version of a numpy function called with a Tensor among its arguments."""
+    """``Tensor.__array_function__``: the Tensor version of a numpy function called with a Tensor among its
+    arguments."""
     handler = FUNCTIONS.get(func)
     if handler is None:
         raise unsupported(_name(func))

@@ -12,8 +12,8 @@ skips parameters whose ``.grad`` is None. Per-parameter state (step count, momen
 a parameter's first update, as in PyTorch, so a parameter without gradients does not advance its step.
 """
 
+from collections.abc import Callable
 from functools import partial
-from typing import Callable
 
 from tinygrad_lab.optim.adagrad import Adagrad
 from tinygrad_lab.optim.adam import Adam, AdamW

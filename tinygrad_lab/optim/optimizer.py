@@ -4,13 +4,14 @@ optimizer's ``_update(p, g, state, lr)`` in place on numpy arrays (what ``tl.com
 from __future__ import annotations
 
 import numbers
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 import numpy as np
 
 from tinygrad_lab.engine.autograd import no_grad
-from tinygrad_lab.engine.traceable import active_tracer
 from tinygrad_lab.engine.tensor import Tensor
+from tinygrad_lab.engine.traceable import active_tracer
 
 
 class Optimizer:

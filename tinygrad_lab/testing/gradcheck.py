@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import warnings
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 
-from tinygrad_lab.engine.autograd import grad as _grad
 from tinygrad_lab.engine.autograd import enable_grad, no_grad
+from tinygrad_lab.engine.autograd import grad as _grad
 from tinygrad_lab.engine.tensor import Tensor
 
 

@@ -8,7 +8,6 @@ import numpy as np
 
 from tinygrad_lab.engine.tensor import Tensor
 
-
 # Imported lazily: hypothesis is a test-time dependency (the `dev` extra), not a runtime one.
 
 

@@ -3,7 +3,7 @@ nodes merged, then the nodes farthest from the output replaced by one."""
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 from tinygrad_lab.viz.views import Graph, Vertex
 from tinygrad_lab.viz.walk import Context

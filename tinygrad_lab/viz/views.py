@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -111,7 +112,7 @@ def backward_graph(ctx: Context) -> Graph:
                 pending.append((acc[lk], leaf, 0, "acc"))
     if root.grad_fn is not None:
         g.es.append((out, bwd[id(root.grad_fn)], 0, "grad"))
-    for k, node in reversed(ctx.order):
+    for _, node in reversed(ctx.order):
         if node is None:
             continue
         for pos, (inp, need) in enumerate(zip(node.inputs, node.needs_input_grad)):

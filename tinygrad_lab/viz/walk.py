@@ -3,7 +3,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 
@@ -139,7 +140,7 @@ class Context:
     def after_backward(self) -> bool:
         if self.released:
             return True
-        for k, t in self.rep.items():
+        for t in self.rep.values():
             if t.grad is not None:
                 return True
             if t.grad_fn is not None and t.grad_fn.retained_grad is not None:

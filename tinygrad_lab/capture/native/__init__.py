@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import os
 import threading
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from tinygrad_lab.capture.native.build import BuildError, cache_dir, cached, compiler, load
 from tinygrad_lab.capture.native.codegen import Lowering, Unsupported, c_source, fuse

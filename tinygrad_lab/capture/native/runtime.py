@@ -4,7 +4,8 @@ segments, and numpy's BLAS for the large matmuls between them."""
 from __future__ import annotations
 
 import ctypes
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
