@@ -17,11 +17,12 @@ import functools
 import threading
 import traceback
 from collections.abc import Callable, Iterable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, overload
 
 import numpy as np
 
 if TYPE_CHECKING:  # pragma: no cover
+    from tinygrad_lab.capture.tracer import Tracer
     from tinygrad_lab.engine.function import Function
     from tinygrad_lab.engine.tensor import Tensor
 
@@ -31,7 +32,7 @@ class _State(threading.local):
 
     grad_enabled = True
     anomaly = False
-    tracing = None  # the active tracer of tl.compile (capture.py), else None
+    tracing: Tracer | None = None  # the active tracer of tl.compile (capture/), else None
 
 
 state = _State()
@@ -61,7 +62,7 @@ def base_array(arr: np.ndarray) -> np.ndarray:
 
 def check_saved(node: Function) -> None:
     """Raise torch's error when an array the node saved was written in place after the node was made."""
-    for value in node._saved or ():
+    for value in node._saved:
         arr = value if isinstance(value, np.ndarray) else getattr(value, "data", None)  # Tensors when recorded
         if isinstance(arr, np.ndarray):
             entry = versions.memory.get(id(base_array(arr)))
@@ -75,8 +76,11 @@ def check_saved(node: Function) -> None:
 
 
 def grad_fn_for(node: Function, inp: Tensor) -> Any:
-    """The grad_fn ``inp`` had when ``node`` was made (an in-place op may have replaced it since)."""
-    record = versions.rebound.get(id(inp))
+    """The grad_fn ``inp`` had when ``node`` was made (an in-place op may have replaced it since). Called only
+    once an in-place op has rebound a tensor, so ``versions.rebound`` is a dict."""
+    rebound = versions.rebound
+    assert rebound is not None
+    record = rebound.get(id(inp))
     fn = inp.grad_fn
     if record is not None and record[0]() is inp:
         for when, before in record[1]:
@@ -85,7 +89,7 @@ def grad_fn_for(node: Function, inp: Tensor) -> Any:
                 break
     if fn is not None:  # a view made before its base was rewritten, then used after: the view's history is stale
         for src in fn.inputs:
-            rec = versions.rebound.get(id(src)) if hasattr(src, "grad_fn") else None
+            rec = rebound.get(id(src)) if hasattr(src, "grad_fn") else None
             if (
                 rec is not None
                 and rec[0]() is src
@@ -250,6 +254,22 @@ def _leading_to(order: list, nodes: dict, leaves: set) -> list:
     return [node for node in order if node in relevant]
 
 
+@overload
+def run_backward(
+    outputs: Sequence[Tensor],
+    grad_outputs: Sequence[Any],
+    retain_graph: bool,
+    create_graph: bool,
+    capture: None = None,
+) -> None: ...
+@overload
+def run_backward(
+    outputs: Sequence[Tensor],
+    grad_outputs: Sequence[Any],
+    retain_graph: bool,
+    create_graph: bool,
+    capture: Sequence[Tensor],
+) -> dict: ...
 def run_backward(
     outputs: Sequence[Tensor],
     grad_outputs: Sequence[Any],
@@ -275,7 +295,7 @@ def run_backward(
         else:
             captured_leaves.add(id(t))
 
-    roots = []
+    roots: list[Function] = []
     for out, g in zip(outputs, grad_outputs):
         fn = out.grad_fn
         if fn is None:
@@ -424,7 +444,7 @@ def grad(
     if retain_graph is None:
         retain_graph = create_graph
     found = run_backward(outputs, seeds, retain_graph, create_graph, capture=inputs)
-    result = []
+    result: list[Tensor | None] = []
     for i, t in enumerate(inputs):
         g = found.get(id(t))
         if g is None:

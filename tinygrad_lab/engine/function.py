@@ -17,6 +17,7 @@ recorded (``create_graph=True``). Write it with operators (``* / @ **``), method
 
 from __future__ import annotations
 
+import weakref
 from typing import Any
 
 import numpy as np
@@ -28,11 +29,17 @@ from tinygrad_lab.engine.tensor import Tensor
 class Function:
     """Base class of ops; an instance is both the graph node (``Tensor.grad_fn``) and the ``ctx``."""
 
+    # Set by apply on a node it records (annotations only: no class attribute, nothing on the op path).
+    inputs: tuple  # the arguments apply was called with: Tensors, and constants as given
+    needs_input_grad: tuple[bool, ...]  # per input: is it a Tensor that requires grad
+    attrs: dict[str, Any]  # the keyword arguments passed on to forward
+    _out: Any  # what forward returned (None once released)
+
     # Defaults shared by every node; an instance sets its own only when it needs them.
     _released = False
-    _hooks = None  # hooks registered on the node's output Tensor (non-leaf register_hook)
-    _retained = None  # weakref to the output Tensor that called retain_grad()
-    _trace = None  # creation site, recorded in anomaly mode
+    _hooks: dict | None = None  # hooks registered on the node's output Tensor (non-leaf register_hook)
+    _retained: weakref.ref | None = None  # weakref to the output Tensor that called retain_grad()
+    _trace: str | None = None  # creation site, recorded in anomaly mode
     _saved: tuple = ()
     #: True when the op's value does not depend on the order of its inputs (Add, Mul...); drawings number
     #: the input edges of the other ops with several inputs.
@@ -154,7 +161,7 @@ class Function:
         """Free what forward saved (called after a backward without retain_graph). A node that saved nothing
         can run its backward again, as in torch."""
         if self._saved:
-            self._saved = None
+            self._saved = ()
             self._released = True
         self._out = None
 

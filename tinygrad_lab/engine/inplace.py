@@ -18,6 +18,7 @@ array) bypass the counter, as in torch.
 from __future__ import annotations
 
 import weakref
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -67,9 +68,14 @@ def bump(arr: np.ndarray) -> None:
     key = id(base)
     entry = versions.memory.get(key)
     if entry is None or entry[0]() is not base:
-        entry = versions.memory[key] = [weakref.ref(base, lambda _, k=key: versions.memory.pop(k, None)), 0, 0]
+        entry = versions.memory[key] = [weakref.ref(base, _forget_memory(key)), 0, 0]
     entry[1] += 1
     entry[2] = versions.now
+
+
+def _forget_memory(key: int) -> Callable[[Any], Any]:
+    """The weakref callback that drops the memory entry ``key`` once its array is gone."""
+    return lambda _: versions.memory.pop(key, None)
 
 
 def _owns_memory(t: Tensor) -> bool:
@@ -77,7 +83,7 @@ def _owns_memory(t: Tensor) -> bool:
     return traceable.untraced(t.data).base is None
 
 
-def apply_(t: Tensor, name: str, op: type, *args: Any, **attrs: Any) -> Tensor:
+def apply_(t: Tensor, name: str, op: type[Function], *args: Any, **attrs: Any) -> Tensor:
     """Run ``op(t, *args, **attrs)`` and write the result into ``t``; ``name`` is the method, for errors."""
     if not isinstance(t, Tensor):
         raise TypeError(f"{name}: expected a Tensor, got {type(t).__name__}")

@@ -134,15 +134,16 @@ def array_ufunc(ufunc: np.ufunc, method: str, inputs: tuple, kwargs: dict) -> An
     """``Tensor.__array_ufunc__``: run the Tensor op for ``ufunc`` on inputs where at least one is a Tensor."""
     handler = UFUNCS.get(ufunc)
     if kwargs or method != "__call__" or handler is None:
-        _check_ufunc_call(ufunc, method, kwargs, handler)
+        handler = _check_ufunc_call(ufunc, method, kwargs, handler)
     for x in inputs:
         if isinstance(x, (list, tuple)):
             return handler(*[_operand(v) for v in inputs])
     return handler(*inputs)
 
 
-def _check_ufunc_call(ufunc: np.ufunc, method: str, kwargs: dict, handler: Callable | None) -> None:
-    """Refuse out=, ufunc methods (reduce, at...), ufuncs without a Tensor op and options the op cannot honour."""
+def _check_ufunc_call(ufunc: np.ufunc, method: str, kwargs: dict, handler: Callable | None) -> Callable:
+    """Refuse out=, ufunc methods (reduce, at...), ufuncs without a Tensor op and options the op cannot honour;
+    return the handler once the call is accepted."""
     name = f"np.{ufunc.__name__}"
     if any(o is not None for o in kwargs.get("out", ())):
         raise _refuse_out(name)
@@ -153,6 +154,7 @@ def _check_ufunc_call(ufunc: np.ufunc, method: str, kwargs: dict, handler: Calla
     for key, value in kwargs.items():
         if key != "out" and (key not in _UFUNC_DEFAULTS or not _is_default(value, _UFUNC_DEFAULTS[key])):
             raise unsupported(f"{name}({key}=...)", "is not supported on Tensors")
+    return handler
 
 
 def _is_default(value: Any, default: Any) -> bool:
