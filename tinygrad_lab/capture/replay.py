@@ -4,6 +4,7 @@ once, constants folded, common subexpressions shared and dead work dropped."""
 from __future__ import annotations
 
 import builtins
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -12,7 +13,7 @@ from tinygrad_lab.capture.tracer import CaptureError, Op, Ref, Tracer, execute, 
 
 _OUT_CALLS = {np.clip, np.concatenate, np.sum, np.max, np.min, np.mean, np.matmul}
 # Results that depend only on their argument's shape and dtype: constants, or a refill of their buffer.
-_FILLS = {np.empty_like: None, np.zeros_like: 0, np.ones_like: 1}
+_FILLS: dict[Callable, int | None] = {np.empty_like: None, np.zeros_like: 0, np.ones_like: 1}
 
 
 class Replay:
@@ -87,10 +88,10 @@ class Replay:
         params = ", ".join(f"s{i}" if direct else f"a{k}" for k, i in enumerate(input_slots))
         defaults = ", ".join(sorted(f"{n}={n}" for n in names))
         body = "\n    ".join(lines) or "pass"
-        source = f"def replay({params}{', ' if params else ''}*, {defaults}):\n    {body}\n"
-        exec(builtins.compile(source, "<tinygrad_lab.compile replay>", "exec"), names)
+        text = f"def replay({params}{', ' if params else ''}*, {defaults}):\n    {body}\n"
+        exec(builtins.compile(text, "<tinygrad_lab.compile replay>", "exec"), names)
         self.run = names["replay"]
-        self.source = source
+        self.source = text
         self.arrays = arrays
         self.live_ops = len(lines)
         self.program, self.direct, self.per_call = program, direct, per_call

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -13,6 +13,9 @@ from tinygrad_lab.capture.replay import Replay
 from tinygrad_lab.capture.tracer import CaptureError, TracedArray, Tracer, active_tracers
 from tinygrad_lab.engine.autograd import state
 from tinygrad_lab.engine.tensor import Tensor
+
+if TYPE_CHECKING:  # pragma: no cover
+    from tinygrad_lab.capture.native.runtime import NativeStep
 
 
 def _signature(args: tuple) -> tuple:
@@ -118,7 +121,8 @@ class CompiledStep:
                     f"compile: step arguments must be Tensors, arrays or Python scalars, got {type(a).__name__}"
                 )
         tracer = Tracer()
-        traced_args, input_slots = [], []
+        traced_args: list = []
+        input_slots: list = []  # the slots of the array arguments
         for a in args:
             if isinstance(a, (Tensor, np.ndarray)):
                 view = tracer.input(np.asarray(a.data if isinstance(a, Tensor) else a))
@@ -223,7 +227,7 @@ class _Entry:
     def __init__(self, replay: Replay, structure: Any, output_slots: list, grads: list, arg_grads: list, tensors: list):
         self.replay, self.structure, self.tensors = replay, structure, tensors
         self.pending_check = False
-        self.native = None  # the native step running this replay, if any
+        self.native: NativeStep | None = None  # the native step running this replay, if any
         arrays = replay.arrays
         self.grads = [(t, arrays[slot]) for t, slot in grads]
         self.arg_grads = [(k, arrays[slot]) for k, slot in arg_grads]  # (argument index, buffer)

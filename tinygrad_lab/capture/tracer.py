@@ -33,7 +33,8 @@ class TracedArray(np.ndarray):
             return NotImplemented  # ndarray (op) Tensor: Tensor's dispatch applies the op, which records its numpy work
         return _tracer().record(("ufunc", ufunc, method), inputs, kwargs)
 
-    def __array_function__(self, func: Any, types: Any, args: tuple, kwargs: dict) -> Any:
+    # numpy passes a tuple and a dict (NEP 18); its stubs declare Iterable and Mapping
+    def __array_function__(self, func: Any, types: Any, args: tuple, kwargs: dict) -> Any:  # type: ignore[override]
         if any(issubclass(t, Tensor) for t in types):
             return NotImplemented
         return _tracer().record(("call", func), args, kwargs)
@@ -126,7 +127,7 @@ class Ref:
 class Op:
     __slots__ = ("kind", "args", "kwargs", "out", "inplace", "is_view")
 
-    def __init__(self, kind: tuple, args: Any, kwargs: dict, out: int | None, inplace: bool, is_view: bool):
+    def __init__(self, kind: tuple, args: Any, kwargs: dict, out: int, inplace: bool, is_view: bool):
         self.kind, self.args, self.kwargs, self.out, self.inplace, self.is_view = (
             kind,
             args,
@@ -254,9 +255,8 @@ class Tracer:
                 raise CaptureError(f"compile: {op_name(kind)} returned {type(result).__name__}, which is not supported")
             result = np.asarray(result)
         view_of = [r.slot for r in refs(arg_t) if np.may_share_memory(result, self.slots[r.slot].value)]
-        self.ops.append(Op(kind, arg_t, kw_t, None, False, bool(view_of)))
         traced = self._new_slot("result", result, index, view_of)
-        self.ops[index].out = traced._slot
+        self.ops.append(Op(kind, arg_t, kw_t, len(self.slots) - 1, False, bool(view_of)))  # the slot just made
         return traced
 
 

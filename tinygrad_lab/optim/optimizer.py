@@ -38,9 +38,9 @@ class Optimizer:
         self.lr = lr
         self.state: list[dict[str, Any]] = [{} for _ in self.params]
 
-    def _check(self, name: str, value: Any, ok: Callable[[float], bool], rule: str, arg: str = "") -> None:
+    def _check(self, name: str, value: Any, ok: Callable[[Any], bool], rule: str, arg: str = "") -> None:
         """A hyperparameter (the argument ``arg``, by default ``name``) must be a real number, not a string or
-        a bool, for which ``ok`` holds."""
+        a bool, for which ``ok`` holds (``ok`` takes Any: the stubs' numbers.Real has no comparisons)."""
         if isinstance(value, bool) or not isinstance(value, numbers.Real):
             raise TypeError(
                 f"{type(self).__name__}: {arg or name} must be a number, got {type(value).__name__} {value!r}"

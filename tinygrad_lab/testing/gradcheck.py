@@ -80,7 +80,7 @@ def analytical_jacobian(fn: Callable, inputs: Sequence[Any]) -> list[list[np.nda
     return jacobians
 
 
-def _excerpt(matrix: np.ndarray, row: int, col: int, radius: int = 2) -> str:
+def _excerpt(matrix: np.ndarray, row: int | np.integer, col: int | np.integer, radius: int = 2) -> str:
     r0, c0 = max(row - radius, 0), max(col - radius, 0)
     block = matrix[r0 : row + radius + 1, c0 : col + radius + 1]
     return f"rows {r0}..{r0 + block.shape[0] - 1}, cols {c0}..{c0 + block.shape[1] - 1}:\n" + np.array2string(

@@ -69,8 +69,8 @@ def _refine(sig: list, edges: list, limit: int) -> list | None:
     """Weisfeiler-Lehman refinement over both edge directions: the finest partition with at most ``limit``
     classes (None when even the vertices' own signatures give more)."""
     n = len(sig)
-    ins = [[] for _ in range(n)]
-    outs = [[] for _ in range(n)]
+    ins: list[list[tuple]] = [[] for _ in range(n)]  # per vertex: (source, position, kind)
+    outs: list[list[tuple]] = [[] for _ in range(n)]  # per vertex: (destination, position, kind)
     for s, d, pos, kind in edges:
         ins[d].append((s, pos, kind))
         outs[s].append((d, pos, kind))
@@ -97,7 +97,7 @@ def _refine(sig: list, edges: list, limit: int) -> list | None:
 
 def _truncate(n: int, edges: list, start: int, limit: int) -> list:
     """Keep the ``limit - 1`` groups nearest ``start`` (breadth first over edges both ways); the rest -> one."""
-    nbrs = [[] for _ in range(n)]
+    nbrs: list[list[int]] = [[] for _ in range(n)]
     for s, d, _, _ in edges:
         nbrs[d].append(s)
         nbrs[s].append(d)
@@ -147,7 +147,7 @@ def collapse(ctx: Context, graph: Graph, max_nodes: int | None) -> tuple[list, l
     groups = max(group_of) + 1
     hidden = False
     if groups > max_nodes:
-        first = {}
+        first: dict[int, int] = {}  # group -> its first vertex
         for i, g in enumerate(group_of):
             first.setdefault(g, i)
         gsig = [vs[first[g]].sig for g in range(groups)]

@@ -243,7 +243,8 @@ def page_data(
         op["inputs"] = [_input_ref(a, tid) for a in node.inputs]
         op["rule"], op["formula"] = RULES.get(op["op"], (_custom_rule(node), "see its backward()"))
 
-    steps, contributions = [], {}
+    steps: list[dict] = []
+    contributions: dict[int, list[dict]] = {}  # tensor index -> the gradients it received
     for node, grad, grads in calls:
         sends = []
         for pos, (a, need, g) in enumerate(zip(node.inputs, node.needs_input_grad, grads)):
@@ -345,7 +346,7 @@ def _fmt(arr: Any) -> dict:
     return {"text": text, "short": f"‖·‖ {_num(norm)}", "small": False, "norm": _num(norm)}
 
 
-def _num(v: float) -> str:
+def _num(v: float | np.floating) -> str:
     return f"{v:.{_PRECISION}g}"
 
 

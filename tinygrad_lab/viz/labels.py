@@ -191,7 +191,7 @@ def _header_lines(ctx: Context, members: list) -> list:
 
 
 def _value_fields(ctx: Context, arr: np.ndarray, grad: Any) -> list:
-    fields = []
+    fields: list[str] = []
     if ctx.show_values is False:
         return fields
     small = ctx.show_values == "auto" and arr.size <= VALUE_LIMIT

@@ -29,7 +29,7 @@ class Graph:
         self.vs: list = []
         self.es: list = []  # (src, dst, position, kind)
         self.title: list = []
-        self.legend = None
+        self.legend: str | None = None  # the seed gradient's text, when gradients are drawn
 
     def add(self, v: Vertex) -> int:
         self.vs.append(v)

@@ -51,7 +51,7 @@ def naming(params: Mapping[str, Tensor] | None, model: Any) -> tuple[dict, dict]
     for name, t in (params or {}).items():
         if isinstance(t, Tensor) and id(t) not in names:
             names[id(t)] = str(name)
-    modules = {}
+    modules: dict[str, str] = {}
     if model is not None and hasattr(model, "named_modules"):
         for path, mod in model.named_modules():
             modules.setdefault(str(path), type(mod).__name__)
@@ -65,7 +65,16 @@ def owner(dotted: str) -> str:
 class Context:
     """The options and everything derived from the graph that labels need."""
 
-    def __init__(self, root, rankdir, show_values, show_grads, names, modules, group):
+    def __init__(
+        self,
+        root: Tensor,
+        rankdir: str,
+        show_values: str | bool,
+        show_grads: bool,
+        names: dict[int, str],
+        modules: dict[str, str],
+        group: bool,
+    ) -> None:
         self.root, self.rankdir, self.show_values, self.show_grads = root, rankdir, show_values, show_grads
         self.names, self.module_types, self.group = names, modules, group
         self.order, self.rep = walk_graph(root)
@@ -76,7 +85,7 @@ class Context:
         self.node_module = self._assign_modules() if group else {}
         self.notes: list = []
         self.grad_map: dict = {}  # key -> gradient drawn (filled by the view that draws gradients)
-        self._grads = None
+        self._grads: dict | None = None  # grads(), computed on first use
 
     # -- names and modules ------------------------------------------------------------------------------------
     def name(self, t: Tensor) -> str | None:

@@ -64,7 +64,11 @@ _BINARY = {
     "bitwise_and": "({0} & {1})",
     "bitwise_or": "({0} | {1})",
 }
-_REDUCE = {np.add: ("add", 0.0), np.maximum: ("maximum", -np.inf), np.minimum: ("minimum", np.inf)}
+_REDUCE: dict[np.ufunc, tuple[str, float]] = {
+    np.add: ("add", 0.0),
+    np.maximum: ("maximum", -np.inf),
+    np.minimum: ("minimum", np.inf),
+}
 _REDUCE_CALLS = {np.sum: np.add, np.max: np.maximum, np.min: np.minimum}
 
 
@@ -386,7 +390,7 @@ def _loop_dtype(ufunc: np.ufunc, operands: list, dtype: Any) -> tuple:
         a.dtype if isinstance(a, Access) else type(a) if type(a) in (bool, int, float) else np.asarray(a).dtype
         for a in operands
     )
-    signature = {} if dtype is None else {"signature": (None,) * ufunc.nin + (np.dtype(dtype),)}
+    signature: dict[str, Any] = {} if dtype is None else {"signature": (None,) * ufunc.nin + (np.dtype(dtype),)}
     try:
         resolved = ufunc.resolve_dtypes(types + (None,), **signature)
     except TypeError as e:
@@ -606,7 +610,7 @@ def c_source(lowering: Lowering, groups: list, loss: Access | None) -> tuple[str
     """The C file and the step's segments in order: ("c", function name) or ("blas", node). With a single
     C segment and a loss, ``tl_run(table, n, losses)`` runs n steps and records the loss of each."""
     segments: list = []
-    functions: list[str] = []
+    functions: list[list[str]] = []  # per C segment: its body's lines
     for group in groups:
         if isinstance(group, Node) and group.kind == "blas":
             segments.append(("blas", group))

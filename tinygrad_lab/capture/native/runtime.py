@@ -16,6 +16,8 @@ class NativeStep:
     """Called like the replay function it replaces: with the step's array arguments, in order. Writes the
     same buffers (parameters, optimizer state, gradients, outputs) the numpy replay writes."""
 
+    source: str  # the C file, set by native.attach once the step is built
+
     def __init__(
         self,
         lowering: Lowering,
@@ -40,7 +42,7 @@ class NativeStep:
             if kind == "c":
                 fn = getattr(lib, f"tl_{what}")
                 fn.argtypes, fn.restype = [ctypes.c_void_p], ctypes.c_int
-                self.segments.append(lambda args, fn=fn, table=self.table: fn(table))
+                self.segments.append(_c_segment(fn, self.table))
             else:
                 self.segments.append(self._blas(what, table))
         # One C segment (the common case): called directly; arguments bound last time are not bound again.
@@ -110,6 +112,13 @@ class NativeStep:
         if bound is not None and self._run is not None:
             self._run(self.table, n, losses.ctypes.data)
             return
+        loss = self.loss
+        assert loss is not None  # the caller runs only a step whose first output is one number
         for i in range(n):
             self(*args)
-            losses[i] = self.loss.reshape(-1)[0]
+            losses[i] = loss.reshape(-1)[0]
+
+
+def _c_segment(fn: Any, table: Any) -> Callable[[tuple], None]:
+    """A step segment that runs one compiled C function on the buffer table (the arguments are bound in it)."""
+    return lambda args: fn(table)
