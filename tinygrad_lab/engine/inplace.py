@@ -73,6 +73,11 @@ def bump(arr: np.ndarray) -> None:
     entry[2] = versions.now
 
 
+def _forget_rebound(key: int) -> Callable[[Any], Any]:
+    """The weakref callback that drops the rebound history of the tensor ``key`` once the tensor is gone."""
+    return lambda _: versions.rebound.pop(key, None) if versions.rebound is not None else None
+
+
 def _forget_memory(key: int) -> Callable[[Any], Any]:
     """The weakref callback that drops the memory entry ``key`` once its array is gone."""
     return lambda _: versions.memory.pop(key, None)
@@ -114,7 +119,8 @@ def apply_(t: Tensor, name: str, op: type[Function], *args: Any, **attrs: Any) -
         key = id(t)
         record_ = versions.rebound.get(key)
         if record_ is None or record_[0]() is not t:
-            record_ = versions.rebound[key] = (weakref.ref(t, lambda _, k=key: versions.rebound.pop(k, None)), [])
+            history: list[tuple[int, Any]] = []
+            record_ = versions.rebound[key] = (weakref.ref(t, _forget_rebound(key)), history)
         record_[1].append((versions.now, t.grad_fn))
     t.grad_fn = result.grad_fn
     t.requires_grad = True
