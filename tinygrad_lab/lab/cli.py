@@ -92,13 +92,14 @@ def graph_file(text: str) -> Path:
 
 
 def _epochs(minimum: int = 1, every_task: bool = False) -> Any:
-    """The --epochs type: bounded by configs.MAX_EPOCHS, and with ``every_task`` (the report runs several
-    tasks) by the epochs x points limit of the largest task; per-task limits are TrainConfig's."""
-    from tinygrad_lab.lab import config as configs, data
+    """The --epochs type: bounded by configs.MAX_EPOCHS, and with ``every_task`` (the report's lab sections run
+    several tasks) by the epochs x points limit of the largest of them; per-task limits are TrainConfig's."""
+    from tinygrad_lab.lab import config as configs
+    from tinygrad_lab.lab.report.experiments import TASKS
 
     if not every_task:
         return bounded(minimum, configs.MAX_EPOCHS, "the limit on a run's length")
-    points = max(configs.task_shape(task)[0] for task in data.TASKS)
+    points = max(configs.task_shape(task).points for task in TASKS)
     return bounded(minimum, min(configs.MAX_EPOCHS, configs.MAX_EPOCH_POINTS // points),
                    f"the limit on a run's work, {configs.MAX_EPOCH_POINTS:,} epochs x data points, over {points} points")
 

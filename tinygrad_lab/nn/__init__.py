@@ -1,5 +1,5 @@
 """Neural-network building blocks in PyTorch's shape: ``Module``, ``Parameter``, ``Linear``, ``Sequential``,
-activation modules and the lab's ``MLP``.
+activation modules, the lab's ``MLP``, and ``DataLoader`` (minibatches).
 
     import tinygrad_lab.nn as nn
     model = nn.MLP(2, (4, 4), 1, bias=False, init="randn", rng=np.random.default_rng(0))  # the lab's network
@@ -10,11 +10,12 @@ A Module registers the Parameters and sub-Modules assigned to its attributes, in
 ``named_parameters()`` yields dotted paths (``fc1.weight``) and ``state_dict()`` saves them by those names.
 """
 from tinygrad_lab.nn import functional, init
+from tinygrad_lab.nn.data import DataLoader
 from tinygrad_lab.nn.activations import ACTIVATIONS, Identity, LeakyReLU, ReLU, Sigmoid, Tanh, make_activation
 from tinygrad_lab.nn.init import INITS
 from tinygrad_lab.nn.layers import MLP, Linear, Sequential
 from tinygrad_lab.nn.module import IncompatibleKeys, Module, Parameter, StateDictKeyError
 
-__all__ = ["functional", "init", "ACTIVATIONS", "INITS", "Identity", "LeakyReLU", "ReLU", "Sigmoid", "Tanh",
-           "make_activation", "MLP", "Linear", "Sequential", "IncompatibleKeys", "Module", "Parameter",
+__all__ = ["functional", "init", "DataLoader", "ACTIVATIONS", "INITS", "Identity", "LeakyReLU", "ReLU", "Sigmoid",
+           "Tanh", "make_activation", "MLP", "Linear", "Sequential", "IncompatibleKeys", "Module", "Parameter",
            "StateDictKeyError"]
