@@ -14,6 +14,8 @@ from pathlib import Path
 
 import tinygrad_lab as tl
 from tinygrad_lab import viz
+from tinygrad_lab.lab import runs
+from tinygrad_lab.lab.config import TrainConfig
 
 OUT = Path(__file__).resolve().parent / "out"
 
@@ -68,8 +70,8 @@ def main() -> None:
     pages = [
         viz.explain(neuron(), args.out / "neuron_backprop.html",
                         title="micrograd's neuron o = tanh(x1*w1 + x2*w2 + b)"),
-        viz.write_lab_explainer(args.out / "xor_backprop.html", task="xor", hidden=(2, 2), after_epochs=2000,
-                                    lr=0.1),
+        runs.explain_page(TrainConfig(task="xor", hidden=(2, 2), lr=0.1, epochs=2000), args.out / "xor_backprop.html",
+                          after_epochs=2000),
     ]
     for page in pages:
         print(f"wrote {page}")

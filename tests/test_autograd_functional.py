@@ -10,7 +10,7 @@ import tinygrad_lab as tl
 import tinygrad_lab.nn.functional as F
 from tinygrad_lab import nn
 from tinygrad_lab.lab import data
-from tinygrad_lab.engine.derivatives import curvature_note, functional_call, loss_hessian
+from tinygrad_lab.engine.derivatives import functional_call, loss_hessian
 from tinygrad_lab.testing import gradcheck
 
 RNG = np.random.default_rng(0)
@@ -342,13 +342,3 @@ def test_loss_hessian_of_the_lab_network_matches_torch():
 
     theirs = TF.hessian(loss, torch.cat([w.reshape(-1) for w in weights]))
     np.testing.assert_allclose(ours, theirs.numpy(), rtol=1e-9, atol=1e-12)
-
-
-def test_curvature_note_reports_the_largest_eigenvalue_against_two_over_lr():
-    start, end = lab_model(0), lab_model(1)
-    x, y = data.generate_xor_easy()
-    note = curvature_note(end, x, y, 0.5, F.mse_loss, initial=start)
-    for model, when in ((start, "start of training"), (end, "end of training")):
-        top = np.linalg.eigvalsh(loss_hessian(model, x, y, F.mse_loss))[-1]
-        assert f"| {when} | {top:.4g} | 4 | {0.5 * top:.3g} |" in note
-    assert note.startswith("### Curvature")

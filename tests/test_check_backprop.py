@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from tinygrad_lab.engine import ops
 from tinygrad_lab.lab import data, reference
-from tinygrad_lab.testing.check_backprop import BackpropCheckError, lab_report_section
+from tinygrad_lab.testing.check_backprop import BackpropCheckError
 from tinygrad_lab.testing import assert_backprop, check_backprop
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -176,11 +176,3 @@ def test_the_demo_passes_the_reports_network_and_diagnoses_three_mistakes():
     assert all(f"{w}: mismatch: " in at_input for w in NAMES)
     assert "w2: transposed: your gradient is the true one transposed" in transposed
     assert "w1: ok" in transposed and "w3: ok" in transposed
-
-
-def test_the_lab_report_section_shows_the_check_on_the_reports_network():
-    text = lab_report_section()
-    assert text.startswith("## Checking the hand-written backprop\n")
-    assert "check_backprop: all 3 gradients agree" in text
-    assert text.count(": mismatch: ") == 3
-    assert text.count("```") % 2 == 0

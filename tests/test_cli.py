@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from tinygrad_lab import files
-from tinygrad_lab.lab import cli
+from tinygrad_lab.lab import cli, runs
+from tinygrad_lab.lab.config import TrainConfig
 
 LOG_LINE = re.compile(r"^epoch (\d+) loss : (\d+\.\d{8}) acc\(%\) : (\d+(?:\.\d{1,2})?)$")
 OUTPUTS = ["comparison.png", "learning_curve.png", "decision_boundary.png", "model.npz", "history.json",
@@ -134,6 +135,22 @@ def test_missing_parent_of_out_is_a_usage_error(tmp_path, capsys):
     assert code == 2 and "exists and is not a folder" in last
 
 
+def test_explain_writes_the_lab_networks_page(tmp_path, capsys):
+    from tinygrad_lab.viz import explainer
+
+    out = tmp_path / "backprop.html"
+    code = cli.main(["explain", "--task", "xor", "--hidden", "2", "2", "--after-epochs", "20", "--out", str(out)])
+    assert code == 0, capsys.readouterr().err
+    html = out.read_text()
+    assert "<svg" in html and "<script src" not in html
+    payload = json.loads(re.search(r'<script type="application/json" id="data">(.*?)</script>', html, re.S).group(1))
+    loss, model = runs.graph_root(TrainConfig(hidden=(2, 2), epochs=20), after_epochs=20)
+    expected = explainer.page_data(loss, params=dict(model.named_parameters()))
+    assert [s["op"] for s in payload["steps"]] == [s["op"] for s in expected["steps"]]
+    code, last, _ = usage_error(["explain", "--out", str(tmp_path / "page.svg")], capsys)
+    assert code == 2 and "must end in one of .html" in last
+
+
 def test_graph_usage_errors(tmp_path, capsys):
     code, last, _ = usage_error(["graph", "--out", str(tmp_path / "g.txt")], capsys)
     assert code == 2 and "must end in one of .svg, .png, .pdf" in last
@@ -250,11 +267,6 @@ def test_model_file_round_trips_through_files(tmp_path):
 # ---- graph --------------------------------------------------------------------------------------------------------
 
 def test_graph_writes_a_readable_svg(tmp_path, capsys):
-    pytest.importorskip("tinygrad_lab.viz")
-    import shutil
-
-    if shutil.which("dot") is None:
-        pytest.skip("Graphviz's dot is not installed")
     out = tmp_path / "graph.svg"
     code = cli.main(["graph", "--task", "xor", "--hidden", "4", "4", "--view", "backward", "--after-epochs", "20",
                      "--out", str(out)])

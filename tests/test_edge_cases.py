@@ -364,3 +364,40 @@ def test_flatten_of_a_single_axis_is_the_tensor_itself_as_in_torch():
     x, tx = leaf([0.5, -2.0]), tleaf([0.5, -2.0])
     assert x.flatten(0, 0) is x and tx.flatten(0, 0) is tx
     assert x.flatten(-1) is x
+
+
+def test_an_error_in_a_users_forward_keeps_the_users_frame():
+    """The op's one-line sentence names the op and shapes; its cause is the user's error, with the frame where it
+    was raised, so a traceback still points at the user's code."""
+    import traceback
+
+    class Broken(tl.Function):
+        @staticmethod
+        def forward(ctx, x):
+            return x.reshape(7)  # the user's bug
+
+        @staticmethod
+        def backward(ctx, grad):
+            return grad
+
+    with pytest.raises(ValueError, match=r"^Broken: .*\(input shapes: \(2, 3\)\)$") as info:
+        Broken.apply(tl.tensor(np.ones((2, 3)), requires_grad=True))
+    cause = info.value.__cause__
+    assert isinstance(cause, ValueError)
+    frames = traceback.extract_tb(cause.__traceback__)
+    assert any(f.name == "forward" and f.line == "return x.reshape(7)  # the user's bug" for f in frames)
+
+
+@pytest.mark.parametrize("op", [
+    lambda t: t.relu(), lambda t: t.abs(),
+    lambda t: tl.maximum(t, t[::-1]) if isinstance(t, Tensor) else torch.maximum(t, t.flip(0)),
+    lambda t: tl.minimum(t, t[::-1]) if isinstance(t, Tensor) else torch.minimum(t, t.flip(0)),
+], ids=["relu", "abs", "maximum", "minimum"])
+def test_gradients_at_nan_inputs_follow_torch(op):
+    """torch: relu'(NaN) = 1, abs'(NaN) = 0 (its sign of NaN is 0), and both sides of a maximum or minimum
+    with a NaN get the whole gradient."""
+    x_np = np.array([np.nan, 1.0, -1.0, 0.0, 2.0])
+    x, tx = leaf(x_np), tleaf(x_np)
+    (op(x) * np.arange(1.0, 6.0)).sum().backward()
+    (op(tx) * torch.arange(1.0, 6.0, dtype=torch.float64)).sum().backward()
+    assert_same(x.grad, tx.grad)

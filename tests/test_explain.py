@@ -281,7 +281,7 @@ def test_mid_backward_screenshot_of_the_lab_network(browser, tmp_path):
     from selenium.webdriver.common.keys import Keys
 
 
-    page = Page(browser, viz.write_lab_explainer(tmp_path / "lab.html", after_epochs=20))
+    page = Page(browser, runs.explain_page(TrainConfig(hidden=(2, 2), epochs=20), tmp_path / "lab.html", after_epochs=20))
     for _ in range(3):
         page.key(Keys.ARROW_RIGHT)
     assert "contribution 2 of 2" in page.card() or "used 2 times" in page.card()  # (pred - y)² uses pred - y twice

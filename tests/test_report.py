@@ -269,3 +269,36 @@ def test_report_runs_under_the_spawn_start_method(tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert (tmp_path / "rep" / "README.md").is_file()
     assert (tmp_path / "rep" / "lab_curves.png").is_file()
+
+
+def test_report_links_the_explainer_page_of_the_labs_network(quick):
+    out, text, _ = quick
+    assert "[Step through its backward pass](backprop_xor.html)" in sections(text)[1][1]
+    html = (out / "backprop_xor.html").read_text()
+    assert "<svg" in html and "fc1.weight" in html and "<script src" not in html
+
+
+def test_learning_rates_section_compares_the_curvature_with_two_over_lr(quick):
+    from tinygrad_lab.engine.derivatives import loss_hessian
+    from tinygrad_lab.lab import data
+    from tinygrad_lab.lab.config import LOSSES, build_model, model_spec, seeded_rngs
+
+    _, text, _ = quick
+    body = sections(text)[2][1]
+    assert "**Curvature.**" in body
+    config = TrainConfig(task="xor", seed=0)
+    x, y = data.load_task("xor", seeded_rngs(0)[0])
+    start = build_model(model_spec(config, 2, 1), seeded_rngs(0)[1])
+    top = np.linalg.eigvalsh(loss_hessian(start, x, y, LOSSES["mse"]))[-1]
+    assert f"whose largest eigenvalue is {top:.3g}:" in body
+    for lr in (1.0, 0.1, 0.0001):
+        row = next(line for line in body.splitlines() if line.startswith(f"| lr {lr:g} |"))
+        assert row.split(" | ")[1] == f"{2 / lr:.4g}" and row.split(" | ")[2] == f"{top:.3g}"
+
+
+def test_report_checks_its_own_hand_written_backprop(quick):
+    _, text, _ = quick
+    part = text.split("## Checking the hand-written backprop\n", 1)[1]
+    assert "check_backprop: all 3 gradients agree" in part
+    assert part.count(": mismatch: ") == 3  # derivative_sigmoid at the input: every weight's gradient is off
+    assert part.count("```") % 2 == 0

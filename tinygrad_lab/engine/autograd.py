@@ -35,12 +35,6 @@ class _State(threading.local):
 state = _State()
 
 
-def active_tracer() -> Any:
-    """The tracer of the ``tl.compile`` call recording in this thread, or None: numpy work that must be
-    recorded (an optimizer's state and learning rate) asks it for traced views of its arrays."""
-    return state.tracing
-
-
 class _Versions:
     """In-place bookkeeping (inplace.py). ``now`` advances on every in-place write and a recorded node keeps
     the value it had when made (``Function._epoch``): a saved array whose memory was written later is caught

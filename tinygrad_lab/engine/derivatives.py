@@ -12,7 +12,7 @@ Tensor gives a single result, a tuple a tuple: ``jacobian`` of two inputs and tw
 ``((d out0/d in0, d out0/d in1), (d out1/d in0, d out1/d in1))``, each of shape ``out.shape + in.shape``.
 An output independent of an input gives zeros, or an error with ``strict=True``. Results carry no graph
 unless ``create_graph=True``. Everything is built from reverse mode (``tl.grad``); ``jvp`` and ``hvp`` use
-the double-backward trick, as torch's do. ``functional_call`` and ``curvature_note`` apply them to models.
+the double-backward trick, as torch's do. ``functional_call`` and ``loss_hessian`` apply them to models.
 """
 from __future__ import annotations
 
@@ -333,20 +333,3 @@ def loss_hessian(model: Any, x: Any, y: Any, loss: Callable) -> np.ndarray:
     sizes = [w.size for w in weights]
     return np.block([[np.asarray(blocks[i][j].data).reshape(sizes[i], sizes[j]) for j in range(len(sizes))]
                      for i in range(len(sizes))])
-
-
-def curvature_note(trained: Any, x: Any, y: Any, lr: float, loss: Callable, initial: Any = None) -> str:
-    """Markdown for the lab report: the largest Hessian eigenvalue of the loss in the weights, at the start
-    (``initial``, a model of the same shape before training, when given) and at the end of training, against
-    2/lr: on a quadratic, gradient descent with step lr oscillates along any direction of curvature above 2/lr."""
-    rows = [("start of training", initial), ("end of training", trained)]
-    lines = ["### Curvature", "",
-             "Largest eigenvalue of the Hessian of the loss in the weights, against 2/lr: gradient descent "
-             "oscillates along a direction whose curvature exceeds 2/lr, and crawls along one much below it.", "",
-             "| when | largest eigenvalue | 2/lr | lr x largest |", "|---|---|---|---|"]
-    for when, model in rows:
-        if model is None:
-            continue
-        top = float(np.linalg.eigvalsh(loss_hessian(model, x, y, loss))[-1])
-        lines.append(f"| {when} | {top:.4g} | {2 / lr:.4g} | {lr * top:.3g} |")
-    return "\n".join(lines) + "\n"

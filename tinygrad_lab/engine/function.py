@@ -61,7 +61,7 @@ class Function:
         try:
             raw = cls.forward(ctx, *arrays, **attrs)
         except (ValueError, TypeError, IndexError) as err:
-            raise _op_error(cls, args, err) from None
+            raise _op_error(cls, args, err) from err  # the cause keeps the frame in the op's forward
         out = raw if isinstance(raw, np.ndarray) else np.asarray(raw)  # numpy returns scalars for 0-d results
         if mode.grad_enabled:
             needs = tuple([isinstance(a, Tensor) and a.requires_grad for a in args])

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from tinygrad_lab.engine import ops
+from tinygrad_lab.engine import ops, traceable
 from tinygrad_lab.engine.autograd import base_array, state, versions
 from tinygrad_lab.engine.function import Function
 from tinygrad_lab.engine.tensor import Tensor
@@ -73,10 +73,7 @@ def bump(arr: np.ndarray) -> None:
 
 def _owns_memory(t: Tensor) -> bool:
     """Whether the tensor's array is not a view of another array (under tl.compile, of the traced one)."""
-    arr = t.data
-    if state.tracing is not None and type(arr) is not np.ndarray:
-        arr = arr.base
-    return arr.base is None
+    return traceable.untraced(t.data).base is None
 
 
 def apply_(t: Tensor, name: str, op: type, *args: Any, **attrs: Any) -> Tensor:

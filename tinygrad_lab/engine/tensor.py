@@ -10,6 +10,7 @@ from typing import Any, Iterator, Sequence
 
 import numpy as np
 
+from tinygrad_lab.engine import traceable
 from tinygrad_lab.engine.autograd import no_grad, run_backward, seed_gradient, state
 
 _FLOAT_KINDS = "f"
@@ -33,9 +34,8 @@ def _to_array(data: Any, dtype: Any) -> np.ndarray:
     """Numeric data as an owned ndarray: ints and bools become float64 unless a dtype is asked for."""
     if isinstance(data, Tensor):
         data = data.data
-    if state.tracing is not None and isinstance(data, np.ndarray) and type(data) is not np.ndarray:
-        # tl.compile's traced arrays: copy with a method the trace records (np.array would hide it)
-        return data.astype(dtype if dtype is not None else np.float64 if data.dtype.kind in "biu" else data.dtype)
+    if traceable.is_traced(data):
+        return traceable.copy_array(data, dtype if dtype is not None else np.float64 if data.dtype.kind in "biu" else data.dtype)
     try:
         arr = np.array(data, dtype=dtype)
     except (ValueError, TypeError) as err:

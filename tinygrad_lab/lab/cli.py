@@ -6,6 +6,7 @@
     tinygrad-lab predict --model runs/cnn/model.npz --task digits   # accuracy on the test split
     tinygrad-lab report --out report [--quick] [--workers N]
     tinygrad-lab graph --task xor --hidden 4 4 --view backward --after-epochs 2000 --out graph.svg
+    tinygrad-lab explain --task xor --hidden 2 2 --after-epochs 2000 --out backprop.html
 
 Exit codes: 0 done; 1 a runtime error, one line ``error: ...`` (a model file that is missing, corrupt or
 does not fit its model, an output folder that cannot be created or replaced, memory); 2 a usage error, one
@@ -84,14 +85,23 @@ def output_dir(text: str) -> Path:
     return path
 
 
-def graph_file(text: str) -> Path:
-    path = Path(text)
-    parent = path.absolute().parent
-    if not parent.is_dir():
-        raise argparse.ArgumentTypeError(f"the parent folder {str(parent)!r} of {text!r} does not exist")
-    if path.suffix.lstrip(".").lower() not in GRAPH_FORMATS:
-        raise argparse.ArgumentTypeError(f"{text!r} must end in one of {', '.join('.' + f for f in GRAPH_FORMATS)}")
-    return path
+def _output_file(formats: Sequence[str]) -> Any:
+    """An argparse type: a file path in an existing folder, ending in one of ``formats``."""
+
+    def parse(text: str) -> Path:
+        path = Path(text)
+        parent = path.absolute().parent
+        if not parent.is_dir():
+            raise argparse.ArgumentTypeError(f"the parent folder {str(parent)!r} of {text!r} does not exist")
+        if path.suffix.lstrip(".").lower() not in formats:
+            raise argparse.ArgumentTypeError(f"{text!r} must end in one of {', '.join('.' + f for f in formats)}")
+        return path
+
+    return parse
+
+
+graph_file = _output_file(GRAPH_FORMATS)
+page_file = _output_file(("html",))
 
 
 def _epochs(minimum: int = 1, every_task: bool = False) -> Any:
@@ -134,7 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser = argparse.ArgumentParser(prog=PROG, description="The backprop lab on tinygrad_lab: train, predict, "
                                      "draw graphs, and regenerate the whole lab report.")
-    sub = parser.add_subparsers(dest="command", metavar="{train,predict,report,graph}")
+    sub = parser.add_subparsers(dest="command", metavar="{train,predict,report,graph,explain}")
     sub.required = True
 
     p = sub.add_parser("train", help="train the lab's network and write figures, model and metrics",
@@ -184,6 +194,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--after-epochs", type=_epochs(minimum=0), default=0, metavar="N",
                    help="train N epochs first, so values and gradients are real (default: 0)")
     p.add_argument("--out", type=graph_file, required=True, metavar="FILE", help="graph.svg, .png or .pdf")
+
+    p = sub.add_parser("explain", help="write a page that steps through the lab network's backward pass",
+                       description="Write one self-contained HTML page (no network access) that walks the "
+                       "backward pass of the lab's network and its loss, node by node, in the engine's order.")
+    _add_model_args(p)
+    p.add_argument("--after-epochs", type=_epochs(minimum=0), default=0, metavar="N",
+                   help="train N epochs first (default: 0)")
+    p.add_argument("--out", type=page_file, required=True, metavar="FILE", help="the page, e.g. backprop.html")
     for subparser in sub.choices.values():
         subparser.set_defaults(subparser=subparser)  # so a command can report a usage error found after parsing
     return parser
@@ -388,7 +406,17 @@ def cmd_graph(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     return 0
 
 
-COMMANDS = {"train": cmd_train, "predict": cmd_predict, "report": cmd_report, "graph": cmd_graph}
+def cmd_explain(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from tinygrad_lab.lab import runs
+
+    cfg = _config(args, parser, epochs=max(args.after_epochs, 1))
+    path = runs.explain_page(cfg, args.out, after_epochs=args.after_epochs)
+    print(f"wrote {path}")
+    return 0
+
+
+COMMANDS = {"train": cmd_train, "predict": cmd_predict, "report": cmd_report, "graph": cmd_graph,
+            "explain": cmd_explain}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -83,6 +83,17 @@ def graph_root(config: TrainConfig, after_epochs: int = 0, compile: bool = True)
     return loss, model
 
 
+def explain_page(config: TrainConfig, path: Any, after_epochs: int = 0) -> Any:
+    """The explainer page (viz.explain) of the lab's network and its loss after ``after_epochs`` epochs."""
+    from tinygrad_lab import viz
+
+    loss, model = graph_root(config, after_epochs=after_epochs)
+    title = (f"the lab's network on {config.task}: hidden {' x '.join(map(str, config.hidden))}, "
+             f"{config.activation}, {config.loss.upper()}, after {after_epochs:,} epoch{'s' if after_epochs != 1 else ''} "
+             f"at lr {config.lr}")
+    return viz.explain(loss, path, params=dict(model.named_parameters()), title=title)
+
+
 # ---- model files ----------------------------------------------------------------------------------------------------
 
 def save_run(path: Any, run_: Run) -> Any:

@@ -7,7 +7,8 @@ from typing import Any, Callable, Iterable
 
 import numpy as np
 
-from tinygrad_lab.engine.autograd import active_tracer, no_grad
+from tinygrad_lab.engine.autograd import no_grad
+from tinygrad_lab.engine.traceable import active_tracer
 from tinygrad_lab.engine.tensor import Tensor
 
 

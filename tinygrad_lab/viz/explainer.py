@@ -27,8 +27,6 @@ from tinygrad_lab.engine.autograd import sum_to_shape
 from tinygrad_lab.engine.tensor import Tensor
 from tinygrad_lab.viz.dot import to_dot
 from tinygrad_lab.viz.render import DotNotFoundError, render
-from tinygrad_lab.lab.config import TrainConfig
-from tinygrad_lab.lab import runs
 
 VALUE_LIMIT = 16  # tensors with at most this many elements show every number, bigger ones shape and norm
 _PRECISION = 6   # significant digits shown
@@ -97,21 +95,6 @@ def explain(output: Tensor, path: str | os.PathLike, params: Mapping[str, Tensor
     files.write_text(path, _page(data))
     return path
 
-
-def write_lab_explainer(path: str | os.PathLike, task: str = "xor", hidden: Sequence[int] = (2, 2),
-                        after_epochs: int = 0, lr: float = 0.1, activation: str = "sigmoid", seed: int = 0,
-                        max_nodes: int | None = 200) -> Path:
-    """The page of the lab's network (its loss on ``task``) after ``after_epochs`` epochs of SGD at ``lr``."""
-
-    config = TrainConfig(task=task, hidden=tuple(hidden), lr=lr, activation=activation, seed=seed,
-                               epochs=max(after_epochs, 1))
-    loss, model = runs.graph_root(config, after_epochs=after_epochs)
-    title = (f"the lab's network on {task}: hidden {' x '.join(map(str, config.hidden))}, {activation}, "
-             f"MSE, after {after_epochs} epoch{'s' if after_epochs != 1 else ''} at lr {lr}")
-    return explain(loss, path, params=dict(model.named_parameters()), title=title, max_nodes=max_nodes)
-
-
-# ---- watching the engine ---------------------------------------------------------------------------------------
 
 def trace_backward(output: Tensor, gradient: Any = None) -> tuple[list, dict]:
     """Run ``output.backward(gradient, retain_graph=True)`` and record what the engine did.

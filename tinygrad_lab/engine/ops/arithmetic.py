@@ -92,7 +92,7 @@ class Pow(Function):
             if isinstance(b, (int, float)):  # and x ** 0 has slope 0 also at x = 0, as in torch
                 grad_a = grad * (2.0 * a) if b == 2 else grad * 0.0 if b == 0 else grad * b * a ** (b - 1)
             else:
-                # masks always, never "if any": tl.compile cannot follow a branch on values
+                # masks always, never "if any" (rule 2 of engine/traceable.py)
                 zero = (_const(b) == 0) & (_const(a) == 0)  # 0 * 0 ** -1; elsewhere b == 0 gives 0 by itself
                 grad_a = where(zero, 0.0, grad * b * a ** where(zero, 1.0, b - 1))
         if need_b:

@@ -50,11 +50,11 @@ class Sqrt(Function):
 
 
 class Abs(Function):
-    """abs'(0) = 0."""
+    """abs'(0) = 0, and abs'(NaN) = 0 as torch (its sign of NaN is 0; numpy's is NaN)."""
 
     @staticmethod
     def forward(ctx, a):
-        ctx.save_for_backward(np.sign(a))
+        ctx.save_for_backward(np.subtract(a > 0, a < 0, dtype=a.dtype))
         return np.abs(a)
 
     @staticmethod
@@ -109,7 +109,7 @@ class ReLU(Function):
     @staticmethod
     def backward(ctx, grad):
         (out,) = ctx.saved_tensors
-        return where(_const(out) > 0, grad, 0.0)
+        return where(_const(out) <= 0, 0.0, grad)  # <= so NaN passes its gradient on, as torch
 
 
 class LeakyReLU(Function):
@@ -171,7 +171,7 @@ class Cast(Function):
 
 
 class Maximum(Function):
-    """Elementwise max; where a == b each side gets half the gradient."""
+    """Elementwise max; where a == b each side gets half the gradient, where either is NaN each gets all (torch)."""
 
     commutative = True
 
@@ -184,11 +184,11 @@ class Maximum(Function):
     def backward(ctx, grad):
         a, b = ctx.saved_tensors
         a, b = _const(a), _const(b)
-        return _shares(grad, (a > b) + 0.5 * (a == b))
+        return _shares(grad, a < b, a > b, a == b)
 
 
 class Minimum(Function):
-    """Elementwise min; where a == b each side gets half the gradient."""
+    """Elementwise min; where a == b each side gets half the gradient, where either is NaN each gets all (torch)."""
 
     commutative = True
 
@@ -201,12 +201,14 @@ class Minimum(Function):
     def backward(ctx, grad):
         a, b = ctx.saved_tensors
         a, b = _const(a), _const(b)
-        return _shares(grad, (a < b) + 0.5 * (a == b))
+        return _shares(grad, a > b, a < b, a == b)
 
 
-def _shares(grad: Any, share_a: Any) -> tuple:
-    """grad split between a (share_a) and b (the rest), with where so an inf gradient does not become NaN."""
-    return where(share_a > 0, grad * share_a, 0.0), where(share_a < 1, grad * (1.0 - share_a), 0.0)
+def _shares(grad: Any, a_loses: Any, b_loses: Any, tie: Any) -> tuple:
+    """grad to each side of a maximum or minimum: none where it lost, half at ties, all elsewhere (NaN
+    included, as torch); masked with where, so an inf gradient does not become NaN."""
+    half = where(tie, grad * 0.5, grad)
+    return where(a_loses, 0.0, half), where(b_loses, 0.0, half)
 
 
 class Where(Function):

@@ -5,6 +5,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from tinygrad_lab.engine import traceable
 from tinygrad_lab.engine.function import Function
 from tinygrad_lab.engine.tensor import Tensor
 from tinygrad_lab.engine.ops.common import _axis
@@ -69,7 +70,7 @@ class GetItem(Function):
 
 
 def _index_add(values: np.ndarray, index: Any, shape: tuple) -> np.ndarray:
-    out = np.zeros_like(values, shape=shape)  # zeros_like, not zeros: tl.compile records it
+    out = traceable.zeros(values, shape)
     if _is_basic_index(index):
         out[index] = values
     else:
@@ -122,7 +123,7 @@ def broadcast_to(x: Any, shape: Sequence[int]) -> Any:
     np.broadcast_to's Python wrapper costs more than filling the small arrays a training step has)."""
     if isinstance(x, Tensor):
         return Expand.apply(x, shape=tuple(shape))
-    out = np.empty_like(x, shape=shape)
+    out = traceable.empty(x, shape)
     out[...] = x
     return out
 

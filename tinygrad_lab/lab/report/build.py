@@ -11,6 +11,7 @@ import numpy as np
 from tinygrad_lab import files
 from tinygrad_lab.lab.report import digits
 from tinygrad_lab.lab.report.context import Context, render_figures
+from tinygrad_lab.lab.report.extras import backprop_check_section, curvature
 from tinygrad_lab.lab.report.experiments import SECTIONS, TASKS, Settings, all_configs, settings_for
 from tinygrad_lab.lab.report.graphs import embed_graphs
 from tinygrad_lab.lab.report.prose import WRITERS
@@ -49,7 +50,10 @@ def build_report(out: str | os.PathLike, settings: Settings | None = None, worke
         body.append(f"## {section.number}. {section.title}")
         body.append(f"_{section.question}_")
         body.extend(WRITERS[section.key](ctx, section))
+        if section.key == "lr":
+            body.extend(curvature(ctx, section))
         body.extend(graphs.get(section.key, []))
+    body.append(backprop_check_section().rstrip())
     body.extend(digits.section(ctx, results))
 
     t1 = time.perf_counter()

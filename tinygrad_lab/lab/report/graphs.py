@@ -13,8 +13,9 @@ from tinygrad_lab.lab import runs
 
 
 def embed_graphs(ctx: Context, render_files: bool = True) -> dict[str, list[str]]:
-    """The forward graph of the lab's network (section 1) and the backward views after training at the lab's
-    lr and at the lowest one, side by side (section 2). Returns markdown paragraphs per section key; ``render_files=False`` writes no file."""
+    """The forward graph of the lab's network and the page that steps through its backward pass (section 1),
+    and the backward views after training at the lab's lr and at the lowest one, side by side (section 2).
+    Returns markdown paragraphs per section key; ``render_files=False`` writes no file."""
     s = ctx.settings
     lr_variants = next(sec for sec in SECTIONS if sec.key == "lr").variants
     by_lr = sorted(lr_variants, key=lambda v: dict(v.changes)["lr"])
@@ -44,6 +45,12 @@ def embed_graphs(ctx: Context, render_files: bool = True) -> dict[str, list[str]
               "yellow, ops grey, the loss green):"]
     if names[0] in paths:
         lab_md.append(f"![forward graph]({paths[names[0]]})")
+    page = "backprop_xor.html"
+    if render_files:
+        runs.explain_page(fast.config("xor", s.graph_epochs, 0), ctx.out / page, after_epochs=s.graph_epochs)
+    lab_md.append(f"[Step through its backward pass]({page}) after {fmt_int(s.graph_epochs)} epochs at {fast.label}: "
+                  "one page, opened from disk, that walks the engine's backward order node by node with the "
+                  "gradient each op receives and sends back.")
     b_fast, b_slow = names[1], names[2]
     g_fast, g_slow = params[b_fast], params[b_slow]
     first = next(iter(g_fast))

@@ -1,0 +1,53 @@
+"""The numpy that ``tl.compile`` can record, and its rules, written once for ops, layers and optimizers.
+
+``tl.compile`` records a step by running it on traced arrays: ndarray subclasses that record every ufunc, numpy
+function, method, view, index and in-place write made on them. Whatever does not touch a traced array is
+invisible to it and is frozen into the replay. So, inside a Function, a layer or an optimizer update:
+
+1. make new arrays *like* an input (``zeros(like, shape)``, ``empty(like, shape)``, ``copy_array``), never from
+   nothing (``np.zeros(shape)``, ``np.array(x)``), or the replay reuses the first call's values;
+2. never branch on values (``if mask.any():``): compute the mask and select with ``where``, always;
+3. never read an array into a Python number (``float(lr)``): keep it a 0-d array and multiply by it, as the
+   optimizers do with the learning rate they receive;
+4. state that outlives a call (an optimizer's buffers) is recorded only as the tracer's views of it:
+   ``active_tracer().traced_state(state)``.
+
+The active tracer lives in one place, the engine's thread-local switches (``autograd.state.tracing``).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from tinygrad_lab.engine.autograd import state
+
+
+def active_tracer() -> Any:
+    """The tracer of the ``tl.compile`` call recording in this thread, or None."""
+    return state.tracing
+
+
+def is_traced(arr: Any) -> bool:
+    """Whether ``arr`` is one of the tracer's arrays (only while a step is being recorded)."""
+    return state.tracing is not None and isinstance(arr, np.ndarray) and type(arr) is not np.ndarray
+
+
+def untraced(arr: np.ndarray) -> np.ndarray:
+    """The plain array behind a traced one (a traced array is a view of it), or ``arr`` itself."""
+    return arr.base if is_traced(arr) else arr
+
+
+def zeros(like: np.ndarray, shape: tuple) -> np.ndarray:
+    """Zeros of ``like``'s dtype in ``shape``, made in a way the trace records (rule 1)."""
+    return np.zeros_like(like, shape=shape)
+
+
+def empty(like: np.ndarray, shape: tuple | None = None) -> np.ndarray:
+    """An uninitialised array of ``like``'s dtype (and shape, unless ``shape`` is given) the trace records."""
+    return np.empty_like(like, shape=shape)
+
+
+def copy_array(data: np.ndarray, dtype: Any) -> np.ndarray:
+    """An owned copy of a traced array as ``dtype`` (``np.array(traced)`` would hide the copy from the trace)."""
+    return data.astype(dtype)
