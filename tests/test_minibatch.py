@@ -43,7 +43,8 @@ def test_drop_last_leaves_out_the_short_batch():
     batches = list(loader)
     assert [len(yb) for _, yb in batches] == [4, 4]
     assert len(set(np.concatenate([yb for _, yb in batches]).tolist())) == 8
-    assert len(nn.DataLoader(x, y, batch_size=11, drop_last=True)) == 0 and list(nn.DataLoader(x, y, 11, drop_last=True)) == []
+    short = nn.DataLoader(x, y, batch_size=11, drop_last=True)
+    assert len(short) == 0 and list(short) == []
 
 
 def order(loader):
@@ -110,8 +111,8 @@ def test_minibatches_make_one_update_per_batch_and_log_the_validation_accuracy()
     real_step = opt.step
     opt.step = lambda: steps.append(1) or real_step()
     out = io.StringIO()
-    hist = train.fit(model, x, y, loss=F.cross_entropy, optimizer=opt, epochs=4, batch_size=16, validation=(xv, yv),
-                     val_name="test", rng=0, log_every=1, out=out)
+    hist = train.fit(model, x, y, loss=F.cross_entropy, optimizer=opt, epochs=4, batch_size=16,
+                     validation=(xv, yv), val_name="test", rng=0, log_every=1, out=out)
     assert len(steps) == 4 * 4  # 60 rows in batches of 16: 4 batches per epoch
     assert len(hist.val_accuracy) == 4
     _, acc, _ = train.evaluate(model, xv, yv, F.cross_entropy)
@@ -129,8 +130,9 @@ def test_the_same_seed_gives_the_same_minibatch_run():
     losses = []
     for seed in (0, 0, 1):
         model = classifier()
-        losses.append(train.fit(model, x, y, loss=F.cross_entropy, optimizer=optim.SGD(model.parameters(), lr=0.1),
-                                epochs=3, batch_size=8, rng=seed, quiet=True).loss)
+        opt = optim.SGD(model.parameters(), lr=0.1)
+        losses.append(train.fit(model, x, y, loss=F.cross_entropy, optimizer=opt, epochs=3, batch_size=8, rng=seed,
+                                quiet=True).loss)
     assert losses[0] == losses[1] and losses[0] != losses[2]
 
 
@@ -138,7 +140,8 @@ def test_bad_batch_sizes_and_row_counts():
     x, y = labelled_moons(20)
     model = classifier()
     with pytest.raises(ValueError, match="batch_size must be None .* got 0"):
-        train.fit(model, x, y, loss=F.cross_entropy, optimizer=optim.SGD(model.parameters(), lr=0.1), epochs=1, batch_size=0)
+        train.fit(model, x, y, loss=F.cross_entropy, optimizer=optim.SGD(model.parameters(), lr=0.1), epochs=1,
+                  batch_size=0)
     with pytest.raises(ValueError, match=r"x has shape \(20, 2\) but y has shape \(19,\)"):
         train.fit(model, x, y[:19], loss=F.cross_entropy, optimizer=optim.SGD(model.parameters(), lr=0.1), epochs=1)
 

@@ -11,9 +11,10 @@
 Exit codes: 0 done; 1 a runtime error, one line ``error: ...`` (a model file that is missing, corrupt or
 does not fit its model, an output folder that cannot be created or replaced, memory); 2 a usage error, one
 line naming the reason (bad arguments, sizes over the limits of tinygrad_lab.lab.config, a missing extra that the
-command cannot work without, such as scikit-learn for the digits); 3 the training run diverged (its loss stopped being finite; the run is still
-written); 130 interrupted. No command prints a traceback. A run's outputs are written into a temporary
-folder beside --out that then replaces --out in one rename, so --out holds one whole run or nothing new.
+command cannot work without, such as scikit-learn for the digits); 3 the training run diverged (its loss stopped
+being finite; the run is still written); 130 interrupted. No command prints a traceback. A run's outputs are
+written into a temporary folder beside --out that then replaces --out in one rename, so --out holds one whole run
+or nothing new.
 """
 from __future__ import annotations
 
@@ -265,11 +266,11 @@ def write_run_outputs(out_dir: Path, run: Any, figures: bool = True) -> list[Pat
             images, labels = data.load_test(cfg.task)
             predicted = train.predicted_labels(run.predict(run.test[0]))
             classes = run.predict(run.test[0][:1]).shape[-1]
+            curves = plots.learning_curve_figure(hist.loss, hist.accuracy, title=name, val_accuracy=hist.val_accuracy)
+            confusion = plots.confusion_matrix_figure(labels, predicted, classes, title=f"test set: {name}")
             written += [
-                files.save_figure(plots.learning_curve_figure(hist.loss, hist.accuracy, title=name,
-                                                              val_accuracy=hist.val_accuracy), out_dir / "learning_curve.png"),
-                files.save_figure(plots.confusion_matrix_figure(labels, predicted, classes,
-                                                                title=f"test set: {name}"), out_dir / "confusion_matrix.png"),
+                files.save_figure(curves, out_dir / "learning_curve.png"),
+                files.save_figure(confusion, out_dir / "confusion_matrix.png"),
                 files.save_figure(plots.misclassified_figure(images, labels, predicted), out_dir / "misclassified.png"),
             ]
     written += [

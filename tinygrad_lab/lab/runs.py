@@ -111,7 +111,8 @@ def load_model(path: Any) -> tuple[nn.MLP, dict]:
         raise files.ModelFileError(path, "metadata is missing key 'model' (the layer sizes and activation)")
     kind = spec.get("kind", "mlp")
     if kind not in MODELS:
-        raise files.ModelFileError(path, f"metadata 'model.kind' must be one of {', '.join(MODELS)}, got {_short(kind)}")
+        raise files.ModelFileError(path, f"metadata 'model.kind' must be one of {', '.join(MODELS)}, "
+                                         f"got {_short(kind)}")
     for key in MODELS[kind].keys:
         if key not in spec:
             raise files.ModelFileError(path, f"metadata is missing key 'model.{key}'")
@@ -137,7 +138,8 @@ def _spec_problem(spec: dict) -> str | None:
     if not isinstance(in_shape, list) or not 1 <= len(in_shape) <= 3 or not all(_is_int(d) for d in in_shape):
         return f"'model.in_shape' must be a list of 1 to 3 integers >= 1, got {_short(in_shape)}"
     if "in_features" in spec and int(np.prod(in_shape)) != spec["in_features"]:
-        return f"'model.in_features' is {spec['in_features']} but 'model.in_shape' {in_shape} holds {int(np.prod(in_shape))}"
+        return (f"'model.in_features' is {spec['in_features']} but 'model.in_shape' {in_shape} holds "
+                f"{int(np.prod(in_shape))}")
     if spec.get("dtype", "float64") not in ("float32", "float64"):
         return f"'model.dtype' must be float32 or float64, got {_short(spec['dtype'])}"
     hidden = spec["hidden"]

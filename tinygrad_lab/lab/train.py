@@ -224,7 +224,8 @@ def _set_training(model: Any, mode: bool) -> bool:
     return before
 
 
-def evaluate(model: Any, x: Any, y: Any, loss: Callable, batch_size: int | None = None) -> tuple[float, float, np.ndarray]:
+def evaluate(model: Any, x: Any, y: Any, loss: Callable, batch_size: int | None = None
+             ) -> tuple[float, float, np.ndarray]:
     """``(mean loss, accuracy in percent, outputs)`` of ``model`` on (x, y), without gradients, in eval mode
     (restored afterwards), in batches of ``batch_size`` rows (None: all at once) so memory stays bounded."""
     x_t, y_t = _as_input(x), _as_target(y)

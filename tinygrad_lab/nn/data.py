@@ -8,7 +8,8 @@ order each epoch, as torch.utils.data.DataLoader does over a TensorDataset.
 """
 from __future__ import annotations
 
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 
