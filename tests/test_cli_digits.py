@@ -101,3 +101,11 @@ def test_without_scikit_learn(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["stubs"]
     lab = run("train", "--task", "xor", "--epochs", "5", "--quiet", "--out", "xor")
     assert lab.returncode == 0 and lab.stderr == "" and (tmp_path / "xor" / "model.npz").is_file()
+
+
+def test_graph_draws_the_digits_model_with_integer_labels(tmp_path, capsys):
+    out = tmp_path / "g.svg"
+    code, stdout, err = run_cli(["graph", "--task", "digits", "--model", "mlp", "--after-epochs", "1",
+                                 "--out", str(out)], capsys)
+    assert (code, stdout, err) == (0, f"wrote {out}\n", "")
+    assert ">LogSumExp<" in out.read_text() and ">ReLU<" in out.read_text()  # the loss and the hidden layer

@@ -77,7 +77,7 @@ def graph_root(config: TrainConfig, after_epochs: int = 0, compile: bool = True)
         fit(model, x, y, loss=loss_fn, optimizer=opt, epochs=after_epochs, batch_size=config.batch_size,
             rng=shuffle_rng(config.seed), quiet=True, compile=compile)
     model.zero_grad()
-    loss = loss_fn(model(Tensor(x, name="x")), Tensor(y, name="y"))
+    loss = loss_fn(model(Tensor(x, name="x")), Tensor(y, dtype=y.dtype, name="y"))
     loss.name = "loss"
     loss.backward(retain_graph=True)
     return loss, model
