@@ -220,4 +220,5 @@ def classifier_curves_figure(series: Sequence[tuple[str, np.ndarray, np.ndarray,
     for ax in axes:
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
+        ax.xaxis.get_major_locator().set_params(integer=True)  # epochs are whole numbers
     return fig

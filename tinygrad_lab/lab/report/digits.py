@@ -94,7 +94,7 @@ def _answer(runs: dict, quick: bool) -> str:
     mlp = np.array([r["test_accuracy"] for r in runs["mlp"]], dtype=float)
     cnn = np.array([r["test_accuracy"] for r in runs["cnn"]], dtype=float)
     gap = mean_std(cnn)[0] - mean_std(mlp)[0]
-    better = "beats" if gap > 0 else "does not beat"
+    better = "beats" if gap > 0 else "trails"
     text = (f"**Answer:** the CNN {better} the MLP by {abs(gap):.2f} points of mean test accuracy "
             f"({np.count_nonzero(cnn > mlp)} of {len(cnn)} seeds better), with "
             f"{runs['cnn'][0]['parameters'] / runs['mlp'][0]['parameters']:.2f}x the MLP's parameters.")

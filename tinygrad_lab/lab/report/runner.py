@@ -36,6 +36,7 @@ def run_one(job: tuple[TrainConfig, bool, int]) -> dict:
     with np.errstate(all="ignore"):  # a diverging run (lr 1, relu) overflows: that is a result, not an error
         run = runs.run(config, quiet=True, compile=compile)
     h = run.history
+    every = log_every if config.batch_size is None else 1  # a minibatch run logs every epoch, as train does
     idx = _curve_index(h.epochs)
     _, init_rng = seeded_rngs(config.seed)
     start = build_model(run_spec(config, run.x, run.y), init_rng).state_dict()
@@ -51,7 +52,7 @@ def run_one(job: tuple[TrainConfig, bool, int]) -> dict:
         "acc_curve": np.asarray(h.accuracy)[idx],
         "log": [train.format_log_line(e, h.loss[e - 1], h.accuracy[e - 1],
                                       h.val_accuracy[e - 1] if h.val_accuracy else None, "test")
-                for e in range(log_every, h.epochs + 1, log_every)],
+                for e in range(every, h.epochs + 1, every)],
         "val_curve": np.asarray(h.val_accuracy)[idx] if h.val_accuracy else None,
         "test_accuracy": h.final_val_accuracy,
         "test_size": 0 if run.test is None else len(run.test[1]),
