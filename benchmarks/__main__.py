@@ -129,7 +129,8 @@ def run(args: argparse.Namespace, argv: list[str] | None) -> int:
 
     with phase("profile and garbage collection of the S1 loop"):
         results.profiles = [hotspots.profile("eager_nn", settings.profile_epochs, smoke=args.smoke),
-                            hotspots.profile("captured_nn", settings.profile_epochs, top=8, smoke=args.smoke)]
+                            hotspots.profile("captured_nn", settings.profile_epochs, top=8, smoke=args.smoke),
+                            hotspots.profile("native_nn", settings.profile_epochs, top=8, smoke=args.smoke)]
         results.gc = [hotspots.gc_stats(key, epochs, smoke=args.smoke) for key, epochs in settings.gc_epochs.items()
                       if not BY_KEY[key].unavailable()]
 

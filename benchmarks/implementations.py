@@ -26,6 +26,8 @@ class Runner:
     weights: Callable[[], list[np.ndarray]]
     prepare: Callable[[], None] = lambda: None
     compiled: Any = None  # the tl.compile object of a captured step (for the profile's notes)
+    per_call: int = 1  # epochs one step() runs (timing divides by it)
+    single: Callable[[], Any] | None = None  # one epoch, for the check, when step() runs several
 
 
 @dataclass(frozen=True)
@@ -38,7 +40,7 @@ class Impl:
     module: str | None = None  # an optional library that must import
     sizes: tuple[str, ...] | None = None  # None: every size
     has_target: bool = False  # the issue sets a target for this row (see TARGETS)
-    kind: str = ""  # "eager" or "captured" for the rows with targets
+    kind: str = ""  # "eager", "captured" (numpy replay) or "native" for the rows with targets
     note: str = ""
 
     def runs_at(self, size_name: str) -> bool:
@@ -122,15 +124,55 @@ def _nn_step(p: Problem) -> tuple[Callable, list, Any, Any]:
     return step, params, tl.Tensor(p.x), tl.Tensor(p.y)
 
 
-def _tinygrad(make: Callable[[Problem], tuple], compiled: bool) -> Callable[[Problem], Runner]:
+RUN_EPOCHS = 100  # epochs per call of the run(n) row
+
+
+def _tinygrad(make: Callable[[Problem], tuple], compiled: bool, native: bool = False,
+              run: bool = False) -> Callable[[Problem], Runner]:
+    """The step eager, captured (numpy replay) or native; ``run``: RUN_EPOCHS epochs per call of step.run."""
     def build(p: Problem) -> Runner:
         import tinygrad_lab as tl
 
         step, ws, x, y = make(p)
-        fn = tl.compile(step) if compiled else step
-        return Runner(lambda: fn(x, y), lambda: [w.data.copy() for w in ws], compiled=fn if compiled else None)
+        fn = tl.compile(step, native=native) if compiled else step
+        weights = lambda: [w.data.copy() for w in ws]  # noqa: E731
+        if run:
+            return Runner(lambda: fn.run(RUN_EPOCHS, x, y), weights, compiled=fn, per_call=RUN_EPOCHS,
+                          single=lambda: fn(x, y))
+        return Runner(lambda: fn(x, y), weights, compiled=fn if compiled else None)
 
     return build
+
+
+# ---- JAX -------------------------------------------------------------------------------------------------------
+
+def build_jax(p: Problem) -> Runner:
+    """JAX jit (float64) of the whole epoch: grad of the loss by jax.grad, the update inside the jitted function."""
+    import jax
+    import jax.numpy as jnp
+
+    jax.config.update("jax_enable_x64", True)
+    lr = p.lr
+
+    def loss(ws: list, x: Any, y: Any) -> Any:
+        h = x
+        for w in ws:
+            h = jax.nn.sigmoid(h @ w)
+        return jnp.mean((y - h) ** 2)
+
+    @jax.jit
+    def epoch(ws: list, x: Any, y: Any) -> tuple:
+        value, grads = jax.value_and_grad(loss)(ws, x, y)
+        return [w - lr * g for w, g in zip(ws, grads)], value
+
+    x, y = jnp.asarray(p.x), jnp.asarray(p.y)
+    state = {"ws": [jnp.asarray(w) for w in p.weights]}
+
+    def step() -> Any:
+        state["ws"], value = epoch(state["ws"], x, y)
+        return value.block_until_ready()
+
+    return Runner(step, lambda: [np.asarray(w).copy() for w in state["ws"]])
 
 
 # ---- PyTorch ---------------------------------------------------------------------------------------------------
@@ -259,12 +301,21 @@ IMPLS: list[Impl] = [
          kind="eager", note="nn.MLP + optim.SGD + F.mse_loss: the lab's train_step"),
     Impl("eager_raw", "tinygrad_lab eager, raw Tensors", _tinygrad(_raw_step, compiled=False), has_target=True,
          kind="eager", note="3 weight Tensors, loss ((pred - y) ** 2).mean(), update w.data -= lr * w.grad.data"),
-    Impl("captured_nn", "tinygrad_lab captured, nn+optim", _tinygrad(_nn_step, compiled=True), has_target=True,
-         kind="captured", note="tl.compile of the nn+optim step: what `tinygrad-lab train` runs"),
-    Impl("captured_raw", "tinygrad_lab captured, raw Tensors", _tinygrad(_raw_step, compiled=True),
-         has_target=True, kind="captured", note="tl.compile of the raw-Tensor step"),
+    Impl("captured_nn", "tinygrad_lab captured (numpy replay), nn+optim", _tinygrad(_nn_step, compiled=True),
+         has_target=True, kind="captured", note="tl.compile(step, native=False) of the nn+optim step"),
+    Impl("captured_raw", "tinygrad_lab captured (numpy replay), raw Tensors", _tinygrad(_raw_step, compiled=True),
+         has_target=True, kind="captured", note="tl.compile(step, native=False) of the raw-Tensor step"),
+    Impl("native_nn", "tinygrad_lab native, nn+optim", _tinygrad(_nn_step, compiled=True, native=True),
+         has_target=True, kind="native", note="tl.compile of the nn+optim step (the native backend): what "
+         "`tinygrad-lab train` runs"),
+    Impl("native_raw", "tinygrad_lab native, raw Tensors", _tinygrad(_raw_step, compiled=True, native=True),
+         has_target=True, kind="native", note="tl.compile of the raw-Tensor step (the native backend)"),
+    Impl("native_run", f"tinygrad_lab native run({RUN_EPOCHS}), nn+optim",
+         _tinygrad(_nn_step, compiled=True, native=True, run=True), sizes=("S1", "S2", "S3"),
+         note=f"step.run({RUN_EPOCHS}, x, y): {RUN_EPOCHS} epochs in one native call, time per epoch (S1-S3)"),
     Impl("torch_1", "PyTorch eager, 1 thread", _torch(1), module="torch"),
     Impl("torch_all", "PyTorch eager, all threads", _torch(None), module="torch"),
+    Impl("jax", "JAX jit", build_jax, module="jax"),
     Impl("autograd", "HIPS autograd", build_autograd, module="autograd"),
     Impl("micrograd", "micrograd", build_micrograd, module="micrograd", sizes=("S1", "S2")),
 ]
@@ -275,6 +326,7 @@ BY_KEY = {impl.key: impl for impl in IMPLS}
 TARGETS: dict[str, dict[str, float]] = {
     "eager": {"S1": 1.8, "S2": 1.8, "S3": 1.0, "S4": 1.05},
     "captured": {"S1": 0.8, "S2": 0.8, "S3": 0.4, "S4": 1.0},
+    "native": {"S1": 0.25, "S2": 0.25, "S3": 0.45, "S4": 0.95},
 }
 
 

@@ -97,7 +97,7 @@ def _time_block(runner: Runner, epochs: int, limit: float) -> float:
         done += 1
         if clock() > deadline:
             break
-    return (clock() - start) / done
+    return (clock() - start) / (done * runner.per_call)
 
 
 def _calibrate(runner: Runner, warmup: float, block: float, max_epochs: int) -> int:
@@ -124,7 +124,9 @@ def check(impl: Impl, problem: Problem, reference_weights: list[np.ndarray]) -> 
         runner = impl.build(problem)
         runner.prepare()
         for _ in range(CHECK_STEPS):
-            runner.step()
+            (runner.single or runner.step)()
+        if hasattr(runner.compiled, "wait"):  # native code compiling: the warm-up then runs (and checks) it
+            runner.compiled.wait()
         diff = max_weight_diff(runner.weights(), reference_weights)
     except Exception as exc:  # noqa: BLE001  (a broken implementation is reported, not fatal)
         return Row(impl, "error", detail=f"{type(exc).__name__}: {exc}"[:200]), None

@@ -31,7 +31,7 @@ for epoch in range(1, 3001):
     loss.backward()
     with tl.no_grad():
         for w in weights:
-            w.data -= 1.0 * w.grad.data
+            w -= 1.0 * w.grad  # in place, as in torch
             w.grad = None
     if epoch % 1000 == 0:
         acc = ((forward(xs).data > 0.5) == (ys > 0.5)).mean() * 100

@@ -1,6 +1,7 @@
 """Shared test settings: hypothesis profiles sized so `make test` stays within minutes on 2 cores."""
 import os
 
+import pytest
 from hypothesis import HealthCheck, settings
 
 settings.register_profile(
@@ -8,3 +9,10 @@ settings.register_profile(
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
 )
 settings.load_profile("default")
+
+
+@pytest.fixture(autouse=True, scope="session")
+def native_cache(tmp_path_factory):
+    """tl.compile's native backend caches compiled steps in a directory of the test session, not ~/.cache."""
+    os.environ["TINYGRAD_LAB_CACHE"] = str(tmp_path_factory.mktemp("native-cache"))
+    return os.environ["TINYGRAD_LAB_CACHE"]

@@ -88,11 +88,13 @@ def test_every_other_part_is_in_the_results(smoke):
         assert title in sections, title
     assert "BLAS" in sections["Machine"]
     assert sections["Targets"].count("| eager |") == 4 and sections["Targets"].count("| captured |") == 4
+    assert sections["Targets"].count("| native |") == 4
     for op in ("sigmoid", "mul", "matmul", "sum"):
         assert f"| {op}" in sections["Per-op overhead"]
     memory_rows = [line for line in sections["Memory"].splitlines() if line.startswith("| S")]
     assert len(memory_rows) == 4 and not any("error" in line for line in memory_rows)
     assert "captured" in sections["The lab's full run"] and "eager" in sections["The lab's full run"]
+    assert "fresh process, empty cache" in sections["The lab's full run"]
     assert "calls / epoch" in sections["Where the time goes"]
     assert sections["Notes"].strip() == "(to be written)"
 

@@ -132,7 +132,7 @@ class Clip(Function):
 
     @staticmethod
     def forward(ctx, a, lo=None, hi=None):
-        inside = np.ones(a.shape, dtype=bool)
+        inside = np.ones_like(a, dtype=bool)  # made like the input: rule 1 of engine/traceable.py
         if lo is not None:
             inside &= a >= lo
         if hi is not None:

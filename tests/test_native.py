@@ -1,0 +1,344 @@
+"""tl.compile's native backend: each native step equals the numpy replay and eager execution (values, gradients,
+optimizer state) for every operation the lab's settings record, in float32 and float64; it re-traces on new
+shapes, falls back to the numpy replay without a compiler or for an unsupported operation, recompiles a
+corrupt cache entry, and two processes compiling the same program leave one whole file.
+
+Float64 tolerance: 1e-12 of each array's largest magnitude per step (sums and matmul loops add in another
+order than numpy's pairwise sums and BLAS; exp, log, tanh, pow come from the C library and numpy's SIMD
+versions may differ by an ulp). Float32: 1e-5, about a hundred float32 ulps, for the same reasons at float32's
+precision (numpy's float32 exp/tanh/log are its own SIMD code, the C library's expf/tanhf/logf differ by ulps).
+"""
+import os
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import tinygrad_lab as tl
+from tinygrad_lab import nn
+from tinygrad_lab.capture import native
+from tinygrad_lab.lab import data, train
+from tinygrad_lab.capture import CaptureError
+from tinygrad_lab.lab.config import ACTIVATIONS, LOSSES, OPTIMIZERS, TrainConfig, build_model, build_optimizer, model_spec
+
+TOLERANCE = {np.float64: 1e-12, np.float32: 1e-5}
+
+
+def _without_compiler() -> str | None:
+    """The backend a machine without a C compiler reports (None when there is one): `make test` passes on
+    both, each test checking what this machine must give."""
+    try:
+        native.compiler()
+    except native.build.BuildError as e:
+        return f"numpy ({e})"
+    return None
+
+
+NO_COMPILER = _without_compiler()
+NATIVE = NO_COMPILER or "native"  # the backend tl.compile must pick here
+
+
+def assert_close(actual, expected, dtype, what=""):
+    actual, expected = np.asarray(actual, float), np.asarray(expected, float)
+    assert actual.shape == expected.shape, what
+    scale = max(np.max(np.abs(expected)), np.finfo(np.float64).tiny) if expected.size else 1.0
+    error = np.max(np.abs(actual - expected)) if expected.size else 0.0
+    assert error <= TOLERANCE[dtype] * scale, f"{what}: max difference {error:.3g}, scale {scale:.3g}"
+
+
+def lab_setup(activation, loss, optimizer, dtype, hidden=(4, 4), seed=0):
+    """The report's train_step on the lab's XOR data with one activation, loss and optimizer."""
+    x, y = data.generate_xor_easy()
+    cfg = TrainConfig(activation=activation, loss=loss, optimizer=optimizer, hidden=hidden)
+    model = build_model(model_spec(cfg), rng=np.random.default_rng(seed))
+    for p in model.parameters():
+        p.data = p.data.astype(dtype)
+    opt = build_optimizer(optimizer, model.parameters(), 0.1)
+
+    def step(xt, yt):
+        return train.train_step(model, xt, yt, LOSSES[loss], opt)
+
+    return model, opt, step, tl.Tensor(x.astype(dtype)), tl.Tensor(y.astype(dtype))
+
+
+def state_arrays(model, opt):
+    """Parameters and every optimizer state array (not its scratch buffer), in a fixed order."""
+    arrays = [p.data for p in model.parameters()]
+    for state in opt.state:
+        arrays += [state[k] for k in sorted(state) if isinstance(state[k], np.ndarray) and k not in ("lr", "buf")]
+    return arrays
+
+
+LAB_SETTINGS = [(a, l, o) for a in ACTIVATIONS for l in LOSSES for o in OPTIMIZERS
+                if not (l == "bce" and ACTIVATIONS[a] is nn.Identity)]  # bce needs the output's sigmoid
+
+
+# Adagrad's first steps are lr * sign(g); the relus leave float32 gradients at rounding level, whose sign depends on
+# the order of a sum, so float32 runs part by 2 lr after one step: float64 checks those settings.
+NATIVE_SETTINGS = [(a, l, o, dtype) for a, l, o in LAB_SETTINGS for dtype in (np.float64, np.float32)
+                   if not (o == "adagrad" and dtype == np.float32 and a in ("relu", "leaky_relu"))]
+
+
+@pytest.mark.parametrize("activation,loss,optimizer,dtype", NATIVE_SETTINGS)
+def test_each_native_step_equals_the_numpy_replay_and_eager(activation, loss, optimizer, dtype):
+    runs = {}
+    for name in ("native", "numpy", "eager"):
+        model, opt, step, x, y = lab_setup(activation, loss, optimizer, dtype)
+        fn = step if name == "eager" else tl.compile(step, native=name == "native")
+        runs[name] = (model, opt, fn, x, y)
+    for _ in range(4):  # warm-up, trace, (the native code compiles), check against eager
+        for model, opt, fn, x, y in runs.values():
+            fn(x, y)
+        if _ == 1:
+            assert runs["native"][2].wait() == NATIVE
+    for epoch in range(5):
+        reference = runs["native"]
+        for name in ("numpy", "eager"):  # start every step from the native run's state
+            for mine, theirs in zip(state_arrays(*runs[name][:2]), state_arrays(*reference[:2])):
+                np.copyto(mine, theirs)
+        results = {name: fn(x, y) for name, (model, opt, fn, x, y) in runs.items()}
+        for name in ("numpy", "eager"):
+            what = f"{activation}/{loss}/{optimizer} epoch {epoch} native vs {name}"
+            for k, (a, b) in enumerate(zip(results["native"], results[name])):
+                assert_close(a.data, b.data, dtype, f"{what}: output {k}")
+            for k, (a, b) in enumerate(zip(runs["native"][0].parameters(), runs[name][0].parameters())):
+                assert_close(a.grad.data, b.grad.data, dtype, f"{what}: gradient {k}")
+            for k, (a, b) in enumerate(zip(state_arrays(*runs["native"][:2]), state_arrays(*runs[name][:2]))):
+                assert a.dtype == b.dtype
+                assert_close(a, b, dtype, f"{what}: parameter or optimizer state {k}")
+
+
+OP_STEPS = {
+    "reductions with axes": lambda x, w: ((x @ w).sum(axis=0, keepdims=True) * (x @ w).max(axis=1, keepdims=True)
+                                          ).mean() + (x @ w).min(axis=0).sum(),
+    "clip, sqrt, log, abs": lambda x, w: ((x @ w).clip(-0.5, 0.7) ** 2 + 1.0).sqrt().log().sum() + (x @ w).abs().mean(),
+    "exp, tanh, power, division": lambda x, w: ((x @ w).tanh() ** 3 / ((x @ w).exp() + 2.0)).mean(),
+    "softmax and logsumexp": lambda x, w: (x @ w).softmax(axis=1).var() + (x @ w).logsumexp(axis=1).mean(),
+    "relu, leaky_relu, transpose": lambda x, w: ((x @ w).relu() @ w.transpose(1, 0)).leaky_relu().mean(),
+}
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("name", sorted(OP_STEPS))
+def test_tensor_ops_natively_equal_the_numpy_replay(name, dtype):
+    rng = np.random.default_rng(3)
+    x0, w0 = rng.standard_normal((7, 3)).astype(dtype), rng.standard_normal((3, 3)).astype(dtype)
+    results = {}
+    for backend in ("native", "numpy"):
+        w = tl.Tensor(w0.copy(), requires_grad=True)
+
+        def step(x):
+            w.grad = None
+            out = OP_STEPS[name](x, w)
+            out.backward()
+            w.data -= 0.01 * w.grad.data
+            return out
+
+        fn = tl.compile(step, native=backend == "native")
+        for _ in range(2):  # warm-up, trace
+            fn(tl.Tensor(x0))
+        fn.wait()
+        losses = [fn(tl.Tensor(x0)).data.copy() for _ in range(5)]  # the check against eager, then replays
+        results[backend] = (losses, w.data.copy(), w.grad.data.copy(), fn.backend)
+    assert results["native"][3] == NATIVE
+    for a, b in zip(results["native"][:3], results["numpy"][:3]):
+        assert_close(np.array(a), np.array(b), dtype, name)
+
+
+def test_a_new_shape_traces_and_compiles_again():
+    model, opt, step, x, y = lab_setup("sigmoid", "mse", "sgd", np.float64)
+    compiled = tl.compile(step)
+    ref_model, _, ref_step, _, _ = lab_setup("sigmoid", "mse", "sgd", np.float64)
+    ref = tl.compile(ref_step, native=False)
+    for xs, ys in [(x, y), (tl.Tensor(x.data[:10]), tl.Tensor(y.data[:10]))]:
+        for k in range(6):
+            if k == 2:
+                compiled.wait()
+            a, b = compiled(xs, ys), ref(xs, ys)
+            assert_close(a[0].data, b[0].data, np.float64, "loss")
+            assert_close(a[1].data, b[1].data, np.float64, "pred")
+        assert compiled.backend == NATIVE
+    assert len(compiled._replays) == 2
+    assert all((entry.native is not None) == (NO_COMPILER is None) for entry in compiled._replays.values())
+
+
+def compiled_in_cache(activation, loss, optimizer, dtype=np.float64):
+    """Trace a setting's step and wait for its native code, so that the same program is in the cache."""
+    _, _, step, x, y = lab_setup(activation, loss, optimizer, dtype)
+    compiled = tl.compile(step)
+    compiled(x, y), compiled(x, y)
+    assert compiled.wait() == NATIVE
+
+
+def test_run_gives_the_losses_of_n_single_steps():
+    compiled_in_cache("tanh", "bce", "adam")
+    _, _, step, x, y = lab_setup("tanh", "bce", "adam", np.float64)
+    model, _, ref_step, _, _ = lab_setup("tanh", "bce", "adam", np.float64)
+    compiled = tl.compile(step)
+    losses = compiled.run(50, x, y)
+    assert compiled.backend == NATIVE  # from the cache: native from the trace (the second step) on
+    assert all((entry.native is not None) == (NO_COMPILER is None) for entry in compiled._replays.values())
+    ref = tl.compile(ref_step, native=False)
+    expected = [ref(x, y)[0].item() for _ in range(50)]
+    assert losses.shape == (50,) and losses.dtype == np.float64
+    assert_close(losses, expected, np.float64, "losses")
+
+
+def test_run_switches_to_native_code_when_it_is_compiled(monkeypatch, tmp_path):
+    monkeypatch.setenv("TINYGRAD_LAB_CACHE", str(tmp_path))  # empty: the step compiles while numpy runs
+    _, _, step, x, y = lab_setup("sigmoid", "bce", "momentum", np.float64)
+    _, _, ref_step, _, _ = lab_setup("sigmoid", "bce", "momentum", np.float64)
+    compiled = tl.compile(step)
+    losses = compiled.run(2, x, y)
+    assert compiled.backend == (NO_COMPILER or "numpy (while the native code compiles)")
+    assert compiled.wait() == NATIVE
+    losses = np.concatenate([losses, compiled.run(48, x, y)])
+    ref = tl.compile(ref_step, native=False)
+    assert_close(losses, [ref(x, y)[0].item() for _ in range(50)], np.float64, "losses")
+
+
+def test_run_on_the_numpy_backend_and_eagerly_after_a_failed_check():
+    _, _, step, x, y = lab_setup("relu", "mse", "momentum", np.float64)
+    _, _, ref_step, _, _ = lab_setup("relu", "mse", "momentum", np.float64)
+    losses = tl.compile(step, native=False).run(20, x, y)
+    np.testing.assert_array_equal(losses, [ref_step(x, y)[0].item() for _ in range(20)])
+
+
+def test_the_third_call_still_checks_the_native_step_against_eager():
+    w = tl.Tensor(np.ones((2, 2)), requires_grad=True)
+    counter = [0]
+
+    def step(x):
+        counter[0] += 1
+        return (x @ w * float(counter[0])).sum()  # a Python number that changes between calls
+
+    compiled = tl.compile(step)
+    compiled(tl.Tensor(np.ones((3, 2))))
+    compiled(tl.Tensor(np.ones((3, 2))))
+    assert compiled.wait() == NATIVE
+    with pytest.raises(CaptureError, match="disagrees with eager"):
+        compiled(tl.Tensor(np.ones((3, 2))))
+
+
+def test_the_lab_run_ends_as_the_numpy_replay_does():
+    """20,000 epochs of the lab (XOR, sigmoid, MSE, SGD lr 0.1): the same accuracy, the loss within 1e-9."""
+    compiled_in_cache("sigmoid", "mse", "sgd")
+    finals = {}
+    for backend in ("native", "numpy"):
+        model, _, step, x, y = lab_setup("sigmoid", "mse", "sgd", np.float64)
+        compiled = tl.compile(step, native=backend == "native")
+        losses = compiled.run(20_000, x, y)
+        pred = model(x).data
+        finals[backend] = (losses[-1], train.accuracy(pred, y.data), compiled.backend)
+    assert finals["native"][2] == NATIVE
+    assert finals["native"][1] == finals["numpy"][1]
+    assert abs(finals["native"][0] - finals["numpy"][0]) <= 1e-9 * abs(finals["numpy"][0])
+
+
+def test_without_a_compiler_the_numpy_replay_runs_and_says_why(monkeypatch, tmp_path):
+    monkeypatch.setenv("CC", str(tmp_path / "no-such-cc"))
+    model, _, step, x, y = lab_setup("sigmoid", "mse", "sgd", np.float64)
+    compiled = tl.compile(step)
+    losses = compiled.run(5, x, y)
+    assert compiled.wait().startswith("numpy (no C compiler: CC=")
+    monkeypatch.delenv("CC")
+    monkeypatch.setenv("PATH", str(tmp_path))  # no cc, gcc or clang there
+    _, _, step2, x2, y2 = lab_setup("sigmoid", "mse", "sgd", np.float64)
+    compiled2 = tl.compile(step2)
+    np.testing.assert_array_equal(compiled2.run(5, x2, y2), losses)
+    assert compiled2.wait() == "numpy (no C compiler: none of cc, gcc, clang is on PATH and CC is not set)"
+
+
+def test_an_unsupported_operation_is_named_and_the_numpy_replay_runs():
+    w = tl.Tensor(np.arange(6.0).reshape(3, 2), requires_grad=True)
+
+    def step(x):
+        w.grad = None
+        out = (x @ w)[[0, 2, 2]].sum()  # fancy indexing: a gather (and a scatter in its backward)
+        out.backward()
+        return out
+
+    compiled = tl.compile(step)
+    for _ in range(4):
+        compiled(tl.Tensor(np.ones((4, 3))))
+    assert compiled.backend == "numpy (the native backend does not support ndarray.__getitem__)"
+    np.testing.assert_array_equal(w.grad.data, np.full((3, 2), 3.0))  # three rows of ones picked
+
+
+def _fresh_program_source(tag: float) -> str:
+    """A small program nobody compiled yet (the constant makes it new)."""
+    return f"double tl_test(void) {{ return {tag!r}; }}\n"
+
+
+def _loader_script(source: str, start_file: Path | None = None) -> str:
+    """A Python program that loads ``source`` through the cache (after ``start_file`` appears) and prints the
+    program's answer and whether it compiled."""
+    return textwrap.dedent(f"""
+        import ctypes, time
+        from pathlib import Path
+        from tinygrad_lab.capture.native import build
+        while {str(start_file)!r} != "None" and not Path({str(start_file)!r}).exists():
+            time.sleep(0.001)
+        lib = build.load({source!r})
+        lib.lib.tl_test.restype = ctypes.c_double
+        print(lib.lib.tl_test(), lib.compile_seconds > 0)
+    """)
+
+
+def _load_elsewhere(source: str, cache: Path) -> list:
+    """Load in a fresh process (this one keeps its libraries mapped, whatever happens to their files)."""
+    done = subprocess.run([sys.executable, "-c", _loader_script(source)], capture_output=True, text=True,
+                          timeout=120, env=dict(os.environ, TINYGRAD_LAB_CACHE=str(cache)))
+    assert done.returncode == 0, done.stderr
+    return done.stdout.split()
+
+
+def _replace(path: Path, content: bytes) -> None:
+    tmp = path.with_suffix(".new")
+    tmp.write_bytes(content)
+    os.replace(tmp, path)
+
+
+def test_a_corrupt_cache_entry_is_compiled_again(monkeypatch, tmp_path):
+    monkeypatch.setenv("TINYGRAD_LAB_CACHE", str(tmp_path))
+    tag = time.time()
+    source = _fresh_program_source(tag)
+    if NO_COMPILER:  # nothing can be compiled: loading says why in a sentence
+        with pytest.raises(native.build.BuildError, match="^no C compiler: "):
+            native.build.load(source)
+        return
+    assert native.build.load(source).compile_seconds > 0
+    assert native.build.load(source).compile_seconds == 0  # cached: nothing compiled
+    (so_file,) = tmp_path.glob("*.so")
+    _replace(so_file, b"not a shared object")  # a corrupt entry
+    assert _load_elsewhere(source, tmp_path) == [repr(tag), "True"]
+    assert _load_elsewhere(source, tmp_path) == [repr(tag), "False"]
+    native.build.load(_fresh_program_source(tag + 1))  # a whole library, but of another program
+    (other_so,) = [p for p in tmp_path.glob("*.so") if p != so_file]
+    _replace(so_file, other_so.read_bytes())
+    assert _load_elsewhere(source, tmp_path) == [repr(tag), "True"]
+    assert sorted(p.suffix for p in tmp_path.iterdir()) == [".c", ".c", ".so", ".so"]
+
+
+def test_two_processes_compiling_the_same_program_leave_one_whole_file(tmp_path):
+    tag = time.time()
+    if NO_COMPILER:  # nothing can be compiled: loading says why in a sentence
+        with pytest.raises(native.build.BuildError, match="^no C compiler: "):
+            native.build.load(_fresh_program_source(tag))
+        return
+    source, start, cache = _fresh_program_source(tag), tmp_path / "go", tmp_path / "cache"
+    env = dict(os.environ, TINYGRAD_LAB_CACHE=str(cache))
+    procs = [subprocess.Popen([sys.executable, "-c", _loader_script(source, start)], env=env,
+                              stdout=subprocess.PIPE, text=True) for _ in range(2)]
+    time.sleep(0.5)
+    start.touch()  # both start compiling now
+    outputs = [p.communicate(timeout=120)[0].split() for p in procs]
+    assert all(p.returncode == 0 for p in procs)
+    assert [o[0] for o in outputs] == [repr(tag), repr(tag)] and "True" in [o[1] for o in outputs]
+    files = sorted(p.name for p in cache.iterdir())
+    assert len(files) == 2 and files[0].endswith(".c") and files[1].endswith(".so")  # no temporary files left
+    assert _load_elsewhere(source, cache) == [repr(tag), "False"]  # the file loads; nothing is compiled again

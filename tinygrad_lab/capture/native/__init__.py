@@ -1,0 +1,67 @@
+"""A native backend for ``tl.compile``: the captured step's numpy operations become C (fused loops, small
+matmuls as loops, large ones left to numpy's BLAS), compiled by the system C compiler, cached on disk and
+called through ctypes on the replay's own buffers.
+
+``attach(replay, ...)`` swaps the replay's function for the native one when it can and says which backend
+runs: "native", or "numpy (<why not>)" naming the unsupported operation or the missing compiler. A program
+not in the cache compiles in a thread while the numpy replay runs the first steps.
+``TINYGRAD_LAB_NATIVE=0`` keeps the numpy replay.
+"""
+from __future__ import annotations
+
+import os
+import threading
+from typing import Any, Callable
+
+from tinygrad_lab.capture.native.build import BuildError, cache_dir, cached, compiler, load
+from tinygrad_lab.capture.native.codegen import Lowering, Unsupported, c_source, fuse
+from tinygrad_lab.capture.native.runtime import NativeStep
+
+__all__ = ["attach", "NativeStep", "cache_dir", "compiler"]
+
+
+def attach(replay: Any, output_slots: list, keep_slots: list,
+           ready: Callable[[NativeStep | None, str], None]) -> tuple[NativeStep | None, str, threading.Thread | None]:
+    """Lower the replay's program and load its native code: at once from the cache, or compiled in a thread
+    while the numpy replay runs. When the native step is there, ``replay.run`` becomes it and ``ready(step,
+    "native")`` is called (``ready(None, "numpy (<why>)")`` when compiling fails). ``keep_slots``: the
+    gradients, whose buffers, like the outputs', must hold their values after each call. Returns the step
+    (None while compiling or when there is none), the backend's description and the compiling thread."""
+    if os.environ.get("TINYGRAD_LAB_NATIVE", "1") == "0":
+        return None, "numpy (native backend off: TINYGRAD_LAB_NATIVE=0)", None
+    try:
+        lowering = Lowering(replay, output_slots + keep_slots)
+        groups = fuse(lowering)
+        loss = None
+        if output_slots and replay.arrays[output_slots[0]].size == 1:
+            loss = lowering.access(output_slots[0])
+        source, segments = c_source(lowering, groups, loss)
+        needs_c = any(kind == "c" for kind, _ in segments)
+        library = cached(source) if needs_c else None
+    except Unsupported as e:
+        return None, f"numpy (the native backend does not support {e})", None
+    except BuildError as e:
+        return None, f"numpy ({e})", None
+
+    def finish(library: Any) -> NativeStep:
+        step = NativeStep(lowering, segments, library and library.lib,
+                          replay.arrays[output_slots[0]] if loss is not None else None, replay.run,
+                          library.compile_seconds if library else 0.0)
+        step.source = source
+        replay.run = step
+        return step
+
+    if library is not None or not needs_c:
+        return finish(library), "native", None
+
+    def compile_in_background() -> None:
+        try:
+            step = finish(load(source))
+        except BuildError as e:
+            ready(None, f"numpy ({e})")
+            return
+        ready(step, "native")
+
+    thread = threading.Thread(target=compile_in_background, name="tinygrad_lab native compile")
+    thread.start()
+    return None, "numpy (while the native code compiles)", thread

@@ -1,0 +1,278 @@
+"""``tl.compile``'s user-facing wrapper: the first call eager, the second traced, the third checked against eager,
+then replays (native code where the backend supports the step, else the numpy replay), one per signature."""
+from __future__ import annotations
+
+import functools
+from typing import Any, Callable
+
+import numpy as np
+
+from tinygrad_lab.engine.autograd import state
+from tinygrad_lab.engine.tensor import Tensor
+from tinygrad_lab.capture.replay import Replay
+from tinygrad_lab.capture.tracer import CaptureError, TracedArray, Tracer, active_tracers
+
+
+def _signature(args: tuple) -> tuple:
+    """What a replay is valid for: the shapes and dtypes of array arguments (and whether Tensor arguments
+    require grad), the values of the others."""
+    return tuple([(a.shape, a.dtype, a.requires_grad) if isinstance(a, Tensor) else
+                  (a.shape, a.dtype) if isinstance(a, np.ndarray) else
+                  a if isinstance(a, (int, float, bool, str, type(None))) else type(a) for a in args])
+
+
+def _grad_slot(t: Tensor) -> int | None:
+    """The slot of the gradient a traced step left in ``t.grad``, if any."""
+    data = None if t.grad is None else t.grad.data
+    return data._slot if isinstance(data, TracedArray) else None
+
+
+class CompiledStep:
+    """The callable ``tl.compile`` returns; see the module docstring for what it does."""
+
+    def __init__(self, fn: Callable, verify: bool = True, native: bool = True):
+        functools.update_wrapper(self, fn)
+        self.fn = fn
+        self.verify, self.native = verify, native
+        self._calls: dict = {}  # signature -> number of eager calls made so far
+        self._replays: dict = {}  # signature -> _Entry
+        self._eager_only: set = set()  # signatures whose replay failed the check: they run eagerly
+        # What runs the last traced step: "native", "numpy (<why not native>)"; "eager" before any trace.
+        self.backend = "eager (not traced yet)"
+        self._compiling: list = []  # threads compiling native code
+
+    def wait(self) -> str:
+        """Wait until native code being compiled is in use (or has failed); returns ``backend``."""
+        while self._compiling:
+            self._compiling.pop().join()
+        return self.backend
+
+    def __call__(self, *args: Any) -> Any:
+        key = _signature(args)
+        entry = self._replays.get(key)
+        if entry is not None:
+            for t, data in entry.tensors:
+                if t.data is not data:  # a parameter's array was replaced: the replay's buffers are stale
+                    break
+            else:
+                if entry.pending_check:
+                    return self._check(key, entry, args)
+                return entry.call(args)
+        if key in self._eager_only:
+            return self.fn(*args)
+        calls = self._calls.get(key, 0)
+        self._calls[key] = calls + 1
+        if calls == 0:
+            return self.fn(*args)  # warm-up: creates optimizer state the replay will update in place
+        result, entry = self._trace(args)
+        self._replays[key] = entry
+        return result
+
+    def run(self, n: int, *args: Any) -> np.ndarray:
+        """``n`` steps on the same arguments; returns the first output (the loss) of each, as float64. Once the
+        step is traced and checked, the native backend runs all remaining steps in one call."""
+        losses = np.empty(n)
+        key = _signature(args)
+        for i in range(n):
+            entry = self._replays.get(key)
+            if entry is not None and entry.native is not None and not entry.pending_check and \
+                    all(t.data is data for t, data in entry.tensors):
+                if entry.outputs[0].size != 1:
+                    raise ValueError(f"compile: run() needs a step whose first output is one number, "
+                                     f"not shape {entry.outputs[0].shape}")
+                entry.native.run(n - i, [a.data if isinstance(a, Tensor) else a for a in args
+                                         if isinstance(a, (Tensor, np.ndarray))], losses[i:])
+                entry.call_after_run(args)
+                return losses
+            out, _ = _flatten(self(*args))
+            if not out or out[0].data.size != 1:
+                raise ValueError("compile: run() needs a step whose first output is one number")
+            losses[i] = out[0].data.reshape(-1)[0]
+        return losses
+
+    # -- tracing -------------------------------------------------------------------------------------------------
+    def _trace(self, args: tuple) -> tuple:
+        for a in args:
+            if not isinstance(a, (Tensor, np.ndarray, int, float, bool, str, type(None))):
+                raise CaptureError(
+                    f"compile: step arguments must be Tensors, arrays or Python scalars, got {type(a).__name__}")
+        tracer = Tracer()
+        traced_args, input_slots = [], []
+        for a in args:
+            if isinstance(a, (Tensor, np.ndarray)):
+                view = tracer.input(np.asarray(a.data if isinstance(a, Tensor) else a))
+                input_slots.append(view._slot)
+                traced_args.append(_retensor(a, view))
+            else:
+                traced_args.append(a)
+        active_tracers.append(tracer)
+        prev = state.tracing
+        state.tracing = tracer
+        try:
+            out = self.fn(*traced_args)
+            outputs, structure = _flatten(out)
+            output_slots = [tracer._template(t.data).slot for t in outputs]
+            grads = [(t, slot) for t, _ in tracer.swapped if (slot := _grad_slot(t)) is not None]
+            arg_grads = [(k, slot) for k, t in enumerate(traced_args)
+                         if isinstance(t, Tensor) and (slot := _grad_slot(t)) is not None]
+        finally:
+            state.tracing = prev
+            active_tracers.pop()
+            for t, data in tracer.swapped:
+                t.data = data
+        arrays_in = [a.data if isinstance(a, Tensor) else a for a in args if isinstance(a, (Tensor, np.ndarray))]
+        for array, slot in zip(arrays_in, input_slots):
+            if tracer.slots[slot].written:  # the step wrote into its argument (the trace wrote into a copy)
+                np.copyto(array, tracer.slots[slot].value)
+        replay = Replay(tracer, input_slots, output_slots, [s for _, s in grads + arg_grads])
+        entry = _Entry(replay, structure, output_slots, grads, arg_grads, list(tracer.swapped))
+        entry.pending_check = self.verify
+        self.backend = "numpy (native=False)"
+        if self.native:
+            from tinygrad_lab.capture import native  # native imports the tracer: import it when first needed
+
+            def ready(step: Any, backend: str) -> None:  # from the thread that compiled the native code
+                entry.native, self.backend = step, backend
+                entry.pending_check = entry.pending_check or step is not None and self.verify  # check it too
+
+            entry.native, self.backend, thread = native.attach(replay, output_slots,
+                                                               [s for _, s in grads + arg_grads], ready)
+            if thread is not None:
+                self._compiling.append(thread)
+        for t, slot in grads + [(args[k], slot) for k, slot in arg_grads]:
+            t.grad = Tensor._wrap(np.array(tracer.slots[slot].value))
+        return _unflatten(structure, [np.array(tracer.slots[s].value) for s in output_slots]), entry
+
+    def _check(self, key: tuple, entry: "_Entry", args: tuple) -> Any:
+        """Run the replay and an eager step from the same state; they must agree (written arrays, gradients,
+        outputs). If they do not, the replay is dropped and calls with this signature run eagerly."""
+        entry.pending_check = False
+        slots = entry.replay.tracer.slots
+        written = [s.value for s in slots if s.kind == "external" and s.written]
+        arrays_in = [a.data if isinstance(a, Tensor) else a for a in args if isinstance(a, (Tensor, np.ndarray))]
+        written += [a for a, i in zip(arrays_in, entry.replay.input_slots) if slots[i].written]
+        with_grad = [t for t, _ in entry.grads] + [args[k] for k, _ in entry.arg_grads]
+        before, grads_before = [w.copy() for w in written], [t.grad for t in with_grad]
+        replayed = entry.call(args)
+        after_replay = [w.copy() for w in written] + [t.grad.data.copy() for t in with_grad]
+        for w, b in zip(written, before):
+            w[...] = b
+        for t, g in zip(with_grad, grads_before):
+            t.grad = g
+        eager = self.fn(*args)
+        outs_r, _ = _flatten(replayed)
+        outs_e, _ = _flatten(eager)
+        no_grad = np.empty(0)  # eager left no gradient where the replay has one: a shape mismatch
+        eager_arrays = written + [no_grad if t.grad is None else t.grad.data for t in with_grad]
+        pairs = list(zip(after_replay, eager_arrays)) + [(r.data, e.data) for r, e in zip(outs_r, outs_e)]
+        for k, (r, e) in enumerate(pairs):
+            if r.dtype != e.dtype:
+                del self._replays[key]
+                self._eager_only.add(key)
+                raise CaptureError(
+                    f"compile: the captured step disagrees with eager execution: array {k} has dtype {r.dtype} in "
+                    f"the replay but {e.dtype} eagerly. This is a bug in the capture; calls with these argument "
+                    "shapes and values now run eagerly; --no-compile runs all eagerly."
+                )
+            rtol, atol = 1e-9, 1e-12
+            if r.dtype == np.float32 and self.native and e.size:  # native exp/log/tanh: float32's ulps
+                rtol = 1e-5
+                atol = rtol * float(np.max(np.abs(e)))
+            if r.shape != e.shape or not np.allclose(r, e, rtol=rtol, atol=atol, equal_nan=True):
+                del self._replays[key]
+                self._eager_only.add(key)
+                diff = np.max(np.abs(np.asarray(r, float) - np.asarray(e, float))) if r.shape == e.shape else "shape"
+                raise CaptureError(
+                    f"compile: the captured step disagrees with eager execution (array {k}, max difference {diff}). "
+                    "The step probably depends on Python values that change between calls (a step counter or "
+                    "learning rate kept as a Python number) or replaces arrays instead of updating them in "
+                    "place. Calls with these argument shapes and values now run eagerly; --no-compile runs all eagerly."
+                )
+        return eager
+
+
+class _Entry:
+    """One replay and what a call needs around it: where outputs and the gradients of parameters and
+    arguments are."""
+
+    def __init__(self, replay: Replay, structure: Any, output_slots: list, grads: list, arg_grads: list,
+                 tensors: list):
+        self.replay, self.structure, self.tensors = replay, structure, tensors
+        self.pending_check = False
+        self.native = None  # the native step running this replay, if any
+        arrays = replay.arrays
+        self.grads = [(t, arrays[slot]) for t, slot in grads]
+        self.arg_grads = [(k, arrays[slot]) for k, slot in arg_grads]  # (argument index, buffer)
+        self.outputs = [arrays[s] for s in output_slots]
+        self.flat_tuple = structure not in (None, "tensor") and structure[0] is tuple and \
+            all(part == (1, "tensor") for part in structure[1])  # (loss, pred): the common case, built directly
+
+    def call(self, args: tuple) -> Any:
+        self.replay.run(*[a.data if isinstance(a, Tensor) else a for a in args if isinstance(a, (Tensor, np.ndarray))])
+        return self.call_after_run(args)
+
+    def call_after_run(self, args: tuple) -> Any:
+        """Gradients and outputs of the step that just ran."""
+        wrap = Tensor._wrap
+        for t, buffer in self.grads:
+            if t.grad is None or t.grad.data is not buffer:
+                t.grad = wrap(buffer)  # the buffer is reused by the next call, like PyTorch's .grad
+        for k, buffer in self.arg_grads:
+            args[k].grad = wrap(buffer.copy())  # a new argument each call: each gets its own array
+        if self.structure == "tensor":
+            return wrap(self.outputs[0].copy())
+        if self.flat_tuple:
+            return tuple([wrap(o.copy()) for o in self.outputs])
+        return _unflatten(self.structure, [o.copy() for o in self.outputs])
+
+
+def _retensor(a: Any, view: TracedArray) -> Any:
+    """A step argument as the step will see it during tracing: the same kind of object, traced data."""
+    if isinstance(a, Tensor):
+        t = Tensor._wrap(view)
+        t.requires_grad = a.requires_grad
+        return t
+    return view
+
+
+def _flatten(out: Any) -> tuple:
+    """Outputs as a flat list of Tensors plus a description to rebuild the structure."""
+    if out is None:
+        return [], None
+    if isinstance(out, Tensor):
+        return [out], "tensor"
+    if isinstance(out, (tuple, list)):
+        flat, parts = [], []
+        for o in out:
+            f, s = _flatten(o)
+            flat += f
+            parts.append((len(f), s))
+        return flat, (type(out), parts)
+    if isinstance(out, dict):
+        flat, parts = _flatten(tuple(out.values()))
+        return flat, ("dict", list(out.keys()), parts)
+    raise CaptureError(f"compile: a step must return Tensors (or tuples/dicts of them), got {type(out).__name__}")
+
+
+def _unflatten(structure: Any, arrays: list) -> Any:
+    if structure is None:
+        return None
+    if structure == "tensor":
+        return Tensor._wrap(arrays[0])
+    if structure[0] == "dict":
+        values = _unflatten(structure[2], arrays)
+        return dict(zip(structure[1], values))
+    kind, parts = structure
+    result, k = [], 0
+    for n, s in parts:
+        result.append(_unflatten(s, arrays[k:k + n]))
+        k += n
+    return kind(result)
+
+
+def compile(fn: Callable | None = None, *, verify: bool = True, native: bool = True) -> Any:  # noqa: A001
+    """Capture a fixed-shape training step and replay it fast (as native code when a C compiler is there and
+    ``native``); usable as ``tl.compile(step)`` or ``@tl.compile``."""
+    if fn is None:
+        return lambda f: CompiledStep(f, verify=verify, native=native)
+    return CompiledStep(fn, verify=verify, native=native)

@@ -1,0 +1,289 @@
+"""Recording a step: ``TracedArray`` performs every numpy operation for real and records it; the tracer keeps
+the record (slots for arrays, ops with their arguments) that the replay is built from."""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from tinygrad_lab.engine.tensor import Tensor
+
+
+class CaptureError(RuntimeError):
+    """The step cannot be captured (or its replay disagrees with eager execution)."""
+
+
+_VALUE_READ = (
+    "compile: the step reads an array value into Python ({how}) while being captured; a replay cannot "
+    "follow data-dependent control flow. Move it out of the step, or run eagerly (--no-compile)."
+)
+
+
+class TracedArray(np.ndarray):
+    """An ndarray whose numpy operations are recorded by the active tracer while they run."""
+
+    _slot: int | None = None
+
+    def __array_finalize__(self, obj: Any) -> None:
+        self._slot = None  # made by numpy behind the tracer's back: an error if it is ever used
+
+    def __array_ufunc__(self, ufunc: np.ufunc, method: str, *inputs: Any, **kwargs: Any) -> Any:
+        if any(isinstance(x, Tensor) for x in inputs):
+            return NotImplemented  # ndarray (op) Tensor: Tensor's dispatch applies the op, which records its numpy work
+        return _tracer().record(("ufunc", ufunc, method), inputs, kwargs)
+
+    def __array_function__(self, func: Any, types: Any, args: tuple, kwargs: dict) -> Any:
+        if any(issubclass(t, Tensor) for t in types):
+            return NotImplemented
+        return _tracer().record(("call", func), args, kwargs)
+
+    def _method(self, name: str, *args: Any, **kwargs: Any) -> Any:
+        return _tracer().record(("method", name), (self,) + args, kwargs)
+
+    def reshape(self, *args: Any, **kwargs: Any) -> Any:
+        return self._method("reshape", *args, **kwargs)
+
+    def transpose(self, *args: Any) -> Any:
+        return self._method("transpose", *args)
+
+    def swapaxes(self, *args: Any) -> Any:
+        return self._method("swapaxes", *args)
+
+    def astype(self, *args: Any, **kwargs: Any) -> Any:
+        return self._method("astype", *args, **kwargs)
+
+    def copy(self, *args: Any, **kwargs: Any) -> Any:
+        return self._method("copy", *args, **kwargs)
+
+    def ravel(self, *args: Any) -> Any:
+        return self._method("ravel", *args)
+
+    @property
+    def T(self) -> Any:
+        return self._method("transpose")
+
+    def __getitem__(self, index: Any) -> Any:
+        return self._method("__getitem__", index)
+
+    def __setitem__(self, index: Any, value: Any) -> None:
+        _tracer().record(("setitem",), (self, index, value), {})
+
+    def _read(self, how: str) -> Any:
+        raise CaptureError(_VALUE_READ.format(how=how))
+
+    def __bool__(self) -> bool:
+        return self._read("bool()")
+
+    def __float__(self) -> float:
+        return self._read("float()")
+
+    def __int__(self) -> int:
+        return self._read("int()")
+
+    def __index__(self) -> int:
+        return self._read("use as an index")
+
+    def item(self, *args: Any) -> Any:
+        return self._read(".item()")
+
+    def tolist(self) -> Any:
+        return self._read(".tolist()")
+
+
+active_tracers: list = []
+
+
+def _tracer() -> "Tracer":
+    if not active_tracers:
+        raise CaptureError("a TracedArray was used outside of compile's tracing; this is a bug in the capture")
+    return active_tracers[-1]
+
+
+class Slot:
+    """One array of the record: a step input, an external array (parameter, optimizer state, constant
+    the step closes over), or the result of a recorded operation."""
+
+    __slots__ = ("kind", "value", "op", "written", "view_of")
+
+    def __init__(self, kind: str, value: np.ndarray, op: int | None = None, view_of: list | None = None):
+        self.kind = kind  # "input" | "external" | "result"
+        self.value = value  # the real array at trace time (for externals: the live object itself)
+        self.op = op
+        self.written = False  # written in place by some operation, directly or through a view
+        self.view_of = view_of or []  # the argument slots whose memory this result shares
+
+
+class Ref:
+    """Placeholder for a slot inside an operation's recorded arguments."""
+
+    __slots__ = ("slot",)
+
+    def __init__(self, slot: int):
+        self.slot = slot
+
+
+class Op:
+    __slots__ = ("kind", "args", "kwargs", "out", "inplace", "is_view")
+
+    def __init__(self, kind: tuple, args: Any, kwargs: dict, out: int | None, inplace: bool, is_view: bool):
+        self.kind, self.args, self.kwargs, self.out, self.inplace, self.is_view = kind, args, kwargs, out, inplace, is_view
+
+
+class Tracer:
+    def __init__(self) -> None:
+        self.slots: list[Slot] = []
+        self.ops: list[Op] = []
+        self.external_ids: dict = {}
+        self.swapped: list = []  # (tensor, original data) to restore after tracing
+
+    # -- slots ----------------------------------------------------------------------------------------
+    def _new_slot(self, kind: str, value: np.ndarray, op: int | None = None,
+                  view_of: list | None = None) -> TracedArray:
+        self.slots.append(Slot(kind, value, op, view_of))
+        traced = value.view(TracedArray)
+        traced._slot = len(self.slots) - 1
+        return traced
+
+    def input(self, value: np.ndarray) -> TracedArray:
+        return self._new_slot("input", np.array(value))
+
+    def external(self, array: np.ndarray) -> int:
+        key = id(array)
+        if key not in self.external_ids:
+            base = array.base
+            while base is not None:  # a view of a traced value that numpy made without telling us
+                if any(base is s.value for s in self.slots if s.kind != "external"):
+                    raise CaptureError(
+                        "compile: an array derived from a traced value escaped the capture (np.asarray or "
+                        f"np.array of it, shape {array.shape}); use Tensor ops inside the step")
+                base = getattr(base, "base", None)
+            self.external_ids[key] = self._new_slot("external", array)._slot
+        return self.external_ids[key]
+
+    def tensor_data(self, t: Tensor) -> TracedArray:
+        """Swap a Tensor's plain data (a parameter, a constant) for a traced view of the same memory."""
+        data = t.data
+        if isinstance(data, TracedArray):
+            return data
+        view = data.view(TracedArray)
+        view._slot = self.external(data)
+        self.swapped.append((t, data))
+        t.data = view
+        return view
+
+    def traced_state(self, arrays: dict) -> dict:
+        """A copy of a state dict (an optimizer's buffers) whose arrays are traced views of the originals:
+        in-place updates of state that lives across calls must be recorded too."""
+        result = {}
+        for key, value in arrays.items():
+            if isinstance(value, np.ndarray) and not isinstance(value, TracedArray):
+                view = value.view(TracedArray)
+                view._slot = self.external(value)
+                value = view
+            result[key] = value
+        return result
+
+    # -- recording ------------------------------------------------------------------------------------
+    def _template(self, value: Any) -> Any:
+        """Arguments with arrays replaced by slot references (recursing into lists and tuples)."""
+        if isinstance(value, TracedArray):
+            if value._slot is None:
+                raise CaptureError(
+                    "compile: an array was produced by a numpy operation the capture does not record "
+                    f"(shape {value.shape}); use Tensor ops inside the step or run eagerly (--no-compile)")
+            return Ref(value._slot)
+        if isinstance(value, np.ndarray):
+            return Ref(self.external(value))
+        if isinstance(value, (list, tuple)):
+            return type(value)(self._template(v) for v in value)
+        return value
+
+    def _plain(self, template: Any) -> Any:
+        if isinstance(template, Ref):
+            slot = self.slots[template.slot]
+            return slot.value
+        if isinstance(template, (list, tuple)):
+            return type(template)(self._plain(v) for v in template)
+        return template
+
+    def record(self, kind: tuple, args: tuple, kwargs: dict) -> Any:
+        out_arg = kwargs.pop("out", None)
+        arg_t = self._template(tuple(args))
+        kw_t = {k: self._template(v) for k, v in kwargs.items()}
+        plain_args, plain_kwargs = self._plain(arg_t), {k: self._plain(v) for k, v in kw_t.items()}
+        inplace_target = None
+        if kind[0] == "setitem":
+            inplace_target = arg_t[0].slot
+        elif kind[0] == "ufunc" and kind[2] == "at" or kind[0] == "call" and kind[1] is np.copyto:
+            inplace_target = arg_t[0].slot
+        elif out_arg is not None:
+            outs = out_arg if isinstance(out_arg, tuple) else (out_arg,)
+            if len(outs) != 1 or outs[0] is None:
+                raise CaptureError(f"compile: {op_name(kind)} with several outputs is not supported")
+            inplace_target = self._template(outs[0]).slot
+            plain_kwargs["out"] = self.slots[inplace_target].value
+
+        result = execute(kind, plain_args, plain_kwargs)
+
+        index = len(self.ops)
+        if inplace_target is not None:
+            for slot in with_bases(inplace_target, self.slots):
+                self.slots[slot].written = True
+            self.ops.append(Op(kind, arg_t, kw_t, inplace_target, True, False))
+            if out_arg is None:  # setitem, ufunc.at, np.copyto: they return nothing
+                return None
+            return out_arg if isinstance(out_arg, np.ndarray) else out_arg[0]
+        if not isinstance(result, np.ndarray):
+            if isinstance(result, (tuple, list)) or not np.isscalar(result) and result is not None \
+                    and not isinstance(result, np.generic):
+                raise CaptureError(f"compile: {op_name(kind)} returned {type(result).__name__}, which is not supported")
+            result = np.asarray(result)
+        view_of = [r.slot for r in refs(arg_t) if np.may_share_memory(result, self.slots[r.slot].value)]
+        self.ops.append(Op(kind, arg_t, kw_t, None, False, bool(view_of)))
+        traced = self._new_slot("result", result, index, view_of)
+        self.ops[index].out = traced._slot
+        return traced
+
+
+def with_bases(slot: int, slots: list) -> list:
+    """The slot and every slot it is a view of, through chains of views: a write to it changes them all."""
+    chain, todo = [], [slot]
+    while todo:
+        s = todo.pop()
+        if s not in chain:
+            chain.append(s)
+            todo += slots[s].view_of
+    return chain
+
+
+def refs(template: Any) -> list:
+    if isinstance(template, Ref):
+        return [template]
+    if isinstance(template, (list, tuple)):
+        return [r for v in template for r in refs(v)]
+    if isinstance(template, dict):
+        return [r for v in template.values() for r in refs(v)]
+    return []
+
+
+def op_name(kind: tuple) -> str:
+    if kind[0] == "ufunc":
+        return f"np.{kind[1].__name__}" + ("" if kind[2] == "__call__" else f".{kind[2]}")
+    if kind[0] == "call":
+        return f"np.{getattr(kind[1], '__name__', kind[1])}"
+    if kind[0] == "method":
+        return f"ndarray.{kind[1]}"
+    return "ndarray.__setitem__"
+
+
+def execute(kind: tuple, args: tuple, kwargs: dict) -> Any:
+    if kind[0] == "ufunc":
+        ufunc, method = kind[1], kind[2]
+        return getattr(ufunc, method)(*args, **kwargs)
+    if kind[0] == "call":
+        return kind[1](*args, **kwargs)
+    if kind[0] == "method":
+        return getattr(np.ndarray, kind[1])(*args, **kwargs)
+    target, index, value = args
+    target[index] = value
+    return None
