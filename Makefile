@@ -53,7 +53,7 @@ OLD_STAMP := $(OLD)/.installed-numpy-$(OLDEST_NUMPY)
 WHEEL_STAMP := build/wheel/.built
 
 # The wheel, rebuilt when the package changes; build/ is cleared first so no deleted module lingers in it.
-$(WHEEL_STAMP): pyproject.toml README.md LICENSE $(shell find tinygrad_lab -name '*.py' -o -name py.typed) | setup
+$(WHEEL_STAMP): pyproject.toml README.md LICENSE $(shell find tinygrad_lab -name '*.py' -o -name py.typed -o -name 'explain_page.*') | setup
 	rm -rf build
 	$(PY) -m pip wheel --quiet --no-deps --wheel-dir build/wheel .
 	touch $@

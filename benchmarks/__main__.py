@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
-from benchmarks import hotspots, labrun, machine, memory, overhead, report, timing
+from benchmarks import conv, hotspots, labrun, machine, memory, overhead, report, timing
 from benchmarks.implementations import BY_KEY
 from benchmarks.problems import SIZES, sizes_for
 
@@ -114,6 +114,9 @@ def run(args: argparse.Namespace, argv: list[str] | None) -> int:
 
     with phase("per-op overhead (4x4)"):
         results.overhead = overhead.run_overhead(settings.op_calls, settings.op_repeats)
+
+    with phase("conv2d forward + backward against PyTorch (float32)"):
+        results.conv = conv.run_conv(settings.op_repeats, settings.block, smoke=args.smoke, log=log)
 
     with phase("memory (one subprocess per run)"):
         for size_name, epochs in settings.memory_runs:

@@ -110,7 +110,7 @@ def _nn_step(p: Problem) -> tuple[Callable, list, Any, Any]:
     model = nn.MLP(2, (size.h1, size.h2), 1, bias=False, init="randn", rng=np.random.default_rng(0))
     params = list(model.parameters())
     for param, w in zip(params, p.weights):
-        np.copyto(param.data, w)
+        np.copyto(param.data, w.T)  # nn.Linear keeps (out, in); the problem writes (in, out)
     opt = optim.SGD(params, lr=p.lr)
 
     def step(x: Any, y: Any) -> Any:
@@ -135,7 +135,9 @@ def _tinygrad(make: Callable[[Problem], tuple], compiled: bool, native: bool = F
 
         step, ws, x, y = make(p)
         fn = tl.compile(step, native=native) if compiled else step
-        weights = lambda: [w.data.copy() for w in ws]  # noqa: E731
+        # the problem's layout is (in, out); an nn.Linear weight is its transpose, (out, in)
+        layout = (lambda a: a.T) if make is _nn_step else (lambda a: a)
+        weights = lambda: [layout(w.data).copy() for w in ws]  # noqa: E731
         if run:
             return Runner(lambda: fn.run(RUN_EPOCHS, x, y), weights, compiled=fn, per_call=RUN_EPOCHS,
                           single=lambda: fn(x, y))

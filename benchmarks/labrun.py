@@ -84,7 +84,7 @@ def _fit(p: Problem, epochs: int, compile: bool) -> float | None:
         return None
     model = nn.MLP(2, (p.size.h1, p.size.h2), 1, bias=False, init="randn", rng=np.random.default_rng(0))
     for param, w in zip(model.parameters(), p.weights):
-        np.copyto(param.data, w)
+        np.copyto(param.data, w.T)  # nn.Linear keeps (out, in); the problem writes (in, out)
     opt = optim.SGD(model.parameters(), lr=p.lr)
     start = time.perf_counter()
     train.fit(model, p.x, p.y, loss=F.mse_loss, optimizer=opt, epochs=epochs, quiet=True, compile=compile)
@@ -103,7 +103,7 @@ start = time.perf_counter()
 step, ws, x, y = _nn_step(p)
 compiled = tl.compile(step)
 losses = compiled.run({epochs!r}, x, y)
-pred = Network(weights=[w.data for w in ws]).forward(p.x)
+pred = Network(weights=[w.data.T for w in ws]).forward(p.x)  # nn.Linear keeps (out, in)
 seconds = time.perf_counter() - start
 compiled.wait()  # (when the run ended before the compiler did)
 native = next(iter(compiled._replays.values())).native

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from benchmarks.conv import ConvResult
 from benchmarks.hotspots import GcStats, Profile
 from benchmarks.implementations import IMPLS, TARGETS, torch_threads_label
 from benchmarks.labrun import TARGET_SECONDS, LabRun
@@ -39,6 +40,7 @@ class Results:
     lab_epochs: int = 0
     profiles: list[Profile] = field(default_factory=list)
     gc: list[GcStats] = field(default_factory=list)
+    conv: list[ConvResult] = field(default_factory=list)
     seconds: float = 0.0
 
 
@@ -129,6 +131,14 @@ def overhead_table(results: list[OpResult]) -> str:
              f"{r.engine_fwd_bwd:.2f}", f"{r.ratio_fwd_bwd:.1f}x"] for r in results]
     return table(["op on 4x4 float64", "numpy fwd (us)", "engine fwd (us)", "ratio", "numpy fwd+bwd (us)",
                   "engine fwd+bwd (us)", "ratio"], rows)
+
+
+def conv_table(results: list[ConvResult]) -> str:
+    rows = [[r.case, f"{r.engine_ms:.2f}", "n/a" if r.torch_ms is None else f"{r.torch_ms:.2f}",
+             "n/a" if r.ratio is None else f"{r.ratio:.1f}x",
+             "n/a" if r.max_grad_diff is None else f"{r.max_grad_diff:.1e}"] for r in results]
+    return table(["conv2d float32 (batch x channels x image)", "engine (ms)", "PyTorch eager (ms)", "ratio",
+                  "largest gradient difference (relative)"], rows, "lrrrr")
 
 
 def memory_table(results: list[MemoryResult]) -> str:
@@ -240,6 +250,13 @@ def render(r: Results) -> str:
                 "forward records the graph (inputs require grad); forward+backward also clears the inputs' "
                 "grads and runs backward (ones gradient); numpy computes the same values and gradients by hand.",
                 "", overhead_table(r.overhead), ""]
+    if r.conv:
+        out += ["## conv2d forward + backward against PyTorch", "",
+                "One conv2d call and its backward (input, weight and bias gradients), float32, milliseconds per "
+                f"call (median of alternated blocks); both on {r.conv[0].threads} thread(s) (numpy's BLAS and "
+                "OpenMP pools and PyTorch's: two libraries' idle threads spinning in turn would swamp the "
+                "figures). The engine's gradients are checked against PyTorch's first.", "",
+                conv_table(r.conv), ""]
     if r.memory:
         out += ["## Memory", "",
                 "RSS of one run per row, each in a fresh subprocess: after building the model (start), after "

@@ -337,8 +337,8 @@ def test_loss_hessian_of_the_lab_network_matches_torch():
 
     def loss(flat_w):
         w1, w2, w3 = (t.reshape(s) for t, s in zip(torch.split(flat_w, sizes), shapes))
-        h = torch.sigmoid(torch.sigmoid(torch.tensor(x) @ w1) @ w2)
-        return ((torch.sigmoid(h @ w3) - torch.tensor(y)) ** 2).mean()
+        h = torch.sigmoid(torch.sigmoid(torch.tensor(x) @ w1.T) @ w2.T)  # nn.Linear's weights are (out, in)
+        return ((torch.sigmoid(h @ w3.T) - torch.tensor(y)) ** 2).mean()
 
     theirs = TF.hessian(loss, torch.cat([w.reshape(-1) for w in weights]))
     np.testing.assert_allclose(ours, theirs.numpy(), rtol=1e-9, atol=1e-12)

@@ -418,3 +418,24 @@ def test_a_learning_rate_changed_between_calls_is_used_by_the_replay():
         results.append([p.data.copy() for p in model.parameters()])
     for p, q in zip(*results):
         np.testing.assert_allclose(p, q, rtol=1e-12)
+
+
+@pytest.mark.parametrize("native", [False, True])
+def test_a_mask_made_inside_an_op_is_recomputed_on_every_replay(native):
+    """clip's backward mask depends on the values of each call: an element clipped once must not stay masked."""
+    w = tl.tensor(np.array([0.5, 0.5]), requires_grad=True)
+
+    def step(x):
+        w.grad = None
+        loss = (w * x).clip(0.0, 1.0).sum()
+        loss.backward()
+        return loss
+
+    compiled = tl.compile(step, native=native)
+    inside = np.array([1.0, 1.0])
+    for _ in range(4):
+        compiled(inside)
+    compiled(np.array([1.0, 4.0]))  # w * x = 2.0 is clipped: its gradient is 0
+    assert w.grad.data.tolist() == [1.0, 0.0]
+    compiled(inside)
+    assert w.grad.data.tolist() == [1.0, 1.0]

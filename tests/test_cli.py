@@ -246,6 +246,30 @@ def test_model_file_with_broken_metadata(trained, tmp_path, capsys):
     assert code == 1 and err == f"error: {bad}: metadata is missing key 'model.hidden'\n"
 
 
+def _as_version(arrays, version, transpose):
+    meta = json.loads(str(arrays["__meta__"]))
+    meta["version"] = version
+    arrays["__meta__"] = np.array(json.dumps(meta))
+    for key in [k for k in arrays if k.endswith(".weight")] if transpose else []:
+        arrays[key] = arrays[key].T.copy()
+
+
+def test_version_1_model_files_hold_in_out_weights_and_still_predict(trained, tmp_path, capsys):
+    old = tmp_path / "old.npz"  # as the first version wrote it: Linear weights (in_features, out_features)
+    rewrite(trained[2] / "model.npz", old, lambda a: _as_version(a, 1, transpose=True))
+    assert np.load(old)["fc3.weight"].shape == (4, 1)
+    assert cli.main(["predict", "--model", str(trained[2] / "model.npz")]) == 0
+    current = capsys.readouterr().out
+    assert cli.main(["predict", "--model", str(old)]) == 0
+    assert capsys.readouterr().out == current
+    newer = tmp_path / "newer.npz"
+    rewrite(trained[2] / "model.npz", newer, lambda a: _as_version(a, files.MODEL_VERSION + 1, transpose=False))
+    code, err = model_error(newer, capsys)
+    assert code == 1 and err == (f"error: {newer}: model file version {files.MODEL_VERSION + 1} is not one this "
+                                 f"tinygrad-lab reads (1 to {files.MODEL_VERSION}); a newer tinygrad-lab may have "
+                                 "written it\n")
+
+
 def test_model_file_is_a_zip_of_something_else(tmp_path, capsys):
     bad = tmp_path / "other.npz"
     with zipfile.ZipFile(bad, "w") as z:

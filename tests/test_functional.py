@@ -143,7 +143,9 @@ def test_cross_entropy_is_stable_at_large_logits():
 @pytest.mark.parametrize("targets, match", [
     (np.array([0, 3]), r"class indices must lie in \[0, 3\), got values in \[0, 3\]"),
     (np.array([[0], [1]]), r"integer class targets must have shape \(2,\), got \(2, 1\)"),
-    (np.array([0.0, 1.0]), r"prediction has shape \(2, 3\) but target has shape \(2,\)"),
+    (np.array([0.0, 1.0]), r"logits have shape \(2, 3\) and targets of shape \(2,\) have dtype float64: class "
+                           r"indices must be integers"),
+    (np.array([[0.0, 1.0]]), r"prediction has shape \(2, 3\) but target has shape \(1, 2\)"),
     (np.array([True, False]), "integer class indices or float probabilities, got dtype bool"),
 ])
 def test_cross_entropy_rejects_bad_targets(targets, match):

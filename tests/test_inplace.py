@@ -235,10 +235,10 @@ def test_saved_tensor_written_later_raises_torch_sentence_naming_op_and_shape():
 
 def test_parameter_updated_between_forward_and_backward_raises():
     model = nn.Linear(3, 1, rng=np.random.default_rng(0))
-    loss = model(tl.tensor(A)).sum()  # MatMul saves the weight
+    loss = model(tl.tensor(A)).sum()  # Linear saves the weight
     with tl.no_grad():
         model.weight -= 0.1
-    with pytest.raises(RuntimeError, match=r"modified by an inplace operation: the tensor of shape \(3, 1\) saved by MatMul"):
+    with pytest.raises(RuntimeError, match=r"modified by an inplace operation: the tensor of shape \(1, 3\) saved by Linear"):
         loss.backward()
 
 

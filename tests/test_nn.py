@@ -171,8 +171,8 @@ def test_load_shape_mismatch_names_key_and_both_shapes_and_writes_nothing():
     model = _mlp(0)
     before = model.state_dict()
     state = _mlp(1).state_dict()
-    state["fc2.weight"] = np.zeros((3, 5))
-    with pytest.raises(ValueError, match=r"'fc2.weight' has shape \(3, 5\) in the state dict but \(5, 3\)"):
+    state["fc2.weight"] = np.zeros((5, 3))  # the transpose of the (out, in) weight
+    with pytest.raises(ValueError, match=r"'fc2.weight' has shape \(5, 3\) in the state dict but \(3, 5\)"):
         model.load_state_dict(state)
     for name, value in model.state_dict().items():
         np.testing.assert_array_equal(value, before[name])
@@ -204,7 +204,7 @@ def test_xavier_uniform_statistics():
     fan_in, fan_out = 300, 500
     w = nn.Linear(fan_in, fan_out, init="xavier", rng=np.random.default_rng(0)).weight.data
     bound = np.sqrt(6 / (fan_in + fan_out))
-    assert w.shape == (fan_in, fan_out)
+    assert w.shape == (fan_out, fan_in)  # PyTorch's layout
     assert np.abs(w).max() <= bound and np.abs(w).max() > 0.999 * bound
     assert abs(w.var() / (bound ** 2 / 3) - 1) < 0.02 and abs(w.mean()) < 0.01 * bound
 
@@ -218,10 +218,10 @@ def test_kaiming_normal_statistics():
 
 def test_randn_is_the_labs_standard_normal_draw():
     layer = nn.Linear(3, 5, init="randn", rng=np.random.default_rng(4))
-    np.testing.assert_array_equal(layer.weight.data, np.random.default_rng(4).standard_normal((3, 5)))
+    np.testing.assert_array_equal(layer.weight.data, np.random.default_rng(4).standard_normal((3, 5)).T)
     tl.manual_seed(11)  # rng=None uses the generator manual_seed sets
     np.testing.assert_array_equal(nn.Linear(3, 5, init="randn").weight.data,
-                                  np.random.default_rng(11).standard_normal((3, 5)))
+                                  np.random.default_rng(11).standard_normal((3, 5)).T)
 
 
 @pytest.mark.parametrize("alias, name", [("glorot", "xavier"), ("he", "kaiming")])
@@ -231,17 +231,18 @@ def test_init_aliases(alias, name):
     np.testing.assert_array_equal(a, b)
 
 
-def test_bias_starts_at_zero_and_can_be_left_out():
-    layer = nn.Linear(3, 4, rng=np.random.default_rng(0))
+@pytest.mark.parametrize("init", ["xavier", "kaiming", "randn"])
+def test_bias_starts_at_zero_and_can_be_left_out(init):
+    layer = nn.Linear(3, 4, init=init, rng=np.random.default_rng(0))
     np.testing.assert_array_equal(layer.bias.data, np.zeros(4))
     x = np.random.default_rng(1).standard_normal((2, 3))
     layer.bias.data[...] = [1.0, 2.0, 3.0, 4.0]
-    np.testing.assert_allclose(layer(tl.tensor(x)).data, x @ layer.weight.data + [1.0, 2.0, 3.0, 4.0], rtol=1e-15)
+    np.testing.assert_allclose(layer(tl.tensor(x)).data, x @ layer.weight.data.T + [1.0, 2.0, 3.0, 4.0], rtol=1e-15)
     assert [n for n, _ in nn.Linear(3, 4, bias=False).named_parameters()] == ["weight"]
 
 
 def test_unknown_init_and_activation_list_the_valid_names():
-    with pytest.raises(ValueError, match="unknown init 'orthogonal'; valid inits: xavier, glorot, kaiming, he, randn"):
+    with pytest.raises(ValueError, match="unknown init 'orthogonal'; valid inits: default, xavier, glorot, kaiming, he, randn"):
         nn.Linear(2, 2, init="orthogonal")
     with pytest.raises(ValueError, match="unknown activation 'gelu'; valid activations: sigmoid, tanh, relu, "
                                          "leaky_relu, none, identity"):
@@ -283,12 +284,12 @@ def test_lab_mlp_gradients_equal_the_reference(seed, h1, h2):
     model = nn.MLP(2, (h1, h2), 1, bias=False, init="randn", rng=np.random.default_rng(seed))
     ref = Network(2, h1, h2, 1, rng=np.random.default_rng(seed))
     for p, w in zip(model.parameters(), ref.weights):
-        np.testing.assert_array_equal(p.data, w)  # same draws, same order
+        np.testing.assert_array_equal(p.data, w.T)  # same draws, same order; nn.Linear keeps (out, in)
     pred = model(tl.tensor(x))
     np.testing.assert_allclose(pred.data, ref.forward(x), rtol=1e-12, atol=0)
     F.mse_loss(pred, y).backward()
     for p, g in zip(model.parameters(), ref.backpropagation(y)):
-        np.testing.assert_allclose(p.grad.data, g, rtol=1e-12, atol=0)
+        np.testing.assert_allclose(p.grad.data, g.T, rtol=1e-12, atol=0)
 
 
 def test_lab_training_follows_the_reference_step_by_step():
@@ -306,4 +307,4 @@ def test_lab_training_follows_the_reference_step_by_step():
         ref_loss = ref.train_step(x, y, 0.1)
         assert loss.item() == pytest.approx(ref_loss, rel=1e-12)
     for p, w in zip(model.parameters(), ref.weights):
-        np.testing.assert_allclose(p.data, w, rtol=1e-11, atol=0)
+        np.testing.assert_allclose(p.data, w.T, rtol=1e-11, atol=0)

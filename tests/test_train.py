@@ -27,7 +27,7 @@ def lab_model(seed=0, hidden=(4, 4)):
 
 def reference_run(model, x, y, lr, epochs):
     """The lab's numpy network from the model's initial weights: per-epoch losses and accuracies."""
-    net = Network(weights=tuple(a.copy() for a in model.state_dict().values()))
+    net = Network(weights=tuple(a.T.copy() for a in model.state_dict().values()))  # (out, in) -> the lab's (in, out)
     losses, accs = [], []
     for _ in range(epochs):
         pred = net.forward(x)
@@ -47,7 +47,7 @@ def test_fit_matches_the_labs_backprop(compile):
     np.testing.assert_allclose(hist.loss, ref_loss, rtol=1e-10, atol=1e-13)
     np.testing.assert_allclose(hist.accuracy, ref_acc, rtol=1e-12)
     for got, want in zip(model.state_dict().values(), net.weights):
-        np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-13)
+        np.testing.assert_allclose(got, want.T, rtol=1e-10, atol=1e-13)  # nn.Linear keeps (out, in)
     # final numbers come from one forward after the last update
     final = net.forward(x)
     assert math.isclose(hist.final_loss, float(np.mean((final - y) ** 2)), rel_tol=1e-10)

@@ -25,7 +25,8 @@ import numpy as np
 
 META_KEY = "__meta__"
 MODEL_FORMAT = "tinygrad-lab-model"
-MODEL_VERSION = 1
+# 2: Linear weights are (out_features, in_features), PyTorch's layout; version 1 files hold (in, out).
+MODEL_VERSION = 2
 
 
 def _umask() -> int:
@@ -208,6 +209,10 @@ def read_model_file(path: str | os.PathLike) -> tuple[dict, dict]:
         raise ModelFileError(path, f"key {META_KEY!r} does not hold JSON metadata ({err})") from None
     if not isinstance(meta, dict) or meta.get("format") != MODEL_FORMAT:
         raise ModelFileError(path, f"not a tinygrad-lab model file (metadata format is not {MODEL_FORMAT!r})")
+    version = meta.get("version")
+    if isinstance(version, bool) or not isinstance(version, int) or not 1 <= version <= MODEL_VERSION:
+        raise ModelFileError(path, f"model file version {version!r} is not one this tinygrad-lab reads "
+                                   f"(1 to {MODEL_VERSION}); a newer tinygrad-lab may have written it")
     return meta, arrays
 
 

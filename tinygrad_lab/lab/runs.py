@@ -119,6 +119,8 @@ def load_model(path: Any) -> tuple[nn.MLP, dict]:
     problem = _spec_problem(spec) or _config_problem(meta.get("config", {}))
     if problem:
         raise files.ModelFileError(path, f"metadata {problem}")
+    if meta["version"] == 1:  # its Linear weights are (in, out): PyTorch's layout is their transpose
+        arrays = {k: v.T if k.endswith(".weight") and v.ndim == 2 else v for k, v in arrays.items()}
     model = build_model(spec, np.random.default_rng(0))
     files.check_state(path, model, arrays)
     model.load_state_dict(arrays)

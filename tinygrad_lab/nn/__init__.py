@@ -1,5 +1,6 @@
 """Neural-network building blocks in PyTorch's shape: ``Module``, ``Parameter``, ``Linear``, ``Sequential``,
-activation modules, the lab's ``MLP``, and ``DataLoader`` (minibatches).
+activation modules, the lab's ``MLP``, the layers of a CNN (``Conv1d``, ``Conv2d``, ``MaxPool2d``, ``AvgPool2d``,
+``BatchNorm1d``, ``BatchNorm2d``, ``Dropout``, ``Flatten``), and ``DataLoader`` (minibatches).
 
     import tinygrad_lab.nn as nn
     model = nn.MLP(2, (4, 4), 1, bias=False, init="randn", rng=np.random.default_rng(0))  # the lab's network
@@ -13,9 +14,13 @@ from tinygrad_lab.nn import functional, init
 from tinygrad_lab.nn.data import DataLoader
 from tinygrad_lab.nn.activations import ACTIVATIONS, Identity, LeakyReLU, ReLU, Sigmoid, Tanh, make_activation
 from tinygrad_lab.nn.init import INITS
+from tinygrad_lab.nn.conv import Conv1d, Conv2d
 from tinygrad_lab.nn.layers import MLP, Linear, Sequential
 from tinygrad_lab.nn.module import IncompatibleKeys, Module, Parameter, StateDictKeyError
+from tinygrad_lab.nn.normalization import BatchNorm1d, BatchNorm2d, Dropout
+from tinygrad_lab.nn.pooling import AvgPool2d, Flatten, MaxPool2d
 
 __all__ = ["functional", "init", "DataLoader", "ACTIVATIONS", "INITS", "Identity", "LeakyReLU", "ReLU", "Sigmoid",
            "Tanh", "make_activation", "MLP", "Linear", "Sequential", "IncompatibleKeys", "Module", "Parameter",
-           "StateDictKeyError"]
+           "StateDictKeyError", "Conv1d", "Conv2d", "MaxPool2d", "AvgPool2d", "Flatten", "BatchNorm1d",
+           "BatchNorm2d", "Dropout"]

@@ -12,6 +12,9 @@ import numpy as np
 
 from tinygrad_lab.engine.ops import stack
 from tinygrad_lab.engine.tensor import Tensor
+from tinygrad_lab.nn.functional_conv import (  # noqa: F401  (re-exported: F.conv2d, F.linear, ...)
+    avg_pool2d, batch_norm, conv1d, conv2d, dropout, flatten, linear, max_pool2d,
+)
 
 REDUCTIONS = ("mean", "sum", "none")
 
@@ -132,6 +135,10 @@ def cross_entropy(logits: Tensor, targets: Any, reduction: str = "mean") -> Tens
             raise ValueError(f"{name}: class indices must lie in [0, {classes}), got values in "
                              f"[{t.min()}, {t.max()}]")
         loss = -log_probs[np.arange(n), t]
+    elif t.dtype.kind == "f" and t.shape == logits.shape[:1]:
+        raise ValueError(f"{name}: logits have shape {logits.shape} and targets of shape {t.shape} have dtype "
+                         f"{t.dtype}: class indices must be integers (e.g. y.astype(np.int64)); float targets "
+                         f"are probabilities of shape {logits.shape}")
     elif t.dtype.kind == "f":
         probs = _target(name, logits, targets)
         loss = -(probs * log_probs).sum(axis=-1)

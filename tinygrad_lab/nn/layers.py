@@ -8,29 +8,36 @@ import numpy as np
 
 from tinygrad_lab.engine.tensor import Tensor
 from tinygrad_lab.nn.activations import make_activation
-from tinygrad_lab.nn.init import init_weight
+from tinygrad_lab.engine.ops.convolution import Linear as Linear_
+from tinygrad_lab.nn.init import init_weight, uniform_fan_in
 from tinygrad_lab.nn.module import Module, Parameter
 
 
 class Linear(Module):
-    """y = x @ weight + bias, with weight of shape (in_features, out_features) as the lab writes it.
+    """y = x @ weight.T + bias, with weight of shape (out_features, in_features) as PyTorch keeps it; one graph node.
 
-    Inits: "xavier"/"glorot" uniform in +-sqrt(6 / (fan_in + fan_out)); "kaiming"/"he" normal with std
-    sqrt(2 / fan_in); "randn" the lab's plain standard normal (rng.standard_normal((in, out))). The bias
-    starts at zero under every init, so it draws nothing from ``rng``.
+    Inits: "default" PyTorch's (weight and bias uniform in +-1/sqrt(in_features)); "xavier"/"glorot" uniform in
+    +-sqrt(6 / (fan_in + fan_out)); "kaiming"/"he" normal with std sqrt(2 / fan_in); "randn" the lab's plain
+    standard normal. The last three draw the (in, out) matrix the lab writes (rng.standard_normal((in, out)) for
+    "randn") and keep its transpose, and their bias starts at zero, drawing nothing from ``rng``.
     """
 
-    def __init__(self, in_features: int, out_features: int, bias: bool = True, init: str = "xavier",
-                 rng: np.random.Generator | None = None):
+    def __init__(self, in_features: int, out_features: int, bias: bool = True, init: str = "default",
+                 rng: np.random.Generator | None = None, dtype: Any = np.float64):
         super().__init__()
         self.in_features = in_features
         self.out_features = out_features
-        self.weight = Parameter(init_weight(init, in_features, out_features, rng))
-        self.bias = Parameter(np.zeros(out_features)) if bias else None
+        self.weight = Parameter(init_weight(init, in_features, out_features, rng, dtype))
+        if not bias:
+            self.bias = None
+        elif str(init).lower() == "default":
+            self.bias = Parameter(uniform_fan_in((out_features,), in_features, rng, dtype))
+        else:
+            self.bias = Parameter(np.zeros(out_features, dtype=dtype))
 
     def forward(self, x: Tensor) -> Tensor:
-        out = x @ self.weight
-        return out if self.bias is None else out + self.bias
+        # the op itself, not F.linear: the hot path of the lab's step; a mismatch is the op's one-line error
+        return Linear_.apply(x, self.weight) if self.bias is None else Linear_.apply(x, self.weight, self.bias)
 
     def extra_repr(self) -> str:
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"

@@ -44,12 +44,19 @@ class Module:
     def __init__(self) -> None:
         object.__setattr__(self, "_parameters", {})
         object.__setattr__(self, "_modules", {})
+        object.__setattr__(self, "_buffers", {})
+        object.__setattr__(self, "_non_persistent", set())
         object.__setattr__(self, "training", True)
 
     # ---- registration: attributes that are Parameters or Modules are tracked in assignment order -----------
     def __setattr__(self, name: str, value: Any) -> None:
         if "_parameters" not in self.__dict__:
             raise AttributeError(f"{type(self).__name__}: call super().__init__() before assigning attributes")
+        if name in self._buffers:  # assigning to a buffer replaces its value, as in torch
+            value = self._buffer_value(name, value)
+            self._buffers[name] = value
+            object.__setattr__(self, name, value)
+            return
         self._parameters.pop(name, None)
         self._modules.pop(name, None)
         if isinstance(value, Parameter):
@@ -61,7 +68,54 @@ class Module:
     def __delattr__(self, name: str) -> None:
         self._parameters.pop(name, None)
         self._modules.pop(name, None)
+        self._buffers.pop(name, None)
+        self._non_persistent.discard(name)
         object.__delattr__(self, name)
+
+    # ---- buffers: state that is saved and loaded but not trained (batch norm's running statistics) ----------
+    def register_buffer(self, name: str, tensor: Any, persistent: bool = True) -> None:
+        """Keep ``tensor`` (a Tensor, an array or None) as the attribute ``name``, in ``state_dict`` when persistent."""
+        if "_buffers" not in self.__dict__:
+            raise AttributeError(f"{type(self).__name__}: call super().__init__() before register_buffer")
+        if not isinstance(name, str) or not name or "." in name:
+            raise KeyError(f"register_buffer: buffer name must be a non-empty string without '.', got {name!r}")
+        if name in self._parameters or name in self._modules:
+            raise KeyError(f"register_buffer: {name!r} is already a parameter or module of {type(self).__name__}")
+        self._buffers[name] = None
+        (self._non_persistent.discard if persistent else self._non_persistent.add)(name)
+        setattr(self, name, tensor)
+
+    def _buffer_value(self, name: str, value: Any) -> Any:
+        if value is None or isinstance(value, Tensor) and not value.requires_grad:
+            return value
+        if isinstance(value, np.ndarray):
+            return Tensor(value, dtype=value.dtype)
+        raise TypeError(f"{type(self).__name__}: buffer {name!r} must be a Tensor without grad, an array or None, "
+                        f"got {type(value).__name__}")
+
+    def named_buffers(self, prefix: str = "") -> Iterator[tuple[str, Tensor]]:
+        """(dotted name, Tensor) of every buffer that is not None, module by module as named_modules orders them."""
+        for module_name, module in self.named_modules(prefix):
+            for name, b in module._buffers.items():
+                if b is not None:
+                    yield (f"{module_name}.{name}" if module_name else name), b
+
+    def buffers(self) -> Iterator[Tensor]:
+        """The buffers of named_buffers, without names."""
+        return (b for _, b in self.named_buffers())
+
+    def _state(self) -> Iterator[tuple[str, Tensor]]:
+        """What state_dict holds, in PyTorch's order: each module's parameters, then its persistent buffers."""
+        seen: set[int] = set()
+        for module_name, module in self.named_modules():
+            prefix = f"{module_name}." if module_name else ""
+            for name, p in module._parameters.items():
+                if id(p) not in seen:
+                    seen.add(id(p))
+                    yield prefix + name, p
+            for name, b in module._buffers.items():
+                if b is not None and name not in module._non_persistent:
+                    yield prefix + name, b
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
         """The computation; every subclass defines it, and calling the module runs it."""
@@ -130,17 +184,18 @@ class Module:
 
     # ---- saving and loading ------------------------------------------------------------------------------------
     def state_dict(self) -> "OrderedDict[str, np.ndarray]":
-        """Parameter name -> a copy of its array, in registration order (what ``np.savez`` wants)."""
-        return OrderedDict((name, p.data.copy()) for name, p in self.named_parameters())
+        """Parameter and persistent buffer name -> a copy of its array, in registration order, each module's
+        parameters before its buffers as in PyTorch (what ``np.savez`` wants)."""
+        return OrderedDict((name, t.data.copy()) for name, t in self._state())
 
     def load_state_dict(self, state_dict: Mapping[str, Any], strict: bool = True) -> IncompatibleKeys:
-        """Copy arrays into the parameters in place (so optimizers holding them stay valid).
+        """Copy arrays into the parameters and buffers in place (so optimizers holding them stay valid).
 
         Nothing is written unless every entry fits: a wrong shape is a ValueError naming the key and both
         shapes, a wrong dtype (say strings) a TypeError. With ``strict`` a missing or unexpected key is a
         KeyError naming them all; without it they are skipped and returned.
         """
-        own = dict(self.named_parameters())
+        own = dict(self._state())
         missing = [k for k in own if k not in state_dict]
         unexpected = [k for k in state_dict if k not in own]
         if strict and (missing or unexpected):

@@ -10,6 +10,8 @@ input's shape (autograd.sum_to_shape), so no op undoes broadcasting itself.
 To add an op: write its Function in the module of its kind, a one-line method in tensor.py, and a gradcheck in tests/test_ops.py.
 """
 from tinygrad_lab.engine.ops.arithmetic import Add, Div, MatMul, Mul, Neg, Pow, Sub
+from tinygrad_lab.engine.ops.convolution import Conv, ConvInputGrad, ConvWeightGrad, Linear
+from tinygrad_lab.engine.ops.pooling import AvgPool, AvgPoolScatter, MaxPool, MaxPoolGather, MaxPoolScatter
 from tinygrad_lab.engine.ops.common import _axis, _const, _keepdims_shape, _normalize_axes
 from tinygrad_lab.engine.ops.elementwise import (
     Abs, Cast, Clip, Clone, Exp, LeakyReLU, Log, Maximum, Minimum, ReLU, Sigmoid, Sqrt, Tanh, Where,

@@ -1,0 +1,223 @@
+"""Convolution over 1 or 2 spatial axes (N, C, *spatial), and ``Linear`` (x @ W.T + b as one node).
+
+The forward is im2col: a strided view of the padded input holds every window without copying, one reshape
+gathers them into columns (G, C/G * K, N * L) and one matmul per layer multiplies them with the weights. The
+input's gradient scatters the columns back with one slice-add per kernel offset (K of them, not one per element).
+
+Three Functions close the triangle of derivatives, so every order is exact: ``Conv`` (x, w -> y),
+``ConvInputGrad`` (g, w -> dx, a transposed convolution) and ``ConvWeightGrad`` (x, g -> dw). Each is linear in
+each of its inputs, and the backward of each is made of the other two.
+"""
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+import numpy as np
+
+from tinygrad_lab.engine.function import Function
+from tinygrad_lab.engine.ops.common import _any_tensor, _const
+
+
+class ConvParams(tuple):
+    """(stride, padding, dilation, groups) of a convolution, stride/padding/dilation one int per spatial axis."""
+
+    @property
+    def stride(self) -> tuple:
+        return self[0]
+
+    @property
+    def padding(self) -> tuple:
+        return self[1]
+
+    @property
+    def dilation(self) -> tuple:
+        return self[2]
+
+    @property
+    def groups(self) -> int:
+        return self[3]
+
+
+def out_size(size: int, k: int, stride: int, padding: int, dilation: int) -> int:
+    """Output length along one axis, as torch: floor((size + 2p - d(k - 1) - 1) / s) + 1."""
+    return (size + 2 * padding - dilation * (k - 1) - 1) // stride + 1
+
+
+def pad(x: np.ndarray, padding: tuple, value: float = 0.0) -> np.ndarray:
+    """x with ``padding`` (one int per spatial axis, the last axes) added on both sides, filled with value."""
+    if not any(padding):
+        return x
+    shape = x.shape[:-len(padding)] + tuple(s + 2 * p for s, p in zip(x.shape[-len(padding):], padding))
+    out = np.full(shape, value, dtype=x.dtype)
+    out[(...,) + tuple(slice(p, p + s) for p, s in zip(padding, x.shape[-len(padding):]))] = x
+    return out
+
+
+def windows(xp: np.ndarray, kernel: tuple, stride: tuple, dilation: tuple, out: tuple) -> np.ndarray:
+    """A read-only strided view (*lead, *out, *kernel) of the padded array xp: every window, no copy."""
+    d = len(kernel)
+    lead, strides = xp.shape[:-d], xp.strides
+    shape = lead + tuple(out) + tuple(kernel)
+    step = strides[:-d] + tuple(s * st for s, st in zip(strides[-d:], stride)) + \
+        tuple(s * dl for s, dl in zip(strides[-d:], dilation))
+    return np.lib.stride_tricks.as_strided(xp, shape, step, writeable=False)
+
+
+def offsets(kernel: tuple, stride: tuple, dilation: tuple, out: tuple) -> Any:
+    """(kernel index, slices into the padded input it reads) for each kernel offset: the scatter's loop."""
+    for index in itertools.product(*(range(k) for k in kernel)):
+        yield index, tuple(slice(i * dl, i * dl + st * (o - 1) + 1, st)
+                           for i, dl, st, o in zip(index, dilation, stride, out))
+
+
+def _cols(x: np.ndarray, kernel: tuple, params: ConvParams, out: tuple) -> np.ndarray:
+    """im2col: (G, C/G * prod(kernel), N * prod(out)), one copy of the windows of the padded input."""
+    stride, padding, dilation, groups = params
+    n, c, d = x.shape[0], x.shape[1], len(kernel)
+    xp = pad(x, padding).reshape((n, groups, c // groups) + tuple(s + 2 * p for s, p in zip(x.shape[2:], padding)))
+    win = windows(xp, kernel, stride, dilation, out)  # (N, G, Cg, *out, *kernel)
+    order = (1, 2) + tuple(range(3 + d, 3 + 2 * d)) + (0,) + tuple(range(3, 3 + d))  # (G, Cg, *kernel, N, *out)
+    return win.transpose(order).reshape(groups, -1, n * int(np.prod(out)))
+
+
+def conv_forward(x: np.ndarray, w: np.ndarray, params: ConvParams, cols: np.ndarray | None = None) -> np.ndarray:
+    """y = conv(x, w), (N, O, *out), no bias."""
+    kernel, groups, n = w.shape[2:], params.groups, x.shape[0]
+    out = tuple(out_size(s, k, *a) for s, k, *a in zip(x.shape[2:], kernel, *params[:3]))
+    cols = _cols(x, kernel, params, out) if cols is None else cols
+    y = np.matmul(w.reshape(groups, w.shape[0] // groups, -1), cols)  # (G, Og, N * L)
+    y = y.reshape((w.shape[0], n) + out)
+    return np.ascontiguousarray(np.moveaxis(y, 1, 0))
+
+
+def _grad_rows(g: np.ndarray, groups: int) -> np.ndarray:
+    """The output gradient (N, O, *out) as (G, Og, N * L), the layout of the forward's product."""
+    n, o = g.shape[:2]
+    return np.moveaxis(g, 0, 1).reshape(groups, o // groups, -1)
+
+
+def conv_input_grad(g: np.ndarray, w: np.ndarray, x_shape: tuple, params: ConvParams) -> np.ndarray:
+    """dx of y = conv(x, w) for output gradient g (the transposed convolution of g with w)."""
+    stride, padding, dilation, groups = params
+    kernel, d = w.shape[2:], len(w.shape) - 2
+    n, c, out = x_shape[0], x_shape[1], g.shape[2:]
+    w3 = w.reshape(groups, w.shape[0] // groups, -1)
+    dcols = np.matmul(w3.transpose(0, 2, 1), _grad_rows(g, groups))  # (G, Cg * K, N * L)
+    dcols = dcols.reshape((groups, c // groups) + tuple(kernel) + (n,) + tuple(out))
+    padded = tuple(s + 2 * p for s, p in zip(x_shape[2:], padding))
+    dxp = np.zeros((groups, c // groups, n) + padded, dtype=dcols.dtype)
+    for index, where in offsets(kernel, stride, dilation, out):
+        dxp[(slice(None),) * 3 + where] += dcols[(slice(None),) * 2 + index]
+    dx = np.moveaxis(dxp.reshape((c, n) + padded), 1, 0)
+    crop = tuple(slice(p, p + s) for p, s in zip(padding, x_shape[2:]))
+    return np.ascontiguousarray(dx[(slice(None),) * 2 + crop])
+
+
+def conv_weight_grad(x: np.ndarray, g: np.ndarray, w_shape: tuple, params: ConvParams,
+                     cols: np.ndarray | None = None) -> np.ndarray:
+    """dw of y = conv(x, w) for output gradient g: the output gradient times the input's columns."""
+    groups, kernel = params.groups, w_shape[2:]
+    cols = _cols(x, kernel, params, g.shape[2:]) if cols is None else cols
+    return np.matmul(_grad_rows(g, groups), cols.transpose(0, 2, 1)).reshape(w_shape)
+
+
+class Conv(Function):
+    """y = conv(x, w) + b over the axes after (N, C); ``params`` is a ConvParams."""
+
+    @staticmethod
+    def forward(ctx, x, w, b=None, params=None):
+        cols = _cols(x, w.shape[2:], params, tuple(out_size(s, k, *a) for s, k, *a in
+                                                    zip(x.shape[2:], w.shape[2:], *params[:3])))
+        y = conv_forward(x, w, params, cols)
+        if b is not None:
+            y += b.reshape((-1,) + (1,) * (x.ndim - 2))
+        ctx.save_for_backward(x, w)
+        ctx.cols = cols  # the forward's columns, reused by a first-order weight gradient
+        return y
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, w = ctx.saved_tensors
+        params = ctx.attrs["params"]
+        need_x, need_w = ctx.needs_input_grad[:2]
+        need_b = len(ctx.needs_input_grad) > 2 and ctx.needs_input_grad[2]
+        grad_b = grad.sum(axis=(0,) + tuple(range(2, grad.ndim))) if need_b else None
+        if _any_tensor(grad, x, w):
+            gx = ConvInputGrad.apply(grad, w, x_shape=_const(x).shape, params=params) if need_x else None
+            gw = ConvWeightGrad.apply(x, grad, w_shape=_const(w).shape, params=params) if need_w else None
+        else:
+            gx = conv_input_grad(grad, w, x.shape, params) if need_x else None
+            gw = conv_weight_grad(x, grad, w.shape, params, ctx.cols) if need_w else None
+        return (gx, gw) if len(ctx.needs_input_grad) == 2 else (gx, gw, grad_b)
+
+
+class ConvInputGrad(Function):
+    """dx = conv_transpose(g, w) for an input of shape x_shape: Conv's input gradient, differentiable again."""
+
+    @staticmethod
+    def forward(ctx, g, w, x_shape=(), params=None):
+        ctx.save_for_backward(g, w)
+        return conv_input_grad(g, w, x_shape, params)
+
+    @staticmethod
+    def backward(ctx, grad):
+        g, w = ctx.saved_tensors
+        params = ctx.attrs["params"]
+        need_g, need_w = ctx.needs_input_grad
+        if _any_tensor(grad, g, w):
+            dg = Conv.apply(grad, w, params=params) if need_g else None
+            dw = ConvWeightGrad.apply(grad, g, w_shape=_const(w).shape, params=params) if need_w else None
+            return dg, dw
+        return (conv_forward(grad, w, params) if need_g else None,
+                conv_weight_grad(grad, g, w.shape, params) if need_w else None)
+
+
+class ConvWeightGrad(Function):
+    """dw = Conv's weight gradient for input x and output gradient g, differentiable again."""
+
+    @staticmethod
+    def forward(ctx, x, g, w_shape=(), params=None):
+        ctx.save_for_backward(x, g)
+        return conv_weight_grad(x, g, w_shape, params)
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, g = ctx.saved_tensors
+        params = ctx.attrs["params"]
+        need_x, need_g = ctx.needs_input_grad
+        if _any_tensor(grad, x, g):
+            dx = ConvInputGrad.apply(g, grad, x_shape=_const(x).shape, params=params) if need_x else None
+            dg = Conv.apply(x, grad, params=params) if need_g else None
+            return dx, dg
+        return (conv_input_grad(g, grad, x.shape, params) if need_x else None,
+                conv_forward(x, grad, params) if need_g else None)
+
+
+class Linear(Function):
+    """x @ weight.T + bias with weight (out, in), PyTorch's layout, as one node (torch's addmm).
+
+    The weight's gradient comes out in the weight's own memory order: g.T @ x for a C-ordered weight, and
+    (x.T @ g).T for the transpose of an (in, out) array, which is then the very product x.T @ g (same numbers)."""
+
+    @staticmethod
+    def forward(ctx, x, w, b=None):
+        ctx.save_for_backward(x, w)
+        out = np.matmul(x, w.T)
+        if b is not None:
+            out += b
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, w = ctx.saved_tensors
+        needs = ctx.needs_input_grad
+        gx = grad @ w if needs[0] else None
+        gw = gb = None
+        if needs[1]:
+            x2 = x if x.ndim == 2 else x.reshape(-1, x.shape[-1])
+            g2 = grad if grad.ndim == 2 else grad.reshape(-1, grad.shape[-1])
+            gw = g2.T @ x2 if _const(w).flags.c_contiguous else (x2.T @ g2).T
+        if len(needs) > 2 and needs[2]:
+            gb = grad.sum(axis=tuple(range(grad.ndim - 1))) if grad.ndim > 1 else grad
+        return (gx, gw) if len(needs) == 2 else (gx, gw, gb)

@@ -1,0 +1,145 @@
+"""Max and average pooling over the axes after (N, C), through the same strided windows as convolution.
+
+Both are linear in the incoming gradient once the max positions are fixed, so each backward is a Function
+too: max pooling's is a scatter to the recorded positions (``MaxPoolScatter``), whose own backward gathers from
+them (``MaxPoolGather``, max pooling with frozen positions); average pooling's backward (``AvgPoolScatter``)
+spreads the gradient evenly over each window, and its backward is average pooling again. Every order is exact.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from tinygrad_lab.engine.function import Function
+from tinygrad_lab.engine.ops.common import _any_tensor
+from tinygrad_lab.engine.ops.convolution import offsets, pad, windows
+
+
+class PoolParams(tuple):
+    """(kernel, stride, padding, dilation), one int per spatial axis each."""
+
+
+def _windows(x: np.ndarray, params: PoolParams, fill: float) -> np.ndarray:
+    """The (N, C, *out, *kernel) windows of x padded with ``fill``."""
+    kernel, stride, padding, dilation = params
+    out = pool_out(x.shape[2:], params)
+    return windows(pad(x, padding, fill), kernel, stride, dilation, out)
+
+
+def pool_out(spatial: tuple, params: PoolParams) -> tuple:
+    """The pooled spatial shape (floor mode, as torch's default)."""
+    kernel, stride, padding, dilation = params
+    return tuple((s + 2 * p - dl * (k - 1) - 1) // st + 1
+                 for s, k, st, p, dl in zip(spatial, kernel, stride, padding, dilation))
+
+
+def _scatter(parts, x_shape: tuple, params: PoolParams, dtype: np.dtype) -> np.ndarray:
+    """sum over kernel offsets of parts(offset) added into the windows' places, cropped to x_shape."""
+    kernel, stride, padding, dilation = params
+    out = pool_out(x_shape[2:], params)
+    padded = tuple(s + 2 * p for s, p in zip(x_shape[2:], padding))
+    dxp = np.zeros(x_shape[:2] + padded, dtype=dtype)
+    for flat, (index, where) in enumerate(offsets(kernel, stride, dilation, out)):
+        dxp[(slice(None),) * 2 + where] += parts(flat, index)
+    return dxp[(slice(None),) * 2 + tuple(slice(p, p + s) for p, s in zip(padding, x_shape[2:]))]
+
+
+def _flat_windows(win: np.ndarray, d: int) -> np.ndarray:
+    """(N, C, *out, prod(kernel)): the windows with their kernel axes as one (a copy)."""
+    return win.reshape(win.shape[:-d] + (-1,))
+
+
+class MaxPool(Function):
+    """Maximum over each window; ties send the gradient to the first maximum (row-major), as torch."""
+
+    @staticmethod
+    def forward(ctx, x, params=None):
+        d = len(params[0])
+        flat = _flat_windows(_windows(x, params, -np.inf), d)
+        index = flat.argmax(axis=-1)
+        ctx.index, ctx.x_shape = index, x.shape
+        return np.take_along_axis(flat, index[..., None], axis=-1)[..., 0]
+
+    @staticmethod
+    def backward(ctx, grad):
+        params = ctx.attrs["params"]
+        if _any_tensor(grad):
+            return MaxPoolScatter.apply(grad, index=ctx.index, x_shape=ctx.x_shape, params=params)
+        return _max_scatter(grad, ctx.index, ctx.x_shape, params)
+
+
+def _max_scatter(grad: np.ndarray, index: np.ndarray, x_shape: tuple, params: PoolParams) -> np.ndarray:
+    return _scatter(lambda flat, _: np.where(index == flat, grad, 0), x_shape, params, grad.dtype)
+
+
+class MaxPoolScatter(Function):
+    """MaxPool's input gradient: each output gradient added at its window's recorded maximum."""
+
+    @staticmethod
+    def forward(ctx, grad, index=None, x_shape=(), params=None):
+        return _max_scatter(grad, index, x_shape, params)
+
+    @staticmethod
+    def backward(ctx, gg):
+        a = ctx.attrs
+        return MaxPoolGather.apply(gg, index=a["index"], params=a["params"]) if _any_tensor(gg) \
+            else _max_gather(gg, a["index"], a["params"])
+
+
+def _max_gather(x: np.ndarray, index: np.ndarray, params: PoolParams) -> np.ndarray:
+    flat = _flat_windows(_windows(x, params, 0.0), len(params[0]))
+    return np.take_along_axis(flat, index[..., None], axis=-1)[..., 0]
+
+
+class MaxPoolGather(Function):
+    """The value of x at each window's recorded maximum: MaxPoolScatter's gradient (max pooling, positions fixed)."""
+
+    @staticmethod
+    def forward(ctx, x, index=None, params=None):
+        ctx.x_shape = x.shape
+        return _max_gather(x, index, params)
+
+    @staticmethod
+    def backward(ctx, grad):
+        a = ctx.attrs
+        return MaxPoolScatter.apply(grad, index=a["index"], x_shape=ctx.x_shape, params=a["params"]) \
+            if _any_tensor(grad) else _max_scatter(grad, a["index"], ctx.x_shape, a["params"])
+
+
+def _avg(x: np.ndarray, params: PoolParams) -> np.ndarray:
+    d = len(params[0])
+    out = _windows(x, params, 0.0).sum(axis=tuple(range(-d, 0)))
+    out *= x.dtype.type(1.0 / np.prod(params[0]))  # padding counts, as torch's count_include_pad=True
+    return out
+
+
+def _avg_scatter(grad: np.ndarray, x_shape: tuple, params: PoolParams) -> np.ndarray:
+    share = grad * grad.dtype.type(1.0 / np.prod(params[0]))
+    return _scatter(lambda flat, index: share, x_shape, params, grad.dtype)
+
+
+class AvgPool(Function):
+    """Mean over each window, the padding's zeros included (torch's count_include_pad=True)."""
+
+    @staticmethod
+    def forward(ctx, x, params=None):
+        ctx.x_shape = x.shape
+        return _avg(x, params)
+
+    @staticmethod
+    def backward(ctx, grad):
+        params = ctx.attrs["params"]
+        return AvgPoolScatter.apply(grad, x_shape=ctx.x_shape, params=params) if _any_tensor(grad) \
+            else _avg_scatter(grad, ctx.x_shape, params)
+
+
+class AvgPoolScatter(Function):
+    """AvgPool's input gradient: each output gradient shared evenly over its window; its own gradient is AvgPool."""
+
+    @staticmethod
+    def forward(ctx, grad, x_shape=(), params=None):
+        return _avg_scatter(grad, x_shape, params)
+
+    @staticmethod
+    def backward(ctx, gg):
+        params = ctx.attrs["params"]
+        return AvgPool.apply(gg, params=params) if _any_tensor(gg) else _avg(gg, params)

@@ -1,0 +1,184 @@
+"""Layer functions with PyTorch's names, arguments and defaults: ``linear``, ``conv1d``, ``conv2d``, ``max_pool2d``,
+``avg_pool2d``, ``batch_norm``, ``dropout`` and ``flatten`` (re-exported by ``tinygrad_lab.nn.functional``).
+
+Arguments are checked before any work: a wrong channel count, a kernel larger than the padded input or a bad
+setting is a ValueError of one line naming the function and the shapes.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from tinygrad_lab.engine.autograd import no_grad
+from tinygrad_lab.engine.ops.convolution import Conv, ConvParams, Linear, out_size
+from tinygrad_lab.engine.ops.pooling import AvgPool, MaxPool, PoolParams
+from tinygrad_lab.engine.tensor import Tensor, _rng
+
+
+def _tuple(name: str, what: str, value: Any, d: int, minimum: int) -> tuple:
+    """An int or a sequence of d ints (each >= minimum) as a d-tuple."""
+    values = (value,) * d if isinstance(value, (int, np.integer)) and not isinstance(value, bool) else value
+    try:
+        values = tuple(values)
+    except TypeError:
+        values = ()
+    if len(values) != d or not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v >= minimum
+                                    for v in values):
+        raise ValueError(f"{name}: {what} must be an int >= {minimum} or {d} of them, got {value!r}")
+    return tuple(int(v) for v in values)
+
+
+def _tensor(x: Any) -> Tensor:
+    return x if isinstance(x, Tensor) else Tensor(x)
+
+
+def linear(x: Any, weight: Any, bias: Any = None) -> Tensor:
+    """x @ weight.T + bias with weight (out_features, in_features), as one graph node (torch's addmm)."""
+    x, w = _tensor(x), _tensor(weight)
+    if w.ndim != 2 or x.ndim < 1 or x.shape[-1] != w.shape[1]:
+        raise ValueError(f"linear: input of shape {x.shape} does not fit a weight of shape {w.shape} "
+                         "(weight is (out_features, in_features); the input's last axis must be in_features)")
+    if bias is None:
+        return Linear.apply(x, w)
+    if tuple(np.shape(bias)) != (w.shape[0],):
+        raise ValueError(f"linear: bias has shape {tuple(np.shape(bias))} but the weight {w.shape} needs ({w.shape[0]},)")
+    return Linear.apply(x, w, bias)
+
+
+def _conv(name: str, d: int, x: Any, weight: Any, bias: Any, stride: Any, padding: Any, dilation: Any,
+          groups: int) -> Tensor:
+    x, w = _tensor(x), _tensor(weight)
+    stride = _tuple(name, "stride", stride, d, 1)
+    padding = _tuple(name, "padding", padding, d, 0)
+    dilation = _tuple(name, "dilation", dilation, d, 1)
+    layout = "(N, C, L)" if d == 1 else "(N, C, H, W)"
+    if x.ndim != d + 2:
+        raise ValueError(f"{name}: input must be {layout}, got shape {x.shape}")
+    if w.ndim != d + 2:
+        raise ValueError(f"{name}: weight must have {d + 2} axes (out_channels, in_channels/groups, kernel...), "
+                         f"got shape {w.shape}")
+    if isinstance(groups, bool) or not isinstance(groups, (int, np.integer)) or groups < 1 or w.shape[0] % groups:
+        raise ValueError(f"{name}: groups must be an int >= 1 dividing out_channels {w.shape[0]}, got {groups!r}")
+    if x.shape[1] != w.shape[1] * groups:
+        raise ValueError(f"{name}: input of shape {x.shape} has {x.shape[1]} channels, but a weight of shape "
+                         f"{w.shape} with groups={groups} expects {w.shape[1] * groups}")
+    padded = tuple(s + 2 * p for s, p in zip(x.shape[2:], padding))
+    span = tuple(dl * (k - 1) + 1 for k, dl in zip(w.shape[2:], dilation))
+    if any(k > s for k, s in zip(span, padded)):
+        raise ValueError(f"{name}: kernel of size {w.shape[2:]} (dilated to {span}) is larger than the padded input "
+                         f"{padded} (input shape {x.shape}, padding {padding})")
+    params = ConvParams((stride, padding, dilation, int(groups)))
+    if bias is None:
+        return Conv.apply(x, w, params=params)
+    if tuple(np.shape(bias)) != (w.shape[0],):
+        raise ValueError(f"{name}: bias has shape {tuple(np.shape(bias))} but the weight {w.shape} needs ({w.shape[0]},)")
+    return Conv.apply(x, w, bias, params=params)
+
+
+def conv2d(x: Any, weight: Any, bias: Any = None, stride: Any = 1, padding: Any = 0, dilation: Any = 1,
+           groups: int = 1) -> Tensor:
+    """2-D convolution (cross-correlation, as torch) of x (N, C, H, W) with weight (O, C/groups, kh, kw)."""
+    return _conv("conv2d", 2, x, weight, bias, stride, padding, dilation, groups)
+
+
+def conv1d(x: Any, weight: Any, bias: Any = None, stride: Any = 1, padding: Any = 0, dilation: Any = 1,
+           groups: int = 1) -> Tensor:
+    """1-D convolution of x (N, C, L) with weight (O, C/groups, k)."""
+    return _conv("conv1d", 1, x, weight, bias, stride, padding, dilation, groups)
+
+
+def _pool_params(name: str, x: Tensor, kernel_size: Any, stride: Any, padding: Any, dilation: Any) -> PoolParams:
+    if x.ndim != 4:
+        raise ValueError(f"{name}: input must be (N, C, H, W), got shape {x.shape}")
+    kernel = _tuple(name, "kernel_size", kernel_size, 2, 1)
+    stride = kernel if stride is None or stride == () else _tuple(name, "stride", stride, 2, 1)
+    padding = _tuple(name, "padding", padding, 2, 0)
+    dilation = _tuple(name, "dilation", dilation, 2, 1)
+    if any(2 * p > k for p, k in zip(padding, kernel)):
+        raise ValueError(f"{name}: padding {padding} must be at most half of kernel_size {kernel}")
+    params = PoolParams((kernel, stride, padding, dilation))
+    if any(out_size(s, k, st, p, dl) < 1 for s, k, st, p, dl in zip(x.shape[2:], kernel, stride, padding, dilation)):
+        raise ValueError(f"{name}: kernel_size {kernel} (dilation {dilation}) is larger than the padded input "
+                         f"{tuple(s + 2 * p for s, p in zip(x.shape[2:], padding))} (input shape {x.shape})")
+    return params
+
+
+def max_pool2d(x: Any, kernel_size: Any, stride: Any = None, padding: Any = 0, dilation: Any = 1) -> Tensor:
+    """Maximum over each kernel_size window of x (N, C, H, W); stride defaults to kernel_size, padding is -inf."""
+    x = _tensor(x)
+    return MaxPool.apply(x, params=_pool_params("max_pool2d", x, kernel_size, stride, padding, dilation))
+
+
+def avg_pool2d(x: Any, kernel_size: Any, stride: Any = None, padding: Any = 0) -> Tensor:
+    """Mean over each kernel_size window of x (N, C, H, W), zero padding counted (torch's count_include_pad)."""
+    x = _tensor(x)
+    return AvgPool.apply(x, params=_pool_params("avg_pool2d", x, kernel_size, stride, padding, 1))
+
+
+def _array(value: Any) -> Any:
+    return value.data if isinstance(value, Tensor) else value
+
+
+def batch_norm(x: Any, running_mean: Any, running_var: Any, weight: Any = None, bias: Any = None,
+               training: bool = False, momentum: float = 0.1, eps: float = 1e-5) -> Tensor:
+    """Normalise each channel (axis 1) of (N, C) or (N, C, *spatial) input, then scale and shift per channel.
+
+    Training uses the batch's statistics (biased variance) and updates the running ones in place:
+    running = (1 - momentum) * running + momentum * batch, with the unbiased variance, as torch. Otherwise
+    the running statistics normalise.
+    """
+    x = _tensor(x)
+    if x.ndim < 2:
+        raise ValueError(f"batch_norm: input must be (N, C) or (N, C, ...), got shape {x.shape}")
+    c = x.shape[1]
+    for label, value in (("running_mean", running_mean), ("running_var", running_var), ("weight", weight),
+                         ("bias", bias)):
+        if value is not None and tuple(np.shape(_array(value))) != (c,):
+            raise ValueError(f"batch_norm: {label} has shape {tuple(np.shape(_array(value)))} but the input "
+                             f"{x.shape} has {c} channels")
+    axes = (0,) + tuple(range(2, x.ndim))
+    shape = (1, c) + (1,) * (x.ndim - 2)
+    if training:
+        n = x.size // c
+        if n <= 1:
+            raise ValueError(f"batch_norm: expected more than 1 value per channel when training, got input of "
+                             f"shape {x.shape}")
+        mean = x.mean(axis=axes, keepdims=True)
+        centred = x - mean
+        var = (centred * centred).mean(axis=axes, keepdims=True)
+        with no_grad():
+            for running, batch in ((running_mean, mean.data), (running_var, var.data * (n / (n - 1)))):
+                if running is not None:
+                    target = _array(running)
+                    target *= 1.0 - momentum
+                    target += momentum * batch.reshape(c)
+    else:
+        if running_mean is None or running_var is None:
+            raise ValueError("batch_norm: running_mean and running_var are needed when not training")
+        centred = x - _array(running_mean).reshape(shape)
+        var = _array(running_var).reshape(shape)
+    out = centred / (var + eps) ** 0.5
+    if weight is not None:
+        out = out * (weight.reshape(shape) if isinstance(weight, Tensor) else np.reshape(weight, shape))
+    if bias is not None:
+        out = out + (bias.reshape(shape) if isinstance(bias, Tensor) else np.reshape(bias, shape))
+    return out
+
+
+def dropout(x: Any, p: float = 0.5, training: bool = True, rng: np.random.Generator | None = None) -> Tensor:
+    """Zero each element with probability p and scale the rest by 1 / (1 - p) when training; identity otherwise.
+    ``rng`` draws the mask (tl.manual_seed's generator when None)."""
+    x = _tensor(x)
+    if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0.0 <= p <= 1.0:
+        raise ValueError(f"dropout: probability p must lie in [0, 1], got {p!r}")
+    if not training or p == 0.0:
+        return x
+    keep = _rng(rng).random(x.shape) >= p
+    scale = np.zeros(x.shape, dtype=x.dtype) if p == 1.0 else keep.astype(x.dtype) / x.dtype.type(1.0 - p)
+    return x * scale
+
+
+def flatten(x: Any, start_dim: int = 0, end_dim: int = -1) -> Tensor:
+    """x with the axes start_dim..end_dim (inclusive) merged into one, as torch.flatten."""
+    return _tensor(x).flatten(start_dim, end_dim)

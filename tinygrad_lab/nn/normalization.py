@@ -1,0 +1,78 @@
+"""``BatchNorm1d``, ``BatchNorm2d`` and ``Dropout``: layers that behave differently in training and in evaluation
+(``module.train()`` / ``module.eval()``). Batch norm keeps its running statistics as buffers, saved in state_dict."""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from tinygrad_lab.engine.tensor import Tensor
+from tinygrad_lab.nn.functional_conv import batch_norm, dropout
+from tinygrad_lab.nn.module import Module, Parameter
+
+
+class _BatchNorm(Module):
+    _ndims: tuple = ()
+    _name = ""
+    _layout = ""
+
+    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1, affine: bool = True,
+                 track_running_stats: bool = True, dtype: Any = np.float64):
+        super().__init__()
+        if isinstance(num_features, bool) or not isinstance(num_features, (int, np.integer)) or num_features < 1:
+            raise ValueError(f"{self._name}: num_features must be an int >= 1, got {num_features!r}")
+        self.num_features, self.eps, self.momentum = int(num_features), eps, momentum
+        self.affine, self.track_running_stats = affine, track_running_stats
+        self.weight = Parameter(np.ones(num_features, dtype=dtype)) if affine else None
+        self.bias = Parameter(np.zeros(num_features, dtype=dtype)) if affine else None
+        if track_running_stats:
+            self.register_buffer("running_mean", Tensor(np.zeros(num_features, dtype=dtype), dtype=dtype))
+            self.register_buffer("running_var", Tensor(np.ones(num_features, dtype=dtype), dtype=dtype))
+            self.register_buffer("num_batches_tracked", Tensor(np.array(0, dtype=np.int64), dtype=np.int64))
+        else:
+            for name in ("running_mean", "running_var", "num_batches_tracked"):
+                self.register_buffer(name, None)
+
+    def forward(self, x: Tensor) -> Tensor:
+        if x.ndim not in self._ndims:
+            raise ValueError(f"{self._name}: expected input of shape {self._layout}, got shape {x.shape}")
+        factor = 0.0 if self.momentum is None else self.momentum
+        if self.training and self.track_running_stats:
+            self.num_batches_tracked.data += 1
+            if self.momentum is None:  # a cumulative average, as torch
+                factor = 1.0 / float(self.num_batches_tracked.data)
+        use_batch = self.training or not self.track_running_stats  # untracked: batch statistics in eval too
+        return batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias, use_batch, factor, self.eps)
+
+    def extra_repr(self) -> str:
+        return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
+                f"track_running_stats={self.track_running_stats}")
+
+
+class BatchNorm1d(_BatchNorm):
+    """Batch norm over (N, C) or (N, C, L): per-channel statistics over every axis but C."""
+
+    _ndims, _name, _layout = (2, 3), "BatchNorm1d", "(N, C) or (N, C, L)"
+
+
+class BatchNorm2d(_BatchNorm):
+    """Batch norm over (N, C, H, W): per-channel statistics over N, H and W."""
+
+    _ndims, _name, _layout = (4,), "BatchNorm2d", "(N, C, H, W)"
+
+
+class Dropout(Module):
+    """Zero each element with probability p while training (scaling the rest by 1/(1-p)); identity in eval mode.
+    ``rng`` draws the masks (tl.manual_seed's generator when None)."""
+
+    def __init__(self, p: float = 0.5, rng: np.random.Generator | None = None):
+        super().__init__()
+        if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0.0 <= p <= 1.0:
+            raise ValueError(f"Dropout: probability p must lie in [0, 1], got {p!r}")
+        self.p, self.rng = p, rng
+
+    def forward(self, x: Tensor) -> Tensor:
+        return dropout(x, self.p, self.training, self.rng)
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}"
