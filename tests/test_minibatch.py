@@ -148,11 +148,12 @@ def test_bad_batch_sizes_and_row_counts():
 
 def test_a_non_integer_target_to_cross_entropy_names_both_shapes():
     logits = tl.Tensor(np.zeros((4, 3)), requires_grad=True)
-    with pytest.raises(ValueError, match=r"cross_entropy: prediction has shape \(4, 3\) but target has shape \(4,\)"):
+    with pytest.raises(ValueError, match=r"cross_entropy: logits have shape \(4, 3\) and targets of shape \(4,\) "
+                                         r"have dtype float64: class indices must be integers"):
         F.cross_entropy(logits, np.array([0.0, 1.0, 2.0, 1.0]))
     x, y = labelled_moons(20)
     model = classifier()
-    with pytest.raises(ValueError, match=r"prediction has shape \(8, 2\) but target has shape \(8,\)"):
+    with pytest.raises(ValueError, match=r"logits have shape \(8, 2\) and targets of shape \(8,\) have dtype float64"):
         train.fit(model, x, y.astype(np.float64) + 0.5, loss=F.cross_entropy,
                   optimizer=optim.SGD(model.parameters(), lr=0.1), epochs=1, batch_size=8, quiet=True)
 
