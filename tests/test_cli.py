@@ -61,7 +61,7 @@ def test_metrics_and_history_match_the_printed_log(trained):
     assert printed == round(metrics["final_accuracy"], 2) == round(history["final_accuracy"], 2)
     assert metrics["config"] == {"task": "linear", "hidden": [4, 4], "lr": 0.5, "epochs": 300,
                                  "activation": "sigmoid", "loss": "mse", "optimizer": "sgd", "seed": 3,
-                                 "bias": False, "init": "randn"}
+                                 "bias": False, "init": "randn", "model": "mlp", "batch_size": None}
     assert metrics["epochs"] == 300
     assert metrics["epochs_to_100"] == history["epochs_to_100"]
     assert "pred_y:" in lines and "=====" in lines

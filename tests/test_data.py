@@ -117,7 +117,7 @@ def test_spiral_and_moons_alternate_labels():
 
 
 def test_load_task_registry():
-    assert set(data.TASKS) == {"linear", "xor", "circle", "spiral", "moons"}
+    assert set(data.TASKS) == {"linear", "xor", "circle", "spiral", "moons", "digits"}
     x, y = data.load_task("linear", rng=0)
     assert x.shape == (100, 2)
     assert np.array_equal(x, data.generate_linear(100, rng=0)[0])

@@ -2,6 +2,8 @@
 
     tinygrad-lab train --task xor --hidden 4 4 --lr 0.1 --epochs 20000 --out runs/xor
     tinygrad-lab predict --model runs/xor/model.npz
+    tinygrad-lab train --task digits --model cnn --out runs/cnn     # Adam 1e-3, batch 64, 20 epochs
+    tinygrad-lab predict --model runs/cnn/model.npz --task digits   # accuracy on the test split
     tinygrad-lab report --out report [--quick] [--workers N]
     tinygrad-lab graph --task xor --hidden 4 4 --view backward --after-epochs 2000 --out graph.svg
     tinygrad-lab explain --task xor --hidden 2 2 --after-epochs 2000 --out backprop.html
@@ -9,9 +11,10 @@
 Exit codes: 0 done; 1 a runtime error, one line ``error: ...`` (a model file that is missing, corrupt or
 does not fit its model, an output folder that cannot be created or replaced, memory); 2 a usage error, one
 line naming the reason (bad arguments, sizes over the limits of tinygrad_lab.lab.config, a missing extra that the
-command cannot work without); 3 the training run diverged (its loss stopped being finite; the run is still
-written); 130 interrupted. No command prints a traceback. A run's outputs are written into a temporary
-folder beside --out that then replaces --out in one rename, so --out holds one whole run or nothing new.
+command cannot work without, such as scikit-learn for the digits); 3 the training run diverged (its loss stopped
+being finite; the run is still written); 130 interrupted. No command prints a traceback. A run's outputs are
+written into a temporary folder beside --out that then replaces --out in one rename, so --out holds one whole run
+or nothing new.
 """
 from __future__ import annotations
 
@@ -25,7 +28,8 @@ from typing import Any, Sequence
 PROG = "tinygrad-lab"
 GRAPH_FORMATS = ("svg", "png", "pdf")
 RUN_FIGURES = ("comparison.png", "learning_curve.png", "decision_boundary.png")
-RUN_FILES = (*RUN_FIGURES, "model.npz", "history.json", "metrics.json")
+IMAGE_FIGURES = ("learning_curve.png", "confusion_matrix.png", "misclassified.png")  # tasks with a test set
+RUN_FILES = (*dict.fromkeys(RUN_FIGURES + IMAGE_FIGURES), "model.npz", "history.json", "metrics.json")
 DIVERGED = 3  # the exit code of a training run whose loss stopped being finite
 MAX_WORKERS = 256
 MAX_SEEDS = 100
@@ -102,13 +106,14 @@ page_file = _output_file(("html",))
 
 
 def _epochs(minimum: int = 1, every_task: bool = False) -> Any:
-    """The --epochs type: bounded by configs.MAX_EPOCHS, and with ``every_task`` (the report runs several
-    tasks) by the epochs x points limit of the largest task; per-task limits are TrainConfig's."""
-    from tinygrad_lab.lab import config as configs, data
+    """The --epochs type: bounded by configs.MAX_EPOCHS, and with ``every_task`` (the report's lab sections run
+    several tasks) by the epochs x points limit of the largest of them; per-task limits are TrainConfig's."""
+    from tinygrad_lab.lab import config as configs
+    from tinygrad_lab.lab.report.experiments import TASKS
 
     if not every_task:
         return bounded(minimum, configs.MAX_EPOCHS, "the limit on a run's length")
-    points = max(configs.task_shape(task)[0] for task in data.TASKS)
+    points = max(configs.task_shape(task).points for task in TASKS)
     return bounded(minimum, min(configs.MAX_EPOCHS, configs.MAX_EPOCH_POINTS // points),
                    f"the limit on a run's work, {configs.MAX_EPOCH_POINTS:,} epochs x data points, over {points} points")
 
@@ -119,14 +124,19 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
     from tinygrad_lab.lab import config as configs, data
 
     p.add_argument("--task", choices=list(data.TASKS), default="xor", help="dataset (default: xor)")
+    p.add_argument("--model", choices=list(configs.MODELS), default=None,
+                   help="architecture: the lab's MLP, or a CNN for images (default: cnn on digits, else mlp)")
     p.add_argument("--hidden", type=bounded(1, configs.MAX_WIDTH, "the limit on a layer's width"), nargs="+",
-                   default=[4, 4], metavar="H", help="hidden layer sizes (default: 4 4, the lab's; at most "
+                   default=None, metavar="H", help="hidden layer sizes, or the CNN's conv channels (default: 4 4, "
+                   "the lab's; 16 32 for the CNN; 128 for the MLP on digits; at most "
                    f"{configs.MAX_WIDTH:,} each and {configs.MAX_PARAMETERS:,} parameters in all)")
-    p.add_argument("--activation", choices=list(configs.ACTIVATIONS), default="sigmoid",
-                   help="hidden activation; none removes every activation, output included (default: sigmoid)")
-    p.add_argument("--lr", type=positive_float, default=0.1, help="learning rate (default: 0.1)")
+    p.add_argument("--activation", choices=list(configs.ACTIVATIONS), default=None,
+                   help="hidden activation; none removes every activation, output included (default: sigmoid; "
+                   "relu on digits)")
+    p.add_argument("--lr", type=positive_float, default=None, help="learning rate (default: 0.1; 1e-3 on digits)")
     p.add_argument("--seed", type=non_negative_int, default=0, help="seed of the data and the initial weights")
-    p.add_argument("--bias", action="store_true", help="give the layers biases (the lab's network has none)")
+    p.add_argument("--bias", action=argparse.BooleanOptionalAction, default=None,
+                   help="give the layers biases (default: none, as the lab's network; biases on digits)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -140,17 +150,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train", help="train the lab's network and write figures, model and metrics",
                        description="Train, print the lab's log, and write into --out: comparison.png, "
-                       "learning_curve.png, decision_boundary.png, model.npz, history.json, metrics.json.")
+                       "learning_curve.png, decision_boundary.png (on digits: learning_curve.png, "
+                       "confusion_matrix.png, misclassified.png), model.npz, history.json, metrics.json.")
     _add_model_args(p)
-    p.add_argument("--epochs", type=_epochs(), default=20000,
-                   help=f"epochs (default: 20000; at most {configs.MAX_EPOCHS:,}, and epochs x data points at "
-                   f"most {configs.MAX_EPOCH_POINTS:,})")
-    p.add_argument("--loss", choices=list(configs.LOSSES), default="mse", help="loss (default: mse)")
-    p.add_argument("--optimizer", choices=list(configs.OPTIMIZERS), default="sgd",
-                   help=f"optimizer; momentum is SGD with momentum {optim.MOMENTUM} (default: sgd)")
+    p.add_argument("--epochs", type=_epochs(), default=None,
+                   help=f"epochs (default: 20000; 20 on digits; at most {configs.MAX_EPOCHS:,}, and epochs x data "
+                   f"points at most {configs.MAX_EPOCH_POINTS:,})")
+    p.add_argument("--batch-size", type=bounded(0, configs.MAX_BATCH_SIZE, "the limit on a batch"), default=None,
+                   metavar="N", help="minibatch size, 0 for full batch (default: full batch, the lab's; 64 on digits)")
+    p.add_argument("--loss", choices=list(configs.LOSSES), default=None,
+                   help="loss (default: mse; cross_entropy on digits)")
+    p.add_argument("--optimizer", choices=list(configs.OPTIMIZERS), default=None,
+                   help=f"optimizer; momentum is SGD with momentum {optim.MOMENTUM} (default: sgd; adam on digits)")
     p.add_argument("--out", type=output_dir, required=True, metavar="DIR", help="output folder (created)")
-    p.add_argument("--log-every", type=non_negative_int, default=1000, metavar="N",
-                   help="print a log line every N epochs, 0 for none (default: 1000)")
+    p.add_argument("--log-every", type=non_negative_int, default=None, metavar="N",
+                   help="print a log line every N epochs, 0 for none (default: 1000; every epoch with minibatches)")
     p.add_argument("--quiet", action="store_true", help="no progress bar and no log; print only the accuracy")
     p.add_argument("--no-compile", action="store_true", help="run the eager step, not the captured one")
 
@@ -160,7 +174,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p.add_argument("--task", choices=list(data.TASKS), default=None, help="dataset (default: the training task)")
     p.add_argument("--seed", type=non_negative_int, default=None,
-                   help="seed of the data (default: the training seed, i.e. the training data)")
+                   help="seed of the data (default: the training seed, i.e. the training data); a task with a "
+                   "test set (digits) is evaluated on it")
 
     p = sub.add_parser("report", help="rerun every experiment of the lab report into DIR/README.md")
     p.add_argument("--out", type=output_dir, required=True, metavar="DIR", help="output folder (created)")
@@ -196,17 +211,37 @@ def build_parser() -> argparse.ArgumentParser:
 # ---- commands ---------------------------------------------------------------------------------------------------------
 
 def _config(args: argparse.Namespace, parser: argparse.ArgumentParser, **extra: Any) -> Any:
+    """The TrainConfig of the arguments: the task's defaults (config.defaults_for), then what was given."""
     from tinygrad_lab.lab import config as configs
 
+    full_batch = extra.get("batch_size") == 0  # --batch-size 0
     try:
-        return configs.TrainConfig(task=args.task, hidden=tuple(args.hidden), lr=args.lr, activation=args.activation,
-                                 seed=args.seed, bias=args.bias, **extra)
+        cfg = configs.TrainConfig.for_task(
+            args.task, args.model, hidden=tuple(args.hidden) if args.hidden else None, lr=args.lr,
+            activation=args.activation, seed=args.seed, bias=args.bias,
+            **{k: v for k, v in extra.items() if not (k == "batch_size" and full_batch)})
+        return cfg.replace(batch_size=None) if full_batch else cfg
     except ValueError as err:
         parser.error(str(err))
 
 
+def _title(cfg: Any, images: bool) -> str:
+    sizes = "x".join(map(str, cfg.hidden))
+    if images:
+        batch = "full batch" if cfg.batch_size is None else f"batch {cfg.batch_size}"
+        return f"{cfg.task}, {cfg.model} {sizes}, {cfg.optimizer} lr {cfg.lr:g}, {batch}"
+    return f"{cfg.task}, hidden {sizes}, {cfg.activation}, {cfg.optimizer} lr {cfg.lr}"
+
+
+def run_figures(run: Any) -> tuple[str, ...]:
+    """The figures a run's folder gets: the lab's three, or for a task with a test set (images) the learning
+    curves with the test accuracy, the confusion matrix and the misclassified test images."""
+    return RUN_FIGURES if run.test is None else IMAGE_FIGURES
+
+
 def write_run_outputs(out_dir: Path, run: Any, figures: bool = True) -> list[Path]:
-    """The files of a training run (RUN_FILES; the figures only with ``figures``), each written atomically."""
+    """The files of a training run (its run_figures only with ``figures``, then model, history, metrics),
+    each written atomically."""
     from tinygrad_lab import files
     from tinygrad_lab.lab import runs
 
@@ -215,15 +250,29 @@ def write_run_outputs(out_dir: Path, run: Any, figures: bool = True) -> list[Pat
     if figures:
         from tinygrad_lab.lab import plots
 
-        name = f"{cfg.task}, hidden {'x'.join(map(str, cfg.hidden))}, {cfg.activation}, {cfg.optimizer} lr {cfg.lr}"
-        written += [
-            files.save_figure(plots.comparison_figure(run.x, run.y, run.predict(), title=name),
-                              out_dir / "comparison.png"),
-            files.save_figure(plots.learning_curve_figure(hist.loss, hist.accuracy, title=name),
-                              out_dir / "learning_curve.png"),
-            files.save_figure(plots.decision_boundary_figure(run.predict, run.x, run.y, title=name),
-                              out_dir / "decision_boundary.png"),
-        ]
+        name = _title(cfg, images=run.test is not None)
+        if run.test is None:
+            written += [
+                files.save_figure(plots.comparison_figure(run.x, run.y, run.predict(), title=name),
+                                  out_dir / "comparison.png"),
+                files.save_figure(plots.learning_curve_figure(hist.loss, hist.accuracy, title=name),
+                                  out_dir / "learning_curve.png"),
+                files.save_figure(plots.decision_boundary_figure(run.predict, run.x, run.y, title=name),
+                                  out_dir / "decision_boundary.png"),
+            ]
+        else:
+            from tinygrad_lab.lab import data, train
+
+            images, labels = data.load_test(cfg.task)
+            predicted = train.predicted_labels(run.predict(run.test[0]))
+            classes = run.predict(run.test[0][:1]).shape[-1]
+            curves = plots.learning_curve_figure(hist.loss, hist.accuracy, title=name, val_accuracy=hist.val_accuracy)
+            confusion = plots.confusion_matrix_figure(labels, predicted, classes, title=f"test set: {name}")
+            written += [
+                files.save_figure(curves, out_dir / "learning_curve.png"),
+                files.save_figure(confusion, out_dir / "confusion_matrix.png"),
+                files.save_figure(plots.misclassified_figure(images, labels, predicted), out_dir / "misclassified.png"),
+            ]
     written += [
         runs.save_run(out_dir / "model.npz", run),
         files.write_json(out_dir / "history.json", hist.to_dict()),
@@ -233,9 +282,10 @@ def write_run_outputs(out_dir: Path, run: Any, figures: bool = True) -> list[Pat
 
 
 def metrics(run: Any) -> dict:
-    """The summary of a run: config, final accuracy and loss, epochs to 100%, divergence, timing."""
+    """The summary of a run: config, final accuracy and loss (and test accuracy on a task with a test set),
+    epochs to 100%, divergence, size and timing."""
     hist = run.history
-    return {
+    summary = {
         "config": run.config.to_dict(),
         "final_accuracy": hist.to_dict()["final_accuracy"],
         "final_loss": hist.to_dict()["final_loss"],
@@ -245,7 +295,12 @@ def metrics(run: Any) -> dict:
         "wall_time_s": hist.wall_time,
         "seconds_per_epoch": hist.wall_time / max(hist.epochs, 1),
         "compiled": hist.compiled,
+        "parameters": sum(int(p.data.size) for p in run.model.parameters()),
     }
+    if run.test is not None:
+        summary["test_accuracy"] = hist.to_dict()["final_val_accuracy"]
+        summary["test_size"] = len(run.test[1])
+    return summary
 
 
 def cmd_train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
@@ -254,17 +309,19 @@ def cmd_train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from tinygrad_lab import files
     from tinygrad_lab.lab import plots, runs, train
 
-    cfg = _config(args, parser, epochs=args.epochs, loss=args.loss, optimizer=args.optimizer)
+    cfg = _config(args, parser, epochs=args.epochs, loss=args.loss, optimizer=args.optimizer,
+                  batch_size=args.batch_size)
+    log_every = args.log_every if args.log_every is not None else (1000 if cfg.batch_size is None else 1)
     figures = plots.available()
     with files.staged_folder(args.out, RUN_FILES) as stage:  # fails here, before training, if --out cannot be
-        run = runs.run(cfg, log_every=args.log_every, quiet=args.quiet, compile=not args.no_compile)
+        run = runs.run(cfg, log_every=log_every, quiet=args.quiet, compile=not args.no_compile)
         written = write_run_outputs(stage, run, figures=figures)
     if args.quiet:
         print(f"Accuracy(%): {train.format_accuracy(run.history.final_accuracy)}")
     else:
         print(f"wrote {', '.join(p.name for p in written)} to {args.out}")
     if not figures:
-        print(f"note: matplotlib is not installed, so {', '.join(RUN_FIGURES)} were skipped; "
+        print(f"note: matplotlib is not installed, so {', '.join(run_figures(run))} were skipped; "
               f"{plots.INSTALL} draws them", file=sys.stderr)
     epoch = run.history.diverged_at
     if epoch is not None:
@@ -276,12 +333,11 @@ def cmd_train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 
 
 def cmd_predict(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    """Print the model's predictions and accuracy on a task's data (its test set when it has one)."""
     import numpy as np
 
-    import tinygrad_lab as tl
     from tinygrad_lab import files
     from tinygrad_lab.lab import config as configs, data, runs, train
-    from tinygrad_lab.engine.tensor import Tensor
 
     try:
         model, meta = runs.load_model(args.model)
@@ -291,15 +347,27 @@ def cmd_predict(args: argparse.Namespace, parser: argparse.ArgumentParser) -> in
     trained = meta.get("config", {})  # load_model checked its task and seed
     task = args.task or trained.get("task", "xor")
     seed = args.seed if args.seed is not None else trained.get("seed", 0)
-    x, y = data.load_task(task, configs.seeded_rngs(seed)[0])
-    in_features = int(meta["model"]["in_features"])
-    if x.shape[1] != in_features:
-        print(f"error: {args.model}: the model takes {in_features} inputs but task {task!r} has {x.shape[1]}",
-              file=sys.stderr)
+    test = data.load_test(task)
+    x, y = test if test is not None else data.load_task(task, configs.seeded_rngs(seed)[0])
+    spec = meta["model"]
+    x = configs.model_inputs(spec, x)
+    in_shape = tuple(spec.get("in_shape", [spec.get("in_features")]))
+    if x.shape[1:] != in_shape:
+        takes = f"{in_shape[0]} inputs" if len(in_shape) == 1 else f"inputs of shape {in_shape}"
+        has = f"{x.shape[1]}" if x.ndim == 2 else f"shape {x.shape[1:]}"
+        print(f"error: {args.model}: the model takes {takes} but task {task!r} has {has}", file=sys.stderr)
         return 1
-    with tl.no_grad():
-        pred = model(Tensor(x)).data
-    print(train.format_result(np.asarray(pred), train.accuracy(pred, y)))
+    pred = runs.predict(model, x.astype(spec.get("dtype", "float64"), copy=False), trained.get("batch_size"))
+    classes = pred.shape[-1] if pred.ndim == 2 else 1
+    if y.ndim == 1 and classes != int(y.max()) + 1:
+        print(f"error: {args.model}: the model has {classes} outputs but task {task!r} has {int(y.max()) + 1} "
+              "classes", file=sys.stderr)
+        return 1
+    if test is not None:
+        print(f"test set of {task}: {len(y)} samples")
+        print(f"Accuracy(%): {train.format_accuracy(train.accuracy(pred, y))}")
+    else:
+        print(train.format_result(np.asarray(pred), train.accuracy(pred, y)))
     return 0
 
 
@@ -310,8 +378,9 @@ def cmd_report(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int
         print(f"error: report draws figures and needs matplotlib, which is not installed: {plots.INSTALL}",
               file=sys.stderr)
         return 2
-    from tinygrad_lab.lab import report
+    from tinygrad_lab.lab import data, report
 
+    data.load_test("digits")  # the convolution section trains on the digits: without scikit-learn, stop here
     settings = report.settings_for(quick=args.quick, seeds=args.seeds, epochs=args.epochs)
     readme = report.build_report(args.out, settings, workers=args.workers, compile=not args.no_compile,
                                  log=sys.stdout)
@@ -358,6 +427,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     import numpy as np
 
     from tinygrad_lab import files
+    from tinygrad_lab.lab import data
 
     try:
         parser = build_parser()
@@ -369,6 +439,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except data.MissingExtraError as err:  # a dataset's optional package: a usage error
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     except BrokenPipeError:  # e.g. piped into head
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1

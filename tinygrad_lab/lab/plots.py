@@ -64,8 +64,9 @@ def thin(n: int, max_points: int = 2000) -> np.ndarray:
     return idx if n == 0 or idx[-1] == n - 1 else np.append(idx, n - 1)
 
 
-def learning_curve_figure(loss: Sequence[float], accuracy: Sequence[float], title: str = "") -> Any:
-    """Loss (log scale) and training accuracy per epoch."""
+def learning_curve_figure(loss: Sequence[float], accuracy: Sequence[float], title: str = "",
+                          val_accuracy: Sequence[float] | None = None, val_name: str = "test") -> Any:
+    """Loss (log scale) and training accuracy per epoch, with the held-out accuracy when given."""
     fig = _figure(9, 3.8, left=0.08, right=0.98, bottom=0.14, top=0.82, wspace=0.25)
     ax_loss, ax_acc = fig.subplots(1, 2)
     idx = thin(len(loss))
@@ -74,8 +75,12 @@ def learning_curve_figure(loss: Sequence[float], accuracy: Sequence[float], titl
     ax_loss.plot(epochs, loss, color=BLUE)
     ax_loss.set_yscale("log")
     ax_loss.set(xlabel="epoch", ylabel="loss", title="loss")
-    ax_acc.plot(epochs, accuracy, color=RED)
+    ax_acc.plot(epochs, accuracy, color=RED, label="training")
     ax_acc.set(xlabel="epoch", ylabel="accuracy (%)", title="training accuracy", ylim=(-2, 102))
+    if val_accuracy:
+        ax_acc.plot(epochs, np.asarray(val_accuracy, dtype=float)[idx], color=BLUE, label=val_name)
+        ax_acc.set(title=f"training and {val_name} accuracy")
+        ax_acc.legend(fontsize=8)
     for ax in (ax_loss, ax_acc):
         ax.grid(alpha=0.3)
     if title:
@@ -127,4 +132,93 @@ def curves_grid_figure(series: dict[str, Sequence[tuple[str, np.ndarray, np.ndar
         for row in (0, 1):
             axes[row][col].grid(alpha=0.3)
             axes[row][col].legend(fontsize=8)
+    return fig
+
+
+# ---- image classification ------------------------------------------------------------------------------------------
+
+def confusion_matrix(labels: np.ndarray, predicted: np.ndarray, classes: int) -> np.ndarray:
+    """counts[true, predicted] over the samples."""
+    counts = np.zeros((classes, classes), dtype=np.int64)
+    np.add.at(counts, (np.asarray(labels, dtype=np.int64), np.asarray(predicted, dtype=np.int64)), 1)
+    return counts
+
+
+def confusion_matrix_figure(labels: np.ndarray, predicted: np.ndarray, classes: int, title: str = "") -> Any:
+    """Counts of each (true, predicted) class pair, with the counts written in the cells."""
+    counts = confusion_matrix(labels, predicted, classes)
+    fig = _figure(5.6, 5.0, left=0.12, right=0.97, bottom=0.1, top=0.9)
+    ax = fig.subplots()
+    ax.imshow(counts, cmap="Blues")
+    for (i, j), value in np.ndenumerate(counts):
+        if value:
+            ax.text(j, i, str(value), ha="center", va="center", fontsize=8,
+                    color="white" if value > counts.max() / 2 else "black")
+    ax.set(xticks=range(classes), yticks=range(classes), xlabel="predicted", ylabel="true",
+           title=title or "confusion matrix")
+    return fig
+
+
+def image_grid_figure(images: np.ndarray, captions: Sequence[str], title: str = "", columns: int = 8,
+                      cmap: str = "gray_r", limits: tuple[float, float] | None = None) -> Any:
+    """Images (n, height, width) in a grid, each with its caption; an empty set draws one line saying so."""
+    n = len(images)
+    rows = max(1, -(-n // columns))
+    fig = _figure(1.2 * columns, 1.35 * rows + 0.5, left=0.02, right=0.98, bottom=0.02,
+                  top=1 - 0.5 / (1.35 * rows + 0.5), wspace=0.1, hspace=0.4)
+    axes = np.asarray(fig.subplots(rows, columns, squeeze=False)).ravel()
+    for ax in axes:
+        ax.axis("off")
+    for ax, image, caption in zip(axes, images, captions):
+        ax.imshow(image, cmap=cmap, interpolation="nearest", **({} if limits is None else
+                                                                 {"vmin": limits[0], "vmax": limits[1]}))
+        ax.set_title(caption, fontsize=8)
+    if n == 0:
+        axes[0].text(0, 0.5, "none", fontsize=10)
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def misclassified_figure(images: np.ndarray, labels: np.ndarray, predicted: np.ndarray, limit: int = 32,
+                         title: str = "") -> Any:
+    """The first ``limit`` images whose predicted label is wrong, captioned "pred P (true T)"."""
+    wrong = np.flatnonzero(np.asarray(labels) != np.asarray(predicted))[:limit]
+    shown = np.asarray(images)[wrong].reshape(len(wrong), *np.asarray(images).shape[-2:])
+    captions = [f"pred {predicted[i]} (true {labels[i]})" for i in wrong]
+    total = int(np.count_nonzero(np.asarray(labels) != np.asarray(predicted)))
+    return image_grid_figure(shown, captions, title or f"misclassified: {len(wrong)} of {total} shown")
+
+
+def filters_figure(weight: np.ndarray, title: str = "") -> Any:
+    """A conv layer's filters (out, in, kh, kw) as images, one per output channel (the first input channel),
+    on a red-blue scale centred on zero per filter."""
+    w = np.asarray(weight, dtype=float)[:, 0]
+    scale = np.abs(w).reshape(len(w), -1).max(axis=1)
+    w = w / np.where(scale > 0, scale, 1.0)[:, None, None]
+    return image_grid_figure(w, [f"filter {i}" for i in range(len(w))], title or "first-layer filters",
+                             columns=min(8, max(1, len(w))), cmap="RdBu_r", limits=(-1.0, 1.0))
+
+
+def classifier_curves_figure(series: Sequence[tuple[str, np.ndarray, np.ndarray, np.ndarray, np.ndarray]],
+                             val_name: str = "test") -> Any:
+    """Models compared over epochs: loss (log scale), training accuracy and held-out accuracy side by side.
+    Each entry is (label, epochs, loss, accuracy, held-out accuracy), the last three of shape (seeds, points):
+    the line is the mean over seeds, the band runs from the lowest to the highest seed."""
+    fig = _figure(13, 3.8, left=0.06, right=0.99, bottom=0.14, top=0.88, wspace=0.25)
+    axes = fig.subplots(1, 3)
+    for label, epochs, *curves in series:
+        for ax, values in zip(axes, curves):
+            values = np.asarray(values, dtype=float)
+            (line,) = ax.plot(epochs, values.mean(0), label=label, linewidth=1.4, marker=".")
+            if len(values) > 1:
+                ax.fill_between(epochs, values.min(0), values.max(0), color=line.get_color(), alpha=0.15,
+                                linewidth=0)
+    axes[0].set(title="training loss", yscale="log", xlabel="epoch", ylabel="loss")
+    axes[1].set(title="training accuracy", xlabel="epoch", ylabel="accuracy (%)")
+    axes[2].set(title=f"{val_name} accuracy", xlabel="epoch", ylabel="accuracy (%)")
+    for ax in axes:
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+        ax.xaxis.get_major_locator().set_params(integer=True)  # epochs are whole numbers
     return fig

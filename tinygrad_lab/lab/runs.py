@@ -11,33 +11,53 @@ import numpy as np
 import tinygrad_lab as tl
 from tinygrad_lab import files, nn
 from tinygrad_lab.lab import data
-from tinygrad_lab.lab.config import ACTIVATIONS, TrainConfig, build_model, model_spec, setup, size_problems
+from tinygrad_lab.lab.config import ACTIVATIONS, MODELS, TrainConfig, build_model, run_spec, setup, shuffle_rng
 from tinygrad_lab.lab.train import History, fit
 from tinygrad_lab.engine.tensor import Tensor
 
 
 @dataclass
 class Run:
-    """A finished run: its config, the trained model, the data it saw and its History."""
+    """A finished run: its config, the trained model, the data it saw (as the model takes them), its
+    History, and the task's test set (None when it has none)."""
 
     config: TrainConfig
     model: Any
     x: np.ndarray
     y: np.ndarray
     history: History
+    test: tuple[np.ndarray, np.ndarray] | None = None
 
     def predict(self, x: np.ndarray | None = None) -> np.ndarray:
+        """The model's outputs on x (default: the training data), in eval mode and in batches."""
+        x = self.x if x is None else x
+        return predict(self.model, x, self.config.batch_size)
+
+
+def predict(model: Any, x: np.ndarray, batch_size: int | None = None) -> np.ndarray:
+    """``model``'s outputs on x without gradients, in eval mode, in batches of ``batch_size`` (None: one)."""
+    size = len(x) if batch_size is None else batch_size
+    was_training = getattr(model, "training", False)
+    if was_training:
+        model.eval()
+    try:
         with tl.no_grad():
-            return self.model(Tensor(self.x if x is None else x)).data
+            outs = [model(Tensor(x[i:i + size], dtype=x.dtype)).data for i in range(0, len(x), max(size, 1))]
+    finally:
+        if was_training:
+            model.train()
+    return np.concatenate(outs) if outs else np.zeros((0,))
 
 
 def run(config: TrainConfig, *, log_every: int = 1000, out: TextIO | None = None, quiet: bool = False,
         progress: bool | None = None, compile: bool = True, until: Any = None) -> Run:
-    """Make the task's data and the model from ``config.seed``, train, and return the Run."""
-    x, y, model, opt, loss_fn = setup(config)
+    """Make the task's data and the model from ``config.seed``, train, and return the Run. A task with a test
+    set is evaluated on it after every epoch (History.val_accuracy)."""
+    x, y, model, opt, loss_fn, test = setup(config)
     try:
-        history = fit(model, x, y, loss=loss_fn, optimizer=opt, epochs=config.epochs,
-                      log_every=log_every, until=until, progress=progress, out=out, quiet=quiet, compile=compile)
+        history = fit(model, x, y, loss=loss_fn, optimizer=opt, epochs=config.epochs, batch_size=config.batch_size,
+                      validation=test, val_name="test", rng=shuffle_rng(config.seed), log_every=log_every,
+                      until=until, progress=progress, out=out, quiet=quiet, compile=compile)
     except tl.CaptureError as err:
         # The captured step refused this model or disagreed with eager execution (it checks itself on its
         # first replays): start the whole run again eagerly; the seed makes it the same run.
@@ -45,18 +65,19 @@ def run(config: TrainConfig, *, log_every: int = 1000, out: TextIO | None = None
             print(f"warning: the captured step failed ({str(err).splitlines()[0]}); running eagerly",
                   file=sys.stderr)
         return run(config, log_every=log_every, out=out, quiet=quiet, progress=progress, compile=False, until=until)
-    return Run(config, model, x, y, history)
+    return Run(config, model, x, y, history, test)
 
 
 def graph_root(config: TrainConfig, after_epochs: int = 0, compile: bool = True) -> tuple[Tensor, Any]:
     """The lab's network and its loss on the task, after ``after_epochs`` epochs of training, with one more
     forward and backward whose graph is kept (retain_graph) and whose gradients are in ``.grad``: what
     tinygrad_lab.viz draws. Returns ``(loss, model)``."""
-    x, y, model, opt, loss_fn = setup(config)
+    x, y, model, opt, loss_fn, _ = setup(config)
     if after_epochs > 0:
-        fit(model, x, y, loss=loss_fn, optimizer=opt, epochs=after_epochs, quiet=True, compile=compile)
+        fit(model, x, y, loss=loss_fn, optimizer=opt, epochs=after_epochs, batch_size=config.batch_size,
+            rng=shuffle_rng(config.seed), quiet=True, compile=compile)
     model.zero_grad()
-    loss = loss_fn(model(Tensor(x, name="x")), Tensor(y, name="y"))
+    loss = loss_fn(model(Tensor(x, name="x")), Tensor(y, dtype=y.dtype, name="y"))
     loss.name = "loss"
     loss.backward(retain_graph=True)
     return loss, model
@@ -77,7 +98,7 @@ def explain_page(config: TrainConfig, path: Any, after_epochs: int = 0) -> Any:
 
 def save_run(path: Any, run_: Run) -> Any:
     """model.npz: the state_dict plus the model spec and the training config."""
-    spec = model_spec(run_.config, run_.x.shape[1], run_.y.shape[1])
+    spec = run_spec(run_.config, run_.x, run_.y)
     return files.save_model(path, run_.model, {"model": spec, "config": run_.config.to_dict()})
 
 
@@ -88,7 +109,11 @@ def load_model(path: Any) -> tuple[nn.MLP, dict]:
     spec = meta.get("model")
     if not isinstance(spec, dict):
         raise files.ModelFileError(path, "metadata is missing key 'model' (the layer sizes and activation)")
-    for key in ("in_features", "hidden", "out_features", "activation", "out_activation", "bias"):
+    kind = spec.get("kind", "mlp")
+    if kind not in MODELS:
+        raise files.ModelFileError(path, f"metadata 'model.kind' must be one of {', '.join(MODELS)}, "
+                                         f"got {_short(kind)}")
+    for key in MODELS[kind].keys:
         if key not in spec:
             raise files.ModelFileError(path, f"metadata is missing key 'model.{key}'")
     problem = _spec_problem(spec) or _config_problem(meta.get("config", {}))
@@ -109,8 +134,16 @@ def _is_int(value: Any, minimum: int = 1) -> bool:
 def _spec_problem(spec: dict) -> str | None:
     """Why a model spec read from a file cannot be built, or None."""
     for key in ("in_features", "out_features"):
-        if not _is_int(spec[key]):
+        if key in spec and not _is_int(spec[key]):
             return f"'model.{key}' must be an integer >= 1, got {spec[key]!r}"
+    in_shape = spec.get("in_shape", [spec.get("in_features")])
+    if not isinstance(in_shape, list) or not 1 <= len(in_shape) <= 3 or not all(_is_int(d) for d in in_shape):
+        return f"'model.in_shape' must be a list of 1 to 3 integers >= 1, got {_short(in_shape)}"
+    if "in_features" in spec and int(np.prod(in_shape)) != spec["in_features"]:
+        return (f"'model.in_features' is {spec['in_features']} but 'model.in_shape' {in_shape} holds "
+                f"{int(np.prod(in_shape))}")
+    if spec.get("dtype", "float64") not in ("float32", "float64"):
+        return f"'model.dtype' must be float32 or float64, got {_short(spec['dtype'])}"
     hidden = spec["hidden"]
     if not isinstance(hidden, list) or not hidden or not all(_is_int(h) for h in hidden):
         return f"'model.hidden' must be a non-empty list of integers >= 1, got {_short(hidden)}"
@@ -118,9 +151,9 @@ def _spec_problem(spec: dict) -> str | None:
                          ("init", nn.INITS)):
         if key in spec and spec[key] not in allowed:
             return f"'model.{key}' must be one of {', '.join(allowed)}, got {_short(spec[key])}"
-    if not isinstance(spec["bias"], bool):
+    if not isinstance(spec.get("bias", True), bool):
         return f"'model.bias' must be true or false, got {_short(spec['bias'])}"
-    problems = size_problems(spec["in_features"], hidden, spec["out_features"], spec["bias"])
+    problems = MODELS[spec.get("kind", "mlp")].problems({**spec, "in_shape": in_shape})
     return f"'model' is over the limits: {problems[0]}" if problems else None
 
 

@@ -1,6 +1,6 @@
 """Neural-network building blocks in PyTorch's shape: ``Module``, ``Parameter``, ``Linear``, ``Sequential``,
-activation modules, the lab's ``MLP``, and the layers of a CNN (``Conv1d``, ``Conv2d``, ``MaxPool2d``, ``AvgPool2d``,
-``BatchNorm1d``, ``BatchNorm2d``, ``Dropout``, ``Flatten``).
+activation modules, the lab's ``MLP``, the layers of a CNN (``Conv1d``, ``Conv2d``, ``MaxPool2d``, ``AvgPool2d``,
+``BatchNorm1d``, ``BatchNorm2d``, ``Dropout``, ``Flatten``), and ``DataLoader`` (minibatches).
 
     import tinygrad_lab.nn as nn
     model = nn.MLP(2, (4, 4), 1, bias=False, init="randn", rng=np.random.default_rng(0))  # the lab's network
@@ -11,6 +11,7 @@ A Module registers the Parameters and sub-Modules assigned to its attributes, in
 ``named_parameters()`` yields dotted paths (``fc1.weight``) and ``state_dict()`` saves them by those names.
 """
 from tinygrad_lab.nn import functional, init
+from tinygrad_lab.nn.data import DataLoader
 from tinygrad_lab.nn.activations import ACTIVATIONS, Identity, LeakyReLU, ReLU, Sigmoid, Tanh, make_activation
 from tinygrad_lab.nn.init import INITS
 from tinygrad_lab.nn.conv import Conv1d, Conv2d
@@ -19,7 +20,7 @@ from tinygrad_lab.nn.module import IncompatibleKeys, Module, Parameter, StateDic
 from tinygrad_lab.nn.normalization import BatchNorm1d, BatchNorm2d, Dropout
 from tinygrad_lab.nn.pooling import AvgPool2d, Flatten, MaxPool2d
 
-__all__ = ["functional", "init", "ACTIVATIONS", "INITS", "Identity", "LeakyReLU", "ReLU", "Sigmoid", "Tanh",
-           "make_activation", "MLP", "Linear", "Sequential", "IncompatibleKeys", "Module", "Parameter",
+__all__ = ["functional", "init", "DataLoader", "ACTIVATIONS", "INITS", "Identity", "LeakyReLU", "ReLU", "Sigmoid",
+           "Tanh", "make_activation", "MLP", "Linear", "Sequential", "IncompatibleKeys", "Module", "Parameter",
            "StateDictKeyError", "Conv1d", "Conv2d", "MaxPool2d", "AvgPool2d", "Flatten", "BatchNorm1d",
            "BatchNorm2d", "Dropout"]

@@ -9,6 +9,7 @@ from typing import TextIO
 import numpy as np
 
 from tinygrad_lab import files
+from tinygrad_lab.lab.report import digits
 from tinygrad_lab.lab.report.context import Context, render_figures
 from tinygrad_lab.lab.report.extras import backprop_check_section, curvature
 from tinygrad_lab.lab.report.experiments import SECTIONS, TASKS, Settings, all_configs, settings_for
@@ -27,10 +28,12 @@ def build_report(out: str | os.PathLike, settings: Settings | None = None, worke
     out.mkdir(exist_ok=True)
     t0 = time.perf_counter()
     configs = all_configs(settings)
+    extra = digits.configs(settings)
     if log is not None:
         print(f"report: {len(configs)} runs of {fmt_int(settings.epochs)} epochs "
-              f"({len(settings.seeds)} seeds) on {workers or os.cpu_count()} workers", file=log, flush=True)
-    results = run_all(configs, workers=workers, compile=compile, log_every=settings.log_every, log=log)
+              f"({len(settings.seeds)} seeds) and {len(extra)} runs on the digits, on {workers or os.cpu_count()} "
+              "workers", file=log, flush=True)
+    results = run_all(configs + extra, workers=workers, compile=compile, log_every=settings.log_every, log=log)
     t_runs = time.perf_counter() - t0
 
     cells = {}
@@ -51,6 +54,7 @@ def build_report(out: str | os.PathLike, settings: Settings | None = None, worke
             body.extend(curvature(ctx, section))
         body.extend(graphs.get(section.key, []))
     body.append(backprop_check_section().rstrip())
+    body.extend(digits.section(ctx, results))
 
     t1 = time.perf_counter()
     if figures:
@@ -59,12 +63,13 @@ def build_report(out: str | os.PathLike, settings: Settings | None = None, worke
 
     text = "\n\n".join(_header(settings, len(configs), ctx.claims) + body) + "\n"
     readme = files.write_text(out / "README.md", text)
-    timing = {"runs": len(configs), "epochs": settings.epochs, "seeds": len(settings.seeds),
-              "workers": workers or os.cpu_count(), "compiled": all(r["compiled"] for r in results.values()),
+    lab_runs = [results[c] for c in configs]  # timing describes the lab's runs; the digits' are in their table
+    timing = {"runs": len(configs), "digits_runs": len(extra), "epochs": settings.epochs,
+              "seeds": len(settings.seeds), "workers": workers or os.cpu_count(),
+              "compiled": all(r["compiled"] for r in lab_runs),
               "training_s": round(t_runs, 3), "figures_s": round(t_figs, 3),
               "total_s": round(time.perf_counter() - t0, 3),
-              "seconds_per_epoch_median": float(np.median([r["wall_time"] / settings.epochs
-                                                           for r in results.values()]))}
+              "seconds_per_epoch_median": float(np.median([r["wall_time"] / settings.epochs for r in lab_runs]))}
     files.write_json(out / "timing.json", timing)
     if log is not None:
         print(f"report: training {t_runs:.1f} s, figures {t_figs:.1f} s, total {timing['total_s']:.1f} s "

@@ -14,7 +14,7 @@ import numpy as np
 
 from tinygrad_lab.lab import train
 from tinygrad_lab.lab.config import TrainConfig
-from tinygrad_lab.lab.config import build_model, model_spec, seeded_rngs
+from tinygrad_lab.lab.config import build_model, run_spec, seeded_rngs
 from tinygrad_lab.lab import runs
 
 CURVE_POINTS = 1000  # epochs kept per learning curve (evenly spaced): plenty for a figure
@@ -36,9 +36,10 @@ def run_one(job: tuple[TrainConfig, bool, int]) -> dict:
     with np.errstate(all="ignore"):  # a diverging run (lr 1, relu) overflows: that is a result, not an error
         run = runs.run(config, quiet=True, compile=compile)
     h = run.history
+    every = log_every if config.batch_size is None else 1  # a minibatch run logs every epoch, as train does
     idx = _curve_index(h.epochs)
     _, init_rng = seeded_rngs(config.seed)
-    start = build_model(model_spec(config, run.x.shape[1], run.y.shape[1]), init_rng).state_dict()
+    start = build_model(run_spec(config, run.x, run.y), init_rng).state_dict()
     state = run.model.state_dict()
     moved = math.sqrt(sum(float(np.sum((state[k] - start[k]) ** 2)) for k in state))
     return {
@@ -49,8 +50,13 @@ def run_one(job: tuple[TrainConfig, bool, int]) -> dict:
         "curve_epochs": idx + 1,
         "loss_curve": np.asarray(h.loss)[idx],
         "acc_curve": np.asarray(h.accuracy)[idx],
-        "log": [train.format_log_line(e, h.loss[e - 1], h.accuracy[e - 1])
-                for e in range(log_every, h.epochs + 1, log_every)],
+        "log": [train.format_log_line(e, h.loss[e - 1], h.accuracy[e - 1],
+                                      h.val_accuracy[e - 1] if h.val_accuracy else None, "test")
+                for e in range(every, h.epochs + 1, every)],
+        "val_curve": np.asarray(h.val_accuracy)[idx] if h.val_accuracy else None,
+        "test_accuracy": h.final_val_accuracy,
+        "test_size": 0 if run.test is None else len(run.test[1]),
+        "parameters": sum(int(v.size) for v in run.model.state_dict().values()),
         "pred": run.predict(),
         "state": state,
         "weight_change": moved,
@@ -66,7 +72,9 @@ def _curve_index(n: int) -> np.ndarray:
 
 
 def _cost(config: TrainConfig) -> float:
-    """Rough relative cost, to start the slowest runs first."""
+    """Rough relative cost, to start the slowest runs first (minibatch runs, on images, first of all)."""
+    if config.batch_size is not None:
+        return math.inf
     sizes = [2, *config.hidden, 1]
     return config.epochs * (10 + sum(a * b for a, b in zip(sizes[:-1], sizes[1:])) / 50)
 
