@@ -73,8 +73,16 @@ def state_arrays(model, opt):
     return arrays
 
 
-LAB_SETTINGS = [(a, l, o) for a in ACTIVATIONS for l in LOSSES for o in OPTIMIZERS
-                if not (l == "bce" and ACTIVATIONS[a] is nn.Identity)]  # bce needs the output's sigmoid
+def _lab_accepts(activation: str, loss: str, optimizer: str) -> bool:
+    """Whether the lab's config takes this setting (bce needs the output's sigmoid, cross_entropy class labels)."""
+    try:
+        TrainConfig(activation=activation, loss=loss, optimizer=optimizer)
+    except ValueError:
+        return False
+    return True
+
+
+LAB_SETTINGS = [(a, l, o) for a in ACTIVATIONS for l in LOSSES for o in OPTIMIZERS if _lab_accepts(a, l, o)]
 
 
 # Adagrad's first steps are lr * sign(g); the relus leave float32 gradients at rounding level, whose sign depends on
