@@ -45,6 +45,15 @@ def test_train_writes_every_output(trained):
     assert f"to {out}" in stdout.splitlines()[-1]
 
 
+def test_train_prints_the_training_steps_backend_once(trained, tmp_path, capsys):
+    _, stdout, out = trained
+    lines = [line for line in stdout.splitlines() if line.startswith("training step: ")]
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert lines == [f"training step: {metrics['backend']}"] and metrics["backend"] != "eager"
+    assert cli.main(["train", "--task", "xor", "--epochs", "50", "--no-compile", "--out", str(tmp_path / "e")]) == 0
+    assert "training step: eager\n" in capsys.readouterr().out
+
+
 def test_metrics_and_history_match_the_printed_log(trained):
     _, stdout, out = trained
     lines = stdout.splitlines()

@@ -295,6 +295,7 @@ def metrics(run: Any) -> dict:
         "wall_time_s": hist.wall_time,
         "seconds_per_epoch": hist.wall_time / max(hist.epochs, 1),
         "compiled": hist.compiled,
+        "backend": hist.backend,
         "parameters": sum(int(p.data.size) for p in run.model.parameters()),
     }
     if run.test is not None:
@@ -319,6 +320,7 @@ def cmd_train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     if args.quiet:
         print(f"Accuracy(%): {train.format_accuracy(run.history.final_accuracy)}")
     else:
+        print(f"training step: {run.history.backend}")
         print(f"wrote {', '.join(p.name for p in written)} to {args.out}")
     if not figures:
         print(f"note: matplotlib is not installed, so {', '.join(run_figures(run))} were skipped; "

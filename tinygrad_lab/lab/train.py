@@ -136,6 +136,7 @@ class History:
     final_loss: float = math.nan
     final_accuracy: float = math.nan
     compiled: bool = False
+    backend: str = "eager"  # what ran the epochs: eager, or the captured step's backend (native, numpy (why))
     stopped_early: bool = False
     diverged_at: int | None = None
 
@@ -339,7 +340,7 @@ def fit(model: Any, x: Any, y: Any, *, loss: Callable, optimizer: Any, epochs: i
     return History(loss=losses[:done].tolist(), accuracy=accs[:done].tolist(), val_accuracy=val_accs,
                    final_val_accuracy=final_val, batch_size=batch_size, epochs_to_100=first_100,
                    wall_time=wall, final_loss=final_loss, final_accuracy=final_acc, compiled=compiled,
-                   stopped_early=stopped, diverged_at=_first_non_finite(losses[:done], final_loss))
+                   backend=step.backend if compiled else "eager", stopped_early=stopped, diverged_at=_first_non_finite(losses[:done], final_loss))
 
 
 def _minibatch_epoch(step: Callable, loader: DataLoader, bar: Any) -> tuple[float, float]:
