@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-oldest fuzz bench setup dot browser clean
+.PHONY: demo test lint test-oldest fuzz bench setup dot browser clean
 
 setup: $(STAMP)
 
@@ -36,7 +36,7 @@ apt_install = command -v $(1) >/dev/null 2>&1 || { \
 demo: setup dot
 	$(PY) -m tinygrad_lab report --out report && echo "The lab report is in $(CURDIR)/report/README.md"
 
-test: setup dot browser
+test: lint dot browser
 	$(PY) -m pytest -q
 	$(MAKE) --no-print-directory test-oldest
 
@@ -80,6 +80,12 @@ test-oldest: $(OLD)/.wheel
 	  assert numpy.__version__ == "$(OLDEST_NUMPY)", numpy.__version__; \
 	  print("engine tests on Python", sys.version.split()[0], "numpy", numpy.__version__, "from the wheel")'
 	cd $(OLD)/tests && env -u PYTHONPATH ../bin/python -m pytest -q -p no:cacheprovider --rootdir . $(ENGINE_TESTS)
+
+# Lint and format (ruff) and the type check (mypy), as configured in pyproject.toml; make test runs them first.
+lint: setup
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+	$(PY) -m mypy
 
 # A longer run of the differential fuzzer (tests/test_fuzz.py); a failure prints the seed that replays it.
 fuzz: setup
