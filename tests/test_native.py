@@ -74,7 +74,8 @@ def state_arrays(model, opt):
 
 
 LAB_SETTINGS = [(a, l, o) for a in ACTIVATIONS for l in LOSSES for o in OPTIMIZERS
-                if not (l == "bce" and ACTIVATIONS[a] is nn.Identity)]  # bce needs the output's sigmoid
+                if not (l == "bce" and ACTIVATIONS[a] is nn.Identity)  # bce needs the output's sigmoid
+                and l != "cross_entropy"]  # it takes class labels, not the lab's 0/1 targets
 
 
 # Adagrad's first steps are lr * sign(g); the relus leave float32 gradients at rounding level, whose sign depends on
