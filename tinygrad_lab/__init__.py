@@ -1,20 +1,36 @@
 """tinygrad_lab: a small, exact reverse-mode autodiff engine over numpy, and the backprop lab built on it.
 
-    import tinygrad_lab as tl
-    x = tl.tensor([1.0, 2.0], requires_grad=True)
-    (x * x).sum().backward()
-    x.grad  # Tensor([2., 4.])
+import tinygrad_lab as tl
+x = tl.tensor([1.0, 2.0], requires_grad=True)
+(x * x).sum().backward()
+x.grad  # Tensor([2., 4.])
 """
+
 import numpy as _np
 
-from tinygrad_lab.engine.tensor import Tensor, manual_seed, ones_like, tensor, zeros_like  # noqa: I001
+# engine.tensor first: importing engine.function before it is a cycle (tensor imports the ops, which need Function).
+# isort: off
+from tinygrad_lab.engine.tensor import Tensor, manual_seed, ones_like, tensor, zeros_like
 from tinygrad_lab.engine.autograd import detect_anomaly, enable_grad, grad, is_grad_enabled, no_grad
 from tinygrad_lab.engine.function import Function
 from tinygrad_lab.capture import CaptureError, compile
 from tinygrad_lab.engine.derivatives import hessian, hvp, jacobian, jvp, vhp, vjp
 from tinygrad_lab.engine.ops import (
-    abs, broadcast_to, cat, exp, log, maximum, minimum, relu, sigmoid, sqrt, stack, tanh, where,
+    abs,
+    broadcast_to,
+    cat,
+    exp,
+    log,
+    maximum,
+    minimum,
+    relu,
+    sigmoid,
+    sqrt,
+    stack,
+    tanh,
+    where,
 )
+# isort: on
 
 float32 = _np.float32  # dtypes as numpy's scalar types, so tl.float32 works wherever numpy takes a dtype
 float64 = _np.float64
@@ -22,8 +38,38 @@ float64 = _np.float64
 __version__ = "0.1.0"
 
 __all__ = [
-    "Tensor", "Function", "compile", "CaptureError", "tensor", "zeros_like", "ones_like", "manual_seed",
-    "grad", "no_grad", "enable_grad", "is_grad_enabled", "detect_anomaly",
-    "abs", "broadcast_to", "cat", "exp", "log", "maximum", "minimum", "relu", "sigmoid", "sqrt", "stack",
-    "tanh", "where", "float32", "float64", "jacobian", "hessian", "vjp", "jvp", "hvp", "vhp",
+    "Tensor",
+    "Function",
+    "compile",
+    "CaptureError",
+    "tensor",
+    "zeros_like",
+    "ones_like",
+    "manual_seed",
+    "grad",
+    "no_grad",
+    "enable_grad",
+    "is_grad_enabled",
+    "detect_anomaly",
+    "abs",
+    "broadcast_to",
+    "cat",
+    "exp",
+    "log",
+    "maximum",
+    "minimum",
+    "relu",
+    "sigmoid",
+    "sqrt",
+    "stack",
+    "tanh",
+    "where",
+    "float32",
+    "float64",
+    "jacobian",
+    "hessian",
+    "vjp",
+    "jvp",
+    "hvp",
+    "vhp",
 ]

@@ -7,6 +7,7 @@ Also the model file: ``save_model`` writes the state_dict plus the metadata need
 into one .npz; ``load_model`` rebuilds it and turns every way the file can be wrong into a
 ``ModelFileError`` naming the file and what is wrong (the missing key, or both shapes).
 """
+
 from __future__ import annotations
 
 import json
@@ -17,9 +18,10 @@ import signal
 import tempfile
 import threading
 import zipfile
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Collection, Iterator
+from typing import Any
 
 import numpy as np
 
@@ -93,6 +95,7 @@ class OutputFolderError(PathError):
 
 # ---- a folder written as one ---------------------------------------------------------------------------------------
 
+
 def check_output_folder(dest: str | os.PathLike, names: Collection[str]) -> None:
     """Raise OutputFolderError unless ``dest`` is absent, or a folder holding only regular files named in
     ``names`` (a previous run, which staged_folder replaces) and leftover temporary files of atomic_write."""
@@ -101,14 +104,17 @@ def check_output_folder(dest: str | os.PathLike, names: Collection[str]) -> None
         return
     if not dest.is_dir():
         raise OutputFolderError(dest, "exists and is not a folder")
-    leftover = re.compile(r"^\.(%s)\..+\.tmp$" % "|".join(map(re.escape, names)))
+    leftover = re.compile(r"^\.(" + "|".join(map(re.escape, names)) + r")\..+\.tmp$")
     for entry in sorted(dest.iterdir()):
         if entry.name in names and (entry.is_symlink() or not entry.is_file()):
             kind = "a folder" if entry.is_dir() and not entry.is_symlink() else "not a regular file"
             raise OutputFolderError(entry, f"is {kind}; an output folder may hold only a run's files")
         if entry.name not in names and not (leftover.match(entry.name) and entry.is_file()):
-            raise OutputFolderError(dest, f"holds {entry.name!r}, which is not a run's output; choose a new or "
-                                          "empty folder (a previous run's folder is replaced whole)")
+            raise OutputFolderError(
+                dest,
+                f"holds {entry.name!r}, which is not a run's output; choose a new or "
+                "empty folder (a previous run's folder is replaced whole)",
+            )
 
 
 @contextmanager
@@ -166,6 +172,7 @@ def _swap_in(tmp: Path, target: Path) -> None:
 
 # ---- model files ---------------------------------------------------------------------------------------------------
 
+
 class ModelFileError(PathError):
     """A model file that is missing, unreadable or does not fit the model it describes."""
 
@@ -211,8 +218,11 @@ def read_model_file(path: str | os.PathLike) -> tuple[dict, dict]:
         raise ModelFileError(path, f"not a tinygrad-lab model file (metadata format is not {MODEL_FORMAT!r})")
     version = meta.get("version")
     if isinstance(version, bool) or not isinstance(version, int) or not 1 <= version <= MODEL_VERSION:
-        raise ModelFileError(path, f"model file version {version!r} is not one this tinygrad-lab reads "
-                                   f"(1 to {MODEL_VERSION}); a newer tinygrad-lab may have written it")
+        raise ModelFileError(
+            path,
+            f"model file version {version!r} is not one this tinygrad-lab reads "
+            f"(1 to {MODEL_VERSION}); a newer tinygrad-lab may have written it",
+        )
     return meta, arrays
 
 
@@ -227,8 +237,10 @@ def check_state(path: str | os.PathLike, model: Any, arrays: dict) -> None:
             raise ModelFileError(path, f"key {name!r} holds {arrays[name].dtype} values, not real numbers")
         if arrays[name].shape != value.shape:
             raise ModelFileError(
-                path, f"key {name!r} has shape {tuple(arrays[name].shape)} in the file but the model needs "
-                      f"{tuple(value.shape)}")
+                path,
+                f"key {name!r} has shape {tuple(arrays[name].shape)} in the file but the model needs "
+                f"{tuple(value.shape)}",
+            )
     for name in arrays:
         if name not in expected:
             raise ModelFileError(path, f"unexpected key {name!r} (not a parameter of the model)")

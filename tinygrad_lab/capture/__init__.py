@@ -31,6 +31,7 @@ rate of its own, a step counter kept as an int) are frozen at their values on th
 check catches a change between the second and third call, nothing catches a later one. A call with other
 shapes, dtypes, ``requires_grad`` or Python arguments traces again (one replay is kept per signature).
 """
+
 from tinygrad_lab.capture.step import CompiledStep, compile
 from tinygrad_lab.capture.tracer import CaptureError
 

@@ -1,18 +1,19 @@
 """From the record to a replay: one straight-line function with preallocated buffers, ``out=`` kernels, views made
 once, constants folded, common subexpressions shared and dead work dropped."""
+
 from __future__ import annotations
 
 import builtins
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 from tinygrad_lab.capture.tracer import CaptureError, Op, Ref, Tracer, execute, op_name, refs, with_bases
 
-
 _OUT_CALLS = {np.clip, np.concatenate, np.sum, np.max, np.min, np.mean, np.matmul}
 # Results that depend only on their argument's shape and dtype: constants, or a refill of their buffer.
-_FILLS = {np.empty_like: None, np.zeros_like: 0, np.ones_like: 1}
+_FILLS: dict[Callable, int | None] = {np.empty_like: None, np.zeros_like: 0, np.ones_like: 1}
 
 
 class Replay:
@@ -87,10 +88,10 @@ class Replay:
         params = ", ".join(f"s{i}" if direct else f"a{k}" for k, i in enumerate(input_slots))
         defaults = ", ".join(sorted(f"{n}={n}" for n in names))
         body = "\n    ".join(lines) or "pass"
-        source = f"def replay({params}{', ' if params else ''}*, {defaults}):\n    {body}\n"
-        exec(builtins.compile(source, "<tinygrad_lab.compile replay>", "exec"), names)
+        text = f"def replay({params}{', ' if params else ''}*, {defaults}):\n    {body}\n"
+        exec(builtins.compile(text, "<tinygrad_lab.compile replay>", "exec"), names)
         self.run = names["replay"]
-        self.source = source
+        self.source = text
         self.arrays = arrays
         self.live_ops = len(lines)
         self.program, self.direct, self.per_call = program, direct, per_call
@@ -135,8 +136,11 @@ class Replay:
         for index in range(len(ops) - 1, -1, -1):
             op = ops[index]
             # An in-place write is live when it changes an input, an external or a needed slot, maybe through views.
-            if op.out in needed or op.inplace and any(s in needed or slots[s].kind != "result"
-                                                      for s in with_bases(op.out, slots)):
+            if (
+                op.out in needed
+                or op.inplace
+                and any(s in needed or slots[s].kind != "result" for s in with_bases(op.out, slots))
+            ):
                 live.append(index)
                 for r in refs(op.args) + refs(op.kwargs):
                     need(r.slot)
@@ -174,8 +178,12 @@ class Replay:
         if isinstance(value, (list, tuple)) and refs(value):
             parts = [Replay._arg(v, f"{key}_{k}", names, arrays) for k, v in enumerate(value)]
             return f"[{', '.join(parts)}]" if isinstance(value, list) else f"({', '.join(parts)},)"
-        if isinstance(value, (bool, int, str, type(None))) and not isinstance(value, np.generic) or \
-                type(value) is float and np.isfinite(value):
+        if (
+            isinstance(value, (bool, int, str, type(None)))
+            and not isinstance(value, np.generic)
+            or type(value) is float
+            and np.isfinite(value)
+        ):
             return repr(value)
         names[key] = value
         return key
@@ -200,8 +208,10 @@ class Replay:
         out = f"s{op.out}"
         if kind[0] == "setitem":
             target, idx, value = op.args
-            return (f"s{target.slot}[{Replay._arg(idx, f'c{index}_i', names, arrays)}] = "
-                    f"{Replay._arg(value, f'c{index}_v', names, arrays)}")
+            return (
+                f"s{target.slot}[{Replay._arg(idx, f'c{index}_i', names, arrays)}] = "
+                f"{Replay._arg(value, f'c{index}_v', names, arrays)}"
+            )
         if kind[0] == "call" and kind[1] in _FILLS:
             fill = _FILLS[kind[1]]  # a shape-only creation whose buffer is written later: refill it
             return "" if fill is None else f"{out}.fill({fill})"
@@ -229,6 +239,7 @@ def _rereads(op: Op, index: int, slots: list, last_write: dict) -> bool:
 
 def _cse_key(op: Op) -> Any:
     """A hashable description of a pure operation and its arguments, or None when it has none."""
+
     def key(value: Any) -> Any:
         if isinstance(value, Ref):
             return ("slot", value.slot)
@@ -239,6 +250,7 @@ def _cse_key(op: Op) -> Any:
         if isinstance(value, (bool, int, float, str, type(None), slice, np.dtype)) or value is Ellipsis:
             return (type(value).__name__, repr(value))
         raise TypeError
+
     try:
         return (op.kind[0], op.kind[1:], key(op.args), key(op.kwargs))
     except TypeError:
@@ -252,8 +264,14 @@ def _copy_source(op: Op) -> int | None:
         return None
     if kind[0] == "method" and kind[1] in ("copy", "astype"):
         return args[0].slot
-    if kind[0] == "ufunc" and kind[2] == "__call__" and kind[1] is np.power and len(args) == 2 \
-            and isinstance(args[1], (int, float)) and args[1] == 1:
+    if (
+        kind[0] == "ufunc"
+        and kind[2] == "__call__"
+        and kind[1] is np.power
+        and len(args) == 2
+        and isinstance(args[1], (int, float))
+        and args[1] == 1
+    ):
         return args[0].slot
     return None
 

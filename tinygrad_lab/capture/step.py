@@ -1,24 +1,38 @@
 """``tl.compile``'s user-facing wrapper: the first call eager, the second traced, the third checked against eager,
 then replays (native code where the backend supports the step, else the numpy replay), one per signature."""
+
 from __future__ import annotations
 
 import functools
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from tinygrad_lab.engine.autograd import state
-from tinygrad_lab.engine.tensor import Tensor
 from tinygrad_lab.capture.replay import Replay
 from tinygrad_lab.capture.tracer import CaptureError, TracedArray, Tracer, active_tracers
+from tinygrad_lab.engine.autograd import state
+from tinygrad_lab.engine.tensor import Tensor
+
+if TYPE_CHECKING:  # pragma: no cover
+    from tinygrad_lab.capture.native.runtime import NativeStep
 
 
 def _signature(args: tuple) -> tuple:
     """What a replay is valid for: the shapes and dtypes of array arguments (and whether Tensor arguments
     require grad), the values of the others."""
-    return tuple([(a.shape, a.dtype, a.requires_grad) if isinstance(a, Tensor) else
-                  (a.shape, a.dtype) if isinstance(a, np.ndarray) else
-                  a if isinstance(a, (int, float, bool, str, type(None))) else type(a) for a in args])
+    return tuple(
+        [
+            (a.shape, a.dtype, a.requires_grad)
+            if isinstance(a, Tensor)
+            else (a.shape, a.dtype)
+            if isinstance(a, np.ndarray)
+            else a
+            if isinstance(a, (int, float, bool, str, type(None)))
+            else type(a)
+            for a in args
+        ]
+    )
 
 
 def _grad_slot(t: Tensor) -> int | None:
@@ -75,13 +89,22 @@ class CompiledStep:
         key = _signature(args)
         for i in range(n):
             entry = self._replays.get(key)
-            if entry is not None and entry.native is not None and not entry.pending_check and \
-                    all(t.data is data for t, data in entry.tensors):
+            if (
+                entry is not None
+                and entry.native is not None
+                and not entry.pending_check
+                and all(t.data is data for t, data in entry.tensors)
+            ):
                 if entry.outputs[0].size != 1:
-                    raise ValueError(f"compile: run() needs a step whose first output is one number, "
-                                     f"not shape {entry.outputs[0].shape}")
-                entry.native.run(n - i, [a.data if isinstance(a, Tensor) else a for a in args
-                                         if isinstance(a, (Tensor, np.ndarray))], losses[i:])
+                    raise ValueError(
+                        f"compile: run() needs a step whose first output is one number, "
+                        f"not shape {entry.outputs[0].shape}"
+                    )
+                entry.native.run(
+                    n - i,
+                    [a.data if isinstance(a, Tensor) else a for a in args if isinstance(a, (Tensor, np.ndarray))],
+                    losses[i:],
+                )
                 entry.call_after_run(args)
                 return losses
             out, _ = _flatten(self(*args))
@@ -95,9 +118,11 @@ class CompiledStep:
         for a in args:
             if not isinstance(a, (Tensor, np.ndarray, int, float, bool, str, type(None))):
                 raise CaptureError(
-                    f"compile: step arguments must be Tensors, arrays or Python scalars, got {type(a).__name__}")
+                    f"compile: step arguments must be Tensors, arrays or Python scalars, got {type(a).__name__}"
+                )
         tracer = Tracer()
-        traced_args, input_slots = [], []
+        traced_args: list = []
+        input_slots: list = []  # the slots of the array arguments
         for a in args:
             if isinstance(a, (Tensor, np.ndarray)):
                 view = tracer.input(np.asarray(a.data if isinstance(a, Tensor) else a))
@@ -113,8 +138,11 @@ class CompiledStep:
             outputs, structure = _flatten(out)
             output_slots = [tracer._template(t.data).slot for t in outputs]
             grads = [(t, slot) for t, _ in tracer.swapped if (slot := _grad_slot(t)) is not None]
-            arg_grads = [(k, slot) for k, t in enumerate(traced_args)
-                         if isinstance(t, Tensor) and (slot := _grad_slot(t)) is not None]
+            arg_grads = [
+                (k, slot)
+                for k, t in enumerate(traced_args)
+                if isinstance(t, Tensor) and (slot := _grad_slot(t)) is not None
+            ]
         finally:
             state.tracing = prev
             active_tracers.pop()
@@ -135,15 +163,16 @@ class CompiledStep:
                 entry.native, self.backend = step, backend
                 entry.pending_check = entry.pending_check or step is not None and self.verify  # check it too
 
-            entry.native, self.backend, thread = native.attach(replay, output_slots,
-                                                               [s for _, s in grads + arg_grads], ready)
+            entry.native, self.backend, thread = native.attach(
+                replay, output_slots, [s for _, s in grads + arg_grads], ready
+            )
             if thread is not None:
                 self._compiling.append(thread)
         for t, slot in grads + [(args[k], slot) for k, slot in arg_grads]:
             t.grad = Tensor._wrap(np.array(tracer.slots[slot].value))
         return _unflatten(structure, [np.array(tracer.slots[s].value) for s in output_slots]), entry
 
-    def _check(self, key: tuple, entry: "_Entry", args: tuple) -> Any:
+    def _check(self, key: tuple, entry: _Entry, args: tuple) -> Any:
         """Run the replay and an eager step from the same state; they must agree (written arrays, gradients,
         outputs). If they do not, the replay is dropped and calls with this signature run eagerly."""
         entry.pending_check = False
@@ -195,17 +224,19 @@ class _Entry:
     """One replay and what a call needs around it: where outputs and the gradients of parameters and
     arguments are."""
 
-    def __init__(self, replay: Replay, structure: Any, output_slots: list, grads: list, arg_grads: list,
-                 tensors: list):
+    def __init__(self, replay: Replay, structure: Any, output_slots: list, grads: list, arg_grads: list, tensors: list):
         self.replay, self.structure, self.tensors = replay, structure, tensors
         self.pending_check = False
-        self.native = None  # the native step running this replay, if any
+        self.native: NativeStep | None = None  # the native step running this replay, if any
         arrays = replay.arrays
         self.grads = [(t, arrays[slot]) for t, slot in grads]
         self.arg_grads = [(k, arrays[slot]) for k, slot in arg_grads]  # (argument index, buffer)
         self.outputs = [arrays[s] for s in output_slots]
-        self.flat_tuple = structure not in (None, "tensor") and structure[0] is tuple and \
-            all(part == (1, "tensor") for part in structure[1])  # (loss, pred): the common case, built directly
+        self.flat_tuple = (
+            structure not in (None, "tensor")
+            and structure[0] is tuple
+            and all(part == (1, "tensor") for part in structure[1])
+        )  # (loss, pred): the common case, built directly
 
     def call(self, args: tuple) -> Any:
         self.replay.run(*[a.data if isinstance(a, Tensor) else a for a in args if isinstance(a, (Tensor, np.ndarray))])
@@ -265,7 +296,7 @@ def _unflatten(structure: Any, arrays: list) -> Any:
     kind, parts = structure
     result, k = [], 0
     for n, s in parts:
-        result.append(_unflatten(s, arrays[k:k + n]))
+        result.append(_unflatten(s, arrays[k : k + n]))
         k += n
     return kind(result)
 

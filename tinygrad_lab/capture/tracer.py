@@ -1,5 +1,6 @@
 """Recording a step: ``TracedArray`` performs every numpy operation for real and records it; the tracer keeps
 the record (slots for arrays, ops with their arguments) that the replay is built from."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -32,7 +33,8 @@ class TracedArray(np.ndarray):
             return NotImplemented  # ndarray (op) Tensor: Tensor's dispatch applies the op, which records its numpy work
         return _tracer().record(("ufunc", ufunc, method), inputs, kwargs)
 
-    def __array_function__(self, func: Any, types: Any, args: tuple, kwargs: dict) -> Any:
+    # numpy passes a tuple and a dict (NEP 18); its stubs declare Iterable and Mapping
+    def __array_function__(self, func: Any, types: Any, args: tuple, kwargs: dict) -> Any:  # type: ignore[override]
         if any(issubclass(t, Tensor) for t in types):
             return NotImplemented
         return _tracer().record(("call", func), args, kwargs)
@@ -93,7 +95,7 @@ class TracedArray(np.ndarray):
 active_tracers: list = []
 
 
-def _tracer() -> "Tracer":
+def _tracer() -> Tracer:
     if not active_tracers:
         raise CaptureError("a TracedArray was used outside of compile's tracing; this is a bug in the capture")
     return active_tracers[-1]
@@ -125,8 +127,15 @@ class Ref:
 class Op:
     __slots__ = ("kind", "args", "kwargs", "out", "inplace", "is_view")
 
-    def __init__(self, kind: tuple, args: Any, kwargs: dict, out: int | None, inplace: bool, is_view: bool):
-        self.kind, self.args, self.kwargs, self.out, self.inplace, self.is_view = kind, args, kwargs, out, inplace, is_view
+    def __init__(self, kind: tuple, args: Any, kwargs: dict, out: int, inplace: bool, is_view: bool):
+        self.kind, self.args, self.kwargs, self.out, self.inplace, self.is_view = (
+            kind,
+            args,
+            kwargs,
+            out,
+            inplace,
+            is_view,
+        )
 
 
 class Tracer:
@@ -137,8 +146,9 @@ class Tracer:
         self.swapped: list = []  # (tensor, original data) to restore after tracing
 
     # -- slots ----------------------------------------------------------------------------------------
-    def _new_slot(self, kind: str, value: np.ndarray, op: int | None = None,
-                  view_of: list | None = None) -> TracedArray:
+    def _new_slot(
+        self, kind: str, value: np.ndarray, op: int | None = None, view_of: list | None = None
+    ) -> TracedArray:
         self.slots.append(Slot(kind, value, op, view_of))
         traced = value.view(TracedArray)
         traced._slot = len(self.slots) - 1
@@ -155,7 +165,8 @@ class Tracer:
                 if any(base is s.value for s in self.slots if s.kind != "external"):
                     raise CaptureError(
                         "compile: an array derived from a traced value escaped the capture (np.asarray or "
-                        f"np.array of it, shape {array.shape}); use Tensor ops inside the step")
+                        f"np.array of it, shape {array.shape}); use Tensor ops inside the step"
+                    )
                 base = getattr(base, "base", None)
             self.external_ids[key] = self._new_slot("external", array)._slot
         return self.external_ids[key]
@@ -190,7 +201,8 @@ class Tracer:
             if value._slot is None:
                 raise CaptureError(
                     "compile: an array was produced by a numpy operation the capture does not record "
-                    f"(shape {value.shape}); use Tensor ops inside the step or run eagerly (--no-compile)")
+                    f"(shape {value.shape}); use Tensor ops inside the step or run eagerly (--no-compile)"
+                )
             return Ref(value._slot)
         if isinstance(value, np.ndarray):
             return Ref(self.external(value))
@@ -234,14 +246,17 @@ class Tracer:
                 return None
             return out_arg if isinstance(out_arg, np.ndarray) else out_arg[0]
         if not isinstance(result, np.ndarray):
-            if isinstance(result, (tuple, list)) or not np.isscalar(result) and result is not None \
-                    and not isinstance(result, np.generic):
+            if (
+                isinstance(result, (tuple, list))
+                or not np.isscalar(result)
+                and result is not None
+                and not isinstance(result, np.generic)
+            ):
                 raise CaptureError(f"compile: {op_name(kind)} returned {type(result).__name__}, which is not supported")
             result = np.asarray(result)
         view_of = [r.slot for r in refs(arg_t) if np.may_share_memory(result, self.slots[r.slot].value)]
-        self.ops.append(Op(kind, arg_t, kw_t, None, False, bool(view_of)))
         traced = self._new_slot("result", result, index, view_of)
-        self.ops[index].out = traced._slot
+        self.ops.append(Op(kind, arg_t, kw_t, len(self.slots) - 1, False, bool(view_of)))  # the slot just made
         return traced
 
 

@@ -10,16 +10,19 @@ with ``create_graph=True`` it passes Tensors instead, so the backward computatio
 can be differentiated again. Built-in backward formulas are written once with operators and methods that
 numpy arrays and Tensors share, so the same code serves both.
 """
+
 from __future__ import annotations
 
 import functools
 import threading
 import traceback
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, overload
 
 import numpy as np
 
 if TYPE_CHECKING:  # pragma: no cover
+    from tinygrad_lab.capture.tracer import Tracer
     from tinygrad_lab.engine.function import Function
     from tinygrad_lab.engine.tensor import Tensor
 
@@ -29,7 +32,7 @@ class _State(threading.local):
 
     grad_enabled = True
     anomaly = False
-    tracing = None  # the active tracer of tl.compile (capture.py), else None
+    tracing: Tracer | None = None  # the active tracer of tl.compile (capture/), else None
 
 
 state = _State()
@@ -57,9 +60,9 @@ def base_array(arr: np.ndarray) -> np.ndarray:
     return arr
 
 
-def check_saved(node: "Function") -> None:
+def check_saved(node: Function) -> None:
     """Raise torch's error when an array the node saved was written in place after the node was made."""
-    for value in node._saved or ():
+    for value in node._saved:
         arr = value if isinstance(value, np.ndarray) else getattr(value, "data", None)  # Tensors when recorded
         if isinstance(arr, np.ndarray):
             entry = versions.memory.get(id(base_array(arr)))
@@ -72,9 +75,12 @@ def check_saved(node: "Function") -> None:
                 )
 
 
-def grad_fn_for(node: "Function", inp: "Tensor") -> Any:
-    """The grad_fn ``inp`` had when ``node`` was made (an in-place op may have replaced it since)."""
-    record = versions.rebound.get(id(inp))
+def grad_fn_for(node: Function, inp: Tensor) -> Any:
+    """The grad_fn ``inp`` had when ``node`` was made (an in-place op may have replaced it since). Called only
+    once an in-place op has rebound a tensor, so ``versions.rebound`` is a dict."""
+    rebound = versions.rebound
+    assert rebound is not None
+    record = rebound.get(id(inp))
     fn = inp.grad_fn
     if record is not None and record[0]() is inp:
         for when, before in record[1]:
@@ -83,9 +89,13 @@ def grad_fn_for(node: "Function", inp: "Tensor") -> Any:
                 break
     if fn is not None:  # a view made before its base was rewritten, then used after: the view's history is stale
         for src in fn.inputs:
-            rec = versions.rebound.get(id(src)) if hasattr(src, "grad_fn") else None
-            if rec is not None and rec[0]() is src and np.may_share_memory(src.data, inp.data) and \
-                    any(fn._epoch < when <= node._epoch for when, _ in rec[1]):
+            rec = rebound.get(id(src)) if hasattr(src, "grad_fn") else None
+            if (
+                rec is not None
+                and rec[0]() is src
+                and np.may_share_memory(src.data, inp.data)
+                and any(fn._epoch < when <= node._epoch for when, _ in rec[1])
+            ):
                 raise RuntimeError(
                     f"{type(node).__name__} uses a view (shape {inp.shape}, made by {type(fn).__name__}) of a tensor "
                     "that an in-place op rewrote in the graph after the view was made; tinygrad_lab does not "
@@ -167,7 +177,7 @@ def creation_site() -> str:
     return "<unknown>"
 
 
-def check_finite(node: "Function", values: Any, what: str) -> None:
+def check_finite(node: Function, values: Any, what: str) -> None:
     """Raise when anomaly mode sees NaN or Inf in an op's forward output or backward gradients."""
     for i, v in enumerate(values):
         if v is None:
@@ -182,7 +192,7 @@ def check_finite(node: "Function", values: Any, what: str) -> None:
             )
 
 
-def sum_to_shape(grad: Any, shape: tuple, node: "Function", inp: Any) -> Any:
+def sum_to_shape(grad: Any, shape: tuple, node: Function, inp: Any) -> Any:
     """Undo broadcasting: sum ``grad`` down to ``shape``. The one place broadcasting is reversed.
 
     Works on numpy arrays and Tensors alike. A gradient that ``shape`` cannot broadcast to is a bug in
@@ -204,7 +214,7 @@ def sum_to_shape(grad: Any, shape: tuple, node: "Function", inp: Any) -> Any:
     return grad
 
 
-def _topological_order(roots: Iterable["Function"]) -> list:
+def _topological_order(roots: Iterable[Function]) -> list:
     """Nodes reachable from ``roots``, each before the nodes that produced its inputs. Iterative DFS:
     a node is appended once everything below it is, then the list is reversed."""
     order: list = []
@@ -235,19 +245,37 @@ def _leading_to(order: list, nodes: dict, leaves: set) -> list:
     rerouted = versions.rebound is not None
     for node in reversed(order):  # inputs' nodes come later in order, so they are decided first
         if node in nodes or any(
-                (id(inp) in leaves) if fn is None else fn in relevant
-                for inp, need in zip(node.inputs, node.needs_input_grad) if need
-                for fn in (grad_fn_for(node, inp) if rerouted else inp.grad_fn,)):
+            (id(inp) in leaves) if fn is None else fn in relevant
+            for inp, need in zip(node.inputs, node.needs_input_grad)
+            if need
+            for fn in (grad_fn_for(node, inp) if rerouted else inp.grad_fn,)
+        ):
             relevant.add(node)
     return [node for node in order if node in relevant]
 
 
+@overload
 def run_backward(
-    outputs: Sequence["Tensor"],
+    outputs: Sequence[Tensor],
     grad_outputs: Sequence[Any],
     retain_graph: bool,
     create_graph: bool,
-    capture: Sequence["Tensor"] | None = None,
+    capture: None = None,
+) -> None: ...
+@overload
+def run_backward(
+    outputs: Sequence[Tensor],
+    grad_outputs: Sequence[Any],
+    retain_graph: bool,
+    create_graph: bool,
+    capture: Sequence[Tensor],
+) -> dict: ...
+def run_backward(
+    outputs: Sequence[Tensor],
+    grad_outputs: Sequence[Any],
+    retain_graph: bool,
+    create_graph: bool,
+    capture: Sequence[Tensor] | None = None,
 ) -> dict | None:
     """The engine behind ``Tensor.backward`` and ``tinygrad_lab.grad``.
 
@@ -267,7 +295,7 @@ def run_backward(
         else:
             captured_leaves.add(id(t))
 
-    roots = []
+    roots: list[Function] = []
     for out, g in zip(outputs, grad_outputs):
         fn = out.grad_fn
         if fn is None:
@@ -312,8 +340,10 @@ def run_backward(
                 try:
                     shape = g.shape
                 except AttributeError:
-                    raise TypeError(f"{type(node).__name__}.backward returned a {type(g).__name__} as a gradient; "
-                                    "return numpy arrays (or Tensors under create_graph)") from None
+                    raise TypeError(
+                        f"{type(node).__name__}.backward returned a {type(g).__name__} as a gradient; "
+                        "return numpy arrays (or Tensors under create_graph)"
+                    ) from None
                 if shape != data.shape:
                     g = sum_to_shape(g, data.shape, node, inp)
                 if g.dtype != data.dtype:
@@ -341,7 +371,7 @@ def run_backward(
     return results if capture is not None else None
 
 
-def _accumulate(current: "Tensor | None", g: Any, wrap: bool) -> "Tensor":
+def _accumulate(current: Tensor | None, g: Any, wrap: bool) -> Tensor:
     """current + g as a new ``.grad``. The first gradient is copied: the engine passes one gradient to
     several inputs (b = x + y gives x and y the same array), and a .grad must be its owner's alone."""
     from tinygrad_lab.engine.tensor import Tensor
@@ -382,8 +412,8 @@ def _run_hooks(hooks: dict, grad: Any, wrap: bool) -> Any:
 
 
 def grad(
-    outputs: "Tensor | Sequence[Tensor]",
-    inputs: "Tensor | Sequence[Tensor]",
+    outputs: Tensor | Sequence[Tensor],
+    inputs: Tensor | Sequence[Tensor],
     grad_outputs: Any = None,
     retain_graph: bool | None = None,
     create_graph: bool = False,
@@ -414,7 +444,7 @@ def grad(
     if retain_graph is None:
         retain_graph = create_graph
     found = run_backward(outputs, seeds, retain_graph, create_graph, capture=inputs)
-    result = []
+    result: list[Tensor | None] = []
     for i, t in enumerate(inputs):
         g = found.get(id(t))
         if g is None:
@@ -429,7 +459,7 @@ def grad(
     return tuple(result)
 
 
-def seed_gradient(output: "Tensor", gradient: Any, create_graph: bool) -> Any:
+def seed_gradient(output: Tensor, gradient: Any, create_graph: bool) -> Any:
     """The starting gradient for ``output``: ones for a single element, else the given one, checked."""
     from tinygrad_lab.engine.tensor import Tensor
 

@@ -14,10 +14,12 @@ An output independent of an input gives zeros, or an error with ``strict=True``.
 unless ``create_graph=True``. Everything is built from reverse mode (``tl.grad``); ``jvp`` and ``hvp`` use
 the double-backward trick, as torch's do. ``functional_call`` and ``loss_hessian`` apply them to models.
 """
+
 from __future__ import annotations
 
 import contextlib
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import numpy as np
 
@@ -29,6 +31,7 @@ Tensors = Any  # a Tensor or a tuple of Tensors (nested for jacobian and hessian
 
 # ---- torch's pre- and post-processing ------------------------------------------------------------------------------
 
+
 def _as_tuple(value: Any, what: str, fn_name: str) -> tuple[bool, tuple]:
     """(was it a tuple, value as a tuple of Tensors), or torch's TypeError."""
     is_tuple = isinstance(value, (tuple, list))
@@ -36,8 +39,10 @@ def _as_tuple(value: Any, what: str, fn_name: str) -> tuple[bool, tuple]:
     for i, item in enumerate(items):
         if not isinstance(item, Tensor):
             where = f"the value at index {i}" if is_tuple else f"the given {what}"
-            raise TypeError(f"The {what} given to {fn_name} must be either a Tensor or a tuple of Tensors but "
-                            f"{where} has type {type(item).__name__}.")
+            raise TypeError(
+                f"The {what} given to {fn_name} must be either a Tensor or a tuple of Tensors but "
+                f"{where} has type {type(item).__name__}."
+            )
     return is_tuple, items
 
 
@@ -73,8 +78,11 @@ def _finish(values: Any, create_graph: bool) -> Any:
 
 def _check_v(v: tuple, reference: tuple, is_tuple: bool) -> None:
     if len(v) != len(reference):
-        raise RuntimeError(f"v is a tuple of invalid length: should be {len(reference)} but got {len(v)}."
-                           if is_tuple else "The given v should contain a single Tensor.")
+        raise RuntimeError(
+            f"v is a tuple of invalid length: should be {len(reference)} but got {len(v)}."
+            if is_tuple
+            else "The given v should contain a single Tensor."
+        )
     for i, (a, b) in enumerate(zip(v, reference)):
         if a.shape != b.shape:
             prefix = f"Entry {i} in " if is_tuple else ""
@@ -85,20 +93,32 @@ def _strict_outputs(outputs: tuple, strict: bool) -> None:
     if strict:
         for i, out in enumerate(outputs):
             if not out.requires_grad:
-                raise RuntimeError(f"Output {i} of the user-provided function does not require gradients. The "
-                                   "outputs must be computed in a differentiable manner from the input when running "
-                                   "in strict mode.")
+                raise RuntimeError(
+                    f"Output {i} of the user-provided function does not require gradients. The "
+                    "outputs must be computed in a differentiable manner from the input when running "
+                    "in strict mode."
+                )
 
 
-def _grad(outputs: tuple, inputs: tuple, grad_outputs: tuple | None, create_graph: bool,
-          retain_graph: bool | None = None) -> tuple:
+def _grad(
+    outputs: tuple, inputs: tuple, grad_outputs: tuple | None, create_graph: bool, retain_graph: bool | None = None
+) -> tuple:
     """tl.grad over the outputs that require grad; None for inputs they do not reach."""
-    pairs = [(o, None if grad_outputs is None else g)
-             for o, g in zip(outputs, grad_outputs or outputs) if o is not None and o.requires_grad]
+    pairs = [
+        (o, None if grad_outputs is None else g)
+        for o, g in zip(outputs, grad_outputs or outputs)
+        if o is not None and o.requires_grad
+    ]
     if not pairs:
         return (None,) * len(inputs)
-    return grad([o for o, _ in pairs], list(inputs), [g for _, g in pairs] if grad_outputs is not None else None,
-                retain_graph=retain_graph, create_graph=create_graph, allow_unused=True)
+    return grad(
+        [o for o, _ in pairs],
+        list(inputs),
+        [g for _, g in pairs] if grad_outputs is not None else None,
+        retain_graph=retain_graph,
+        create_graph=create_graph,
+        allow_unused=True,
+    )
 
 
 def _zeros_for_none(grads: tuple, refs: tuple, strict: bool, create_graph: bool, what: str) -> tuple:
@@ -107,12 +127,16 @@ def _zeros_for_none(grads: tuple, refs: tuple, strict: bool, create_graph: bool,
     for i, g in enumerate(grads):
         if g is None:
             if strict:
-                raise RuntimeError(f"The {what} of the user-provided function is independent of input {i}. "
-                                   "This is not allowed in strict mode.")
+                raise RuntimeError(
+                    f"The {what} of the user-provided function is independent of input {i}. "
+                    "This is not allowed in strict mode."
+                )
             g = Tensor._wrap(np.zeros_like(refs[i].data))
         elif strict and create_graph and not g.requires_grad:
-            raise RuntimeError(f"The {what} of the user-provided function is independent of input {i}. "
-                               "This is not allowed in strict mode when create_graph=True.")
+            raise RuntimeError(
+                f"The {what} of the user-provided function is independent of input {i}. "
+                "This is not allowed in strict mode when create_graph=True."
+            )
         result.append(g)
     return tuple(result)
 
@@ -121,14 +145,18 @@ def _single_element(outputs: tuple, fn_name: str) -> None:
     if len(outputs) != 1:
         raise RuntimeError(f"The function given to {fn_name} must return a single Tensor")
     if outputs[0].size != 1:
-        raise RuntimeError(f"The Tensor returned by the function given to {fn_name} should contain a single element "
-                           f"(it has shape {outputs[0].shape})")
+        raise RuntimeError(
+            f"The Tensor returned by the function given to {fn_name} should contain a single element "
+            f"(it has shape {outputs[0].shape})"
+        )
 
 
 # ---- the public functions ----------------------------------------------------------------------------------------
 
-def vjp(func: Callable, inputs: Tensors, v: Tensors = None, create_graph: bool = False,
-        strict: bool = False) -> tuple[Tensors, Tensors]:
+
+def vjp(
+    func: Callable, inputs: Tensors, v: Tensors = None, create_graph: bool = False, strict: bool = False
+) -> tuple[Tensors, Tensors]:
     """(func(*inputs), v^T J): the vector-Jacobian product, shaped like ``inputs``. ``v`` (shaped like the
     outputs) may be omitted when func returns a single one-element Tensor."""
     with enable_grad():
@@ -140,16 +168,19 @@ def vjp(func: Callable, inputs: Tensors, v: Tensors = None, create_graph: bool =
             vs = _prepare(_as_tuple(v, "v", "vjp")[1], create_graph, need_graph=False)
             _check_v(vs, outs, is_out_tuple)
         elif len(outs) != 1 or outs[0].size != 1:
-            raise RuntimeError("The vector v can only be None if the user-provided function returns a single "
-                               "Tensor with a single element.")
+            raise RuntimeError(
+                "The vector v can only be None if the user-provided function returns a single "
+                "Tensor with a single element."
+            )
         else:
             vs = None
     result = _zeros_for_none(_grad(outs, ins, vs, create_graph), ins, strict, create_graph, "output")
     return _unpack(_finish(outs, create_graph), is_out_tuple), _unpack(_finish(result, create_graph), is_in_tuple)
 
 
-def jvp(func: Callable, inputs: Tensors, v: Tensors = None, create_graph: bool = False,
-        strict: bool = False) -> tuple[Tensors, Tensors]:
+def jvp(
+    func: Callable, inputs: Tensors, v: Tensors = None, create_graph: bool = False, strict: bool = False
+) -> tuple[Tensors, Tensors]:
     """(func(*inputs), J v): the Jacobian-vector product, shaped like the outputs. Computed as torch does, with
     the double-backward trick: u -> vjp(u) is linear in u, so differentiating ``vjp(u) . v`` in u gives J v,
     with two reverse passes and no forward mode. ``v`` (shaped like ``inputs``) may be omitted for a single
@@ -161,8 +192,10 @@ def jvp(func: Callable, inputs: Tensors, v: Tensors = None, create_graph: bool =
             vs = _prepare(_as_tuple(v, "v", "jvp")[1], create_graph, need_graph=False)
             _check_v(vs, ins, is_in_tuple)
         elif len(ins) != 1 or ins[0].size != 1:
-            raise RuntimeError("The vector v can only be None if the input to the user-provided function is a "
-                               "single Tensor with a single element.")
+            raise RuntimeError(
+                "The vector v can only be None if the input to the user-provided function is a "
+                "single Tensor with a single element."
+            )
         else:
             vs = None
         is_out_tuple, outs = _as_tuple(func(*ins), "outputs of the user-provided function", "jvp")
@@ -172,10 +205,17 @@ def jvp(func: Callable, inputs: Tensors, v: Tensors = None, create_graph: bool =
         if strict:
             for i, g in enumerate(grad_ins):
                 if g is None or not g.requires_grad:
-                    raise RuntimeError(f"The output of the user-provided function is independent of input {i}. "
-                                       "This is not allowed in strict mode.")
-    result = _zeros_for_none(_grad(grad_ins, dummies, vs, create_graph), outs, strict, create_graph,
-                             "gradient (through the double-backward trick)")
+                    raise RuntimeError(
+                        f"The output of the user-provided function is independent of input {i}. "
+                        "This is not allowed in strict mode."
+                    )
+    result = _zeros_for_none(
+        _grad(grad_ins, dummies, vs, create_graph),
+        outs,
+        strict,
+        create_graph,
+        "gradient (through the double-backward trick)",
+    )
     return _unpack(_finish(outs, create_graph), is_out_tuple), _unpack(_finish(result, create_graph), is_out_tuple)
 
 
@@ -196,11 +236,15 @@ def jacobian(func: Callable, inputs: Tensors, create_graph: bool = False, strict
                 grads = _grad((out,), ins, (seed.reshape(out.shape),), create_graph, retain_graph=True)
                 for j, g in enumerate(grads):
                     if g is None and strict:
-                        raise RuntimeError(f"Output {i} of the user-provided function is independent of input {j}. "
-                                           "This is not allowed in strict mode.")
+                        raise RuntimeError(
+                            f"Output {i} of the user-provided function is independent of input {j}. "
+                            "This is not allowed in strict mode."
+                        )
                     if g is not None and strict and create_graph and not g.requires_grad:
-                        raise RuntimeError(f"The jacobian of the user-provided function is independent of input {j}. "
-                                           "This is not allowed in strict mode when create_graph=True.")
+                        raise RuntimeError(
+                            f"The jacobian of the user-provided function is independent of input {j}. "
+                            "This is not allowed in strict mode when create_graph=True."
+                        )
                     rows[j].append(Tensor._wrap(np.zeros_like(ins[j].data)) if g is None else g)
             blocks.append(tuple(_rows_to_block(r, out.shape, inp.shape) for r, inp in zip(rows, ins)))
     return _unpack(_finish(tuple(blocks), create_graph), (is_out_tuple, is_in_tuple))
@@ -235,23 +279,27 @@ def hessian(func: Callable, inputs: Tensors, create_graph: bool = False, strict:
         if strict:
             for i, g in enumerate(jac):
                 if not g.requires_grad:
-                    raise RuntimeError(f"While computing the hessian, found that the jacobian of the user-provided "
-                                       f"function with respect to input {i} is independent of the input. This is not "
-                                       "allowed in strict mode.")
+                    raise RuntimeError(
+                        f"While computing the hessian, found that the jacobian of the user-provided "
+                        f"function with respect to input {i} is independent of the input. This is not "
+                        "allowed in strict mode."
+                    )
         return jac
 
     result = jacobian(gradient, ins, create_graph=create_graph, strict=strict)
     return _unpack(result, (is_in_tuple, is_in_tuple))
 
 
-def vhp(func: Callable, inputs: Tensors, v: Tensors = None, create_graph: bool = False,
-        strict: bool = False) -> tuple[Tensor, Tensors]:
+def vhp(
+    func: Callable, inputs: Tensors, v: Tensors = None, create_graph: bool = False, strict: bool = False
+) -> tuple[Tensor, Tensors]:
     """(func(*inputs), v^T H) for a function returning one element: two reverse passes, no Hessian built."""
     return _second_order(func, inputs, v, create_graph, strict, "vhp")
 
 
-def hvp(func: Callable, inputs: Tensors, v: Tensors = None, create_graph: bool = False,
-        strict: bool = False) -> tuple[Tensor, Tensors]:
+def hvp(
+    func: Callable, inputs: Tensors, v: Tensors = None, create_graph: bool = False, strict: bool = False
+) -> tuple[Tensor, Tensors]:
     """(func(*inputs), H v) for a function returning one element, by the double-backward trick as torch does
     (equal to vhp wherever the Hessian is symmetric)."""
     return _second_order(func, inputs, v, create_graph, strict, "hvp")
@@ -265,8 +313,10 @@ def _second_order(func: Callable, inputs: Tensors, v: Tensors, create_graph: boo
             vs = _prepare(_as_tuple(v, "v", name)[1], create_graph, need_graph=False)
             _check_v(vs, ins, is_in_tuple)
         elif len(ins) != 1 or ins[0].size != 1:
-            raise RuntimeError("The vector v can only be None if the input to the user-provided function is a "
-                               "single Tensor with a single element.")
+            raise RuntimeError(
+                "The vector v can only be None if the input to the user-provided function is a "
+                "single Tensor with a single element."
+            )
         else:
             vs = None
         is_out_tuple, outs = _as_tuple(func(*ins), "outputs of the user-provided function", name)
@@ -277,8 +327,10 @@ def _second_order(func: Callable, inputs: Tensors, v: Tensors, create_graph: boo
         jac = _grad(outs, ins, None, create_graph=True)
         for i, g in enumerate(jac):
             if strict and (g is None or not g.requires_grad):
-                raise RuntimeError(f"The jacobian of the user-provided function with respect to input {i} is "
-                                   "independent of the input. This is not allowed in strict mode.")
+                raise RuntimeError(
+                    f"The jacobian of the user-provided function with respect to input {i} is "
+                    "independent of the input. This is not allowed in strict mode."
+                )
         if name == "hvp":  # u -> (J-transpose of the gradient) u is linear in u: its gradient in u is H v
             dummies = tuple(Tensor(np.zeros_like(t.data), requires_grad=True) for t in ins)
             back = _grad(jac, ins, dummies, create_graph=True)
@@ -290,6 +342,7 @@ def _second_order(func: Callable, inputs: Tensors, v: Tensors, create_graph: boo
 
 
 # ---- models --------------------------------------------------------------------------------------------------------
+
 
 @contextlib.contextmanager
 def _parameters_replaced(module: Any, values: dict) -> Iterator[None]:
@@ -331,5 +384,9 @@ def loss_hessian(model: Any, x: Any, y: Any, loss: Callable) -> np.ndarray:
 
     blocks = hessian(f, weights)
     sizes = [w.size for w in weights]
-    return np.block([[np.asarray(blocks[i][j].data).reshape(sizes[i], sizes[j]) for j in range(len(sizes))]
-                     for i in range(len(sizes))])
+    return np.block(
+        [
+            [np.asarray(blocks[i][j].data).reshape(sizes[i], sizes[j]) for j in range(len(sizes))]
+            for i in range(len(sizes))
+        ]
+    )

@@ -14,8 +14,10 @@ recorded (``create_graph=True``). Write it with operators (``* / @ **``), method
 (``.T .sum .reshape .transpose .swapaxes``) and tinygrad_lab's functions (``tl.exp``, ``tl.log``,
 ``tl.where``...), which accept either, and the same code gives first and higher derivatives.
 """
+
 from __future__ import annotations
 
+import weakref
 from typing import Any
 
 import numpy as np
@@ -27,11 +29,17 @@ from tinygrad_lab.engine.tensor import Tensor
 class Function:
     """Base class of ops; an instance is both the graph node (``Tensor.grad_fn``) and the ``ctx``."""
 
+    # Set by apply on a node it records (annotations only: no class attribute, nothing on the op path).
+    inputs: tuple  # the arguments apply was called with: Tensors, and constants as given
+    needs_input_grad: tuple[bool, ...]  # per input: is it a Tensor that requires grad
+    attrs: dict[str, Any]  # the keyword arguments passed on to forward
+    _out: Any  # what forward returned (None once released)
+
     # Defaults shared by every node; an instance sets its own only when it needs them.
     _released = False
-    _hooks = None  # hooks registered on the node's output Tensor (non-leaf register_hook)
-    _retained = None  # weakref to the output Tensor that called retain_grad()
-    _trace = None  # creation site, recorded in anomaly mode
+    _hooks: dict | None = None  # hooks registered on the node's output Tensor (non-leaf register_hook)
+    _retained: weakref.ref | None = None  # weakref to the output Tensor that called retain_grad()
+    _trace: str | None = None  # creation site, recorded in anomaly mode
     _saved: tuple = ()
     #: True when the op's value does not depend on the order of its inputs (Add, Mul...); drawings number
     #: the input edges of the other ops with several inputs.
@@ -39,11 +47,11 @@ class Function:
     _epoch = 0  # versions.now when the node was made: saved arrays written in place later are an error
 
     @staticmethod
-    def forward(ctx: "Function", *args: Any, **attrs: Any) -> np.ndarray:
+    def forward(ctx: Function, *args: Any, **attrs: Any) -> np.ndarray:
         raise NotImplementedError(f"{type(ctx).__name__} has no forward")
 
     @staticmethod
-    def backward(ctx: "Function", grad: Any) -> Any:
+    def backward(ctx: Function, grad: Any) -> Any:
         raise NotImplementedError(f"{type(ctx).__name__} has no backward: it cannot be differentiated")
 
     @classmethod
@@ -53,11 +61,12 @@ class Function:
         mode = state  # one thread-local lookup for the three switches read below
         if mode.tracing is None:
             # numpy scalars become Python numbers: weak in type promotion, so float32 stays float32
-            arrays = [a.data if isinstance(a, Tensor) else a.item() if isinstance(a, np.generic) else a
-                      for a in args]
+            arrays = [a.data if isinstance(a, Tensor) else a.item() if isinstance(a, np.generic) else a for a in args]
         else:  # tl.compile is recording: parameters' data must be traced too
-            arrays = [mode.tracing.tensor_data(a) if isinstance(a, Tensor) else a.item() if isinstance(a, np.generic)
-                      else a for a in args]  # numpy scalars as in eager runs
+            arrays = [
+                mode.tracing.tensor_data(a) if isinstance(a, Tensor) else a.item() if isinstance(a, np.generic) else a
+                for a in args
+            ]  # numpy scalars as in eager runs
         try:
             raw = cls.forward(ctx, *arrays, **attrs)
         except (ValueError, TypeError, IndexError) as err:
@@ -152,7 +161,7 @@ class Function:
         """Free what forward saved (called after a backward without retain_graph). A node that saved nothing
         can run its backward again, as in torch."""
         if self._saved:
-            self._saved = None
+            self._saved = ()
             self._released = True
         self._out = None
 
@@ -164,4 +173,4 @@ def _op_error(cls: type, args: tuple, err: Exception) -> Exception:
     """Turn numpy's error from inside an op into one sentence naming the op and the input shapes."""
     shapes = ", ".join(str(tuple(np.shape(a.data if isinstance(a, Tensor) else a))) for a in args)
     kind = next(k for k in (IndexError, ValueError, TypeError) if isinstance(err, k))  # numpy's own subclasses
-    return kind(f"{cls.__name__}: {err} (input shapes: {shapes})")                  # take other arguments
+    return kind(f"{cls.__name__}: {err} (input shapes: {shapes})")  # take other arguments

@@ -14,9 +14,11 @@ share their base's, as in torch). A node that saved an array whose memory is wri
 "modified by an inplace operation" error when backward reads it. Writes through ``.data`` (a plain numpy
 array) bypass the counter, as in torch.
 """
+
 from __future__ import annotations
 
 import weakref
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -66,9 +68,19 @@ def bump(arr: np.ndarray) -> None:
     key = id(base)
     entry = versions.memory.get(key)
     if entry is None or entry[0]() is not base:
-        entry = versions.memory[key] = [weakref.ref(base, lambda _, k=key: versions.memory.pop(k, None)), 0, 0]
+        entry = versions.memory[key] = [weakref.ref(base, _forget_memory(key)), 0, 0]
     entry[1] += 1
     entry[2] = versions.now
+
+
+def _forget_rebound(key: int) -> Callable[[Any], Any]:
+    """The weakref callback that drops the rebound history of the tensor ``key`` once the tensor is gone."""
+    return lambda _: versions.rebound.pop(key, None) if versions.rebound is not None else None
+
+
+def _forget_memory(key: int) -> Callable[[Any], Any]:
+    """The weakref callback that drops the memory entry ``key`` once its array is gone."""
+    return lambda _: versions.memory.pop(key, None)
 
 
 def _owns_memory(t: Tensor) -> bool:
@@ -76,7 +88,7 @@ def _owns_memory(t: Tensor) -> bool:
     return traceable.untraced(t.data).base is None
 
 
-def apply_(t: Tensor, name: str, op: type, *args: Any, **attrs: Any) -> Tensor:
+def apply_(t: Tensor, name: str, op: type[Function], *args: Any, **attrs: Any) -> Tensor:
     """Run ``op(t, *args, **attrs)`` and write the result into ``t``; ``name`` is the method, for errors."""
     if not isinstance(t, Tensor):
         raise TypeError(f"{name}: expected a Tensor, got {type(t).__name__}")
@@ -88,13 +100,16 @@ def apply_(t: Tensor, name: str, op: type, *args: Any, **attrs: Any) -> Tensor:
         _write(t, result, name)
         return t
     if t.requires_grad and t.grad_fn is None:
-        raise RuntimeError(f"{name}: a leaf Variable that requires grad is being used in an in-place operation. "
-                           "(Wrap the update in tl.no_grad(), or write to .data.)")
+        raise RuntimeError(
+            f"{name}: a leaf Variable that requires grad is being used in an in-place operation. "
+            "(Wrap the update in tl.no_grad(), or write to .data.)"
+        )
     if not _owns_memory(t):
         raise RuntimeError(
             f"{name}: in grad mode, an in-place op whose result requires grad cannot write into a view (shape "
             f"{t.shape}) of another tensor's memory: tinygrad_lab does not rewrite the base's history. "
-            "Use clone() first, or tl.no_grad()")
+            "Use clone() first, or tl.no_grad()"
+        )
     old = Tensor._make(t.data.copy(), t.grad_fn) if t.requires_grad else Tensor._wrap(t.data.copy())
     result = op.apply(old, *[old if a is t else a for a in args], **attrs)  # x.mul_(x): both are the old x
     _write(t, result, name)
@@ -104,7 +119,8 @@ def apply_(t: Tensor, name: str, op: type, *args: Any, **attrs: Any) -> Tensor:
         key = id(t)
         record_ = versions.rebound.get(key)
         if record_ is None or record_[0]() is not t:
-            record_ = versions.rebound[key] = (weakref.ref(t, lambda _, k=key: versions.rebound.pop(k, None)), [])
+            history: list[tuple[int, Any]] = []
+            record_ = versions.rebound[key] = (weakref.ref(t, _forget_rebound(key)), history)
         record_[1].append((versions.now, t.grad_fn))
     t.grad_fn = result.grad_fn
     t.requires_grad = True
@@ -118,8 +134,9 @@ def _write(t: Tensor, result: Tensor, name: str) -> None:
     try:
         np.copyto(t.data, result.data, casting="same_kind")
     except TypeError:
-        raise RuntimeError(f"{name}: result type {result.dtype} can't be cast to the desired output type "
-                           f"{t.dtype} (shape {t.shape})") from None
+        raise RuntimeError(
+            f"{name}: result type {result.dtype} can't be cast to the desired output type {t.dtype} (shape {t.shape})"
+        ) from None
     except ValueError as err:
         raise RuntimeError(f"{name}: cannot write into the tensor of shape {t.shape}: {err}") from None
     bump(t.data)
@@ -144,5 +161,3 @@ def fill_(t: Tensor, value: float) -> Tensor:
 
 def copy_(t: Tensor, src: Any) -> Tensor:
     return apply_(t, "copy_", Copy, src)
-
-

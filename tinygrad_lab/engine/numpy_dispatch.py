@@ -11,9 +11,11 @@ else raises a TypeError naming the function: a silent conversion would drop the 
 in-place ufuncs (``np.add(t, 1, out=t)``, ``arr += t``) are refused: the write would not be in the graph.
 Tensor's own operators and methods never come through here, so the eager op path costs nothing more.
 """
+
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -37,8 +39,10 @@ def unsupported(name: str, what: str = "is not supported on Tensors (it would dr
 
 
 def _refuse_out(name: str) -> TypeError:
-    return TypeError(f"{name}: out= and in-place operators with Tensors (arr += t, np.add(t, 1, out=t)) are not "
-                     "supported, the write would not be in the graph; assign the result instead (arr = arr + t)")
+    return TypeError(
+        f"{name}: out= and in-place operators with Tensors (arr += t, np.add(t, 1, out=t)) are not "
+        "supported, the write would not be in the graph; assign the result instead (arr = arr + t)"
+    )
 
 
 def _data(x: Any) -> Any:
@@ -70,6 +74,7 @@ def _operand(x: Any) -> Any:
 
 # ---- ufuncs (NEP 13) ---------------------------------------------------------------------------------------------
 
+
 def _outside(ufunc: np.ufunc) -> Callable:
     """A ufunc whose result carries no gradient (comparisons, logic, rounding): a Tensor outside the graph."""
     return lambda *inputs: Tensor._wrap(np.asarray(ufunc(*_data(inputs))))
@@ -94,11 +99,32 @@ UFUNCS: dict[np.ufunc, Callable] = {
     np.maximum: ops.Maximum.apply,
     np.minimum: ops.Minimum.apply,
 }
-UFUNCS.update({u: _outside(u) for u in (
-    np.greater, np.greater_equal, np.less, np.less_equal, np.equal, np.not_equal,
-    np.logical_and, np.logical_or, np.logical_xor, np.logical_not,
-    np.isfinite, np.isinf, np.isnan, np.signbit, np.sign, np.floor, np.ceil, np.rint, np.trunc,
-)})
+UFUNCS.update(
+    {
+        u: _outside(u)
+        for u in (
+            np.greater,
+            np.greater_equal,
+            np.less,
+            np.less_equal,
+            np.equal,
+            np.not_equal,
+            np.logical_and,
+            np.logical_or,
+            np.logical_xor,
+            np.logical_not,
+            np.isfinite,
+            np.isinf,
+            np.isnan,
+            np.signbit,
+            np.sign,
+            np.floor,
+            np.ceil,
+            np.rint,
+            np.trunc,
+        )
+    }
+)
 
 # What numpy passes when the caller left an option alone; anything else is refused by name.
 _UFUNC_DEFAULTS = {"casting": "same_kind", "order": "K", "dtype": None, "subok": True, "where": True, "signature": None}
@@ -108,15 +134,16 @@ def array_ufunc(ufunc: np.ufunc, method: str, inputs: tuple, kwargs: dict) -> An
     """``Tensor.__array_ufunc__``: run the Tensor op for ``ufunc`` on inputs where at least one is a Tensor."""
     handler = UFUNCS.get(ufunc)
     if kwargs or method != "__call__" or handler is None:
-        _check_ufunc_call(ufunc, method, kwargs, handler)
+        handler = _check_ufunc_call(ufunc, method, kwargs, handler)
     for x in inputs:
         if isinstance(x, (list, tuple)):
             return handler(*[_operand(v) for v in inputs])
     return handler(*inputs)
 
 
-def _check_ufunc_call(ufunc: np.ufunc, method: str, kwargs: dict, handler: Callable | None) -> None:
-    """Refuse out=, ufunc methods (reduce, at...), ufuncs without a Tensor op and options the op cannot honour."""
+def _check_ufunc_call(ufunc: np.ufunc, method: str, kwargs: dict, handler: Callable | None) -> Callable:
+    """Refuse out=, ufunc methods (reduce, at...), ufuncs without a Tensor op and options the op cannot honour;
+    return the handler once the call is accepted."""
     name = f"np.{ufunc.__name__}"
     if any(o is not None for o in kwargs.get("out", ())):
         raise _refuse_out(name)
@@ -127,13 +154,15 @@ def _check_ufunc_call(ufunc: np.ufunc, method: str, kwargs: dict, handler: Calla
     for key, value in kwargs.items():
         if key != "out" and (key not in _UFUNC_DEFAULTS or not _is_default(value, _UFUNC_DEFAULTS[key])):
             raise unsupported(f"{name}({key}=...)", "is not supported on Tensors")
+    return handler
 
 
 def _is_default(value: Any, default: Any) -> bool:
     return value is default or isinstance(value, str) and value == default
 
 
-# ---- array functions (NEP 18), with numpy's signatures ----------------------------------------------------------------
+# ---- array functions (NEP 18), with numpy's signatures -----------------------------------------------------------
+
 
 def _only_defaults(name: str, **given: Any) -> None:
     """Refuse options the Tensor op cannot honour (``out``, ``where``, ``initial``...); None means not given."""
@@ -168,6 +197,7 @@ def _extreme(name: str) -> Callable:
         _only_defaults(f"np.{name}", out=out, initial=initial, where=where)
         t = _tensor(a)
         return (t.max if name in ("max", "amax") else t.min)(axis=axis, keepdims=_keep(keepdims))
+
     return reduce
 
 
@@ -192,8 +222,10 @@ def _dot(a, b, out=None):
     if _ndim(a) == 0 or _ndim(b) == 0:
         return ops.Mul.apply(a, b)
     if _ndim(b) > 2 or _ndim(b) == 2 and _ndim(a) > 2:
-        raise unsupported(f"np.dot of {_ndim(a)}-d and {_ndim(b)}-d arrays",
-                          "is not supported on Tensors (np.matmul and np.dot differ there)")
+        raise unsupported(
+            f"np.dot of {_ndim(a)}-d and {_ndim(b)}-d arrays",
+            "is not supported on Tensors (np.matmul and np.dot differ there)",
+        )
     return ops.MatMul.apply(a, b)
 
 
@@ -220,8 +252,9 @@ def _expand_dims(a, axis):
     axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
     ndim = t.ndim + len(axes)
     if any(not -ndim <= x < ndim for x in axes) or len({int(x) % ndim for x in axes}) != len(axes):
-        raise ValueError(f"np.expand_dims: axis {axis} is out of range or repeated for a {ndim}-d result "
-                         f"(input shape {t.shape})")
+        raise ValueError(
+            f"np.expand_dims: axis {axis} is out of range or repeated for a {ndim}-d result (input shape {t.shape})"
+        )
     positions = {int(x) % ndim for x in axes}
     shape = iter(t.shape)
     return t.reshape(tuple(1 if i in positions else next(shape) for i in range(ndim)))
@@ -259,8 +292,10 @@ def _clip(a, a_min=np._NoValue, a_max=np._NoValue, out=None, *, min=np._NoValue,
     hi = a_max if a_max is not np._NoValue else None if max is np._NoValue else max
     for bound in (lo, hi):
         if isinstance(bound, Tensor) and bound.requires_grad:
-            raise unsupported("np.clip with Tensor bounds that require grad",
-                              "is not supported (the bounds are constants); use np.maximum/np.minimum")
+            raise unsupported(
+                "np.clip with Tensor bounds that require grad",
+                "is not supported (the bounds are constants); use np.maximum/np.minimum",
+            )
     lo, hi = (b.item() if isinstance(b, np.generic) else _data(b) for b in (lo, hi))  # numpy scalars stay weak
     return ops.Clip.apply(_operand(a), lo=lo, hi=hi)
 
@@ -280,21 +315,53 @@ def _outside_fn(func: Callable) -> Callable:
 
 
 FUNCTIONS: dict[Callable, Callable] = {
-    np.sum: _sum, np.mean: _mean, np.var: _var, np.std: _std,
-    np.max: _extreme("max"), np.amax: _extreme("amax"), np.min: _extreme("min"), np.amin: _extreme("amin"),
-    np.dot: _dot, np.transpose: _transpose, np.reshape: _reshape, np.ravel: _ravel, np.squeeze: _squeeze,
-    np.expand_dims: _expand_dims, np.broadcast_to: _broadcast_to, np.swapaxes: _swapaxes,
-    np.concatenate: _concatenate, np.stack: _stack, np.where: _where, np.clip: _clip, np.copy: _copy,
+    np.sum: _sum,
+    np.mean: _mean,
+    np.var: _var,
+    np.std: _std,
+    np.max: _extreme("max"),
+    np.amax: _extreme("amax"),
+    np.min: _extreme("min"),
+    np.amin: _extreme("amin"),
+    np.dot: _dot,
+    np.transpose: _transpose,
+    np.reshape: _reshape,
+    np.ravel: _ravel,
+    np.squeeze: _squeeze,
+    np.expand_dims: _expand_dims,
+    np.broadcast_to: _broadcast_to,
+    np.swapaxes: _swapaxes,
+    np.concatenate: _concatenate,
+    np.stack: _stack,
+    np.where: _where,
+    np.clip: _clip,
+    np.copy: _copy,
 }
-FUNCTIONS.update({f: _values(f) for f in (
-    np.shape, np.ndim, np.size, np.argmax, np.argmin, np.allclose, np.array_equal, np.nonzero,
-    np.zeros_like, np.ones_like, np.empty_like, np.full_like,
-)})
+FUNCTIONS.update(
+    {
+        f: _values(f)
+        for f in (
+            np.shape,
+            np.ndim,
+            np.size,
+            np.argmax,
+            np.argmin,
+            np.allclose,
+            np.array_equal,
+            np.nonzero,
+            np.zeros_like,
+            np.ones_like,
+            np.empty_like,
+            np.full_like,
+        )
+    }
+)
 FUNCTIONS.update({f: _outside_fn(f) for f in (np.round, np.around, np.isclose)})
 
 
 def array_function(func: Callable, args: tuple, kwargs: dict) -> Any:
-    """``Tensor.__array_function__``: the Tensor version of a numpy function called with a Tensor among its arguments."""
+    """``Tensor.__array_function__``: the Tensor version of a numpy function called with a Tensor among its
+    arguments."""
     handler = FUNCTIONS.get(func)
     if handler is None:
         raise unsupported(_name(func))

@@ -3,15 +3,17 @@
 A scalar is a 0-d Tensor, so a micrograd-style expression of scalars and a batched MLP are the same kind of
 graph. Every differentiable method below is one line that applies a ``Function`` from ops.py.
 """
+
 from __future__ import annotations
 
 import weakref
-from typing import Any, Iterator, Sequence
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 import numpy as np
 
 from tinygrad_lab.engine import traceable
-from tinygrad_lab.engine.autograd import no_grad, run_backward, seed_gradient, state
+from tinygrad_lab.engine.autograd import no_grad, run_backward, seed_gradient
 
 _FLOAT_KINDS = "f"
 _NUMERIC_KINDS = "biuf"
@@ -35,7 +37,9 @@ def _to_array(data: Any, dtype: Any) -> np.ndarray:
     if isinstance(data, Tensor):
         data = data.data
     if traceable.is_traced(data):
-        return traceable.copy_array(data, dtype if dtype is not None else np.float64 if data.dtype.kind in "biu" else data.dtype)
+        return traceable.copy_array(
+            data, dtype if dtype is not None else np.float64 if data.dtype.kind in "biu" else data.dtype
+        )
     try:
         arr = np.array(data, dtype=dtype)
     except (ValueError, TypeError) as err:
@@ -72,7 +76,8 @@ class RemovableHandle:
 
 
 class Tensor:
-    """An n-dimensional array with reverse-mode autodiff. ``Tensor(data, requires_grad=False, dtype=None, name=None)``."""
+    """An n-dimensional array with reverse-mode autodiff:
+    ``Tensor(data, requires_grad=False, dtype=None, name=None)``."""
 
     __slots__ = ("data", "grad", "requires_grad", "grad_fn", "name", "_hooks", "__weakref__")
     __array_priority__ = 1000
@@ -91,13 +96,13 @@ class Tensor:
         self.data = arr
         self.grad: Tensor | None = None
         self.requires_grad = bool(requires_grad)
-        self.grad_fn = None
+        self.grad_fn: Any = None
         self.name = name
-        self._hooks = None
+        self._hooks: dict | None = None
 
     # Fast constructors for the op path: no conversion, no checks.
     @staticmethod
-    def _make(data: np.ndarray, grad_fn: Any) -> "Tensor":
+    def _make(data: np.ndarray, grad_fn: Any) -> Tensor:
         t = object.__new__(Tensor)
         t.data = data
         t.grad = None
@@ -108,7 +113,7 @@ class Tensor:
         return t
 
     @staticmethod
-    def _wrap(data: np.ndarray) -> "Tensor":
+    def _wrap(data: np.ndarray) -> Tensor:
         t = object.__new__(Tensor)
         t.data = data
         t.grad = None
@@ -140,7 +145,7 @@ class Tensor:
         return self.grad_fn is None
 
     @property
-    def T(self) -> "Tensor":
+    def T(self) -> Tensor:
         return _ops.Transpose.apply(self, axes=None)
 
     def numpy(self) -> np.ndarray:
@@ -160,7 +165,7 @@ class Tensor:
             raise TypeError("len() of a 0-d tensor")
         return len(self.data)
 
-    def __iter__(self) -> Iterator["Tensor"]:
+    def __iter__(self) -> Iterator[Tensor]:
         return (self[i] for i in range(len(self)))
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
@@ -194,16 +199,17 @@ class Tensor:
 
     # ---- autograd ----------------------------------------------------------------------------------------
     def backward(self, gradient: Any = None, retain_graph: bool | None = None, create_graph: bool = False) -> None:
-        """Accumulate d(self)/d(leaf) into every leaf's ``.grad``; ``gradient`` is needed unless self has one element."""
+        """Accumulate d(self)/d(leaf) into every leaf's ``.grad``; ``gradient`` is needed unless self has one
+        element."""
         seed = seed_gradient(self, gradient, create_graph)
         run_backward([self], [seed], create_graph if retain_graph is None else retain_graph, create_graph)
 
-    def detach(self) -> "Tensor":
+    def detach(self) -> Tensor:
         """The same memory cut off from the graph. A view, not the same array object: ops that saved this
         array for backward must not mistake it for the tensor it was detached from."""
         return Tensor._wrap(self.data.view())
 
-    def requires_grad_(self, requires_grad: bool = True) -> "Tensor":
+    def requires_grad_(self, requires_grad: bool = True) -> Tensor:
         if self.grad_fn is not None and not requires_grad:
             raise RuntimeError("requires_grad_(False) on a non-leaf tensor: use detach() instead")
         if requires_grad and self.dtype.kind not in _FLOAT_KINDS:
@@ -234,140 +240,149 @@ class Tensor:
 
     # ---- factories -----------------------------------------------------------------------------------------
     @staticmethod
-    def zeros(*shape: Any, dtype: Any = np.float64, requires_grad: bool = False) -> "Tensor":
+    def zeros(*shape: Any, dtype: Any = np.float64, requires_grad: bool = False) -> Tensor:
         return Tensor(np.zeros(_shape_arg(shape), dtype=dtype), requires_grad=requires_grad)
 
     @staticmethod
-    def ones(*shape: Any, dtype: Any = np.float64, requires_grad: bool = False) -> "Tensor":
+    def ones(*shape: Any, dtype: Any = np.float64, requires_grad: bool = False) -> Tensor:
         return Tensor(np.ones(_shape_arg(shape), dtype=dtype), requires_grad=requires_grad)
 
     @staticmethod
-    def full(shape: Any, fill_value: float, dtype: Any = np.float64, requires_grad: bool = False) -> "Tensor":
+    def full(shape: Any, fill_value: float, dtype: Any = np.float64, requires_grad: bool = False) -> Tensor:
         shape = (shape,) if isinstance(shape, int) else tuple(shape)
         return Tensor(np.full(shape, fill_value, dtype=dtype), requires_grad=requires_grad)
 
     @staticmethod
-    def eye(n: int, m: int | None = None, dtype: Any = np.float64, requires_grad: bool = False) -> "Tensor":
+    def eye(n: int, m: int | None = None, dtype: Any = np.float64, requires_grad: bool = False) -> Tensor:
         return Tensor(np.eye(n, m, dtype=dtype), requires_grad=requires_grad)
 
     @staticmethod
-    def arange(start: float, stop: float | None = None, step: float = 1, dtype: Any = np.float64,
-               requires_grad: bool = False) -> "Tensor":
+    def arange(
+        start: float, stop: float | None = None, step: float = 1, dtype: Any = np.float64, requires_grad: bool = False
+    ) -> Tensor:
         return Tensor(np.arange(start, stop, step, dtype=dtype), requires_grad=requires_grad)
 
     @staticmethod
-    def randn(*shape: Any, rng: np.random.Generator | None = None, dtype: Any = np.float64,
-              requires_grad: bool = False) -> "Tensor":
+    def randn(
+        *shape: Any, rng: np.random.Generator | None = None, dtype: Any = np.float64, requires_grad: bool = False
+    ) -> Tensor:
         """Standard normal samples; ``rng`` defaults to the generator set by ``manual_seed``."""
         return Tensor(_rng(rng).standard_normal(_shape_arg(shape)), dtype=dtype, requires_grad=requires_grad)
 
     @staticmethod
-    def rand(*shape: Any, rng: np.random.Generator | None = None, dtype: Any = np.float64,
-             requires_grad: bool = False) -> "Tensor":
+    def rand(
+        *shape: Any, rng: np.random.Generator | None = None, dtype: Any = np.float64, requires_grad: bool = False
+    ) -> Tensor:
         """Uniform samples in [0, 1)."""
         return Tensor(_rng(rng).random(_shape_arg(shape)), dtype=dtype, requires_grad=requires_grad)
 
     @staticmethod
-    def uniform(*shape: Any, low: float = 0.0, high: float = 1.0, rng: np.random.Generator | None = None,
-                dtype: Any = np.float64, requires_grad: bool = False) -> "Tensor":
+    def uniform(
+        *shape: Any,
+        low: float = 0.0,
+        high: float = 1.0,
+        rng: np.random.Generator | None = None,
+        dtype: Any = np.float64,
+        requires_grad: bool = False,
+    ) -> Tensor:
         """Uniform samples in [low, high)."""
         return Tensor(_rng(rng).uniform(low, high, _shape_arg(shape)), dtype=dtype, requires_grad=requires_grad)
 
     # ---- arithmetic (Python scalars and arrays on either side) --------------------------------------------------
-    def __add__(self, other: Any) -> "Tensor":
+    def __add__(self, other: Any) -> Tensor:
         return _ops.Add.apply(self, other)
 
-    def __radd__(self, other: Any) -> "Tensor":
+    def __radd__(self, other: Any) -> Tensor:
         return _ops.Add.apply(other, self)
 
-    def __sub__(self, other: Any) -> "Tensor":
+    def __sub__(self, other: Any) -> Tensor:
         return _ops.Sub.apply(self, other)
 
-    def __rsub__(self, other: Any) -> "Tensor":
+    def __rsub__(self, other: Any) -> Tensor:
         return _ops.Sub.apply(other, self)
 
-    def __mul__(self, other: Any) -> "Tensor":
+    def __mul__(self, other: Any) -> Tensor:
         return _ops.Mul.apply(self, other)
 
-    def __rmul__(self, other: Any) -> "Tensor":
+    def __rmul__(self, other: Any) -> Tensor:
         return _ops.Mul.apply(other, self)
 
-    def __truediv__(self, other: Any) -> "Tensor":
+    def __truediv__(self, other: Any) -> Tensor:
         return _ops.Div.apply(self, other)
 
-    def __rtruediv__(self, other: Any) -> "Tensor":
+    def __rtruediv__(self, other: Any) -> Tensor:
         return _ops.Div.apply(other, self)
 
-    def __pow__(self, other: Any) -> "Tensor":
+    def __pow__(self, other: Any) -> Tensor:
         return _ops.Pow.apply(self, other)
 
-    def __rpow__(self, other: Any) -> "Tensor":
+    def __rpow__(self, other: Any) -> Tensor:
         return _ops.Pow.apply(other, self)
 
-    def __matmul__(self, other: Any) -> "Tensor":
+    def __matmul__(self, other: Any) -> Tensor:
         return _ops.MatMul.apply(self, other)
 
-    def __rmatmul__(self, other: Any) -> "Tensor":
+    def __rmatmul__(self, other: Any) -> Tensor:
         return _ops.MatMul.apply(other, self)
 
-    def __neg__(self) -> "Tensor":
+    def __neg__(self) -> Tensor:
         return _ops.Neg.apply(self)
 
-    def __pos__(self) -> "Tensor":
+    def __pos__(self) -> Tensor:
         return self
 
     # ---- comparisons: boolean tensors, never part of the graph ------------------------------------------------
-    def __lt__(self, other: Any) -> "Tensor":
+    def __lt__(self, other: Any) -> Tensor:
         return Tensor._wrap(np.asarray(self.data < _data(other)))
 
-    def __le__(self, other: Any) -> "Tensor":
+    def __le__(self, other: Any) -> Tensor:
         return Tensor._wrap(np.asarray(self.data <= _data(other)))
 
-    def __gt__(self, other: Any) -> "Tensor":
+    def __gt__(self, other: Any) -> Tensor:
         return Tensor._wrap(np.asarray(self.data > _data(other)))
 
-    def __ge__(self, other: Any) -> "Tensor":
+    def __ge__(self, other: Any) -> Tensor:
         return Tensor._wrap(np.asarray(self.data >= _data(other)))
 
-    def __eq__(self, other: Any) -> "Tensor":  # type: ignore[override]
+    def __eq__(self, other: Any) -> Tensor:  # type: ignore[override]
         return Tensor._wrap(np.asarray(self.data == _data(other)))
 
-    def __ne__(self, other: Any) -> "Tensor":  # type: ignore[override]
+    def __ne__(self, other: Any) -> Tensor:  # type: ignore[override]
         return Tensor._wrap(np.asarray(self.data != _data(other)))
 
     # ---- elementwise ---------------------------------------------------------------------------------------------
-    def exp(self) -> "Tensor":
+    def exp(self) -> Tensor:
         return _ops.Exp.apply(self)
 
-    def log(self) -> "Tensor":
+    def log(self) -> Tensor:
         return _ops.Log.apply(self)
 
-    def sqrt(self) -> "Tensor":
+    def sqrt(self) -> Tensor:
         return _ops.Sqrt.apply(self)
 
-    def abs(self) -> "Tensor":
+    def abs(self) -> Tensor:
         return _ops.Abs.apply(self)
 
-    def sigmoid(self) -> "Tensor":
+    def sigmoid(self) -> Tensor:
         return _ops.Sigmoid.apply(self)
 
-    def tanh(self) -> "Tensor":
+    def tanh(self) -> Tensor:
         return _ops.Tanh.apply(self)
 
-    def relu(self) -> "Tensor":
+    def relu(self) -> Tensor:
         return _ops.ReLU.apply(self)
 
-    def leaky_relu(self, negative_slope: float = 0.01) -> "Tensor":
+    def leaky_relu(self, negative_slope: float = 0.01) -> Tensor:
         return _ops.LeakyReLU.apply(self, negative_slope=negative_slope)
 
-    def clip(self, lo: float | None = None, hi: float | None = None) -> "Tensor":
+    def clip(self, lo: float | None = None, hi: float | None = None) -> Tensor:
         return _ops.Clip.apply(self, lo=lo, hi=hi)
 
-    def clone(self) -> "Tensor":
+    def clone(self) -> Tensor:
         """A copy of the data that stays in the graph (detach() shares the data and leaves it)."""
         return _ops.Clone.apply(self)
 
-    def astype(self, dtype: Any) -> "Tensor":
+    def astype(self, dtype: Any) -> Tensor:
         """A cast in the graph; to an integer or boolean dtype it is outside the graph (as torch's .to)."""
         dtype = np.dtype(dtype)
         if dtype == self.dtype:
@@ -378,30 +393,30 @@ class Tensor:
         return _ops.Cast.apply(self, dtype=dtype)
 
     # ---- reductions ------------------------------------------------------------------------------------------------
-    def sum(self, axis: int | tuple | None = None, keepdims: bool = False) -> "Tensor":
+    def sum(self, axis: int | tuple | None = None, keepdims: bool = False) -> Tensor:
         return _ops.Sum.apply(self, axis=axis, keepdims=keepdims)
 
-    def mean(self, axis: int | tuple | None = None, keepdims: bool = False) -> "Tensor":
+    def mean(self, axis: int | tuple | None = None, keepdims: bool = False) -> Tensor:
         return _ops.Mean.apply(self, axis=axis, keepdims=keepdims)
 
-    def max(self, axis: int | tuple | None = None, keepdims: bool = False) -> "Tensor":
+    def max(self, axis: int | tuple | None = None, keepdims: bool = False) -> Tensor:
         return _ops.Max.apply(self, axis=axis, keepdims=keepdims)
 
-    def min(self, axis: int | tuple | None = None, keepdims: bool = False) -> "Tensor":
+    def min(self, axis: int | tuple | None = None, keepdims: bool = False) -> Tensor:
         return _ops.Min.apply(self, axis=axis, keepdims=keepdims)
 
-    def var(self, axis: int | tuple | None = None, keepdims: bool = False, ddof: int = 0) -> "Tensor":
+    def var(self, axis: int | tuple | None = None, keepdims: bool = False, ddof: int = 0) -> Tensor:
         """Variance as numpy computes it (ddof=0 by default)."""
         centered = self - self.mean(axis=axis, keepdims=True)
         count = int(np.prod([self.shape[i] for i in _ops._normalize_axes(axis, self.ndim, "var")]))
         total = (centered * centered).sum(axis=axis, keepdims=keepdims)
         return total / (count - ddof) if count > ddof else total * np.nan  # no degrees of freedom: NaN, as torch
 
-    def std(self, axis: int | tuple | None = None, keepdims: bool = False, ddof: int = 0) -> "Tensor":
+    def std(self, axis: int | tuple | None = None, keepdims: bool = False, ddof: int = 0) -> Tensor:
         """Standard deviation, sqrt(var) with var's ddof (0, numpy's default; torch's default is ddof=1)."""
         return self.var(axis=axis, keepdims=keepdims, ddof=ddof).sqrt()
 
-    def norm(self, p: float = 2, axis: int | tuple | None = None, keepdims: bool = False) -> "Tensor":
+    def norm(self, p: float = 2, axis: int | tuple | None = None, keepdims: bool = False) -> Tensor:
         """The vector p-norm (p = 1, 2 or inf) over ``axis`` (all elements by default), as torch.linalg.vector_norm;
         the 2-norm's gradient at zero is 0, as torch's."""
         if p == 1:
@@ -414,39 +429,39 @@ class Tensor:
         zero = squares.data == 0  # sqrt's slope is infinite there: route a zero gradient instead
         return _ops.where(zero, 0.0, _ops.where(zero, 1.0, squares).sqrt())
 
-    def logsumexp(self, axis: int | tuple | None = None, keepdims: bool = False) -> "Tensor":
+    def logsumexp(self, axis: int | tuple | None = None, keepdims: bool = False) -> Tensor:
         return _ops.LogSumExp.apply(self, axis=axis, keepdims=keepdims)
 
-    def log_softmax(self, axis: int = -1) -> "Tensor":
+    def log_softmax(self, axis: int = -1) -> Tensor:
         """(x - m) - logsumexp(x - m) with m the max as a constant: stable for inputs of any size, and exact
         where |x| is large (x - logsumexp(x) rounds logsumexp at the scale of x: 3e-5 off at 1e3 in float32)."""
-        axis = _ops._normalize_axes(axis, self.ndim, "log_softmax")  # a 0-d tensor takes axis 0 or -1
-        m = np.max(self.data, axis=axis, keepdims=True, initial=-np.inf)
+        axes = _ops._normalize_axes(axis, self.ndim, "log_softmax")  # a 0-d tensor takes axis 0 or -1
+        m = np.max(self.data, axis=axes, keepdims=True, initial=-np.inf)
         shifted = self - np.where(np.isfinite(m), m, 0.0)
-        return shifted - shifted.logsumexp(axis=axis, keepdims=True)
+        return shifted - shifted.logsumexp(axis=axes, keepdims=True)
 
-    def softmax(self, axis: int = -1) -> "Tensor":
+    def softmax(self, axis: int = -1) -> Tensor:
         return self.log_softmax(axis).exp()
 
     # ---- shape ---------------------------------------------------------------------------------------------------
-    def reshape(self, *shape: Any) -> "Tensor":
+    def reshape(self, *shape: Any) -> Tensor:
         return _ops.Reshape.apply(self, shape=_shape_arg(shape))
 
-    def transpose(self, *axes: Any) -> "Tensor":
+    def transpose(self, *axes: Any) -> Tensor:
         axes = _shape_arg(axes)
         return _ops.Transpose.apply(self, axes=None if axes in ((), (None,)) else axes)
 
-    def permute(self, *axes: Any) -> "Tensor":
+    def permute(self, *axes: Any) -> Tensor:
         return _ops.Transpose.apply(self, axes=_shape_arg(axes))
 
-    def swapaxes(self, axis1: int, axis2: int) -> "Tensor":
+    def swapaxes(self, axis1: int, axis2: int) -> Tensor:
         axis1, axis2 = _ops._axis(axis1, self.ndim, "swapaxes"), _ops._axis(axis2, self.ndim, "swapaxes")
         axes = list(range(self.ndim))
         if axes:  # a 0-d tensor takes axis 0 or -1 and stays as it is
             axes[axis1], axes[axis2] = axes[axis2], axes[axis1]
         return _ops.Transpose.apply(self, axes=tuple(axes))
 
-    def expand(self, *shape: Any) -> "Tensor":
+    def expand(self, *shape: Any) -> Tensor:
         """broadcast_to, where -1 keeps the size of an existing axis (as torch's expand)."""
         shape = _shape_arg(shape)
         lead = len(shape) - self.ndim
@@ -454,19 +469,22 @@ class Tensor:
             shape = tuple(self.shape[i - lead] if s == -1 and i >= lead else s for i, s in enumerate(shape))
         return _ops.Expand.apply(self, shape=shape)
 
-    def broadcast_to(self, shape: Sequence[int]) -> "Tensor":
+    def broadcast_to(self, shape: Sequence[int]) -> Tensor:
         return _ops.Expand.apply(self, shape=tuple(shape))
 
-    def squeeze(self, axis: int | tuple | None = None) -> "Tensor":
+    def squeeze(self, axis: int | tuple | None = None) -> Tensor:
         """Drop size-1 axes (all of them, or the given ones, which must have size 1)."""
-        axes = _ops._normalize_axes(axis, self.ndim, "squeeze") if axis is not None else \
-            tuple(i for i, s in enumerate(self.shape) if s == 1)
+        axes = (
+            _ops._normalize_axes(axis, self.ndim, "squeeze")
+            if axis is not None
+            else tuple(i for i, s in enumerate(self.shape) if s == 1)
+        )
         for i in axes:
             if self.shape[i] != 1:
                 raise ValueError(f"squeeze: axis {i} has size {self.shape[i]}, not 1 (shape {self.shape})")
         return self.reshape(tuple(s for i, s in enumerate(self.shape) if i not in axes))
 
-    def unsqueeze(self, axis: int) -> "Tensor":
+    def unsqueeze(self, axis: int) -> Tensor:
         """Insert a size-1 axis at ``axis`` of the result (negative counts from the end, as in torch)."""
         ndim = self.ndim + 1
         if not -ndim <= axis < ndim:
@@ -474,7 +492,7 @@ class Tensor:
         axis %= ndim
         return self.reshape(self.shape[:axis] + (1,) + self.shape[axis:])
 
-    def flatten(self, start_dim: int = 0, end_dim: int = -1) -> "Tensor":
+    def flatten(self, start_dim: int = 0, end_dim: int = -1) -> Tensor:
         """Merge axes start_dim..end_dim into one (a 0-d tensor becomes shape (1,), as in torch)."""
         start, end = _ops._axis(start_dim, self.ndim, "flatten"), _ops._axis(end_dim, self.ndim, "flatten")
         if start > end:
@@ -483,10 +501,10 @@ class Tensor:
             return self.reshape(1)
         if start == end:  # nothing to merge: torch returns the tensor itself
             return self
-        merged = int(np.prod(self.shape[start:end + 1]))  # not -1: numpy cannot infer it beside a size-0 axis
-        return self.reshape(self.shape[:start] + (merged,) + self.shape[end + 1:])
+        merged = int(np.prod(self.shape[start : end + 1]))  # not -1: numpy cannot infer it beside a size-0 axis
+        return self.reshape(self.shape[:start] + (merged,) + self.shape[end + 1 :])
 
-    def __getitem__(self, index: Any) -> "Tensor":
+    def __getitem__(self, index: Any) -> Tensor:
         return _ops.GetItem.apply(self, index=_unwrap_index(index))
 
     # ---- in-place ops (tinygrad_lab/inplace.py): write into this tensor's array, return it ------------------------
@@ -495,71 +513,72 @@ class Tensor:
         """In-place writes so far to this tensor's memory (shared with its views), as torch's ``_version``."""
         return _inplace.version(self)
 
-    def add_(self, other: Any, alpha: float = 1) -> "Tensor":
+    def add_(self, other: Any, alpha: float = 1) -> Tensor:
         return _inplace.add_(self, other, alpha)
 
-    def sub_(self, other: Any, alpha: float = 1) -> "Tensor":
+    def sub_(self, other: Any, alpha: float = 1) -> Tensor:
         return _inplace.sub_(self, other, alpha)
 
-    def mul_(self, other: Any) -> "Tensor":
+    def mul_(self, other: Any) -> Tensor:
         return _inplace.apply_(self, "mul_", _ops.Mul, other)
 
-    def div_(self, other: Any) -> "Tensor":
+    def div_(self, other: Any) -> Tensor:
         return _inplace.apply_(self, "div_", _ops.Div, other)
 
-    def pow_(self, other: Any) -> "Tensor":
+    def pow_(self, other: Any) -> Tensor:
         return _inplace.apply_(self, "pow_", _ops.Pow, other)
 
-    def clamp_(self, min: float | None = None, max: float | None = None) -> "Tensor":  # noqa: A002  (torch's names)
+    def clamp_(self, min: float | None = None, max: float | None = None) -> Tensor:  # noqa: A002  (torch's names)
         return _inplace.clamp_(self, min, max)
 
-    def zero_(self) -> "Tensor":
+    def zero_(self) -> Tensor:
         return _inplace.fill_(self, 0)
 
-    def fill_(self, value: float) -> "Tensor":
+    def fill_(self, value: float) -> Tensor:
         return _inplace.fill_(self, value)
 
-    def copy_(self, src: Any) -> "Tensor":
+    def copy_(self, src: Any) -> Tensor:
         return _inplace.copy_(self, src)
 
-    def neg_(self) -> "Tensor":
+    def neg_(self) -> Tensor:
         return _inplace.apply_(self, "neg_", _ops.Neg)
 
-    def exp_(self) -> "Tensor":
+    def exp_(self) -> Tensor:
         return _inplace.apply_(self, "exp_", _ops.Exp)
 
-    def log_(self) -> "Tensor":
+    def log_(self) -> Tensor:
         return _inplace.apply_(self, "log_", _ops.Log)
 
-    def sqrt_(self) -> "Tensor":
+    def sqrt_(self) -> Tensor:
         return _inplace.apply_(self, "sqrt_", _ops.Sqrt)
 
-    def abs_(self) -> "Tensor":
+    def abs_(self) -> Tensor:
         return _inplace.apply_(self, "abs_", _ops.Abs)
 
-    def sigmoid_(self) -> "Tensor":
+    def sigmoid_(self) -> Tensor:
         return _inplace.apply_(self, "sigmoid_", _ops.Sigmoid)
 
-    def tanh_(self) -> "Tensor":
+    def tanh_(self) -> Tensor:
         return _inplace.apply_(self, "tanh_", _ops.Tanh)
 
-    def relu_(self) -> "Tensor":
+    def relu_(self) -> Tensor:
         return _inplace.apply_(self, "relu_", _ops.ReLU)
 
-    def __iadd__(self, other: Any) -> "Tensor":
+    def __iadd__(self, other: Any) -> Tensor:
         return _inplace.apply_(self, "+=", _ops.Add, other)
 
-    def __isub__(self, other: Any) -> "Tensor":
+    def __isub__(self, other: Any) -> Tensor:
         return _inplace.apply_(self, "-=", _ops.Sub, other)
 
-    def __imul__(self, other: Any) -> "Tensor":
+    def __imul__(self, other: Any) -> Tensor:
         return _inplace.apply_(self, "*=", _ops.Mul, other)
 
-    def __itruediv__(self, other: Any) -> "Tensor":
+    def __itruediv__(self, other: Any) -> Tensor:
         return _inplace.apply_(self, "/=", _ops.Div, other)
 
-    def __ipow__(self, other: Any) -> "Tensor":
+    def __ipow__(self, other: Any) -> Tensor:
         return _inplace.apply_(self, "**=", _ops.Pow, other)
+
     # ---- end of in-place ops -------------------------------------------------------------------------------------
 
     # ---- graph rendering (tinygrad_lab.viz) --------------------------------------------------------------------------
@@ -600,6 +619,6 @@ def ones_like(t: Tensor, requires_grad: bool = False) -> Tensor:
     return Tensor(np.ones_like(np.asarray(t)), requires_grad=requires_grad)
 
 
-from tinygrad_lab.engine import ops as _ops  # noqa: E402  (ops build on Tensor, Tensor's methods apply ops)
-from tinygrad_lab.engine import numpy_dispatch as _dispatch  # noqa: E402
 from tinygrad_lab.engine import inplace as _inplace  # noqa: E402
+from tinygrad_lab.engine import numpy_dispatch as _dispatch  # noqa: E402
+from tinygrad_lab.engine import ops as _ops  # noqa: E402  (ops build on Tensor, Tensor's methods apply ops)

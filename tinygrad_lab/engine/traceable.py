@@ -14,6 +14,7 @@ invisible to it and is frozen into the replay. So, inside a Function, a layer or
 
 The active tracer lives in one place, the engine's thread-local switches (``autograd.state.tracing``).
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -35,7 +36,7 @@ def is_traced(arr: Any) -> bool:
 
 def untraced(arr: np.ndarray) -> np.ndarray:
     """The plain array behind a traced one (a traced array is a view of it), or ``arr`` itself."""
-    return arr.base if is_traced(arr) else arr
+    return arr.base if is_traced(arr) and arr.base is not None else arr
 
 
 def zeros(like: np.ndarray, shape: tuple) -> np.ndarray:

@@ -1,8 +1,8 @@
 """Activation modules, and ``ACTIVATIONS``: the one registry of activations by name (the CLI reads its choices)."""
+
 from __future__ import annotations
 
 from typing import Any
-
 
 from tinygrad_lab.engine.tensor import Tensor
 from tinygrad_lab.nn.module import Module
@@ -50,8 +50,14 @@ class LeakyReLU(Module):
         return f"negative_slope={self.negative_slope}"
 
 
-ACTIVATIONS: dict[str, type[Module]] = {"sigmoid": Sigmoid, "tanh": Tanh, "relu": ReLU, "leaky_relu": LeakyReLU,
-                                        "none": Identity, "identity": Identity}
+ACTIVATIONS: dict[str, type[Module]] = {
+    "sigmoid": Sigmoid,
+    "tanh": Tanh,
+    "relu": ReLU,
+    "leaky_relu": LeakyReLU,
+    "none": Identity,
+    "identity": Identity,
+}
 
 
 def make_activation(name: str) -> Module:

@@ -1,5 +1,6 @@
 """Convolution layers ``Conv1d`` and ``Conv2d``: PyTorch's arguments, weight layout (out, in/groups, *kernel) and
 default initialisation (weight and bias uniform in +-1/sqrt(fan_in), fan_in = in/groups * kernel size)."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -16,25 +17,37 @@ class _ConvNd(Module):
     _d = 0
     _name = ""
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: Any, stride: Any = 1, padding: Any = 0,
-                 dilation: Any = 1, groups: int = 1, bias: bool = True, rng: np.random.Generator | None = None,
-                 dtype: Any = np.float64):
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: Any,
+        stride: Any = 1,
+        padding: Any = 0,
+        dilation: Any = 1,
+        groups: int = 1,
+        bias: bool = True,
+        rng: np.random.Generator | None = None,
+        dtype: Any = np.float64,
+    ):
         super().__init__()
         name, d = self._name, self._d
         for label, value in (("in_channels", in_channels), ("out_channels", out_channels), ("groups", groups)):
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
                 raise ValueError(f"{name}: {label} must be an int >= 1, got {value!r}")
         if in_channels % groups or out_channels % groups:
-            raise ValueError(f"{name}: groups={groups} must divide in_channels={in_channels} and "
-                             f"out_channels={out_channels}")
+            raise ValueError(
+                f"{name}: groups={groups} must divide in_channels={in_channels} and out_channels={out_channels}"
+            )
         self.in_channels, self.out_channels, self.groups = int(in_channels), int(out_channels), int(groups)
         self.kernel_size = _tuple(name, "kernel_size", kernel_size, d, 1)
         self.stride = _tuple(name, "stride", stride, d, 1)
         self.padding = _tuple(name, "padding", padding, d, 0)
         self.dilation = _tuple(name, "dilation", dilation, d, 1)
         fan_in = in_channels // groups * int(np.prod(self.kernel_size))
-        self.weight = Parameter(uniform_fan_in((out_channels, in_channels // groups) + self.kernel_size, fan_in,
-                                               rng, dtype))
+        self.weight = Parameter(
+            uniform_fan_in((out_channels, in_channels // groups) + self.kernel_size, fan_in, rng, dtype)
+        )
         self.bias = Parameter(uniform_fan_in((out_channels,), fan_in, rng, dtype)) if bias else None
 
     def extra_repr(self) -> str:

@@ -4,22 +4,32 @@ Everything is composed from Tensor ops, so gradients come from the engine. Losse
 prediction against the target: an (n, 1) prediction with an (n,) target would silently give an (n, n)
 loss, so differing shapes are a ValueError naming both.
 """
+
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
 from tinygrad_lab.engine.ops import stack
 from tinygrad_lab.engine.tensor import Tensor
 from tinygrad_lab.nn.functional_conv import (  # noqa: F401  (re-exported: F.conv2d, F.linear, ...)
-    avg_pool2d, batch_norm, conv1d, conv2d, dropout, flatten, linear, max_pool2d,
+    avg_pool2d,
+    batch_norm,
+    conv1d,
+    conv2d,
+    dropout,
+    flatten,
+    linear,
+    max_pool2d,
 )
 
 REDUCTIONS = ("mean", "sum", "none")
 
 
 # ---- activations ----------------------------------------------------------------------------------------------
+
 
 def sigmoid(x: Tensor) -> Tensor:
     """1 / (1 + exp(-x)), overflow-safe."""
@@ -53,6 +63,7 @@ def log_softmax(x: Tensor, axis: int = -1) -> Tensor:
 
 # ---- helpers ----------------------------------------------------------------------------------------------------
 
+
 def _target(name: str, pred: Tensor, target: Any) -> Any:
     """The target with pred's shape checked; arrays and lists become arrays of pred's dtype (Tensors stay)."""
     if not isinstance(target, Tensor):
@@ -77,6 +88,7 @@ def _reduce(name: str, loss: Tensor, reduction: str) -> Tensor:
 
 
 # ---- losses -------------------------------------------------------------------------------------------------------
+
 
 def mse_loss(pred: Tensor, target: Any, reduction: str = "mean") -> Tensor:
     """(pred - target)^2, averaged by default: the lab's loss."""
@@ -129,22 +141,24 @@ def cross_entropy(logits: Tensor, targets: Any, reduction: str = "mean") -> Tens
     if t.dtype.kind in "iu":
         n, classes = logits.shape
         if t.shape != (n,):
-            raise ValueError(f"{name}: logits have shape {logits.shape}, so integer class targets must have "
-                             f"shape ({n},), got {t.shape}")
+            raise ValueError(
+                f"{name}: logits have shape {logits.shape}, so integer class targets must have "
+                f"shape ({n},), got {t.shape}"
+            )
         if t.size and (t.min() < 0 or t.max() >= classes):
-            raise ValueError(f"{name}: class indices must lie in [0, {classes}), got values in "
-                             f"[{t.min()}, {t.max()}]")
+            raise ValueError(f"{name}: class indices must lie in [0, {classes}), got values in [{t.min()}, {t.max()}]")
         loss = -log_probs[np.arange(n), t]
     elif t.dtype.kind == "f" and t.shape == logits.shape[:1]:
-        raise ValueError(f"{name}: logits have shape {logits.shape} and targets of shape {t.shape} have dtype "
-                         f"{t.dtype}: class indices must be integers (e.g. y.astype(np.int64)); float targets "
-                         f"are probabilities of shape {logits.shape}")
+        raise ValueError(
+            f"{name}: logits have shape {logits.shape} and targets of shape {t.shape} have dtype "
+            f"{t.dtype}: class indices must be integers (e.g. y.astype(np.int64)); float targets "
+            f"are probabilities of shape {logits.shape}"
+        )
     elif t.dtype.kind == "f":
         probs = _target(name, logits, targets)
         loss = -(probs * log_probs).sum(axis=-1)
     else:
-        raise ValueError(f"{name}: targets must be integer class indices or float probabilities, got dtype "
-                         f"{t.dtype}")
+        raise ValueError(f"{name}: targets must be integer class indices or float probabilities, got dtype {t.dtype}")
     return _reduce(name, loss, reduction)
 
 

@@ -4,6 +4,7 @@
 Arguments are checked before any work: a wrong channel count, a kernel larger than the padded input or a bad
 setting is a ValueError of one line naming the function and the shapes.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -23,8 +24,9 @@ def _tuple(name: str, what: str, value: Any, d: int, minimum: int) -> tuple:
         values = tuple(values)
     except TypeError:
         values = ()
-    if len(values) != d or not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v >= minimum
-                                    for v in values):
+    if len(values) != d or not all(
+        isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v >= minimum for v in values
+    ):
         raise ValueError(f"{name}: {what} must be an int >= {minimum} or {d} of them, got {value!r}")
     return tuple(int(v) for v in values)
 
@@ -37,17 +39,22 @@ def linear(x: Any, weight: Any, bias: Any = None) -> Tensor:
     """x @ weight.T + bias with weight (out_features, in_features), as one graph node (torch's addmm)."""
     x, w = _tensor(x), _tensor(weight)
     if w.ndim != 2 or x.ndim < 1 or x.shape[-1] != w.shape[1]:
-        raise ValueError(f"linear: input of shape {x.shape} does not fit a weight of shape {w.shape} "
-                         "(weight is (out_features, in_features); the input's last axis must be in_features)")
+        raise ValueError(
+            f"linear: input of shape {x.shape} does not fit a weight of shape {w.shape} "
+            "(weight is (out_features, in_features); the input's last axis must be in_features)"
+        )
     if bias is None:
         return Linear.apply(x, w)
     if tuple(np.shape(bias)) != (w.shape[0],):
-        raise ValueError(f"linear: bias has shape {tuple(np.shape(bias))} but the weight {w.shape} needs ({w.shape[0]},)")
+        raise ValueError(
+            f"linear: bias has shape {tuple(np.shape(bias))} but the weight {w.shape} needs ({w.shape[0]},)"
+        )
     return Linear.apply(x, w, bias)
 
 
-def _conv(name: str, d: int, x: Any, weight: Any, bias: Any, stride: Any, padding: Any, dilation: Any,
-          groups: int) -> Tensor:
+def _conv(
+    name: str, d: int, x: Any, weight: Any, bias: Any, stride: Any, padding: Any, dilation: Any, groups: int
+) -> Tensor:
     x, w = _tensor(x), _tensor(weight)
     stride = _tuple(name, "stride", stride, d, 1)
     padding = _tuple(name, "padding", padding, d, 0)
@@ -56,34 +63,43 @@ def _conv(name: str, d: int, x: Any, weight: Any, bias: Any, stride: Any, paddin
     if x.ndim != d + 2:
         raise ValueError(f"{name}: input must be {layout}, got shape {x.shape}")
     if w.ndim != d + 2:
-        raise ValueError(f"{name}: weight must have {d + 2} axes (out_channels, in_channels/groups, kernel...), "
-                         f"got shape {w.shape}")
+        raise ValueError(
+            f"{name}: weight must have {d + 2} axes (out_channels, in_channels/groups, kernel...), got shape {w.shape}"
+        )
     if isinstance(groups, bool) or not isinstance(groups, (int, np.integer)) or groups < 1 or w.shape[0] % groups:
         raise ValueError(f"{name}: groups must be an int >= 1 dividing out_channels {w.shape[0]}, got {groups!r}")
     if x.shape[1] != w.shape[1] * groups:
-        raise ValueError(f"{name}: input of shape {x.shape} has {x.shape[1]} channels, but a weight of shape "
-                         f"{w.shape} with groups={groups} expects {w.shape[1] * groups}")
+        raise ValueError(
+            f"{name}: input of shape {x.shape} has {x.shape[1]} channels, but a weight of shape "
+            f"{w.shape} with groups={groups} expects {w.shape[1] * groups}"
+        )
     padded = tuple(s + 2 * p for s, p in zip(x.shape[2:], padding))
     span = tuple(dl * (k - 1) + 1 for k, dl in zip(w.shape[2:], dilation))
     if any(k > s for k, s in zip(span, padded)):
-        raise ValueError(f"{name}: kernel of size {w.shape[2:]} (dilated to {span}) is larger than the padded input "
-                         f"{padded} (input shape {x.shape}, padding {padding})")
+        raise ValueError(
+            f"{name}: kernel of size {w.shape[2:]} (dilated to {span}) is larger than the padded input "
+            f"{padded} (input shape {x.shape}, padding {padding})"
+        )
     params = ConvParams((stride, padding, dilation, int(groups)))
     if bias is None:
         return Conv.apply(x, w, params=params)
     if tuple(np.shape(bias)) != (w.shape[0],):
-        raise ValueError(f"{name}: bias has shape {tuple(np.shape(bias))} but the weight {w.shape} needs ({w.shape[0]},)")
+        raise ValueError(
+            f"{name}: bias has shape {tuple(np.shape(bias))} but the weight {w.shape} needs ({w.shape[0]},)"
+        )
     return Conv.apply(x, w, bias, params=params)
 
 
-def conv2d(x: Any, weight: Any, bias: Any = None, stride: Any = 1, padding: Any = 0, dilation: Any = 1,
-           groups: int = 1) -> Tensor:
+def conv2d(
+    x: Any, weight: Any, bias: Any = None, stride: Any = 1, padding: Any = 0, dilation: Any = 1, groups: int = 1
+) -> Tensor:
     """2-D convolution (cross-correlation, as torch) of x (N, C, H, W) with weight (O, C/groups, kh, kw)."""
     return _conv("conv2d", 2, x, weight, bias, stride, padding, dilation, groups)
 
 
-def conv1d(x: Any, weight: Any, bias: Any = None, stride: Any = 1, padding: Any = 0, dilation: Any = 1,
-           groups: int = 1) -> Tensor:
+def conv1d(
+    x: Any, weight: Any, bias: Any = None, stride: Any = 1, padding: Any = 0, dilation: Any = 1, groups: int = 1
+) -> Tensor:
     """1-D convolution of x (N, C, L) with weight (O, C/groups, k)."""
     return _conv("conv1d", 1, x, weight, bias, stride, padding, dilation, groups)
 
@@ -99,8 +115,10 @@ def _pool_params(name: str, x: Tensor, kernel_size: Any, stride: Any, padding: A
         raise ValueError(f"{name}: padding {padding} must be at most half of kernel_size {kernel}")
     params = PoolParams((kernel, stride, padding, dilation))
     if any(out_size(s, k, st, p, dl) < 1 for s, k, st, p, dl in zip(x.shape[2:], kernel, stride, padding, dilation)):
-        raise ValueError(f"{name}: kernel_size {kernel} (dilation {dilation}) is larger than the padded input "
-                         f"{tuple(s + 2 * p for s, p in zip(x.shape[2:], padding))} (input shape {x.shape})")
+        raise ValueError(
+            f"{name}: kernel_size {kernel} (dilation {dilation}) is larger than the padded input "
+            f"{tuple(s + 2 * p for s, p in zip(x.shape[2:], padding))} (input shape {x.shape})"
+        )
     return params
 
 
@@ -120,8 +138,16 @@ def _array(value: Any) -> Any:
     return value.data if isinstance(value, Tensor) else value
 
 
-def batch_norm(x: Any, running_mean: Any, running_var: Any, weight: Any = None, bias: Any = None,
-               training: bool = False, momentum: float = 0.1, eps: float = 1e-5) -> Tensor:
+def batch_norm(
+    x: Any,
+    running_mean: Any,
+    running_var: Any,
+    weight: Any = None,
+    bias: Any = None,
+    training: bool = False,
+    momentum: float = 0.1,
+    eps: float = 1e-5,
+) -> Tensor:
     """Normalise each channel (axis 1) of (N, C) or (N, C, *spatial) input, then scale and shift per channel.
 
     Training uses the batch's statistics (biased variance) and updates the running ones in place:
@@ -132,18 +158,25 @@ def batch_norm(x: Any, running_mean: Any, running_var: Any, weight: Any = None, 
     if x.ndim < 2:
         raise ValueError(f"batch_norm: input must be (N, C) or (N, C, ...), got shape {x.shape}")
     c = x.shape[1]
-    for label, value in (("running_mean", running_mean), ("running_var", running_var), ("weight", weight),
-                         ("bias", bias)):
+    for label, value in (
+        ("running_mean", running_mean),
+        ("running_var", running_var),
+        ("weight", weight),
+        ("bias", bias),
+    ):
         if value is not None and tuple(np.shape(_array(value))) != (c,):
-            raise ValueError(f"batch_norm: {label} has shape {tuple(np.shape(_array(value)))} but the input "
-                             f"{x.shape} has {c} channels")
+            raise ValueError(
+                f"batch_norm: {label} has shape {tuple(np.shape(_array(value)))} but the input "
+                f"{x.shape} has {c} channels"
+            )
     axes = (0,) + tuple(range(2, x.ndim))
     shape = (1, c) + (1,) * (x.ndim - 2)
     if training:
         n = x.size // c
         if n <= 1:
-            raise ValueError(f"batch_norm: expected more than 1 value per channel when training, got input of "
-                             f"shape {x.shape}")
+            raise ValueError(
+                f"batch_norm: expected more than 1 value per channel when training, got input of shape {x.shape}"
+            )
         mean = x.mean(axis=axes, keepdims=True)
         centred = x - mean
         var = (centred * centred).mean(axis=axes, keepdims=True)

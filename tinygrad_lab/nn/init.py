@@ -1,5 +1,6 @@
 """Weight initialisation schemes by name: PyTorch's default, the lab's plain standard normal, Xavier/Glorot and
 Kaiming/He. Weights come out in PyTorch's layout, (out_features, in_features) and (out, in/groups, *kernel)."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -18,8 +19,9 @@ def uniform_fan_in(shape: tuple, fan_in: int, rng: np.random.Generator | None, d
     return _rng(rng).uniform(-bound, bound, shape).astype(dtype, copy=False)
 
 
-def init_weight(init: str, fan_in: int, fan_out: int, rng: np.random.Generator | None,
-                dtype: Any = np.float64) -> np.ndarray:
+def init_weight(
+    init: str, fan_in: int, fan_out: int, rng: np.random.Generator | None, dtype: Any = np.float64
+) -> np.ndarray:
     """An (fan_out, fan_in) weight drawn by the named scheme; ``rng`` None uses tl.manual_seed's generator.
 
     "default" is PyTorch's; the others draw an (fan_in, fan_out) array, as the lab writes x @ w, and return its

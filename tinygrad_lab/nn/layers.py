@@ -1,14 +1,16 @@
 """Layers: ``Linear``, ``Sequential`` and the lab's ``MLP``."""
+
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Any, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
+from tinygrad_lab.engine.ops.convolution import Linear as Linear_
 from tinygrad_lab.engine.tensor import Tensor
 from tinygrad_lab.nn.activations import make_activation
-from tinygrad_lab.engine.ops.convolution import Linear as Linear_
 from tinygrad_lab.nn.init import init_weight, uniform_fan_in
 from tinygrad_lab.nn.module import Module, Parameter
 
@@ -22,8 +24,15 @@ class Linear(Module):
     "randn") and keep its transpose, and their bias starts at zero, drawing nothing from ``rng``.
     """
 
-    def __init__(self, in_features: int, out_features: int, bias: bool = True, init: str = "default",
-                 rng: np.random.Generator | None = None, dtype: Any = np.float64):
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        bias: bool = True,
+        init: str = "default",
+        rng: np.random.Generator | None = None,
+        dtype: Any = np.float64,
+    ):
         super().__init__()
         self.in_features = in_features
         self.out_features = out_features
@@ -49,6 +58,7 @@ class Sequential(Module):
 
     def __init__(self, *modules: Module | Mapping[str, Module]):
         super().__init__()
+        items: list[tuple[str, Any]]
         if len(modules) == 1 and isinstance(modules[0], Mapping):
             items = list(modules[0].items())
         else:
@@ -80,11 +90,20 @@ class MLP(Sequential):
     it draws w1, w2, w3 from ``rng`` in the order tinygrad_lab.lab.reference.Network does.
     """
 
-    def __init__(self, in_features: int, hidden: Sequence[int], out_features: int, *,
-                 activation: str = "sigmoid", out_activation: str = "sigmoid", bias: bool = True,
-                 init: str = "xavier", rng: np.random.Generator | None = None):
+    def __init__(
+        self,
+        in_features: int,
+        hidden: Sequence[int],
+        out_features: int,
+        *,
+        activation: str = "sigmoid",
+        out_activation: str = "sigmoid",
+        bias: bool = True,
+        init: str = "xavier",
+        rng: np.random.Generator | None = None,
+    ):
         sizes = [in_features, *hidden, out_features]
-        layers: "OrderedDict[str, Module]" = OrderedDict()
+        layers: OrderedDict[str, Module] = OrderedDict()
         for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:]), start=1):
             layers[f"fc{i}"] = Linear(n_in, n_out, bias=bias, init=init, rng=rng)
             layers[f"act{i}"] = make_activation(out_activation if i == len(sizes) - 1 else activation)

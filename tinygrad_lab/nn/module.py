@@ -1,9 +1,11 @@
 """``Module`` and ``Parameter``: attributes register in assignment order, so ``named_parameters()`` yields dotted
 paths (``fc1.weight``) and ``state_dict()`` saves and loads them by those names."""
+
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Any, Iterator, Mapping, NamedTuple
+from collections.abc import Iterator, Mapping
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -19,7 +21,7 @@ class Parameter(Tensor):
         super().__init__(data, requires_grad=requires_grad, dtype=dtype)
 
     def __repr__(self) -> str:
-        return "Parameter" + super().__repr__()[len("Tensor"):].replace("\n" + " " * 7, "\n" + " " * 10)
+        return "Parameter" + super().__repr__()[len("Tensor") :].replace("\n" + " " * 7, "\n" + " " * 10)
 
 
 class IncompatibleKeys(NamedTuple):
@@ -40,6 +42,10 @@ class Module:
     """Base class of layers and models: subclasses set Parameters and Modules as attributes and write ``forward``."""
 
     training: bool
+    _parameters: dict[str, Any]  # set in __init__ through object.__setattr__ (this class's own setattr tracks them)
+    _modules: dict[str, Module]
+    _buffers: dict[str, Any]
+    _non_persistent: set[str]
 
     def __init__(self) -> None:
         object.__setattr__(self, "_parameters", {})
@@ -90,8 +96,10 @@ class Module:
             return value
         if isinstance(value, np.ndarray):
             return Tensor(value, dtype=value.dtype)
-        raise TypeError(f"{type(self).__name__}: buffer {name!r} must be a Tensor without grad, an array or None, "
-                        f"got {type(value).__name__}")
+        raise TypeError(
+            f"{type(self).__name__}: buffer {name!r} must be a Tensor without grad, an array or None, "
+            f"got {type(value).__name__}"
+        )
 
     def named_buffers(self, prefix: str = "") -> Iterator[tuple[str, Tensor]]:
         """(dotted name, Tensor) of every buffer that is not None, module by module as named_modules orders them."""
@@ -126,7 +134,7 @@ class Module:
         return self.forward(*args, **kwargs)
 
     # ---- traversal ------------------------------------------------------------------------------------------
-    def named_modules(self, prefix: str = "") -> Iterator[tuple[str, "Module"]]:
+    def named_modules(self, prefix: str = "") -> Iterator[tuple[str, Module]]:
         """This module (named ``prefix``, "" by default) and every descendant, depth first, each once."""
         seen: set[int] = set()
         stack = [(prefix, self)]
@@ -139,15 +147,15 @@ class Module:
             children = [(f"{name}.{k}" if name else k, m) for k, m in module._modules.items()]
             stack.extend(reversed(children))
 
-    def modules(self) -> Iterator["Module"]:
+    def modules(self) -> Iterator[Module]:
         """This module and every descendant, as named_modules orders them."""
         return (m for _, m in self.named_modules())
 
-    def named_children(self) -> Iterator[tuple[str, "Module"]]:
+    def named_children(self) -> Iterator[tuple[str, Module]]:
         """(name, module) of the direct sub-modules, in assignment order."""
         return iter(self._modules.items())
 
-    def children(self) -> Iterator["Module"]:
+    def children(self) -> Iterator[Module]:
         """The direct sub-modules, in assignment order."""
         return iter(self._modules.values())
 
@@ -172,18 +180,18 @@ class Module:
         for p in self.parameters():
             p.grad = None
 
-    def train(self, mode: bool = True) -> "Module":
+    def train(self, mode: bool = True) -> Module:
         """Set ``.training`` on this module and all its descendants; returns self."""
         for m in self.modules():
             object.__setattr__(m, "training", bool(mode))
         return self
 
-    def eval(self) -> "Module":
+    def eval(self) -> Module:
         """``train(False)``; returns self."""
         return self.train(False)
 
     # ---- saving and loading ------------------------------------------------------------------------------------
-    def state_dict(self) -> "OrderedDict[str, np.ndarray]":
+    def state_dict(self) -> OrderedDict[str, np.ndarray]:
         """Parameter and persistent buffer name -> a copy of its array, in registration order, each module's
         parameters before its buffers as in PyTorch (what ``np.savez`` wants)."""
         return OrderedDict((name, t.data.copy()) for name, t in self._state())
@@ -211,8 +219,10 @@ class Module:
                 value = state_dict[name]
                 arr = np.asarray(value.data if isinstance(value, Tensor) else value)
                 if not np.can_cast(arr.dtype, p.dtype, casting="same_kind"):  # before shapes: "abc" has shape ()
-                    raise TypeError(f"load_state_dict into {type(self).__name__}: {name!r} has dtype {arr.dtype}, "
-                                    f"which cannot be stored in the model's {p.dtype} (got a {type(value).__name__})")
+                    raise TypeError(
+                        f"load_state_dict into {type(self).__name__}: {name!r} has dtype {arr.dtype}, "
+                        f"which cannot be stored in the model's {p.dtype} (got a {type(value).__name__})"
+                    )
                 if arr.shape != p.shape:
                     raise ValueError(
                         f"load_state_dict into {type(self).__name__}: {name!r} has shape {arr.shape} in the "

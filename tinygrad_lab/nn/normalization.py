@@ -1,5 +1,6 @@
 """``BatchNorm1d``, ``BatchNorm2d`` and ``Dropout``: layers that behave differently in training and in evaluation
 (``module.train()`` / ``module.eval()``). Batch norm keeps its running statistics as buffers, saved in state_dict."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -12,12 +13,22 @@ from tinygrad_lab.nn.module import Module, Parameter
 
 
 class _BatchNorm(Module):
+    running_mean: Tensor | None  # buffers, registered in __init__
+    running_var: Tensor | None
+    num_batches_tracked: Tensor | None
     _ndims: tuple = ()
     _name = ""
     _layout = ""
 
-    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1, affine: bool = True,
-                 track_running_stats: bool = True, dtype: Any = np.float64):
+    def __init__(
+        self,
+        num_features: int,
+        eps: float = 1e-5,
+        momentum: float | None = 0.1,
+        affine: bool = True,
+        track_running_stats: bool = True,
+        dtype: Any = np.float64,
+    ):
         super().__init__()
         if isinstance(num_features, bool) or not isinstance(num_features, (int, np.integer)) or num_features < 1:
             raise ValueError(f"{self._name}: num_features must be an int >= 1, got {num_features!r}")
@@ -37,16 +48,19 @@ class _BatchNorm(Module):
         if x.ndim not in self._ndims:
             raise ValueError(f"{self._name}: expected input of shape {self._layout}, got shape {x.shape}")
         factor = 0.0 if self.momentum is None else self.momentum
-        if self.training and self.track_running_stats:
-            self.num_batches_tracked.data += 1
+        tracked = self.num_batches_tracked
+        if self.training and tracked is not None:  # a buffer exactly when track_running_stats
+            tracked.data += 1
             if self.momentum is None:  # a cumulative average, as torch
-                factor = 1.0 / float(self.num_batches_tracked.data)
+                factor = 1.0 / float(tracked.data)
         use_batch = self.training or not self.track_running_stats  # untracked: batch statistics in eval too
         return batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias, use_batch, factor, self.eps)
 
     def extra_repr(self) -> str:
-        return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
-                f"track_running_stats={self.track_running_stats}")
+        return (
+            f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
+            f"track_running_stats={self.track_running_stats}"
+        )
 
 
 class BatchNorm1d(_BatchNorm):

@@ -1,4 +1,5 @@
 """Pooling and reshaping layers: ``MaxPool2d``, ``AvgPool2d`` and ``Flatten``, with PyTorch's arguments."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -13,7 +14,12 @@ class MaxPool2d(Module):
 
     def __init__(self, kernel_size: Any, stride: Any = None, padding: Any = 0, dilation: Any = 1):
         super().__init__()
-        self.kernel_size, self.stride, self.padding, self.dilation = kernel_size, stride or kernel_size, padding, dilation
+        self.kernel_size, self.stride, self.padding, self.dilation = (
+            kernel_size,
+            stride or kernel_size,
+            padding,
+            dilation,
+        )
 
     def forward(self, x: Tensor) -> Tensor:
         return max_pool2d(x, self.kernel_size, self.stride, self.padding, self.dilation)

@@ -11,8 +11,9 @@ optimizer can share it) with numpy's in-place operations into per-parameter buff
 skips parameters whose ``.grad`` is None. Per-parameter state (step count, moment estimates) is created on
 a parameter's first update, as in PyTorch, so a parameter without gradients does not advance its step.
 """
+
+from collections.abc import Callable
 from functools import partial
-from typing import Callable
 
 from tinygrad_lab.optim.adagrad import Adagrad
 from tinygrad_lab.optim.adam import Adam, AdamW

@@ -1,7 +1,9 @@
 """Adagrad, as torch.optim.Adagrad."""
+
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 

@@ -1,7 +1,9 @@
 """Adam and AdamW, as torch.optim."""
+
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 
@@ -13,8 +15,14 @@ class Adam(Optimizer):
     """Adam (torch.optim.Adam): m = b1 m + (1 - b1) g, v = b2 v + (1 - b2) g^2,
     p -= lr * m_hat / (sqrt(v_hat) + eps) with bias-corrected m_hat, v_hat; weight_decay adds an L2 term to g."""
 
-    def __init__(self, params: Iterable[Tensor], lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
-                 eps: float = 1e-8, weight_decay: float = 0):
+    def __init__(
+        self,
+        params: Iterable[Tensor],
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0,
+    ):
         super().__init__(params, lr)
         if not isinstance(betas, (tuple, list)) or len(betas) != 2:
             raise ValueError(f"{type(self).__name__}: invalid betas {betas!r}: expected two values (beta1, beta2)")
@@ -43,18 +51,24 @@ class Adam(Optimizer):
         v += tmp
         # p -= (lr / (1 - b1^t)) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)
         np.sqrt(v, out=tmp)
-        tmp /= np.sqrt(1 - beta2 ** t)
+        tmp /= np.sqrt(1 - beta2**t)
         tmp += self.eps
         np.divide(m, tmp, out=tmp)
-        tmp *= lr / (1 - beta1 ** t)
+        tmp *= lr / (1 - beta1**t)
         p -= tmp
 
 
 class AdamW(Adam):
     """Adam with decoupled weight decay (torch.optim.AdamW): p -= lr * weight_decay * p, then the Adam step."""
 
-    def __init__(self, params: Iterable[Tensor], lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
-                 eps: float = 1e-8, weight_decay: float = 1e-2):
+    def __init__(
+        self,
+        params: Iterable[Tensor],
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 1e-2,
+    ):
         super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay)
 
     def _update(self, p: np.ndarray, g: np.ndarray, state: dict[str, Any], lr: np.ndarray) -> None:

@@ -1,15 +1,17 @@
 """The base of every optimizer: the parameter list, the learning rate as an array, and ``step()`` calling each
 optimizer's ``_update(p, g, state, lr)`` in place on numpy arrays (what ``tl.compile`` records)."""
+
 from __future__ import annotations
 
 import numbers
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 import numpy as np
 
 from tinygrad_lab.engine.autograd import no_grad
-from tinygrad_lab.engine.traceable import active_tracer
 from tinygrad_lab.engine.tensor import Tensor
+from tinygrad_lab.engine.traceable import active_tracer
 
 
 class Optimizer:
@@ -25,8 +27,10 @@ class Optimizer:
             if not isinstance(p, Tensor):
                 raise TypeError(f"{type(self).__name__}: parameter {i} is a {type(p).__name__}, not a Tensor")
             if not p.requires_grad or not p.is_leaf:
-                raise ValueError(f"{type(self).__name__}: parameter {i} (shape {p.shape}) must be a leaf Tensor "
-                                 "with requires_grad=True")
+                raise ValueError(
+                    f"{type(self).__name__}: parameter {i} (shape {p.shape}) must be a leaf Tensor "
+                    "with requires_grad=True"
+                )
             if id(p) in seen:
                 raise ValueError(f"{type(self).__name__}: parameter {i} appears twice in the parameter list")
             seen.add(id(p))
@@ -34,12 +38,13 @@ class Optimizer:
         self.lr = lr
         self.state: list[dict[str, Any]] = [{} for _ in self.params]
 
-    def _check(self, name: str, value: Any, ok: Callable[[float], bool], rule: str, arg: str = "") -> None:
+    def _check(self, name: str, value: Any, ok: Callable[[Any], bool], rule: str, arg: str = "") -> None:
         """A hyperparameter (the argument ``arg``, by default ``name``) must be a real number, not a string or
-        a bool, for which ``ok`` holds."""
+        a bool, for which ``ok`` holds (``ok`` takes Any: the stubs' numbers.Real has no comparisons)."""
         if isinstance(value, bool) or not isinstance(value, numbers.Real):
-            raise TypeError(f"{type(self).__name__}: {arg or name} must be a number, got {type(value).__name__} "
-                            f"{value!r}")
+            raise TypeError(
+                f"{type(self).__name__}: {arg or name} must be a number, got {type(value).__name__} {value!r}"
+            )
         if not ok(value):
             raise ValueError(f"{type(self).__name__}: invalid {name} {value!r}; it must be {rule}")
 
@@ -76,8 +81,9 @@ class Optimizer:
         into a Python number, so a captured step follows a changed learning rate."""
         raise NotImplementedError
 
-    def _with_weight_decay(self, p: np.ndarray, g: np.ndarray, state: dict[str, Any],
-                           weight_decay: float) -> np.ndarray:
+    def _with_weight_decay(
+        self, p: np.ndarray, g: np.ndarray, state: dict[str, Any], weight_decay: float
+    ) -> np.ndarray:
         """g + weight_decay * p (L2 penalty) in a buffer of its own; g itself when weight_decay is 0."""
         if not weight_decay:
             return g

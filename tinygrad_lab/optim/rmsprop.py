@@ -1,7 +1,9 @@
 """RMSprop, as torch.optim.RMSprop."""
+
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 
@@ -13,8 +15,15 @@ class RMSprop(Optimizer):
     """RMSprop (torch.optim.RMSprop, not centered): v = alpha v + (1 - alpha) g^2, then
     p -= lr * g / (sqrt(v) + eps), or with momentum b = momentum b + g / (sqrt(v) + eps), p -= lr * b."""
 
-    def __init__(self, params: Iterable[Tensor], lr: float = 1e-2, alpha: float = 0.99, eps: float = 1e-8,
-                 momentum: float = 0, weight_decay: float = 0):
+    def __init__(
+        self,
+        params: Iterable[Tensor],
+        lr: float = 1e-2,
+        alpha: float = 0.99,
+        eps: float = 1e-8,
+        momentum: float = 0,
+        weight_decay: float = 0,
+    ):
         super().__init__(params, lr)
         self._check("alpha", alpha, lambda v: 0 <= v < 1, "in [0, 1)")
         self._check("eps", eps, lambda v: v >= 0, ">= 0")

@@ -1,7 +1,9 @@
 """SGD with momentum, dampening, Nesterov and weight decay, as torch.optim.SGD."""
+
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 
@@ -13,8 +15,15 @@ class SGD(Optimizer):
     """p -= lr * g, with optional L2 weight decay, momentum (buffer b = momentum * b + (1 - dampening) * g,
     b = g on the first step) and Nesterov (g + momentum * b), exactly as torch.optim.SGD."""
 
-    def __init__(self, params: Iterable[Tensor], lr: float, momentum: float = 0, nesterov: bool = False,
-                 weight_decay: float = 0, dampening: float = 0):
+    def __init__(
+        self,
+        params: Iterable[Tensor],
+        lr: float,
+        momentum: float = 0,
+        nesterov: bool = False,
+        weight_decay: float = 0,
+        dampening: float = 0,
+    ):
         super().__init__(params, lr)
         self._check("momentum", momentum, lambda v: v >= 0, ">= 0")
         self._check("weight_decay", weight_decay, lambda v: v >= 0, ">= 0")

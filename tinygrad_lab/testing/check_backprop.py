@@ -8,11 +8,13 @@ a transposed matrix, the wrong shape, all zeros).
         return np.mean((y - pred) ** 2)
     assert_backprop(loss, [w1, w2, w3], [d_w1, d_w2, d_w3], names=["w1", "w2", "w3"])
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -56,11 +58,15 @@ class BackpropCheck:
 
     def __str__(self) -> str:
         bad = sum(not row.ok for row in self.rows)
-        head = (f"check_backprop: all {len(self.rows)} gradients agree" if not bad else
-                f"check_backprop: {bad} of {len(self.rows)} gradients disagree")
+        head = (
+            f"check_backprop: all {len(self.rows)} gradients agree"
+            if not bad
+            else f"check_backprop: {bad} of {len(self.rows)} gradients disagree"
+        )
         lines = [f"{head} (rtol={self.rtol:g}, atol={self.atol:g})", " ".join(self.notes)]
         cells = [("name", "shape", "max abs err", "max rel err", "worst element (yours vs true)")] + [
-            (r.name, _shape(r.shape), _num(r.max_abs), _num(r.max_rel), r.worst) for r in self.rows]
+            (r.name, _shape(r.shape), _num(r.max_abs), _num(r.max_rel), r.worst) for r in self.rows
+        ]
         widths = [max(len(c[k]) for c in cells) for k in range(5)]
         for k, c in enumerate(cells):
             lines.append("  ".join(v.ljust(w) for v, w in zip(c, widths)).rstrip())
@@ -70,8 +76,11 @@ class BackpropCheck:
         return "\n".join(lines)
 
     def __repr__(self) -> str:
-        return f"<BackpropCheck {'ok' if self else 'failed'}: " + ", ".join(
-            f"{r.name} {'ok' if r.ok else r.diagnosis.split(':')[0]}" for r in self.rows) + ">"
+        return (
+            f"<BackpropCheck {'ok' if self else 'failed'}: "
+            + ", ".join(f"{r.name} {'ok' if r.ok else r.diagnosis.split(':')[0]}" for r in self.rows)
+            + ">"
+        )
 
 
 def _shape(shape: tuple) -> str:
@@ -82,15 +91,24 @@ def _num(v: float) -> str:
     return "-" if np.isnan(v) else f"{v:.3g}"
 
 
-def check_backprop(loss: Callable[..., Any], inputs: Sequence[Any], grads: Sequence[Any], *,
-                   names: Sequence[str] | None = None, rtol: float = 1e-5, atol: float = 1e-8) -> BackpropCheck:
+def check_backprop(
+    loss: Callable[..., Any],
+    inputs: Sequence[Any],
+    grads: Sequence[Any],
+    *,
+    names: Sequence[str] | None = None,
+    rtol: float = 1e-5,
+    atol: float = 1e-8,
+) -> BackpropCheck:
     """Compare hand-computed gradients ``grads`` of ``loss(*inputs)`` (numpy code returning a scalar) with the
     true ones, element by element: |yours - true| <= atol + rtol * |true|. See the module docstring."""
     inputs, grads = list(inputs), list(grads)
     names = [f"inputs[{i}]" for i in range(len(inputs))] if names is None else list(names)
     if not len(inputs) == len(grads) == len(names):
-        raise ValueError(f"check_backprop: {len(inputs)} inputs, {len(grads)} gradients and {len(names)} names; "
-                         "give one gradient (and one name) per input, in the same order")
+        raise ValueError(
+            f"check_backprop: {len(inputs)} inputs, {len(grads)} gradients and {len(names)} names; "
+            "give one gradient (and one name) per input, in the same order"
+        )
     arrays, notes = _float64_inputs(inputs, names)
     true = _autograd(loss, arrays)
     _cross_check(loss, arrays, true, names)
@@ -99,8 +117,15 @@ def check_backprop(loss: Callable[..., Any], inputs: Sequence[Any], grads: Seque
     return BackpropCheck(rows, true, notes, rtol, atol)
 
 
-def assert_backprop(loss: Callable[..., Any], inputs: Sequence[Any], grads: Sequence[Any], *,
-                    names: Sequence[str] | None = None, rtol: float = 1e-5, atol: float = 1e-8) -> None:
+def assert_backprop(
+    loss: Callable[..., Any],
+    inputs: Sequence[Any],
+    grads: Sequence[Any],
+    *,
+    names: Sequence[str] | None = None,
+    rtol: float = 1e-5,
+    atol: float = 1e-8,
+) -> None:
     """check_backprop for test suites: raises AssertionError with the table when a gradient disagrees."""
     result = check_backprop(loss, inputs, grads, names=names, rtol=rtol, atol=atol)
     if not result:
@@ -126,7 +151,8 @@ def _call(loss: Callable, tensors: list) -> Tensor:
     if not isinstance(out, Tensor):
         raise BackpropCheckError(
             f"check_backprop: loss returned {type(out).__name__}, not a Tensor: it left the graph (float(), "
-            ".item(), np.asarray or t.numpy() inside the loss?); return the numpy expression itself")
+            ".item(), np.asarray or t.numpy() inside the loss?); return the numpy expression itself"
+        )
     if out.size != 1:
         raise BackpropCheckError(f"check_backprop: loss must return a scalar, got shape {out.shape}")
     return out
@@ -136,8 +162,10 @@ def _autograd(loss: Callable, arrays: list) -> list[np.ndarray]:
     tensors = [Tensor(a, requires_grad=True) for a in arrays]
     out = _call(loss, tensors)
     if not out.requires_grad:
-        raise BackpropCheckError("check_backprop: the loss does not depend on any input through the graph "
-                                 "(computed from t.numpy() or np.asarray values?)")
+        raise BackpropCheckError(
+            "check_backprop: the loss does not depend on any input through the graph "
+            "(computed from t.numpy() or np.asarray values?)"
+        )
     found = _grad(out, tensors, allow_unused=True)
     return [np.zeros_like(a) if g is None else np.asarray(g.data, dtype=np.float64) for a, g in zip(arrays, found)]
 
@@ -149,13 +177,16 @@ def _cross_check(loss: Callable, arrays: list, true: list, names: list) -> None:
     for i, (name, base) in enumerate(zip(names, arrays)):
         for _ in range(_DIRECTIONS):
             v = rng.standard_normal(base.shape)
-            numerical = (_value(loss, arrays, i, base + _EPS * v) - _value(loss, arrays, i, base - _EPS * v)) / (2 * _EPS)
+            numerical = (_value(loss, arrays, i, base + _EPS * v) - _value(loss, arrays, i, base - _EPS * v)) / (
+                2 * _EPS
+            )
             analytical = float(np.sum(true[i] * v))
             if not abs(analytical - numerical) <= _FD_ATOL + _FD_RTOL * abs(numerical):
                 raise BackpropCheckError(
                     f"check_backprop: autograd and finite differences disagree on d loss/d {name} along a random "
                     f"direction ({analytical:.6g} vs {numerical:.6g}): the loss is not smooth here (a kink of relu, "
-                    "abs or max), not deterministic, or reads values outside the graph; cannot judge the gradients")
+                    "abs or max), not deterministic, or reads values outside the graph; cannot judge the gradients"
+                )
 
 
 def _value(loss: Callable, arrays: list, index: int, replacement: np.ndarray) -> float:
@@ -172,7 +203,9 @@ def _judge(name: str, true: np.ndarray, given: Any, rtol: float, atol: float) ->
         if g.ndim == 2 and g.shape == true.T.shape and _close(g, true.T, rtol, atol):
             row.diagnosis = f"transposed: your gradient has shape {_shape(g.shape)}, it is the true one transposed"
         else:
-            row.diagnosis = f"wrong shape: yours is {_shape(g.shape)}, the input (and its gradient) is {_shape(true.shape)}"
+            row.diagnosis = (
+                f"wrong shape: yours is {_shape(g.shape)}, the input (and its gradient) is {_shape(true.shape)}"
+            )
         return row
     err = np.abs(g - true)
     row.max_abs = float(np.max(err, initial=0.0))
@@ -204,8 +237,10 @@ def _diagnose(g: np.ndarray, true: np.ndarray, bad: np.ndarray, rtol: float, ato
         if _close(g, factor * true, rtol, atol):
             return f"constant factor: your gradient is {_factor(factor)} the true one, everywhere"
     k = np.unravel_index(int(np.argmax(np.where(bad, np.abs(g - true), -np.inf))), true.shape)
-    return (f"mismatch: {int(bad.sum())} of {bad.size} elements ({bad.mean():.0%}) disagree; worst at "
-            f"{_index(k)}: yours {g[k]:.6g}, true {true[k]:.6g}")
+    return (
+        f"mismatch: {int(bad.sum())} of {bad.size} elements ({bad.mean():.0%}) disagree; worst at "
+        f"{_index(k)}: yours {g[k]:.6g}, true {true[k]:.6g}"
+    )
 
 
 def _index(k: tuple) -> str:

@@ -1,13 +1,15 @@
 """gradcheck and gradgradcheck: analytical Jacobians against central finite differences, with torch's defaults."""
+
 from __future__ import annotations
 
 import warnings
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 
-from tinygrad_lab.engine.autograd import grad as _grad
 from tinygrad_lab.engine.autograd import enable_grad, no_grad
+from tinygrad_lab.engine.autograd import grad as _grad
 from tinygrad_lab.engine.tensor import Tensor
 
 
@@ -69,19 +71,21 @@ def analytical_jacobian(fn: Callable, inputs: Sequence[Any]) -> list[list[np.nda
         for m in range(out.size):
             seed = np.zeros(out.shape, dtype=out.dtype)
             seed.flat[m] = 1.0
-            grads = _grad(out, [inputs[i] for i in diff], grad_outputs=Tensor(seed), retain_graph=True,
-                          allow_unused=True)
+            grads = _grad(
+                out, [inputs[i] for i in diff], grad_outputs=Tensor(seed), retain_graph=True, allow_unused=True
+            )
             for i, g in zip(diff, grads):
                 if g is not None:
                     jacobians[i][j][m] = np.asarray(g.data, dtype=np.float64).ravel()
     return jacobians
 
 
-def _excerpt(matrix: np.ndarray, row: int, col: int, radius: int = 2) -> str:
+def _excerpt(matrix: np.ndarray, row: int | np.integer, col: int | np.integer, radius: int = 2) -> str:
     r0, c0 = max(row - radius, 0), max(col - radius, 0)
-    block = matrix[r0:row + radius + 1, c0:col + radius + 1]
-    return f"rows {r0}..{r0 + block.shape[0] - 1}, cols {c0}..{c0 + block.shape[1] - 1}:\n" + \
-        np.array2string(block, precision=6, suppress_small=False)
+    block = matrix[r0 : row + radius + 1, c0 : col + radius + 1]
+    return f"rows {r0}..{r0 + block.shape[0] - 1}, cols {c0}..{c0 + block.shape[1] - 1}:\n" + np.array2string(
+        block, precision=6, suppress_small=False
+    )
 
 
 def _compare(analytical: np.ndarray, numerical: np.ndarray, i: int, j: int, atol: float, rtol: float) -> str | None:
@@ -130,7 +134,10 @@ def gradcheck(
         if inputs[i].dtype != np.float64:
             warnings.warn(
                 f"gradcheck: input {i} is {inputs[i].dtype}, not float64; finite differences with eps={eps} "
-                "will be inaccurate", UserWarning, stacklevel=2)
+                "will be inaccurate",
+                UserWarning,
+                stacklevel=2,
+            )
     check = _check_fast if fast_mode else _check_full
     report = check(fn, inputs, diff, eps, atol, rtol, seed)
     return True if report is None else _fail(report, raise_exception)
@@ -166,8 +173,9 @@ def _check_fast(fn, inputs, diff, eps, atol, rtol, seed) -> str | None:
             numerical = np.sum(u * (f_plus[j] - f_minus[j]) / (2 * eps))
             analytical = 0.0
             if out.requires_grad:
-                (g,) = _grad(out, [inputs[i]], grad_outputs=Tensor(u.astype(out.dtype)), retain_graph=True,
-                             allow_unused=True)
+                (g,) = _grad(
+                    out, [inputs[i]], grad_outputs=Tensor(u.astype(out.dtype)), retain_graph=True, allow_unused=True
+                )
                 analytical = 0.0 if g is None else float(np.sum(np.asarray(g.data, np.float64) * v))
             report = _compare(np.array([[analytical]]), np.array([[numerical]]), i, j, atol, rtol)
             if report:
@@ -203,9 +211,22 @@ def gradgradcheck(
         with enable_grad():  # also while gradcheck evaluates finite differences under no_grad
             outs = _as_tuple(fn(*ins))
             pairs = [(o, g) for o, g in zip(outs, gos) if o.requires_grad]
-            grads = _grad([o for o, _ in pairs], [ins[i] for i in diff], grad_outputs=[g for _, g in pairs],
-                          create_graph=True, allow_unused=True)
+            grads = _grad(
+                [o for o, _ in pairs],
+                [ins[i] for i in diff],
+                grad_outputs=[g for _, g in pairs],
+                create_graph=True,
+                allow_unused=True,
+            )
         return tuple(g if g is not None else Tensor(np.zeros(ins[i].shape)) for i, g in zip(diff, grads))
 
-    return gradcheck(first_derivatives, inputs + grad_outputs, eps=eps, atol=atol, rtol=rtol,
-                     fast_mode=fast_mode, raise_exception=raise_exception, seed=seed)
+    return gradcheck(
+        first_derivatives,
+        inputs + grad_outputs,
+        eps=eps,
+        atol=atol,
+        rtol=rtol,
+        fast_mode=fast_mode,
+        raise_exception=raise_exception,
+        seed=seed,
+    )

@@ -1,4 +1,5 @@
 """hypothesis strategies for shapes, broadcastable shapes, arrays and tensors kept away from kinks and domain edges."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -7,8 +8,8 @@ import numpy as np
 
 from tinygrad_lab.engine.tensor import Tensor
 
-
 # Imported lazily: hypothesis is a test-time dependency (the `dev` extra), not a runtime one.
+
 
 def shapes(min_dims: int = 0, max_dims: int = 3, min_side: int = 1, max_side: int = 4) -> Any:
     """Array shapes, 0-d and size-1 axes included."""
@@ -21,8 +22,9 @@ def broadcastable_shapes(n: int = 2, min_dims: int = 0, max_dims: int = 3, max_s
     """Tuples of ``n`` shapes that broadcast together (different ranks and size-1 axes included)."""
     from hypothesis.extra import numpy as hnp
 
-    return hnp.mutually_broadcastable_shapes(num_shapes=n, min_dims=min_dims, max_dims=max_dims,
-                                             max_side=max_side).map(lambda s: s.input_shapes)
+    return hnp.mutually_broadcastable_shapes(num_shapes=n, min_dims=min_dims, max_dims=max_dims, max_side=max_side).map(
+        lambda s: s.input_shapes
+    )
 
 
 def elements(low: float = -3.0, high: float = 3.0, *, away_from: float | None = None, margin: float = 1e-2) -> Any:
@@ -49,11 +51,16 @@ def arrays(shape: Any, elements: Any = None, *, distinct: bool = False, gap: flo
 
     shape_strategy = shape if isinstance(shape, st.SearchStrategy) else st.just(tuple(shape))
     if distinct:
+
         def spaced(shape: tuple) -> Any:
             size = int(np.prod(shape))
             return st.permutations(range(size)).flatmap(
                 lambda perm: st.floats(-1.0, 1.0).map(
-                    lambda offset: (np.array(perm, dtype=np.float64) * gap * 10 + offset - size * gap * 5).reshape(shape)))
+                    lambda offset: (np.array(perm, dtype=np.float64) * gap * 10 + offset - size * gap * 5).reshape(
+                        shape
+                    )
+                )
+            )
 
         return shape_strategy.flatmap(spaced)
     values = _default_elements() if elements is None else elements  # never bool() a strategy
@@ -67,4 +74,5 @@ def _default_elements() -> Any:
 def tensors(shape: Any = None, elements: Any = None, *, requires_grad: bool = True, distinct: bool = False) -> Any:
     """float64 Tensors (requiring grad by default) drawn like ``arrays``; shape defaults to ``shapes()``."""
     return arrays(shapes() if shape is None else shape, elements, distinct=distinct).map(
-        lambda a: Tensor(a, requires_grad=requires_grad))
+        lambda a: Tensor(a, requires_grad=requires_grad)
+    )

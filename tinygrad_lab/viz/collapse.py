@@ -1,8 +1,9 @@
 """Collapsing big graphs to at most ``max_nodes`` drawn nodes: repeated module calls once, then same-structure
 nodes merged, then the nodes farthest from the output replaced by one."""
+
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 from tinygrad_lab.viz.views import Graph, Vertex
 from tinygrad_lab.viz.walk import Context
@@ -57,7 +58,7 @@ def _fold_module_runs(vs: list, es: list, ctx: Context) -> tuple[list, list]:
         if j - i > 1:
             runs.append(mods[i:j])
             first = by_module[mods[i]]
-            for m in mods[i + 1:j]:
+            for m in mods[i + 1 : j]:
                 for a, b in zip(by_module[m], first):
                     group_of[a] = b
         i = j
@@ -68,8 +69,8 @@ def _refine(sig: list, edges: list, limit: int) -> list | None:
     """Weisfeiler-Lehman refinement over both edge directions: the finest partition with at most ``limit``
     classes (None when even the vertices' own signatures give more)."""
     n = len(sig)
-    ins = [[] for _ in range(n)]
-    outs = [[] for _ in range(n)]
+    ins: list[list[tuple]] = [[] for _ in range(n)]  # per vertex: (source, position, kind)
+    outs: list[list[tuple]] = [[] for _ in range(n)]  # per vertex: (destination, position, kind)
     for s, d, pos, kind in edges:
         ins[d].append((s, pos, kind))
         outs[s].append((d, pos, kind))
@@ -79,8 +80,11 @@ def _refine(sig: list, edges: list, limit: int) -> list | None:
         return None
     while True:
         new = _intern(
-            (cls[v], tuple(sorted((pos, kind, cls[s]) for s, pos, kind in ins[v])),
-             tuple(sorted((pos, kind, cls[d]) for d, pos, kind in outs[v])))
+            (
+                cls[v],
+                tuple(sorted((pos, kind, cls[s]) for s, pos, kind in ins[v])),
+                tuple(sorted((pos, kind, cls[d]) for d, pos, kind in outs[v])),
+            )
             for v in range(n)
         )
         new_count = max(new) + 1 if new else 0
@@ -93,7 +97,7 @@ def _refine(sig: list, edges: list, limit: int) -> list | None:
 
 def _truncate(n: int, edges: list, start: int, limit: int) -> list:
     """Keep the ``limit - 1`` groups nearest ``start`` (breadth first over edges both ways); the rest -> one."""
-    nbrs = [[] for _ in range(n)]
+    nbrs: list[list[int]] = [[] for _ in range(n)]
     for s, d, _, _ in edges:
         nbrs[d].append(s)
         nbrs[s].append(d)
@@ -112,8 +116,13 @@ def _truncate(n: int, edges: list, start: int, limit: int) -> list:
     return [new.get(g, hidden) for g in range(n)]
 
 
-_KIND_NAMES = {"tensor": "tensors", "const": "constants", "leaf": "leaves", "acc": "AccumulateGrad",
-               "saved": "saved tensors"}
+_KIND_NAMES = {
+    "tensor": "tensors",
+    "const": "constants",
+    "leaf": "leaves",
+    "acc": "AccumulateGrad",
+    "saved": "saved tensors",
+}
 
 
 def collapse(ctx: Context, graph: Graph, max_nodes: int | None) -> tuple[list, list, str]:
@@ -138,7 +147,7 @@ def collapse(ctx: Context, graph: Graph, max_nodes: int | None) -> tuple[list, l
     groups = max(group_of) + 1
     hidden = False
     if groups > max_nodes:
-        first = {}
+        first: dict[int, int] = {}  # group -> its first vertex
         for i, g in enumerate(group_of):
             first.setdefault(g, i)
         gsig = [vs[first[g]].sig for g in range(groups)]
@@ -171,4 +180,3 @@ def collapse(ctx: Context, graph: Graph, max_nodes: int | None) -> tuple[list, l
         steps.append(f"the {len(lost)} nodes farthest from the output replaced by one node")
     note = f"collapsed (max_nodes={max_nodes}): {n} nodes drawn as {len(result)}; " + "; ".join(steps)
     return result, runs, note
-

@@ -1,7 +1,9 @@
 """DOT text of a graph: ``to_dot`` checks the options, builds the chosen view, collapses it and writes the text."""
+
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from tinygrad_lab.engine.tensor import Tensor
 from tinygrad_lab.viz.collapse import collapse
@@ -16,9 +18,18 @@ SPINE_WEIGHT = "4"
 _FONT = "Helvetica"
 
 
-def to_dot(root: Tensor, *, view: str = "forward", rankdir: str = "TB", show_values: Any = "auto",
-           show_grads: bool = True, params: Mapping[str, Tensor] | None = None, model: Any = None,
-           group_modules: bool = False, max_nodes: int | None = 200) -> str:
+def to_dot(
+    root: Tensor,
+    *,
+    view: str = "forward",
+    rankdir: str = "TB",
+    show_values: Any = "auto",
+    show_grads: bool = True,
+    params: Mapping[str, Tensor] | None = None,
+    model: Any = None,
+    group_modules: bool = False,
+    max_nodes: int | None = 200,
+) -> str:
     """The graph that produced ``root`` as Graphviz DOT text (standard library only; deterministic).
 
     view: "forward" (tensors and ops) or "backward" (backward functions coloured by gradient norm).
@@ -87,8 +98,10 @@ def emit(ctx: Context, graph: Graph, max_nodes: int | None) -> str:
                 vid[m] = n
     lines = [f"digraph {GRAPH_NAME} {{"]
     label = graph_label(graph.title + ([note] if note else []) + ctx.notes, graph.legend)
-    lines.append(f'\tgraph [rankdir={ctx.rankdir} label={label} labelloc=t labeljust=l '
-                 f'fontname="{_FONT}" fontsize=11 nodesep=0.25 ranksep=0.35]')
+    lines.append(
+        f"\tgraph [rankdir={ctx.rankdir} label={label} labelloc=t labeljust=l "
+        f'fontname="{_FONT}" fontsize=11 nodesep=0.25 ranksep=0.35]'
+    )
     lines.append(f'\tnode [fontname="{_FONT}" fontsize=10]')
     lines.append(f'\tedge [fontname="{_FONT}" fontsize=8 arrowsize=0.7]')
     clusters: dict = {}
@@ -111,9 +124,11 @@ def emit(ctx: Context, graph: Graph, max_nodes: int | None) -> str:
     for c, (mods, ids) in enumerate(clusters.items()):
         if mods in run_of:
             run = run_of[mods]
-            title = (f"{ctx.module_label(run[0])} ×{len(run)}: "
-                     f"{', '.join(run) if len(run) <= 4 else run[0] + ', ' + run[1] + ', …, ' + run[-1]} "
-                     "(same structure, drawn once)")
+            title = (
+                f"{ctx.module_label(run[0])} ×{len(run)}: "
+                f"{', '.join(run) if len(run) <= 4 else run[0] + ', ' + run[1] + ', …, ' + run[-1]} "
+                "(same structure, drawn once)"
+            )
         elif len(mods) == 1:
             title = ctx.module_label(mods[0])
         else:

@@ -10,15 +10,17 @@ Every ``.grad`` is put back as it was afterwards, so explaining a graph does not
 on the graph's tensors do run. The picture is ``viz``'s forward view, rendered by Graphviz's ``dot`` and
 inlined, so the page is one file with no network access.
 """
+
 from __future__ import annotations
 
 import json
 import os
 import re
 import tempfile
+from collections.abc import Mapping
 from importlib import resources
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -29,46 +31,60 @@ from tinygrad_lab.viz.dot import to_dot
 from tinygrad_lab.viz.render import DotNotFoundError, render
 
 VALUE_LIMIT = 16  # tensors with at most this many elements show every number, bigger ones shape and norm
-_PRECISION = 6   # significant digits shown
+_PRECISION = 6  # significant digits shown
 
 # op name -> (the rule in words, the formula); G is the gradient arriving at the op's output, out its value.
 RULES: dict[str, tuple[str, str]] = {
     "Add": ("a sum passes the gradient through unchanged to both inputs", "da = G,   db = G"),
-    "Sub": ("a difference passes the gradient to the first input and its negative to the second",
-            "da = G,   db = −G"),
+    "Sub": ("a difference passes the gradient to the first input and its negative to the second", "da = G,   db = −G"),
     "Neg": ("negation flips the sign of the gradient", "dx = −G"),
     "Mul": ("each factor gets the gradient times the other factor", "da = G · b,   db = G · a"),
     "Div": ("a / b: the numerator gets G / b, the denominator −G · a / b²", "da = G / b,   db = −G · a / b²"),
-    "Pow": ("a ** b: the power rule for the base; out · ln a for a tensor exponent",
-            "da = G · b · a^(b−1),   db = G · out · ln a"),
-    "MatMul": ("a matrix product sends G back through the other factor, transposed",
-               "dA = G @ Bᵀ,   dB = Aᵀ @ G"),
-    "Linear": ("a linear layer sends G back through the weight; the weight gets G against the input",
-               "dx = G @ W,   dW = Gᵀ @ x,   db = Σ G"),
-    "Conv": ("a convolution sends G back through the flipped kernel; the kernel gets G against each window",
-             "dx = conv_transpose(G, W),   dW = Σ G ⋆ windows(x),   db = Σ G"),
+    "Pow": (
+        "a ** b: the power rule for the base; out · ln a for a tensor exponent",
+        "da = G · b · a^(b−1),   db = G · out · ln a",
+    ),
+    "MatMul": ("a matrix product sends G back through the other factor, transposed", "dA = G @ Bᵀ,   dB = Aᵀ @ G"),
+    "Linear": (
+        "a linear layer sends G back through the weight; the weight gets G against the input",
+        "dx = G @ W,   dW = Gᵀ @ x,   db = Σ G",
+    ),
+    "Conv": (
+        "a convolution sends G back through the flipped kernel; the kernel gets G against each window",
+        "dx = conv_transpose(G, W),   dW = Σ G ⋆ windows(x),   db = Σ G",
+    ),
     "MaxPool": ("max pooling sends each window's gradient to the window's maximum", "dx = G at argmax, 0 elsewhere"),
     "AvgPool": ("average pooling shares each window's gradient evenly over the window", "dx = Σ G / k"),
     "Exp": ("the slope of exp is exp itself, the output", "dx = G · out"),
     "Log": ("the slope of log x is 1 / x", "dx = G / x"),
     "Sqrt": ("the slope of √x is 1 / (2√x)", "dx = G / (2 · out)"),
     "Abs": ("the slope of |x| is the sign of x", "dx = G · sign(x)"),
-    "Sigmoid": ("the slope of the sigmoid is out · (1 − out): small where the sigmoid saturates",
-                "dx = G · out · (1 − out)"),
+    "Sigmoid": (
+        "the slope of the sigmoid is out · (1 − out): small where the sigmoid saturates",
+        "dx = G · out · (1 − out)",
+    ),
     "Tanh": ("the slope of tanh is 1 − out²: small where tanh saturates", "dx = G · (1 − out²)"),
     "ReLU": ("relu lets the gradient through where the input was positive, 0 elsewhere", "dx = G · [x > 0]"),
-    "LeakyReLU": ("slope 1 where the input was positive, the small slope elsewhere",
-                  "dx = G · (1 if x > 0 else slope)"),
+    "LeakyReLU": (
+        "slope 1 where the input was positive, the small slope elsewhere",
+        "dx = G · (1 if x > 0 else slope)",
+    ),
     "Clip": ("clipping lets the gradient through inside the bounds, 0 outside", "dx = G · [lo ≤ x ≤ hi]"),
     "Clone": ("a copy passes the gradient through unchanged", "dx = G"),
     "Cast": ("a cast passes the gradient through, cast back to the input's dtype", "dx = G"),
-    "Maximum": ("the larger input gets the gradient (each gets half where they tie)",
-                "da = G · [a > b],   db = G · [b > a]"),
-    "Minimum": ("the smaller input gets the gradient (each gets half where they tie)",
-                "da = G · [a < b],   db = G · [b < a]"),
+    "Maximum": (
+        "the larger input gets the gradient (each gets half where they tie)",
+        "da = G · [a > b],   db = G · [b > a]",
+    ),
+    "Minimum": (
+        "the smaller input gets the gradient (each gets half where they tie)",
+        "da = G · [a < b],   db = G · [b < a]",
+    ),
     "Where": ("each branch gets the gradient where it was chosen", "da = G · cond,   db = G · (not cond)"),
-    "Sum": ("every summed element gets the same gradient: G is broadcast back to the input's shape",
-            "dx = broadcast(G)"),
+    "Sum": (
+        "every summed element gets the same gradient: G is broadcast back to the input's shape",
+        "dx = broadcast(G)",
+    ),
     "Mean": ("like a sum, divided by the number n of elements averaged", "dx = broadcast(G) / n"),
     "Max": ("only the maximum (ties share it) gets the gradient", "dx = G · [x = max]"),
     "Min": ("only the minimum (ties share it) gets the gradient", "dx = G · [x = min]"),
@@ -76,16 +92,25 @@ RULES: dict[str, tuple[str, str]] = {
     "Reshape": ("a reshape moves no numbers: the gradient is reshaped back", "dx = reshape(G, x.shape)"),
     "Transpose": ("a transpose moves numbers: the gradient is transposed back", "dx = transpose(G)⁻¹"),
     "Expand": ("broadcasting copies the input, so the copies' gradients are summed", "dx = sum of G over copies"),
-    "GetItem": ("indexing picks elements: their gradients go back to where they came from, 0 elsewhere",
-                "dx = zeros(x.shape); dx[index] += G"),
+    "GetItem": (
+        "indexing picks elements: their gradients go back to where they came from, 0 elsewhere",
+        "dx = zeros(x.shape); dx[index] += G",
+    ),
     "IndexAdd": ("the values added at the index get the gradient found there", "d values = G[index]"),
     "Cat": ("each concatenated input gets its own slice of the gradient", "dxᵢ = G[slice i]"),
     "Stack": ("each stacked input gets its own slice of the gradient", "dxᵢ = G[i]"),
 }
 
 
-def explain(output: Tensor, path: str | os.PathLike, params: Mapping[str, Tensor] | None = None, *,
-            gradient: Any = None, title: str | None = None, max_nodes: int | None = 200) -> Path:
+def explain(
+    output: Tensor,
+    path: str | os.PathLike,
+    params: Mapping[str, Tensor] | None = None,
+    *,
+    gradient: Any = None,
+    title: str | None = None,
+    max_nodes: int | None = 200,
+) -> Path:
     """Write ONE self-contained HTML page that steps through the backward pass of ``output`` (and, toggled,
     its forward pass) in the engine's order, with the engine's numbers. Returns the path written.
 
@@ -110,12 +135,16 @@ def trace_backward(output: Tensor, gradient: Any = None) -> tuple[list, dict]:
     ``.grad`` in the graph is restored afterwards.
     """
     if output.grad_fn is None:
-        raise ValueError(f"explain: the output (shape {output.shape}) is a leaf, not the result of an op, so it "
-                         "has no backward pass; pass a tensor computed from tensors with requires_grad=True")
+        raise ValueError(
+            f"explain: the output (shape {output.shape}) is a leaf, not the result of an op, so it "
+            "has no backward pass; pass a tensor computed from tensors with requires_grad=True"
+        )
     nodes, tensors = _reachable(output)
     if any(node.released for node in nodes):
-        raise ValueError("explain: an earlier backward() freed this graph's saved values; build the output again "
-                         "(or call backward(retain_graph=True)) and explain it")
+        raise ValueError(
+            "explain: an earlier backward() freed this graph's saved values; build the output again "
+            "(or call backward(retain_graph=True)) and explain it"
+        )
     calls: list = []
     saved = [(t, t.grad) for t in tensors]
     saved += [(r, r.grad) for r in (n._retained() for n in nodes if n._retained is not None) if r is not None]
@@ -187,23 +216,35 @@ def _walk(root: Tensor) -> list:
 
 # ---- the page's data ---------------------------------------------------------------------------------------------
 
-def page_data(output: Tensor, params: Mapping[str, Tensor] | None = None, gradient: Any = None,
-              title: str | None = None, max_nodes: int | None = 200) -> dict:
+
+def page_data(
+    output: Tensor,
+    params: Mapping[str, Tensor] | None = None,
+    gradient: Any = None,
+    title: str | None = None,
+    max_nodes: int | None = 200,
+) -> dict:
     """Everything the page shows, as JSON-ready data: tensors, backward steps, forward steps, leaves' grads."""
     calls, leaf_grads = trace_backward(output, gradient)
     names = {id(t): str(n) for n, t in (params or {}).items() if isinstance(t, Tensor)}
     walk = _walk(output)
     tensors: list = []
-    tid: dict = {}   # key -> index into tensors
+    tid: dict = {}  # key -> index into tensors
     ops: list = []
-    oid: dict = {}   # id(node) -> index into ops
-    vertex = 0       # viz's forward view: n<i> per leaf; per op its constants, the op, then its output
+    oid: dict = {}  # id(node) -> index into ops
+    vertex = 0  # viz's forward view: n<i> per leaf; per op its constants, the op, then its output
     for key, node, t in walk:
         if node is not None:
             vertex += sum(not isinstance(a, Tensor) for a in node.inputs)
             oid[id(node)] = len(ops)
-            ops.append({"op": type(node).__name__, "label": f"{type(node).__name__} #{len(ops) + 1}",
-                        "svg": f"n{vertex}", "out": len(tensors)})
+            ops.append(
+                {
+                    "op": type(node).__name__,
+                    "label": f"{type(node).__name__} #{len(ops) + 1}",
+                    "svg": f"n{vertex}",
+                    "out": len(tensors),
+                }
+            )
             vertex += 1
         tid[key] = len(tensors)
         tensors.append(_tensor_info(t, node, names, key == walk[-1][0], ops, f"n{vertex}", tid))
@@ -212,7 +253,8 @@ def page_data(output: Tensor, params: Mapping[str, Tensor] | None = None, gradie
         op["inputs"] = [_input_ref(a, tid) for a in node.inputs]
         op["rule"], op["formula"] = RULES.get(op["op"], (_custom_rule(node), "see its backward()"))
 
-    steps, contributions = [], {}
+    steps: list[dict] = []
+    contributions: dict[int, list[dict]] = {}  # tensor index -> the gradients it received
     for node, grad, grads in calls:
         sends = []
         for pos, (a, need, g) in enumerate(zip(node.inputs, node.needs_input_grad, grads)):
@@ -224,10 +266,17 @@ def page_data(output: Tensor, params: Mapping[str, Tensor] | None = None, gradie
                 if g.shape != a.shape:  # the engine's own reduction of a broadcast gradient
                     g = sum_to_shape(g, a.shape, node, a)
                 target = tid[_key(a)]
-                contributions.setdefault(target, []).append({"step": len(steps) + 1, "op": oid[id(node)],
-                                                             "grad": _fmt(np.asarray(g, dtype=a.dtype))})
-                sends.append({"pos": pos, "to": target, "grad": contributions[target][-1]["grad"],
-                              "nth": len(contributions[target])})
+                contributions.setdefault(target, []).append(
+                    {"step": len(steps) + 1, "op": oid[id(node)], "grad": _fmt(np.asarray(g, dtype=a.dtype))}
+                )
+                sends.append(
+                    {
+                        "pos": pos,
+                        "to": target,
+                        "grad": contributions[target][-1]["grad"],
+                        "nth": len(contributions[target]),
+                    }
+                )
         steps.append({"op": oid[id(node)], "grad": _fmt(grad), "sends": sends})
     arrived = {s["op"]: s["grad"] for s in steps}
     for i, t in enumerate(tensors):
@@ -243,9 +292,12 @@ def page_data(output: Tensor, params: Mapping[str, Tensor] | None = None, gradie
         "title": title or f"backward of {out['label']}",
         "output": len(tensors) - 1,
         "seed": _fmt(np.asarray(calls[0][1]) if calls else np.ones(output.shape)),
-        "tensors": tensors, "ops": ops, "steps": steps,
+        "tensors": tensors,
+        "ops": ops,
+        "steps": steps,
         "forward": list(range(len(ops))),
-        "svg": svg, "note": note,
+        "svg": svg,
+        "note": note,
     }
 
 
@@ -261,8 +313,14 @@ def _tensor_info(t: Tensor, node: Any, names: dict, is_output: bool, ops: list, 
     else:
         kind = "output" if is_output else "intermediate"
         label = t.name or f"output of {ops[-1]['label']}"
-    return {"label": label, "kind": kind, "shape": list(t.shape), "value": _fmt(t.data),
-            "op": len(ops) - 1 if node is not None else None, "svg": svg}
+    return {
+        "label": label,
+        "kind": kind,
+        "shape": list(t.shape),
+        "value": _fmt(t.data),
+        "op": len(ops) - 1 if node is not None else None,
+        "svg": svg,
+    }
 
 
 def _input_ref(a: Any, tid: dict) -> dict:
@@ -284,16 +342,21 @@ def _fmt(arr: Any) -> dict:
     flt = arr.astype(np.float64)
     norm = float(np.linalg.norm(flt.ravel())) if flt.size else 0.0
     if arr.size <= VALUE_LIMIT:
-        text = _num(flt.item()) if arr.ndim == 0 else np.array2string(
-            flt, separator=", ", formatter={"float_kind": _num}, max_line_width=60)
+        text = (
+            _num(flt.item())
+            if arr.ndim == 0
+            else np.array2string(flt, separator=", ", formatter={"float_kind": _num}, max_line_width=60)
+        )
         short = _num(flt.item()) if arr.size == 1 else f"‖·‖ {_num(norm)}"
         return {"text": text, "short": short, "small": True}
-    text = (f"shape {tuple(arr.shape)}, norm {_num(norm)}\nmean {_num(flt.mean())}, min {_num(flt.min())}, "
-            f"max {_num(flt.max())}")
+    text = (
+        f"shape {tuple(arr.shape)}, norm {_num(norm)}\nmean {_num(flt.mean())}, min {_num(flt.min())}, "
+        f"max {_num(flt.max())}"
+    )
     return {"text": text, "short": f"‖·‖ {_num(norm)}", "small": False, "norm": _num(norm)}
 
 
-def _num(v: float) -> str:
+def _num(v: float | np.floating) -> str:
     return f"{v:.{_PRECISION}g}"
 
 
@@ -307,22 +370,26 @@ def _picture(output: Tensor, params: Any, max_nodes: int | None, tensors: list, 
     options = dict(view="forward", rankdir="TB", params=params, show_grads=False, max_nodes=max_nodes)
     lines = _NODE_LINE.findall(to_dot(output, **options))
     expected = {int(op["svg"][1:]): op["op"] for op in ops}
-    mapped = len(lines) == len(tensors) + len(ops) + sum(
-        "const" in inp for op in ops for inp in op["inputs"]) and all(
-        lines[i][1] == name for i, name in expected.items() if i < len(lines))
+    mapped = len(lines) == len(tensors) + len(ops) + sum("const" in inp for op in ops for inp in op["inputs"]) and all(
+        lines[i][1] == name for i, name in expected.items() if i < len(lines)
+    )
     note = ""
     if not mapped:
         for item in tensors + ops:
             item["svg"] = None
-        note = (f"The picture is collapsed (more than max_nodes={max_nodes} nodes), so its nodes are not "
-                "highlighted; the steps still visit every op.")
+        note = (
+            f"The picture is collapsed (more than max_nodes={max_nodes} nodes), so its nodes are not "
+            "highlighted; the steps still visit every op."
+        )
     with tempfile.TemporaryDirectory() as tmp:
         try:
             svg = render(output, Path(tmp) / "graph.svg", **options).read_text(encoding="utf-8")
         except DotNotFoundError:
-            return "", ("Graphviz's dot program was not found, so the picture is missing (install Graphviz: "
-                        "Debian/Ubuntu apt-get install graphviz, macOS brew install graphviz); the steps work.")
-    svg = svg[svg.index("<svg"):]
+            return "", (
+                "Graphviz's dot program was not found, so the picture is missing (install Graphviz: "
+                "Debian/Ubuntu apt-get install graphviz, macOS brew install graphviz); the steps work."
+            )
+    svg = svg[svg.index("<svg") :]
     svg = re.sub(r"<!--.*?-->", "", svg, flags=re.S)
     return svg, note
 
@@ -334,9 +401,13 @@ def _asset(name: str) -> str:
 def _page(data: dict) -> str:
     """The template with its style, script, picture and data inlined in one pass (``<`` escaped in the data,
     so no string in it can end the script)."""
-    parts = {"/*STYLE*/": _asset("explain_page.css"), "/*SCRIPT*/": _asset("explain_page.js"),
-             "<!--GRAPH-->": data.pop("svg"), "<!--TITLE-->": _escape(data["title"]),
-             "/*DATA*/": json.dumps(data, ensure_ascii=False, sort_keys=True).replace("<", "\\u003c")}
+    parts = {
+        "/*STYLE*/": _asset("explain_page.css"),
+        "/*SCRIPT*/": _asset("explain_page.js"),
+        "<!--GRAPH-->": data.pop("svg"),
+        "<!--TITLE-->": _escape(data["title"]),
+        "/*DATA*/": json.dumps(data, ensure_ascii=False, sort_keys=True).replace("<", "\\u003c"),
+    }
     pattern = re.compile("|".join(re.escape(mark) for mark in parts))
     return pattern.sub(lambda m: parts[m.group(0)], _asset("explain_page.html"))
 

@@ -1,8 +1,10 @@
 """Colours and label text of drawn nodes: values, gradients, shapes and op attributes, escaped for DOT."""
+
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any, Iterable
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -11,28 +13,38 @@ if TYPE_CHECKING:
 
 #: Fill colour of each role in the forward view (and of the output / leaf boxes in the backward view).
 ROLE_COLORS = {
-    "param": "#a6cee3",         # leaves that require grad: what an optimizer updates
-    "input": "#ffef9f",         # leaves that do not require grad, and constants
-    "op": "#d9d9d9",            # an operation
-    "output": "#b2df8a",        # the tensor the graph is drawn from
+    "param": "#a6cee3",  # leaves that require grad: what an optimizer updates
+    "input": "#ffef9f",  # leaves that do not require grad, and constants
+    "op": "#d9d9d9",  # an operation
+    "output": "#b2df8a",  # the tensor the graph is drawn from
     "intermediate": "#ffffff",  # every other tensor
-    "saved": "#fdd0a2",         # backward view: a tensor saved for backward (dashed)
-    "collapsed": "#f0f0f0",     # nodes replaced by a count when max_nodes is exceeded
+    "saved": "#fdd0a2",  # backward view: a tensor saved for backward (dashed)
+    "collapsed": "#f0f0f0",  # nodes replaced by a count when max_nodes is exceeded
 }
 
 #: Backward view: one fill colour per decade of the gradient norm, from <= 1e-8 (index 0) to >= 1e2 (index 10).
-NORM_COLORS = ("#440154", "#482475", "#414487", "#355f8d", "#2a788e", "#21918c",
-               "#22a884", "#44bf70", "#7ad151", "#bddf26", "#fde725")
+NORM_COLORS = (
+    "#440154",
+    "#482475",
+    "#414487",
+    "#355f8d",
+    "#2a788e",
+    "#21918c",
+    "#22a884",
+    "#44bf70",
+    "#7ad151",
+    "#bddf26",
+    "#fde725",
+)
 NORM_MIN_EXP = -8
-ZERO_COLOR = "#bdbdbd"      # gradient exactly zero
-UNKNOWN_COLOR = "#ffffff"   # gradient not available
+ZERO_COLOR = "#bdbdbd"  # gradient exactly zero
+UNKNOWN_COLOR = "#ffffff"  # gradient not available
 
 VALUE_LIMIT = 16  # tensors with at most this many elements show their values
 
 
 def shape_text(shape: tuple, dtype: Any) -> str:
     return f"{'scalar' if shape == () else str(tuple(shape))} {np.dtype(dtype).name}"
-
 
 
 def _num(v: Any) -> str:
@@ -179,7 +191,7 @@ def _header_lines(ctx: Context, members: list) -> list:
 
 
 def _value_fields(ctx: Context, arr: np.ndarray, grad: Any) -> list:
-    fields = []
+    fields: list[str] = []
     if ctx.show_values is False:
         return fields
     small = ctx.show_values == "auto" and arr.size <= VALUE_LIMIT
@@ -216,8 +228,7 @@ def vertex_attrs(ctx: Context, members: list) -> dict:
         fields = [_field(_header_lines(ctx, members) + ([times] if times else []))]
         if count == 1:
             fields += _value_fields(ctx, v.obj.data, grads.get(v.key))
-        return {"label": _record(ctx, fields), "shape": "record", "style": "filled",
-                "fillcolor": ROLE_COLORS[v.role]}
+        return {"label": _record(ctx, fields), "shape": "record", "style": "filled", "fillcolor": ROLE_COLORS[v.role]}
     if v.kind == "const":
         if count > 1:
             label = _field(["const", times])
@@ -232,14 +243,18 @@ def vertex_attrs(ctx: Context, members: list) -> dict:
         text = op_text(v.obj) + (f"\n{times}" if times else "")
         return {"label": esc(text), "shape": "ellipse", "style": "filled", "fillcolor": ROLE_COLORS["op"]}
     if v.kind == "leaf":
-        return {"label": esc("\n".join(_header_lines(ctx, members) + ([times] if times else []))),
-                "shape": "box", "style": "filled", "fillcolor": ROLE_COLORS[v.role]}
+        return {
+            "label": esc("\n".join(_header_lines(ctx, members) + ([times] if times else []))),
+            "shape": "box",
+            "style": "filled",
+            "fillcolor": ROLE_COLORS[v.role],
+        }
     if v.kind == "saved":
         if count > 1:
             text = f"saved {times}\n{shape_text(np.shape(v.obj[1]), getattr(v.obj[1], 'dtype', np.float64))}"
         else:
             what, value = v.obj
-            shown = (shape_text(value.shape, value.dtype) if isinstance(value, np.ndarray) else _fmt_attr(value))
+            shown = shape_text(value.shape, value.dtype) if isinstance(value, np.ndarray) else _fmt_attr(value)
             text = f"saved {what}\n{shown}"
         return {"label": esc(text), "shape": "box", "style": "dashed,filled", "fillcolor": ROLE_COLORS["saved"]}
     if v.kind in ("bwd", "acc"):
@@ -251,8 +266,13 @@ def vertex_attrs(ctx: Context, members: list) -> dict:
             lines.append("|g| " + _norm_text(norms[0]) + spread)
         median = norms[(len(norms) - 1) // 2] if norms else None
         fill, font = _norm_color(median) if ctx.show_grads else (UNKNOWN_COLOR, "black")
-        return {"label": esc("\n".join(lines)), "shape": "box", "style": "rounded,filled", "fillcolor": fill,
-                "fontcolor": font}
+        return {
+            "label": esc("\n".join(lines)),
+            "shape": "box",
+            "style": "rounded,filled",
+            "fillcolor": fill,
+            "fontcolor": font,
+        }
     if v.kind == "hidden":
         return {"label": esc(v.obj), "shape": "note", "style": "filled,dashed", "fillcolor": ROLE_COLORS["collapsed"]}
     raise AssertionError(v.kind)  # pragma: no cover
@@ -268,8 +288,7 @@ def _legend(seed: str) -> str:
         cells.append(f'<TD BGCOLOR="{color}" WIDTH="44"><FONT COLOR="{font}">{_html(text)}</FONT></TD>')
     cells.append(f'<TD BGCOLOR="{ZERO_COLOR}" WIDTH="44">0</TD>')
     cells.append(f'<TD BGCOLOR="{UNKNOWN_COLOR}" WIDTH="44">n/a</TD>')
-    return ('<TABLE BORDER="0" CELLBORDER="1" CELLSPACING="0" CELLPADDING="3">'
-            f'<TR>{"".join(cells)}</TR></TABLE>')
+    return f'<TABLE BORDER="0" CELLBORDER="1" CELLSPACING="0" CELLPADDING="3"><TR>{"".join(cells)}</TR></TABLE>'
 
 
 def graph_label(title: list, legend_seed: str | None) -> str:
@@ -283,8 +302,10 @@ def graph_label(title: list, legend_seed: str | None) -> str:
             "backward node: |g| of its op's output; AccumulateGrad: of the leaf's gradient (.grad, or computed "
             f"when None); seed d(output)/d(output) = {legend_seed}",
         ]
-        rows += ('<TR><TD ALIGN="LEFT" BALIGN="LEFT">'
-                 + "".join(_html(line) + '<BR ALIGN="LEFT"/>' for line in explain) + "</TD></TR>")
+        rows += (
+            '<TR><TD ALIGN="LEFT" BALIGN="LEFT">'
+            + "".join(_html(line) + '<BR ALIGN="LEFT"/>' for line in explain)
+            + "</TD></TR>"
+        )
         rows += f'<TR><TD ALIGN="LEFT">{_legend(legend_seed)}</TD></TR>'
     return f'<<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="0" CELLPADDING="1">{rows}</TABLE>>'
-

@@ -1,4 +1,5 @@
 """Pictures of a graph: ``draw`` (a graphviz.Digraph for Jupyter) and ``render`` (a file through Graphviz's dot)."""
+
 from __future__ import annotations
 
 import os
@@ -21,7 +22,6 @@ class DotNotFoundError(RuntimeError):
     def __init__(self, message: str, dot_path: Path):
         super().__init__(message)
         self.dot_path = dot_path
-
 
 
 def draw(root: Tensor, **options: Any) -> Any:
@@ -48,8 +48,10 @@ def render(root: Tensor, path: str | os.PathLike, format: str | None = None, **o
     path = Path(path)
     fmt = format if format is not None else FORMATS.get(path.suffix.lower())
     if fmt is None:
-        raise ValueError(f"render: cannot tell the format from {path.name!r}; use a suffix among "
-                         f"{', '.join(FORMATS)} or pass format='svg', 'png' or 'pdf'")
+        raise ValueError(
+            f"render: cannot tell the format from {path.name!r}; use a suffix among "
+            f"{', '.join(FORMATS)} or pass format='svg', 'png' or 'pdf'"
+        )
     fmt = {"gv": "dot"}.get(fmt.lower().lstrip("."), fmt.lower().lstrip("."))
     if fmt not in ("svg", "png", "pdf", "dot"):
         raise ValueError(f"render: format must be 'svg', 'png', 'pdf' or 'dot', got {format!r}")
@@ -79,6 +81,6 @@ def render(root: Tensor, path: str | os.PathLike, format: str | None = None, **o
             f"winget install graphviz), then run again, or run: dot -T{fmt} {dot_path} -o {path}",
             dot_path,
         )
-    raise RuntimeError(f"render: dot -T{fmt} failed (exit code {proc.returncode}): "
-                       f"{proc.stderr.decode('utf-8', 'replace').strip()}")
-
+    raise RuntimeError(
+        f"render: dot -T{fmt} failed (exit code {proc.returncode}): {proc.stderr.decode('utf-8', 'replace').strip()}"
+    )

@@ -1,7 +1,9 @@
 """The views a graph can be drawn as (``VIEWS``: name -> builder): vertices and edges before any DOT text."""
+
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -27,7 +29,7 @@ class Graph:
         self.vs: list = []
         self.es: list = []  # (src, dst, position, kind)
         self.title: list = []
-        self.legend = None
+        self.legend: str | None = None  # the seed gradient's text, when gradients are drawn
 
     def add(self, v: Vertex) -> int:
         self.vs.append(v)
@@ -65,9 +67,11 @@ def forward_graph(ctx: Context) -> Graph:
         g.es.append((op, index[k], 0, "out"))
     n_ops = len(ctx.ops)
     root = ctx.root
-    g.title = [f"forward graph of {ctx.name(root) or 'the output'} ({shape_text(root.shape, root.dtype)}): "
-               f"{len(ctx.rep)} tensors, {n_ops} op{'s' if n_ops != 1 else ''}",
-               "fill: blue = parameter (requires grad), yellow = input / constant, grey = op, green = output"]
+    g.title = [
+        f"forward graph of {ctx.name(root) or 'the output'} ({shape_text(root.shape, root.dtype)}): "
+        f"{len(ctx.rep)} tensors, {n_ops} op{'s' if n_ops != 1 else ''}",
+        "fill: blue = parameter (requires grad), yellow = input / constant, grey = op, green = output",
+    ]
     if ctx.show_grads and ctx.after_backward():
         ctx.grad_map = ctx.grads()
         g.title.append("grad = d(output)/d(tensor): .grad where set, else computed by replaying the graph")
@@ -108,7 +112,7 @@ def backward_graph(ctx: Context) -> Graph:
                 pending.append((acc[lk], leaf, 0, "acc"))
     if root.grad_fn is not None:
         g.es.append((out, bwd[id(root.grad_fn)], 0, "grad"))
-    for k, node in reversed(ctx.order):
+    for _, node in reversed(ctx.order):
         if node is None:
             continue
         for pos, (inp, need) in enumerate(zip(node.inputs, node.needs_input_grad)):
@@ -117,8 +121,10 @@ def backward_graph(ctx: Context) -> Graph:
                 g.es.append((bwd[id(node)], dst, pos, "grad"))
     g.es.extend(pending)
     ctx.grad_map = grads
-    g.title = [f"backward graph of {ctx.name(root) or 'the output'} ({shape_text(root.shape, root.dtype)}): "
-               f"{len(bwd)} backward function{'s' if len(bwd) != 1 else ''}, {len(acc)} AccumulateGrad"]
+    g.title = [
+        f"backward graph of {ctx.name(root) or 'the output'} ({shape_text(root.shape, root.dtype)}): "
+        f"{len(bwd)} backward function{'s' if len(bwd) != 1 else ''}, {len(acc)} AccumulateGrad"
+    ]
     if not root.requires_grad:
         g.title.append("the output does not require grad: there is no backward graph")
     elif ctx.released:
@@ -138,7 +144,6 @@ def _saved_what(node: Any, value: Any, j: int, ctx: Context) -> str:
             name = ctx.name(a) if isinstance(a, Tensor) else None
             return f"input {i}" + (f" ({name})" if name else "")
     return f"saved[{j}]"
-
 
 
 #: Every view ``to_dot(view=...)`` draws: name -> builder of its Graph. The CLI's ``graph --view`` reads it.

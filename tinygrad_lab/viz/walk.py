@@ -1,8 +1,10 @@
 """The graph walk behind every view: tensors in forward order, module ownership of ops, and the gradients drawn
 (``.grad`` where set, else replayed on a copy of the graph)."""
+
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 
@@ -49,7 +51,7 @@ def naming(params: Mapping[str, Tensor] | None, model: Any) -> tuple[dict, dict]
     for name, t in (params or {}).items():
         if isinstance(t, Tensor) and id(t) not in names:
             names[id(t)] = str(name)
-    modules = {}
+    modules: dict[str, str] = {}
     if model is not None and hasattr(model, "named_modules"):
         for path, mod in model.named_modules():
             modules.setdefault(str(path), type(mod).__name__)
@@ -63,7 +65,16 @@ def owner(dotted: str) -> str:
 class Context:
     """The options and everything derived from the graph that labels need."""
 
-    def __init__(self, root, rankdir, show_values, show_grads, names, modules, group):
+    def __init__(
+        self,
+        root: Tensor,
+        rankdir: str,
+        show_values: str | bool,
+        show_grads: bool,
+        names: dict[int, str],
+        modules: dict[str, str],
+        group: bool,
+    ) -> None:
         self.root, self.rankdir, self.show_values, self.show_grads = root, rankdir, show_values, show_grads
         self.names, self.module_types, self.group = names, modules, group
         self.order, self.rep = walk_graph(root)
@@ -74,7 +85,7 @@ class Context:
         self.node_module = self._assign_modules() if group else {}
         self.notes: list = []
         self.grad_map: dict = {}  # key -> gradient drawn (filled by the view that draws gradients)
-        self._grads = None
+        self._grads: dict | None = None  # grads(), computed on first use
 
     # -- names and modules ------------------------------------------------------------------------------------
     def name(self, t: Tensor) -> str | None:
@@ -93,7 +104,7 @@ class Context:
         label = f"{shown} ({kind})" if kind else shown
         order = list(self.module_types)
         owners = {owner(n) for n in self.names.values()}
-        later = order[order.index(path) + 1:] if path in order else []
+        later = order[order.index(path) + 1 :] if path in order else []
         for op in self.absorbed.get(path, ()):
             for other in later:
                 if self.module_types[other] == op and not any(o == other or o.startswith(other + ".") for o in owners):
@@ -121,8 +132,13 @@ class Context:
                 node_module[id(node)] = mod
                 if all(derived.get(tensor_key(a)) == mod for a in tins):
                     derived[k] = mod
-            elif len(node.inputs) == 1 and tins and tins[0].grad_fn is not None \
-                    and id(tins[0].grad_fn) in node_module and tins[0].shape == self.rep[k].shape:
+            elif (
+                len(node.inputs) == 1
+                and tins
+                and tins[0].grad_fn is not None
+                and id(tins[0].grad_fn) in node_module
+                and tins[0].shape == self.rep[k].shape
+            ):
                 mod = node_module[id(node)] = node_module[id(tins[0].grad_fn)]
                 ops = self.absorbed.setdefault(mod, [])
                 if type(node).__name__ not in ops:
@@ -133,7 +149,7 @@ class Context:
     def after_backward(self) -> bool:
         if self.released:
             return True
-        for k, t in self.rep.items():
+        for t in self.rep.values():
             if t.grad is not None:
                 return True
             if t.grad_fn is not None and t.grad_fn.retained_grad is not None:
@@ -159,8 +175,10 @@ class Context:
             try:
                 known.update({k: g for k, g in self._replay().items() if k not in known})
             except Exception as err:  # a user's op that cannot run again: draw without those gradients
-                self.notes.append(f"gradients of intermediate tensors unavailable: replaying the graph failed "
-                                  f"({type(err).__name__}: {err})")
+                self.notes.append(
+                    f"gradients of intermediate tensors unavailable: replaying the graph failed "
+                    f"({type(err).__name__}: {err})"
+                )
         self._grads = known
         return known
 
@@ -184,4 +202,3 @@ class Context:
         seed = None if out.size == 1 else np.ones_like(out.data)
         found = grad(out, [shadow[k] for k in keys], grad_outputs=seed, allow_unused=True)
         return {k: np.asarray(g.data) for k, g in zip(keys, found) if g is not None}
-

@@ -7,11 +7,13 @@ runs: "native", or "numpy (<why not>)" naming the unsupported operation or the m
 not in the cache compiles in a thread while the numpy replay runs the first steps.
 ``TINYGRAD_LAB_NATIVE=0`` keeps the numpy replay.
 """
+
 from __future__ import annotations
 
 import os
 import threading
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from tinygrad_lab.capture.native.build import BuildError, cache_dir, cached, compiler, load
 from tinygrad_lab.capture.native.codegen import Lowering, Unsupported, c_source, fuse
@@ -20,8 +22,9 @@ from tinygrad_lab.capture.native.runtime import NativeStep
 __all__ = ["attach", "NativeStep", "cache_dir", "compiler"]
 
 
-def attach(replay: Any, output_slots: list, keep_slots: list,
-           ready: Callable[[NativeStep | None, str], None]) -> tuple[NativeStep | None, str, threading.Thread | None]:
+def attach(
+    replay: Any, output_slots: list, keep_slots: list, ready: Callable[[NativeStep | None, str], None]
+) -> tuple[NativeStep | None, str, threading.Thread | None]:
     """Lower the replay's program and load its native code: at once from the cache, or compiled in a thread
     while the numpy replay runs. When the native step is there, ``replay.run`` becomes it and ``ready(step,
     "native")`` is called (``ready(None, "numpy (<why>)")`` when compiling fails). ``keep_slots``: the
@@ -44,9 +47,14 @@ def attach(replay: Any, output_slots: list, keep_slots: list,
         return None, f"numpy ({e})", None
 
     def finish(library: Any) -> NativeStep:
-        step = NativeStep(lowering, segments, library and library.lib,
-                          replay.arrays[output_slots[0]] if loss is not None else None, replay.run,
-                          library.compile_seconds if library else 0.0)
+        step = NativeStep(
+            lowering,
+            segments,
+            library and library.lib,
+            replay.arrays[output_slots[0]] if loss is not None else None,
+            replay.run,
+            library.compile_seconds if library else 0.0,
+        )
         step.source = source
         replay.run = step
         return step

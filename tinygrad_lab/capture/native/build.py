@@ -6,6 +6,7 @@ Compiler: ``$CC`` when set, else ``cc``, ``gcc`` or ``clang`` from PATH. Every f
 temporary name and renamed into place, so processes compiling the same program at once never see a torn
 file; an entry that does not load, or loads but is not the program it is named after, is compiled again.
 """
+
 from __future__ import annotations
 
 import ctypes
@@ -24,8 +25,18 @@ from pathlib import Path
 # exception flags are not observed). -O2 with the vectorizer compiles in about half the time of -O3 and runs
 # the lab's step as fast. The cache key includes the CPU's features: a cache shared between machines never
 # hands one a program built for another.
-FLAGS = ["-O2", "-ftree-vectorize", "-fvect-cost-model=dynamic", "-march=native", "-fPIC", "-shared",
-         "-ffp-contract=off", "-fno-math-errno", "-fno-trapping-math", "-w"]
+FLAGS = [
+    "-O2",
+    "-ftree-vectorize",
+    "-fvect-cost-model=dynamic",
+    "-march=native",
+    "-fPIC",
+    "-shared",
+    "-ffp-contract=off",
+    "-fno-math-errno",
+    "-fno-trapping-math",
+    "-w",
+]
 _KEY_SYMBOL = "tl_program_key"
 
 
@@ -95,8 +106,9 @@ def load(source: str) -> Library:
     try:
         Path(c_file).write_text(source)
         try:
-            done = subprocess.run([*command, *FLAGS, "-o", tmp, c_file, "-lm"], capture_output=True, text=True,
-                                  timeout=300)
+            done = subprocess.run(
+                [*command, *FLAGS, "-o", tmp, c_file, "-lm"], capture_output=True, text=True, timeout=300
+            )
         except (OSError, subprocess.TimeoutExpired) as e:
             raise BuildError(f"C compiler {command[0]} did not run: {e}") from e
         if done.returncode != 0:

@@ -6,6 +6,7 @@ Exactness: elementwise arithmetic is the same IEEE operation in the same type as
 FMA contraction); exp, log, tanh, pow come from the C library and may differ from numpy's own by an ulp;
 sums and matmul loops add in a fixed sequential order where numpy's pairwise sums and BLAS use others.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -15,24 +16,59 @@ import numpy as np
 
 from tinygrad_lab.capture.tracer import Ref, op_name, with_bases
 
-CTYPES = {np.dtype(np.float64): "double", np.dtype(np.float32): "float", np.dtype(np.bool_): "unsigned char",
-          np.dtype(np.int64): "int64_t", np.dtype(np.int32): "int32_t"}
+CTYPES = {
+    np.dtype(np.float64): "double",
+    np.dtype(np.float32): "float",
+    np.dtype(np.bool_): "unsigned char",
+    np.dtype(np.int64): "int64_t",
+    np.dtype(np.int32): "int32_t",
+}
 BLAS_MACS = 1 << 16  # matmuls with this many multiply-adds or more, and no side under BLAS_SIDE, go to BLAS
 BLAS_SIDE = 16
 MAX_ROW = 4096  # a matmul loop keeps one output row on the stack
 
-_UNARY = {"negative": "(-{0})", "positive": "({0})", "reciprocal": "(({T})1 / {0})", "square": "({0} * {0})",
-          "exp": "tl_exp{f}({0})", "log": "log{f}({0})", "tanh": "tanh{f}({0})", "sqrt": "sqrt{f}({0})",
-          "expm1": "expm1{f}({0})", "log1p": "log1p{f}({0})", "absolute": "fabs{f}({0})",
-          "logical_not": "(!{0})", "isfinite": "isfinite({0})", "isnan": "isnan({0})", "isinf": "isinf({0})",
-          "sign": "({0} > 0 ? ({T})1 : {0} < 0 ? ({T})-1 : {0} == 0 ? ({T})0 : {0})"}
-_BINARY = {"add": "({0} + {1})", "subtract": "({0} - {1})", "multiply": "({0} * {1})", "divide": "({0} / {1})",
-           "power": "pow{f}({0}, {1})", "maximum": "(({0} != {0} || {0} >= {1}) ? {0} : {1})",
-           "minimum": "(({0} != {0} || {0} <= {1}) ? {0} : {1})", "greater": "({0} > {1})",
-           "greater_equal": "({0} >= {1})", "less": "({0} < {1})", "less_equal": "({0} <= {1})",
-           "equal": "({0} == {1})", "not_equal": "({0} != {1})", "logical_and": "({0} && {1})",
-           "logical_or": "({0} || {1})", "bitwise_and": "({0} & {1})", "bitwise_or": "({0} | {1})"}
-_REDUCE = {np.add: ("add", 0.0), np.maximum: ("maximum", -np.inf), np.minimum: ("minimum", np.inf)}
+_UNARY = {
+    "negative": "(-{0})",
+    "positive": "({0})",
+    "reciprocal": "(({T})1 / {0})",
+    "square": "({0} * {0})",
+    "exp": "tl_exp{f}({0})",
+    "log": "log{f}({0})",
+    "tanh": "tanh{f}({0})",
+    "sqrt": "sqrt{f}({0})",
+    "expm1": "expm1{f}({0})",
+    "log1p": "log1p{f}({0})",
+    "absolute": "fabs{f}({0})",
+    "logical_not": "(!{0})",
+    "isfinite": "isfinite({0})",
+    "isnan": "isnan({0})",
+    "isinf": "isinf({0})",
+    "sign": "({0} > 0 ? ({T})1 : {0} < 0 ? ({T})-1 : {0} == 0 ? ({T})0 : {0})",
+}
+_BINARY = {
+    "add": "({0} + {1})",
+    "subtract": "({0} - {1})",
+    "multiply": "({0} * {1})",
+    "divide": "({0} / {1})",
+    "power": "pow{f}({0}, {1})",
+    "maximum": "(({0} != {0} || {0} >= {1}) ? {0} : {1})",
+    "minimum": "(({0} != {0} || {0} <= {1}) ? {0} : {1})",
+    "greater": "({0} > {1})",
+    "greater_equal": "({0} >= {1})",
+    "less": "({0} < {1})",
+    "less_equal": "({0} <= {1})",
+    "equal": "({0} == {1})",
+    "not_equal": "({0} != {1})",
+    "logical_and": "({0} && {1})",
+    "logical_or": "({0} || {1})",
+    "bitwise_and": "({0} & {1})",
+    "bitwise_or": "({0} | {1})",
+}
+_REDUCE: dict[np.ufunc, tuple[str, float]] = {
+    np.add: ("add", 0.0),
+    np.maximum: ("maximum", -np.inf),
+    np.minimum: ("minimum", np.inf),
+}
 _REDUCE_CALLS = {np.sum: np.add, np.max: np.maximum, np.min: np.minimum}
 
 
@@ -54,8 +90,9 @@ class Access:
     def over(self, domain: tuple) -> tuple:
         """Strides broadcast to a loop domain (0 along broadcast axes)."""
         lead = len(domain) - len(self.shape)
-        return (0,) * lead + tuple(0 if n == 1 and d != 1 else s
-                                   for n, s, d in zip(self.shape, self.strides, domain[lead:]))
+        return (0,) * lead + tuple(
+            0 if n == 1 and d != 1 else s for n, s, d in zip(self.shape, self.strides, domain[lead:])
+        )
 
     def key(self, domain: tuple) -> tuple:
         return (self.buf, self.offset, self.over(domain))
@@ -163,8 +200,9 @@ class Lowering:
         if acc.strides != _elements(traced.strides, traced) or view.dtype != traced.dtype:
             raise Unsupported(f"{op_name(op.kind)} of an argument")
         start = (view.__array_interface__["data"][0] - traced.__array_interface__["data"][0]) // view.itemsize
-        self.per_call[op.out] = Access(acc.buf, acc.offset + start, view.shape, _elements(view.strides, view),
-                                       view.dtype)
+        self.per_call[op.out] = Access(
+            acc.buf, acc.offset + start, view.shape, _elements(view.strides, view), view.dtype
+        )
 
     def _in(self, k: int, slot: int) -> None:
         self._copy(self.access(slot), self._input_access(k))
@@ -207,8 +245,16 @@ class Lowering:
             return value
         raise Unsupported(f"an argument of type {type(value).__name__}")
 
-    def _elementwise(self, op: Any, out: Access, operands: list, expr: str, loop: np.dtype,
-                     result: np.dtype | None = None, types: list | None = None) -> None:
+    def _elementwise(
+        self,
+        op: Any,
+        out: Access,
+        operands: list,
+        expr: str,
+        loop: np.dtype,
+        result: np.dtype | None = None,
+        types: list | None = None,
+    ) -> None:
         types = types or [loop] * len(operands)
         ops = [literal(v, t) if not isinstance(v, Access) else v for v, t in zip(operands, types)]
         for a in ops:
@@ -251,8 +297,7 @@ class Lowering:
         if isinstance(source, Access) and source.dtype not in CTYPES:
             raise Unsupported(f"dtype {source.dtype}")
         ops = [source if isinstance(source, Access) else literal(source, dtype)]
-        if isinstance(source, Access) and self.may_overlap(source, out) and \
-                source.key(out.shape) != out.key(out.shape):
+        if isinstance(source, Access) and self.may_overlap(source, out) and source.key(out.shape) != out.key(out.shape):
             raise Unsupported("a copy between overlapping views")
         self._add(Node("elementwise", out, ops, dtype, "v0"))
 
@@ -276,8 +321,17 @@ class Lowering:
         loop = np.dtype(params["dtype"]) if params.get("dtype") is not None else out.dtype
         name, init = _REDUCE[ufunc]
         f = "f" if loop == np.float32 else ""
-        self._add(Node("reduce", acc, [source], loop, _BINARY[name].format("v0", "v1", f=f),
-                       init=literal(init, loop), domain=source.shape))
+        self._add(
+            Node(
+                "reduce",
+                acc,
+                [source],
+                loop,
+                _BINARY[name].format("v0", "v1", f=f),
+                init=literal(init, loop),
+                domain=source.shape,
+            )
+        )
 
     def _matmul(self, op: Any) -> None:
         a, b = (self._operand(v) for v in op.args)
@@ -332,9 +386,11 @@ def _whole(index: Any) -> bool:
 
 def _loop_dtype(ufunc: np.ufunc, operands: list, dtype: Any) -> tuple:
     """The types numpy computes the ufunc in and gives its result (Python scalars are weak, as in numpy 2)."""
-    types = tuple(a.dtype if isinstance(a, Access) else type(a) if type(a) in (bool, int, float) else
-                  np.asarray(a).dtype for a in operands)
-    signature = {} if dtype is None else {"signature": (None,) * ufunc.nin + (np.dtype(dtype),)}
+    types = tuple(
+        a.dtype if isinstance(a, Access) else type(a) if type(a) in (bool, int, float) else np.asarray(a).dtype
+        for a in operands
+    )
+    signature: dict[str, Any] = {} if dtype is None else {"signature": (None,) * ufunc.nin + (np.dtype(dtype),)}
     try:
         resolved = ufunc.resolve_dtypes(types + (None,), **signature)
     except TypeError as e:
@@ -345,6 +401,7 @@ def _loop_dtype(ufunc: np.ufunc, operands: list, dtype: Any) -> tuple:
 
 
 # ---- fusion and C text --------------------------------------------------------------------------------------
+
 
 def fuse(lowering: Lowering) -> list:
     """Groups of nodes, in order: a list of fusable nodes sharing one loop nest, or a single matmul/blas node.
@@ -391,15 +448,21 @@ def _drop_dead_stores(lowering: Lowering, groups: list) -> None:
             continue
         for k, node in enumerate(group):
             out, buf = node.out, node.out.buf
-            if node.kind == "elementwise" and any(n.kind == "elementwise" and n.out.key(node.domain) ==
-                                                  out.key(node.domain) for n in group[k + 1:]):
+            if node.kind == "elementwise" and any(
+                n.kind == "elementwise" and n.out.key(node.domain) == out.key(node.domain) for n in group[k + 1 :]
+            ):
                 node.skip_store = True
                 continue
-            if node.kind != "elementwise" or buf in lowering.keep or uses.get(buf) != {g} or \
-                    lowering.table[buf][0] != "array" or not _is_result(lowering, buf):
+            if (
+                node.kind != "elementwise"
+                or buf in lowering.keep
+                or uses.get(buf) != {g}
+                or lowering.table[buf][0] != "array"
+                or not _is_result(lowering, buf)
+            ):
                 continue
             earlier = [a for n in group[:k] for a in n.reads() + [n.out] if a.buf == buf]
-            later = [a for n in group[k + 1:] for a in n.reads() + [n.out] if a.buf == buf]
+            later = [a for n in group[k + 1 :] for a in n.reads() + [n.out] if a.buf == buf]
             if not earlier and all(a.key(node.domain) == out.key(node.domain) for a in later):
                 node.skip_store = True
 
@@ -409,8 +472,9 @@ def _is_result(lowering: Lowering, buf: int) -> bool:
     memory = lowering.memory[buf]
     slots = lowering.slots
     owners = [i for i, a in lowering.replay.arrays.items() if np.may_share_memory(a, memory)]
-    return all(slots[i].kind == "result" and not any(slots[j].kind != "result" for j in with_bases(i, slots))
-               for i in owners)
+    return all(
+        slots[i].kind == "result" and not any(slots[j].kind != "result" for j in with_bases(i, slots)) for i in owners
+    )
 
 
 def emit_group(group: list) -> list[str]:
@@ -421,7 +485,9 @@ def emit_group(group: list) -> list[str]:
     lines = []
     for node in group:
         if node.kind == "reduce":
-            lines += _nest(node.out.shape, [f"{node.out.at(node.out.shape)} = {cast(node.init, node.loop, node.out.dtype)};"])
+            lines += _nest(
+                node.out.shape, [f"{node.out.at(node.out.shape)} = {cast(node.init, node.loop, node.out.dtype)};"]
+            )
     loops, strides = _collapse(domain, [a for node in group for a in node.reads() + [node.out]])
 
     def at(a: Access) -> str:
@@ -484,24 +550,29 @@ def emit_matmul(node: Node) -> list[str]:
     t = CTYPES[node.loop]
 
     def at(x: Access, i: str, j: str) -> str:
-        return cast(f"(({CTYPES[x.dtype]}*)p{x.buf})[{x.offset} + {i}*{x.strides[0]} + {j}*{x.strides[1]}]",
-                    x.dtype, node.loop)
+        return cast(
+            f"(({CTYPES[x.dtype]}*)p{x.buf})[{x.offset} + {i}*{x.strides[0]} + {j}*{x.strides[1]}]", x.dtype, node.loop
+        )
 
     store = f"(({CTYPES[out.dtype]}*)p{out.buf})[{out.offset} + i*{out.strides[0]} + j*{out.strides[1]}]"
     if m * n <= MAX_ROW and abs(a.strides[0]) <= abs(a.strides[1]):  # a's columns are contiguous
-        return [f"{{ {t} acc[{m * n}] = {{0}};",
-                f"  for (long p = 0; p < {k}; p++)",
-                f"    for (long i = 0; i < {m}; i++) {{ {t} s = {at(a, 'i', 'p')};",
-                f"      for (long j = 0; j < {n}; j++) acc[i*{n} + j] += s * {at(b, 'p', 'j')}; }}",
-                f"  for (long i = 0; i < {m}; i++) for (long j = 0; j < {n}; j++) "
-                f"{store} = {cast(f'acc[i*{n} + j]', node.loop, out.dtype)}; }}"]
-    return [f"for (long i = 0; i < {m}; i++) {{",
-            f"  {t} row[{n}];",
-            f"  for (long j = 0; j < {n}; j++) row[j] = 0;",
-            f"  for (long p = 0; p < {k}; p++) {{ {t} s = {at(a, 'i', 'p')};",
-            f"    for (long j = 0; j < {n}; j++) row[j] += s * {at(b, 'p', 'j')}; }}",
-            f"  for (long j = 0; j < {n}; j++) {store} = {cast('row[j]', node.loop, out.dtype)};",
-            "}"]
+        return [
+            f"{{ {t} acc[{m * n}] = {{0}};",
+            f"  for (long p = 0; p < {k}; p++)",
+            f"    for (long i = 0; i < {m}; i++) {{ {t} s = {at(a, 'i', 'p')};",
+            f"      for (long j = 0; j < {n}; j++) acc[i*{n} + j] += s * {at(b, 'p', 'j')}; }}",
+            f"  for (long i = 0; i < {m}; i++) for (long j = 0; j < {n}; j++) "
+            f"{store} = {cast(f'acc[i*{n} + j]', node.loop, out.dtype)}; }}",
+        ]
+    return [
+        f"for (long i = 0; i < {m}; i++) {{",
+        f"  {t} row[{n}];",
+        f"  for (long j = 0; j < {n}; j++) row[j] = 0;",
+        f"  for (long p = 0; p < {k}; p++) {{ {t} s = {at(a, 'i', 'p')};",
+        f"    for (long j = 0; j < {n}; j++) row[j] += s * {at(b, 'p', 'j')}; }}",
+        f"  for (long j = 0; j < {n}; j++) {store} = {cast('row[j]', node.loop, out.dtype)};",
+        "}",
+    ]
 
 
 # exp(x) = 2^k exp(r) with r = x - k ln2 (|r| <= ln2/2, ln2 in two parts), exp(r) from its Taylor polynomial of
@@ -539,7 +610,7 @@ def c_source(lowering: Lowering, groups: list, loss: Access | None) -> tuple[str
     """The C file and the step's segments in order: ("c", function name) or ("blas", node). With a single
     C segment and a loss, ``tl_run(table, n, losses)`` runs n steps and records the loss of each."""
     segments: list = []
-    functions: list[str] = []
+    functions: list[list[str]] = []  # per C segment: its body's lines
     for group in groups:
         if isinstance(group, Node) and group.kind == "blas":
             segments.append(("blas", group))
@@ -551,11 +622,21 @@ def c_source(lowering: Lowering, groups: list, loss: Access | None) -> tuple[str
     lines = [_PRELUDE]
     pointers = [f"  void *const p{k} = B[{k}];" for k in range(len(lowering.table))]
     for k, body in enumerate(functions):
-        lines += [f"static void seg{k}(void **B) {{", *pointers, "  (void)B;", *["  " + b for b in body], "}",
-                  f"int tl_seg{k}(void **B) {{ seg{k}(B); return 0; }}", ""]
+        lines += [
+            f"static void seg{k}(void **B) {{",
+            *pointers,
+            "  (void)B;",
+            *["  " + b for b in body],
+            "}",
+            f"int tl_seg{k}(void **B) {{ seg{k}(B); return 0; }}",
+            "",
+        ]
     if len(functions) == 1 and len(segments) == 1 and loss is not None:
-        lines += ["int tl_run(void **B, long n, double *losses) {",
-                  f"  const {CTYPES[loss.dtype]} *loss = ({CTYPES[loss.dtype]}*)B[{loss.buf}] + {loss.offset};",
-                  "  for (long s = 0; s < n; s++) { seg0(B); losses[s] = (double)*loss; }",
-                  "  return 0;", "}"]
+        lines += [
+            "int tl_run(void **B, long n, double *losses) {",
+            f"  const {CTYPES[loss.dtype]} *loss = ({CTYPES[loss.dtype]}*)B[{loss.buf}] + {loss.offset};",
+            "  for (long s = 0; s < n; s++) { seg0(B); losses[s] = (double)*loss; }",
+            "  return 0;",
+            "}",
+        ]
     return "\n".join(lines) + "\n", segments

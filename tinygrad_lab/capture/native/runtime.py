@@ -1,9 +1,11 @@
 """The native step: a table of pointers to the replay's buffers (arguments filled in per call), the C
 segments, and numpy's BLAS for the large matmuls between them."""
+
 from __future__ import annotations
 
 import ctypes
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -14,8 +16,17 @@ class NativeStep:
     """Called like the replay function it replaces: with the step's array arguments, in order. Writes the
     same buffers (parameters, optimizer state, gradients, outputs) the numpy replay writes."""
 
-    def __init__(self, lowering: Lowering, segments: list, lib: Any, loss: np.ndarray | None,
-                 numpy_run: Callable, compile_seconds: float):
+    source: str  # the C file, set by native.attach once the step is built
+
+    def __init__(
+        self,
+        lowering: Lowering,
+        segments: list,
+        lib: Any,
+        loss: np.ndarray | None,
+        numpy_run: Callable,
+        compile_seconds: float,
+    ):
         self.numpy_run = numpy_run  # for arguments the C code cannot read in place
         self.compile_seconds = compile_seconds
         self.loss = loss
@@ -31,7 +42,7 @@ class NativeStep:
             if kind == "c":
                 fn = getattr(lib, f"tl_{what}")
                 fn.argtypes, fn.restype = [ctypes.c_void_p], ctypes.c_int
-                self.segments.append(lambda args, fn=fn, table=self.table: fn(table))
+                self.segments.append(_c_segment(fn, self.table))
             else:
                 self.segments.append(self._blas(what, table))
         # One C segment (the common case): called directly; arguments bound last time are not bound again.
@@ -46,21 +57,23 @@ class NativeStep:
     @staticmethod
     def _blas(node: Any, table: list) -> Callable[[tuple], None]:
         """``np.matmul(a, b, out=out)`` on the node's arrays (views of this call's arguments where needed)."""
+
         def array(access: Access, args: tuple) -> np.ndarray:
             kind, what = table[access.buf]
-            base = what if kind == "array" else args[what].reshape(-1)[access.offset:]
+            base = what if kind == "array" else args[what].reshape(-1)[access.offset :]
             if base.dtype != access.dtype:
                 raise ValueError(f"native matmul: a {access.dtype} view of a {base.dtype} buffer")
-            return np.lib.stride_tricks.as_strided(base, access.shape,
-                                                   tuple(s * base.itemsize for s in access.strides))
+            return np.lib.stride_tricks.as_strided(base, access.shape, tuple(s * base.itemsize for s in access.strides))
 
         a, b, out = node.operands[0], node.operands[1], node.out
         fixed = [array(x, ()) if table[x.buf][0] == "array" else None for x in (a, b, out)]
 
         def run(args: tuple) -> None:
-            np.matmul(fixed[0] if fixed[0] is not None else array(a, args),
-                      fixed[1] if fixed[1] is not None else array(b, args),
-                      out=fixed[2] if fixed[2] is not None else array(out, args))
+            np.matmul(
+                fixed[0] if fixed[0] is not None else array(a, args),
+                fixed[1] if fixed[1] is not None else array(b, args),
+                out=fixed[2] if fixed[2] is not None else array(out, args),
+            )
 
         return run
 
@@ -99,6 +112,13 @@ class NativeStep:
         if bound is not None and self._run is not None:
             self._run(self.table, n, losses.ctypes.data)
             return
+        loss = self.loss
+        assert loss is not None  # the caller runs only a step whose first output is one number
         for i in range(n):
             self(*args)
-            losses[i] = self.loss.reshape(-1)[0]
+            losses[i] = loss.reshape(-1)[0]
+
+
+def _c_segment(fn: Any, table: Any) -> Callable[[tuple], None]:
+    """A step segment that runs one compiled C function on the buffer table (the arguments are bound in it)."""
+    return lambda args: fn(table)

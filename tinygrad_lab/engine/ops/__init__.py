@@ -7,17 +7,112 @@ Masks and signs are computed from plain arrays (``_const``): their own derivativ
 they are exact at every order. Gradients may come back broadcast-shaped: the engine sums them to the
 input's shape (autograd.sum_to_shape), so no op undoes broadcasting itself.
 
-To add an op: write its Function in the module of its kind, a one-line method in tensor.py, and a gradcheck in tests/test_ops.py.
+To add an op: write its Function in the module of its kind, a one-line method in tensor.py, and a gradcheck in
+tests/test_ops.py.
 """
+
 from tinygrad_lab.engine.ops.arithmetic import Add, Div, MatMul, Mul, Neg, Pow, Sub
-from tinygrad_lab.engine.ops.convolution import Conv, ConvInputGrad, ConvWeightGrad, Linear
-from tinygrad_lab.engine.ops.pooling import AvgPool, AvgPoolScatter, MaxPool, MaxPoolGather, MaxPoolScatter
 from tinygrad_lab.engine.ops.common import _axis, _const, _keepdims_shape, _normalize_axes
+from tinygrad_lab.engine.ops.convolution import Conv, ConvInputGrad, ConvWeightGrad, Linear
 from tinygrad_lab.engine.ops.elementwise import (
-    Abs, Cast, Clip, Clone, Exp, LeakyReLU, Log, Maximum, Minimum, ReLU, Sigmoid, Sqrt, Tanh, Where,
-    abs, exp, log, maximum, minimum, relu, sigmoid, sqrt, tanh, where,
+    Abs,
+    Cast,
+    Clip,
+    Clone,
+    Exp,
+    LeakyReLU,
+    Log,
+    Maximum,
+    Minimum,
+    ReLU,
+    Sigmoid,
+    Sqrt,
+    Tanh,
+    Where,
+    abs,
+    exp,
+    log,
+    maximum,
+    minimum,
+    relu,
+    sigmoid,
+    sqrt,
+    tanh,
+    where,
 )
+from tinygrad_lab.engine.ops.pooling import AvgPool, AvgPoolScatter, MaxPool, MaxPoolGather, MaxPoolScatter
 from tinygrad_lab.engine.ops.reductions import LogSumExp, Max, Mean, Min, Sum
 from tinygrad_lab.engine.ops.shape import (
-    Cat, Expand, GetItem, IndexAdd, Reshape, Stack, Transpose, broadcast_to, cat, stack,
+    Cat,
+    Expand,
+    GetItem,
+    IndexAdd,
+    Reshape,
+    Stack,
+    Transpose,
+    broadcast_to,
+    cat,
+    stack,
 )
+
+__all__ = [
+    "Add",
+    "Div",
+    "MatMul",
+    "Mul",
+    "Neg",
+    "Pow",
+    "Sub",
+    "_axis",
+    "_const",
+    "_keepdims_shape",
+    "_normalize_axes",
+    "Conv",
+    "ConvInputGrad",
+    "ConvWeightGrad",
+    "Linear",
+    "Abs",
+    "Cast",
+    "Clip",
+    "Clone",
+    "Exp",
+    "LeakyReLU",
+    "Log",
+    "Maximum",
+    "Minimum",
+    "ReLU",
+    "Sigmoid",
+    "Sqrt",
+    "Tanh",
+    "Where",
+    "abs",
+    "exp",
+    "log",
+    "maximum",
+    "minimum",
+    "relu",
+    "sigmoid",
+    "sqrt",
+    "tanh",
+    "where",
+    "AvgPool",
+    "AvgPoolScatter",
+    "MaxPool",
+    "MaxPoolGather",
+    "MaxPoolScatter",
+    "LogSumExp",
+    "Max",
+    "Mean",
+    "Min",
+    "Sum",
+    "Cat",
+    "Expand",
+    "GetItem",
+    "IndexAdd",
+    "Reshape",
+    "Stack",
+    "Transpose",
+    "broadcast_to",
+    "cat",
+    "stack",
+]

@@ -1,6 +1,6 @@
 """Arithmetic ops: + - * / ** @ and negation."""
-from __future__ import annotations
 
+from __future__ import annotations
 
 import numpy as np
 
@@ -79,7 +79,7 @@ class Pow(Function):
 
     @staticmethod
     def forward(ctx, a, b):
-        out = _no_0d_promotion(a ** b, a, b)
+        out = _no_0d_promotion(a**b, a, b)
         ctx.save_for_backward(a, b, out)
         return out
 

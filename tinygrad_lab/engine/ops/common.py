@@ -1,7 +1,9 @@
 """Helpers shared by the ops: axes, keepdims shapes, 0-d promotion, and ``const`` for masks."""
+
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 

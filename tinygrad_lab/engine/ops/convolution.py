@@ -8,6 +8,7 @@ Three Functions close the triangle of derivatives, so every order is exact: ``Co
 ``ConvInputGrad`` (g, w -> dx, a transposed convolution) and ``ConvWeightGrad`` (x, g -> dw). Each is linear in
 each of its inputs, and the backward of each is made of the other two.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -48,9 +49,9 @@ def pad(x: np.ndarray, padding: tuple, value: float = 0.0) -> np.ndarray:
     """x with ``padding`` (one int per spatial axis, the last axes) added on both sides, filled with value."""
     if not any(padding):
         return x
-    shape = x.shape[:-len(padding)] + tuple(s + 2 * p for s, p in zip(x.shape[-len(padding):], padding))
+    shape = x.shape[: -len(padding)] + tuple(s + 2 * p for s, p in zip(x.shape[-len(padding) :], padding))
     out = np.full(shape, value, dtype=x.dtype)
-    out[(...,) + tuple(slice(p, p + s) for p, s in zip(padding, x.shape[-len(padding):]))] = x
+    out[(...,) + tuple(slice(p, p + s) for p, s in zip(padding, x.shape[-len(padding) :]))] = x
     return out
 
 
@@ -59,16 +60,21 @@ def windows(xp: np.ndarray, kernel: tuple, stride: tuple, dilation: tuple, out: 
     d = len(kernel)
     lead, strides = xp.shape[:-d], xp.strides
     shape = lead + tuple(out) + tuple(kernel)
-    step = strides[:-d] + tuple(s * st for s, st in zip(strides[-d:], stride)) + \
-        tuple(s * dl for s, dl in zip(strides[-d:], dilation))
+    step = (
+        strides[:-d]
+        + tuple(s * st for s, st in zip(strides[-d:], stride))
+        + tuple(s * dl for s, dl in zip(strides[-d:], dilation))
+    )
     return np.lib.stride_tricks.as_strided(xp, shape, step, writeable=False)
 
 
 def offsets(kernel: tuple, stride: tuple, dilation: tuple, out: tuple) -> Any:
     """(kernel index, slices into the padded input it reads) for each kernel offset: the scatter's loop."""
     for index in itertools.product(*(range(k) for k in kernel)):
-        yield index, tuple(slice(i * dl, i * dl + st * (o - 1) + 1, st)
-                           for i, dl, st, o in zip(index, dilation, stride, out))
+        yield (
+            index,
+            tuple(slice(i * dl, i * dl + st * (o - 1) + 1, st) for i, dl, st, o in zip(index, dilation, stride, out)),
+        )
 
 
 def _cols(x: np.ndarray, kernel: tuple, params: ConvParams, out: tuple) -> np.ndarray:
@@ -100,7 +106,7 @@ def _grad_rows(g: np.ndarray, groups: int) -> np.ndarray:
 def conv_input_grad(g: np.ndarray, w: np.ndarray, x_shape: tuple, params: ConvParams) -> np.ndarray:
     """dx of y = conv(x, w) for output gradient g (the transposed convolution of g with w)."""
     stride, padding, dilation, groups = params
-    kernel, d = w.shape[2:], len(w.shape) - 2
+    kernel = w.shape[2:]
     n, c, out = x_shape[0], x_shape[1], g.shape[2:]
     w3 = w.reshape(groups, w.shape[0] // groups, -1)
     dcols = np.matmul(w3.transpose(0, 2, 1), _grad_rows(g, groups))  # (G, Cg * K, N * L)
@@ -114,8 +120,9 @@ def conv_input_grad(g: np.ndarray, w: np.ndarray, x_shape: tuple, params: ConvPa
     return np.ascontiguousarray(dx[(slice(None),) * 2 + crop])
 
 
-def conv_weight_grad(x: np.ndarray, g: np.ndarray, w_shape: tuple, params: ConvParams,
-                     cols: np.ndarray | None = None) -> np.ndarray:
+def conv_weight_grad(
+    x: np.ndarray, g: np.ndarray, w_shape: tuple, params: ConvParams, cols: np.ndarray | None = None
+) -> np.ndarray:
     """dw of y = conv(x, w) for output gradient g: the output gradient times the input's columns."""
     groups, kernel = params.groups, w_shape[2:]
     cols = _cols(x, kernel, params, g.shape[2:]) if cols is None else cols
@@ -127,8 +134,9 @@ class Conv(Function):
 
     @staticmethod
     def forward(ctx, x, w, b=None, params=None):
-        cols = _cols(x, w.shape[2:], params, tuple(out_size(s, k, *a) for s, k, *a in
-                                                    zip(x.shape[2:], w.shape[2:], *params[:3])))
+        cols = _cols(
+            x, w.shape[2:], params, tuple(out_size(s, k, *a) for s, k, *a in zip(x.shape[2:], w.shape[2:], *params[:3]))
+        )
         y = conv_forward(x, w, params, cols)
         if b is not None:
             y += b.reshape((-1,) + (1,) * (x.ndim - 2))
@@ -169,8 +177,10 @@ class ConvInputGrad(Function):
             dg = Conv.apply(grad, w, params=params) if need_g else None
             dw = ConvWeightGrad.apply(grad, g, w_shape=_const(w).shape, params=params) if need_w else None
             return dg, dw
-        return (conv_forward(grad, w, params) if need_g else None,
-                conv_weight_grad(grad, g, w.shape, params) if need_w else None)
+        return (
+            conv_forward(grad, w, params) if need_g else None,
+            conv_weight_grad(grad, g, w.shape, params) if need_w else None,
+        )
 
 
 class ConvWeightGrad(Function):
@@ -190,8 +200,10 @@ class ConvWeightGrad(Function):
             dx = ConvInputGrad.apply(g, grad, x_shape=_const(x).shape, params=params) if need_x else None
             dg = Conv.apply(x, grad, params=params) if need_g else None
             return dx, dg
-        return (conv_input_grad(g, grad, x.shape, params) if need_x else None,
-                conv_forward(x, grad, params) if need_g else None)
+        return (
+            conv_input_grad(g, grad, x.shape, params) if need_x else None,
+            conv_forward(x, grad, params) if need_g else None,
+        )
 
 
 class Linear(Function):

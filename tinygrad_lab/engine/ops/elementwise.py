@@ -1,5 +1,6 @@
 """Elementwise ops (exp, log, sigmoid, relu, clip, maximum, where...) and their numpy-like functions, which take
 arrays or Tensors so one backward formula serves first and higher derivatives."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -7,8 +8,8 @@ from typing import Any
 import numpy as np
 
 from tinygrad_lab.engine.function import Function
-from tinygrad_lab.engine.tensor import Tensor
 from tinygrad_lab.engine.ops.common import _any_tensor, _const, _no_0d_promotion
+from tinygrad_lab.engine.tensor import Tensor
 
 
 class Exp(Function):
@@ -229,6 +230,7 @@ class Where(Function):
 
 
 # ---- numpy-like functions: a Tensor in gives a Tensor (recorded); arrays in give an array ---------------------------
+
 
 def exp(x: Any) -> Any:
     return Exp.apply(x) if isinstance(x, Tensor) else np.exp(x)

@@ -5,6 +5,7 @@ too: max pooling's is a scatter to the recorded positions (``MaxPoolScatter``), 
 them (``MaxPoolGather``, max pooling with frozen positions); average pooling's backward (``AvgPoolScatter``)
 spreads the gradient evenly over each window, and its backward is average pooling again. Every order is exact.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -28,8 +29,9 @@ def _windows(x: np.ndarray, params: PoolParams, fill: float) -> np.ndarray:
 def pool_out(spatial: tuple, params: PoolParams) -> tuple:
     """The pooled spatial shape (floor mode, as torch's default)."""
     kernel, stride, padding, dilation = params
-    return tuple((s + 2 * p - dl * (k - 1) - 1) // st + 1
-                 for s, k, st, p, dl in zip(spatial, kernel, stride, padding, dilation))
+    return tuple(
+        (s + 2 * p - dl * (k - 1) - 1) // st + 1 for s, k, st, p, dl in zip(spatial, kernel, stride, padding, dilation)
+    )
 
 
 def _scatter(parts, x_shape: tuple, params: PoolParams, dtype: np.dtype) -> np.ndarray:
@@ -81,8 +83,11 @@ class MaxPoolScatter(Function):
     @staticmethod
     def backward(ctx, gg):
         a = ctx.attrs
-        return MaxPoolGather.apply(gg, index=a["index"], params=a["params"]) if _any_tensor(gg) \
+        return (
+            MaxPoolGather.apply(gg, index=a["index"], params=a["params"])
+            if _any_tensor(gg)
             else _max_gather(gg, a["index"], a["params"])
+        )
 
 
 def _max_gather(x: np.ndarray, index: np.ndarray, params: PoolParams) -> np.ndarray:
@@ -101,8 +106,11 @@ class MaxPoolGather(Function):
     @staticmethod
     def backward(ctx, grad):
         a = ctx.attrs
-        return MaxPoolScatter.apply(grad, index=a["index"], x_shape=ctx.x_shape, params=a["params"]) \
-            if _any_tensor(grad) else _max_scatter(grad, a["index"], ctx.x_shape, a["params"])
+        return (
+            MaxPoolScatter.apply(grad, index=a["index"], x_shape=ctx.x_shape, params=a["params"])
+            if _any_tensor(grad)
+            else _max_scatter(grad, a["index"], ctx.x_shape, a["params"])
+        )
 
 
 def _avg(x: np.ndarray, params: PoolParams) -> np.ndarray:
@@ -128,8 +136,11 @@ class AvgPool(Function):
     @staticmethod
     def backward(ctx, grad):
         params = ctx.attrs["params"]
-        return AvgPoolScatter.apply(grad, x_shape=ctx.x_shape, params=params) if _any_tensor(grad) \
+        return (
+            AvgPoolScatter.apply(grad, x_shape=ctx.x_shape, params=params)
+            if _any_tensor(grad)
             else _avg_scatter(grad, ctx.x_shape, params)
+        )
 
 
 class AvgPoolScatter(Function):

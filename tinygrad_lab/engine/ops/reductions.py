@@ -1,6 +1,6 @@
 """Reductions: sum, mean, max, min, logsumexp over axes, with keepdims."""
-from __future__ import annotations
 
+from __future__ import annotations
 
 import numpy as np
 

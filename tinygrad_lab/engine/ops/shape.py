@@ -1,14 +1,16 @@
 """Shape ops: reshape, transpose, expand, indexing, cat and stack; their backward moves gradients back into place."""
+
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
 from tinygrad_lab.engine import traceable
 from tinygrad_lab.engine.function import Function
-from tinygrad_lab.engine.tensor import Tensor
 from tinygrad_lab.engine.ops.common import _axis
+from tinygrad_lab.engine.tensor import Tensor
 
 
 class Reshape(Function):
@@ -65,8 +67,11 @@ class GetItem(Function):
 
     @staticmethod
     def backward(ctx, grad):
-        return IndexAdd.apply(grad, index=ctx.index, shape=ctx.in_shape) if isinstance(grad, Tensor) \
+        return (
+            IndexAdd.apply(grad, index=ctx.index, shape=ctx.in_shape)
+            if isinstance(grad, Tensor)
             else _index_add(grad, ctx.index, ctx.in_shape)
+        )
 
 
 def _index_add(values: np.ndarray, index: Any, shape: tuple) -> np.ndarray:
@@ -123,7 +128,7 @@ def broadcast_to(x: Any, shape: Sequence[int]) -> Any:
     np.broadcast_to's Python wrapper costs more than filling the small arrays a training step has)."""
     if isinstance(x, Tensor):
         return Expand.apply(x, shape=tuple(shape))
-    out = traceable.empty(x, shape)
+    out = traceable.empty(x, tuple(shape))
     out[...] = x
     return out
 
