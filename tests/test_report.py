@@ -328,3 +328,18 @@ def test_report_checks_its_own_hand_written_backprop(quick):
     assert "check_backprop: all 3 gradients agree" in part
     assert part.count(": mismatch: ") == 3  # derivative_sigmoid at the input: every weight's gradient is off
     assert part.count("```") % 2 == 0
+
+
+def test_no_activation_section_shows_the_network_is_one_linear_map(monkeypatch):
+    """Trained without activations, the network's outputs are x @ W1ᵀ W2ᵀ W3ᵀ (nn.Linear keeps (out, in))."""
+    monkeypatch.setattr(prose, "comparison_figures", lambda *a: "")
+    monkeypatch.setattr(prose, "curves_figure", lambda *a: "")
+    section = next(s for s in report.SECTIONS if s.key == "noact")
+    cells = {}
+    for v in section.variants:
+        for task in report.TASKS:
+            config = v.config(task, 30, 0).replace(lr=0.01)
+            cells[(section.key, task, v.label)] = statistics.Cell(task, v.label, [runner.run_one((config, False, 10))], 30)
+    text = "\n".join(prose.section_noact(context(cells), section))
+    gap = float(re.search(r"equal x @ W1ᵀ W2ᵀ W3ᵀ to within (\S+)\.", text).group(1))
+    assert gap < 1e-12

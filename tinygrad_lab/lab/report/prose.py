@@ -170,16 +170,16 @@ def section_noact(ctx: Context, section: Section) -> list[str]:
     ctx.claims.append((section.number, "XOR: the network cannot learn it.",
                        f"xor: {'diverged' if not xor.finite_runs else fmt_pct(xor.acc) + '%'} (majority class: "
                        f"{chance['xor']:.1f}%), {fmt_runs(xor)} runs at 100%", fails))
-    text = ("Without activations the layers compose into a single linear map with no bias, x @ (W1 W2 W3), "
+    text = ("Without activations the layers compose into a single linear map with no bias, x @ W1ᵀ W2ᵀ W3ᵀ, "
             "whose decision rule, output > 0.5, is one straight line through the plane.")
     finite = (xor.finite_runs or lin.finite_runs)
     if finite:  # evidence: a trained network's outputs equal the product of its weight matrices applied to x
         run = finite[0]
         x, _ = data.load_task(run["config"].task, seeded_rngs(run["config"].seed)[0])
-        product = np.linalg.multi_dot([run["state"][k] for k in run["state"]])
+        product = np.linalg.multi_dot([run["state"][k].T for k in run["state"]])  # weights are (out, in)
         gap = float(np.max(np.abs(x @ product - run["pred"])))
         text += (f" For seed {run['config'].seed} on {run['config'].task} the trained network's outputs equal "
-                 f"x @ (W1 W2 W3) to within {gap:.1e}.")
+                 f"x @ W1ᵀ W2ᵀ W3ᵀ to within {gap:.1e}.")
     out.append(text)
     diverged = lin.diverged + xor.diverged
     if diverged:
