@@ -1,5 +1,6 @@
 """tl.compile: a captured step gives eager's results exactly, re-traces on new shapes, and refuses what it
 cannot replay (data-dependent control flow, Python state that changes between calls)."""
+
 import numpy as np
 import pytest
 
@@ -246,6 +247,7 @@ def test_an_in_place_write_through_a_view_of_a_parameter_is_replayed_and_checked
             flat = w.data.reshape(-1)  # a view of the parameter: nothing later in the step reads w
             flat -= next(lrs) * w.grad.data.reshape(-1)
             return loss
+
         return step
 
     w, w_eager = tl.Tensor(start.copy(), requires_grad=True), tl.Tensor(start.copy(), requires_grad=True)
@@ -318,7 +320,7 @@ def test_after_a_failed_check_the_step_runs_eagerly():
         before = w.data.copy()
         step(x)
         assert len(calls) == n  # the step's body ran: no replay
-        np.testing.assert_allclose(before - w.data, 0.1 / n * 2 * x.data ** 2 * before, rtol=1e-12)
+        np.testing.assert_allclose(before - w.data, 0.1 / n * 2 * x.data**2 * before, rtol=1e-12)
 
 
 def test_tensor_arguments_that_require_grad_get_their_grad():

@@ -8,6 +8,7 @@ order than numpy's pairwise sums and BLAS; exp, log, tanh, pow come from the C l
 versions may differ by an ulp). Float32: 1e-5, about a hundred float32 ulps, for the same reasons at float32's
 precision (numpy's float32 exp/tanh/log are its own SIMD code, the C library's expf/tanhf/logf differ by ulps).
 """
+
 import os
 import subprocess
 import sys
@@ -23,7 +24,15 @@ from tinygrad_lab import nn
 from tinygrad_lab.capture import native
 from tinygrad_lab.lab import data, train
 from tinygrad_lab.capture import CaptureError
-from tinygrad_lab.lab.config import ACTIVATIONS, LOSSES, OPTIMIZERS, TrainConfig, build_model, build_optimizer, model_spec
+from tinygrad_lab.lab.config import (
+    ACTIVATIONS,
+    LOSSES,
+    OPTIMIZERS,
+    TrainConfig,
+    build_model,
+    build_optimizer,
+    model_spec,
+)
 
 TOLERANCE = {np.float64: 1e-12, np.float32: 1e-5}
 
@@ -87,8 +96,12 @@ LAB_SETTINGS = [(a, l, o) for a in ACTIVATIONS for l in LOSSES for o in OPTIMIZE
 
 # Adagrad's first steps are lr * sign(g); the relus leave float32 gradients at rounding level, whose sign depends on
 # the order of a sum, so float32 runs part by 2 lr after one step: float64 checks those settings.
-NATIVE_SETTINGS = [(a, l, o, dtype) for a, l, o in LAB_SETTINGS for dtype in (np.float64, np.float32)
-                   if not (o == "adagrad" and dtype == np.float32 and a in ("relu", "leaky_relu"))]
+NATIVE_SETTINGS = [
+    (a, l, o, dtype)
+    for a, l, o in LAB_SETTINGS
+    for dtype in (np.float64, np.float32)
+    if not (o == "adagrad" and dtype == np.float32 and a in ("relu", "leaky_relu"))
+]
 
 
 @pytest.mark.parametrize("activation,loss,optimizer,dtype", NATIVE_SETTINGS)
@@ -121,8 +134,9 @@ def test_each_native_step_equals_the_numpy_replay_and_eager(activation, loss, op
 
 
 OP_STEPS = {
-    "reductions with axes": lambda x, w: ((x @ w).sum(axis=0, keepdims=True) * (x @ w).max(axis=1, keepdims=True)
-                                          ).mean() + (x @ w).min(axis=0).sum(),
+    "reductions with axes": lambda x, w: (
+        ((x @ w).sum(axis=0, keepdims=True) * (x @ w).max(axis=1, keepdims=True)).mean() + (x @ w).min(axis=0).sum()
+    ),
     "clip, sqrt, log, abs": lambda x, w: ((x @ w).clip(-0.5, 0.7) ** 2 + 1.0).sqrt().log().sum() + (x @ w).abs().mean(),
     "exp, tanh, power, division": lambda x, w: ((x @ w).tanh() ** 3 / ((x @ w).exp() + 2.0)).mean(),
     "softmax and logsumexp": lambda x, w: (x @ w).softmax(axis=1).var() + (x @ w).logsumexp(axis=1).mean(),
@@ -299,8 +313,13 @@ def _loader_script(source: str, start_file: Path | None = None) -> str:
 
 def _load_elsewhere(source: str, cache: Path) -> list:
     """Load in a fresh process (this one keeps its libraries mapped, whatever happens to their files)."""
-    done = subprocess.run([sys.executable, "-c", _loader_script(source)], capture_output=True, text=True,
-                          timeout=120, env=dict(os.environ, TINYGRAD_LAB_CACHE=str(cache)))
+    done = subprocess.run(
+        [sys.executable, "-c", _loader_script(source)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=dict(os.environ, TINYGRAD_LAB_CACHE=str(cache)),
+    )
     assert done.returncode == 0, done.stderr
     return done.stdout.split()
 
@@ -340,8 +359,12 @@ def test_two_processes_compiling_the_same_program_leave_one_whole_file(tmp_path)
         return
     source, start, cache = _fresh_program_source(tag), tmp_path / "go", tmp_path / "cache"
     env = dict(os.environ, TINYGRAD_LAB_CACHE=str(cache))
-    procs = [subprocess.Popen([sys.executable, "-c", _loader_script(source, start)], env=env,
-                              stdout=subprocess.PIPE, text=True) for _ in range(2)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", _loader_script(source, start)], env=env, stdout=subprocess.PIPE, text=True
+        )
+        for _ in range(2)
+    ]
     time.sleep(0.5)
     start.touch()  # both start compiling now
     outputs = [p.communicate(timeout=120)[0].split() for p in procs]

@@ -1,4 +1,5 @@
 """tinygrad_lab.viz walk: gradients replayed on a copy of the graph, and ops traced to the modules that own them."""
+
 import numpy as np
 import pytest
 from viz_helpers import attr, clusters, edges, find, net_loss, nodes
@@ -74,8 +75,10 @@ def test_activation_modules_join_the_cluster_before_them_and_its_label():
     cl = clusters(dot)
     assert list(cl) == ["fc1 (Linear) + act1 (Sigmoid)", "fc2 (Linear) + act2 (Sigmoid)"]
     for ids in cl.values():
-        assert sorted(attr(nodes(dot)[i], "label") for i in ids if attr(nodes(dot)[i], "shape") == "ellipse") == \
-            ["MatMul", "Sigmoid"]
+        assert sorted(attr(nodes(dot)[i], "label") for i in ids if attr(nodes(dot)[i], "shape") == "ellipse") == [
+            "MatMul",
+            "Sigmoid",
+        ]
 
 
 def test_weight_transposed_inside_a_module_is_traced():
@@ -90,6 +93,7 @@ def test_weight_transposed_inside_a_module_is_traced():
 
 
 # ---- the surface of Function that viz reads ----------------------------------------------------------------------
+
 
 def test_commutative_flag_of_the_ops():
     from tinygrad_lab.engine import ops

@@ -3,6 +3,7 @@
 Figures are queued as (path, function, arguments) with module-level functions, rendered at the end in a pool
 (picklable, so any start method works) and linked from the markdown.
 """
+
 from __future__ import annotations
 
 import multiprocessing
