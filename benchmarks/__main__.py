@@ -12,9 +12,9 @@ import contextlib
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 from benchmarks import conv, hotspots, labrun, machine, memory, overhead, report, timing
 from benchmarks.implementations import BY_KEY

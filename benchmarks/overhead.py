@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import statistics
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 
@@ -56,7 +56,7 @@ def _cases() -> dict[str, tuple[Callable, Callable, Callable, Callable]]:
     def np_sum_fb() -> tuple:
         return a.sum(), np.full_like(a, 1.0)
 
-    def fb(make: Callable[[], "tl.Tensor"], scalar: bool = False) -> Callable[[], None]:
+    def fb(make: Callable[[], tl.Tensor], scalar: bool = False) -> Callable[[], None]:
         def run() -> None:
             ta.grad = None
             tb.grad = None

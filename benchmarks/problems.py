@@ -23,7 +23,7 @@ class Size:
     h2: int
     xor: bool = False  # the lab's fixed 21-point XOR set instead of n random points
 
-    def scaled(self, n: int, hidden: int | None = None) -> "Size":
+    def scaled(self, n: int, hidden: int | None = None) -> Size:
         """A smaller version for smoke mode: ``n`` points (and ``hidden`` x ``hidden`` layers if given)."""
         h1, h2 = (self.h1, self.h2) if hidden is None else (hidden, hidden)
         shape = "" if hidden is None else f", hidden {h1}x{h2}"

@@ -376,7 +376,7 @@ def render(r: Results) -> str:
     ]
     if shared(m) and r.sizes:
         out += [
-            f"**The machine was shared with other work during this run** (see the load above): a "
+            "**The machine was shared with other work during this run** (see the load above): a "
             "multithreaded call (numpy's BLAS at S3 and S4, PyTorch's thread pool) can then wait a "
             "scheduler time slice for its second thread, which swamps the figures it is part of. Before "
             "reading S3 and S4, compare a rerun with `--blas-threads 1` or one on a quiet machine.",

@@ -96,7 +96,7 @@ class TransposedProduct(Network):
         self.d_l1 = self.x.T @ (dz1 * ((dz2 * ((dz3 * dy) @ self.w3.T)) @ self.w2.T))
 
 
-# ---- the check ---------------------------------------------------------------------------------------------------------
+# ---- the check -------------------------------------------------------------------------------------------------------
 def check(net, x, y):
     """Run the network's own forward and backpropagation, then judge its gradients."""
     net.forward(x)

@@ -12,8 +12,8 @@ import numpy as np
 import tinygrad_lab as tl
 import tinygrad_lab.nn.functional as F
 from tinygrad_lab import nn, optim
-from tinygrad_lab.lab import data, plots
 from tinygrad_lab.files import save_figure
+from tinygrad_lab.lab import data, plots
 
 OUT = pathlib.Path(__file__).resolve().parent / "out"
 EPOCHS, LR = 20000, 0.1

@@ -270,7 +270,7 @@ def test_saved_arrays_released_after_backward():
     assert len(node.saved_tensors) == 2
     y.backward()
     with pytest.raises(RuntimeError, match="retain_graph=True"):
-        node.saved_tensors
+        _ = node.saved_tensors
 
 
 # ---- grad modes --------------------------------------------------------------------------------------------------

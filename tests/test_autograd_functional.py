@@ -10,8 +10,8 @@ import torch.autograd.functional as TF
 import tinygrad_lab as tl
 import tinygrad_lab.nn.functional as F
 from tinygrad_lab import nn
-from tinygrad_lab.lab import data
 from tinygrad_lab.engine.derivatives import functional_call, loss_hessian
+from tinygrad_lab.lab import data
 from tinygrad_lab.testing import gradcheck
 
 RNG = np.random.default_rng(0)

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 import tinygrad_lab as tl
-from tinygrad_lab.nn import functional as F
 from tinygrad_lab import nn, optim
+from tinygrad_lab.nn import functional as F
 
 OPTIMIZERS = {
     "sgd": lambda p: optim.SGD(p, lr=0.1),
@@ -398,20 +398,26 @@ def test_a_tensor_made_from_an_argument_follows_the_argument():
     np.testing.assert_allclose(predict(b).data, model(tl.Tensor(b)).data, rtol=1e-12)
 
 
+def _mse_sgd_step(model, opt):
+    """One training step over this model and optimizer, bound now so each loop pass compiles its own."""
+
+    def step(x, y):
+        opt.zero_grad()
+        loss = F.mse_loss(model(x), y)
+        loss.backward()
+        opt.step()
+        return loss
+
+    return step
+
+
 def test_a_learning_rate_changed_between_calls_is_used_by_the_replay():
     x, y = lab_data(20)
     results = []
     for compile_it in (False, True):
         model = nn.MLP(2, (4, 4), 1, bias=False, init="randn", rng=np.random.default_rng(0))
         opt = optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
-
-        def step(x, y):
-            opt.zero_grad()
-            loss = F.mse_loss(model(x), y)
-            loss.backward()
-            opt.step()
-            return loss
-
+        step = _mse_sgd_step(model, opt)
         run_step = tl.compile(step) if compile_it else step
         for epoch in range(10):
             if epoch in (5, 8):  # a schedule, changed after the replay is checked

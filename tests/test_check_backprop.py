@@ -14,8 +14,8 @@ from hypothesis import strategies as st
 
 from tinygrad_lab.engine import ops
 from tinygrad_lab.lab import data, reference
-from tinygrad_lab.testing.check_backprop import BackpropCheckError
 from tinygrad_lab.testing import assert_backprop, check_backprop
+from tinygrad_lab.testing.check_backprop import BackpropCheckError
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 NAMES = ["w1", "w2", "w3"]

@@ -13,7 +13,7 @@ import pytest
 
 from tinygrad_lab import files
 from tinygrad_lab.lab import cli, plots, runs, train
-from tinygrad_lab.lab.config import MAX_EPOCHS, MAX_EPOCH_POINTS, MAX_LAYERS, MAX_PARAMETERS, MAX_WIDTH, build_model
+from tinygrad_lab.lab.config import MAX_EPOCH_POINTS, MAX_EPOCHS, MAX_LAYERS, MAX_PARAMETERS, MAX_WIDTH, build_model
 
 OUTPUTS = ["comparison.png", "learning_curve.png", "decision_boundary.png", "model.npz", "history.json", "metrics.json"]
 

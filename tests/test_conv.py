@@ -187,7 +187,8 @@ def test_float32_stays_float32_through_every_layer():
     [
         (
             lambda: F.conv2d(np.ones((2, 3, 8, 8)), np.ones((4, 1, 3, 3))),
-            "conv2d: input of shape (2, 3, 8, 8) has 3 channels, but a weight of shape (4, 1, 3, 3) with groups=1 expects 1",
+            "conv2d: input of shape (2, 3, 8, 8) has 3 channels, "
+            "but a weight of shape (4, 1, 3, 3) with groups=1 expects 1",
         ),
         (
             lambda: F.conv2d(np.ones((1, 1, 4, 4)), np.ones((2, 1, 7, 3)), padding=1),
@@ -226,8 +227,8 @@ def test_float32_stays_float32_through_every_layer():
         ),
         (
             lambda: F.linear(np.ones((5, 3)), np.ones((3, 4))),
-            "linear: input of shape (5, 3) does not fit a weight of shape (3, 4) (weight is (out_features, in_features); "
-            "the input's last axis must be in_features)",
+            "linear: input of shape (5, 3) does not fit a weight of shape (3, 4) "
+            "(weight is (out_features, in_features); the input's last axis must be in_features)",
         ),
     ],
 )

@@ -15,9 +15,9 @@ import pytest
 
 import tinygrad_lab as tl
 from tinygrad_lab import viz
-from tinygrad_lab.viz import explainer as explain
-from tinygrad_lab.lab.config import TrainConfig
 from tinygrad_lab.lab import runs
+from tinygrad_lab.lab.config import TrainConfig
+from tinygrad_lab.viz import explainer as explain
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"

@@ -405,7 +405,7 @@ class Program:
     def __str__(self) -> str:
         n = len(self.inputs)
         lines = [f"seed {self.seed}"] + [f"v{i} = input of shape {x.shape}" for i, x in enumerate(self.inputs)]
-        for k, (name, kind, args, attr) in enumerate(self.instructions):
+        for k, (name, _kind, args, attr) in enumerate(self.instructions):
             shown = "" if attr is None else f", {attr!r}"
             lines.append(f"v{n + k} = {name}({', '.join(f'v{a}' for a in args)}{shown})")
         outs = ", ".join(f"v{j}" for j in self.outputs)
@@ -419,7 +419,7 @@ class Program:
 
 def _near_kink(program, values) -> bool:
     """Whether a kinked op sees an input within KINK of its kink (ties included), where finite differences lie."""
-    for (name, kind, args, attr), out in zip(program.instructions, values[len(program.inputs) :]):
+    for (name, _kind, args, attr), _out in zip(program.instructions, values[len(program.inputs) :]):
         xs = [values[a].data for a in args]
         if name in ("abs", "relu", "leaky_relu") and np.any(np.abs(xs[0]) < KINK):
             return True

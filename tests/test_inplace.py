@@ -45,7 +45,7 @@ UNARY = {
 OTHER = np.abs(B) + 0.5  # positive: a valid divisor and exponent
 
 
-# ---- values, under no_grad and on tensors that need no grad ------------------------------------------------------------
+# ---- values, under no_grad and on tensors that need no grad ----------------------------------------------------------
 
 
 @pytest.mark.parametrize("name", METHODS)
@@ -113,7 +113,7 @@ def test_broadcast_that_would_grow_the_tensor_is_torch_error():
     np.testing.assert_array_equal(t.data, B)
 
 
-# ---- grad mode: leaves, non-leaves -------------------------------------------------------------------------------------
+# ---- grad mode: leaves, non-leaves -----------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -219,7 +219,7 @@ def test_tl_grad_follows_the_old_history_too():
     np.testing.assert_allclose(gy.data, 3 * np.ones(3))
 
 
-# ---- version counter ---------------------------------------------------------------------------------------------------
+# ---- version counter -------------------------------------------------------------------------------------------------
 
 
 def test_version_counts_writes_like_torch():
@@ -281,7 +281,7 @@ def test_write_after_backward_is_fine_and_a_saved_output_is_checked_too():
         e.sum().backward()
 
 
-# ---- views -------------------------------------------------------------------------------------------------------------
+# ---- views -----------------------------------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -329,7 +329,7 @@ def test_a_view_taken_before_a_recorded_write_and_used_after_raises():
         (v * 2).sum().backward()
 
 
-# ---- tl.compile -------------------------------------------------------------------------------------------------------
+# ---- tl.compile ------------------------------------------------------------------------------------------------------
 
 
 def _manual_sgd(seed):

@@ -160,13 +160,8 @@ def test_batch_norm_first_and_second_derivatives(data, shape):
     b = tl.Tensor(data.draw(arrays((2,))), requires_grad=True)
     rm, rv = data.draw(arrays((2,))), np.abs(data.draw(arrays((2,)))) + 0.5
     for training in (True, False):
-        fn = lambda x, w, b: F.batch_norm(
-            x,
-            None if training else rm,
-            None if training else rv,
-            w,
-            b,  # noqa: E731
-            training=training,
+        fn = lambda x, w, b, training=training: F.batch_norm(
+            x, None if training else rm, None if training else rv, w, b, training=training
         )
         assert gradcheck(fn, [x, w, b]) and gradgradcheck(fn, [x, w, b])
 

@@ -20,10 +20,8 @@ import numpy as np
 import pytest
 
 import tinygrad_lab as tl
-from tinygrad_lab import nn
-from tinygrad_lab.capture import native
+from tinygrad_lab.capture import CaptureError, native
 from tinygrad_lab.lab import data, train
-from tinygrad_lab.capture import CaptureError
 from tinygrad_lab.lab.config import (
     ACTIVATIONS,
     LOSSES,
@@ -91,14 +89,14 @@ def _lab_accepts(activation: str, loss: str, optimizer: str) -> bool:
     return True
 
 
-LAB_SETTINGS = [(a, l, o) for a in ACTIVATIONS for l in LOSSES for o in OPTIMIZERS if _lab_accepts(a, l, o)]
+LAB_SETTINGS = [(a, s, o) for a in ACTIVATIONS for s in LOSSES for o in OPTIMIZERS if _lab_accepts(a, s, o)]
 
 
 # Adagrad's first steps are lr * sign(g); the relus leave float32 gradients at rounding level, whose sign depends on
 # the order of a sum, so float32 runs part by 2 lr after one step: float64 checks those settings.
 NATIVE_SETTINGS = [
-    (a, l, o, dtype)
-    for a, l, o in LAB_SETTINGS
+    (a, s, o, dtype)
+    for a, s, o in LAB_SETTINGS
     for dtype in (np.float64, np.float32)
     if not (o == "adagrad" and dtype == np.float32 and a in ("relu", "leaky_relu"))
 ]
@@ -112,7 +110,7 @@ def test_each_native_step_equals_the_numpy_replay_and_eager(activation, loss, op
         fn = step if name == "eager" else tl.compile(step, native=name == "native")
         runs[name] = (model, opt, fn, x, y)
     for _ in range(4):  # warm-up, trace, (the native code compiles), check against eager
-        for model, opt, fn, x, y in runs.values():
+        for _model, _opt, fn, x, y in runs.values():
             fn(x, y)
         if _ == 1:
             assert runs["native"][2].wait() == NATIVE
@@ -144,6 +142,19 @@ OP_STEPS = {
 }
 
 
+def _sgd_step(loss_of, w):
+    """One plain gradient step on w for the loss loss_of(x, w), bound now so each backend compiles its own."""
+
+    def step(x):
+        w.grad = None
+        out = loss_of(x, w)
+        out.backward()
+        w.data -= 0.01 * w.grad.data
+        return out
+
+    return step
+
+
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("name", sorted(OP_STEPS))
 def test_tensor_ops_natively_equal_the_numpy_replay(name, dtype):
@@ -152,14 +163,7 @@ def test_tensor_ops_natively_equal_the_numpy_replay(name, dtype):
     results = {}
     for backend in ("native", "numpy"):
         w = tl.Tensor(w0.copy(), requires_grad=True)
-
-        def step(x):
-            w.grad = None
-            out = OP_STEPS[name](x, w)
-            out.backward()
-            w.data -= 0.01 * w.grad.data
-            return out
-
+        step = _sgd_step(OP_STEPS[name], w)
         fn = tl.compile(step, native=backend == "native")
         for _ in range(2):  # warm-up, trace
             fn(tl.Tensor(x0))

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 import tinygrad_lab as tl
-import tinygrad_lab.nn.functional as F
 import tinygrad_lab.nn as nn
+import tinygrad_lab.nn.functional as F
 import tinygrad_lab.optim as optim
 from tinygrad_lab.lab.reference import Network
 

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 import tinygrad_lab as tl
-import tinygrad_lab.nn.functional as F
 import tinygrad_lab.nn as nn
+import tinygrad_lab.nn.functional as F
 import tinygrad_lab.optim as optim
 
 P0 = np.array([1.0, -2.0, 0.5, 3.0])

@@ -134,7 +134,7 @@ def full(installs) -> Installed:
     return installs["full"]
 
 
-# ---- the wheel itself -------------------------------------------------------------------------------------------------
+# ---- the wheel itself ------------------------------------------------------------------------------------------------
 
 
 def test_wheel_holds_the_package_only(wheel):
@@ -166,7 +166,7 @@ def test_wheel_has_its_license_and_readable_metadata(wheel):
     assert "tinygrad-lab = tinygrad_lab.lab.cli:main" in entry_points
 
 
-# ---- installed without extras: numpy only -----------------------------------------------------------------------------
+# ---- installed without extras: numpy only ----------------------------------------------------------------------------
 
 
 def test_bare_install_has_numpy_only_and_imports_from_the_venv(bare):
@@ -245,7 +245,7 @@ def test_viz_draw_without_its_extra_names_it(bare):
     assert "pip install 'tinygrad-lab[viz]'" in done.stdout
 
 
-# ---- installed with [all] ---------------------------------------------------------------------------------------------
+# ---- installed with [all] --------------------------------------------------------------------------------------------
 
 
 def test_full_install_brings_every_extra(full):

@@ -10,12 +10,10 @@ import xml.etree.ElementTree as ET
 import numpy as np
 import pytest
 
-from tinygrad_lab.lab import cli
-from tinygrad_lab.lab import report
+from tinygrad_lab.lab import cli, report, runs
+from tinygrad_lab.lab.config import TrainConfig
 from tinygrad_lab.lab.report import prose, runner, statistics
 from tinygrad_lab.lab.report.context import Context
-from tinygrad_lab.lab.config import TrainConfig
-from tinygrad_lab.lab import runs
 
 TITLES = [
     "The lab's settings on linear and XOR",

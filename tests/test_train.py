@@ -14,11 +14,10 @@ import pytest
 import tinygrad_lab as tl
 import tinygrad_lab.nn.functional as F
 from tinygrad_lab import files, nn, optim
-from tinygrad_lab.lab import data, train
-from tinygrad_lab.lab.reference import Network
+from tinygrad_lab.lab import data, runs, train
 from tinygrad_lab.lab.config import (
-    MAX_EPOCHS,
     MAX_EPOCH_POINTS,
+    MAX_EPOCHS,
     MAX_LAYERS,
     MAX_PARAMETERS,
     MAX_WIDTH,
@@ -27,7 +26,7 @@ from tinygrad_lab.lab.config import (
     model_spec,
     seeded_rngs,
 )
-from tinygrad_lab.lab import runs
+from tinygrad_lab.lab.reference import Network
 
 LOG_LINE = re.compile(r"^epoch (\d+) loss : (\d+\.\d{8}) acc\(%\) : (\d+(?:\.\d{1,2})?)$")
 

@@ -15,9 +15,8 @@ from viz_helpers import attr, edges, net_loss, neuron, nodes
 
 import tinygrad_lab as tl
 from tinygrad_lab import viz
-from tinygrad_lab.lab import cli
+from tinygrad_lab.lab import cli, runs
 from tinygrad_lab.lab.config import TrainConfig
-from tinygrad_lab.lab import runs
 
 
 @pytest.fixture

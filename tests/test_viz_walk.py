@@ -118,7 +118,7 @@ def test_saved_values_forward_output_and_released_follow_backward():
     assert sig.released and mm.released
     assert sig.saved_values == () and sig.forward_output is None
     with pytest.raises(RuntimeError, match="retain_graph"):  # the ctx API still refuses freed values
-        sig.saved_tensors
+        _ = sig.saved_tensors
 
 
 def test_retained_grad_is_the_retained_outputs_grad():

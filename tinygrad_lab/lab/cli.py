@@ -23,8 +23,9 @@ import argparse
 import math
 import os
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 PROG = "tinygrad-lab"
 GRAPH_FORMATS = ("svg", "png", "pdf")
@@ -124,11 +125,12 @@ def _epochs(minimum: int = 1, every_task: bool = False) -> Any:
     )
 
 
-# ---- the parser -------------------------------------------------------------------------------------------------------
+# ---- the parser ------------------------------------------------------------------------------------------------------
 
 
 def _add_model_args(p: argparse.ArgumentParser) -> None:
-    from tinygrad_lab.lab import config as configs, data
+    from tinygrad_lab.lab import config as configs
+    from tinygrad_lab.lab import data
 
     p.add_argument("--task", choices=list(data.TASKS), default="xor", help="dataset (default: xor)")
     p.add_argument(
@@ -282,7 +284,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-# ---- commands ---------------------------------------------------------------------------------------------------------
+# ---- commands --------------------------------------------------------------------------------------------------------
 
 
 def _config(args: argparse.Namespace, parser: argparse.ArgumentParser, **extra: Any) -> Any:
@@ -431,7 +433,8 @@ def cmd_predict(args: argparse.Namespace, parser: argparse.ArgumentParser) -> in
     import numpy as np
 
     from tinygrad_lab import files
-    from tinygrad_lab.lab import config as configs, data, runs, train
+    from tinygrad_lab.lab import config as configs
+    from tinygrad_lab.lab import data, runs, train
 
     try:
         model, meta = runs.load_model(args.model)

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, NamedTuple, Sequence
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -105,7 +106,7 @@ class TrainConfig:
             ]
         return []
 
-    def replace(self, **changes: Any) -> "TrainConfig":
+    def replace(self, **changes: Any) -> TrainConfig:
         return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict:
@@ -114,19 +115,19 @@ class TrainConfig:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict) -> "TrainConfig":
+    def from_dict(cls, d: dict) -> TrainConfig:
         names = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in names})
 
     @classmethod
-    def for_task(cls, task: str, model: str | None = None, **changes: Any) -> "TrainConfig":
+    def for_task(cls, task: str, model: str | None = None, **changes: Any) -> TrainConfig:
         """The config of ``task`` with its defaults (defaults_for), then ``changes`` (None values are skipped)."""
         settings = defaults_for(task, model)
         settings.update({k: v for k, v in changes.items() if v is not None})
         return cls(task=task, **settings)
 
 
-def _loss_problems(config: TrainConfig, shape: "TaskShape") -> list[str]:
+def _loss_problems(config: TrainConfig, shape: TaskShape) -> list[str]:
     """A task with integer class labels trains with cross_entropy, and cross_entropy needs one."""
     if shape.classes and config.loss != "cross_entropy":
         return [
@@ -179,7 +180,7 @@ class TaskShape(NamedTuple):
     classes: int
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def task_shape(task: str) -> TaskShape:
     """The TaskShape of a task (its data are small: made once)."""
     x, y = data.load_task(task, 0)

@@ -19,8 +19,8 @@ from __future__ import annotations
 import functools
 import gzip
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 

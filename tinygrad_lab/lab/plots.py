@@ -7,7 +7,8 @@ saved with ``tinygrad_lab.files.save_figure``, atomically. Label 0 is red and la
 
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 

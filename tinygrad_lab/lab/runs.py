@@ -11,10 +11,10 @@ import numpy as np
 
 import tinygrad_lab as tl
 from tinygrad_lab import files, nn
+from tinygrad_lab.engine.tensor import Tensor
 from tinygrad_lab.lab import data
 from tinygrad_lab.lab.config import ACTIVATIONS, MODELS, TrainConfig, build_model, run_spec, setup, shuffle_rng
 from tinygrad_lab.lab.train import History, fit
-from tinygrad_lab.engine.tensor import Tensor
 
 
 @dataclass

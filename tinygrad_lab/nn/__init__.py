@@ -12,10 +12,10 @@ A Module registers the Parameters and sub-Modules assigned to its attributes, in
 """
 
 from tinygrad_lab.nn import functional, init
-from tinygrad_lab.nn.data import DataLoader
 from tinygrad_lab.nn.activations import ACTIVATIONS, Identity, LeakyReLU, ReLU, Sigmoid, Tanh, make_activation
-from tinygrad_lab.nn.init import INITS
 from tinygrad_lab.nn.conv import Conv1d, Conv2d
+from tinygrad_lab.nn.data import DataLoader
+from tinygrad_lab.nn.init import INITS
 from tinygrad_lab.nn.layers import MLP, Linear, Sequential
 from tinygrad_lab.nn.module import IncompatibleKeys, Module, Parameter, StateDictKeyError
 from tinygrad_lab.nn.normalization import BatchNorm1d, BatchNorm2d, Dropout

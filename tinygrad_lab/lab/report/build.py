@@ -12,8 +12,8 @@ import numpy as np
 from tinygrad_lab import files
 from tinygrad_lab.lab.report import digits
 from tinygrad_lab.lab.report.context import Context, render_figures
-from tinygrad_lab.lab.report.extras import backprop_check_section, curvature
 from tinygrad_lab.lab.report.experiments import SECTIONS, TASKS, Settings, all_configs, settings_for
+from tinygrad_lab.lab.report.extras import backprop_check_section, curvature
 from tinygrad_lab.lab.report.graphs import embed_graphs
 from tinygrad_lab.lab.report.prose import WRITERS
 from tinygrad_lab.lab.report.runner import run_all

@@ -7,10 +7,10 @@ import math
 import numpy as np
 
 from tinygrad_lab import viz
+from tinygrad_lab.lab import runs
 from tinygrad_lab.lab.report.context import Context
 from tinygrad_lab.lab.report.experiments import SECTIONS, Variant
 from tinygrad_lab.lab.report.statistics import fmt_int, fmt_number
-from tinygrad_lab.lab import runs
 
 
 def embed_graphs(ctx: Context, render_files: bool = True) -> dict[str, list[str]]:

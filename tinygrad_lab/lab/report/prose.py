@@ -11,7 +11,6 @@ import numpy as np
 
 from tinygrad_lab.lab import data, train
 from tinygrad_lab.lab.config import seeded_rngs
-from tinygrad_lab.optim import MOMENTUM
 from tinygrad_lab.lab.report.context import Context, code_block, comparison_figures, curves_figure
 from tinygrad_lab.lab.report.experiments import LAB, TASKS, Section
 from tinygrad_lab.lab.report.statistics import (
@@ -27,6 +26,7 @@ from tinygrad_lab.lab.report.statistics import (
     table,
     verdict,
 )
+from tinygrad_lab.optim import MOMENTUM
 
 
 def section_lab(ctx: Context, section: Section) -> list[str]:
@@ -116,10 +116,12 @@ def section_lr(ctx: Context, section: Section) -> list[str]:
             f"steps gradient descent follows about the same path, {lr_ratio:g} times faster."
         )
     if faster and all(math.isfinite(v) for v in saved.values()):
+        xor_epochs = ctx.cell(section.key, "xor", base).median_epochs
+        linear_epochs = ctx.cell(section.key, "linear", base).median_epochs
         text += (
             f" In epochs saved, though, XOR gains {'more' if saved['xor'] > saved['linear'] else 'less'} "
             f"({fmt_int(saved['xor'])} against {fmt_int(saved['linear'])} on linear), because it needs "
-            f"{'more' if ctx.cell(section.key, 'xor', base).median_epochs > ctx.cell(section.key, 'linear', base).median_epochs else 'fewer'} "
+            f"{'more' if xor_epochs > linear_epochs else 'fewer'} "
             f"epochs to begin with, which is what a single learning curve shows."
         )
     out.append(text)

@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import math
 import os
-from typing import Sequence, TextIO
+from collections.abc import Sequence
+from typing import TextIO
 
 import numpy as np
 
-from tinygrad_lab.lab import train
-from tinygrad_lab.lab.config import TrainConfig
-from tinygrad_lab.lab.config import build_model, run_spec, seeded_rngs
-from tinygrad_lab.lab import runs
+from tinygrad_lab.lab import runs, train
+from tinygrad_lab.lab.config import TrainConfig, build_model, run_spec, seeded_rngs
 
 CURVE_POINTS = 1000  # epochs kept per learning curve (evenly spaced): plenty for a figure
 

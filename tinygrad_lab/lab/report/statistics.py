@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import math
 import statistics
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Sequence
 
 import numpy as np
 
@@ -87,7 +87,7 @@ def fmt_loss(values: np.ndarray) -> str:
     return "diverged" if math.isnan(m) else f"{m:.3g} ± {s:.2g}"
 
 
-def fmt_runs(cell: "Cell") -> str:
+def fmt_runs(cell: Cell) -> str:
     text = f"{cell.n_100}/{cell.n}"
     return f"{text} ({cell.diverged} diverged)" if cell.diverged else text
 
