@@ -350,7 +350,9 @@ def write_run_outputs(out_dir: Path, run: Any, figures: bool = True) -> list[Pat
         else:
             from tinygrad_lab.lab import data, train
 
-            images, labels = data.load_test(cfg.task)
+            test_set = data.load_test(cfg.task)
+            assert test_set is not None  # run.test is set only for a task that has a test set
+            images, labels = test_set
             predicted = train.predicted_labels(run.predict(run.test[0]))
             classes = run.predict(run.test[0][:1]).shape[-1]
             curves = plots.learning_curve_figure(hist.loss, hist.accuracy, title=name, val_accuracy=hist.val_accuracy)

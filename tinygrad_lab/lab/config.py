@@ -161,12 +161,14 @@ HIDDEN_DEFAULTS: dict[tuple[str, str | None], tuple[int, ...]] = {("cnn", None):
 
 def defaults_for(task: str, model: str | None = None) -> dict[str, Any]:
     """The TrainConfig fields a run of ``model`` (None: the task's usual model) on ``task`` starts from."""
-    fields = {f.name: f.default for f in dataclasses.fields(TrainConfig) if f.name not in ("task", "seed")}
+    fields: dict[str, Any] = {
+        f.name: f.default for f in dataclasses.fields(TrainConfig) if f.name not in ("task", "seed")
+    }
     fields.update(TASK_DEFAULTS.get(task, {}))
     if model is not None:
         fields["model"] = model
-    model = fields["model"]
-    fields["hidden"] = HIDDEN_DEFAULTS.get((model, task), HIDDEN_DEFAULTS.get((model, None), fields["hidden"]))
+    kind = fields["model"]
+    fields["hidden"] = HIDDEN_DEFAULTS.get((kind, task), HIDDEN_DEFAULTS.get((kind, None), fields["hidden"]))
     return fields
 
 
@@ -217,7 +219,10 @@ def _linear(activation: str) -> bool:
 
 
 def model_spec(
-    config: TrainConfig, in_shape: int | Sequence[int] = 2, out_features: int = 1, dtype: str = "float64"
+    config: TrainConfig,
+    in_shape: int | Sequence[int] = 2,
+    out_features: int = 1,
+    dtype: str | np.dtype = "float64",
 ) -> dict:
     """What rebuilds the model (saved into model.npz): its MODELS kind, the shape of one input, sizes,
     activations and the dtype of its parameters (the inputs' float dtype)."""

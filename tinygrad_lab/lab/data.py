@@ -23,6 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from tinygrad_lab.engine.tensor import _rng as _default_rng
 from tinygrad_lab.files import PathError
@@ -45,7 +46,7 @@ def _check_n(n: int, minimum: int = 1) -> int:
     return int(n)
 
 
-def _labels(values: np.ndarray) -> np.ndarray:
+def _labels(values: ArrayLike) -> np.ndarray:
     return np.asarray(values, dtype=np.float64).reshape(-1, 1)
 
 

@@ -138,7 +138,7 @@ def save_run(path: Any, run_: Run) -> Any:
     return files.save_model(path, run_.model, {"model": spec, "config": run_.config.to_dict()})
 
 
-def load_model(path: Any) -> tuple[nn.MLP, dict]:
+def load_model(path: Any) -> tuple[nn.Module, dict]:
     """The model saved by save_run and its metadata; every problem is a files.ModelFileError. The metadata
     is checked (types, names, the size limits) before anything is built from it."""
     meta, arrays = files.read_model_file(path)

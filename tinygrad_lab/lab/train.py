@@ -27,6 +27,7 @@ from typing import Any, TextIO
 import numpy as np
 
 import tinygrad_lab as tl
+from tinygrad_lab.capture import CompiledStep
 from tinygrad_lab.engine.tensor import Tensor
 from tinygrad_lab.lab.data import as_rng
 from tinygrad_lab.nn.data import DataLoader
@@ -89,7 +90,7 @@ def accuracy(pred: Any, y: Any) -> float:
     return 100.0 * np.count_nonzero(predicted_labels(pred) == true_labels(y)) / len(y)
 
 
-def _hit_counter(y: np.ndarray) -> Callable[[np.ndarray], int]:
+def _hit_counter(y: np.ndarray) -> Callable[[np.ndarray], int | np.integer]:
     """A fast ``pred -> number of correct predictions`` for fixed targets y (called every epoch)."""
     y = np.asarray(y)
     if y.ndim == 2 and y.shape[1] == 1:
@@ -313,8 +314,8 @@ def fit(
     write = (lambda line: bar.write(line, file=out)) if bar is not None else (lambda line: print(line, file=out))
     val_accs: list[float] = []
 
-    def validate() -> float:
-        acc = float(evaluate(model, validation[0], validation[1], loss, batch_size)[1])
+    def validate(held_out: tuple[Any, Any]) -> float:
+        acc = float(evaluate(model, held_out[0], held_out[1], loss, batch_size)[1])
         val_accs.append(acc)
         return acc
 
@@ -339,7 +340,7 @@ def fit(
             done = epoch
             if first_100 is None and acc == 100.0:
                 first_100 = epoch
-            val_acc = None if validation is None else validate()
+            val_acc = None if validation is None else validate(validation)
             if not quiet and log_every and epoch % log_every == 0:
                 write(format_log_line(epoch, loss_v, acc, val_acc, val_name))
             if bar is not None and loader is None and (epoch % 100 == 0 or epoch == epochs):
@@ -379,7 +380,7 @@ def fit(
         final_loss=final_loss,
         final_accuracy=final_acc,
         compiled=compiled,
-        backend=step.backend if compiled else "eager",
+        backend=step.backend if isinstance(step, CompiledStep) else "eager",
         stopped_early=stopped,
         diverged_at=_first_non_finite(losses[:done], final_loss),
     )
