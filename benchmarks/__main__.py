@@ -1,9 +1,10 @@
 """``python -m benchmarks``: run every benchmark, print the tables, write RESULTS.md.
 
-    python -m benchmarks                     # the full run (a few minutes), writes benchmarks/RESULTS.md
-    python -m benchmarks --sizes S1 S3 --rounds 5
-    python -m benchmarks --smoke             # every part with tiny epoch counts, into a temporary directory
+python -m benchmarks                     # the full run (a few minutes), writes benchmarks/RESULTS.md
+python -m benchmarks --sizes S1 S3 --rounds 5
+python -m benchmarks --smoke             # every part with tiny epoch counts, into a temporary directory
 """
+
 from __future__ import annotations
 
 import argparse
@@ -11,9 +12,9 @@ import contextlib
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 from benchmarks import conv, hotspots, labrun, machine, memory, overhead, report, timing
 from benchmarks.implementations import BY_KEY
@@ -38,28 +39,61 @@ class Settings:
     gc_epochs: dict[str, int]  # implementation -> epochs of the GC measurement
 
 
-FULL = Settings(rounds=7, warmup=0.3, block=0.2, op_calls=2000, op_repeats=7,
-                memory_runs=(("S1", 20_000), ("S3", 200)), lab_epochs=20_000, lab_repeats=2, profile_epochs=2000,
-                gc_epochs={"eager_nn": 5000, "captured_nn": 5000, "micrograd": 3})
-SMOKE = Settings(rounds=2, warmup=0.002, block=0.002, op_calls=20, op_repeats=2,
-                 memory_runs=(("S1", 200), ("S3", 20)), lab_epochs=200, lab_repeats=1, profile_epochs=20,
-                 gc_epochs={"eager_nn": 20, "captured_nn": 20, "micrograd": 1})
+FULL = Settings(
+    rounds=7,
+    warmup=0.3,
+    block=0.2,
+    op_calls=2000,
+    op_repeats=7,
+    memory_runs=(("S1", 20_000), ("S3", 200)),
+    lab_epochs=20_000,
+    lab_repeats=2,
+    profile_epochs=2000,
+    gc_epochs={"eager_nn": 5000, "captured_nn": 5000, "micrograd": 3},
+)
+SMOKE = Settings(
+    rounds=2,
+    warmup=0.002,
+    block=0.002,
+    op_calls=20,
+    op_repeats=2,
+    memory_runs=(("S1", 200), ("S3", 20)),
+    lab_epochs=200,
+    lab_repeats=1,
+    profile_epochs=20,
+    gc_epochs={"eager_nn": 20, "captured_nn": 20, "micrograd": 1},
+)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks",
-                                     description="Run the benchmarks, print the tables, write RESULTS.md.")
-    parser.add_argument("--smoke", action="store_true",
-                        help="every part with tiny epoch counts (seconds); writes to --out or a temporary "
-                             "directory, never to benchmarks/RESULTS.md")
-    parser.add_argument("--sizes", nargs="+", choices=list(SIZES), default=list(SIZES), metavar="S",
-                        help="sizes of the per-epoch table (default: S1 S2 S3 S4)")
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks", description="Run the benchmarks, print the tables, write RESULTS.md."
+    )
+    parser.add_argument(
+        "--smoke",
+        action="store_true",
+        help="every part with tiny epoch counts (seconds); writes to --out or a temporary "
+        "directory, never to benchmarks/RESULTS.md",
+    )
+    parser.add_argument(
+        "--sizes",
+        nargs="+",
+        choices=list(SIZES),
+        default=list(SIZES),
+        metavar="S",
+        help="sizes of the per-epoch table (default: S1 S2 S3 S4)",
+    )
     parser.add_argument("--rounds", type=int, default=None, help="timed rounds per size (default 7; smoke 2)")
     parser.add_argument("--out", type=Path, default=None, help=f"results file (default {DEFAULT_OUT})")
-    parser.add_argument("--blas-threads", type=int, default=None, metavar="N",
-                        help="limit numpy's BLAS to N threads for the whole run (threadpoolctl); default: "
-                             "leave it as it is. On a machine shared with other work, a multithreaded BLAS call "
-                             "can wait a scheduler time slice for its second thread, which dominates S3 and S4")
+    parser.add_argument(
+        "--blas-threads",
+        type=int,
+        default=None,
+        metavar="N",
+        help="limit numpy's BLAS to N threads for the whole run (threadpoolctl); default: "
+        "leave it as it is. On a machine shared with other work, a multithreaded BLAS call "
+        "can wait a scheduler time slice for its second thread, which dominates S3 and S4",
+    )
     args = parser.parse_args(argv)
     args.sizes = list(dict.fromkeys(args.sizes))
     if args.rounds is not None and args.rounds < 1:
@@ -105,8 +139,14 @@ def run(args: argparse.Namespace, argv: list[str] | None) -> int:
     rounds = args.rounds or settings.rounds
     started = time.perf_counter()
     command = " ".join(["python -m benchmarks", *(sys.argv[1:] if argv is None else argv)])
-    results = report.Results(command=command, date=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-                             machine=machine.describe(), rounds=rounds, block_seconds=settings.block, smoke=args.smoke)
+    results = report.Results(
+        command=command,
+        date=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        machine=machine.describe(),
+        rounds=rounds,
+        block_seconds=settings.block,
+        smoke=args.smoke,
+    )
 
     for size in sizes_for(args.sizes, args.smoke):
         with phase(f"{size.title}: check against the reference, then {rounds} rounds"):
@@ -123,19 +163,26 @@ def run(args: argparse.Namespace, argv: list[str] | None) -> int:
             for mode in ("eager", "captured"):
                 results.memory.append(memory.measure(size_name, epochs, mode, smoke=args.smoke))
                 m = results.memory[-1]
-                log(f"  memory {size_name} {epochs} epochs {mode}: " +
-                    (m.error or f"start {m.start >> 20} MiB, peak {m.peak >> 20} MiB, end {m.end >> 20} MiB"))
+                log(
+                    f"  memory {size_name} {epochs} epochs {mode}: "
+                    + (m.error or f"start {m.start >> 20} MiB, peak {m.peak >> 20} MiB, end {m.end >> 20} MiB")
+                )
 
     with phase(f"the lab's run: S1, {settings.lab_epochs} epochs"):
         results.lab = labrun.run_lab(settings.lab_epochs, settings.lab_repeats, smoke=args.smoke, log=log)
         results.lab_epochs = settings.lab_epochs
 
     with phase("profile and garbage collection of the S1 loop"):
-        results.profiles = [hotspots.profile("eager_nn", settings.profile_epochs, smoke=args.smoke),
-                            hotspots.profile("captured_nn", settings.profile_epochs, top=8, smoke=args.smoke),
-                            hotspots.profile("native_nn", settings.profile_epochs, top=8, smoke=args.smoke)]
-        results.gc = [hotspots.gc_stats(key, epochs, smoke=args.smoke) for key, epochs in settings.gc_epochs.items()
-                      if not BY_KEY[key].unavailable()]
+        results.profiles = [
+            hotspots.profile("eager_nn", settings.profile_epochs, smoke=args.smoke),
+            hotspots.profile("captured_nn", settings.profile_epochs, top=8, smoke=args.smoke),
+            hotspots.profile("native_nn", settings.profile_epochs, top=8, smoke=args.smoke),
+        ]
+        results.gc = [
+            hotspots.gc_stats(key, epochs, smoke=args.smoke)
+            for key, epochs in settings.gc_epochs.items()
+            if not BY_KEY[key].unavailable()
+        ]
 
     machine.finish(results.machine)
     results.seconds = time.perf_counter() - started

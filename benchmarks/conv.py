@@ -7,13 +7,14 @@ One call: y = conv2d(x, w, b); (y * g).sum().backward(), with x, w and b requiri
 each call). Median over repeats of alternated blocks, milliseconds per call; the gradients are checked against
 PyTorch's first.
 """
+
 from __future__ import annotations
 
 import contextlib
 import statistics
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Callable, Iterator
 
 import numpy as np
 
@@ -79,8 +80,9 @@ def _pair(n: int, cin: int, cout: int, side: int) -> tuple[Callable, Callable | 
     return engine, reference, diff
 
 
-def run_conv(repeats: int = 7, block: float = 0.2, smoke: bool = False,
-             log: Callable[[str], None] = print) -> list[ConvResult]:
+def run_conv(
+    repeats: int = 7, block: float = 0.2, smoke: bool = False, log: Callable[[str], None] = print
+) -> list[ConvResult]:
     """Milliseconds per conv2d forward + backward, engine and PyTorch, at each case."""
     with _threads(THREADS):
         return [_case(case, repeats, block, log) for case in (SMOKE_CASES if smoke else CASES)]
@@ -92,6 +94,7 @@ def _threads(count: int) -> Iterator[None]:
     with contextlib.ExitStack() as stack:
         try:
             from threadpoolctl import threadpool_limits
+
             stack.enter_context(threadpool_limits(limits=count))
         except ImportError:
             pass
@@ -117,7 +120,7 @@ def _case(case: tuple, repeats: int, block: float, log: Callable[[str], None]) -
     for fn in fns:
         _ms_per_call(fn, block / 4)  # warm-up
     for r in range(repeats):
-        for i in (range(len(fns)) if r % 2 == 0 else reversed(range(len(fns)))):
+        for i in range(len(fns)) if r % 2 == 0 else reversed(range(len(fns))):
             samples[i].append(_ms_per_call(fns[i], block))
     med = [statistics.median(s) for s in samples]
     name = f"{n}x{cin}x{side}x{side} -> {cout} channels, 3x3, padding 1"

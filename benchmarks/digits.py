@@ -7,6 +7,7 @@ Prints each run's test accuracy and seconds per epoch, the medians, and whether 
 accuracy reaches 97.5% and lies within 0.5 points of PyTorch's. The two never share weights or batch orders
 (each draws its own from the seed), so the comparison is of the training recipe, not of one trajectory.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -37,9 +38,16 @@ def pytorch(seed: int, epochs: int) -> tuple[float, float]:
     torch.manual_seed(seed)
     x, y = (torch.from_numpy(np.array(a)) for a in data.digits("train"))
     xt, yt = (torch.from_numpy(np.array(a)) for a in data.digits("test"))
-    model = nn.Sequential(nn.Conv2d(1, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-                          nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-                          nn.Flatten(), nn.Linear(32 * 2 * 2, 10))
+    model = nn.Sequential(
+        nn.Conv2d(1, 16, 3, padding=1),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(16, 32, 3, padding=1),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Flatten(),
+        nn.Linear(32 * 2 * 2, 10),
+    )
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, y), batch_size=64, shuffle=True)
     start = time.perf_counter()
@@ -72,12 +80,16 @@ def main(argv: list[str] | None = None) -> int:
             for seed, (acc, per_epoch) in enumerate(results):
                 print(f"{name:12s} seed {seed}: test accuracy {acc:.2f}%  {per_epoch * 1e3:.1f} ms per epoch")
             medians[name] = statistics.median(a for a, _ in results)
-            print(f"{name:12s} median test accuracy {medians[name]:.2f}%, median "
-                  f"{statistics.median(t for _, t in results) * 1e3:.1f} ms per epoch")
+            print(
+                f"{name:12s} median test accuracy {medians[name]:.2f}%, median "
+                f"{statistics.median(t for _, t in results) * 1e3:.1f} ms per epoch"
+            )
     gap = medians["tinygrad_lab"] - medians["pytorch"]
     ok = medians["tinygrad_lab"] >= TARGET and abs(gap) <= TOLERANCE
-    print(f"tinygrad_lab - pytorch: {gap:+.2f} points; target {TARGET}% and within {TOLERANCE} points: "
-          f"{'met' if ok else 'NOT met'}")
+    print(
+        f"tinygrad_lab - pytorch: {gap:+.2f} points; target {TARGET}% and within {TOLERANCE} points: "
+        f"{'met' if ok else 'NOT met'}"
+    )
     return 0 if ok else 1
 
 

@@ -4,6 +4,7 @@ time the cyclic garbage collector takes per epoch.
 Counts and times are per epoch (the profiler's totals divided by the epochs); cProfile's own overhead
 inflates every figure, more for many small calls, so read them as shares, not as absolute times.
 """
+
 from __future__ import annotations
 
 import cProfile
@@ -86,8 +87,10 @@ def profile(key: str = "eager_nn", epochs: int = 2000, top: int = 15, smoke: boo
     total = sum(tt for (_, _, tt, _, _) in entries.values()) or 1e-12
     calls = sum(nc for (_, nc, _, _, _) in entries.values())
     rows = sorted(entries.items(), key=lambda kv: kv[1][2], reverse=True)[:top]
-    hot = [Hotspot(_name(*where), nc / epochs, tt / epochs * 1e6, ct / epochs * 1e6, tt / total)
-           for where, (_, nc, tt, ct, _) in rows]
+    hot = [
+        Hotspot(_name(*where), nc / epochs, tt / epochs * 1e6, ct / epochs * 1e6, tt / total)
+        for where, (_, nc, tt, ct, _) in rows
+    ]
     groups: dict[str, float] = {}
     for (file, _, func), (_, _, tt, _, _) in entries.items():
         key_ = _group(file, func)
@@ -130,5 +133,10 @@ def gc_stats(key: str, epochs: int, smoke: bool = False) -> GcStats:
         elapsed = time.perf_counter() - start
     finally:
         gc.callbacks.remove(callback)
-    return GcStats(key, epochs, elapsed / epochs * 1e6, (counts[0] / epochs, counts[1] / epochs, counts[2] / epochs),
-                   spent[0] / epochs * 1e6)
+    return GcStats(
+        key,
+        epochs,
+        elapsed / epochs * 1e6,
+        (counts[0] / epochs, counts[1] / epochs, counts[2] / epochs),
+        spent[0] / epochs * 1e6,
+    )

@@ -6,17 +6,20 @@ runs before each timed block (PyTorch sets its thread count there). Optional lib
 autograd, micrograd) are imported only when their runner is built, so the memory subprocesses and the
 tests never pay for them.
 """
+
 from __future__ import annotations
 
 import importlib
 import math
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
 from benchmarks.problems import Problem
+
 
 @dataclass
 class Runner:
@@ -68,6 +71,7 @@ def _import_error(module: str) -> str | None:
 
 # ---- the hand-written numpy reference ------------------------------------------------------------------------
 
+
 def build_reference(p: Problem) -> Runner:
     """tinygrad_lab.lab.reference.Network.train_step: the baseline of every ratio."""
     from tinygrad_lab.lab.reference import Network
@@ -77,6 +81,7 @@ def build_reference(p: Problem) -> Runner:
 
 
 # ---- tinygrad_lab ----------------------------------------------------------------------------------------------
+
 
 def _raw_step(p: Problem) -> tuple[Callable, list, Any, Any]:
     """Plain Tensors for the three weights, loss ((pred - y) ** 2).mean(), update in place on .data."""
@@ -127,9 +132,11 @@ def _nn_step(p: Problem) -> tuple[Callable, list, Any, Any]:
 RUN_EPOCHS = 100  # epochs per call of the run(n) row
 
 
-def _tinygrad(make: Callable[[Problem], tuple], compiled: bool, native: bool = False,
-              run: bool = False) -> Callable[[Problem], Runner]:
+def _tinygrad(
+    make: Callable[[Problem], tuple], compiled: bool, native: bool = False, run: bool = False
+) -> Callable[[Problem], Runner]:
     """The step eager, captured (numpy replay) or native; ``run``: RUN_EPOCHS epochs per call of step.run."""
+
     def build(p: Problem) -> Runner:
         import tinygrad_lab as tl
 
@@ -139,14 +146,16 @@ def _tinygrad(make: Callable[[Problem], tuple], compiled: bool, native: bool = F
         layout = (lambda a: a.T) if make is _nn_step else (lambda a: a)
         weights = lambda: [layout(w.data).copy() for w in ws]  # noqa: E731
         if run:
-            return Runner(lambda: fn.run(RUN_EPOCHS, x, y), weights, compiled=fn, per_call=RUN_EPOCHS,
-                          single=lambda: fn(x, y))
+            return Runner(
+                lambda: fn.run(RUN_EPOCHS, x, y), weights, compiled=fn, per_call=RUN_EPOCHS, single=lambda: fn(x, y)
+            )
         return Runner(lambda: fn(x, y), weights, compiled=fn if compiled else None)
 
     return build
 
 
 # ---- JAX -------------------------------------------------------------------------------------------------------
+
 
 def build_jax(p: Problem) -> Runner:
     """JAX jit (float64) of the whole epoch: grad of the loss by jax.grad, the update inside the jitted function."""
@@ -179,6 +188,7 @@ def build_jax(p: Problem) -> Runner:
 
 # ---- PyTorch ---------------------------------------------------------------------------------------------------
 
+
 def _torch(threads: int | None) -> Callable[[Problem], Runner]:
     """PyTorch eager, float64, raw tensors, update ``w.add_(w.grad, alpha=-lr)``; ``threads`` None: all."""
 
@@ -203,8 +213,9 @@ def _torch(threads: int | None) -> Callable[[Problem], Runner]:
                     w.grad = None
             return loss
 
-        return Runner(step, lambda: [w.detach().numpy().copy() for w in ws],
-                      prepare=lambda: torch.set_num_threads(count))
+        return Runner(
+            step, lambda: [w.detach().numpy().copy() for w in ws], prepare=lambda: torch.set_num_threads(count)
+        )
 
     return build
 
@@ -230,6 +241,7 @@ def torch_threads_label() -> str:
 
 # ---- HIPS autograd ---------------------------------------------------------------------------------------------
 
+
 def build_autograd(p: Problem) -> Runner:
     """HIPS autograd: grad of the loss as a function of the weight list; the update makes new arrays."""
     import autograd.numpy as anp
@@ -253,6 +265,7 @@ def build_autograd(p: Problem) -> Runner:
 
 
 # ---- micrograd -------------------------------------------------------------------------------------------------
+
 
 def build_micrograd(p: Problem) -> Runner:
     """micrograd's scalar Value engine. It has no sigmoid, so one is added in micrograd's own style (a Value
@@ -299,22 +312,61 @@ def build_micrograd(p: Problem) -> Runner:
 
 IMPLS: list[Impl] = [
     Impl("reference", "hand-written numpy (reference)", build_reference),
-    Impl("eager_nn", "tinygrad_lab eager, nn+optim", _tinygrad(_nn_step, compiled=False), has_target=True,
-         kind="eager", note="nn.MLP + optim.SGD + F.mse_loss: the lab's train_step"),
-    Impl("eager_raw", "tinygrad_lab eager, raw Tensors", _tinygrad(_raw_step, compiled=False), has_target=True,
-         kind="eager", note="3 weight Tensors, loss ((pred - y) ** 2).mean(), update w.data -= lr * w.grad.data"),
-    Impl("captured_nn", "tinygrad_lab captured (numpy replay), nn+optim", _tinygrad(_nn_step, compiled=True),
-         has_target=True, kind="captured", note="tl.compile(step, native=False) of the nn+optim step"),
-    Impl("captured_raw", "tinygrad_lab captured (numpy replay), raw Tensors", _tinygrad(_raw_step, compiled=True),
-         has_target=True, kind="captured", note="tl.compile(step, native=False) of the raw-Tensor step"),
-    Impl("native_nn", "tinygrad_lab native, nn+optim", _tinygrad(_nn_step, compiled=True, native=True),
-         has_target=True, kind="native", note="tl.compile of the nn+optim step (the native backend): what "
-         "`tinygrad-lab train` runs"),
-    Impl("native_raw", "tinygrad_lab native, raw Tensors", _tinygrad(_raw_step, compiled=True, native=True),
-         has_target=True, kind="native", note="tl.compile of the raw-Tensor step (the native backend)"),
-    Impl("native_run", f"tinygrad_lab native run({RUN_EPOCHS}), nn+optim",
-         _tinygrad(_nn_step, compiled=True, native=True, run=True), sizes=("S1", "S2", "S3"),
-         note=f"step.run({RUN_EPOCHS}, x, y): {RUN_EPOCHS} epochs in one native call, time per epoch (S1-S3)"),
+    Impl(
+        "eager_nn",
+        "tinygrad_lab eager, nn+optim",
+        _tinygrad(_nn_step, compiled=False),
+        has_target=True,
+        kind="eager",
+        note="nn.MLP + optim.SGD + F.mse_loss: the lab's train_step",
+    ),
+    Impl(
+        "eager_raw",
+        "tinygrad_lab eager, raw Tensors",
+        _tinygrad(_raw_step, compiled=False),
+        has_target=True,
+        kind="eager",
+        note="3 weight Tensors, loss ((pred - y) ** 2).mean(), update w.data -= lr * w.grad.data",
+    ),
+    Impl(
+        "captured_nn",
+        "tinygrad_lab captured (numpy replay), nn+optim",
+        _tinygrad(_nn_step, compiled=True),
+        has_target=True,
+        kind="captured",
+        note="tl.compile(step, native=False) of the nn+optim step",
+    ),
+    Impl(
+        "captured_raw",
+        "tinygrad_lab captured (numpy replay), raw Tensors",
+        _tinygrad(_raw_step, compiled=True),
+        has_target=True,
+        kind="captured",
+        note="tl.compile(step, native=False) of the raw-Tensor step",
+    ),
+    Impl(
+        "native_nn",
+        "tinygrad_lab native, nn+optim",
+        _tinygrad(_nn_step, compiled=True, native=True),
+        has_target=True,
+        kind="native",
+        note="tl.compile of the nn+optim step (the native backend): what `tinygrad-lab train` runs",
+    ),
+    Impl(
+        "native_raw",
+        "tinygrad_lab native, raw Tensors",
+        _tinygrad(_raw_step, compiled=True, native=True),
+        has_target=True,
+        kind="native",
+        note="tl.compile of the raw-Tensor step (the native backend)",
+    ),
+    Impl(
+        "native_run",
+        f"tinygrad_lab native run({RUN_EPOCHS}), nn+optim",
+        _tinygrad(_nn_step, compiled=True, native=True, run=True),
+        sizes=("S1", "S2", "S3"),
+        note=f"step.run({RUN_EPOCHS}, x, y): {RUN_EPOCHS} epochs in one native call, time per epoch (S1-S3)",
+    ),
     Impl("torch_1", "PyTorch eager, 1 thread", _torch(1), module="torch"),
     Impl("torch_all", "PyTorch eager, all threads", _torch(None), module="torch"),
     Impl("jax", "JAX jit", build_jax, module="jax"),
@@ -343,4 +395,3 @@ def cpu_count() -> int:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # pragma: no cover  (not Linux)
         return os.cpu_count() or 1
-

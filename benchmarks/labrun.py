@@ -7,6 +7,7 @@ predictions. "train.fit" is the same run through ``tinygrad_lab.lab.train.fit(..
 ``step.run(epochs, x, y)`` (warm-up, trace, check, C compile and every epoch, timed after the imports), then
 once more with the cache it left: the first is the lab's run as a new user sees it.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -17,8 +18,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 
@@ -123,17 +124,24 @@ def fresh_run(size: str, epochs: int, cache: str, smoke: bool = False) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def run_lab(epochs: int = 20_000, repeats: int = 2, smoke: bool = False,
-            log: Callable[[str], None] = print) -> list[LabRun]:
+def run_lab(
+    epochs: int = 20_000, repeats: int = 2, smoke: bool = False, log: Callable[[str], None] = print
+) -> list[LabRun]:
     """Wall time of the full S1 run: reference, native, captured (numpy replay) and eager, alternated over
     ``repeats``; then the native run(n) in a fresh process, with an empty cache and with the cache it left."""
     p = make_problem(sizes_for(["S1"], smoke)[0])
-    runs = {"native": LabRun("native", "tinygrad_lab native step (nn+optim)"),
-            "captured": LabRun("captured", "tinygrad_lab captured, numpy replay (nn+optim)"),
-            "eager": LabRun("eager", "tinygrad_lab eager (nn+optim)"),
-            "reference": LabRun("reference", "hand-written numpy (reference)")}
-    loops = {"native": _loop_tinygrad("native_nn"), "captured": _loop_tinygrad("captured_nn"),
-             "eager": _loop_tinygrad("eager_nn"), "reference": _loop_reference}
+    runs = {
+        "native": LabRun("native", "tinygrad_lab native step (nn+optim)"),
+        "captured": LabRun("captured", "tinygrad_lab captured, numpy replay (nn+optim)"),
+        "eager": LabRun("eager", "tinygrad_lab eager (nn+optim)"),
+        "reference": LabRun("reference", "hand-written numpy (reference)"),
+    }
+    loops = {
+        "native": _loop_tinygrad("native_nn"),
+        "captured": _loop_tinygrad("captured_nn"),
+        "eager": _loop_tinygrad("eager_nn"),
+        "reference": _loop_reference,
+    }
     for _ in range(repeats):
         for key, loop in loops.items():
             seconds, loss, acc = loop(p, epochs)
@@ -146,11 +154,21 @@ def run_lab(epochs: int = 20_000, repeats: int = 2, smoke: bool = False,
                     run.fit_seconds.append(fit_seconds)
             log(f"  lab run {epochs} epochs {run.label:<36} {seconds:.3f} s")
     with tempfile.TemporaryDirectory(prefix="tinygrad-lab-cache-") as cache:
-        for key, label in [("native_fresh", "native run(n), fresh process, empty cache"),
-                           ("native_cached", "native run(n), fresh process, cached")]:
+        for key, label in [
+            ("native_fresh", "native run(n), fresh process, empty cache"),
+            ("native_cached", "native run(n), fresh process, cached"),
+        ]:
             result = fresh_run("S1", epochs, cache, smoke)
-            run = runs[key] = LabRun(key, label, [result["seconds"]], final_loss=result["loss"],
-                                     accuracy=result["accuracy"], compile_seconds=result["compile"])
-            log(f"  lab run {epochs} epochs {run.label:<36} {run.best:.3f} s ({result['backend']}, compile "
-                f"{result['compile'] or 0:.3f} s)")
+            run = runs[key] = LabRun(
+                key,
+                label,
+                [result["seconds"]],
+                final_loss=result["loss"],
+                accuracy=result["accuracy"],
+                compile_seconds=result["compile"],
+            )
+            log(
+                f"  lab run {epochs} epochs {run.label:<36} {run.best:.3f} s ({result['backend']}, compile "
+                f"{result['compile'] or 0:.3f} s)"
+            )
     return list(runs.values())

@@ -1,4 +1,5 @@
 """What the results were measured on: cores, CPU model, load, Python, numpy, BLAS and optional libraries."""
+
 from __future__ import annotations
 
 import os
@@ -77,8 +78,10 @@ def finish(info: dict[str, Any]) -> None:
     start, end = info.get("load_start"), _load()
     info["load_end"] = end
     if start is not None and end is not None:
-        info["load"] = (f"{start:.2f} at the start, {end:.2f} at the end (1-minute load average on "
-                        f"{cpu_count()} cores, this run included)")
+        info["load"] = (
+            f"{start:.2f} at the start, {end:.2f} at the end (1-minute load average on "
+            f"{cpu_count()} cores, this run included)"
+        )
 
 
 def _load() -> float | None:

@@ -6,6 +6,7 @@ records RSS before the first epoch, after 10% (at least 5) and 50% of the epochs
 run (VmHWM). No growth per epoch means RSS after 100% of the epochs equals RSS after 10% (the first epochs
 may allocate once: optimizer state, tl.compile's buffers).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -75,8 +76,14 @@ def worker(size_name: str, epochs: int, mode: str, smoke: bool) -> dict:
     runner = BY_KEY["captured_nn" if mode == "captured" else "eager_nn"].build(make_problem(size))
     gc.collect()
     peak_reset = reset_peak()
-    result = {"size": size_name, "n": size.n, "epochs": epochs, "mode": mode, "start": rss_bytes(),
-              "peak_reset": peak_reset}
+    result = {
+        "size": size_name,
+        "n": size.n,
+        "epochs": epochs,
+        "mode": mode,
+        "start": rss_bytes(),
+        "peak_reset": peak_reset,
+    }
     marks = [(first_mark(epochs), "at_10"), (max(first_mark(epochs), epochs // 2), "at_50")]
     step = runner.step
     for epoch in range(1, epochs + 1):
@@ -125,8 +132,18 @@ def measure(size: str, epochs: int, mode: str, smoke: bool = False, timeout: flo
         tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
         return MemoryResult(size, 0, mode, epochs, 0, 0, 0, 0, 0, False, error=tail[:200])
     data = json.loads(proc.stdout.strip().splitlines()[-1])
-    return MemoryResult(data["size"], data["n"], data["mode"], data["epochs"], data["start"], data["at_10"],
-                        data["at_50"], data["end"], data["peak"], data["peak_reset"])
+    return MemoryResult(
+        data["size"],
+        data["n"],
+        data["mode"],
+        data["epochs"],
+        data["start"],
+        data["at_10"],
+        data["at_50"],
+        data["end"],
+        data["peak"],
+        data["peak_reset"],
+    )
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -5,12 +5,13 @@ runs ``backward`` (with a ones gradient for non-scalar outputs) after clearing t
 numpy side computes the same gradients by hand. Each case is timed in blocks of calls; the figure is the
 median over repeats, in microseconds per call, with the engine and numpy blocks alternated.
 """
+
 from __future__ import annotations
 
 import statistics
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 
@@ -55,7 +56,7 @@ def _cases() -> dict[str, tuple[Callable, Callable, Callable, Callable]]:
     def np_sum_fb() -> tuple:
         return a.sum(), np.full_like(a, 1.0)
 
-    def fb(make: Callable[[], "tl.Tensor"], scalar: bool = False) -> Callable[[], None]:
+    def fb(make: Callable[[], tl.Tensor], scalar: bool = False) -> Callable[[], None]:
         def run() -> None:
             ta.grad = None
             tb.grad = None
@@ -64,11 +65,16 @@ def _cases() -> dict[str, tuple[Callable, Callable, Callable, Callable]]:
                 out.backward()
             else:
                 out.backward(g_ones)
+
         return run
 
     return {
-        "sigmoid (elementwise)": (lambda: 1.0 / (1.0 + np.exp(-a)), lambda: ta.sigmoid(), np_sigmoid_fb,
-                                  fb(lambda: ta.sigmoid())),
+        "sigmoid (elementwise)": (
+            lambda: 1.0 / (1.0 + np.exp(-a)),
+            lambda: ta.sigmoid(),
+            np_sigmoid_fb,
+            fb(lambda: ta.sigmoid()),
+        ),
         "mul (elementwise)": (lambda: a * b, lambda: ta * tb, np_mul_fb, fb(lambda: ta * tb)),
         "matmul": (lambda: a @ b, lambda: ta @ tb, np_matmul_fb, fb(lambda: ta @ tb)),
         "sum": (lambda: a.sum(), lambda: ta.sum(), np_sum_fb, fb(lambda: ta.sum(), scalar=True)),

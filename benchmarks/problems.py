@@ -1,5 +1,6 @@
 """The benchmark problems: the lab's MLP (sigmoid on every layer, no bias, MSE mean, full batch, float64,
 SGD with lr 0.1) at four sizes, with the data and initial weights every implementation starts from."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -22,7 +23,7 @@ class Size:
     h2: int
     xor: bool = False  # the lab's fixed 21-point XOR set instead of n random points
 
-    def scaled(self, n: int, hidden: int | None = None) -> "Size":
+    def scaled(self, n: int, hidden: int | None = None) -> Size:
         """A smaller version for smoke mode: ``n`` points (and ``hidden`` x ``hidden`` layers if given)."""
         h1, h2 = (self.h1, self.h2) if hidden is None else (hidden, hidden)
         shape = "" if hidden is None else f", hidden {h1}x{h2}"
@@ -73,8 +74,11 @@ def make_problem(size: Size, seed: int = WEIGHT_SEED) -> Problem:
     """The data and the lab's randn initial weights (drawn as reference.Network draws them) of a size."""
     x, y = xor_easy() if size.xor else linear_points(size.n)
     rng = np.random.default_rng(seed)
-    weights = (rng.standard_normal((2, size.h1)), rng.standard_normal((size.h1, size.h2)),
-               rng.standard_normal((size.h2, 1)))
+    weights = (
+        rng.standard_normal((2, size.h1)),
+        rng.standard_normal((size.h1, size.h2)),
+        rng.standard_normal((size.h2, 1)),
+    )
     return Problem(size, x, y, weights)
 
 

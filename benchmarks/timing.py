@@ -9,12 +9,13 @@ so the timed calls of a captured step are all replays.) Each implementation is t
 round times one block of every implementation, in an order rotated every round, so that slow drifts of a
 shared machine hit all of them alike; the ratio to the reference is taken within each round.
 """
+
 from __future__ import annotations
 
 import statistics
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 
@@ -136,8 +137,15 @@ def check(impl: Impl, problem: Problem, reference_weights: list[np.ndarray]) -> 
     return Row(impl, "ok", check_diff=diff), runner
 
 
-def run_size(size: Size, rounds: int, warmup: float, block: float, max_epochs: int = 100_000,
-             impls: list[Impl] | None = None, log: Callable[[str], None] = print) -> SizeResult:
+def run_size(
+    size: Size,
+    rounds: int,
+    warmup: float,
+    block: float,
+    max_epochs: int = 100_000,
+    impls: list[Impl] | None = None,
+    log: Callable[[str], None] = print,
+) -> SizeResult:
     """Check and time every implementation at one size."""
     impls = IMPLS if impls is None else impls
     problem = make_problem(size)
@@ -163,8 +171,10 @@ def run_size(size: Size, rounds: int, warmup: float, block: float, max_epochs: i
         row, runner = check(impl, problem, ref_weights)
         rows.append(row)
         shown = "-" if row.check_diff is None else f"{row.check_diff:.2e}"
-        log(f"  check {size.name} {impl.label:<40} max |dw| after {CHECK_STEPS} steps = {shown}  {row.status}"
-            + (f" ({row.detail})" if row.status == "error" else ""))
+        log(
+            f"  check {size.name} {impl.label:<40} max |dw| after {CHECK_STEPS} steps = {shown}  {row.status}"
+            + (f" ({row.detail})" if row.status == "error" else "")
+        )
         if runner is not None:
             runners[impl.key] = runner
 
@@ -178,7 +188,7 @@ def run_size(size: Size, rounds: int, warmup: float, block: float, max_epochs: i
 
     keys = list(runners)
     for r in range(rounds):
-        order = keys[r % len(keys):] + keys[:r % len(keys)]
+        order = keys[r % len(keys) :] + keys[: r % len(keys)]
         this_round: dict[str, float] = {}
         for key in order:
             row = by_key[key]

@@ -5,6 +5,7 @@ The report's code below is copied as printed (sigmoid, derivative_sigmoid, the N
 backpropagation); only the indentation of forward's ``return``, which the report prints outside the method,
 is fixed. The report does not print derivative_MSE; it is written here as the derivative of its loss.
 """
+
 import copy
 
 import numpy as np
@@ -15,15 +16,18 @@ from tinygrad_lab.testing import check_backprop
 
 # ---- the lab report's code -------------------------------------------------------------------------------------
 def sigmoid(x):
-    return 1.0/(1.0 + np.exp(-x))
+    return 1.0 / (1.0 + np.exp(-x))
+
 
 def derivative_sigmoid(x):
     return np.multiply(x, 1.0 - x)
 
+
 def derivative_MSE(y, pred_y):  # not printed in the report: d/d pred_y of np.mean((y-pred_y) ** 2)
     return -2 * (y - pred_y) / y.shape[0]
 
-class Network():
+
+class Network:
     def __init__(self, x_in, h1_neuron, h2_neuron, y_out):
         self.w1 = np.random.randn(x_in, h1_neuron)
         self.w2 = np.random.randn(h1_neuron, h2_neuron)
@@ -92,7 +96,7 @@ class TransposedProduct(Network):
         self.d_l1 = self.x.T @ (dz1 * ((dz2 * ((dz3 * dy) @ self.w3.T)) @ self.w2.T))
 
 
-# ---- the check ---------------------------------------------------------------------------------------------------------
+# ---- the check -------------------------------------------------------------------------------------------------------
 def check(net, x, y):
     """Run the network's own forward and backpropagation, then judge its gradients."""
     net.forward(x)
@@ -109,10 +113,12 @@ def check(net, x, y):
 
 def main() -> None:
     x, y = data.generate_linear(100, rng=0)  # the lab's linear task
-    for cls, title in [(Network, "The report's backpropagation, as printed"),
-                       (MissingFactorTwo, "Mistake 1: the 2 of the square is missing"),
-                       (DerivativeAtTheInput, "Mistake 2: derivative_sigmoid applied to the activation's input"),
-                       (TransposedProduct, "Mistake 3: the gradient of the 4x4 middle layer transposed")]:
+    for cls, title in [
+        (Network, "The report's backpropagation, as printed"),
+        (MissingFactorTwo, "Mistake 1: the 2 of the square is missing"),
+        (DerivativeAtTheInput, "Mistake 2: derivative_sigmoid applied to the activation's input"),
+        (TransposedProduct, "Mistake 3: the gradient of the 4x4 middle layer transposed"),
+    ]:
         np.random.seed(1)  # the report draws its weights from np.random
         result = check(cls(2, 4, 4, 1), x, y)
         print(f"== {title}: {'passes' if result else 'fails'}\n{result}\n")

@@ -6,6 +6,7 @@ Open the .html files in any browser (they are self-contained and work offline). 
 neuron's page is photographed mid-backward in headless Chromium (Debian's chromium and chromium-driver,
 and selenium: pip install 'tinygrad-lab[dev]'), as demos/explain_screenshot.png in the README.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -47,9 +48,17 @@ def screenshot(page: Path, png: Path, steps: int = 4) -> Path:
     with tempfile.TemporaryDirectory() as profile:
         options = webdriver.ChromeOptions()
         options.binary_location = "/usr/bin/chromium"
-        for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                    "--disable-component-update", "--disable-sync", "--no-first-run", "--window-size=1400,860",
-                    f"--user-data-dir={profile}"):
+        for arg in (
+            "--headless=new",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+            "--window-size=1400,860",
+            f"--user-data-dir={profile}",
+        ):
             options.add_argument(arg)
         driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
         try:
@@ -68,10 +77,14 @@ def main() -> None:
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     pages = [
-        viz.explain(neuron(), args.out / "neuron_backprop.html",
-                        title="micrograd's neuron o = tanh(x1*w1 + x2*w2 + b)"),
-        runs.explain_page(TrainConfig(task="xor", hidden=(2, 2), lr=0.1, epochs=2000), args.out / "xor_backprop.html",
-                          after_epochs=2000),
+        viz.explain(
+            neuron(), args.out / "neuron_backprop.html", title="micrograd's neuron o = tanh(x1*w1 + x2*w2 + b)"
+        ),
+        runs.explain_page(
+            TrainConfig(task="xor", hidden=(2, 2), lr=0.1, epochs=2000),
+            args.out / "xor_backprop.html",
+            after_epochs=2000,
+        ),
     ]
     for page in pages:
         print(f"wrote {page}")

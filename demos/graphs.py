@@ -5,6 +5,7 @@
 Each picture is written as SVG and PNG through Graphviz's `dot`; where `dot` is missing, the DOT text is
 written instead (same name, .dot) and a note says how to install Graphviz.
 """
+
 from __future__ import annotations
 
 import sys

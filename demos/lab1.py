@@ -4,6 +4,7 @@ without biases, MSE, plain SGD at lr 0.1 for 20000 epochs, its log, and its figu
 The lab wrote sigmoid, its derivative, the forward pass, the chain rule for three weight matrices and the
 update by hand; here the engine derives the backward pass and the optimizer does the update.
 """
+
 import pathlib
 
 import numpy as np
@@ -11,8 +12,8 @@ import numpy as np
 import tinygrad_lab as tl
 import tinygrad_lab.nn.functional as F
 from tinygrad_lab import nn, optim
-from tinygrad_lab.lab import data, plots
 from tinygrad_lab.files import save_figure
+from tinygrad_lab.lab import data, plots
 
 OUT = pathlib.Path(__file__).resolve().parent / "out"
 EPOCHS, LR = 20000, 0.1
@@ -27,8 +28,8 @@ def train(name, x, y, seed=3):  # a draw on which XOR converges in 20000 epochs,
         opt.zero_grad()
         pred_y = model(x)
         loss = F.mse_loss(pred_y, y)  # np.mean((y - pred_y) ** 2)
-        loss.backward()               # the lab's backpropagation(), derived by the engine
-        opt.step()                    # w -= lr * dw for every weight
+        loss.backward()  # the lab's backpropagation(), derived by the engine
+        opt.step()  # w -= lr * dw for every weight
         return loss, pred_y
 
     xs, ys, losses, accs = tl.Tensor(x), tl.Tensor(y), [], []

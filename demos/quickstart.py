@@ -1,4 +1,5 @@
 """Quickstart: a micrograd-style scalar neuron, then the lab's network trained on XOR, all on Tensors."""
+
 import numpy as np
 
 import tinygrad_lab as tl
@@ -38,5 +39,7 @@ for epoch in range(1, 3001):
         print(f"epoch {epoch} loss : {loss.item():.8f} acc(%) : {acc:.1f}")
 
 # 3. Gradients are checked against finite differences.
-print("gradcheck of the network w.r.t. its first weight:",
-      gradcheck(lambda w1: ((forward(xs[:4], [w1, *weights[1:]]) - ys[:4]) ** 2).mean(), [weights[0]]))
+print(
+    "gradcheck of the network w.r.t. its first weight:",
+    gradcheck(lambda w1: ((forward(xs[:4], [w1, *weights[1:]]) - ys[:4]) ** 2).mean(), [weights[0]]),
+)

@@ -1,11 +1,14 @@
 """Shared test settings: hypothesis profiles sized so `make test` stays within minutes on 2 cores."""
+
 import os
 
 import pytest
 from hypothesis import HealthCheck, settings
 
 settings.register_profile(
-    "default", max_examples=int(os.environ.get("HYPOTHESIS_EXAMPLES", "25")), deadline=None,
+    "default",
+    max_examples=int(os.environ.get("HYPOTHESIS_EXAMPLES", "25")),
+    deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
     derandomize=os.environ.get("CI") == "true",  # CI replays the same examples; a developer's runs explore new ones
     print_blob=True,  # a failure prints the line that replays it

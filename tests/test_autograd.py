@@ -1,4 +1,5 @@
 """PyTorch's autograd semantics, one by one."""
+
 import gc
 import sys
 import threading
@@ -19,6 +20,7 @@ def leaf(a):
 
 
 # ---- implicit gradient ------------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("shape", [(), (1,), (1, 1), (1, 1, 1)])
 def test_implicit_gradient_for_single_element_outputs(shape):
@@ -78,6 +80,7 @@ def test_gradient_of_wrong_shape_is_refused():
 
 # ---- accumulation, fan-out, diamonds -----------------------------------------------------------------------------
 
+
 def test_leaf_grad_accumulates_across_backward_calls():
     x = leaf([1.0, -2.0])
     (x * x).sum().backward()
@@ -109,7 +112,7 @@ def test_fan_out_and_diamonds():
 
     x = leaf(1.5)
     (x * x * x).backward()
-    assert x.grad.item() == pytest.approx(3 * 1.5 ** 2, rel=1e-15)
+    assert x.grad.item() == pytest.approx(3 * 1.5**2, rel=1e-15)
 
     x = leaf([0.3, -0.7])
     y = x * 3.0
@@ -124,7 +127,7 @@ def test_shared_subgraph_visited_once_per_backward():
     for _ in range(20):  # 2**20 paths from the top to x: a naive recursion would walk each of them
         y = y + y
     y.backward()
-    assert x.grad.item() == 2.0 * 2 ** 20
+    assert x.grad.item() == 2.0 * 2**20
 
 
 def test_deep_chain_has_no_recursion_error():
@@ -153,6 +156,7 @@ def test_deep_chain_of_mixed_ops():
 
 # ---- non-leaves and retain_grad ----------------------------------------------------------------------------------
 
+
 def test_non_leaves_keep_no_grad_unless_retained():
     x = leaf([1.0, 2.0])
     y = x * 3.0
@@ -180,6 +184,7 @@ def test_retain_grad_on_leaf_is_harmless():
 
 # ---- retain_graph ------------------------------------------------------------------------------------------------
 
+
 def test_second_backward_without_retain_graph_raises():
     x = leaf([1.0, 2.0])
     y = (x * x).sum()
@@ -202,12 +207,13 @@ def test_retain_graph_allows_second_backward():
     y = (x * x).exp().sum()
     y.backward(retain_graph=True)
     y.backward()
-    np.testing.assert_allclose(x.grad.data, 2 * (2 * x.data * np.exp(x.data ** 2)), rtol=1e-14)
+    np.testing.assert_allclose(x.grad.data, 2 * (2 * x.data * np.exp(x.data**2)), rtol=1e-14)
     with pytest.raises(RuntimeError, match="retain_graph=True"):
         y.backward()
 
 
 # ---- garbage -----------------------------------------------------------------------------------------------------
+
 
 def _graph_refs():
     x = leaf(np.ones((3, 3)))
@@ -264,10 +270,11 @@ def test_saved_arrays_released_after_backward():
     assert len(node.saved_tensors) == 2
     y.backward()
     with pytest.raises(RuntimeError, match="retain_graph=True"):
-        node.saved_tensors
+        _ = node.saved_tensors
 
 
 # ---- grad modes --------------------------------------------------------------------------------------------------
+
 
 def test_no_grad_context_and_enable_grad_nested():
     x = leaf([1.0])
@@ -376,14 +383,14 @@ def test_grad_mode_is_thread_local():
     # and a thread started while this one is under no_grad records by default
     result = {}
     with tl.no_grad():
-        t = threading.Thread(target=lambda: result.update(enabled=tl.is_grad_enabled(),
-                                                          rg=(x * 2.0).requires_grad))
+        t = threading.Thread(target=lambda: result.update(enabled=tl.is_grad_enabled(), rg=(x * 2.0).requires_grad))
         t.start()
         t.join(10)
     assert result == {"enabled": True, "rg": True}
 
 
 # ---- detach, requires_grad_ --------------------------------------------------------------------------------------
+
 
 def test_detach_shares_data_and_cuts_the_graph():
     x = leaf([1.0, 2.0])
@@ -412,6 +419,7 @@ def test_requires_grad_():
 
 
 # ---- hooks -------------------------------------------------------------------------------------------------------
+
 
 def test_leaf_hook_sees_and_replaces_gradient():
     x = leaf([1.0, 2.0])
@@ -467,14 +475,16 @@ def test_hook_on_tensor_without_grad_is_an_error():
 
 # ---- higher order ------------------------------------------------------------------------------------------------
 
+
 def test_hessian_vector_product():
     x = leaf([0.5, -1.0, 2.0])
     v = np.array([1.0, 2.0, -0.5])
-    f = (x ** 3).sum() + (x[0] * x[1] * x[2])
+    f = (x**3).sum() + (x[0] * x[1] * x[2])
     (g,) = tl.grad(f, x, create_graph=True)
     assert g.requires_grad
     np.testing.assert_allclose(
-        g.data, 3 * x.data ** 2 + np.array([x.data[1] * x.data[2], x.data[0] * x.data[2], x.data[0] * x.data[1]]))
+        g.data, 3 * x.data**2 + np.array([x.data[1] * x.data[2], x.data[0] * x.data[2], x.data[0] * x.data[1]])
+    )
     (g * v).sum().backward()
     a, b, c = x.data
     hessian = np.diag(6 * x.data) + np.array([[0, c, b], [c, 0, a], [b, a, 0]])
@@ -503,7 +513,7 @@ def test_gradient_penalty():
     # gx = w * sech^2(wx) =: w * s; d(gx^2)/dw = 2 gx * (s + w * x * ds/du), ds/du = -2 tanh(u) s
     u = w.data * x.data
     t = np.tanh(u)
-    s = 1 - t ** 2
+    s = 1 - t**2
     gx_np = w.data * s
     np.testing.assert_allclose(gx.data, gx_np, rtol=1e-14)
     np.testing.assert_allclose(w.grad.data, 2 * gx_np * (s + w.data * x.data * (-2 * t * s)), rtol=1e-12)
@@ -521,6 +531,7 @@ def test_third_derivative():
 
 
 # ---- tl.grad -----------------------------------------------------------------------------------------------------
+
 
 def test_grad_returns_tuple_and_leaves_dot_grad_alone():
     x, w = leaf([1.0, 2.0]), leaf([3.0, -1.0])
@@ -595,6 +606,7 @@ def test_grad_retain_graph_default_follows_create_graph():
 
 # ---- anomaly detection -------------------------------------------------------------------------------------------
 
+
 def test_detect_anomaly_in_forward_names_op_and_line():
     x = leaf([1.0, -1.0])
     with np.errstate(invalid="ignore", divide="ignore"), tl.detect_anomaly():
@@ -654,11 +666,12 @@ def test_detect_anomaly_quiet_on_finite_values():
 
 # ---- a user's Function takes part in everything ------------------------------------------------------------------
 
+
 class Cube(tl.Function):
     @staticmethod
     def forward(ctx, x):
         ctx.save_for_backward(x)
-        return x ** 3
+        return x**3
 
     @staticmethod
     def backward(ctx, grad):
@@ -670,7 +683,7 @@ def test_user_function_first_and_second_order():
     x = leaf([0.5, -1.5])
     assert gradcheck(Cube.apply, [x])
     (g,) = tl.grad(Cube.apply(x).sum(), x, create_graph=True)
-    np.testing.assert_allclose(g.data, 3 * x.data ** 2)
+    np.testing.assert_allclose(g.data, 3 * x.data**2)
     g.sum().backward()
     np.testing.assert_allclose(x.grad.data, 6 * x.data)
 
@@ -696,6 +709,7 @@ def test_needs_input_grad():
 
 
 # ---- regressions found in review -----------------------------------------------------------------------------
+
 
 def test_detached_copy_is_a_constant_in_higher_order_gradients():
     x = tl.tensor([1.0, 2.0, 3.0], requires_grad=True)

@@ -1,6 +1,7 @@
 """tl.jacobian / hessian / vjp / jvp / hvp / vhp against torch.autograd.functional (values and return
 structure) and against central finite differences; create_graph, strict, the errors; Tensor.std and norm;
 the Hessian of the lab network's loss."""
+
 import numpy as np
 import pytest
 import torch
@@ -9,8 +10,8 @@ import torch.autograd.functional as TF
 import tinygrad_lab as tl
 import tinygrad_lab.nn.functional as F
 from tinygrad_lab import nn
-from tinygrad_lab.lab import data
 from tinygrad_lab.engine.derivatives import functional_call, loss_hessian
+from tinygrad_lab.lab import data
 from tinygrad_lab.testing import gradcheck
 
 RNG = np.random.default_rng(0)
@@ -86,7 +87,7 @@ def fd_hessian(fn, arrays):
     base = np.concatenate([np.ravel(x) for x in ins])
 
     def f(vec):
-        parts = tuple(vec[offsets[i]:offsets[i + 1]].reshape(np.shape(x)) for i, x in enumerate(ins))
+        parts = tuple(vec[offsets[i] : offsets[i + 1]].reshape(np.shape(x)) for i, x in enumerate(ins))
         return call_np(fn, parts)[0].item()
 
     n = base.size
@@ -94,9 +95,16 @@ def fd_hessian(fn, arrays):
     for a in range(n):
         for b in range(n):
             e_a, e_b = np.eye(n)[a] * EPS2, np.eye(n)[b] * EPS2
-            h[a, b] = (f(base + e_a + e_b) - f(base + e_a - e_b) - f(base - e_a + e_b) + f(base - e_a - e_b)) / (4 * EPS2 ** 2)
-    return [[h[offsets[i]:offsets[i + 1], offsets[j]:offsets[j + 1]].reshape(np.shape(ins[i]) + np.shape(ins[j]))
-             for j in range(len(ins))] for i in range(len(ins))]
+            h[a, b] = (f(base + e_a + e_b) - f(base + e_a - e_b) - f(base - e_a + e_b) + f(base - e_a - e_b)) / (
+                4 * EPS2**2
+            )
+    return [
+        [
+            h[offsets[i] : offsets[i + 1], offsets[j] : offsets[j + 1]].reshape(np.shape(ins[i]) + np.shape(ins[j]))
+            for j in range(len(ins))
+        ]
+        for i in range(len(ins))
+    ]
 
 
 def nested(result, is_out_tuple, is_in_tuple):
@@ -111,6 +119,7 @@ def random_like(arrays, seed):
 
 
 # ---- values: torch and finite differences ------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("name", FUNCS)
 def test_jacobian(name):
@@ -176,22 +185,30 @@ def test_v_may_be_omitted_only_for_one_element():
     fn, x = SCALARS["scalar_in"]
     for f in (tl.vjp, tl.jvp, tl.hvp, tl.vhp):
         assert_same(f(fn, tl.tensor(x)), getattr(TF, f.__name__)(fn, torch.tensor(x)))
-    with pytest.raises(RuntimeError, match="The vector v can only be None if the user-provided function returns a "
-                                           "single Tensor with a single element"):
+    with pytest.raises(
+        RuntimeError,
+        match="The vector v can only be None if the user-provided function returns a "
+        "single Tensor with a single element",
+    ):
         tl.vjp(lambda x: x * 2, tl.tensor(X3))
     with pytest.raises(RuntimeError, match="The vector v can only be None if the input to the user-provided function"):
         tl.jvp(lambda x: x.sum(), tl.tensor(X3))
 
 
 def test_bad_arguments_give_torch_errors():
-    with pytest.raises(TypeError, match="The inputs given to jacobian must be either a Tensor or a tuple of Tensors "
-                                        "but the value at index 1 has type ndarray"):
+    with pytest.raises(
+        TypeError,
+        match="The inputs given to jacobian must be either a Tensor or a tuple of Tensors "
+        "but the value at index 1 has type ndarray",
+    ):
         tl.jacobian(lambda x, y: x, (tl.tensor(X3), X3))
     with pytest.raises(RuntimeError, match=r"v has invalid size: should be \(3,\) but got \(2,\)"):
         tl.vjp(lambda x: x * 2, tl.tensor(X3), tl.tensor([1.0, 2.0]))
     with pytest.raises(RuntimeError, match="v is a tuple of invalid length: should be 2 but got 1"):
         tl.jvp(lambda x, y: x * y, (tl.tensor(X3), tl.tensor(Y3)), (tl.tensor(X3),))
-    with pytest.raises(RuntimeError, match="The Tensor returned by the function given to hessian should contain a single"):
+    with pytest.raises(
+        RuntimeError, match="The Tensor returned by the function given to hessian should contain a single"
+    ):
         tl.hessian(lambda x: x * x, tl.tensor(X3))
     with pytest.raises(RuntimeError, match="The function given to hvp must return a single Tensor"):
         tl.hvp(lambda x: (x.sum(), x.sum()), tl.tensor(X3), tl.tensor(X3))
@@ -204,10 +221,12 @@ STRICT_CASES = {
     "vjp": lambda m: m.vjp(lambda x, y: x * 2, (m.tensor(X3), m.tensor(Y3)), m.tensor(Y3), strict=True),
     "jvp": lambda m: m.jvp(lambda x, y: x * 2, (m.tensor(X3), m.tensor(Y3)), (m.tensor(X3), m.tensor(Y3)), strict=True),
     "hessian_linear": lambda m: m.hessian(lambda x: (x * 2).sum(), m.tensor(X3), strict=True),
-    "hvp": lambda m: m.hvp(lambda x, y: (x * x).sum(), (m.tensor(X3), m.tensor(Y3)), (m.tensor(X3), m.tensor(Y3)),
-                           strict=True),
-    "vhp": lambda m: m.vhp(lambda x, y: (x * x).sum(), (m.tensor(X3), m.tensor(Y3)), (m.tensor(X3), m.tensor(Y3)),
-                           strict=True),
+    "hvp": lambda m: m.hvp(
+        lambda x, y: (x * x).sum(), (m.tensor(X3), m.tensor(Y3)), (m.tensor(X3), m.tensor(Y3)), strict=True
+    ),
+    "vhp": lambda m: m.vhp(
+        lambda x, y: (x * x).sum(), (m.tensor(X3), m.tensor(Y3)), (m.tensor(X3), m.tensor(Y3)), strict=True
+    ),
     "constant_output": lambda m: m.vjp(lambda x: m.tensor(Y3), m.tensor(X3), m.tensor(Y3), strict=True),
 }
 
@@ -247,6 +266,7 @@ def test_non_strict_gives_zeros_as_torch(name):
 
 # ---- create_graph -------------------------------------------------------------------------------------------------
 
+
 def leaves(result):
     return tuple(t for r in result for t in leaves(r)) if isinstance(result, tuple) else (result,)
 
@@ -259,7 +279,8 @@ def test_create_graph_results_are_differentiable_as_torch(which):
     def run(lib, functional):
         x, y = lib.tensor(X23, requires_grad=True), lib.tensor(Y3, requires_grad=True)
         args = {"jacobian": (), "hessian": (), "vjp": (lib.tensor(np.array(1.0)),)}.get(
-            which, (tuple(lib.tensor(a) for a in v),))
+            which, (tuple(lib.tensor(a) for a in v),)
+        )
         result = getattr(functional, which)(fn, (x, y), *args, create_graph=True)
         if which in ("vjp", "jvp", "hvp", "vhp"):
             result = result[1]
@@ -280,6 +301,7 @@ def test_without_create_graph_results_carry_no_graph_and_inputs_are_left_alone()
 
 
 # ---- std, norm ------------------------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("kwargs", [{}, {"axis": 1}, {"axis": 0, "keepdims": True}, {"axis": (0, 1)}])
 def test_norm_matches_torch_and_gradcheck(kwargs):
@@ -306,12 +328,14 @@ def test_norm_gradient_at_zero_is_zero_as_torch_and_bad_p_is_an_error():
 @pytest.mark.parametrize("ddof", [0, 1])
 def test_std_matches_torch_and_gradcheck(ddof):
     x = tl.tensor(X23, requires_grad=True)
-    np.testing.assert_allclose(x.std(axis=1, ddof=ddof).data,
-                               torch.std(torch.tensor(X23), dim=1, correction=ddof).numpy(), rtol=1e-12)
+    np.testing.assert_allclose(
+        x.std(axis=1, ddof=ddof).data, torch.std(torch.tensor(X23), dim=1, correction=ddof).numpy(), rtol=1e-12
+    )
     assert gradcheck(lambda t: t.std(axis=0, ddof=ddof), [x])
 
 
 # ---- models --------------------------------------------------------------------------------------------------------
+
 
 def lab_model(seed=0):
     return nn.MLP(2, (4, 4), 1, bias=False, init="randn", rng=np.random.default_rng(seed))

@@ -1,6 +1,7 @@
 """The benchmark suite runs: ``python -m benchmarks --smoke`` writes every table, every implementation passes
 the check against the reference, and RESULTS.md's human-written Notes survive a rewrite. No timing is
 asserted (speed is never a test)."""
+
 import subprocess
 import sys
 from pathlib import Path
@@ -24,7 +25,7 @@ def _sections(text: str, level: str) -> dict[str, str]:
     current = None
     for line in text.splitlines():
         if line.startswith(level + " "):
-            current = line[len(level) + 1:].strip()
+            current = line[len(level) + 1 :].strip()
             parts[current] = ""
         elif current is not None:
             if line.startswith("#") and len(line) - len(line.lstrip("#")) <= len(level):
@@ -42,8 +43,13 @@ def _cells(line: str) -> list[str]:
 def smoke(tmp_path_factory):
     out = tmp_path_factory.mktemp("bench") / "RESULTS.md"
     before = DEFAULT_RESULTS.read_bytes() if DEFAULT_RESULTS.exists() else None
-    proc = subprocess.run([sys.executable, "-m", "benchmarks", "--smoke", "--out", str(out)], cwd=ROOT,
-                          capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "--smoke", "--out", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     after = DEFAULT_RESULTS.read_bytes() if DEFAULT_RESULTS.exists() else None
     return proc, out, before, after
 
@@ -83,8 +89,16 @@ def test_every_implementation_has_a_row_at_every_size_and_passes_the_check(smoke
 def test_every_other_part_is_in_the_results(smoke):
     _, out, _, _ = smoke
     sections = _sections(out.read_text(), "##")
-    for title in ("Machine", "Per-epoch time", "Targets", "Per-op overhead", "Memory", "The lab's full run",
-                  "Where the time goes", "Notes"):
+    for title in (
+        "Machine",
+        "Per-epoch time",
+        "Targets",
+        "Per-op overhead",
+        "Memory",
+        "The lab's full run",
+        "Where the time goes",
+        "Notes",
+    ):
         assert title in sections, title
     assert "BLAS" in sections["Machine"]
     assert sections["Targets"].count("| eager |") == 4 and sections["Targets"].count("| captured |") == 4
@@ -100,17 +114,35 @@ def test_every_other_part_is_in_the_results(smoke):
 
 
 def test_smoke_refuses_to_overwrite_the_committed_results():
-    proc = subprocess.run([sys.executable, "-m", "benchmarks", "--smoke", "--out", str(DEFAULT_RESULTS)],
-                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "--smoke", "--out", str(DEFAULT_RESULTS)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode != 0
     assert "never writes" in proc.stderr
 
 
 def test_rewriting_results_keeps_the_notes(tmp_path):
     path = tmp_path / "RESULTS.md"
-    results = report.Results(command="python -m benchmarks", date="today", machine={
-        "cores": "2", "cpu": "cpu", "python": "3", "numpy": "2", "blas": ["openblas"],
-        "OPENBLAS_CORETYPE": "(not set)", "libraries": {}}, rounds=1, block_seconds=0.1, smoke=False)
+    results = report.Results(
+        command="python -m benchmarks",
+        date="today",
+        machine={
+            "cores": "2",
+            "cpu": "cpu",
+            "python": "3",
+            "numpy": "2",
+            "blas": ["openblas"],
+            "OPENBLAS_CORETYPE": "(not set)",
+            "libraries": {},
+        },
+        rounds=1,
+        block_seconds=0.1,
+        smoke=False,
+    )
     report.write(results, path)
     assert path.read_text().endswith("## Notes\n\n(to be written)\n")
     path.write_text(path.read_text().replace("(to be written)", "Eager is slow because ...\n\n## Later\n\nmore"))

@@ -1,11 +1,12 @@
 """tl.compile: a captured step gives eager's results exactly, re-traces on new shapes, and refuses what it
 cannot replay (data-dependent control flow, Python state that changes between calls)."""
+
 import numpy as np
 import pytest
 
 import tinygrad_lab as tl
-from tinygrad_lab.nn import functional as F
 from tinygrad_lab import nn, optim
+from tinygrad_lab.nn import functional as F
 
 OPTIMIZERS = {
     "sgd": lambda p: optim.SGD(p, lr=0.1),
@@ -246,6 +247,7 @@ def test_an_in_place_write_through_a_view_of_a_parameter_is_replayed_and_checked
             flat = w.data.reshape(-1)  # a view of the parameter: nothing later in the step reads w
             flat -= next(lrs) * w.grad.data.reshape(-1)
             return loss
+
         return step
 
     w, w_eager = tl.Tensor(start.copy(), requires_grad=True), tl.Tensor(start.copy(), requires_grad=True)
@@ -318,7 +320,7 @@ def test_after_a_failed_check_the_step_runs_eagerly():
         before = w.data.copy()
         step(x)
         assert len(calls) == n  # the step's body ran: no replay
-        np.testing.assert_allclose(before - w.data, 0.1 / n * 2 * x.data ** 2 * before, rtol=1e-12)
+        np.testing.assert_allclose(before - w.data, 0.1 / n * 2 * x.data**2 * before, rtol=1e-12)
 
 
 def test_tensor_arguments_that_require_grad_get_their_grad():
@@ -396,20 +398,26 @@ def test_a_tensor_made_from_an_argument_follows_the_argument():
     np.testing.assert_allclose(predict(b).data, model(tl.Tensor(b)).data, rtol=1e-12)
 
 
+def _mse_sgd_step(model, opt):
+    """One training step over this model and optimizer, bound now so each loop pass compiles its own."""
+
+    def step(x, y):
+        opt.zero_grad()
+        loss = F.mse_loss(model(x), y)
+        loss.backward()
+        opt.step()
+        return loss
+
+    return step
+
+
 def test_a_learning_rate_changed_between_calls_is_used_by_the_replay():
     x, y = lab_data(20)
     results = []
     for compile_it in (False, True):
         model = nn.MLP(2, (4, 4), 1, bias=False, init="randn", rng=np.random.default_rng(0))
         opt = optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
-
-        def step(x, y):
-            opt.zero_grad()
-            loss = F.mse_loss(model(x), y)
-            loss.backward()
-            opt.step()
-            return loss
-
+        step = _mse_sgd_step(model, opt)
         run_step = tl.compile(step) if compile_it else step
         for epoch in range(10):
             if epoch in (5, 8):  # a schedule, changed after the replay is checked

@@ -1,5 +1,6 @@
 """check_backprop / assert_backprop (tinygrad_lab/check_backprop.py): silent on correct hand-written gradients,
 each classic mistake diagnosed by name, autograd itself cross-checked, and the demo's diagnoses."""
+
 import copy
 import pathlib
 import re
@@ -13,8 +14,8 @@ from hypothesis import strategies as st
 
 from tinygrad_lab.engine import ops
 from tinygrad_lab.lab import data, reference
-from tinygrad_lab.testing.check_backprop import BackpropCheckError
 from tinygrad_lab.testing import assert_backprop, check_backprop
+from tinygrad_lab.testing.check_backprop import BackpropCheckError
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 NAMES = ["w1", "w2", "w3"]
@@ -53,21 +54,24 @@ def test_correct_gradients_pass_and_say_nothing_else():
 
 
 @settings(max_examples=10)
-@given(seed=st.integers(0, 2 ** 32 - 1), n=st.integers(1, 40))
+@given(seed=st.integers(0, 2**32 - 1), n=st.integers(1, 40))
 def test_the_lab_networks_derived_gradients_always_pass(seed, n):
     loss, ws, grads = lab_problem(n, seed)
     assert check_backprop(loss, ws, grads, names=NAMES)
 
 
-@pytest.mark.parametrize("change, expected", [
-    (lambda g: 0.5 * g, "constant factor: your gradient is 0.5x (1/2) the true one"),
-    (lambda g: 100 * g, "constant factor: your gradient is 100x the true one"),
-    (lambda g: g / 100, "constant factor: your gradient is 0.01x (1/100) the true one"),
-    (lambda g: -g, "flipped sign: your gradient is minus the true one"),
-    (lambda g: 0 * g, "all zeros: your gradient is zero everywhere"),
-    (lambda g: g.T, "transposed"),
-    (lambda g: g[:-1], "wrong shape: yours is"),
-])
+@pytest.mark.parametrize(
+    "change, expected",
+    [
+        (lambda g: 0.5 * g, "constant factor: your gradient is 0.5x (1/2) the true one"),
+        (lambda g: 100 * g, "constant factor: your gradient is 100x the true one"),
+        (lambda g: g / 100, "constant factor: your gradient is 0.01x (1/100) the true one"),
+        (lambda g: -g, "flipped sign: your gradient is minus the true one"),
+        (lambda g: 0 * g, "all zeros: your gradient is zero everywhere"),
+        (lambda g: g.T, "transposed"),
+        (lambda g: g[:-1], "wrong shape: yours is"),
+    ],
+)
 @pytest.mark.parametrize("index", [0, 1, 2])
 def test_each_mistake_is_diagnosed_on_its_row_only(change, expected, index):
     loss, ws, grads = lab_problem()
@@ -87,7 +91,10 @@ def test_a_square_matrix_transposed_is_named_though_the_shape_agrees():
     loss, ws, grads = lab_problem()
     assert grads[1].shape == (4, 4)
     row = rows(check_backprop(loss, ws, [grads[0], grads[1].T, grads[2]], names=NAMES))["w2"]
-    assert row.diagnosis == "transposed: your gradient is the true one transposed (the shape cannot tell for a square matrix)"
+    assert (
+        row.diagnosis
+        == "transposed: your gradient is the true one transposed (the shape cannot tell for a square matrix)"
+    )
 
 
 def test_a_mismatch_names_the_worst_element_and_the_fraction_that_disagrees():
@@ -97,8 +104,10 @@ def test_a_mismatch_names_the_worst_element_and_the_fraction_that_disagrees():
     wrong[0, 1] -= 0.001
     result = check_backprop(loss, ws, [grads[0], wrong, grads[2]], names=NAMES)
     row = rows(result)["w2"]
-    assert row.diagnosis == (f"mismatch: 2 of 16 elements (12%) disagree; worst at (2, 3): yours {wrong[2, 3]:.6g}, "
-                             f"true {grads[1][2, 3]:.6g}")
+    assert row.diagnosis == (
+        f"mismatch: 2 of 16 elements (12%) disagree; worst at (2, 3): yours {wrong[2, 3]:.6g}, "
+        f"true {grads[1][2, 3]:.6g}"
+    )
     assert f"(2, 3): {wrong[2, 3]:.6g} vs {grads[1][2, 3]:.6g}" in str(result)
     assert row.max_abs == pytest.approx(0.01, rel=1e-9)
 
@@ -135,11 +144,17 @@ def test_assert_backprop_in_a_pytest_suite():
 
 
 def test_default_names_and_scalar_inputs():
-    result = check_backprop(lambda a, b: np.sum(np.exp(a) * b), [np.array([0.5, -1.0]), 2.0],
-                            [2.0 * np.exp([0.5, -1.0]), np.sum(np.exp([0.5, -1.0]))])
+    result = check_backprop(
+        lambda a, b: np.sum(np.exp(a) * b),
+        [np.array([0.5, -1.0]), 2.0],
+        [2.0 * np.exp([0.5, -1.0]), np.sum(np.exp([0.5, -1.0]))],
+    )
     assert result and [row.name for row in result.rows] == ["inputs[0]", "inputs[1]"]
-    result = check_backprop(lambda a, b: np.sum(np.exp(a) * b), [np.array([0.5, -1.0]), 2.0],
-                            [np.exp([0.5, -1.0]), np.sum(np.exp([0.5, -1.0]))])
+    result = check_backprop(
+        lambda a, b: np.sum(np.exp(a) * b),
+        [np.array([0.5, -1.0]), 2.0],
+        [np.exp([0.5, -1.0]), np.sum(np.exp([0.5, -1.0]))],
+    )
     assert "inputs[0]: constant factor: your gradient is 0.5x (1/2)" in str(result)
 
 
@@ -154,7 +169,7 @@ def test_autograd_is_cross_checked_so_an_engine_bug_cannot_pass_a_wrong_gradient
 def test_a_loss_that_leaves_the_graph_is_refused_in_one_line():
     x = np.array([0.3, -0.2])
     with pytest.raises(BackpropCheckError, match=r"^check_backprop: loss returned float, not a Tensor") as err:
-        check_backprop(lambda w: float(np.sum(w ** 2)), [x], [2 * x])
+        check_backprop(lambda w: float(np.sum(w**2)), [x], [2 * x])
     assert "\n" not in str(err.value)
     with pytest.raises(BackpropCheckError, match="autograd and finite differences disagree"):
         check_backprop(lambda w: np.sum(w * np.asarray(w)), [x], [2 * x])  # half of the product left the graph
@@ -165,8 +180,13 @@ def test_a_loss_that_leaves_the_graph_is_refused_in_one_line():
 
 
 def test_the_demo_passes_the_reports_network_and_diagnoses_three_mistakes():
-    out = subprocess.run([sys.executable, str(ROOT / "demos" / "check_backprop.py")], capture_output=True, text=True,
-                         check=True, timeout=300).stdout
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "demos" / "check_backprop.py")],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=300,
+    ).stdout
     sections = dict(re.findall(r"^== (.*?): (?:passes|fails)\n(.*?)(?=^== |\Z)", out, flags=re.S | re.M))
     assert len(sections) == 4
     as_printed, factor, at_input, transposed = sections.values()

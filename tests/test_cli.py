@@ -1,4 +1,5 @@
 """The tinygrad-lab command end to end, and every bad input with its message and exit code."""
+
 import json
 import re
 import subprocess
@@ -14,8 +15,7 @@ from tinygrad_lab.lab import cli, runs
 from tinygrad_lab.lab.config import TrainConfig
 
 LOG_LINE = re.compile(r"^epoch (\d+) loss : (\d+\.\d{8}) acc\(%\) : (\d+(?:\.\d{1,2})?)$")
-OUTPUTS = ["comparison.png", "learning_curve.png", "decision_boundary.png", "model.npz", "history.json",
-           "metrics.json"]
+OUTPUTS = ["comparison.png", "learning_curve.png", "decision_boundary.png", "model.npz", "history.json", "metrics.json"]
 
 
 @pytest.fixture(scope="module")
@@ -27,8 +27,26 @@ def trained(tmp_path_factory):
 
     buf = io.StringIO()
     with contextlib.redirect_stdout(buf):
-        code = cli.main(["train", "--task", "linear", "--hidden", "4", "4", "--lr", "0.5", "--epochs", "300",
-                         "--log-every", "100", "--seed", "3", "--out", str(out)])
+        code = cli.main(
+            [
+                "train",
+                "--task",
+                "linear",
+                "--hidden",
+                "4",
+                "4",
+                "--lr",
+                "0.5",
+                "--epochs",
+                "300",
+                "--log-every",
+                "100",
+                "--seed",
+                "3",
+                "--out",
+                str(out),
+            ]
+        )
     return code, buf.getvalue(), out
 
 
@@ -68,9 +86,20 @@ def test_metrics_and_history_match_the_printed_log(trained):
         assert float(m.group(3)) == round(history["accuracy"][epoch - 1], 2)
     printed = float(next(line for line in lines if line.startswith("Accuracy(%): ")).split(": ")[1])
     assert printed == round(metrics["final_accuracy"], 2) == round(history["final_accuracy"], 2)
-    assert metrics["config"] == {"task": "linear", "hidden": [4, 4], "lr": 0.5, "epochs": 300,
-                                 "activation": "sigmoid", "loss": "mse", "optimizer": "sgd", "seed": 3,
-                                 "bias": False, "init": "randn", "model": "mlp", "batch_size": None}
+    assert metrics["config"] == {
+        "task": "linear",
+        "hidden": [4, 4],
+        "lr": 0.5,
+        "epochs": 300,
+        "activation": "sigmoid",
+        "loss": "mse",
+        "optimizer": "sgd",
+        "seed": 3,
+        "bias": False,
+        "init": "randn",
+        "model": "mlp",
+        "batch_size": None,
+    }
     assert metrics["epochs"] == 300
     assert metrics["epochs_to_100"] == history["epochs_to_100"]
     assert "pred_y:" in lines and "=====" in lines
@@ -85,7 +114,7 @@ def test_predict_reproduces_the_training_accuracy(trained, capsys):
     assert printed[-1] == f"Accuracy(%): {round(metrics['final_accuracy'], 2)}"
     # the predictions equal the ones train printed
     start = stdout.splitlines().index("pred_y:")
-    assert printed[:-1] == stdout.splitlines()[start:start + len(printed) - 1]
+    assert printed[:-1] == stdout.splitlines()[start : start + len(printed) - 1]
 
 
 def test_predict_on_another_task_and_seed(trained, capsys):
@@ -96,8 +125,10 @@ def test_predict_on_another_task_and_seed(trained, capsys):
 
 
 def test_quiet_prints_only_the_accuracy(tmp_path, capsys):
-    assert cli.main(["train", "--task", "xor", "--epochs", "5", "--quiet", "--no-compile", "--out",
-                     str(tmp_path / "q")]) == 0
+    assert (
+        cli.main(["train", "--task", "xor", "--epochs", "5", "--quiet", "--no-compile", "--out", str(tmp_path / "q")])
+        == 0
+    )
     out = capsys.readouterr().out.splitlines()
     assert len(out) == 1 and out[0].startswith("Accuracy(%): ")
     assert json.loads((tmp_path / "q" / "metrics.json").read_text())["compiled"] is False
@@ -105,25 +136,29 @@ def test_quiet_prints_only_the_accuracy(tmp_path, capsys):
 
 # ---- bad input: usage errors, exit code 2 -------------------------------------------------------------------------
 
+
 def usage_error(argv, capsys):
     code = cli.main(argv)
     err = capsys.readouterr().err.strip().splitlines()
     return code, err[-1], err
 
 
-@pytest.mark.parametrize("argv, reason", [
-    (["--task", "nope"], "argument --task: invalid choice: 'nope'"),
-    (["--activation", "swish"], "argument --activation: invalid choice: 'swish'"),
-    (["--lr", "0"], "argument --lr: must be a number > 0, got '0'"),
-    (["--lr", "-0.1"], "argument --lr: must be a number > 0, got '-0.1'"),
-    (["--lr", "nan"], "argument --lr: must be a number > 0, got 'nan'"),
-    (["--lr", "fast"], "argument --lr: must be a number > 0, got 'fast'"),
-    (["--epochs", "0"], "argument --epochs: must be an integer >= 1, got '0'"),
-    (["--epochs", "-5"], "argument --epochs: must be an integer >= 1, got '-5'"),
-    (["--hidden", "4", "0"], "argument --hidden: must be an integer >= 1, got '0'"),
-    (["--optimizer", "lbfgs"], "argument --optimizer: invalid choice: 'lbfgs'"),
-    (["--loss", "bce", "--activation", "none"], "bce needs probabilities"),
-])
+@pytest.mark.parametrize(
+    "argv, reason",
+    [
+        (["--task", "nope"], "argument --task: invalid choice: 'nope'"),
+        (["--activation", "swish"], "argument --activation: invalid choice: 'swish'"),
+        (["--lr", "0"], "argument --lr: must be a number > 0, got '0'"),
+        (["--lr", "-0.1"], "argument --lr: must be a number > 0, got '-0.1'"),
+        (["--lr", "nan"], "argument --lr: must be a number > 0, got 'nan'"),
+        (["--lr", "fast"], "argument --lr: must be a number > 0, got 'fast'"),
+        (["--epochs", "0"], "argument --epochs: must be an integer >= 1, got '0'"),
+        (["--epochs", "-5"], "argument --epochs: must be an integer >= 1, got '-5'"),
+        (["--hidden", "4", "0"], "argument --hidden: must be an integer >= 1, got '0'"),
+        (["--optimizer", "lbfgs"], "argument --optimizer: invalid choice: 'lbfgs'"),
+        (["--loss", "bce", "--activation", "none"], "bce needs probabilities"),
+    ],
+)
 def test_train_usage_errors(argv, reason, tmp_path, capsys):
     code, last, err = usage_error(["train", *argv, "--out", str(tmp_path / "o")], capsys)
     assert code == 2
@@ -169,13 +204,15 @@ def test_graph_usage_errors(tmp_path, capsys):
 
 def test_real_exit_codes_through_python_m(tmp_path):
     run = [sys.executable, "-m", "tinygrad_lab"]
-    bad = subprocess.run(run + ["train", "--task", "nope", "--out", str(tmp_path / "o")], capture_output=True,
-                         text=True, timeout=60)
+    bad = subprocess.run(
+        run + ["train", "--task", "nope", "--out", str(tmp_path / "o")], capture_output=True, text=True, timeout=60
+    )
     assert bad.returncode == 2
     assert bad.stderr.strip().splitlines()[-1].startswith("tinygrad-lab train: error: argument --task")
     assert "Traceback" not in bad.stderr
-    missing = subprocess.run(run + ["predict", "--model", str(tmp_path / "none.npz")], capture_output=True,
-                             text=True, timeout=60)
+    missing = subprocess.run(
+        run + ["predict", "--model", str(tmp_path / "none.npz")], capture_output=True, text=True, timeout=60
+    )
     assert missing.returncode == 1
     assert missing.stderr == f"error: {tmp_path / 'none.npz'}: no such file\n"
     ok = subprocess.run(run + ["--help"], capture_output=True, text=True, timeout=60)
@@ -183,6 +220,7 @@ def test_real_exit_codes_through_python_m(tmp_path):
 
 
 # ---- bad model files: exit code 1, one line on stderr, no traceback -------------------------------------------------
+
 
 def model_error(path, capsys):
     code = cli.main(["predict", "--model", str(path)])
@@ -274,9 +312,11 @@ def test_version_1_model_files_hold_in_out_weights_and_still_predict(trained, tm
     newer = tmp_path / "newer.npz"
     rewrite(trained[2] / "model.npz", newer, lambda a: _as_version(a, files.MODEL_VERSION + 1, transpose=False))
     code, err = model_error(newer, capsys)
-    assert code == 1 and err == (f"error: {newer}: model file version {files.MODEL_VERSION + 1} is not one this "
-                                 f"tinygrad-lab reads (1 to {files.MODEL_VERSION}); a newer tinygrad-lab may have "
-                                 "written it\n")
+    assert code == 1 and err == (
+        f"error: {newer}: model file version {files.MODEL_VERSION + 1} is not one this "
+        f"tinygrad-lab reads (1 to {files.MODEL_VERSION}); a newer tinygrad-lab may have "
+        "written it\n"
+    )
 
 
 def test_model_file_is_a_zip_of_something_else(tmp_path, capsys):
@@ -299,10 +339,25 @@ def test_model_file_round_trips_through_files(tmp_path):
 
 # ---- graph --------------------------------------------------------------------------------------------------------
 
+
 def test_graph_writes_a_readable_svg(tmp_path, capsys):
     out = tmp_path / "graph.svg"
-    code = cli.main(["graph", "--task", "xor", "--hidden", "4", "4", "--view", "backward", "--after-epochs", "20",
-                     "--out", str(out)])
+    code = cli.main(
+        [
+            "graph",
+            "--task",
+            "xor",
+            "--hidden",
+            "4",
+            "4",
+            "--view",
+            "backward",
+            "--after-epochs",
+            "20",
+            "--out",
+            str(out),
+        ]
+    )
     assert code == 0, capsys.readouterr().err
     root = ET.parse(out).getroot()
     assert root.tag.endswith("svg")

@@ -1,6 +1,7 @@
 """The CLI under failure: runtime errors as one line with exit code 1, limits on sizes as usage errors,
 model metadata checked before anything is built, a run's folder written whole or not at all (Ctrl-C
 included), divergence with its own exit code, and each command without its optional extras."""
+
 import errno
 import json
 import os
@@ -12,10 +13,9 @@ import pytest
 
 from tinygrad_lab import files
 from tinygrad_lab.lab import cli, plots, runs, train
-from tinygrad_lab.lab.config import MAX_EPOCHS, MAX_EPOCH_POINTS, MAX_LAYERS, MAX_PARAMETERS, MAX_WIDTH, build_model
+from tinygrad_lab.lab.config import MAX_EPOCH_POINTS, MAX_EPOCHS, MAX_LAYERS, MAX_PARAMETERS, MAX_WIDTH, build_model
 
-OUTPUTS = ["comparison.png", "learning_curve.png", "decision_boundary.png", "model.npz", "history.json",
-           "metrics.json"]
+OUTPUTS = ["comparison.png", "learning_curve.png", "decision_boundary.png", "model.npz", "history.json", "metrics.json"]
 
 RUN = [sys.executable, "-m", "tinygrad_lab"]
 SMALL = ["--task", "xor", "--epochs", "5", "--quiet", "--no-compile"]
@@ -51,15 +51,21 @@ def model_file(tmp_path_factory):
 
 # ---- limits: usage errors (exit code 2) naming the limit, checked before any work --------------------------------
 
-@pytest.mark.parametrize("argv, reason", [
-    (["--epochs", "1000000000000"], f"--epochs: must be at most {MAX_EPOCHS:,} (the limit on a run's length)"),
-    (["--epochs", "99999999999999999999999999"], f"must be at most {MAX_EPOCHS:,}"),
-    (["--task", "circle", "--epochs", str(MAX_EPOCH_POINTS // 200 + 1)],
-     f"epochs x data points must be at most {MAX_EPOCH_POINTS:,}"),
-    (["--hidden", "100000000"], f"--hidden: must be at most {MAX_WIDTH:,} (the limit on a layer's width)"),
-    (["--hidden", "5000", "5000"], f"at most {MAX_PARAMETERS:,} parameters (the limit on a model's size)"),
-    (["--hidden", *["1"] * (MAX_LAYERS + 1)], f"at most {MAX_LAYERS} hidden layers"),
-])
+
+@pytest.mark.parametrize(
+    "argv, reason",
+    [
+        (["--epochs", "1000000000000"], f"--epochs: must be at most {MAX_EPOCHS:,} (the limit on a run's length)"),
+        (["--epochs", "99999999999999999999999999"], f"must be at most {MAX_EPOCHS:,}"),
+        (
+            ["--task", "circle", "--epochs", str(MAX_EPOCH_POINTS // 200 + 1)],
+            f"epochs x data points must be at most {MAX_EPOCH_POINTS:,}",
+        ),
+        (["--hidden", "100000000"], f"--hidden: must be at most {MAX_WIDTH:,} (the limit on a layer's width)"),
+        (["--hidden", "5000", "5000"], f"at most {MAX_PARAMETERS:,} parameters (the limit on a model's size)"),
+        (["--hidden", *["1"] * (MAX_LAYERS + 1)], f"at most {MAX_LAYERS} hidden layers"),
+    ],
+)
 def test_sizes_over_the_limits_are_usage_errors(argv, reason, tmp_path, capsys):
     code, out, err = run_cli(["train", *argv, "--out", str(tmp_path / "o")], capsys)
     assert code == 2
@@ -78,14 +84,16 @@ def test_limits_of_the_other_commands(tmp_path, capsys):
 
 def test_the_limits_hold_in_a_real_process(tmp_path):
     for argv in (["--epochs", "1000000000000"], ["--hidden", "100000000"]):
-        proc = subprocess.run(RUN + ["train", *argv, "--out", str(tmp_path / "o")], capture_output=True,
-                              text=True, timeout=120)
+        proc = subprocess.run(
+            RUN + ["train", *argv, "--out", str(tmp_path / "o")], capture_output=True, text=True, timeout=120
+        )
         assert proc.returncode == 2 and "Traceback" not in proc.stderr
         assert "(the limit on" in proc.stderr.splitlines()[-1]
     assert not (tmp_path / "o").exists()
 
 
 # ---- runtime errors: one line, exit code 1, nothing half-written ----------------------------------------------------
+
 
 def test_an_output_folder_that_cannot_be_created(capsys):  # /proc: Linux's, where nothing can be created
     code, out, err = run_cli(["train", *SMALL, "--out", "/proc/x"], capsys)
@@ -98,7 +106,9 @@ def test_model_npz_being_a_folder_is_refused_before_training(tmp_path, capsys):
     (out / "model.npz").mkdir(parents=True)
     code, stdout, err = run_cli(["train", *SMALL, "--out", str(out)], capsys)
     assert code == 1 and stdout == ""
-    assert one_error_line(err) == f"error: {out / 'model.npz'}: is a folder; an output folder may hold only a run's files"
+    assert (
+        one_error_line(err) == f"error: {out / 'model.npz'}: is a folder; an output folder may hold only a run's files"
+    )
     assert listing(out) == ["model.npz"] and listing(tmp_path) == ["run"]
 
 
@@ -142,6 +152,7 @@ def test_an_unexpected_exception_is_one_line(tmp_path, monkeypatch, capsys):
 
 # ---- a folder holds a whole run or none ----------------------------------------------------------------------------
 
+
 def interrupt_at(monkeypatch, module, name, target):
     """Make module.name raise KeyboardInterrupt when it writes the file called target."""
     real = getattr(module, name)
@@ -155,11 +166,14 @@ def interrupt_at(monkeypatch, module, name, target):
     monkeypatch.setattr(module, name, writer)
 
 
-@pytest.mark.parametrize("module, name, target", [
-    (files, "write_json", "metrics.json"),  # the last file
-    (files, "save_figure", "learning_curve.png"),  # after one figure
-    (runs, "save_run", "model.npz"),
-])
+@pytest.mark.parametrize(
+    "module, name, target",
+    [
+        (files, "write_json", "metrics.json"),  # the last file
+        (files, "save_figure", "learning_curve.png"),  # after one figure
+        (runs, "save_run", "model.npz"),
+    ],
+)
 def test_ctrl_c_while_writing_leaves_no_run(module, name, target, tmp_path, monkeypatch, capsys):
     out = tmp_path / "run"
     interrupt_at(monkeypatch, module, name, target)
@@ -221,17 +235,24 @@ def test_staged_folder_publishes_with_normal_permissions(tmp_path):
 
 # ---- divergence -----------------------------------------------------------------------------------------------------
 
+
 def test_a_diverged_run_says_so_once_and_exits_3(tmp_path):
     out = tmp_path / "run"
-    proc = subprocess.run(RUN + ["train", "--lr", "1e10", "--activation", "none", "--epochs", "300",
-                                 "--log-every", "100", "--out", str(out)], capture_output=True, text=True,
-                          timeout=120)
+    proc = subprocess.run(
+        RUN
+        + ["train", "--lr", "1e10", "--activation", "none", "--epochs", "300", "--log-every", "100", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == cli.DIVERGED == 3
     assert "Warning" not in proc.stderr + proc.stdout
     history = json.loads((out / "history.json").read_text())
     first_bad = history["loss"].index(None) + 1  # to_dict writes a non-finite loss as null
-    assert one_error_line(proc.stderr) == (f"error: the run diverged: its loss stopped being finite at epoch "
-                                           f"{first_bad} (try a lower --lr); the run is in {out}")
+    assert one_error_line(proc.stderr) == (
+        f"error: the run diverged: its loss stopped being finite at epoch "
+        f"{first_bad} (try a lower --lr); the run is in {out}"
+    )
     assert history["diverged_at"] == first_bad
     assert json.loads((out / "metrics.json").read_text())["diverged_at_epoch"] == first_bad
     assert listing(out) == sorted(OUTPUTS)
@@ -243,6 +264,7 @@ def test_a_run_that_does_not_diverge_records_none(tmp_path, capsys):
 
 
 # ---- predict checks the metadata before building anything -----------------------------------------------------------
+
 
 def with_meta(src, dst, change=None, arrays_change=None):
     with np.load(src) as archive:
@@ -257,27 +279,43 @@ def with_meta(src, dst, change=None, arrays_change=None):
     return dst
 
 
-@pytest.mark.parametrize("change, arrays_change, reason", [
-    (lambda m: m["config"].__setitem__("seed", "abc"), None, "'config.seed' must be an integer >= 0, got 'abc'"),
-    (lambda m: m["config"].__setitem__("seed", -5), None, "'config.seed' must be an integer >= 0, got -5"),
-    (lambda m: m["config"].__setitem__("seed", True), None, "'config.seed' must be an integer >= 0, got True"),
-    (lambda m: m.__setitem__("config", [1, 2]), None, "'config' must be an object, got list"),
-    (lambda m: m["config"].__setitem__("task", ["xor"]), None, "'config.task' must be one of linear, xor"),
-    (None, lambda a: a.__setitem__("fc1.weight", np.full((2, 4), "abc")),
-     "key 'fc1.weight' holds <U3 values, not real numbers"),
-    (lambda m: m["model"].__setitem__("hidden", [1e9, 1e9]), None,
-     "'model.hidden' must be a non-empty list of integers >= 1, got [1000000000.0, 1000000000.0]"),
-    (lambda m: m["model"].__setitem__("hidden", [10 ** 9, 10 ** 9]), None,
-     f"at most {MAX_WIDTH:,} (the limit on a layer's width)"),
-    (lambda m: m["model"].__setitem__("hidden", [1000, 1000, 1000]), None,
-     f"at most {MAX_PARAMETERS:,} parameters"),
-    (lambda m: m["model"].__setitem__("hidden", []), None, "'model.hidden' must be a non-empty list"),
-    (lambda m: m["model"].__setitem__("in_features", "2"), None, "'model.in_features' must be an integer >= 1"),
-    (lambda m: m["model"].__setitem__("activation", "swish"), None, "'model.activation' must be one of sigmoid"),
-    (lambda m: m["model"].__setitem__("bias", "yes"), None, "'model.bias' must be true or false, got 'yes'"),
-])
-def test_predict_rejects_bad_metadata_before_building(change, arrays_change, reason, model_file, tmp_path,
-                                                      monkeypatch, capsys):
+@pytest.mark.parametrize(
+    "change, arrays_change, reason",
+    [
+        (lambda m: m["config"].__setitem__("seed", "abc"), None, "'config.seed' must be an integer >= 0, got 'abc'"),
+        (lambda m: m["config"].__setitem__("seed", -5), None, "'config.seed' must be an integer >= 0, got -5"),
+        (lambda m: m["config"].__setitem__("seed", True), None, "'config.seed' must be an integer >= 0, got True"),
+        (lambda m: m.__setitem__("config", [1, 2]), None, "'config' must be an object, got list"),
+        (lambda m: m["config"].__setitem__("task", ["xor"]), None, "'config.task' must be one of linear, xor"),
+        (
+            None,
+            lambda a: a.__setitem__("fc1.weight", np.full((2, 4), "abc")),
+            "key 'fc1.weight' holds <U3 values, not real numbers",
+        ),
+        (
+            lambda m: m["model"].__setitem__("hidden", [1e9, 1e9]),
+            None,
+            "'model.hidden' must be a non-empty list of integers >= 1, got [1000000000.0, 1000000000.0]",
+        ),
+        (
+            lambda m: m["model"].__setitem__("hidden", [10**9, 10**9]),
+            None,
+            f"at most {MAX_WIDTH:,} (the limit on a layer's width)",
+        ),
+        (
+            lambda m: m["model"].__setitem__("hidden", [1000, 1000, 1000]),
+            None,
+            f"at most {MAX_PARAMETERS:,} parameters",
+        ),
+        (lambda m: m["model"].__setitem__("hidden", []), None, "'model.hidden' must be a non-empty list"),
+        (lambda m: m["model"].__setitem__("in_features", "2"), None, "'model.in_features' must be an integer >= 1"),
+        (lambda m: m["model"].__setitem__("activation", "swish"), None, "'model.activation' must be one of sigmoid"),
+        (lambda m: m["model"].__setitem__("bias", "yes"), None, "'model.bias' must be true or false, got 'yes'"),
+    ],
+)
+def test_predict_rejects_bad_metadata_before_building(
+    change, arrays_change, reason, model_file, tmp_path, monkeypatch, capsys
+):
     bad = with_meta(model_file, tmp_path / "bad.npz", change, arrays_change)
     built = []
     real_build = build_model
@@ -297,6 +335,7 @@ def test_predict_still_reads_a_good_file(model_file, tmp_path, capsys):
 
 
 # ---- without the optional extras ------------------------------------------------------------------------------------
+
 
 @pytest.fixture
 def blocked(tmp_path):
@@ -320,7 +359,8 @@ def test_train_and_predict_without_matplotlib(blocked, tmp_path):
     assert proc.returncode == 0 and "Traceback" not in proc.stderr
     assert one_error_line(proc.stderr) == (
         "note: matplotlib is not installed, so comparison.png, learning_curve.png, decision_boundary.png were "
-        "skipped; pip install 'tinygrad-lab[plots]' draws them")
+        "skipped; pip install 'tinygrad-lab[plots]' draws them"
+    )
     assert listing(tmp_path / "run") == ["history.json", "metrics.json", "model.npz"]
     assert proc.stdout.splitlines()[-1] == "wrote model.npz, history.json, metrics.json to run"
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
@@ -338,8 +378,9 @@ def test_train_without_tqdm_is_silent(blocked, tmp_path):
 def test_report_without_matplotlib_stops_before_any_work(blocked, tmp_path):
     proc = blocked(["matplotlib"], "report", "--quick", "--out", "rep")
     assert proc.returncode == 2 and proc.stdout == ""
-    assert one_error_line(proc.stderr) == ("error: report draws figures and needs matplotlib, which is not "
-                                           "installed: pip install 'tinygrad-lab[plots]'")
+    assert one_error_line(proc.stderr) == (
+        "error: report draws figures and needs matplotlib, which is not installed: pip install 'tinygrad-lab[plots]'"
+    )
     assert listing(tmp_path) == ["stubs"]
 
 

@@ -1,6 +1,7 @@
 """conv1d, conv2d, max_pool2d, avg_pool2d and linear: first and second derivatives against finite differences
 (float64, torch's gradcheck defaults), values and gradients against PyTorch, over drawn shapes, strides,
 paddings, dilations and groups; float32 stays float32; bad input is one line naming the shapes."""
+
 import numpy as np
 import pytest
 import torch
@@ -84,7 +85,12 @@ def pool_cases(draw):
     stride = draw(st.sampled_from([None, (1, 1), (2, 1), (2, 2), (1, 3)]))
     padding = tuple(draw(st.integers(0, k // 2)) for k in kernel)
     spatial = tuple(k - 2 * p + draw(st.integers(0, 3)) for k, p in zip(kernel, padding))
-    return (draw(st.integers(1, 2)), draw(st.integers(1, 3))) + tuple(max(1, s) for s in spatial), kernel, stride, padding
+    return (
+        (draw(st.integers(1, 2)), draw(st.integers(1, 3))) + tuple(max(1, s) for s in spatial),
+        kernel,
+        stride,
+        padding,
+    )
 
 
 POOLS = [(F.max_pool2d, torch.nn.functional.max_pool2d), (F.avg_pool2d, torch.nn.functional.avg_pool2d)]
@@ -175,32 +181,57 @@ def test_float32_stays_float32_through_every_layer():
 
 # ---- bad input: one line naming the function and the shapes ----------------------------------------------------------
 
-@pytest.mark.parametrize("call, message", [
-    (lambda: F.conv2d(np.ones((2, 3, 8, 8)), np.ones((4, 1, 3, 3))),
-     "conv2d: input of shape (2, 3, 8, 8) has 3 channels, but a weight of shape (4, 1, 3, 3) with groups=1 expects 1"),
-    (lambda: F.conv2d(np.ones((1, 1, 4, 4)), np.ones((2, 1, 7, 3)), padding=1),
-     "conv2d: kernel of size (7, 3) (dilated to (7, 3)) is larger than the padded input (6, 6) "
-     "(input shape (1, 1, 4, 4), padding (1, 1))"),
-    (lambda: F.conv1d(np.ones((1, 2, 4)), np.ones((3, 2, 3)), dilation=2),
-     "conv1d: kernel of size (3,) (dilated to (5,)) is larger than the padded input (4,) "
-     "(input shape (1, 2, 4), padding (0,))"),
-    (lambda: F.conv2d(np.ones((3, 8, 8)), np.ones((4, 3, 3, 3))),
-     "conv2d: input must be (N, C, H, W), got shape (3, 8, 8)"),
-    (lambda: F.conv2d(np.ones((1, 4, 8, 8)), np.ones((3, 2, 3, 3)), groups=2),
-     "conv2d: groups must be an int >= 1 dividing out_channels 3, got 2"),
-    (lambda: F.conv2d(np.ones((1, 1, 8, 8)), np.ones((1, 1, 3, 3)), stride=(1, 0)),
-     "conv2d: stride must be an int >= 1 or 2 of them, got (1, 0)"),
-    (lambda: F.conv2d(np.ones((1, 1, 8, 8)), np.ones((2, 1, 3, 3)), np.ones(3)),
-     "conv2d: bias has shape (3,) but the weight (2, 1, 3, 3) needs (2,)"),
-    (lambda: F.max_pool2d(np.ones((1, 1, 3, 3)), 4),
-     "max_pool2d: kernel_size (4, 4) (dilation (1, 1)) is larger than the padded input (3, 3) "
-     "(input shape (1, 1, 3, 3))"),
-    (lambda: F.avg_pool2d(np.ones((1, 1, 8, 8)), 2, padding=2),
-     "avg_pool2d: padding (2, 2) must be at most half of kernel_size (2, 2)"),
-    (lambda: F.linear(np.ones((5, 3)), np.ones((3, 4))),
-     "linear: input of shape (5, 3) does not fit a weight of shape (3, 4) (weight is (out_features, in_features); "
-     "the input's last axis must be in_features)"),
-])
+
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (
+            lambda: F.conv2d(np.ones((2, 3, 8, 8)), np.ones((4, 1, 3, 3))),
+            "conv2d: input of shape (2, 3, 8, 8) has 3 channels, "
+            "but a weight of shape (4, 1, 3, 3) with groups=1 expects 1",
+        ),
+        (
+            lambda: F.conv2d(np.ones((1, 1, 4, 4)), np.ones((2, 1, 7, 3)), padding=1),
+            "conv2d: kernel of size (7, 3) (dilated to (7, 3)) is larger than the padded input (6, 6) "
+            "(input shape (1, 1, 4, 4), padding (1, 1))",
+        ),
+        (
+            lambda: F.conv1d(np.ones((1, 2, 4)), np.ones((3, 2, 3)), dilation=2),
+            "conv1d: kernel of size (3,) (dilated to (5,)) is larger than the padded input (4,) "
+            "(input shape (1, 2, 4), padding (0,))",
+        ),
+        (
+            lambda: F.conv2d(np.ones((3, 8, 8)), np.ones((4, 3, 3, 3))),
+            "conv2d: input must be (N, C, H, W), got shape (3, 8, 8)",
+        ),
+        (
+            lambda: F.conv2d(np.ones((1, 4, 8, 8)), np.ones((3, 2, 3, 3)), groups=2),
+            "conv2d: groups must be an int >= 1 dividing out_channels 3, got 2",
+        ),
+        (
+            lambda: F.conv2d(np.ones((1, 1, 8, 8)), np.ones((1, 1, 3, 3)), stride=(1, 0)),
+            "conv2d: stride must be an int >= 1 or 2 of them, got (1, 0)",
+        ),
+        (
+            lambda: F.conv2d(np.ones((1, 1, 8, 8)), np.ones((2, 1, 3, 3)), np.ones(3)),
+            "conv2d: bias has shape (3,) but the weight (2, 1, 3, 3) needs (2,)",
+        ),
+        (
+            lambda: F.max_pool2d(np.ones((1, 1, 3, 3)), 4),
+            "max_pool2d: kernel_size (4, 4) (dilation (1, 1)) is larger than the padded input (3, 3) "
+            "(input shape (1, 1, 3, 3))",
+        ),
+        (
+            lambda: F.avg_pool2d(np.ones((1, 1, 8, 8)), 2, padding=2),
+            "avg_pool2d: padding (2, 2) must be at most half of kernel_size (2, 2)",
+        ),
+        (
+            lambda: F.linear(np.ones((5, 3)), np.ones((3, 4))),
+            "linear: input of shape (5, 3) does not fit a weight of shape (3, 4) "
+            "(weight is (out_features, in_features); the input's last axis must be in_features)",
+        ),
+    ],
+)
 def test_bad_input_is_one_line_naming_the_shapes(call, message):
     with pytest.raises(ValueError) as err:
         call()
@@ -218,6 +249,8 @@ def test_cross_entropy_takes_integer_classes_and_names_shapes_for_float_ones():
     np.testing.assert_allclose(ls.grad.data, lt.grad.numpy(), rtol=1e-12)
     with pytest.raises(ValueError) as err:
         F.cross_entropy(ls, target.astype(np.float64))
-    assert str(err.value) == ("cross_entropy: logits have shape (4, 3) and targets of shape (4,) have dtype float64: "
-                              "class indices must be integers (e.g. y.astype(np.int64)); float targets are "
-                              "probabilities of shape (4, 3)")
+    assert str(err.value) == (
+        "cross_entropy: logits have shape (4, 3) and targets of shape (4,) have dtype float64: "
+        "class indices must be integers (e.g. y.astype(np.int64)); float targets are "
+        "probabilities of shape (4, 3)"
+    )

@@ -1,4 +1,5 @@
 """The lab's datasets as the lab defines them, the toy sets, and the task registry."""
+
 import numpy as np
 import pytest
 

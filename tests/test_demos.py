@@ -1,4 +1,5 @@
 """The demos run as a user runs them (a fresh interpreter, from another folder) and print what they promise."""
+
 import pathlib
 import subprocess
 import sys
@@ -9,8 +10,9 @@ DEMOS = pathlib.Path(__file__).resolve().parent.parent / "demos"
 
 
 def run_demo(name: str, tmp_path: pathlib.Path, *args: str) -> str:
-    proc = subprocess.run([sys.executable, str(DEMOS / name), *args], capture_output=True, text=True, cwd=tmp_path,
-                          timeout=300)
+    proc = subprocess.run(
+        [sys.executable, str(DEMOS / name), *args], capture_output=True, text=True, cwd=tmp_path, timeout=300
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "Traceback" not in proc.stderr
     return proc.stdout

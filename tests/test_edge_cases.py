@@ -3,6 +3,7 @@
 Values come from torch (the tests' oracle) wherever torch defines them, so the expected numbers are
 never copied from our own output.
 """
+
 import numpy as np
 import pytest
 import torch
@@ -31,12 +32,13 @@ def assert_same(ours, theirs):
 
 # ---- wrong gradients: ** at base 0 -----------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("base, exponent", [(0.0, 2.0), (0.0, 0.0), (0.0, 3.5), (2.0, 0.0), (0.0, -1.0)])
 def test_pow_gradients_at_base_zero_match_torch(base, exponent):
     a, b = leaf(base), leaf(exponent)
-    (a ** b).backward()
+    (a**b).backward()
     ta, tb = tleaf(base), tleaf(exponent)
-    (ta ** tb).backward()
+    (ta**tb).backward()
     assert_same(a.grad, ta.grad)
     assert_same(b.grad, tb.grad)
 
@@ -55,9 +57,9 @@ def test_pow_learnable_exponent_over_relu_zeros_is_finite_and_matches_torch():
 @pytest.mark.parametrize("base, exponent", [(0.0, 2.0), (0.0, 0.0)])
 def test_pow_first_order_gradients_under_create_graph_are_torch_values(base, exponent):
     a, b = leaf(base), leaf(exponent)
-    ga, gb = tl.grad(a ** b, [a, b], create_graph=True)
+    ga, gb = tl.grad(a**b, [a, b], create_graph=True)
     ta, tb = tleaf(base), tleaf(exponent)
-    tga, tgb = torch.autograd.grad(ta ** tb, [ta, tb], create_graph=True)
+    tga, tgb = torch.autograd.grad(ta**tb, [ta, tb], create_graph=True)
     assert_same(ga, tga)
     assert_same(gb, tgb)
 
@@ -66,7 +68,7 @@ def test_pow_first_order_gradients_under_create_graph_are_torch_values(base, exp
 def test_pow_second_order_gradients_at_base_zero_are_finite(base, exponent):
     """torch gives NaN here; the limits exist (d/da (a^b log a) -> 0 as a -> 0 for b >= 2) and we give them."""
     a, b = leaf(base), leaf(exponent)
-    ga, gb = tl.grad(a ** b, [a, b], create_graph=True)
+    ga, gb = tl.grad(a**b, [a, b], create_graph=True)
     for g in (ga, gb):
         for second in tl.grad(g, [a, b], allow_unused=True, retain_graph=True):
             assert second is None or np.isfinite(second.data).all()
@@ -75,7 +77,7 @@ def test_pow_second_order_gradients_at_base_zero_are_finite(base, exponent):
 def test_pow_hessian_is_symmetric_where_the_exponent_is_zero():
     """d2/dadb of a^b at a = 1, b = 0 is 1 both ways; a mask over all of b == 0 would make one of them 0."""
     a, b = leaf([1.0, 2.0]), leaf([0.0, 0.0])
-    ga, gb = tl.grad((a ** b).sum(), [a, b], create_graph=True)
+    ga, gb = tl.grad((a**b).sum(), [a, b], create_graph=True)
     (d_ga_db,) = tl.grad(ga.sum(), [b], retain_graph=True)
     (d_gb_da,) = tl.grad(gb.sum(), [a])
     np.testing.assert_allclose(d_ga_db.data, d_gb_da.data, rtol=1e-12)
@@ -85,11 +87,12 @@ def test_pow_hessian_is_symmetric_where_the_exponent_is_zero():
 def test_pow_with_zero_base_passes_gradgradcheck_where_smooth():
     """Away from the masked point the formula is the plain one: gradgradcheck at b in (1, 3), a = 0.5."""
     a, b = leaf([0.5, 1.5]), leaf([1.2, 2.5])
-    assert gradcheck(lambda x, y: x ** y, [a, b])
-    assert gradgradcheck(lambda x, y: x ** y, [a, b])
+    assert gradcheck(lambda x, y: x**y, [a, b])
+    assert gradgradcheck(lambda x, y: x**y, [a, b])
 
 
 # ---- crashes where PyTorch works: size-0 axes -------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("op", ["mean", "var"])
 @pytest.mark.parametrize("axis", [0, 1])
@@ -128,14 +131,36 @@ def test_max_over_the_size_zero_axis_is_a_sentence(op):
 
 # ---- 0-d tensors take axis 0 and -1 -------------------------------------------------------------------------
 
-@pytest.mark.parametrize("call", [
-    lambda t: t.sum(0), lambda t: t.sum(-1),
-    lambda t: t.max(0) if isinstance(t, Tensor) else t.amax(0),
-    lambda t: t.min(-1) if isinstance(t, Tensor) else t.amin(-1), lambda t: t.mean(0),
-    lambda t: t.logsumexp(0), lambda t: t.softmax(-1), lambda t: t.log_softmax(0), lambda t: t.squeeze(0),
-    lambda t: t.flatten(0, -1), lambda t: t.swapaxes(0, -1),
-], ids=["sum0", "sum-1", "max0", "min-1", "mean0", "logsumexp0", "softmax-1", "log_softmax0", "squeeze0",
-        "flatten", "swapaxes"])
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda t: t.sum(0),
+        lambda t: t.sum(-1),
+        lambda t: t.max(0) if isinstance(t, Tensor) else t.amax(0),
+        lambda t: t.min(-1) if isinstance(t, Tensor) else t.amin(-1),
+        lambda t: t.mean(0),
+        lambda t: t.logsumexp(0),
+        lambda t: t.softmax(-1),
+        lambda t: t.log_softmax(0),
+        lambda t: t.squeeze(0),
+        lambda t: t.flatten(0, -1),
+        lambda t: t.swapaxes(0, -1),
+    ],
+    ids=[
+        "sum0",
+        "sum-1",
+        "max0",
+        "min-1",
+        "mean0",
+        "logsumexp0",
+        "softmax-1",
+        "log_softmax0",
+        "squeeze0",
+        "flatten",
+        "swapaxes",
+    ],
+)
 def test_zero_dim_tensor_accepts_axis_zero_and_minus_one_as_torch(call):
     x, tx = leaf(1.5), tleaf(1.5)
     out, tout = call(x), call(tx)
@@ -147,15 +172,20 @@ def test_zero_dim_tensor_accepts_axis_zero_and_minus_one_as_torch(call):
 
 # ---- axis errors are one sentence naming the axis and the dimension -----------------------------------------
 
-@pytest.mark.parametrize("call, message", [
-    (lambda: tl.tensor(1.0).squeeze(1), "squeeze: axis 1 is out of bounds for a tensor of dimension 0"),
-    (lambda: Tensor.ones(2, 3).swapaxes(0, 5), "swapaxes: axis 5 is out of bounds for a tensor of dimension 2"),
-    (lambda: Tensor.ones(2, 3).flatten(0, 5), "flatten: axis 5 is out of bounds for a tensor of dimension 2"),
-    (lambda: Tensor.ones(2, 3).flatten(7), "flatten: axis 7 is out of bounds for a tensor of dimension 2"),
-    (lambda: Tensor.ones(2, 3).sum(2), "Sum: axis 2 is out of bounds for a tensor of dimension 2"),
-    (lambda: tl.tensor(1.0).sum(1), "Sum: axis 1 is out of bounds for a tensor of dimension 0"),
-    (lambda: Tensor.ones(2, 3).flatten(1, 0), "flatten: start_dim 1 comes after end_dim 0"),
-], ids=["squeeze 0-d", "swapaxes", "flatten end", "flatten start", "sum", "sum 0-d", "flatten order"])
+
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (lambda: tl.tensor(1.0).squeeze(1), "squeeze: axis 1 is out of bounds for a tensor of dimension 0"),
+        (lambda: Tensor.ones(2, 3).swapaxes(0, 5), "swapaxes: axis 5 is out of bounds for a tensor of dimension 2"),
+        (lambda: Tensor.ones(2, 3).flatten(0, 5), "flatten: axis 5 is out of bounds for a tensor of dimension 2"),
+        (lambda: Tensor.ones(2, 3).flatten(7), "flatten: axis 7 is out of bounds for a tensor of dimension 2"),
+        (lambda: Tensor.ones(2, 3).sum(2), "Sum: axis 2 is out of bounds for a tensor of dimension 2"),
+        (lambda: tl.tensor(1.0).sum(1), "Sum: axis 1 is out of bounds for a tensor of dimension 0"),
+        (lambda: Tensor.ones(2, 3).flatten(1, 0), "flatten: start_dim 1 comes after end_dim 0"),
+    ],
+    ids=["squeeze 0-d", "swapaxes", "flatten end", "flatten start", "sum", "sum 0-d", "flatten order"],
+)
 def test_axis_errors_are_one_line_naming_axis_and_dimension(call, message):
     with pytest.raises(ValueError) as info:
         call()
@@ -165,23 +195,36 @@ def test_axis_errors_are_one_line_naming_axis_and_dimension(call, message):
 
 # ---- bad input gets a clear error -------------------------------------------------------------------------------
 
+
 def test_grad_of_a_numpy_array_input_is_a_type_error():
     x = leaf([1.0])
     with pytest.raises(TypeError, match="tinygrad_lab.grad: input 0 is a ndarray, not a Tensor"):
         tl.grad((x * 2).sum(), [np.ones(1)])
 
 
-@pytest.mark.parametrize("make, name", [
-    (lambda p: optim.SGD([p], lr="0.1"), "lr"),
-    (lambda p: optim.SGD([p], lr=0.1, momentum="0.9"), "momentum"),
-    (lambda p: optim.SGD([p], lr=0.1, nesterov="yes"), "nesterov"),
-    (lambda p: optim.Adam([p], betas=(0.9, "0.99")), "beta2"),
-    (lambda p: optim.Adam([p], eps=None), "eps"),
-    (lambda p: optim.AdamW([p], weight_decay="0"), "weight_decay"),
-    (lambda p: optim.RMSprop([p], alpha=[0.9]), "alpha"),
-    (lambda p: optim.Adagrad([p], lr=True), "lr"),
-], ids=["sgd lr", "sgd momentum", "sgd nesterov", "adam beta2", "adam eps", "adamw wd", "rmsprop alpha",
-        "adagrad lr bool"])
+@pytest.mark.parametrize(
+    "make, name",
+    [
+        (lambda p: optim.SGD([p], lr="0.1"), "lr"),
+        (lambda p: optim.SGD([p], lr=0.1, momentum="0.9"), "momentum"),
+        (lambda p: optim.SGD([p], lr=0.1, nesterov="yes"), "nesterov"),
+        (lambda p: optim.Adam([p], betas=(0.9, "0.99")), "beta2"),
+        (lambda p: optim.Adam([p], eps=None), "eps"),
+        (lambda p: optim.AdamW([p], weight_decay="0"), "weight_decay"),
+        (lambda p: optim.RMSprop([p], alpha=[0.9]), "alpha"),
+        (lambda p: optim.Adagrad([p], lr=True), "lr"),
+    ],
+    ids=[
+        "sgd lr",
+        "sgd momentum",
+        "sgd nesterov",
+        "adam beta2",
+        "adam eps",
+        "adamw wd",
+        "rmsprop alpha",
+        "adagrad lr bool",
+    ],
+)
 def test_optimizer_hyperparameter_of_the_wrong_type_is_a_type_error_naming_it(make, name):
     with pytest.raises(TypeError) as info:
         make(leaf([1.0]))
@@ -198,13 +241,17 @@ def test_optimizer_lr_set_to_a_string_later_is_a_type_error_and_keeps_the_old_va
 def test_load_state_dict_with_a_string_value_names_its_type():
     model = nn.Linear(2, 1)
     before = model.weight.data.copy()
-    with pytest.raises(TypeError, match=r"'weight' has dtype <U3, which cannot be stored in the model's float64 "
-                                        r"\(got a str\)"):
+    with pytest.raises(
+        TypeError,
+        match=r"'weight' has dtype <U3, which cannot be stored in the model's float64 "
+        r"\(got a str\)",
+    ):
         model.load_state_dict({"weight": "abc", "bias": np.zeros(1)})
     np.testing.assert_array_equal(model.weight.data, before)
 
 
 # ---- semantics that follow torch ----------------------------------------------------------------------------
+
 
 def test_second_backward_through_a_graph_that_saved_nothing_accumulates():
     x = leaf([1.0, 2.0])
@@ -246,20 +293,35 @@ def test_integer_cast_of_a_tensor_requiring_grad_leaves_the_graph(dtype):
     assert y.dtype == dtype
 
 
-@pytest.mark.parametrize("other", [
-    lambda: np.array(2.5), lambda: Tensor(2.5), lambda: Tensor(2.5, requires_grad=True), lambda: np.array(2),
-], ids=["0-d array", "0-d Tensor", "0-d Tensor requiring grad", "0-d int array"])
+@pytest.mark.parametrize(
+    "other",
+    [
+        lambda: np.array(2.5),
+        lambda: Tensor(2.5),
+        lambda: Tensor(2.5, requires_grad=True),
+        lambda: np.array(2),
+    ],
+    ids=["0-d array", "0-d Tensor", "0-d Tensor requiring grad", "0-d int array"],
+)
 @pytest.mark.parametrize("op", ["+", "-", "*", "/", "**", "maximum", "where"])
 def test_zero_dim_operand_does_not_promote_a_float32_tensor(other, op):
-    fns = {"+": lambda a, b: a + b, "-": lambda a, b: a - b, "*": lambda a, b: a * b, "/": lambda a, b: a / b,
-           "**": lambda a, b: a ** b, "maximum": tl.maximum, "where": lambda a, b: tl.where(np.array([True, False]), a, b)}
+    fns = {
+        "+": lambda a, b: a + b,
+        "-": lambda a, b: a - b,
+        "*": lambda a, b: a * b,
+        "/": lambda a, b: a / b,
+        "**": lambda a, b: a**b,
+        "maximum": tl.maximum,
+        "where": lambda a, b: tl.where(np.array([True, False]), a, b),
+    }
     x = Tensor(np.array([1.0, 2.0], dtype=np.float32), requires_grad=True)
     for out in (fns[op](x, other()), fns[op](other(), x)):
         tx = torch.tensor([1.0, 2.0], dtype=torch.float32)
         o = other()
         to = torch.tensor(np.asarray(o.data if isinstance(o, Tensor) else o))
         expected = {"maximum": torch.maximum, "where": lambda a, b: torch.where(torch.tensor([True, False]), a, b)}.get(
-            op, fns[op])(tx, to)
+            op, fns[op]
+        )(tx, to)
         assert out.dtype == np.float32 == np.dtype(str(expected.dtype).removeprefix("torch."))
     out.sum().backward()
     assert x.grad.dtype == np.float32
@@ -324,13 +386,23 @@ def test_compile_check_compares_dtypes():
 
 # ---- found by tests/test_fuzz.py ------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("mask", [
-    lambda t: t.relu(), lambda t: t.clip(0.0, None), lambda t: t.clip(-0.5, 0.5),
-    lambda t: tl.maximum(t, 0.0) if isinstance(t, Tensor) else torch.maximum(t, torch.zeros(())),
-    lambda t: tl.minimum(t, 0.0) if isinstance(t, Tensor) else torch.minimum(t, torch.zeros((), dtype=t.dtype)),
-    lambda t: tl.where(np.array([False, True, True]), t, 0.0) if isinstance(t, Tensor)
-    else torch.where(torch.tensor([False, True, True]), t, 0.0),
-], ids=["relu", "clip lo", "clip", "maximum", "minimum", "where"])
+
+@pytest.mark.parametrize(
+    "mask",
+    [
+        lambda t: t.relu(),
+        lambda t: t.clip(0.0, None),
+        lambda t: t.clip(-0.5, 0.5),
+        lambda t: tl.maximum(t, 0.0) if isinstance(t, Tensor) else torch.maximum(t, torch.zeros(())),
+        lambda t: tl.minimum(t, 0.0) if isinstance(t, Tensor) else torch.minimum(t, torch.zeros((), dtype=t.dtype)),
+        lambda t: (
+            tl.where(np.array([False, True, True]), t, 0.0)
+            if isinstance(t, Tensor)
+            else torch.where(torch.tensor([False, True, True]), t, 0.0)
+        ),
+    ],
+    ids=["relu", "clip lo", "clip", "maximum", "minimum", "where"],
+)
 def test_masking_ops_keep_an_infinite_gradient_out_of_the_masked_places(mask):
     """relu(x) ** 0.5 has an infinite gradient where relu(x) = 0; the masked places get 0 (as torch), not NaN."""
     x_np = np.array([-1.0, 0.25, 2.0])
@@ -346,7 +418,7 @@ def test_compile_of_a_tensor_exponent_does_not_read_values_while_tracing():
 
     def step():
         w.grad = p.grad = None
-        loss = (w ** p).sum()
+        loss = (w**p).sum()
         loss.backward()
         return loss
 
@@ -354,7 +426,7 @@ def test_compile_of_a_tensor_exponent_does_not_read_values_while_tracing():
     for _ in range(4):
         compiled()
     tw, tp = tleaf(w.data), tleaf(p.data)
-    (tw ** tp).sum().backward()
+    (tw**tp).sum().backward()
     assert_same(w.grad, tw.grad)
     assert_same(p.grad, tp.grad)
 
@@ -388,11 +460,16 @@ def test_an_error_in_a_users_forward_keeps_the_users_frame():
     assert any(f.name == "forward" and f.line == "return x.reshape(7)  # the user's bug" for f in frames)
 
 
-@pytest.mark.parametrize("op", [
-    lambda t: t.relu(), lambda t: t.abs(),
-    lambda t: tl.maximum(t, t[::-1]) if isinstance(t, Tensor) else torch.maximum(t, t.flip(0)),
-    lambda t: tl.minimum(t, t[::-1]) if isinstance(t, Tensor) else torch.minimum(t, t.flip(0)),
-], ids=["relu", "abs", "maximum", "minimum"])
+@pytest.mark.parametrize(
+    "op",
+    [
+        lambda t: t.relu(),
+        lambda t: t.abs(),
+        lambda t: tl.maximum(t, t[::-1]) if isinstance(t, Tensor) else torch.maximum(t, t.flip(0)),
+        lambda t: tl.minimum(t, t[::-1]) if isinstance(t, Tensor) else torch.minimum(t, t.flip(0)),
+    ],
+    ids=["relu", "abs", "maximum", "minimum"],
+)
 def test_gradients_at_nan_inputs_follow_torch(op):
     """torch: relu'(NaN) = 1, abs'(NaN) = 0 (its sign of NaN is 0), and both sides of a maximum or minimum
     with a NaN get the whole gradient."""

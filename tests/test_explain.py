@@ -3,6 +3,7 @@
 The browser tests drive Debian's chromium through its chromedriver with Selenium; the driver's path is given
 explicitly, so nothing is downloaded. They fail (never skip) when the browser is missing.
 """
+
 import io
 import json
 import re
@@ -14,9 +15,9 @@ import pytest
 
 import tinygrad_lab as tl
 from tinygrad_lab import viz
-from tinygrad_lab.viz import explainer as explain
-from tinygrad_lab.lab.config import TrainConfig
 from tinygrad_lab.lab import runs
+from tinygrad_lab.lab.config import TrainConfig
+from tinygrad_lab.viz import explainer as explain
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
@@ -54,6 +55,7 @@ def numbers(text):
 
 
 # ---- the data, against the engine ---------------------------------------------------------------------------
+
 
 def test_steps_follow_the_engines_order_with_its_gradients():
     seen, _ = engine_record()
@@ -137,6 +139,7 @@ def test_the_page_is_one_file_with_nothing_to_fetch(tmp_path):
 
 # ---- in the browser -----------------------------------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def browser():
     from selenium import webdriver
@@ -147,9 +150,17 @@ def browser():
     profile = tempfile.TemporaryDirectory()
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                "--disable-component-update", "--disable-sync", "--no-first-run", "--window-size=1400,900",
-                f"--user-data-dir={profile.name}"):
+    for arg in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        "--window-size=1400,900",
+        f"--user-data-dir={profile.name}",
+    ):
         options.add_argument(arg)
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)  # a given driver: no download
@@ -181,16 +192,21 @@ class Page:
         return self.driver.find_element(self.by.TAG_NAME, "body").get_attribute("data-mode")
 
     def values(self, role):
-        return [(e.get_attribute("data-to"), e.text)
-                for e in self.driver.find_elements(self.by.CSS_SELECTOR, f'#card pre.val[data-role="{role}"]')]
+        return [
+            (e.get_attribute("data-to"), e.text)
+            for e in self.driver.find_elements(self.by.CSS_SELECTOR, f'#card pre.val[data-role="{role}"]')
+        ]
 
     def card(self):
         return self.driver.find_element(self.by.ID, "card").text
 
     def current_tensor(self):
         """The highlighted tensor box of the picture (record nodes are polygons; ops are ellipses)."""
-        found = [e.text for e in self.driver.find_elements(self.by.CSS_SELECTOR, "g.node.current")
-                 if not e.find_elements(self.by.TAG_NAME, "ellipse")]
+        found = [
+            e.text
+            for e in self.driver.find_elements(self.by.CSS_SELECTOR, "g.node.current")
+            if not e.find_elements(self.by.TAG_NAME, "ellipse")
+        ]
         assert len(found) == 1, found
         return found[0]
 
@@ -223,8 +239,12 @@ def test_stepping_visits_the_engines_order_and_shows_its_numbers(browser, tmp_pa
     np.testing.assert_allclose(arrived, [g for _, g in seen], rtol=DISPLAY_RTOL)
     page.key(Keys.ARROW_RIGHT)
     assert "Done" in page.card()
-    final = {page.driver.execute_script(f"return JSON.parse(document.getElementById('data').textContent)"
-                                        f".tensors[{i}].label"): numbers(text)[0] for i, text in page.values("final")}
+    final = {
+        page.driver.execute_script(
+            f"return JSON.parse(document.getElementById('data').textContent).tensors[{i}].label"
+        ): numbers(text)[0]
+        for i, text in page.values("final")
+    }
     assert final.keys() == leaf_grads.keys()
     for name, g in leaf_grads.items():
         assert final[name] == pytest.approx(g, rel=DISPLAY_RTOL)
@@ -280,8 +300,9 @@ def test_mid_backward_screenshot_of_the_lab_network(browser, tmp_path):
     from PIL import Image
     from selenium.webdriver.common.keys import Keys
 
-
-    page = Page(browser, runs.explain_page(TrainConfig(hidden=(2, 2), epochs=20), tmp_path / "lab.html", after_epochs=20))
+    page = Page(
+        browser, runs.explain_page(TrainConfig(hidden=(2, 2), epochs=20), tmp_path / "lab.html", after_epochs=20)
+    )
     for _ in range(3):
         page.key(Keys.ARROW_RIGHT)
     assert "contribution 2 of 2" in page.card() or "used 2 times" in page.card()  # (pred - y)² uses pred - y twice

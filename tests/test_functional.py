@@ -1,5 +1,6 @@
 """tinygrad_lab.nn.functional: each loss against an independent numpy formula, gradchecked in float64, stable at
 the edges (probabilities 0 and 1, logits +-1e3), and strict about shapes."""
+
 import warnings
 
 import numpy as np
@@ -29,11 +30,13 @@ def test_activations_match_numpy():
     np.testing.assert_array_equal(F.relu(t).data, np.maximum(x, 0))
     np.testing.assert_allclose(F.leaky_relu(t, 0.2).data, np.where(x > 0, x, 0.2 * x), rtol=1e-15)
     np.testing.assert_allclose(F.softmax(t, axis=0).data, np.exp(x) / np.exp(x).sum(axis=0), rtol=1e-13)
-    np.testing.assert_allclose(F.log_softmax(t).data, np.log(np.exp(x) / np.exp(x).sum(axis=-1, keepdims=True)),
-                               rtol=1e-13)
+    np.testing.assert_allclose(
+        F.log_softmax(t).data, np.log(np.exp(x) / np.exp(x).sum(axis=-1, keepdims=True)), rtol=1e-13
+    )
 
 
 # ---- mse ----------------------------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
 def test_mse_loss_value_and_gradcheck(reduction):
@@ -52,6 +55,7 @@ def test_mse_gradient_is_the_labs_derivative():
 
 # ---- binary cross-entropy -------------------------------------------------------------------------------------------
 
+
 def test_binary_cross_entropy_value_and_gradcheck():
     p, y = RNG.uniform(0.05, 0.95, (4, 3)), RNG.uniform(0, 1, (4, 3))
     expected = np.mean(-(y * np.log(p) + (1 - y) * np.log(1 - p)))
@@ -69,8 +73,7 @@ def test_binary_cross_entropy_at_probabilities_zero_and_one_is_finite():
         loss = F.binary_cross_entropy(pred, y, reduction="none")
         loss.sum().backward()
     # confidently wrong costs -log(eps), confidently right costs -log(1 - eps) ~ eps: never log(0)
-    np.testing.assert_allclose(loss.data, [-np.log(eps), -np.log(eps), -np.log1p(-eps), -np.log1p(-eps)],
-                               rtol=1e-12)
+    np.testing.assert_allclose(loss.data, [-np.log(eps), -np.log(eps), -np.log1p(-eps), -np.log1p(-eps)], rtol=1e-12)
     assert np.all(np.isfinite(pred.grad.data))
     loss32 = F.binary_cross_entropy(tl.tensor([0.0, 1.0], dtype="float32"), [1.0, 0.0], reduction="none")
     assert loss32.dtype == np.float32 and np.all(np.isfinite(loss32.data))
@@ -82,8 +85,9 @@ def test_bce_with_logits_value_matches_independent_formula_and_gradchecks():
     expected = np.mean(np.logaddexp(0.0, x) - x * y)
     np.testing.assert_allclose(F.binary_cross_entropy_with_logits(_t(x), y).item(), expected, rtol=1e-14)
     sig = 1 / (1 + np.exp(-x))
-    np.testing.assert_allclose(F.binary_cross_entropy_with_logits(_t(x), y).item(),
-                               F.binary_cross_entropy(_t(sig), y).item(), rtol=1e-12)
+    np.testing.assert_allclose(
+        F.binary_cross_entropy_with_logits(_t(x), y).item(), F.binary_cross_entropy(_t(sig), y).item(), rtol=1e-12
+    )
     assert gradcheck(F.binary_cross_entropy_with_logits, [_t(x), _t(y)])
     assert gradcheck(lambda a, b: F.binary_cross_entropy_with_logits(a, b, reduction="sum"), [_t(x), _t(y)])
 
@@ -110,6 +114,7 @@ def test_bce_with_logits_is_stable_at_large_logits():
 
 # ---- cross-entropy -----------------------------------------------------------------------------------------------
 
+
 def test_cross_entropy_with_class_indices():
     logits, classes = RNG.standard_normal((6, 4)), np.array([0, 3, 1, 1, 2, 0])
     expected = -np.mean(_np_log_softmax(logits)[np.arange(6), classes])
@@ -119,8 +124,7 @@ def test_cross_entropy_with_class_indices():
     softmax = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
     np.testing.assert_allclose(z.grad.data, (softmax - np.eye(4)[classes]) / 6, rtol=1e-12, atol=1e-15)
     assert gradcheck(lambda a: F.cross_entropy(a, classes), [_t(logits)])
-    assert gradcheck(lambda a: F.cross_entropy(a, tl.tensor(classes, dtype=np.int64), reduction="none"),
-                     [_t(logits)])
+    assert gradcheck(lambda a: F.cross_entropy(a, tl.tensor(classes, dtype=np.int64), reduction="none"), [_t(logits)])
 
 
 def test_cross_entropy_with_probabilities():
@@ -130,8 +134,9 @@ def test_cross_entropy_with_probabilities():
     np.testing.assert_allclose(F.cross_entropy(_t(logits), probs).item(), expected, rtol=1e-14)
     assert gradcheck(F.cross_entropy, [_t(logits), _t(probs)])
     classes = np.array([2, 0, 1, 1, 0])
-    np.testing.assert_allclose(F.cross_entropy(_t(logits), np.eye(3)[classes]).item(),
-                               F.cross_entropy(_t(logits), classes).item(), rtol=1e-14)
+    np.testing.assert_allclose(
+        F.cross_entropy(_t(logits), np.eye(3)[classes]).item(), F.cross_entropy(_t(logits), classes).item(), rtol=1e-14
+    )
 
 
 def test_cross_entropy_is_stable_at_large_logits():
@@ -140,14 +145,20 @@ def test_cross_entropy_is_stable_at_large_logits():
     np.testing.assert_array_equal(loss.data, [2e3, 0.0])
 
 
-@pytest.mark.parametrize("targets, match", [
-    (np.array([0, 3]), r"class indices must lie in \[0, 3\), got values in \[0, 3\]"),
-    (np.array([[0], [1]]), r"integer class targets must have shape \(2,\), got \(2, 1\)"),
-    (np.array([0.0, 1.0]), r"logits have shape \(2, 3\) and targets of shape \(2,\) have dtype float64: class "
-                           r"indices must be integers"),
-    (np.array([[0.0, 1.0]]), r"prediction has shape \(2, 3\) but target has shape \(1, 2\)"),
-    (np.array([True, False]), "integer class indices or float probabilities, got dtype bool"),
-])
+@pytest.mark.parametrize(
+    "targets, match",
+    [
+        (np.array([0, 3]), r"class indices must lie in \[0, 3\), got values in \[0, 3\]"),
+        (np.array([[0], [1]]), r"integer class targets must have shape \(2,\), got \(2, 1\)"),
+        (
+            np.array([0.0, 1.0]),
+            r"logits have shape \(2, 3\) and targets of shape \(2,\) have dtype float64: class "
+            r"indices must be integers",
+        ),
+        (np.array([[0.0, 1.0]]), r"prediction has shape \(2, 3\) but target has shape \(1, 2\)"),
+        (np.array([True, False]), "integer class indices or float probabilities, got dtype bool"),
+    ],
+)
 def test_cross_entropy_rejects_bad_targets(targets, match):
     with pytest.raises(ValueError, match=match):
         F.cross_entropy(_t(np.zeros((2, 3))), targets)
@@ -159,6 +170,7 @@ def test_cross_entropy_wants_2d_logits():
 
 
 # ---- shapes, reductions, dtypes ------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("loss", [F.mse_loss, F.binary_cross_entropy, F.binary_cross_entropy_with_logits])
 def test_losses_refuse_to_broadcast_n1_against_n(loss):
@@ -179,4 +191,4 @@ def test_float32_prediction_gives_float32_loss_from_a_float64_target():
     loss = F.mse_loss(pred, np.ones((3, 1)))
     loss.backward()
     assert loss.dtype == np.float32 and pred.grad.dtype == np.float32
-    np.testing.assert_allclose(loss.item(), 0.75 ** 2, rtol=1e-6)
+    np.testing.assert_allclose(loss.item(), 0.75**2, rtol=1e-6)

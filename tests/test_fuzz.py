@@ -15,6 +15,7 @@ is within 1e-3 of its kink, a float32 round trip, or values that are not finite 
 ``FUZZ_EXAMPLES`` sets the number of programs (``make fuzz`` runs 3000). A failing program is printed as
 text, and hypothesis prints the ``@reproduce_failure`` line that replays it.
 """
+
 from __future__ import annotations
 
 import os
@@ -52,10 +53,12 @@ def _t_axes(x, axis):
 
 def _t_reduce(fn_all, fn_dim):
     """torch reductions take dim=None badly for 0-d tensors and empty tuples; spell the cases out."""
+
     def run(x, axis, keepdims):
         if x.ndim == 0:
             return fn_all(x)
         return fn_dim(x, _t_axes(x, axis), keepdims)
+
     return run
 
 
@@ -71,8 +74,11 @@ UNARY = {  # name: (ours, torch, smooth)
     "relu": (lambda x: x.relu(), torch.relu, False),
     "clip": (lambda x: x.clip(-0.5, 1.0), lambda x: x.clamp(-0.5, 1.0), False),
     "clip_lo": (lambda x: x.clip(0.0, None), lambda x: x.clamp(0.0, None), False),
-    "float32": (lambda x: x.astype(np.float32).astype(np.float64),
-                lambda x: x.to(torch.float32).to(torch.float64), False),
+    "float32": (
+        lambda x: x.astype(np.float32).astype(np.float64),
+        lambda x: x.to(torch.float32).to(torch.float64),
+        False,
+    ),
 }
 BINARY = {  # name: (ours, torch, smooth)
     "add": (lambda a, b: a + b, lambda a, b: a + b, True),
@@ -90,23 +96,33 @@ SCALAR = {  # name: (ours, torch, smooth); c is a Python number or a 0-d array
     "rsub_c": (lambda x, c: c - x, lambda x, c: c - x, True),
     "mul_c": (lambda x, c: c * x, lambda x, c: c * x, True),
     "rdiv_c": (lambda x, c: c / _pos(x), lambda x, c: c / _pos(x), True),
-    "pow_c": (lambda x, c: x ** c, lambda x, c: x ** c, True),
+    "pow_c": (lambda x, c: x**c, lambda x, c: x**c, True),
     "rpow_c": (lambda x, c: abs(c) ** x, lambda x, c: abs(c) ** x, True),
     "leaky_relu": (lambda x, c: x.leaky_relu(c), lambda x, c: torch.nn.functional.leaky_relu(x, c), False),
 }
 REDUCE = {  # name: (ours(x, axis, keepdims), torch(x, axis, keepdims), smooth, accepts a tuple of axes)
     "sum": (lambda x, a, k: x.sum(a, k), _t_reduce(torch.sum, lambda x, a, k: x.sum(a, keepdim=k)), True, True),
     "mean": (lambda x, a, k: x.mean(a, k), _t_reduce(torch.mean, lambda x, a, k: x.mean(a, keepdim=k)), True, True),
-    "var": (lambda x, a, k: x.var(a, k), _t_reduce(lambda x: x.var(correction=0),
-                                                   lambda x, a, k: x.var(a, keepdim=k, correction=0)), True, True),
-    "var1": (lambda x, a, k: x.var(a, k, ddof=1), _t_reduce(lambda x: x.var(correction=1),
-                                                            lambda x, a, k: x.var(a, keepdim=k, correction=1)),
-             True, True),
+    "var": (
+        lambda x, a, k: x.var(a, k),
+        _t_reduce(lambda x: x.var(correction=0), lambda x, a, k: x.var(a, keepdim=k, correction=0)),
+        True,
+        True,
+    ),
+    "var1": (
+        lambda x, a, k: x.var(a, k, ddof=1),
+        _t_reduce(lambda x: x.var(correction=1), lambda x, a, k: x.var(a, keepdim=k, correction=1)),
+        True,
+        True,
+    ),
     "max": (lambda x, a, k: x.max(a, k), _t_reduce(torch.amax, lambda x, a, k: x.amax(a, keepdim=k)), False, True),
     "min": (lambda x, a, k: x.min(a, k), _t_reduce(torch.amin, lambda x, a, k: x.amin(a, keepdim=k)), False, True),
-    "logsumexp": (lambda x, a, k: x.logsumexp(a, k),
-                  _t_reduce(lambda x: torch.logsumexp(x, 0), lambda x, a, k: torch.logsumexp(x, a, keepdim=k)),
-                  True, True),
+    "logsumexp": (
+        lambda x, a, k: x.logsumexp(a, k),
+        _t_reduce(lambda x: torch.logsumexp(x, 0), lambda x, a, k: torch.logsumexp(x, a, keepdim=k)),
+        True,
+        True,
+    ),
     "softmax": (lambda x, a, k: x.softmax(a), lambda x, a, k: torch.softmax(x, a), True, False),
     "log_softmax": (lambda x, a, k: x.log_softmax(a), lambda x, a, k: torch.log_softmax(x, a), True, False),
 }
@@ -163,8 +179,13 @@ def _draw_index(draw, shape: tuple, rng: np.random.Generator):
         if kind == "slice":
             start = draw(st.integers(-size - 1, size + 1))
             stop = draw(st.integers(-size - 1, size + 1))
-            parts.append(slice(draw(st.sampled_from([None, start])), draw(st.sampled_from([None, stop])),
-                               draw(st.sampled_from([None, 1, 2]))))
+            parts.append(
+                slice(
+                    draw(st.sampled_from([None, start])),
+                    draw(st.sampled_from([None, stop])),
+                    draw(st.sampled_from([None, 1, 2])),
+                )
+            )
             axis += 1
         elif kind == "none":
             parts.append(None)
@@ -198,7 +219,7 @@ def _shapes_like(draw, shape: tuple) -> tuple:
 @st.composite
 def programs(draw):
     """(inputs, instructions): instructions are (name, kind, argument indices, attribute) tuples."""
-    seed = draw(st.integers(0, 2 ** 32 - 1))
+    seed = draw(st.integers(0, 2**32 - 1))
     rng = np.random.default_rng(seed)
     side = st.sampled_from([1, 2, 3, 2, 3, 0]) if draw(st.integers(0, 5)) == 0 else st.sampled_from([1, 2, 3])
     base = tuple(draw(st.lists(side, min_size=0, max_size=3)))
@@ -218,8 +239,13 @@ def programs(draw):
             if name == "matmul":
                 if ndim == 0:
                     continue
-                fits = [j for j, v in enumerate(values) if v.ndim >= 1 and v.shape[-2 if v.ndim > 1 else 0] == shape[-1]
-                        and (v.ndim < 3 or ndim < 3 or v.shape[:-2] == shape[:-2])]
+                fits = [
+                    j
+                    for j, v in enumerate(values)
+                    if v.ndim >= 1
+                    and v.shape[-2 if v.ndim > 1 else 0] == shape[-1]
+                    and (v.ndim < 3 or ndim < 3 or v.shape[:-2] == shape[:-2])
+                ]
                 step = (name, kind, (k, draw(st.sampled_from(fits))), None) if fits else None
                 if step is None:  # x @ x.T always fits: the transpose is a new instruction
                     instructions.append(("swapaxes", "shape", (k,), (-1, -2) if ndim > 1 else (0, 0)))
@@ -238,8 +264,12 @@ def programs(draw):
                 c = draw(st.sampled_from([0.0, 0.5, 2.0]))
             else:
                 c = draw(st.sampled_from([2.0, -0.5, 0.0, 3]))
-            step = (name, kind, (k,), np.array(c, dtype=np.float64) if draw(st.booleans()) and name != "leaky_relu"
-                    else c)
+            step = (
+                name,
+                kind,
+                (k,),
+                np.array(c, dtype=np.float64) if draw(st.booleans()) and name != "leaky_relu" else c,
+            )
         elif kind == "reduce":
             name = draw(st.sampled_from(sorted(REDUCE)))
             axis = _axis_choice(draw, ndim, REDUCE[name][3])
@@ -367,17 +397,21 @@ class Program:
 
     def smooth(self) -> bool:
         table = {"unary": UNARY, "binary": BINARY, "scalar": SCALAR}
-        return all(table[kind][name][2] if kind in table else REDUCE[name][2] if kind == "reduce" else True
-                   for name, kind, _, _ in self.instructions)
+        return all(
+            table[kind][name][2] if kind in table else REDUCE[name][2] if kind == "reduce" else True
+            for name, kind, _, _ in self.instructions
+        )
 
     def __str__(self) -> str:
         n = len(self.inputs)
         lines = [f"seed {self.seed}"] + [f"v{i} = input of shape {x.shape}" for i, x in enumerate(self.inputs)]
-        for k, (name, kind, args, attr) in enumerate(self.instructions):
+        for k, (name, _kind, args, attr) in enumerate(self.instructions):
             shown = "" if attr is None else f", {attr!r}"
             lines.append(f"v{n + k} = {name}({', '.join(f'v{a}' for a in args)}{shown})")
         outs = ", ".join(f"v{j}" for j in self.outputs)
-        lines.append(f"loss = sum of (v * w).sum() over {outs} (w drawn from the seed); retain_grad on v{self.retained}")
+        lines.append(
+            f"loss = sum of (v * w).sum() over {outs} (w drawn from the seed); retain_grad on v{self.retained}"
+        )
         return "\n".join(lines)
 
     __repr__ = __str__  # hypothesis prints the falsifying program as its text
@@ -385,7 +419,7 @@ class Program:
 
 def _near_kink(program, values) -> bool:
     """Whether a kinked op sees an input within KINK of its kink (ties included), where finite differences lie."""
-    for (name, kind, args, attr), out in zip(program.instructions, values[len(program.inputs):]):
+    for (name, _kind, args, attr), _out in zip(program.instructions, values[len(program.inputs) :]):
         xs = [values[a].data for a in args]
         if name in ("abs", "relu", "leaky_relu") and np.any(np.abs(xs[0]) < KINK):
             return True
@@ -398,8 +432,9 @@ def _near_kink(program, values) -> bool:
             best = (np.max if name == "max" else np.min)(xs[0], axis=axes, keepdims=True)
             if np.any((np.abs(xs[0] - best) < KINK).sum(axis=axes) > 1):
                 return True
-        if name in ("clip", "clip_lo") and np.any(np.abs(xs[0]) < KINK) | np.any(np.abs(xs[0] - 1.0) < KINK) | \
-                np.any(np.abs(xs[0] + 0.5) < KINK):
+        if name in ("clip", "clip_lo") and np.any(np.abs(xs[0]) < KINK) | np.any(np.abs(xs[0] - 1.0) < KINK) | np.any(
+            np.abs(xs[0] + 0.5) < KINK
+        ):
             return True
         if name == "float32":
             return True
@@ -414,18 +449,25 @@ def _close(ours, theirs, what: str) -> None:
     """Ours (a Tensor, or None for zero) against torch's (a tensor, or None): torch's NaN allows anything."""
     if ours is None and theirs is None:
         return
-    expected = np.zeros(ours.shape) if theirs is None else theirs.detach().numpy(force=True)  # force: torch's ZeroTensor
+    expected = (
+        np.zeros(ours.shape) if theirs is None else theirs.detach().numpy(force=True)
+    )  # force: torch's ZeroTensor
     got = np.zeros(expected.shape) if ours is None else np.asarray(ours.data)
     assert got.shape == expected.shape, f"{what}: shape {got.shape}, torch {expected.shape}"
     free = np.isnan(expected)  # torch has no value here (e.g. pow at base 0, second order): ours may be finite
-    np.testing.assert_allclose(np.where(free, 0.0, got), np.where(free, 0.0, expected), rtol=RTOL, atol=ATOL,
-                               err_msg=what)
+    np.testing.assert_allclose(
+        np.where(free, 0.0, got), np.where(free, 0.0, expected), rtol=RTOL, atol=ATOL, err_msg=what
+    )
 
 
 # ---- the checks ------------------------------------------------------------------------------------------------
 
-FUZZ = settings(max_examples=EXAMPLES, deadline=None, print_blob=True,
-                suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much])
+FUZZ = settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much],
+)
 
 
 @pytest.mark.filterwarnings(r"ignore:var\(\)")  # torch's "degrees of freedom is <= 0", for one value
@@ -504,10 +546,12 @@ def _against_compile(program) -> None:
     compiled = tl.compile(step)
     for call in range(4):  # warm-up, trace, check against eager, replay
         loss, out = compiled(*xs)
-        for what, got, want in [("loss", loss, eager_loss), ("output", out, eager_out)] + \
-                [(f"gradient of v{k}", x.grad, g) for k, (x, g) in enumerate(zip(xs, eager_grads))]:
+        for what, got, want in [("loss", loss, eager_loss), ("output", out, eager_out)] + [
+            (f"gradient of v{k}", x.grad, g) for k, (x, g) in enumerate(zip(xs, eager_grads))
+        ]:
             if want is None:
                 continue
             assert got is not None and got.dtype == want.dtype, f"compile call {call}: {what} dtype"
-            np.testing.assert_allclose(got.data, want.data, rtol=1e-9, atol=1e-12, equal_nan=True,
-                                       err_msg=f"compile call {call}: {what}")
+            np.testing.assert_allclose(
+                got.data, want.data, rtol=1e-9, atol=1e-12, equal_nan=True, err_msg=f"compile call {call}: {what}"
+            )

@@ -1,5 +1,6 @@
 """In-place ops: values, torch's leaf and version-counter errors, graph recording on non-leaves (checked with
 gradcheck and against torch), views sharing memory, .data bypassing the counter, and replay under tl.compile."""
+
 import numpy as np
 import pytest
 import torch
@@ -44,7 +45,8 @@ UNARY = {
 OTHER = np.abs(B) + 0.5  # positive: a valid divisor and exponent
 
 
-# ---- values, under no_grad and on tensors that need no grad ------------------------------------------------------------
+# ---- values, under no_grad and on tensors that need no grad ----------------------------------------------------------
+
 
 @pytest.mark.parametrize("name", METHODS)
 @pytest.mark.parametrize("grad_mode", [False, True])
@@ -104,15 +106,25 @@ def test_float32_tensor_keeps_its_dtype_and_int_tensor_refuses_floats():
 
 def test_broadcast_that_would_grow_the_tensor_is_torch_error():
     t = tl.tensor(B)
-    with pytest.raises(RuntimeError, match=r"add_: output with shape \(3,\) doesn't match the broadcast shape \(2, 3\)"):
+    with pytest.raises(
+        RuntimeError, match=r"add_: output with shape \(3,\) doesn't match the broadcast shape \(2, 3\)"
+    ):
         t.add_(tl.tensor(A))
     np.testing.assert_array_equal(t.data, B)
 
 
-# ---- grad mode: leaves, non-leaves -------------------------------------------------------------------------------------
+# ---- grad mode: leaves, non-leaves -----------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("call", [lambda w, lib: w.add_(1), lambda w, lib: w.__imul__(2), lambda w, lib: w.zero_(),
-                                  lambda w, lib: w.copy_(lib.tensor(B))])
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda w, lib: w.add_(1),
+        lambda w, lib: w.__imul__(2),
+        lambda w, lib: w.zero_(),
+        lambda w, lib: w.copy_(lib.tensor(B)),
+    ],
+)
 def test_leaf_that_requires_grad_raises_torch_sentence_in_grad_mode(call):
     w = tl.tensor(B, requires_grad=True)
     with pytest.raises(RuntimeError, match="a leaf Variable that requires grad is being used in an in-place operation"):
@@ -207,7 +219,8 @@ def test_tl_grad_follows_the_old_history_too():
     np.testing.assert_allclose(gy.data, 3 * np.ones(3))
 
 
-# ---- version counter ---------------------------------------------------------------------------------------------------
+# ---- version counter -------------------------------------------------------------------------------------------------
+
 
 def test_version_counts_writes_like_torch():
     t, tt = tl.tensor(B), torch.tensor(B)
@@ -222,8 +235,11 @@ def test_saved_tensor_written_later_raises_torch_sentence_naming_op_and_shape():
     y = x * 1.0
     z = y.exp() * y  # Mul saves y
     y.add_(1)
-    with pytest.raises(RuntimeError, match=r"^one of the variables needed for gradient computation has been modified "
-                                           r"by an inplace operation: the tensor of shape \(2, 3\) saved by Mul"):
+    with pytest.raises(
+        RuntimeError,
+        match=r"^one of the variables needed for gradient computation has been modified "
+        r"by an inplace operation: the tensor of shape \(2, 3\) saved by Mul",
+    ):
         z.sum().backward()
     xt = torch.tensor(A, requires_grad=True)
     yt = xt * 1.0
@@ -238,7 +254,9 @@ def test_parameter_updated_between_forward_and_backward_raises():
     loss = model(tl.tensor(A)).sum()  # Linear saves the weight
     with tl.no_grad():
         model.weight -= 0.1
-    with pytest.raises(RuntimeError, match=r"modified by an inplace operation: the tensor of shape \(1, 3\) saved by Linear"):
+    with pytest.raises(
+        RuntimeError, match=r"modified by an inplace operation: the tensor of shape \(1, 3\) saved by Linear"
+    ):
         loss.backward()
 
 
@@ -263,10 +281,12 @@ def test_write_after_backward_is_fine_and_a_saved_output_is_checked_too():
         e.sum().backward()
 
 
-# ---- views -------------------------------------------------------------------------------------------------------------
+# ---- views -----------------------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("make_view", [lambda t: t.reshape(6), lambda t: t.T, lambda t: t[1], lambda t: t[:, 1:],
-                                       lambda t: t.detach()])
+
+@pytest.mark.parametrize(
+    "make_view", [lambda t: t.reshape(6), lambda t: t.T, lambda t: t[1], lambda t: t[:, 1:], lambda t: t.detach()]
+)
 def test_write_through_a_view_changes_the_base_and_bumps_its_version(make_view):
     base = tl.tensor(A)
     view = make_view(base)
@@ -291,8 +311,11 @@ def test_view_of_a_tensor_that_requires_grad_cannot_be_written_in_grad_mode():
     x = tl.tensor(A, requires_grad=True)
     y = x * 1.0
     v = y[0]
-    with pytest.raises(RuntimeError, match=r"add_: in grad mode, an in-place op whose result requires grad cannot write "
-                                           r"into a view \(shape \(3,\)\)"):
+    with pytest.raises(
+        RuntimeError,
+        match=r"add_: in grad mode, an in-place op whose result requires grad cannot write "
+        r"into a view \(shape \(3,\)\)",
+    ):
         v.add_(1)
     np.testing.assert_array_equal(y.data, A)
 
@@ -306,7 +329,8 @@ def test_a_view_taken_before_a_recorded_write_and_used_after_raises():
         (v * 2).sum().backward()
 
 
-# ---- tl.compile -------------------------------------------------------------------------------------------------------
+# ---- tl.compile ------------------------------------------------------------------------------------------------------
+
 
 def _manual_sgd(seed):
     model = nn.MLP(2, (4, 4), 1, bias=True, init="randn", rng=np.random.default_rng(seed))

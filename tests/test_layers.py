@@ -1,5 +1,6 @@
 """The nn layers of a CNN: PyTorch's initialisation, state dicts (buffers included) exchanged with PyTorch, the
 train/eval behaviour of batch norm and dropout, and their derivatives against finite differences."""
+
 import numpy as np
 import pytest
 import torch
@@ -19,13 +20,29 @@ def both_cnns(seed=0):
     """The same architecture in PyTorch and here, every kind of layer once, PyTorch's keys."""
     torch.manual_seed(seed)
     theirs = torch.nn.Sequential(
-        torch.nn.Conv2d(1, 4, 3, padding=1), torch.nn.BatchNorm2d(4), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
-        torch.nn.Conv2d(4, 6, (3, 2), stride=(1, 2), groups=2, dilation=(1, 2)), torch.nn.AvgPool2d(2, padding=1),
-        torch.nn.Dropout(0.3), torch.nn.Flatten(), torch.nn.Linear(12, 5), torch.nn.BatchNorm1d(5))
+        torch.nn.Conv2d(1, 4, 3, padding=1),
+        torch.nn.BatchNorm2d(4),
+        torch.nn.ReLU(),
+        torch.nn.MaxPool2d(2),
+        torch.nn.Conv2d(4, 6, (3, 2), stride=(1, 2), groups=2, dilation=(1, 2)),
+        torch.nn.AvgPool2d(2, padding=1),
+        torch.nn.Dropout(0.3),
+        torch.nn.Flatten(),
+        torch.nn.Linear(12, 5),
+        torch.nn.BatchNorm1d(5),
+    )
     mine = nn.Sequential(
-        nn.Conv2d(1, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Conv2d(4, 6, (3, 2), stride=(1, 2), groups=2, dilation=(1, 2)), nn.AvgPool2d(2, padding=1),
-        nn.Dropout(0.3), nn.Flatten(), nn.Linear(12, 5), nn.BatchNorm1d(5))
+        nn.Conv2d(1, 4, 3, padding=1),
+        nn.BatchNorm2d(4),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(4, 6, (3, 2), stride=(1, 2), groups=2, dilation=(1, 2)),
+        nn.AvgPool2d(2, padding=1),
+        nn.Dropout(0.3),
+        nn.Flatten(),
+        nn.Linear(12, 5),
+        nn.BatchNorm1d(5),
+    )
     return theirs, mine
 
 
@@ -49,13 +66,15 @@ def test_a_pytorch_trained_state_dict_loads_and_gives_the_same_outputs_and_gradi
         np.testing.assert_array_equal(value, state[key])
     assert int(mine[1].num_batches_tracked.item()) == 3
     theirs.eval(), mine.eval()
-    np.testing.assert_allclose(mine(tl.Tensor(x)).data, theirs(torch.tensor(x)).detach().numpy(), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(
+        mine(tl.Tensor(x)).data, theirs(torch.tensor(x)).detach().numpy(), rtol=1e-10, atol=1e-12
+    )
     theirs.train(), mine.train(), theirs.zero_grad()  # drop the gradients of the last training step
     mine[6].p = theirs[6].p = 0.0  # dropout's masks come from different generators
     xs, xt = tl.Tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
     out, ref = mine(xs), theirs(xt)
     np.testing.assert_allclose(out.data, ref.detach().numpy(), rtol=1e-10, atol=1e-12)
-    (out ** 2).mean().backward()
+    (out**2).mean().backward()
     ref.square().mean().backward()
     np.testing.assert_allclose(xs.grad.data, xt.grad.numpy(), rtol=1e-9, atol=1e-12)
     for (name, p), (_, q) in zip(mine.named_parameters(), theirs.named_parameters()):
@@ -64,11 +83,14 @@ def test_a_pytorch_trained_state_dict_loads_and_gives_the_same_outputs_and_gradi
         np.testing.assert_allclose(b.data, theirs.state_dict()[name].numpy(), rtol=1e-12, err_msg=name)
 
 
-@pytest.mark.parametrize("make, fan_in, shapes", [
-    (lambda rng: nn.Conv2d(6, 8, (3, 5), groups=2, rng=rng), 3 * 15, [(8, 3, 3, 5), (8,)]),
-    (lambda rng: nn.Conv1d(4, 300, 7, rng=rng), 28, [(300, 4, 7), (300,)]),
-    (lambda rng: nn.Linear(50, 400, rng=rng), 50, [(400, 50), (400,)]),
-])
+@pytest.mark.parametrize(
+    "make, fan_in, shapes",
+    [
+        (lambda rng: nn.Conv2d(6, 8, (3, 5), groups=2, rng=rng), 3 * 15, [(8, 3, 3, 5), (8,)]),
+        (lambda rng: nn.Conv1d(4, 300, 7, rng=rng), 28, [(300, 4, 7), (300,)]),
+        (lambda rng: nn.Linear(50, 400, rng=rng), 50, [(400, 50), (400,)]),
+    ],
+)
 def test_default_initialisation_is_pytorchs_uniform_in_one_over_sqrt_fan_in(make, fan_in, shapes):
     layer = make(np.random.default_rng(0))
     bound = 1 / np.sqrt(fan_in)
@@ -76,9 +98,10 @@ def test_default_initialisation_is_pytorchs_uniform_in_one_over_sqrt_fan_in(make
     for p in layer.parameters():
         assert np.abs(p.data).max() <= bound
     w = layer.weight.data
-    assert np.abs(w).max() > 0.99 * bound and abs(w.var() / (bound ** 2 / 3) - 1) < 0.05  # the uniform's variance
+    assert np.abs(w).max() > 0.99 * bound and abs(w.var() / (bound**2 / 3) - 1) < 0.05  # the uniform's variance
     torch_layer = {2: torch.nn.Conv2d(6, 8, (3, 5), groups=2), 3: torch.nn.Conv1d(4, 300, 7)}.get(
-        w.ndim - 2, torch.nn.Linear(50, 400))
+        w.ndim - 2, torch.nn.Linear(50, 400)
+    )
     assert np.abs(torch_layer.weight.detach().numpy()).max() <= bound  # the same bound as PyTorch's
     again = make(np.random.default_rng(0))
     for p, q in zip(layer.parameters(), again.parameters()):
@@ -86,8 +109,12 @@ def test_default_initialisation_is_pytorchs_uniform_in_one_over_sqrt_fan_in(make
 
 
 def test_layers_take_a_dtype_and_keep_it():
-    for layer in (nn.Conv2d(1, 2, 3, dtype=np.float32), nn.Conv1d(1, 2, 3, dtype=np.float32),
-                  nn.Linear(2, 3, dtype=np.float32), nn.BatchNorm2d(2, dtype=np.float32)):
+    for layer in (
+        nn.Conv2d(1, 2, 3, dtype=np.float32),
+        nn.Conv1d(1, 2, 3, dtype=np.float32),
+        nn.Linear(2, 3, dtype=np.float32),
+        nn.BatchNorm2d(2, dtype=np.float32),
+    ):
         assert {p.dtype for p in layer.parameters()} == {np.dtype(np.float32)}
     out = nn.Conv2d(1, 2, 3, dtype=np.float32)(tl.Tensor(np.ones((1, 1, 4, 4), np.float32)))
     assert out.dtype == np.float32
@@ -95,16 +122,20 @@ def test_layers_take_a_dtype_and_keep_it():
 
 # ---- batch norm ---------------------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("momentum", [0.1, 0.5, None])
 @pytest.mark.parametrize("shape", [(8, 3), (6, 3, 5), (4, 3, 2, 5)])
 def test_batch_norm_training_and_eval_follow_pytorch(shape, momentum):
-    make, torch_make = (nn.BatchNorm2d, torch.nn.BatchNorm2d) if len(shape) == 4 else (nn.BatchNorm1d, torch.nn.BatchNorm1d)
+    make, torch_make = (
+        (nn.BatchNorm2d, torch.nn.BatchNorm2d) if len(shape) == 4 else (nn.BatchNorm1d, torch.nn.BatchNorm1d)
+    )
     mine, theirs = make(3, momentum=momentum), torch_make(3, momentum=momentum)
     rng = np.random.default_rng(1)
     for _ in range(3):  # training: batch statistics, running ones updated with the unbiased variance
         x = rng.standard_normal(shape) * 3 + 1
-        np.testing.assert_allclose(mine(tl.Tensor(x)).data, theirs(torch.tensor(x)).detach().numpy(), rtol=1e-10,
-                                   atol=1e-12)
+        np.testing.assert_allclose(
+            mine(tl.Tensor(x)).data, theirs(torch.tensor(x)).detach().numpy(), rtol=1e-10, atol=1e-12
+        )
         np.testing.assert_allclose(mine.running_mean.data, theirs.running_mean.numpy(), rtol=1e-12)
         np.testing.assert_allclose(mine.running_var.data, theirs.running_var.numpy(), rtol=1e-12)
     assert mine.num_batches_tracked.item() == theirs.num_batches_tracked.item() == 3
@@ -115,9 +146,10 @@ def test_batch_norm_training_and_eval_follow_pytorch(shape, momentum):
     np.testing.assert_allclose(out.data, theirs(torch.tensor(x)).detach().numpy(), rtol=1e-10, atol=1e-12)
     np.testing.assert_array_equal(mine.running_mean.data, before)  # eval reads the statistics, never writes
     assert mine.num_batches_tracked.item() == 3
-    centred = (x - before.reshape((1, 3) + (1,) * (len(shape) - 2)))
-    assert not np.allclose(out.data, centred / np.sqrt(x.var(axis=tuple(i for i in range(len(shape)) if i != 1),
-                                                                keepdims=True) + 1e-5))  # not batch statistics
+    centred = x - before.reshape((1, 3) + (1,) * (len(shape) - 2))
+    assert not np.allclose(
+        out.data, centred / np.sqrt(x.var(axis=tuple(i for i in range(len(shape)) if i != 1), keepdims=True) + 1e-5)
+    )  # not batch statistics
 
 
 @settings(max_examples=10)
@@ -128,8 +160,9 @@ def test_batch_norm_first_and_second_derivatives(data, shape):
     b = tl.Tensor(data.draw(arrays((2,))), requires_grad=True)
     rm, rv = data.draw(arrays((2,))), np.abs(data.draw(arrays((2,)))) + 0.5
     for training in (True, False):
-        fn = lambda x, w, b: F.batch_norm(x, None if training else rm, None if training else rv, w, b,  # noqa: E731
-                                          training=training)
+        fn = lambda x, w, b, training=training: F.batch_norm(
+            x, None if training else rm, None if training else rv, w, b, training=training
+        )
         assert gradcheck(fn, [x, w, b]) and gradgradcheck(fn, [x, w, b])
 
 
@@ -142,11 +175,13 @@ def test_batch_norm_bad_input_names_the_shapes():
     assert str(err.value) == "batch_norm: running_mean has shape (3,) but the input (4, 2) has 2 channels"
     with pytest.raises(ValueError) as err:
         nn.BatchNorm1d(3)(tl.Tensor(np.ones((1, 3))))
-    assert str(err.value) == ("batch_norm: expected more than 1 value per channel when training, got input of "
-                              "shape (1, 3)")
+    assert str(err.value) == (
+        "batch_norm: expected more than 1 value per channel when training, got input of shape (1, 3)"
+    )
 
 
 # ---- dropout --------------------------------------------------------------------------------------------------------
+
 
 def test_dropout_zeroes_with_probability_p_scales_the_rest_and_is_seeded():
     x = tl.Tensor(np.ones((200, 100)))
@@ -185,6 +220,7 @@ def test_flatten_follows_pytorch():
 
 
 # ---- modules: train/eval and buffers ---------------------------------------------------------------------------
+
 
 def test_train_and_eval_reach_every_submodule_and_return_self():
     _, model = both_cnns()

@@ -1,5 +1,6 @@
 """Minibatches and real data: nn.DataLoader, fit with batch_size and a validation set, the digits task and its
 fixed split, the IDX reader behind load_mnist (on files written here), and cross_entropy's bad targets."""
+
 import gzip
 import io
 import os
@@ -69,17 +70,21 @@ def test_without_shuffle_the_batches_come_in_order():
     assert order(nn.DataLoader(x, y, 3, shuffle=False)) == [(0, 1, 2), (3, 4, 5), (6,)]
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    (dict(x=np.zeros((5, 2)), y=np.zeros(4), batch_size=2), r"same number of rows, got shapes \(5, 2\) and \(4,\)"),
-    (dict(x=np.zeros((5, 2)), y=np.zeros(5), batch_size=0), "batch_size must be an integer >= 1, got 0"),
-    (dict(x=np.zeros((5, 2)), y=np.zeros(5), batch_size=2.5), "batch_size must be an integer >= 1, got 2.5"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(x=np.zeros((5, 2)), y=np.zeros(4), batch_size=2), r"same number of rows, got shapes \(5, 2\) and \(4,\)"),
+        (dict(x=np.zeros((5, 2)), y=np.zeros(5), batch_size=0), "batch_size must be an integer >= 1, got 0"),
+        (dict(x=np.zeros((5, 2)), y=np.zeros(5), batch_size=2.5), "batch_size must be an integer >= 1, got 2.5"),
+    ],
+)
 def test_bad_loader_arguments(kwargs, message):
     with pytest.raises(ValueError, match=message):
         nn.DataLoader(**kwargs)
 
 
 # ---- fit with minibatches and a validation set ----------------------------------------------------------------------
+
 
 def classifier(seed=0):
     return nn.MLP(2, (8,), 2, activation="tanh", out_activation="none", rng=np.random.default_rng(seed))
@@ -95,8 +100,18 @@ def test_one_batch_of_everything_is_full_batch_training():
     hist = {}
     for batch in (None, 40):
         model = nn.MLP(2, (4,), 1, rng=np.random.default_rng(0))
-        hist[batch] = train.fit(model, x, y, loss=F.mse_loss, optimizer=optim.SGD(model.parameters(), lr=0.5),
-                                epochs=30, batch_size=batch, rng=0, quiet=True, compile=False)
+        hist[batch] = train.fit(
+            model,
+            x,
+            y,
+            loss=F.mse_loss,
+            optimizer=optim.SGD(model.parameters(), lr=0.5),
+            epochs=30,
+            batch_size=batch,
+            rng=0,
+            quiet=True,
+            compile=False,
+        )
     np.testing.assert_allclose(hist[40].loss, hist[None].loss, rtol=1e-12)  # a shuffled batch: same mean
     np.testing.assert_allclose(hist[40].accuracy, hist[None].accuracy)
     assert hist[None].batch_size is None and hist[40].batch_size == 40
@@ -111,8 +126,20 @@ def test_minibatches_make_one_update_per_batch_and_log_the_validation_accuracy()
     real_step = opt.step
     opt.step = lambda: steps.append(1) or real_step()
     out = io.StringIO()
-    hist = train.fit(model, x, y, loss=F.cross_entropy, optimizer=opt, epochs=4, batch_size=16,
-                     validation=(xv, yv), val_name="test", rng=0, log_every=1, out=out)
+    hist = train.fit(
+        model,
+        x,
+        y,
+        loss=F.cross_entropy,
+        optimizer=opt,
+        epochs=4,
+        batch_size=16,
+        validation=(xv, yv),
+        val_name="test",
+        rng=0,
+        log_every=1,
+        out=out,
+    )
     assert len(steps) == 4 * 4  # 60 rows in batches of 16: 4 batches per epoch
     assert len(hist.val_accuracy) == 4
     _, acc, _ = train.evaluate(model, xv, yv, F.cross_entropy)
@@ -131,8 +158,11 @@ def test_the_same_seed_gives_the_same_minibatch_run():
     for seed in (0, 0, 1):
         model = classifier()
         opt = optim.SGD(model.parameters(), lr=0.1)
-        losses.append(train.fit(model, x, y, loss=F.cross_entropy, optimizer=opt, epochs=3, batch_size=8, rng=seed,
-                                quiet=True).loss)
+        losses.append(
+            train.fit(
+                model, x, y, loss=F.cross_entropy, optimizer=opt, epochs=3, batch_size=8, rng=seed, quiet=True
+            ).loss
+        )
     assert losses[0] == losses[1] and losses[0] != losses[2]
 
 
@@ -140,25 +170,38 @@ def test_bad_batch_sizes_and_row_counts():
     x, y = labelled_moons(20)
     model = classifier()
     with pytest.raises(ValueError, match="batch_size must be None .* got 0"):
-        train.fit(model, x, y, loss=F.cross_entropy, optimizer=optim.SGD(model.parameters(), lr=0.1), epochs=1,
-                  batch_size=0)
+        train.fit(
+            model, x, y, loss=F.cross_entropy, optimizer=optim.SGD(model.parameters(), lr=0.1), epochs=1, batch_size=0
+        )
     with pytest.raises(ValueError, match=r"x has shape \(20, 2\) but y has shape \(19,\)"):
         train.fit(model, x, y[:19], loss=F.cross_entropy, optimizer=optim.SGD(model.parameters(), lr=0.1), epochs=1)
 
 
 def test_a_non_integer_target_to_cross_entropy_names_both_shapes():
     logits = tl.Tensor(np.zeros((4, 3)), requires_grad=True)
-    with pytest.raises(ValueError, match=r"cross_entropy: logits have shape \(4, 3\) and targets of shape \(4,\) "
-                                         r"have dtype float64: class indices must be integers"):
+    with pytest.raises(
+        ValueError,
+        match=r"cross_entropy: logits have shape \(4, 3\) and targets of shape \(4,\) "
+        r"have dtype float64: class indices must be integers",
+    ):
         F.cross_entropy(logits, np.array([0.0, 1.0, 2.0, 1.0]))
     x, y = labelled_moons(20)
     model = classifier()
     with pytest.raises(ValueError, match=r"logits have shape \(8, 2\) and targets of shape \(8,\) have dtype float64"):
-        train.fit(model, x, y.astype(np.float64) + 0.5, loss=F.cross_entropy,
-                  optimizer=optim.SGD(model.parameters(), lr=0.1), epochs=1, batch_size=8, quiet=True)
+        train.fit(
+            model,
+            x,
+            y.astype(np.float64) + 0.5,
+            loss=F.cross_entropy,
+            optimizer=optim.SGD(model.parameters(), lr=0.1),
+            epochs=1,
+            batch_size=8,
+            quiet=True,
+        )
 
 
 # ---- the digits -----------------------------------------------------------------------------------------------------
+
 
 def test_digits_shapes_dtypes_and_range():
     x, y = data.load_task("digits")
@@ -202,15 +245,17 @@ def test_the_split_is_stratified_disjoint_and_deterministic():
 def test_without_scikit_learn_the_digits_name_the_extra(tmp_path):
     stub = tmp_path / "stubs" / "sklearn"
     stub.mkdir(parents=True)
-    (stub / "__init__.py").write_text('raise ImportError("No module named \'sklearn\'")\n')
+    (stub / "__init__.py").write_text("raise ImportError(\"No module named 'sklearn'\")\n")
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(tmp_path / "stubs"), os.environ.get("PYTHONPATH", "")]))
     code = "from tinygrad_lab.lab import data\ntry:\n data.load_task('digits')\nexcept ImportError as e:\n print(e)"
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
-    assert proc.stdout == ("the digits task needs scikit-learn, which is not installed: "
-                           "pip install 'tinygrad-lab[data]'\n")
+    assert proc.stdout == (
+        "the digits task needs scikit-learn, which is not installed: pip install 'tinygrad-lab[data]'\n"
+    )
 
 
 # ---- IDX files and MNIST --------------------------------------------------------------------------------------------
+
 
 def idx_bytes(array, code=0x08):
     return bytes([0, 0, code, array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape) + array.tobytes()
@@ -228,10 +273,12 @@ def write(path, payload, gz=False):
 
 def mnist_folder(folder, n_train=5, n_test=3, gz=False, rng=0):
     gen = np.random.default_rng(rng)
-    arrays = {"train-images-idx3-ubyte": gen.integers(0, 256, (n_train, 28, 28), dtype=np.uint8),
-              "train-labels-idx1-ubyte": gen.integers(0, 10, n_train, dtype=np.uint8),
-              "t10k-images-idx3-ubyte": gen.integers(0, 256, (n_test, 28, 28), dtype=np.uint8),
-              "t10k-labels-idx1-ubyte": gen.integers(0, 10, n_test, dtype=np.uint8)}
+    arrays = {
+        "train-images-idx3-ubyte": gen.integers(0, 256, (n_train, 28, 28), dtype=np.uint8),
+        "train-labels-idx1-ubyte": gen.integers(0, 10, n_train, dtype=np.uint8),
+        "t10k-images-idx3-ubyte": gen.integers(0, 256, (n_test, 28, 28), dtype=np.uint8),
+        "t10k-labels-idx1-ubyte": gen.integers(0, 10, n_test, dtype=np.uint8),
+    }
     folder.mkdir(exist_ok=True)
     for name, array in arrays.items():
         write(folder / name, idx_bytes(array), gz)
@@ -267,15 +314,20 @@ def test_a_missing_file_names_it_and_where_mnist_comes_from(tmp_path):
         data.load_mnist(tmp_path / "nowhere")
 
 
-@pytest.mark.parametrize("payload, reason", [
-    (b"\x08\x03\x00\x00" + bytes(20), "not an IDX file (its first bytes are 08030000"),
-    (b"", "not an IDX file (its first bytes are missing"),
-    (b"\x00\x00\x08\x03" + struct.pack(">3I", 2, 28, 28) + bytes(100),
-     "its header says shape (2, 28, 28) (1,568 bytes of data) but the file holds 100 bytes"),
-    (b"\x00\x00\x08\x01" + struct.pack(">I", 3) + bytes(4), "holds more bytes"),
-    (b"\x00\x00\x08\x03" + struct.pack(">2I", 4, 4), "truncated IDX header"),
-    (b"\x00\x00\x08\x03" + struct.pack(">3I", 2 ** 31, 2 ** 31, 1), "over the limit"),
-])
+@pytest.mark.parametrize(
+    "payload, reason",
+    [
+        (b"\x08\x03\x00\x00" + bytes(20), "not an IDX file (its first bytes are 08030000"),
+        (b"", "not an IDX file (its first bytes are missing"),
+        (
+            b"\x00\x00\x08\x03" + struct.pack(">3I", 2, 28, 28) + bytes(100),
+            "its header says shape (2, 28, 28) (1,568 bytes of data) but the file holds 100 bytes",
+        ),
+        (b"\x00\x00\x08\x01" + struct.pack(">I", 3) + bytes(4), "holds more bytes"),
+        (b"\x00\x00\x08\x03" + struct.pack(">2I", 4, 4), "truncated IDX header"),
+        (b"\x00\x00\x08\x03" + struct.pack(">3I", 2**31, 2**31, 1), "over the limit"),
+    ],
+)
 @pytest.mark.parametrize("gz", [False, True])
 def test_corrupt_idx_files_are_one_line_errors_naming_the_file(tmp_path, payload, reason, gz):
     path = write(tmp_path / "train-images-idx3-ubyte", payload, gz)
@@ -294,6 +346,9 @@ def test_a_file_that_is_not_gzip_behind_a_gz_name(tmp_path):
 def test_labels_that_do_not_fit_the_images(tmp_path):
     arrays = mnist_folder(tmp_path / "m")
     write(tmp_path / "m" / "train-labels-idx1-ubyte", idx_bytes(arrays["train-labels-idx1-ubyte"][:4]))
-    with pytest.raises(data.DatasetError, match=r"train-labels-idx1-ubyte: holds uint8 values of shape \(4,\), "
-                                                r"expected unsigned bytes of shape \(5,\)"):
+    with pytest.raises(
+        data.DatasetError,
+        match=r"train-labels-idx1-ubyte: holds uint8 values of shape \(4,\), "
+        r"expected unsigned bytes of shape \(5,\)",
+    ):
         data.load_mnist(tmp_path / "m")

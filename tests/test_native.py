@@ -8,6 +8,7 @@ order than numpy's pairwise sums and BLAS; exp, log, tanh, pow come from the C l
 versions may differ by an ulp). Float32: 1e-5, about a hundred float32 ulps, for the same reasons at float32's
 precision (numpy's float32 exp/tanh/log are its own SIMD code, the C library's expf/tanhf/logf differ by ulps).
 """
+
 import os
 import subprocess
 import sys
@@ -19,11 +20,17 @@ import numpy as np
 import pytest
 
 import tinygrad_lab as tl
-from tinygrad_lab import nn
-from tinygrad_lab.capture import native
+from tinygrad_lab.capture import CaptureError, native
 from tinygrad_lab.lab import data, train
-from tinygrad_lab.capture import CaptureError
-from tinygrad_lab.lab.config import ACTIVATIONS, LOSSES, OPTIMIZERS, TrainConfig, build_model, build_optimizer, model_spec
+from tinygrad_lab.lab.config import (
+    ACTIVATIONS,
+    LOSSES,
+    OPTIMIZERS,
+    TrainConfig,
+    build_model,
+    build_optimizer,
+    model_spec,
+)
 
 TOLERANCE = {np.float64: 1e-12, np.float32: 1e-5}
 
@@ -82,13 +89,17 @@ def _lab_accepts(activation: str, loss: str, optimizer: str) -> bool:
     return True
 
 
-LAB_SETTINGS = [(a, l, o) for a in ACTIVATIONS for l in LOSSES for o in OPTIMIZERS if _lab_accepts(a, l, o)]
+LAB_SETTINGS = [(a, s, o) for a in ACTIVATIONS for s in LOSSES for o in OPTIMIZERS if _lab_accepts(a, s, o)]
 
 
 # Adagrad's first steps are lr * sign(g); the relus leave float32 gradients at rounding level, whose sign depends on
 # the order of a sum, so float32 runs part by 2 lr after one step: float64 checks those settings.
-NATIVE_SETTINGS = [(a, l, o, dtype) for a, l, o in LAB_SETTINGS for dtype in (np.float64, np.float32)
-                   if not (o == "adagrad" and dtype == np.float32 and a in ("relu", "leaky_relu"))]
+NATIVE_SETTINGS = [
+    (a, s, o, dtype)
+    for a, s, o in LAB_SETTINGS
+    for dtype in (np.float64, np.float32)
+    if not (o == "adagrad" and dtype == np.float32 and a in ("relu", "leaky_relu"))
+]
 
 
 @pytest.mark.parametrize("activation,loss,optimizer,dtype", NATIVE_SETTINGS)
@@ -99,7 +110,7 @@ def test_each_native_step_equals_the_numpy_replay_and_eager(activation, loss, op
         fn = step if name == "eager" else tl.compile(step, native=name == "native")
         runs[name] = (model, opt, fn, x, y)
     for _ in range(4):  # warm-up, trace, (the native code compiles), check against eager
-        for model, opt, fn, x, y in runs.values():
+        for _model, _opt, fn, x, y in runs.values():
             fn(x, y)
         if _ == 1:
             assert runs["native"][2].wait() == NATIVE
@@ -121,13 +132,27 @@ def test_each_native_step_equals_the_numpy_replay_and_eager(activation, loss, op
 
 
 OP_STEPS = {
-    "reductions with axes": lambda x, w: ((x @ w).sum(axis=0, keepdims=True) * (x @ w).max(axis=1, keepdims=True)
-                                          ).mean() + (x @ w).min(axis=0).sum(),
+    "reductions with axes": lambda x, w: (
+        ((x @ w).sum(axis=0, keepdims=True) * (x @ w).max(axis=1, keepdims=True)).mean() + (x @ w).min(axis=0).sum()
+    ),
     "clip, sqrt, log, abs": lambda x, w: ((x @ w).clip(-0.5, 0.7) ** 2 + 1.0).sqrt().log().sum() + (x @ w).abs().mean(),
     "exp, tanh, power, division": lambda x, w: ((x @ w).tanh() ** 3 / ((x @ w).exp() + 2.0)).mean(),
     "softmax and logsumexp": lambda x, w: (x @ w).softmax(axis=1).var() + (x @ w).logsumexp(axis=1).mean(),
     "relu, leaky_relu, transpose": lambda x, w: ((x @ w).relu() @ w.transpose(1, 0)).leaky_relu().mean(),
 }
+
+
+def _sgd_step(loss_of, w):
+    """One plain gradient step on w for the loss loss_of(x, w), bound now so each backend compiles its own."""
+
+    def step(x):
+        w.grad = None
+        out = loss_of(x, w)
+        out.backward()
+        w.data -= 0.01 * w.grad.data
+        return out
+
+    return step
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
@@ -138,14 +163,7 @@ def test_tensor_ops_natively_equal_the_numpy_replay(name, dtype):
     results = {}
     for backend in ("native", "numpy"):
         w = tl.Tensor(w0.copy(), requires_grad=True)
-
-        def step(x):
-            w.grad = None
-            out = OP_STEPS[name](x, w)
-            out.backward()
-            w.data -= 0.01 * w.grad.data
-            return out
-
+        step = _sgd_step(OP_STEPS[name], w)
         fn = tl.compile(step, native=backend == "native")
         for _ in range(2):  # warm-up, trace
             fn(tl.Tensor(x0))
@@ -299,8 +317,13 @@ def _loader_script(source: str, start_file: Path | None = None) -> str:
 
 def _load_elsewhere(source: str, cache: Path) -> list:
     """Load in a fresh process (this one keeps its libraries mapped, whatever happens to their files)."""
-    done = subprocess.run([sys.executable, "-c", _loader_script(source)], capture_output=True, text=True,
-                          timeout=120, env=dict(os.environ, TINYGRAD_LAB_CACHE=str(cache)))
+    done = subprocess.run(
+        [sys.executable, "-c", _loader_script(source)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=dict(os.environ, TINYGRAD_LAB_CACHE=str(cache)),
+    )
     assert done.returncode == 0, done.stderr
     return done.stdout.split()
 
@@ -340,8 +363,12 @@ def test_two_processes_compiling_the_same_program_leave_one_whole_file(tmp_path)
         return
     source, start, cache = _fresh_program_source(tag), tmp_path / "go", tmp_path / "cache"
     env = dict(os.environ, TINYGRAD_LAB_CACHE=str(cache))
-    procs = [subprocess.Popen([sys.executable, "-c", _loader_script(source, start)], env=env,
-                              stdout=subprocess.PIPE, text=True) for _ in range(2)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", _loader_script(source, start)], env=env, stdout=subprocess.PIPE, text=True
+        )
+        for _ in range(2)
+    ]
     time.sleep(0.5)
     start.touch()  # both start compiling now
     outputs = [p.communicate(timeout=120)[0].split() for p in procs]

@@ -1,11 +1,12 @@
 """tinygrad_lab.nn: module registration and naming, repr, train/eval, state_dict, inits, and the lab's MLP
 checked against the hand-derived backprop of tinygrad_lab.lab.reference."""
+
 import numpy as np
 import pytest
 
 import tinygrad_lab as tl
-import tinygrad_lab.nn.functional as F
 import tinygrad_lab.nn as nn
+import tinygrad_lab.nn.functional as F
 import tinygrad_lab.optim as optim
 from tinygrad_lab.lab.reference import Network
 
@@ -23,6 +24,7 @@ class Block(nn.Module):
 
 
 # ---- registration and naming ------------------------------------------------------------------------------------
+
 
 def test_named_parameters_follow_assignment_order_with_dotted_paths():
     block = Block()  # as in PyTorch: a module's own parameters first, then each child's, in assignment order
@@ -75,8 +77,9 @@ def test_ops_on_parameters_give_plain_tensors():
 
 
 def test_repr_shows_the_module_tree():
-    model = nn.Sequential(nn.Linear(2, 3, rng=np.random.default_rng(0)),
-                          nn.Sequential(nn.LeakyReLU(0.2), nn.Identity()))
+    model = nn.Sequential(
+        nn.Linear(2, 3, rng=np.random.default_rng(0)), nn.Sequential(nn.LeakyReLU(0.2), nn.Identity())
+    )
     assert repr(model) == (
         "Sequential(\n"
         "  (0): Linear(in_features=2, out_features=3, bias=True)\n"
@@ -126,6 +129,7 @@ def test_activation_modules_match_numpy():
 
 
 # ---- state_dict ---------------------------------------------------------------------------------------------------
+
 
 def _mlp(seed):
     return nn.MLP(2, (5, 3), 1, activation="tanh", rng=np.random.default_rng(seed))
@@ -200,13 +204,14 @@ def test_load_non_strict_returns_what_it_skipped():
 
 # ---- inits ------------------------------------------------------------------------------------------------------
 
+
 def test_xavier_uniform_statistics():
     fan_in, fan_out = 300, 500
     w = nn.Linear(fan_in, fan_out, init="xavier", rng=np.random.default_rng(0)).weight.data
     bound = np.sqrt(6 / (fan_in + fan_out))
     assert w.shape == (fan_out, fan_in)  # PyTorch's layout
     assert np.abs(w).max() <= bound and np.abs(w).max() > 0.999 * bound
-    assert abs(w.var() / (bound ** 2 / 3) - 1) < 0.02 and abs(w.mean()) < 0.01 * bound
+    assert abs(w.var() / (bound**2 / 3) - 1) < 0.02 and abs(w.mean()) < 0.01 * bound
 
 
 def test_kaiming_normal_statistics():
@@ -220,8 +225,9 @@ def test_randn_is_the_labs_standard_normal_draw():
     layer = nn.Linear(3, 5, init="randn", rng=np.random.default_rng(4))
     np.testing.assert_array_equal(layer.weight.data, np.random.default_rng(4).standard_normal((3, 5)).T)
     tl.manual_seed(11)  # rng=None uses the generator manual_seed sets
-    np.testing.assert_array_equal(nn.Linear(3, 5, init="randn").weight.data,
-                                  np.random.default_rng(11).standard_normal((3, 5)).T)
+    np.testing.assert_array_equal(
+        nn.Linear(3, 5, init="randn").weight.data, np.random.default_rng(11).standard_normal((3, 5)).T
+    )
 
 
 @pytest.mark.parametrize("alias, name", [("glorot", "xavier"), ("he", "kaiming")])
@@ -242,10 +248,14 @@ def test_bias_starts_at_zero_and_can_be_left_out(init):
 
 
 def test_unknown_init_and_activation_list_the_valid_names():
-    with pytest.raises(ValueError, match="unknown init 'orthogonal'; valid inits: default, xavier, glorot, kaiming, he, randn"):
+    with pytest.raises(
+        ValueError, match="unknown init 'orthogonal'; valid inits: default, xavier, glorot, kaiming, he, randn"
+    ):
         nn.Linear(2, 2, init="orthogonal")
-    with pytest.raises(ValueError, match="unknown activation 'gelu'; valid activations: sigmoid, tanh, relu, "
-                                         "leaky_relu, none, identity"):
+    with pytest.raises(
+        ValueError,
+        match="unknown activation 'gelu'; valid activations: sigmoid, tanh, relu, leaky_relu, none, identity",
+    ):
         nn.MLP(2, (3,), 1, activation="gelu")
     with pytest.raises(ValueError, match="unknown activation 'softmax'"):
         nn.MLP(2, (3,), 1, out_activation="softmax")
@@ -253,13 +263,18 @@ def test_unknown_init_and_activation_list_the_valid_names():
 
 # ---- MLP ------------------------------------------------------------------------------------------------------
 
+
 def test_mlp_layer_names_and_activations():
     model = nn.MLP(2, (4, 3, 5), 2, activation="leaky_relu", out_activation="none")
     names = [n for n, _ in model.named_children()]
     assert names == ["fc1", "act1", "fc2", "act2", "fc3", "act3", "fc4", "act4"]
     assert [type(m).__name__ for m in model] == ["Linear", "LeakyReLU"] * 3 + ["Linear", "Identity"]
-    assert [(m.in_features, m.out_features) for m in model if isinstance(m, nn.Linear)] == \
-        [(2, 4), (4, 3), (3, 5), (5, 2)]
+    assert [(m.in_features, m.out_features) for m in model if isinstance(m, nn.Linear)] == [
+        (2, 4),
+        (4, 3),
+        (3, 5),
+        (5, 2),
+    ]
     assert model(tl.Tensor.randn(7, 2)).shape == (7, 2)
     single = nn.MLP(3, (), 1, activation="relu", out_activation="identity")
     assert [n for n, _ in single.named_children()] == ["fc1", "act1"]
@@ -270,9 +285,12 @@ def test_lab_mlp_repr():
     lines = repr(model).splitlines()
     assert lines[0] == "MLP(" and lines[-1] == ")"
     assert lines[1:7] == [
-        "  (fc1): Linear(in_features=2, out_features=4, bias=False)", "  (act1): Sigmoid()",
-        "  (fc2): Linear(in_features=4, out_features=4, bias=False)", "  (act2): Sigmoid()",
-        "  (fc3): Linear(in_features=4, out_features=1, bias=False)", "  (act3): Sigmoid()",
+        "  (fc1): Linear(in_features=2, out_features=4, bias=False)",
+        "  (act1): Sigmoid()",
+        "  (fc2): Linear(in_features=4, out_features=4, bias=False)",
+        "  (act2): Sigmoid()",
+        "  (fc3): Linear(in_features=4, out_features=1, bias=False)",
+        "  (act3): Sigmoid()",
     ]
 
 

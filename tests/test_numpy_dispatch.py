@@ -1,6 +1,7 @@
 """numpy functions on Tensors (tinygrad_lab/numpy_dispatch.py): every supported ufunc and array function gives
 the values and gradients of the Tensor op it maps to, the rest raise with the function's name, ndarrays and
 Tensors mix in both orders, the lab's own numpy code is differentiated exactly, and tl.compile captures it."""
+
 import numpy as np
 import pytest
 from hypothesis import given
@@ -9,7 +10,7 @@ from hypothesis import strategies as st
 import tinygrad_lab as tl
 from tinygrad_lab import optim
 from tinygrad_lab.lab import reference
-from tinygrad_lab.testing import (arrays, broadcastable_shapes, elements, gradcheck, positive_elements, shapes)
+from tinygrad_lab.testing import arrays, broadcastable_shapes, elements, gradcheck, positive_elements, shapes
 
 Tensor = tl.Tensor
 
@@ -44,7 +45,7 @@ UNARY = [
     (np.abs, lambda t: t.abs(), NONZERO),
     (np.negative, lambda t: -t, ANYWHERE),
     (np.positive, lambda t: +t, ANYWHERE),
-    (np.square, lambda t: t ** 2, ANYWHERE),
+    (np.square, lambda t: t**2, ANYWHERE),
     (np.reciprocal, lambda t: 1.0 / t, NONZERO),
 ]
 BINARY = [
@@ -52,7 +53,7 @@ BINARY = [
     (np.subtract, lambda a, b: a - b, ANYWHERE),
     (np.multiply, lambda a, b: a * b, ANYWHERE),
     (np.divide, lambda a, b: a / b, NONZERO),
-    (np.power, lambda a, b: a ** b, POSITIVE),
+    (np.power, lambda a, b: a**b, POSITIVE),
     (np.maximum, tl.maximum, ANYWHERE),
     (np.minimum, tl.minimum, ANYWHERE),
 ]
@@ -89,9 +90,9 @@ def test_ndarray_operators_with_a_tensor_on_the_right_give_tensors_in_the_graph(
     rng = np.random.default_rng(2)
     a, b = rng.uniform(0.5, 2.0, (3, 4)), rng.uniform(0.5, 2.0, (4, 4) if op == "@" else (4,))
     w = Tensor(b, requires_grad=True)
-    out = eval(f"a {op} w")
+    out = eval(f"a {op} w", {"a": a, "w": w})
     assert isinstance(out, Tensor) and out.requires_grad
-    np.testing.assert_array_equal(out.data, eval(f"a {op} b"))
+    np.testing.assert_array_equal(out.data, eval(f"a {op} b", {"a": a, "b": b}))
     out.sum().backward()
     assert w.grad is not None and w.grad.shape == b.shape
 
@@ -109,9 +110,21 @@ def test_matmul_of_drawn_shapes_is_the_tensor_op(data):
 def test_numpy_scalars_stay_weak_in_type_promotion():
     t = Tensor(np.ones(3, dtype=np.float32))
     two = np.float64(2.0)
-    for out in [t * two, two * t, np.multiply(t, two), np.multiply(two, t), np.add(two, t), np.power(t, two),
-                np.maximum(t, two), t - np.float64(1.0), np.float64(1.0) - t, np.clip(t, np.float64(0.0), two),
-                np.where(t > 0, t, two), np.dot(t, two), np.power(two, t)]:
+    for out in [
+        t * two,
+        two * t,
+        np.multiply(t, two),
+        np.multiply(two, t),
+        np.add(two, t),
+        np.power(t, two),
+        np.maximum(t, two),
+        t - np.float64(1.0),
+        np.float64(1.0) - t,
+        np.clip(t, np.float64(0.0), two),
+        np.where(t > 0, t, two),
+        np.dot(t, two),
+        np.power(two, t),
+    ]:
         assert isinstance(out, Tensor) and out.dtype == np.float32
 
 
@@ -141,7 +154,7 @@ def test_queries_give_numpys_own_answers():
     assert [i.tolist() for i in np.where(t > 2)] == [[0, 1], [0, 1]]
 
 
-# ---- array functions ---------------------------------------------------------------------------------------------------
+# ---- array functions -------------------------------------------------------------------------------------------------
 @st.composite
 def array_and_axis(draw, distinct=False, min_side=1):
     x = draw(arrays(shapes(min_dims=1, min_side=min_side), distinct=distinct))
@@ -152,23 +165,33 @@ def array_and_axis(draw, distinct=False, min_side=1):
 @pytest.mark.parametrize("name", ["sum", "mean", "max", "min", "amax", "amin", "var", "std"])
 @given(case=st.data())
 def test_reductions_take_numpys_arguments(name, case):
-    x, axis, keepdims = case.draw(array_and_axis(distinct=name in ("max", "min", "amax", "amin"),
-                                                 min_side=2 if name in ("var", "std") else 1))  # std' is finite
+    x, axis, keepdims = case.draw(
+        array_and_axis(distinct=name in ("max", "min", "amax", "amin"), min_side=2 if name in ("var", "std") else 1)
+    )  # std' is finite
     np_fn = getattr(np, name)
     method = {"amax": "max", "amin": "min"}.get(name, name)
     if name in ("var", "std"):
         x = x + 10.0 * np.arange(x.size).reshape(x.shape)  # spread along every axis: std has a finite slope
         ddof = case.draw(st.sampled_from([0, 1]))
         std = (lambda v: v.sqrt()) if name == "std" else (lambda v: v)
-        assert_same(lambda t: np_fn(t, axis=axis, keepdims=keepdims, ddof=ddof),
-                    lambda t: std(t.var(axis=axis, keepdims=keepdims, ddof=ddof)), x)
-        np.testing.assert_allclose(np_fn(Tensor(x), axis=axis, keepdims=keepdims, ddof=ddof).data,
-                                   np_fn(x, axis=axis, keepdims=keepdims, ddof=ddof), rtol=1e-12, atol=1e-12)
+        assert_same(
+            lambda t: np_fn(t, axis=axis, keepdims=keepdims, ddof=ddof),
+            lambda t: std(t.var(axis=axis, keepdims=keepdims, ddof=ddof)),
+            x,
+        )
+        np.testing.assert_allclose(
+            np_fn(Tensor(x), axis=axis, keepdims=keepdims, ddof=ddof).data,
+            np_fn(x, axis=axis, keepdims=keepdims, ddof=ddof),
+            rtol=1e-12,
+            atol=1e-12,
+        )
         return
-    assert_same(lambda t: np_fn(t, axis=axis, keepdims=keepdims),
-                lambda t: getattr(t, method)(axis=axis, keepdims=keepdims), x)
-    np.testing.assert_allclose(np_fn(Tensor(x), axis, keepdims=keepdims).data, np_fn(x, axis, keepdims=keepdims),
-                               rtol=1e-12)
+    assert_same(
+        lambda t: np_fn(t, axis=axis, keepdims=keepdims), lambda t: getattr(t, method)(axis=axis, keepdims=keepdims), x
+    )
+    np.testing.assert_allclose(
+        np_fn(Tensor(x), axis, keepdims=keepdims).data, np_fn(x, axis, keepdims=keepdims), rtol=1e-12
+    )
 
 
 SHAPE_FUNCTIONS = [
@@ -221,21 +244,24 @@ def test_numpy_dispatched_array_functions_pass_gradcheck(name, np_fn, method):
     x[np.abs(np.abs(x) - 0.5) < 0.05] = 0.3
     assert gradcheck(np_fn, [Tensor(x, requires_grad=True)])
     for np_red in [np.sum, np.mean, np.var, np.std, np.max]:  # over all elements: std of one element has no slope
-        assert gradcheck(lambda t: np_red(np_fn(t)), [Tensor(x, requires_grad=True)])
+        assert gradcheck(lambda t, np_red=np_red: np_red(np_fn(t)), [Tensor(x, requires_grad=True)])
 
 
 # ---- what the graph cannot follow ------------------------------------------------------------------------------------
-@pytest.mark.parametrize("call, name", [
-    (lambda t: np.linalg.svd(t), "np.linalg.svd"),
-    (lambda t: np.linalg.norm(t), "np.linalg.norm"),
-    (lambda t: np.cumsum(t), "np.cumsum"),
-    (lambda t: np.sort(t), "np.sort"),
-    (lambda t: np.sin(t), "np.sin"),
-    (lambda t: np.add.reduce(t), "np.add.reduce"),
-    (lambda t: np.exp(t, where=np.ones((2, 2), bool)), "np.exp(where="),
-    (lambda t: np.sum(t, where=np.ones((2, 2), bool)), "np.sum(where="),
-    (lambda t: np.dot(np.ones((2, 2, 2)), np.ones((2, 2, 2)) * t[0, 0]), "np.dot of 3-d and 3-d"),
-])
+@pytest.mark.parametrize(
+    "call, name",
+    [
+        (lambda t: np.linalg.svd(t), "np.linalg.svd"),
+        (lambda t: np.linalg.norm(t), "np.linalg.norm"),
+        (lambda t: np.cumsum(t), "np.cumsum"),
+        (lambda t: np.sort(t), "np.sort"),
+        (lambda t: np.sin(t), "np.sin"),
+        (lambda t: np.add.reduce(t), "np.add.reduce"),
+        (lambda t: np.exp(t, where=np.ones((2, 2), bool)), "np.exp(where="),
+        (lambda t: np.sum(t, where=np.ones((2, 2), bool)), "np.sum(where="),
+        (lambda t: np.dot(np.ones((2, 2, 2)), np.ones((2, 2, 2)) * t[0, 0]), "np.dot of 3-d and 3-d"),
+    ],
+)
 def test_unsupported_functions_raise_naming_the_function_and_the_way_out(call, name):
     with pytest.raises(TypeError) as err:
         call(Tensor(np.eye(2), requires_grad=True))
@@ -244,16 +270,19 @@ def test_unsupported_functions_raise_naming_the_function_and_the_way_out(call, n
     assert "\n" not in message
 
 
-@pytest.mark.parametrize("call", [
-    lambda t, a: np.add(t, 1.0, out=t),
-    lambda t, a: np.exp(t, out=a),
-    lambda t, a: np.multiply(a, a, out=t),
-    lambda t, a: np.sum(t, out=a[0, 0:1]),
-    lambda t, a: np.clip(t, 0, 1, out=a),
-    lambda t, a: a.__iadd__(t),
-    lambda t, a: a.__imul__(t),
-    lambda t, a: a.__imatmul__(t),
-])
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda t, a: np.add(t, 1.0, out=t),
+        lambda t, a: np.exp(t, out=a),
+        lambda t, a: np.multiply(a, a, out=t),
+        lambda t, a: np.sum(t, out=a[0, 0:1]),
+        lambda t, a: np.clip(t, 0, 1, out=a),
+        lambda t, a: a.__iadd__(t),
+        lambda t, a: a.__imul__(t),
+        lambda t, a: a.__imatmul__(t),
+    ],
+)
 def test_out_and_in_place_ufuncs_are_refused_and_write_nothing(call):
     t, a = Tensor(np.eye(2), requires_grad=True), np.full((2, 2), 7.0)
     with pytest.raises(TypeError, match=r"^np\.\w+: out= and in-place operators .*arr = arr \+ t"):
@@ -268,16 +297,16 @@ def test_augmented_assignment_of_an_array_with_a_tensor_is_refused():
     assert (a == 1.0).all()
 
 
-# ---- the lab report's own code, verbatim --------------------------------------------------------------------------------
+# ---- the lab report's own code, verbatim -----------------------------------------------------------------------------
 def sigmoid(x):
-    return 1.0/(1.0 + np.exp(-x))
+    return 1.0 / (1.0 + np.exp(-x))
 
 
 def derivative_sigmoid(x):
     return np.multiply(x, 1.0 - x)
 
 
-class Network():
+class Network:
     def __init__(self, w1, w2, w3):
         self.w1, self.w2, self.w3 = w1, w2, w3
 
@@ -293,7 +322,7 @@ class Network():
 @st.composite
 def lab_setups(draw):
     x_in, h1, h2, y_out = (draw(st.integers(1, 5)) for _ in range(4))
-    rng = np.random.default_rng(draw(st.integers(0, 2 ** 32 - 1)))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
     scale = draw(st.sampled_from([0.1, 1.0, 3.0]))
     weights = [scale * rng.standard_normal(s) for s in [(x_in, h1), (h1, h2), (h2, y_out)]]
     batch = draw(st.integers(1, 12))
@@ -363,6 +392,7 @@ def test_tl_compile_captures_a_step_written_with_numpy_functions():
             loss.backward()
             opt.step()
             return loss
+
         return ws, step
 
     ws_eager, eager = make()

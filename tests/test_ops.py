@@ -1,5 +1,6 @@
 """Every op: forward equals numpy's, backward passes gradcheck (float64, default tolerances) over drawn shapes,
 broadcasting pairs and size-1 axes, and gradgradcheck where the second derivative exists."""
+
 import warnings
 
 import numpy as np
@@ -65,13 +66,13 @@ UNARY = {
     "clip(-1,1)": (lambda t: t.clip(-1.0, 1.0), lambda x: np.minimum(np.maximum(x, -1.0), 1.0), away_pm1),
     "clip(lo)": (lambda t: t.clip(-1.0), lambda x: np.maximum(x, -1.0), away_pm1),
     "clip(hi)": (lambda t: t.clip(None, 1.0), lambda x: np.minimum(x, 1.0), away_pm1),
-    "pow 2": (lambda t: t ** 2, lambda x: x * x, tt.elements()),
-    "pow 3 (int)": (lambda t: t ** 3, lambda x: x * x * x, tt.elements()),
-    "pow 0": (lambda t: t ** 0, np.ones_like, tt.elements()),
-    "pow 1": (lambda t: t ** 1, lambda x: x, tt.elements()),
-    "pow -1.5": (lambda t: t ** -1.5, lambda x: 1.0 / (x * np.sqrt(x)), tt.positive_elements()),
-    "pow 0.5": (lambda t: t ** 0.5, np.sqrt, tt.positive_elements()),
-    "rpow 2**t": (lambda t: 2.0 ** t, lambda x: np.exp(x * np.log(2.0)), tt.elements()),
+    "pow 2": (lambda t: t**2, lambda x: x * x, tt.elements()),
+    "pow 3 (int)": (lambda t: t**3, lambda x: x * x * x, tt.elements()),
+    "pow 0": (lambda t: t**0, np.ones_like, tt.elements()),
+    "pow 1": (lambda t: t**1, lambda x: x, tt.elements()),
+    "pow -1.5": (lambda t: t**-1.5, lambda x: 1.0 / (x * np.sqrt(x)), tt.positive_elements()),
+    "pow 0.5": (lambda t: t**0.5, np.sqrt, tt.positive_elements()),
+    "rpow 2**t": (lambda t: 2.0**t, lambda x: np.exp(x * np.log(2.0)), tt.elements()),
 }
 
 
@@ -96,8 +97,12 @@ BINARY = {
     "*": (lambda a, b: a * b, np.multiply, tt.elements(), tt.elements()),
     "/": (lambda a, b: a / b, np.divide, tt.elements(), tt.elements(0.5, 3.0)),
     "/ negative denominator": (lambda a, b: a / b, np.divide, tt.elements(), tt.elements(-3.0, -0.5)),
-    "** tensor exponent": (lambda a, b: a ** b, lambda x, y: np.exp(y * np.log(x)), tt.positive_elements(),
-                           tt.elements(-2.0, 2.0)),
+    "** tensor exponent": (
+        lambda a, b: a**b,
+        lambda x, y: np.exp(y * np.log(x)),
+        tt.positive_elements(),
+        tt.elements(-2.0, 2.0),
+    ),
 }
 
 
@@ -144,7 +149,7 @@ def test_ndarray_on_the_left_returns_tensor_with_grad():
         (a * x, a * x.data, a),
         (a + x, a + x.data, np.ones((2, 2))),
         (a - x, a - x.data, -np.ones((2, 2))),
-        (a / x, a / x.data, -a / x.data ** 2),
+        (a / x, a / x.data, -a / x.data**2),
         (a @ x, a @ x.data, a.T @ np.ones((2, 2))),
     ]:
         assert isinstance(out, Tensor) and out.requires_grad
@@ -158,7 +163,7 @@ def test_pow_zero_exponent_has_zero_slope_everywhere():
     x = leaf([0.0, -2.0, 3.0])
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # no divide-by-zero from 0 ** -1
-        y = x ** 0
+        y = x**0
         y.backward(np.ones(3))
     np.testing.assert_array_equal(y.data, [1.0, 1.0, 1.0])
     np.testing.assert_array_equal(x.grad.data, [0.0, 0.0, 0.0])
@@ -167,12 +172,13 @@ def test_pow_zero_exponent_has_zero_slope_everywhere():
 def test_pow_gradients_match_formulas():
     a = leaf([0.5, 1.5, 2.0])
     b = leaf([2.0, -1.0, 0.5])
-    (a ** b).sum().backward()
+    (a**b).sum().backward()
     np.testing.assert_allclose(a.grad.data, b.data * a.data ** (b.data - 1))
-    np.testing.assert_allclose(b.grad.data, a.data ** b.data * np.log(a.data))
+    np.testing.assert_allclose(b.grad.data, a.data**b.data * np.log(a.data))
 
 
 # ---- maximum / minimum / where -----------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("op, reference", [(tl.maximum, np.maximum), (tl.minimum, np.minimum)])
 @GG
@@ -218,18 +224,22 @@ def test_where_with_comparison_mask():
     x = leaf([-2.0, -0.5, 0.5, 2.0])
     y = tl.where(x > 0, x * 3.0, x * x)
     y.sum().backward()
-    np.testing.assert_allclose(y.data, np.where(x.data > 0, 3 * x.data, x.data ** 2))
+    np.testing.assert_allclose(y.data, np.where(x.data > 0, 3 * x.data, x.data**2))
     np.testing.assert_allclose(x.grad.data, np.where(x.data > 0, 3.0, 2 * x.data))
 
 
 # ---- matmul ------------------------------------------------------------------------------------------------------
 
+
 @st.composite
 def matmul_shapes(draw):
     n, k, m = (draw(st.integers(1, 3)) for _ in range(3))
     batch_a, batch_b = draw(tt.broadcastable_shapes(2, min_dims=1, max_dims=2, max_side=2))
-    kind = draw(st.sampled_from(["1d@1d", "1d@2d", "2d@1d", "2d@2d", "batched", "1d@batched", "batched@1d",
-                                 "batched@2d", "2d@batched"]))
+    kind = draw(
+        st.sampled_from(
+            ["1d@1d", "1d@2d", "2d@1d", "2d@2d", "batched", "1d@batched", "batched@1d", "batched@2d", "2d@batched"]
+        )
+    )
     return {
         "1d@1d": ((k,), (k,)),
         "1d@2d": ((k,), (k, m)),
@@ -267,6 +277,7 @@ def test_matmul_2d_gradients_match_formula():
 
 
 # ---- reductions --------------------------------------------------------------------------------------------------
+
 
 @st.composite
 def shape_axis_keepdims(draw, min_dims=0, distinct=False):
@@ -336,7 +347,7 @@ def test_max_min_ties_share_evenly(name):
     getattr(x, name)(axis=1).backward(np.array([6.0, 10.0]))
     data = x.data
     best = getattr(data, name)(axis=1, keepdims=True)
-    hits = (data == best)
+    hits = data == best
     expected = hits / hits.sum(axis=1, keepdims=True) * np.array([[6.0], [10.0]])
     np.testing.assert_allclose(x.grad.data, expected)
     assert x.grad.data[0].sum() == 6.0 and x.grad.data[1].sum() == 10.0
@@ -357,10 +368,13 @@ def np_softmax(x, axis):
     return e / e.sum(axis=axis, keepdims=True)
 
 
-@pytest.mark.parametrize("name, reference", [
-    ("softmax", np_softmax),
-    ("log_softmax", lambda x, axis: np.log(np_softmax(x, axis))),
-])
+@pytest.mark.parametrize(
+    "name, reference",
+    [
+        ("softmax", np_softmax),
+        ("log_softmax", lambda x, axis: np.log(np_softmax(x, axis))),
+    ],
+)
 @GG
 @given(case=shape_and_int_axis())
 def test_softmax_log_softmax(name, reference, case):
@@ -436,6 +450,7 @@ def test_sigmoid_extremes(value):
 
 # ---- documented subgradients -------------------------------------------------------------------------------------
 
+
 def test_subgradients_at_zero():
     x = leaf([0.0, 0.0])
     x.relu().sum().backward()
@@ -464,6 +479,7 @@ def test_piecewise_gradients_away_from_kinks():
 
 
 # ---- shape ops ---------------------------------------------------------------------------------------------------
+
 
 @st.composite
 def reshape_case(draw):
@@ -578,7 +594,7 @@ def test_flatten(data, shape):
     start = data.draw(st.sampled_from([start, start - nd]))
     end = data.draw(st.sampled_from([end, end - nd]))
     s, e = start % nd, end % nd
-    expected_shape = shape[:s] + (int(np.prod(shape[s:e + 1])),) + shape[e + 1:]
+    expected_shape = shape[:s] + (int(np.prod(shape[s : e + 1])),) + shape[e + 1 :]
     np.testing.assert_array_equal(t.flatten(start, end).data, x.reshape(expected_shape))
     np.testing.assert_array_equal(t.flatten().data, x.ravel())
     check(lambda u: u.flatten(start, end), t)
@@ -590,6 +606,7 @@ def test_flatten_0d():
 
 
 # ---- indexing ----------------------------------------------------------------------------------------------------
+
 
 @GG
 @given(data=st.data(), shape=tt.shapes(min_dims=1, max_dims=3, max_side=3))
@@ -656,6 +673,7 @@ def test_getitem_int_and_iteration():
 
 # ---- cat / stack -------------------------------------------------------------------------------------------------
 
+
 @st.composite
 def cat_case(draw, stack=False):
     base = list(draw(tt.shapes(min_dims=1, max_dims=3, max_side=3)))
@@ -702,8 +720,14 @@ def test_cat_gradient_routes_slices():
 
 # ---- comparisons -------------------------------------------------------------------------------------------------
 
-COMPARISONS = {"<": np.less, "<=": np.less_equal, ">": np.greater, ">=": np.greater_equal, "==": np.equal,
-               "!=": np.not_equal}
+COMPARISONS = {
+    "<": np.less,
+    "<=": np.less_equal,
+    ">": np.greater,
+    ">=": np.greater_equal,
+    "==": np.equal,
+    "!=": np.not_equal,
+}
 
 
 @pytest.mark.parametrize("sym", list(COMPARISONS))
@@ -734,8 +758,9 @@ F32_OPS = {
     "softmax": lambda t: t.softmax() + t.log_softmax() + t.logsumexp(axis=-1, keepdims=True),
     "matmul": lambda t: t @ t.T,
     "shape": lambda t: t.reshape(3, 2).T.expand(2, 2, 3)[:, 0, ::-1].flatten().unsqueeze(0).squeeze(),
-    "index/cat/stack": lambda t: tl.cat([t[[0, 0]], t[t > 0].reshape(1, -1).expand(2, -1)[:, :1]], axis=1)
-    + tl.stack([t[0, :1], t[1, :1]]),
+    "index/cat/stack": lambda t: (
+        tl.cat([t[[0, 0]], t[t > 0].reshape(1, -1).expand(2, -1)[:, :1]], axis=1) + tl.stack([t[0, :1], t[1, :1]])
+    ),
     "maximum/where": lambda t: tl.maximum(t, 0.1) + tl.minimum(t, t * 2.0) + tl.where(t > 0, t, -t),
 }
 
@@ -755,7 +780,7 @@ def test_float32_stays_float32(name):
 
 def test_float32_with_float32_gradient_through_create_graph():
     x = Tensor([0.5, 1.5], dtype=np.float32, requires_grad=True)
-    (g,) = tl.grad((x ** 3).sum(), x, create_graph=True)
+    (g,) = tl.grad((x**3).sum(), x, create_graph=True)
     assert g.dtype == np.float32
     g.sum().backward()
     assert x.grad.dtype == np.float32
@@ -763,6 +788,7 @@ def test_float32_with_float32_gradient_through_create_graph():
 
 
 # ---- regressions found in review -----------------------------------------------------------------------------
+
 
 def test_permute_with_negative_axes_has_the_transposed_gradient():
     rng = np.random.default_rng(0)

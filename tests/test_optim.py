@@ -1,13 +1,14 @@
 """tinygrad_lab.optim: every update rule against two steps worked out by hand in numpy from PyTorch's documented
 algorithms, plus in-place updates, skipped None grads, step bookkeeping and argument errors."""
+
 import tracemalloc
 
 import numpy as np
 import pytest
 
 import tinygrad_lab as tl
-import tinygrad_lab.nn.functional as F
 import tinygrad_lab.nn as nn
+import tinygrad_lab.nn.functional as F
 import tinygrad_lab.optim as optim
 
 P0 = np.array([1.0, -2.0, 0.5, 3.0])
@@ -32,6 +33,7 @@ def close(actual, expected):
 
 # ---- SGD --------------------------------------------------------------------------------------------------------
 
+
 def test_sgd_plain():
     close(run_two_steps(lambda ps: optim.SGD(ps, lr=LR)), P0 - LR * G1 - LR * G2)
 
@@ -44,8 +46,10 @@ def test_sgd_constant_gradient_closed_forms():
     # dampening applies from the second step on: b2 = mu g + (1 - d) g
     close(run_two_steps(lambda ps: optim.SGD(ps, lr=LR, momentum=mu, dampening=d), g), P0 - LR * (2 + mu - d) * G1)
     # nesterov: steps g + mu b1 = (1 + mu) g, then g + mu b2 = (1 + mu + mu^2) g
-    close(run_two_steps(lambda ps: optim.SGD(ps, lr=LR, momentum=mu, nesterov=True), g),
-          P0 - LR * (2 + 2 * mu + mu ** 2) * G1)
+    close(
+        run_two_steps(lambda ps: optim.SGD(ps, lr=LR, momentum=mu, nesterov=True), g),
+        P0 - LR * (2 + 2 * mu + mu**2) * G1,
+    )
 
 
 def test_sgd_momentum_nesterov_weight_decay_varying_gradients():
@@ -62,11 +66,14 @@ def test_sgd_momentum_nesterov_weight_decay_varying_gradients():
 def test_sgd_weight_decay_constant_gradient():
     wd = 0.3  # p_{t+1} = (1 - lr wd) p_t - lr g
     shrink = 1 - LR * wd
-    close(run_two_steps(lambda ps: optim.SGD(ps, lr=LR, weight_decay=wd), (G1, G1)),
-          shrink ** 2 * P0 - LR * G1 * (1 + shrink))
+    close(
+        run_two_steps(lambda ps: optim.SGD(ps, lr=LR, weight_decay=wd), (G1, G1)),
+        shrink**2 * P0 - LR * G1 * (1 + shrink),
+    )
 
 
 # ---- Adam, AdamW ----------------------------------------------------------------------------------------------------
+
 
 def test_adam_constant_gradient_moves_lr_per_step():
     eps = 1e-8  # bias correction makes m_hat = g and v_hat = g^2 at every step
@@ -82,7 +89,7 @@ def _adam_by_hand(b1, b2, eps, wd=0.0, decoupled=False):
             g = g + wd * p
         m = b1 * m + (1 - b1) * g
         v = b2 * v + (1 - b2) * g * g
-        m_hat, v_hat = m / (1 - b1 ** t), v / (1 - b2 ** t)
+        m_hat, v_hat = m / (1 - b1**t), v / (1 - b2**t)
         p = p - LR * m_hat / (np.sqrt(v_hat) + eps)
     return p
 
@@ -92,8 +99,8 @@ def test_adam_two_steps_by_hand():
     # step 2 written out: m2 = b1 (1 - b1) g1 + (1 - b1) g2, v2 likewise, corrected by 1 - b^2
     b1, b2, eps = 0.9, 0.999, 1e-8
     p1 = P0 - LR * G1 / (np.abs(G1) + eps)
-    m2 = (b1 * (1 - b1) * G1 + (1 - b1) * G2) / (1 - b1 ** 2)
-    v2 = (b2 * (1 - b2) * G1 ** 2 + (1 - b2) * G2 ** 2) / (1 - b2 ** 2)
+    m2 = (b1 * (1 - b1) * G1 + (1 - b1) * G2) / (1 - b1**2)
+    v2 = (b2 * (1 - b2) * G1**2 + (1 - b2) * G2**2) / (1 - b2**2)
     close(run_two_steps(lambda ps: optim.Adam(ps, lr=LR)), p1 - LR * m2 / (np.sqrt(v2) + eps))
 
 
@@ -102,8 +109,10 @@ def test_adam_weight_decay_is_an_l2_term():
 
 
 def test_adamw_decouples_weight_decay():
-    close(run_two_steps(lambda ps: optim.AdamW(ps, lr=LR, weight_decay=0.1)),
-          _adam_by_hand(0.9, 0.999, 1e-8, wd=0.1, decoupled=True))
+    close(
+        run_two_steps(lambda ps: optim.AdamW(ps, lr=LR, weight_decay=0.1)),
+        _adam_by_hand(0.9, 0.999, 1e-8, wd=0.1, decoupled=True),
+    )
     assert optim.AdamW([tl.tensor(P0, requires_grad=True)]).weight_decay == 1e-2
     close(run_two_steps(lambda ps: optim.AdamW(ps, lr=LR, weight_decay=0)), _adam_by_hand(0.9, 0.999, 1e-8))
 
@@ -119,17 +128,18 @@ def test_adam_with_engine_gradients():
         opt.step()
         g = 2 * (expected - c)
         m, v = 0.9 * m + 0.1 * g, 0.999 * v + 0.001 * g * g
-        expected = expected - LR * (m / (1 - 0.9 ** t)) / (np.sqrt(v / (1 - 0.999 ** t)) + 1e-8)
+        expected = expected - LR * (m / (1 - 0.9**t)) / (np.sqrt(v / (1 - 0.999**t)) + 1e-8)
     close(p.data, expected)
 
 
 # ---- RMSprop, Adagrad ------------------------------------------------------------------------------------------------
 
+
 def test_rmsprop_two_steps_by_hand():
     alpha, eps = 0.9, 1e-8
-    v1 = (1 - alpha) * G1 ** 2
+    v1 = (1 - alpha) * G1**2
     p1 = P0 - LR * G1 / (np.sqrt(v1) + eps)
-    v2 = alpha * v1 + (1 - alpha) * G2 ** 2
+    v2 = alpha * v1 + (1 - alpha) * G2**2
     p2 = p1 - LR * G2 / (np.sqrt(v2) + eps)
     close(run_two_steps(lambda ps: optim.RMSprop(ps, lr=LR, alpha=alpha)), p2)
 
@@ -137,11 +147,11 @@ def test_rmsprop_two_steps_by_hand():
 def test_rmsprop_momentum_and_weight_decay():
     alpha, eps, mu, wd = 0.99, 1e-8, 0.5, 0.2
     g1 = G1 + wd * P0
-    v1 = (1 - alpha) * g1 ** 2
+    v1 = (1 - alpha) * g1**2
     b1 = g1 / (np.sqrt(v1) + eps)
     p1 = P0 - LR * b1
     g2 = G2 + wd * p1
-    v2 = alpha * v1 + (1 - alpha) * g2 ** 2
+    v2 = alpha * v1 + (1 - alpha) * g2**2
     b2 = mu * b1 + g2 / (np.sqrt(v2) + eps)
     close(run_two_steps(lambda ps: optim.RMSprop(ps, lr=LR, momentum=mu, weight_decay=wd)), p1 - LR * b2)
 
@@ -149,14 +159,16 @@ def test_rmsprop_momentum_and_weight_decay():
 def test_adagrad_two_steps_by_hand():
     eps = 1e-10
     p1 = P0 - LR * G1 / (np.abs(G1) + eps)
-    p2 = p1 - LR * G2 / (np.sqrt(G1 ** 2 + G2 ** 2) + eps)
+    p2 = p1 - LR * G2 / (np.sqrt(G1**2 + G2**2) + eps)
     close(run_two_steps(lambda ps: optim.Adagrad(ps, lr=LR)), p2)
     wd = 0.5
     g1 = G1 + wd * P0
     q1 = P0 - LR * g1 / (np.abs(g1) + eps)
     g2 = G2 + wd * q1
-    close(run_two_steps(lambda ps: optim.Adagrad(ps, lr=LR, weight_decay=wd)),
-          q1 - LR * g2 / (np.sqrt(g1 ** 2 + g2 ** 2) + eps))
+    close(
+        run_two_steps(lambda ps: optim.Adagrad(ps, lr=LR, weight_decay=wd)),
+        q1 - LR * g2 / (np.sqrt(g1**2 + g2**2) + eps),
+    )
 
 
 # ---- behaviour shared by every optimizer -----------------------------------------------------------------------------
@@ -273,26 +285,33 @@ def test_adam_trains_the_lab_mlp_on_xor():
 
 # ---- errors ------------------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("make, match", [
-    (lambda p: optim.SGD([], lr=0.1), "SGD got an empty parameter list"),
-    (lambda p: optim.Adam(iter([])), "Adam got an empty parameter list"),
-    (lambda p: optim.SGD([p], lr=0), "SGD: invalid learning rate 0; it must be positive"),
-    (lambda p: optim.RMSprop([p], lr=-1e-3), "RMSprop: invalid learning rate -0.001"),
-    (lambda p: optim.Adagrad([p], lr=float("nan")), "Adagrad: invalid learning rate nan"),
-    (lambda p: optim.Adam([p], betas=(1.0, 0.999)), r"Adam: invalid beta1 1.0; it must be in \[0, 1\)"),
-    (lambda p: optim.AdamW([p], betas=(0.9, -0.1)), "AdamW: invalid beta2 -0.1"),
-    (lambda p: optim.Adam([p], betas=(0.9,)), "expected two values"),
-    (lambda p: optim.Adam([p], eps=-1e-8), "Adam: invalid eps -1e-08; it must be >= 0"),
-    (lambda p: optim.SGD([p], lr=0.1, momentum=-0.5), "invalid momentum -0.5"),
-    (lambda p: optim.SGD([p], lr=0.1, nesterov=True), "Nesterov momentum requires momentum > 0 and dampening = 0"),
-    (lambda p: optim.SGD([p], lr=0.1, momentum=0.9, nesterov=True, dampening=0.1), "Nesterov"),
-    (lambda p: optim.SGD([p], lr=0.1, weight_decay=-1), "invalid weight_decay -1"),
-    (lambda p: optim.RMSprop([p], alpha=1.5), r"invalid alpha 1.5; it must be in \[0, 1\)"),
-    (lambda p: optim.SGD([p, p], lr=0.1), "parameter 1 appears twice"),
-    (lambda p: optim.SGD([tl.tensor([1.0])], lr=0.1), r"parameter 0 \(shape \(1,\)\) must be a leaf Tensor with "
-                                                      "requires_grad=True"),
-    (lambda p: optim.SGD([p * 2], lr=0.1), "must be a leaf Tensor"),
-])
+
+@pytest.mark.parametrize(
+    "make, match",
+    [
+        (lambda p: optim.SGD([], lr=0.1), "SGD got an empty parameter list"),
+        (lambda p: optim.Adam(iter([])), "Adam got an empty parameter list"),
+        (lambda p: optim.SGD([p], lr=0), "SGD: invalid learning rate 0; it must be positive"),
+        (lambda p: optim.RMSprop([p], lr=-1e-3), "RMSprop: invalid learning rate -0.001"),
+        (lambda p: optim.Adagrad([p], lr=float("nan")), "Adagrad: invalid learning rate nan"),
+        (lambda p: optim.Adam([p], betas=(1.0, 0.999)), r"Adam: invalid beta1 1.0; it must be in \[0, 1\)"),
+        (lambda p: optim.AdamW([p], betas=(0.9, -0.1)), "AdamW: invalid beta2 -0.1"),
+        (lambda p: optim.Adam([p], betas=(0.9,)), "expected two values"),
+        (lambda p: optim.Adam([p], eps=-1e-8), "Adam: invalid eps -1e-08; it must be >= 0"),
+        (lambda p: optim.SGD([p], lr=0.1, momentum=-0.5), "invalid momentum -0.5"),
+        (lambda p: optim.SGD([p], lr=0.1, nesterov=True), "Nesterov momentum requires momentum > 0 and dampening = 0"),
+        (lambda p: optim.SGD([p], lr=0.1, momentum=0.9, nesterov=True, dampening=0.1), "Nesterov"),
+        (lambda p: optim.SGD([p], lr=0.1, weight_decay=-1), "invalid weight_decay -1"),
+        (lambda p: optim.RMSprop([p], alpha=1.5), r"invalid alpha 1.5; it must be in \[0, 1\)"),
+        (lambda p: optim.SGD([p, p], lr=0.1), "parameter 1 appears twice"),
+        (
+            lambda p: optim.SGD([tl.tensor([1.0])], lr=0.1),
+            r"parameter 0 \(shape \(1,\)\) must be a leaf Tensor with "
+            "requires_grad=True",
+        ),
+        (lambda p: optim.SGD([p * 2], lr=0.1), "must be a leaf Tensor"),
+    ],
+)
 def test_invalid_arguments(make, match):
     with pytest.raises(ValueError, match=match):
         make(tl.tensor(P0, requires_grad=True))

@@ -1,6 +1,7 @@
 """The package as users get it: the wheel built from this checkout, installed into fresh virtual environments
 without extras and with [all], and used from a folder outside the source tree, so nothing here can pass on the
 checkout's own files."""
+
 from __future__ import annotations
 
 import email
@@ -42,8 +43,11 @@ def wheel(tmp_path_factory) -> Path:
     shutil.copytree(ROOT / "tinygrad_lab", src / "tinygrad_lab", ignore=shutil.ignore_patterns("__pycache__"))
     for name in ("pyproject.toml", "README.md", "LICENSE"):  # what the build reads besides the package
         shutil.copy(ROOT / name, src / name)
-    done = subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--wheel-dir",
-                           str(tmp / "dist"), str(src)], capture_output=True, text=True)
+    done = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--wheel-dir", str(tmp / "dist"), str(src)],
+        capture_output=True,
+        text=True,
+    )
     assert done.returncode == 0, done.stderr
     (built,) = (tmp / "dist").glob("tinygrad_lab-*.whl")
     return built
@@ -62,15 +66,30 @@ class Installed:
     def __init__(self, root: Path, wheel: Path, extras: str):
         self.venv, self.cwd = root / "venv", root / "work"
         self.cwd.mkdir()
-        done = subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(self.venv)],
-                              capture_output=True, text=True)
+        done = subprocess.run(
+            [sys.executable, "-m", "venv", "--without-pip", str(self.venv)], capture_output=True, text=True
+        )
         assert done.returncode == 0, done.stderr
         self.python = self.venv / "bin" / "python"
         # This environment's pip (and its cache) installs into the new one, which needs no pip of its own;
         # the install runs in the background until wait() (so two environments fill at once).
         self._pip = subprocess.Popen(
-            [sys.executable, "-m", "pip", "--python", str(self.python), "install", "--quiet", "--no-compile",
-             f"{wheel}{extras}"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=clean_env())
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "--python",
+                str(self.python),
+                "install",
+                "--quiet",
+                "--no-compile",
+                f"{wheel}{extras}",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=clean_env(),
+        )
 
     def wait(self) -> Installed:
         _, stderr = self._pip.communicate(timeout=900)
@@ -78,8 +97,7 @@ class Installed:
         return self
 
     def run(self, *args: str) -> subprocess.CompletedProcess:
-        return subprocess.run(list(args), cwd=self.cwd, capture_output=True, text=True, env=clean_env(),
-                              timeout=600)
+        return subprocess.run(list(args), cwd=self.cwd, capture_output=True, text=True, env=clean_env(), timeout=600)
 
     def python_code(self, code: str) -> subprocess.CompletedProcess:
         return self.run(str(self.python), "-c", code)
@@ -88,8 +106,10 @@ class Installed:
         return self.run(str(self.venv / "bin" / "tinygrad-lab"), *args)
 
     def distributions(self) -> set[str]:
-        done = self.python_code("import importlib.metadata as m; "
-                                "print('\\n'.join(sorted({d.metadata['Name'].lower() for d in m.distributions()})))")
+        done = self.python_code(
+            "import importlib.metadata as m; "
+            "print('\\n'.join(sorted({d.metadata['Name'].lower() for d in m.distributions()})))"
+        )
         assert done.returncode == 0, done.stderr
         return set(done.stdout.split())
 
@@ -97,8 +117,10 @@ class Installed:
 @pytest.fixture(scope="module")
 def installs(wheel, tmp_path_factory) -> dict[str, Installed]:
     """The wheel installed twice, side by side: without extras (numpy only) and with [all]."""
-    started = {"bare": Installed(tmp_path_factory.mktemp("bare"), wheel, ""),
-               "full": Installed(tmp_path_factory.mktemp("full"), wheel, "[all]")}
+    started = {
+        "bare": Installed(tmp_path_factory.mktemp("bare"), wheel, ""),
+        "full": Installed(tmp_path_factory.mktemp("full"), wheel, "[all]"),
+    }
     return {name: env.wait() for name, env in started.items()}
 
 
@@ -112,15 +134,19 @@ def full(installs) -> Installed:
     return installs["full"]
 
 
-# ---- the wheel itself -------------------------------------------------------------------------------------------------
+# ---- the wheel itself ------------------------------------------------------------------------------------------------
+
 
 def test_wheel_holds_the_package_only(wheel):
     names = zipfile.ZipFile(wheel).namelist()
     dist_info = next(n.split("/")[0] for n in names if n.endswith(".dist-info/METADATA"))
     assert {n.split("/")[0] for n in names} == {"tinygrad_lab", dist_info}
     assert not [n for n in names if n.split("/")[0] in NOT_SHIPPED or "__pycache__" in n]
-    modules = {f"tinygrad_lab/{p.relative_to(ROOT / 'tinygrad_lab').as_posix()}"
-               for p in (ROOT / "tinygrad_lab").rglob("*.py") if "__pycache__" not in p.parts}
+    modules = {
+        f"tinygrad_lab/{p.relative_to(ROOT / 'tinygrad_lab').as_posix()}"
+        for p in (ROOT / "tinygrad_lab").rglob("*.py")
+        if "__pycache__" not in p.parts
+    }
     assert modules <= set(names), sorted(modules - set(names))
     assert "tinygrad_lab/py.typed" in names  # users' type checkers read the hints
 
@@ -140,7 +166,8 @@ def test_wheel_has_its_license_and_readable_metadata(wheel):
     assert "tinygrad-lab = tinygrad_lab.lab.cli:main" in entry_points
 
 
-# ---- installed without extras: numpy only -----------------------------------------------------------------------------
+# ---- installed without extras: numpy only ----------------------------------------------------------------------------
+
 
 def test_bare_install_has_numpy_only_and_imports_from_the_venv(bare):
     assert bare.distributions() == {"tinygrad-lab", "numpy"}
@@ -191,20 +218,35 @@ def test_report_without_plots_refuses_in_one_line_before_any_work(bare):
 
 
 def test_graph_needs_no_graphviz_package(bare):
-    done = bare.cli("graph", "--task", "xor", "--hidden", "4", "4", "--view", "backward", "--after-epochs", "20",
-                    "--out", "graph.svg")
+    done = bare.cli(
+        "graph",
+        "--task",
+        "xor",
+        "--hidden",
+        "4",
+        "4",
+        "--view",
+        "backward",
+        "--after-epochs",
+        "20",
+        "--out",
+        "graph.svg",
+    )
     assert done.returncode == 0, done.stderr
     assert "<svg" in (bare.cwd / "graph.svg").read_text()  # drawn by Graphviz's dot program
 
 
 def test_viz_draw_without_its_extra_names_it(bare):
-    done = bare.python_code("import tinygrad_lab as tl\nfrom tinygrad_lab import viz\n"
-                            "try:\n    viz.draw(tl.tensor(1.0) * 2)\nexcept ImportError as err:\n    print(err)")
+    done = bare.python_code(
+        "import tinygrad_lab as tl\nfrom tinygrad_lab import viz\n"
+        "try:\n    viz.draw(tl.tensor(1.0) * 2)\nexcept ImportError as err:\n    print(err)"
+    )
     assert done.returncode == 0, done.stderr
     assert "pip install 'tinygrad-lab[viz]'" in done.stdout
 
 
-# ---- installed with [all] ---------------------------------------------------------------------------------------------
+# ---- installed with [all] --------------------------------------------------------------------------------------------
+
 
 def test_full_install_brings_every_extra(full):
     assert {name for names in EXTRAS.values() for name in names} <= full.distributions()

@@ -4,6 +4,7 @@ Finite differences (test_ops.py) and the lab's hand-derived equations (test_refe
 these check structure: linearity, the product and chain rules, symmetry of second derivatives, and
 identities between ops, none of which a wrong backward keeps by accident.
 """
+
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -24,8 +25,7 @@ def grad_of(fn, array):
     return g.data
 
 
-PAIRS = tt.shapes(min_dims=1, max_dims=3).flatmap(
-    lambda s: st.tuples(tt.arrays(s), tt.arrays(s)))
+PAIRS = tt.shapes(min_dims=1, max_dims=3).flatmap(lambda s: st.tuples(tt.arrays(s), tt.arrays(s)))
 
 
 @given(PAIRS, st.floats(-3, 3), st.floats(-3, 3))
@@ -67,6 +67,7 @@ def test_chain_rule_through_a_cut_graph(x, w):
 @given(tt.arrays((5,)), tt.arrays((5,)), tt.arrays((5,)))
 def test_second_derivatives_are_symmetric(x, u, v):
     """u^T H v == v^T H u for the Hessian H that create_graph builds."""
+
     def hvp(direction):
         t = leaf(x)
         y = ((t * t).sum() * t.sigmoid()).sum() + (t.tanh() * t.exp() * 0.1).sum()

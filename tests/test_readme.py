@@ -1,4 +1,5 @@
 """Every Python code block in README.md runs, so the README never lies."""
+
 import pathlib
 import re
 

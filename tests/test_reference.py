@@ -1,5 +1,6 @@
 """The lab's hand-derived backprop (tinygrad_lab.lab.reference) as an oracle: the same network built from Tensor ops
 has the same gradients to 1e-12 relative, and 100 SGD steps of both end at the same weights."""
+
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -15,7 +16,7 @@ def lab_setups(draw):
     """Batch size, layer sizes, and a seed for the weights and the data."""
     sizes = tuple(draw(st.integers(1, 6)) for _ in range(4))  # x_in, h1, h2, y_out
     batch = draw(st.integers(1, 12))
-    seed = draw(st.integers(0, 2 ** 32 - 1))
+    seed = draw(st.integers(0, 2**32 - 1))
     scale = draw(st.sampled_from([0.1, 1.0, 3.0]))  # small weights, the lab's standard normal ones, saturating
     rng = np.random.default_rng(seed)
     x_in, h1, h2, y_out = sizes

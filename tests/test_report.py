@@ -1,5 +1,6 @@
 """The lab report: `report --quick` writes README.md with all 7 sections, its figures and tables, the same
 seeds give the same text, and the prose and verdicts follow the numbers."""
+
 import contextlib
 import io
 import math
@@ -9,15 +10,20 @@ import xml.etree.ElementTree as ET
 import numpy as np
 import pytest
 
-from tinygrad_lab.lab import cli
-from tinygrad_lab.lab import report
+from tinygrad_lab.lab import cli, report, runs
+from tinygrad_lab.lab.config import TrainConfig
 from tinygrad_lab.lab.report import prose, runner, statistics
 from tinygrad_lab.lab.report.context import Context
-from tinygrad_lab.lab.config import TrainConfig
-from tinygrad_lab.lab import runs
 
-TITLES = ["The lab's settings on linear and XOR", "Learning rates", "Hidden units", "Without activation functions",
-          "Activation functions", "Optimizers", "Loss: MSE vs binary cross-entropy"]
+TITLES = [
+    "The lab's settings on linear and XOR",
+    "Learning rates",
+    "Hidden units",
+    "Without activation functions",
+    "Activation functions",
+    "Optimizers",
+    "Loss: MSE vs binary cross-entropy",
+]
 
 
 @pytest.fixture(scope="module")
@@ -101,8 +107,9 @@ def test_tables_hold_the_runs_numbers(quick):
     _, text, _ = quick
     settings = report.settings_for(quick=True)
     for task in report.TASKS:
-        histories = [runs.run(TrainConfig(task=task, epochs=settings.epochs, seed=s), quiet=True).history
-                     for s in settings.seeds]
+        histories = [
+            runs.run(TrainConfig(task=task, epochs=settings.epochs, seed=s), quiet=True).history for s in settings.seeds
+        ]
         acc = np.array([h.final_accuracy for h in histories])
         expected = f"{acc.mean():.2f} ± {acc.std(ddof=1):.2f}"
         row = next(line for line in sections(text)[1][1].splitlines() if line.startswith(f"| {task} |"))
@@ -120,8 +127,10 @@ def test_the_convolution_section_compares_the_models_on_the_digits(quick):
     body = text.split("## Extra: convolution layers", 1)[1]
     settings = report.settings_for(quick=True)
     for model in ("mlp", "cnn"):
-        runs_ = [runs.run(TrainConfig.for_task("digits", model, seed=s, epochs=digits.QUICK_EPOCHS), quiet=True)
-                 for s in settings.seeds[:digits.SEEDS]]
+        runs_ = [
+            runs.run(TrainConfig.for_task("digits", model, seed=s, epochs=digits.QUICK_EPOCHS), quiet=True)
+            for s in settings.seeds[: digits.SEEDS]
+        ]
         acc = np.array([r.history.final_val_accuracy for r in runs_])
         params = sum(p.data.size for p in runs_[0].model.parameters())
         row = next(line for line in body.splitlines() if line.startswith(f"| {model.upper()} |")).split(" | ")
@@ -141,8 +150,12 @@ def test_claims_table_lists_the_labs_observations(quick):
 
 
 def test_pool_and_single_process_agree():
-    configs = [TrainConfig(task=t, epochs=40, seed=s, optimizer=o) for t in ("xor", "linear") for s in (0, 1)
-               for o in ("sgd", "adam")]
+    configs = [
+        TrainConfig(task=t, epochs=40, seed=s, optimizer=o)
+        for t in ("xor", "linear")
+        for s in (0, 1)
+        for o in ("sgd", "adam")
+    ]
     one = runner.run_all(configs, workers=1)
     two = runner.run_all(configs, workers=2)
     assert list(one) != [] and set(one) == set(two) == set(configs)
@@ -167,10 +180,17 @@ def test_all_configs_are_shared_between_sections():
 
 # ---- prose and verdicts follow the numbers (synthetic results, no training) -----------------------------------------
 
+
 def fake(task, label, accs, first, loss=0.01, seed0=0):
-    runs = [{"config": TrainConfig(task=task, seed=seed0 + i), "final_accuracy": a,
-             "final_loss": loss if a is not None else math.nan, "epochs_to_100": f}
-            for i, (a, f) in enumerate(zip(accs, first))]
+    runs = [
+        {
+            "config": TrainConfig(task=task, seed=seed0 + i),
+            "final_accuracy": a,
+            "final_loss": loss if a is not None else math.nan,
+            "epochs_to_100": f,
+        }
+        for i, (a, f) in enumerate(zip(accs, first))
+    ]
     return statistics.Cell(task, label, runs, 20000)
 
 
@@ -185,9 +205,11 @@ def test_cell_statistics():
 
 
 def test_ranking_orders_by_speed_then_names_the_stragglers():
-    cells = [fake("xor", "slow", [100.0] * 3, [5000, 6000, 7000]),
-             fake("xor", "fast", [100.0] * 3, [100, 200, 300]),
-             fake("xor", "stuck", [60.0, 70.0, 100.0], [None, None, 19000])]
+    cells = [
+        fake("xor", "slow", [100.0] * 3, [5000, 6000, 7000]),
+        fake("xor", "fast", [100.0] * 3, [100, 200, 300]),
+        fake("xor", "stuck", [60.0, 70.0, 100.0], [None, None, 19000]),
+    ]
     text = statistics.ranking(cells, 20000)
     assert text.startswith("On xor, fast reaches 100% first (median 200 epochs), then slow (6,000).")
     assert "stuck (76.67 ± 20.82%, 1/3 runs at 100%) does not get the median run there within 20,000 epochs." in text
@@ -202,8 +224,7 @@ def test_ranking_when_nothing_converges():
 
 
 def context(cells):
-    return Context(out=None, settings=report.settings_for(seeds=3), cells=cells, compile=False, claims=[],
-                   figures=[])
+    return Context(out=None, settings=report.settings_for(seeds=3), cells=cells, compile=False, claims=[], figures=[])
 
 
 def test_lab_verdict_follows_the_numbers(monkeypatch):
@@ -212,8 +233,10 @@ def test_lab_verdict_follows_the_numbers(monkeypatch):
     section = report.SECTIONS[0]
     label = section.variants[0].label
     for xor_accs, ok in (([100.0, 100.0, 100.0], True), ([100.0, 90.0, 100.0], False)):
-        cells = {("lab", "linear", label): fake("linear", label, [100.0] * 3, [10, 20, 30]),
-                 ("lab", "xor", label): fake("xor", label, xor_accs, [10, None if not ok else 20, 30])}
+        cells = {
+            ("lab", "linear", label): fake("linear", label, [100.0] * 3, [10, 20, 30]),
+            ("lab", "xor", label): fake("xor", label, xor_accs, [10, None if not ok else 20, 30]),
+        }
         for c in cells.values():
             for r in c.runs:
                 r["log"], r["pred"] = [], None
@@ -266,10 +289,16 @@ def test_answer_names_the_fastest_and_the_reliable_settings():
                 cells[(section.key, task, label)] = fake(task, label, accs, f)
         return context(cells)
 
-    ctx = build({"linear": {"Adam": [10, 20, 30], "SGD": [500, 600, 700]},
-                 "xor": {"Adam": [50, 60, 70], "SGD": [900, None, 800]}})
+    ctx = build(
+        {
+            "linear": {"Adam": [10, 20, 30], "SGD": [500, 600, 700]},
+            "xor": {"Adam": [50, 60, 70], "SGD": [900, None, 800]},
+        }
+    )
     text = prose.answer(ctx, section)
-    assert text == "**Answer:** Adam reaches 100% fastest on both tasks. Every run ends at 100% on both tasks with Adam."
+    assert (
+        text == "**Answer:** Adam reaches 100% fastest on both tasks. Every run ends at 100% on both tasks with Adam."
+    )
     ctx = build({"linear": {"RMSprop": [5, 5, 5]}, "xor": {"Adam": [50, 60, None]}})
     text = prose.answer(ctx, section)
     assert text.startswith("**Answer:** no setting is fastest on both tasks (linear: RMSprop; xor: Adam).")
@@ -283,12 +312,14 @@ def test_report_runs_under_the_spawn_start_method(tmp_path):
     import subprocess
     import sys
 
-    code = ("import multiprocessing as mp\n"
-            "from tinygrad_lab.lab import report\n"
-            "if __name__ == '__main__':\n"
-            "    mp.set_start_method('spawn')\n"
-            f"    report.build_report({str(tmp_path / 'rep')!r}, report.settings_for(quick=True, seeds=1, epochs=30),"
-            " workers=2)\n")
+    code = (
+        "import multiprocessing as mp\n"
+        "from tinygrad_lab.lab import report\n"
+        "if __name__ == '__main__':\n"
+        "    mp.set_start_method('spawn')\n"
+        f"    report.build_report({str(tmp_path / 'rep')!r}, report.settings_for(quick=True, seeds=1, epochs=30),"
+        " workers=2)\n"
+    )
     script = tmp_path / "spawn_report.py"
     script.write_text(code)
     proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
@@ -339,7 +370,9 @@ def test_no_activation_section_shows_the_network_is_one_linear_map(monkeypatch):
     for v in section.variants:
         for task in report.TASKS:
             config = v.config(task, 30, 0).replace(lr=0.01)
-            cells[(section.key, task, v.label)] = statistics.Cell(task, v.label, [runner.run_one((config, False, 10))], 30)
+            cells[(section.key, task, v.label)] = statistics.Cell(
+                task, v.label, [runner.run_one((config, False, 10))], 30
+            )
     text = "\n".join(prose.section_noact(context(cells), section))
     gap = float(re.search(r"equal x @ W1ᵀ W2ᵀ W3ᵀ to within (\S+)\.", text).group(1))
     assert gap < 1e-12

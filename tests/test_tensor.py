@@ -1,4 +1,5 @@
 """The Tensor class: construction, attributes, identity, factories, and the error messages of bad input."""
+
 import numpy as np
 import pytest
 
@@ -10,11 +11,22 @@ Tensor = tl.Tensor
 
 # ---- construction ------------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("data, shape", [
-    (1.5, ()), (3, ()), (True, ()), ([1, 2, 3], (3,)), ([[1.0, 2.0], [3.0, 4.0]], (2, 2)),
-    ([[True, False]], (1, 2)), (np.arange(6).reshape(2, 3), (2, 3)), (np.float32(2.0), ()),
-    (np.array([1, 2], dtype=np.int8), (2,)), (np.array([1.0, 2.0], dtype=np.float32), (2,)),
-])
+
+@pytest.mark.parametrize(
+    "data, shape",
+    [
+        (1.5, ()),
+        (3, ()),
+        (True, ()),
+        ([1, 2, 3], (3,)),
+        ([[1.0, 2.0], [3.0, 4.0]], (2, 2)),
+        ([[True, False]], (1, 2)),
+        (np.arange(6).reshape(2, 3), (2, 3)),
+        (np.float32(2.0), ()),
+        (np.array([1, 2], dtype=np.int8), (2,)),
+        (np.array([1.0, 2.0], dtype=np.float32), (2,)),
+    ],
+)
 def test_construction_from_scalars_lists_and_arrays(data, shape):
     t = Tensor(data)
     assert t.dtype == (np.float32 if np.asarray(data).dtype == np.float32 else np.float64)
@@ -24,8 +36,14 @@ def test_construction_from_scalars_lists_and_arrays(data, shape):
 
 
 def test_ints_and_bools_become_float64():
-    for data in (7, [1, 2], np.array([1, 2], dtype=np.int64), np.array([1, 2], dtype=np.uint8), True,
-                 np.array([True, False])):
+    for data in (
+        7,
+        [1, 2],
+        np.array([1, 2], dtype=np.int64),
+        np.array([1, 2], dtype=np.uint8),
+        True,
+        np.array([True, False]),
+    ):
         t = Tensor(data)
         assert t.dtype == np.float64, data
     assert Tensor(True).item() == 1.0 and isinstance(Tensor(True).item(), float)
@@ -47,10 +65,18 @@ def test_non_float_dtype_with_requires_grad_is_type_error():
     assert Tensor([1, 2], dtype=np.int64).dtype == np.int64  # fine without requires_grad
 
 
-@pytest.mark.parametrize("data, named", [
-    ("hello", "str"), (None, "NoneType"), ({"a": 1}, "dict"), (object(), "object"), ([1, "a"], "list"),
-    ([[1, 2], [3]], "list"), (np.array(["a", "b"]), "ndarray"),
-])
+@pytest.mark.parametrize(
+    "data, named",
+    [
+        ("hello", "str"),
+        (None, "NoneType"),
+        ({"a": 1}, "dict"),
+        (object(), "object"),
+        ([1, "a"], "list"),
+        ([[1, 2], [3]], "list"),
+        (np.array(["a", "b"]), "ndarray"),
+    ],
+)
 def test_non_numeric_data_is_type_error_saying_what_was_given(data, named):
     with pytest.raises(TypeError) as info:
         Tensor(data)
@@ -82,6 +108,7 @@ def test_tl_tensor_is_tensor():
 
 # ---- attributes --------------------------------------------------------------------------------------------------
 
+
 def test_attributes():
     a = np.arange(6.0).reshape(2, 3)
     t = Tensor(a, requires_grad=True, name="t")
@@ -112,7 +139,7 @@ def test_grad_is_tensor_of_same_shape():
 def test_ndarray_operators_return_tensor():
     a = np.array([1.0, 2.0])
     t = Tensor([3.0, 4.0], requires_grad=True)
-    for result in (a * t, a + t, a - t, a / t, a ** t, a @ t, a < t):
+    for result in (a * t, a + t, a - t, a / t, a**t, a @ t, a < t):
         assert isinstance(result, Tensor)
     np.testing.assert_array_equal((a * t).data, [3.0, 8.0])
     assert (a @ t).item() == 11.0
@@ -167,6 +194,7 @@ def test_astype():
 
 # ---- factories ---------------------------------------------------------------------------------------------------
 
+
 def test_constant_factories():
     assert Tensor.zeros(2, 3).shape == (2, 3) and not Tensor.zeros(2, 3).data.any()
     assert Tensor.zeros((2, 3)).shape == (2, 3)
@@ -203,8 +231,11 @@ def test_random_factories_use_the_given_generator(name):
     assert a.shape == (3, 4) and a.dtype == np.float64
     np.testing.assert_array_equal(a.data, b.data)
     assert not np.array_equal(a.data, c.data)
-    expected = {"randn": lambda r: r.standard_normal((3, 4)), "rand": lambda r: r.random((3, 4)),
-                "uniform": lambda r: r.uniform(0.0, 1.0, (3, 4))}[name](np.random.default_rng(42))
+    expected = {
+        "randn": lambda r: r.standard_normal((3, 4)),
+        "rand": lambda r: r.random((3, 4)),
+        "uniform": lambda r: r.uniform(0.0, 1.0, (3, 4)),
+    }[name](np.random.default_rng(42))
     np.testing.assert_array_equal(a.data, expected)
     assert factory(2, rng=np.random.default_rng(0), dtype=np.float32).dtype == np.float32
     assert factory(2, rng=np.random.default_rng(0), requires_grad=True).requires_grad
@@ -242,11 +273,18 @@ def test_manual_seed_reproducibility():
 
 # ---- error messages ----------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("op, name", [
-    (lambda a, b: a + b, "Add"), (lambda a, b: a - b, "Sub"), (lambda a, b: a * b, "Mul"),
-    (lambda a, b: a / b, "Div"), (lambda a, b: tl.maximum(a, b), "Maximum"),
-    (lambda a, b: tl.where(np.ones((2, 3), dtype=bool), a, b), "Where"),
-])
+
+@pytest.mark.parametrize(
+    "op, name",
+    [
+        (lambda a, b: a + b, "Add"),
+        (lambda a, b: a - b, "Sub"),
+        (lambda a, b: a * b, "Mul"),
+        (lambda a, b: a / b, "Div"),
+        (lambda a, b: tl.maximum(a, b), "Maximum"),
+        (lambda a, b: tl.where(np.ones((2, 3), dtype=bool), a, b), "Where"),
+    ],
+)
 def test_broadcast_mismatch_names_op_and_shapes(op, name):
     a = Tensor(np.ones((2, 3)), requires_grad=True)
     b = Tensor(np.ones((4,)), requires_grad=True)
@@ -325,8 +363,11 @@ class NoBackward(Function):
 
 
 def test_wrong_shape_gradient_is_caught_with_op_name():
-    for op, data in [(WrongShape, [1.0, 2.0, 3.0]), (WrongShape, [[1.0, 2.0], [3.0, 4.0]]),
-                     (FewerDims, [[1.0, 2.0], [3.0, 4.0]])]:
+    for op, data in [
+        (WrongShape, [1.0, 2.0, 3.0]),
+        (WrongShape, [[1.0, 2.0], [3.0, 4.0]]),
+        (FewerDims, [[1.0, 2.0], [3.0, 4.0]]),
+    ]:
         x = Tensor(data, requires_grad=True)
         y = op.apply(x)
         with pytest.raises(RuntimeError) as info:

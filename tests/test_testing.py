@@ -1,4 +1,5 @@
 """The gradient-check toolkit itself: it must pass correct code and catch wrong code, with a useful message."""
+
 import re
 import warnings
 
@@ -19,6 +20,7 @@ def leaf(a):
 
 
 # ---- numerical_jacobian ------------------------------------------------------------------------------------------
+
 
 def test_numerical_jacobian_exact_on_linear_map():
     rng = np.random.default_rng(0)
@@ -68,11 +70,12 @@ def test_numerical_jacobian_in_float64_for_float32_inputs():
 
 # ---- gradcheck ---------------------------------------------------------------------------------------------------
 
+
 class Cube(tl.Function):
     @staticmethod
     def forward(ctx, x):
         ctx.save_for_backward(x)
-        return x ** 3
+        return x**3
 
     @staticmethod
     def backward(ctx, grad):
@@ -212,6 +215,7 @@ def test_gradcheck_silent_on_float64_input():
 
 # ---- gradgradcheck ----------------------------------------------------------------------------------------------
 
+
 class SquareFrozen(tl.Function):
     """x**2 whose backward uses a constant copy of x: right first derivative, second derivative lost."""
 
@@ -257,6 +261,7 @@ def test_gradgradcheck_passes_correct_functions():
 
 
 # ---- hypothesis strategies ---------------------------------------------------------------------------------------
+
 
 @given(shape=tt.shapes())
 def test_shapes_default_bounds(shape):

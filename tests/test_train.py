@@ -1,5 +1,6 @@
 """fit / train_step / History: exact against the lab's hand-written backprop, the lab's log format, early
 stopping, progress bar rules, and the lab's settings reaching 100%."""
+
 import io
 import json
 import math
@@ -13,10 +14,19 @@ import pytest
 import tinygrad_lab as tl
 import tinygrad_lab.nn.functional as F
 from tinygrad_lab import files, nn, optim
-from tinygrad_lab.lab import data, train
+from tinygrad_lab.lab import data, runs, train
+from tinygrad_lab.lab.config import (
+    MAX_EPOCH_POINTS,
+    MAX_EPOCHS,
+    MAX_LAYERS,
+    MAX_PARAMETERS,
+    MAX_WIDTH,
+    TrainConfig,
+    build_model,
+    model_spec,
+    seeded_rngs,
+)
 from tinygrad_lab.lab.reference import Network
-from tinygrad_lab.lab.config import MAX_EPOCHS, MAX_EPOCH_POINTS, MAX_LAYERS, MAX_PARAMETERS, MAX_WIDTH, TrainConfig, build_model, model_spec, seeded_rngs
-from tinygrad_lab.lab import runs
 
 LOG_LINE = re.compile(r"^epoch (\d+) loss : (\d+\.\d{8}) acc\(%\) : (\d+(?:\.\d{1,2})?)$")
 
@@ -41,8 +51,16 @@ def test_fit_matches_the_labs_backprop(compile):
     x, y = data.generate_xor_easy()
     model = lab_model(1)
     net, ref_loss, ref_acc = reference_run(model, x, y, lr=0.5, epochs=60)
-    hist = train.fit(model, x, y, loss=F.mse_loss, optimizer=optim.SGD(model.parameters(), lr=0.5), epochs=60,
-                     quiet=True, compile=compile)
+    hist = train.fit(
+        model,
+        x,
+        y,
+        loss=F.mse_loss,
+        optimizer=optim.SGD(model.parameters(), lr=0.5),
+        epochs=60,
+        quiet=True,
+        compile=compile,
+    )
     assert hist.epochs == 60
     np.testing.assert_allclose(hist.loss, ref_loss, rtol=1e-10, atol=1e-13)
     np.testing.assert_allclose(hist.accuracy, ref_acc, rtol=1e-12)
@@ -82,8 +100,16 @@ class CountingMLP(nn.Module):
 def test_accuracy_needs_no_second_forward():
     x, y = data.generate_xor_easy()
     model = CountingMLP()
-    train.fit(model, x, y, loss=F.mse_loss, optimizer=optim.SGD(model.parameters(), lr=0.1), epochs=25,
-              quiet=True, compile=False)
+    train.fit(
+        model,
+        x,
+        y,
+        loss=F.mse_loss,
+        optimizer=optim.SGD(model.parameters(), lr=0.1),
+        epochs=25,
+        quiet=True,
+        compile=False,
+    )
     assert model.calls == 25 + 1  # one forward per epoch, plus one to evaluate the trained model
 
 
@@ -91,8 +117,17 @@ def test_log_lines_in_the_labs_format():
     x, y = data.generate_xor_easy()
     model = lab_model(0)
     out = io.StringIO()
-    hist = train.fit(model, x, y, loss=F.mse_loss, optimizer=optim.SGD(model.parameters(), lr=0.1), epochs=30,
-                     log_every=10, out=out, compile=False)
+    hist = train.fit(
+        model,
+        x,
+        y,
+        loss=F.mse_loss,
+        optimizer=optim.SGD(model.parameters(), lr=0.1),
+        epochs=30,
+        log_every=10,
+        out=out,
+        compile=False,
+    )
     lines = out.getvalue().splitlines()
     logged = [LOG_LINE.match(line) for line in lines[:3]]
     assert all(logged), lines[:3]
@@ -117,11 +152,13 @@ def test_quiet_prints_nothing_and_log_every_zero_prints_no_lines():
     x, y = data.generate_xor_easy()
     model = lab_model(0)
     out = io.StringIO()
-    train.fit(model, x, y, loss=F.mse_loss, optimizer=optim.SGD(model.parameters(), lr=0.1), epochs=20, out=out,
-              quiet=True)
+    train.fit(
+        model, x, y, loss=F.mse_loss, optimizer=optim.SGD(model.parameters(), lr=0.1), epochs=20, out=out, quiet=True
+    )
     assert out.getvalue() == ""
-    train.fit(model, x, y, loss=F.mse_loss, optimizer=optim.SGD(model.parameters(), lr=0.1), epochs=20, out=out,
-              log_every=0)
+    train.fit(
+        model, x, y, loss=F.mse_loss, optimizer=optim.SGD(model.parameters(), lr=0.1), epochs=20, out=out, log_every=0
+    )
     assert not any(LOG_LINE.match(line) for line in out.getvalue().splitlines())
     assert "Accuracy(%)" in out.getvalue()
 
@@ -137,8 +174,17 @@ def test_progress_bar_only_on_a_terminal():
 
     def run(out, **kw):
         model = lab_model(0)
-        train.fit(model, x, y, loss=F.mse_loss, optimizer=optim.SGD(model.parameters(), lr=0.1), epochs=300,
-                  log_every=100, out=out, **kw)
+        train.fit(
+            model,
+            x,
+            y,
+            loss=F.mse_loss,
+            optimizer=optim.SGD(model.parameters(), lr=0.1),
+            epochs=300,
+            log_every=100,
+            out=out,
+            **kw,
+        )
         return out.getvalue()
 
     assert "\r" not in run(io.StringIO())  # not a terminal: no bar
@@ -155,8 +201,17 @@ def test_no_tqdm_means_no_bar_and_no_note(monkeypatch):
     x, y = data.generate_xor_easy()
     model = lab_model(0)
     out = FakeTerminal()
-    hist = train.fit(model, x, y, loss=F.mse_loss, optimizer=optim.SGD(model.parameters(), lr=0.1), epochs=300,
-                     log_every=100, out=out, progress=True)
+    hist = train.fit(
+        model,
+        x,
+        y,
+        loss=F.mse_loss,
+        optimizer=optim.SGD(model.parameters(), lr=0.1),
+        epochs=300,
+        log_every=100,
+        out=out,
+        progress=True,
+    )
     lines = out.getvalue().splitlines()
     assert "\r" not in out.getvalue() and hist.epochs == 300
     assert [int(LOG_LINE.match(line).group(1)) for line in lines[:3]] == [100, 200, 300]
@@ -165,18 +220,21 @@ def test_no_tqdm_means_no_bar_and_no_note(monkeypatch):
 
 def test_diverged_at_is_the_first_epoch_whose_loss_is_not_finite():
     x, y = data.generate_xor_easy()
-    model = nn.MLP(2, (4, 4), 1, bias=False, init="randn", activation="none", out_activation="none",
-                   rng=np.random.default_rng(0))
+    model = nn.MLP(
+        2, (4, 4), 1, bias=False, init="randn", activation="none", out_activation="none", rng=np.random.default_rng(0)
+    )
     with np.errstate(all="ignore"):
-        hist = train.fit(model, x, y, loss=F.mse_loss, optimizer=optim.SGD(model.parameters(), lr=1e10),
-                         epochs=40, quiet=True)
+        hist = train.fit(
+            model, x, y, loss=F.mse_loss, optimizer=optim.SGD(model.parameters(), lr=1e10), epochs=40, quiet=True
+        )
     finite = np.isfinite(hist.loss)
     assert not finite.all() and finite[0]
     assert hist.diverged_at == int(np.argmin(finite)) + 1
     assert train.History.from_dict(json.loads(json.dumps(hist.to_dict()))).diverged_at == hist.diverged_at
     model = lab_model(0)
-    hist = train.fit(model, x, y, loss=F.mse_loss, optimizer=optim.SGD(model.parameters(), lr=0.1), epochs=40,
-                     quiet=True)
+    hist = train.fit(
+        model, x, y, loss=F.mse_loss, optimizer=optim.SGD(model.parameters(), lr=0.1), epochs=40, quiet=True
+    )
     assert hist.diverged_at is None
     # only the trained model's loss is not finite: the epoch after the last
     assert train._first_non_finite(np.array([0.5, 0.4]), math.nan) == 3
@@ -186,16 +244,32 @@ def test_diverged_at_is_the_first_epoch_whose_loss_is_not_finite():
 def test_until_stops_at_convergence():
     x, y = data.generate_xor_easy()
     model = lab_model(0)
-    hist = train.fit(model, x, y, loss=F.mse_loss, optimizer=optim.Adam(model.parameters(), lr=0.05), epochs=5000,
-                     until=100.0, quiet=True)
+    hist = train.fit(
+        model,
+        x,
+        y,
+        loss=F.mse_loss,
+        optimizer=optim.Adam(model.parameters(), lr=0.05),
+        epochs=5000,
+        until=100.0,
+        quiet=True,
+    )
     assert hist.stopped_early
     assert hist.epochs == hist.epochs_to_100 < 5000
     assert hist.accuracy[-1] == 100.0 and all(a < 100.0 for a in hist.accuracy[:-1])
 
     calls = []
     model = lab_model(0)
-    hist = train.fit(model, x, y, loss=F.mse_loss, optimizer=optim.SGD(model.parameters(), lr=0.1), epochs=100,
-                     until=lambda epoch, loss, acc: calls.append((epoch, loss, acc)) or epoch == 7, quiet=True)
+    hist = train.fit(
+        model,
+        x,
+        y,
+        loss=F.mse_loss,
+        optimizer=optim.SGD(model.parameters(), lr=0.1),
+        epochs=100,
+        until=lambda epoch, loss, acc: calls.append((epoch, loss, acc)) or epoch == 7,
+        quiet=True,
+    )
     assert hist.epochs == 7 and len(calls) == 7
     assert calls[3] == (4, hist.loss[3], hist.accuracy[3])
 
@@ -203,13 +277,15 @@ def test_until_stops_at_convergence():
 def test_epochs_to_100_is_the_first_epoch_at_100():
     x, y = data.generate_xor_easy()
     model = lab_model(0)
-    hist = train.fit(model, x, y, loss=F.mse_loss, optimizer=optim.Adam(model.parameters(), lr=0.05), epochs=400,
-                     quiet=True)
+    hist = train.fit(
+        model, x, y, loss=F.mse_loss, optimizer=optim.Adam(model.parameters(), lr=0.05), epochs=400, quiet=True
+    )
     first = next(i + 1 for i, a in enumerate(hist.accuracy) if a == 100.0)
     assert hist.epochs_to_100 == first
     model = lab_model(0)
-    hist = train.fit(model, x, y, loss=F.mse_loss, optimizer=optim.SGD(model.parameters(), lr=1e-4), epochs=5,
-                     quiet=True)
+    hist = train.fit(
+        model, x, y, loss=F.mse_loss, optimizer=optim.SGD(model.parameters(), lr=1e-4), epochs=5, quiet=True
+    )
     assert hist.epochs_to_100 is None
 
 
@@ -226,8 +302,15 @@ def test_multiclass_fit_uses_argmax():
     x = rng.normal(size=(60, 2))
     labels = (x[:, 0] > 0).astype(int) + (x[:, 1] > 0).astype(int)  # 3 classes
     model = nn.MLP(2, (8,), 3, activation="tanh", out_activation="none", rng=rng)
-    hist = train.fit(model, x, np.eye(3)[labels], loss=F.cross_entropy, optimizer=optim.Adam(model.parameters(),
-                     lr=0.05), epochs=150, quiet=True)
+    hist = train.fit(
+        model,
+        x,
+        np.eye(3)[labels],
+        loss=F.cross_entropy,
+        optimizer=optim.Adam(model.parameters(), lr=0.05),
+        epochs=150,
+        quiet=True,
+    )
     with tl.no_grad():
         pred = model(tl.Tensor(x)).data
     assert math.isclose(hist.final_accuracy, 100.0 * np.mean(pred.argmax(axis=1) == labels), rel_tol=1e-12)
@@ -235,8 +318,14 @@ def test_multiclass_fit_uses_argmax():
 
 
 def test_history_round_trip_and_json_safety():
-    hist = train.History(loss=[0.5, math.nan, math.inf], accuracy=[50.0, 40.0, 30.0], epochs_to_100=None,
-                         wall_time=1.5, final_loss=math.nan, final_accuracy=30.0)
+    hist = train.History(
+        loss=[0.5, math.nan, math.inf],
+        accuracy=[50.0, 40.0, 30.0],
+        epochs_to_100=None,
+        wall_time=1.5,
+        final_loss=math.nan,
+        final_accuracy=30.0,
+    )
     d = hist.to_dict()
     text = json.dumps(d, allow_nan=False)  # strict JSON: non-finite values became null
     assert d["loss"] == [0.5, None, None] and d["epochs"] == 3
@@ -339,6 +428,7 @@ def test_atomic_write_keeps_the_old_file_on_error(tmp_path):
 
 
 # ---- the lab's settings reach 100% ------------------------------------------------------------------------------
+
 
 def test_lab_settings_reach_100_on_linear():
     """Sigmoid, MSE, SGD lr 0.1, hidden 4x4, no bias, at most the lab's 20000 epochs (stops at 100%)."""

@@ -1,4 +1,5 @@
 """tinygrad_lab.viz collapse: big graphs drawn in at most max_nodes nodes, saying what was merged."""
+
 import re
 
 from viz_helpers import attr, chain, clusters, find, net_loss, nodes

@@ -1,5 +1,6 @@
 """tinygrad_lab.viz DOT text and pictures: determinism, option checks, real renders through dot, the missing-tool
 paths."""
+
 import json
 import re
 import shutil
@@ -14,9 +15,8 @@ from viz_helpers import attr, edges, net_loss, neuron, nodes
 
 import tinygrad_lab as tl
 from tinygrad_lab import viz
-from tinygrad_lab.lab import cli
+from tinygrad_lab.lab import cli, runs
 from tinygrad_lab.lab.config import TrainConfig
-from tinygrad_lab.lab import runs
 
 
 @pytest.fixture
@@ -27,10 +27,17 @@ def dot_program():
     return exe
 
 
-@pytest.mark.parametrize("options", [
-    {}, {"view": "backward"}, {"group_modules": True}, {"view": "backward", "group_modules": True, "max_nodes": 30},
-    {"max_nodes": 12}, {"max_nodes": 4},
-])
+@pytest.mark.parametrize(
+    "options",
+    [
+        {},
+        {"view": "backward"},
+        {"group_modules": True},
+        {"view": "backward", "group_modules": True, "max_nodes": 30},
+        {"max_nodes": 12},
+        {"max_nodes": 4},
+    ],
+)
 def test_same_program_gives_byte_identical_dot(options):
     texts = []
     for _ in range(2):
@@ -137,8 +144,14 @@ def test_lab_network_is_drawn_as_a_column_of_moderate_width(view, dot_program):
     assert width < 1500, (width, height)  # left to right, the forward graph was a ~6,000-pixel strip
     if view == "forward":
         assert height > width, (width, height)  # a column
-    wide, _ = svg_size_px(subprocess.run([dot_program, "-Tsvg"], input=viz.to_dot(loss, view=view, params=params,
-                                         rankdir="LR").encode(), capture_output=True, check=True).stdout)
+    wide, _ = svg_size_px(
+        subprocess.run(
+            [dot_program, "-Tsvg"],
+            input=viz.to_dot(loss, view=view, params=params, rankdir="LR").encode(),
+            capture_output=True,
+            check=True,
+        ).stdout
+    )
     assert wide > width
 
 
@@ -154,8 +167,9 @@ def test_module_clusters_stack_in_a_column(view, dot_program):
 
     loss, model = runs.graph_root(TrainConfig())
     text = viz.to_dot(loss, view=view, model=model, group_modules=True)
-    laid_out = json.loads(subprocess.run([dot_program, "-Tjson"], input=text.encode(), capture_output=True,
-                                         check=True).stdout)
+    laid_out = json.loads(
+        subprocess.run([dot_program, "-Tjson"], input=text.encode(), capture_output=True, check=True).stdout
+    )
     boxes = sorted([float(v) for v in o["bb"].split(",")] for o in laid_out["objects"] if "bb" in o)
     assert len(boxes) == 3
     spans = sorted((y0, y1) for _, y0, _, y1 in boxes)

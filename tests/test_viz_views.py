@@ -1,4 +1,5 @@
 """tinygrad_lab.viz views: the forward and backward graphs of known programs, and the VIEWS registry."""
+
 import re
 
 import numpy as np
@@ -14,11 +15,20 @@ def test_forward_neuron_structure_labels_and_roles():
     ns = nodes(dot)
     assert len(ns) == 15  # 5 leaves, 5 op outputs, 5 ops
     assert len(edges(dot)) == 14  # 4 binary ops (2 in + 1 out) + tanh (1 in + 1 out)
-    assert sorted(attr(ns[n], "label") for n in ns if attr(ns[n], "shape") == "ellipse") == \
-        ["Add", "Add", "Mul", "Mul", "Tanh"]
+    assert sorted(attr(ns[n], "label") for n in ns if attr(ns[n], "shape") == "ellipse") == [
+        "Add",
+        "Add",
+        "Mul",
+        "Mul",
+        "Tanh",
+    ]
     colors = {name: attr(ns[find(dot, name + "\\l")[0]], "fillcolor") for name in ("x1", "w1", "b", "o")}
-    assert colors == {"x1": viz.ROLE_COLORS["input"], "w1": viz.ROLE_COLORS["param"],
-                      "b": viz.ROLE_COLORS["param"], "o": viz.ROLE_COLORS["output"]}
+    assert colors == {
+        "x1": viz.ROLE_COLORS["input"],
+        "w1": viz.ROLE_COLORS["param"],
+        "b": viz.ROLE_COLORS["param"],
+        "o": viz.ROLE_COLORS["output"],
+    }
     assert all(attr(ns[n], "fillcolor") == viz.ROLE_COLORS["op"] for n in ns if attr(ns[n], "shape") == "ellipse")
     assert len(set(viz.ROLE_COLORS.values())) == len(viz.ROLE_COLORS)
     # node ids follow forward execution order: x1, w1, Mul, its output, ...
@@ -152,7 +162,10 @@ def test_saved_tensors_dashed_until_released():
     dot = viz.to_dot(loss, view="backward")
     saved = find(dot, "saved ")
     assert sorted(attr(nodes(dot)[n], "label") for n in saved) == [
-        "saved input 0 (x)\\n(2, 3) float64", "saved input 1 (w)\\n(3, 1) float64", "saved output\\n(2, 1) float64"]
+        "saved input 0 (x)\\n(2, 3) float64",
+        "saved input 1 (w)\\n(3, 1) float64",
+        "saved output\\n(2, 1) float64",
+    ]
     assert all("dashed" in attr(nodes(dot)[n], "style") for n in saved)
     assert sum(1 for s, _, e in edges(dot) if s in saved and 'style="dashed"' in e) == 3
     loss.backward()  # releases the graph
@@ -169,6 +182,7 @@ def test_leaf_and_constant_roots():
 
 
 # ---- the VIEWS registry ------------------------------------------------------------------------------------------
+
 
 def leaves_only(ctx):
     """A view of the leaves alone, to show that a view registered in VIEWS is all to_dot and the CLI need."""

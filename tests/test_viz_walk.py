@@ -1,4 +1,5 @@
 """tinygrad_lab.viz walk: gradients replayed on a copy of the graph, and ops traced to the modules that own them."""
+
 import numpy as np
 import pytest
 from viz_helpers import attr, clusters, edges, find, net_loss, nodes
@@ -74,8 +75,10 @@ def test_activation_modules_join_the_cluster_before_them_and_its_label():
     cl = clusters(dot)
     assert list(cl) == ["fc1 (Linear) + act1 (Sigmoid)", "fc2 (Linear) + act2 (Sigmoid)"]
     for ids in cl.values():
-        assert sorted(attr(nodes(dot)[i], "label") for i in ids if attr(nodes(dot)[i], "shape") == "ellipse") == \
-            ["MatMul", "Sigmoid"]
+        assert sorted(attr(nodes(dot)[i], "label") for i in ids if attr(nodes(dot)[i], "shape") == "ellipse") == [
+            "MatMul",
+            "Sigmoid",
+        ]
 
 
 def test_weight_transposed_inside_a_module_is_traced():
@@ -90,6 +93,7 @@ def test_weight_transposed_inside_a_module_is_traced():
 
 
 # ---- the surface of Function that viz reads ----------------------------------------------------------------------
+
 
 def test_commutative_flag_of_the_ops():
     from tinygrad_lab.engine import ops
@@ -114,7 +118,7 @@ def test_saved_values_forward_output_and_released_follow_backward():
     assert sig.released and mm.released
     assert sig.saved_values == () and sig.forward_output is None
     with pytest.raises(RuntimeError, match="retain_graph"):  # the ctx API still refuses freed values
-        sig.saved_tensors
+        _ = sig.saved_tensors
 
 
 def test_retained_grad_is_the_retained_outputs_grad():

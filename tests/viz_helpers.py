@@ -1,4 +1,5 @@
 """Shared by the tests of tinygrad_lab.viz: reading DOT text back, and small programs with known graphs."""
+
 import re
 
 import numpy as np

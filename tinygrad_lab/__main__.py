@@ -1,4 +1,5 @@
 """``python -m tinygrad_lab ...`` is the ``tinygrad-lab`` command (see tinygrad_lab.lab.cli)."""
+
 import sys
 
 from tinygrad_lab.lab.cli import main

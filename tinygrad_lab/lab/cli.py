@@ -16,14 +16,16 @@ being finite; the run is still written); 130 interrupted. No command prints a tr
 written into a temporary folder beside --out that then replaces --out in one rename, so --out holds one whole run
 or nothing new.
 """
+
 from __future__ import annotations
 
 import argparse
 import math
 import os
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 PROG = "tinygrad-lab"
 GRAPH_FORMATS = ("svg", "png", "pdf")
@@ -36,6 +38,7 @@ MAX_SEEDS = 100
 
 
 # ---- argument types: each failure becomes argparse's one-line usage error, exit code 2 ------------------------------
+
 
 def positive_float(text: str) -> float:
     try:
@@ -60,7 +63,7 @@ def _int(text: str, minimum: int, maximum: int | None = None, limit: str = "") -
 
 
 def _clip(text: str, limit: int = 30) -> str:
-    return repr(text) if len(text) <= limit else repr(text[:limit - 3] + "...")
+    return repr(text) if len(text) <= limit else repr(text[: limit - 3] + "...")
 
 
 def non_negative_int(text: str) -> int:
@@ -69,6 +72,7 @@ def non_negative_int(text: str) -> int:
 
 def bounded(minimum: int, maximum: int, limit: str) -> Any:
     """An argparse type: an integer from minimum to maximum; ``limit`` says what the maximum protects."""
+
     def convert(text: str) -> int:
         return _int(text, minimum, maximum, limit)
 
@@ -114,57 +118,104 @@ def _epochs(minimum: int = 1, every_task: bool = False) -> Any:
     if not every_task:
         return bounded(minimum, configs.MAX_EPOCHS, "the limit on a run's length")
     points = max(configs.task_shape(task).points for task in TASKS)
-    return bounded(minimum, min(configs.MAX_EPOCHS, configs.MAX_EPOCH_POINTS // points),
-                   f"the limit on a run's work, {configs.MAX_EPOCH_POINTS:,} epochs x data points, over {points} points")
+    return bounded(
+        minimum,
+        min(configs.MAX_EPOCHS, configs.MAX_EPOCH_POINTS // points),
+        f"the limit on a run's work, {configs.MAX_EPOCH_POINTS:,} epochs x data points, over {points} points",
+    )
 
 
-# ---- the parser -------------------------------------------------------------------------------------------------------
+# ---- the parser ------------------------------------------------------------------------------------------------------
+
 
 def _add_model_args(p: argparse.ArgumentParser) -> None:
-    from tinygrad_lab.lab import config as configs, data
+    from tinygrad_lab.lab import config as configs
+    from tinygrad_lab.lab import data
 
     p.add_argument("--task", choices=list(data.TASKS), default="xor", help="dataset (default: xor)")
-    p.add_argument("--model", choices=list(configs.MODELS), default=None,
-                   help="architecture: the lab's MLP, or a CNN for images (default: cnn on digits, else mlp)")
-    p.add_argument("--hidden", type=bounded(1, configs.MAX_WIDTH, "the limit on a layer's width"), nargs="+",
-                   default=None, metavar="H", help="hidden layer sizes, or the CNN's conv channels (default: 4 4, "
-                   "the lab's; 16 32 for the CNN; 128 for the MLP on digits; at most "
-                   f"{configs.MAX_WIDTH:,} each and {configs.MAX_PARAMETERS:,} parameters in all)")
-    p.add_argument("--activation", choices=list(configs.ACTIVATIONS), default=None,
-                   help="hidden activation; none removes every activation, output included (default: sigmoid; "
-                   "relu on digits)")
+    p.add_argument(
+        "--model",
+        choices=list(configs.MODELS),
+        default=None,
+        help="architecture: the lab's MLP, or a CNN for images (default: cnn on digits, else mlp)",
+    )
+    p.add_argument(
+        "--hidden",
+        type=bounded(1, configs.MAX_WIDTH, "the limit on a layer's width"),
+        nargs="+",
+        default=None,
+        metavar="H",
+        help="hidden layer sizes, or the CNN's conv channels (default: 4 4, "
+        "the lab's; 16 32 for the CNN; 128 for the MLP on digits; at most "
+        f"{configs.MAX_WIDTH:,} each and {configs.MAX_PARAMETERS:,} parameters in all)",
+    )
+    p.add_argument(
+        "--activation",
+        choices=list(configs.ACTIVATIONS),
+        default=None,
+        help="hidden activation; none removes every activation, output included (default: sigmoid; relu on digits)",
+    )
     p.add_argument("--lr", type=positive_float, default=None, help="learning rate (default: 0.1; 1e-3 on digits)")
     p.add_argument("--seed", type=non_negative_int, default=0, help="seed of the data and the initial weights")
-    p.add_argument("--bias", action=argparse.BooleanOptionalAction, default=None,
-                   help="give the layers biases (default: none, as the lab's network; biases on digits)")
+    p.add_argument(
+        "--bias",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="give the layers biases (default: none, as the lab's network; biases on digits)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
     from tinygrad_lab import optim
     from tinygrad_lab.lab import config as configs
 
-    parser = argparse.ArgumentParser(prog=PROG, description="The backprop lab on tinygrad_lab: train, predict, "
-                                     "draw graphs, and regenerate the whole lab report.")
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="The backprop lab on tinygrad_lab: train, predict, "
+        "draw graphs, and regenerate the whole lab report.",
+    )
     sub = parser.add_subparsers(dest="command", metavar="{train,predict,report,graph,explain}")
     sub.required = True
 
-    p = sub.add_parser("train", help="train the lab's network and write figures, model and metrics",
-                       description="Train, print the lab's log, and write into --out: comparison.png, "
-                       "learning_curve.png, decision_boundary.png (on digits: learning_curve.png, "
-                       "confusion_matrix.png, misclassified.png), model.npz, history.json, metrics.json.")
+    p = sub.add_parser(
+        "train",
+        help="train the lab's network and write figures, model and metrics",
+        description="Train, print the lab's log, and write into --out: comparison.png, "
+        "learning_curve.png, decision_boundary.png (on digits: learning_curve.png, "
+        "confusion_matrix.png, misclassified.png), model.npz, history.json, metrics.json.",
+    )
     _add_model_args(p)
-    p.add_argument("--epochs", type=_epochs(), default=None,
-                   help=f"epochs (default: 20000; 20 on digits; at most {configs.MAX_EPOCHS:,}, and epochs x data "
-                   f"points at most {configs.MAX_EPOCH_POINTS:,})")
-    p.add_argument("--batch-size", type=bounded(0, configs.MAX_BATCH_SIZE, "the limit on a batch"), default=None,
-                   metavar="N", help="minibatch size, 0 for full batch (default: full batch, the lab's; 64 on digits)")
-    p.add_argument("--loss", choices=list(configs.LOSSES), default=None,
-                   help="loss (default: mse; cross_entropy on digits)")
-    p.add_argument("--optimizer", choices=list(configs.OPTIMIZERS), default=None,
-                   help=f"optimizer; momentum is SGD with momentum {optim.MOMENTUM} (default: sgd; adam on digits)")
+    p.add_argument(
+        "--epochs",
+        type=_epochs(),
+        default=None,
+        help=f"epochs (default: 20000; 20 on digits; at most {configs.MAX_EPOCHS:,}, and epochs x data "
+        f"points at most {configs.MAX_EPOCH_POINTS:,})",
+    )
+    p.add_argument(
+        "--batch-size",
+        type=bounded(0, configs.MAX_BATCH_SIZE, "the limit on a batch"),
+        default=None,
+        metavar="N",
+        help="minibatch size, 0 for full batch (default: full batch, the lab's; 64 on digits)",
+    )
+    p.add_argument(
+        "--loss", choices=list(configs.LOSSES), default=None, help="loss (default: mse; cross_entropy on digits)"
+    )
+    p.add_argument(
+        "--optimizer",
+        choices=list(configs.OPTIMIZERS),
+        default=None,
+        help=f"optimizer; momentum is SGD with momentum {optim.MOMENTUM} (default: sgd; adam on digits)",
+    )
     p.add_argument("--out", type=output_dir, required=True, metavar="DIR", help="output folder (created)")
-    p.add_argument("--log-every", type=non_negative_int, default=None, metavar="N",
-                   help="print a log line every N epochs, 0 for none (default: 1000; every epoch with minibatches)")
+    p.add_argument(
+        "--log-every",
+        type=non_negative_int,
+        default=None,
+        metavar="N",
+        help="print a log line every N epochs, 0 for none (default: 1000; every epoch with minibatches)",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar and no log; print only the accuracy")
     p.add_argument("--no-compile", action="store_true", help="run the eager step, not the captured one")
 
@@ -173,42 +224,68 @@ def build_parser() -> argparse.ArgumentParser:
     from tinygrad_lab.lab import data
 
     p.add_argument("--task", choices=list(data.TASKS), default=None, help="dataset (default: the training task)")
-    p.add_argument("--seed", type=non_negative_int, default=None,
-                   help="seed of the data (default: the training seed, i.e. the training data); a task with a "
-                   "test set (digits) is evaluated on it")
+    p.add_argument(
+        "--seed",
+        type=non_negative_int,
+        default=None,
+        help="seed of the data (default: the training seed, i.e. the training data); a task with a "
+        "test set (digits) is evaluated on it",
+    )
 
     p = sub.add_parser("report", help="rerun every experiment of the lab report into DIR/README.md")
     p.add_argument("--out", type=output_dir, required=True, metavar="DIR", help="output folder (created)")
     p.add_argument("--quick", action="store_true", help="few epochs and 2 seeds: a smoke run of the whole report")
-    p.add_argument("--workers", type=bounded(1, MAX_WORKERS, "the limit on worker processes"), default=None,
-                   metavar="N", help="worker processes (default: the number of CPU cores)")
-    p.add_argument("--seeds", type=bounded(1, MAX_SEEDS, "the limit on seeds per cell"), default=None,
-                   metavar="N", help="seeds per cell (default 5)")
-    p.add_argument("--epochs", type=_epochs(every_task=True), default=None, metavar="N",
-                   help="epochs per run (default 20000)")
+    p.add_argument(
+        "--workers",
+        type=bounded(1, MAX_WORKERS, "the limit on worker processes"),
+        default=None,
+        metavar="N",
+        help="worker processes (default: the number of CPU cores)",
+    )
+    p.add_argument(
+        "--seeds",
+        type=bounded(1, MAX_SEEDS, "the limit on seeds per cell"),
+        default=None,
+        metavar="N",
+        help="seeds per cell (default 5)",
+    )
+    p.add_argument(
+        "--epochs", type=_epochs(every_task=True), default=None, metavar="N", help="epochs per run (default 20000)"
+    )
     p.add_argument("--no-compile", action="store_true", help="run the eager step, not the captured one")
 
     p = sub.add_parser("graph", help="render the lab's network with its loss as a graph (svg, png, pdf)")
     _add_model_args(p)
     from tinygrad_lab.viz import VIEWS
+
     p.add_argument("--view", choices=tuple(VIEWS), default="forward", help="default: forward")
-    p.add_argument("--after-epochs", type=_epochs(minimum=0), default=0, metavar="N",
-                   help="train N epochs first, so values and gradients are real (default: 0)")
+    p.add_argument(
+        "--after-epochs",
+        type=_epochs(minimum=0),
+        default=0,
+        metavar="N",
+        help="train N epochs first, so values and gradients are real (default: 0)",
+    )
     p.add_argument("--out", type=graph_file, required=True, metavar="FILE", help="graph.svg, .png or .pdf")
 
-    p = sub.add_parser("explain", help="write a page that steps through the lab network's backward pass",
-                       description="Write one self-contained HTML page (no network access) that walks the "
-                       "backward pass of the lab's network and its loss, node by node, in the engine's order.")
+    p = sub.add_parser(
+        "explain",
+        help="write a page that steps through the lab network's backward pass",
+        description="Write one self-contained HTML page (no network access) that walks the "
+        "backward pass of the lab's network and its loss, node by node, in the engine's order.",
+    )
     _add_model_args(p)
-    p.add_argument("--after-epochs", type=_epochs(minimum=0), default=0, metavar="N",
-                   help="train N epochs first (default: 0)")
+    p.add_argument(
+        "--after-epochs", type=_epochs(minimum=0), default=0, metavar="N", help="train N epochs first (default: 0)"
+    )
     p.add_argument("--out", type=page_file, required=True, metavar="FILE", help="the page, e.g. backprop.html")
     for subparser in sub.choices.values():
         subparser.set_defaults(subparser=subparser)  # so a command can report a usage error found after parsing
     return parser
 
 
-# ---- commands ---------------------------------------------------------------------------------------------------------
+# ---- commands --------------------------------------------------------------------------------------------------------
+
 
 def _config(args: argparse.Namespace, parser: argparse.ArgumentParser, **extra: Any) -> Any:
     """The TrainConfig of the arguments: the task's defaults (config.defaults_for), then what was given."""
@@ -217,9 +294,15 @@ def _config(args: argparse.Namespace, parser: argparse.ArgumentParser, **extra: 
     full_batch = extra.get("batch_size") == 0  # --batch-size 0
     try:
         cfg = configs.TrainConfig.for_task(
-            args.task, args.model, hidden=tuple(args.hidden) if args.hidden else None, lr=args.lr,
-            activation=args.activation, seed=args.seed, bias=args.bias,
-            **{k: v for k, v in extra.items() if not (k == "batch_size" and full_batch)})
+            args.task,
+            args.model,
+            hidden=tuple(args.hidden) if args.hidden else None,
+            lr=args.lr,
+            activation=args.activation,
+            seed=args.seed,
+            bias=args.bias,
+            **{k: v for k, v in extra.items() if not (k == "batch_size" and full_batch)},
+        )
         return cfg.replace(batch_size=None) if full_batch else cfg
     except ValueError as err:
         parser.error(str(err))
@@ -253,17 +336,23 @@ def write_run_outputs(out_dir: Path, run: Any, figures: bool = True) -> list[Pat
         name = _title(cfg, images=run.test is not None)
         if run.test is None:
             written += [
-                files.save_figure(plots.comparison_figure(run.x, run.y, run.predict(), title=name),
-                                  out_dir / "comparison.png"),
-                files.save_figure(plots.learning_curve_figure(hist.loss, hist.accuracy, title=name),
-                                  out_dir / "learning_curve.png"),
-                files.save_figure(plots.decision_boundary_figure(run.predict, run.x, run.y, title=name),
-                                  out_dir / "decision_boundary.png"),
+                files.save_figure(
+                    plots.comparison_figure(run.x, run.y, run.predict(), title=name), out_dir / "comparison.png"
+                ),
+                files.save_figure(
+                    plots.learning_curve_figure(hist.loss, hist.accuracy, title=name), out_dir / "learning_curve.png"
+                ),
+                files.save_figure(
+                    plots.decision_boundary_figure(run.predict, run.x, run.y, title=name),
+                    out_dir / "decision_boundary.png",
+                ),
             ]
         else:
             from tinygrad_lab.lab import data, train
 
-            images, labels = data.load_test(cfg.task)
+            test_set = data.load_test(cfg.task)
+            assert test_set is not None  # run.test is set only for a task that has a test set
+            images, labels = test_set
             predicted = train.predicted_labels(run.predict(run.test[0]))
             classes = run.predict(run.test[0][:1]).shape[-1]
             curves = plots.learning_curve_figure(hist.loss, hist.accuracy, title=name, val_accuracy=hist.val_accuracy)
@@ -310,8 +399,9 @@ def cmd_train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from tinygrad_lab import files
     from tinygrad_lab.lab import plots, runs, train
 
-    cfg = _config(args, parser, epochs=args.epochs, loss=args.loss, optimizer=args.optimizer,
-                  batch_size=args.batch_size)
+    cfg = _config(
+        args, parser, epochs=args.epochs, loss=args.loss, optimizer=args.optimizer, batch_size=args.batch_size
+    )
     log_every = args.log_every if args.log_every is not None else (1000 if cfg.batch_size is None else 1)
     figures = plots.available()
     with files.staged_folder(args.out, RUN_FILES) as stage:  # fails here, before training, if --out cannot be
@@ -323,13 +413,19 @@ def cmd_train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         print(f"training step: {run.history.backend}")
         print(f"wrote {', '.join(p.name for p in written)} to {args.out}")
     if not figures:
-        print(f"note: matplotlib is not installed, so {', '.join(run_figures(run))} were skipped; "
-              f"{plots.INSTALL} draws them", file=sys.stderr)
+        print(
+            f"note: matplotlib is not installed, so {', '.join(run_figures(run))} were skipped; "
+            f"{plots.INSTALL} draws them",
+            file=sys.stderr,
+        )
     epoch = run.history.diverged_at
     if epoch is not None:
         when = f"at epoch {epoch}" if epoch <= run.history.epochs else "after the last epoch"
-        print(f"error: the run diverged: its loss stopped being finite {when} (try a lower --lr); "
-              f"the run is in {args.out}", file=sys.stderr)
+        print(
+            f"error: the run diverged: its loss stopped being finite {when} (try a lower --lr); "
+            f"the run is in {args.out}",
+            file=sys.stderr,
+        )
         return DIVERGED
     return 0
 
@@ -339,7 +435,8 @@ def cmd_predict(args: argparse.Namespace, parser: argparse.ArgumentParser) -> in
     import numpy as np
 
     from tinygrad_lab import files
-    from tinygrad_lab.lab import config as configs, data, runs, train
+    from tinygrad_lab.lab import config as configs
+    from tinygrad_lab.lab import data, runs, train
 
     try:
         model, meta = runs.load_model(args.model)
@@ -362,8 +459,10 @@ def cmd_predict(args: argparse.Namespace, parser: argparse.ArgumentParser) -> in
     pred = runs.predict(model, x.astype(spec.get("dtype", "float64"), copy=False), trained.get("batch_size"))
     classes = pred.shape[-1] if pred.ndim == 2 else 1
     if y.ndim == 1 and classes != int(y.max()) + 1:
-        print(f"error: {args.model}: the model has {classes} outputs but task {task!r} has {int(y.max()) + 1} "
-              "classes", file=sys.stderr)
+        print(
+            f"error: {args.model}: the model has {classes} outputs but task {task!r} has {int(y.max()) + 1} classes",
+            file=sys.stderr,
+        )
         return 1
     if test is not None:
         print(f"test set of {task}: {len(y)} samples")
@@ -377,15 +476,16 @@ def cmd_report(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int
     from tinygrad_lab.lab import plots
 
     if not plots.available():  # every section draws figures: say so before any run starts
-        print(f"error: report draws figures and needs matplotlib, which is not installed: {plots.INSTALL}",
-              file=sys.stderr)
+        print(
+            f"error: report draws figures and needs matplotlib, which is not installed: {plots.INSTALL}",
+            file=sys.stderr,
+        )
         return 2
     from tinygrad_lab.lab import data, report
 
     data.load_test("digits")  # the convolution section trains on the digits: without scikit-learn, stop here
     settings = report.settings_for(quick=args.quick, seeds=args.seeds, epochs=args.epochs)
-    readme = report.build_report(args.out, settings, workers=args.workers, compile=not args.no_compile,
-                                 log=sys.stdout)
+    readme = report.build_report(args.out, settings, workers=args.workers, compile=not args.no_compile, log=sys.stdout)
     print(f"report written to {readme}")
     return 0
 
@@ -418,8 +518,13 @@ def cmd_explain(args: argparse.Namespace, parser: argparse.ArgumentParser) -> in
     return 0
 
 
-COMMANDS = {"train": cmd_train, "predict": cmd_predict, "report": cmd_report, "graph": cmd_graph,
-            "explain": cmd_explain}
+COMMANDS = {
+    "train": cmd_train,
+    "predict": cmd_predict,
+    "report": cmd_report,
+    "graph": cmd_graph,
+    "explain": cmd_explain,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -3,12 +3,14 @@
 report alike. A run's model is one of MODELS (the lab's MLP, or a small CNN for image tasks), and a task's
 settings start from ``defaults_for(task, model)`` (the lab's on the toy tasks; Adam on minibatches on digits).
 """
+
 from __future__ import annotations
 
 import dataclasses
 import functools
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, NamedTuple, Sequence
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -81,11 +83,14 @@ class TrainConfig:
                 problems += MODELS[self.model].problems(spec) or self._activation_problems(spec, shape.points)
             problems += _loss_problems(self, shape)
             if self.epochs > MAX_EPOCHS:
-                problems.append(f"epochs must be at most {MAX_EPOCHS:,} (the limit on a run's length), "
-                                f"got {self.epochs:,}")
+                problems.append(
+                    f"epochs must be at most {MAX_EPOCHS:,} (the limit on a run's length), got {self.epochs:,}"
+                )
             elif self.epochs * shape.points > MAX_EPOCH_POINTS:
-                problems.append(f"epochs x data points must be at most {MAX_EPOCH_POINTS:,} (the limit on a "
-                                f"run's work), got {self.epochs:,} x {shape.points} on task {self.task!r}")
+                problems.append(
+                    f"epochs x data points must be at most {MAX_EPOCH_POINTS:,} (the limit on a "
+                    f"run's work), got {self.epochs:,} x {shape.points} on task {self.task!r}"
+                )
         if self.loss == "bce" and self.activation in ACTIVATIONS and _linear(self.activation):
             problems.append("loss bce needs probabilities, but activation none leaves the output linear")
         if problems:
@@ -95,11 +100,13 @@ class TrainConfig:
         rows = min(points, self.batch_size or points)
         floats = rows * MODELS[self.model].activations(spec)
         if floats > MAX_ACTIVATIONS:
-            return [f"a batch of {rows:,} through this model holds {floats:,} activations, over the limit of "
-                    f"{MAX_ACTIVATIONS:,} (use a smaller --batch-size or --hidden)"]
+            return [
+                f"a batch of {rows:,} through this model holds {floats:,} activations, over the limit of "
+                f"{MAX_ACTIVATIONS:,} (use a smaller --batch-size or --hidden)"
+            ]
         return []
 
-    def replace(self, **changes: Any) -> "TrainConfig":
+    def replace(self, **changes: Any) -> TrainConfig:
         return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict:
@@ -108,33 +115,45 @@ class TrainConfig:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict) -> "TrainConfig":
+    def from_dict(cls, d: dict) -> TrainConfig:
         names = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in names})
 
     @classmethod
-    def for_task(cls, task: str, model: str | None = None, **changes: Any) -> "TrainConfig":
+    def for_task(cls, task: str, model: str | None = None, **changes: Any) -> TrainConfig:
         """The config of ``task`` with its defaults (defaults_for), then ``changes`` (None values are skipped)."""
         settings = defaults_for(task, model)
         settings.update({k: v for k, v in changes.items() if v is not None})
         return cls(task=task, **settings)
 
 
-def _loss_problems(config: TrainConfig, shape: "TaskShape") -> list[str]:
+def _loss_problems(config: TrainConfig, shape: TaskShape) -> list[str]:
     """A task with integer class labels trains with cross_entropy, and cross_entropy needs one."""
     if shape.classes and config.loss != "cross_entropy":
-        return [f"task {config.task!r} has {shape.classes} classes as integer labels: use loss cross_entropy, "
-                f"not {config.loss}"]
+        return [
+            f"task {config.task!r} has {shape.classes} classes as integer labels: use loss cross_entropy, "
+            f"not {config.loss}"
+        ]
     if not shape.classes and config.loss == "cross_entropy":
-        return [f"loss cross_entropy needs integer class labels, but task {config.task!r} has 0/1 targets "
-                "(use mse or bce)"]
+        return [
+            f"loss cross_entropy needs integer class labels, but task {config.task!r} has 0/1 targets (use mse or bce)"
+        ]
     return []
 
 
 # The settings each task starts from; the toy tasks use the lab's (TrainConfig's defaults).
 TASK_DEFAULTS: dict[str, dict[str, Any]] = {
-    "digits": dict(model="cnn", lr=1e-3, epochs=20, activation="relu", loss="cross_entropy", optimizer="adam",
-                   bias=True, init="kaiming", batch_size=64),
+    "digits": dict(
+        model="cnn",
+        lr=1e-3,
+        epochs=20,
+        activation="relu",
+        loss="cross_entropy",
+        optimizer="adam",
+        bias=True,
+        init="kaiming",
+        batch_size=64,
+    ),
 }
 # hidden by (model, task), then (model, any task): the CNN's conv channels, the MLP baseline on digits.
 HIDDEN_DEFAULTS: dict[tuple[str, str | None], tuple[int, ...]] = {("cnn", None): (16, 32), ("mlp", "digits"): (128,)}
@@ -142,12 +161,14 @@ HIDDEN_DEFAULTS: dict[tuple[str, str | None], tuple[int, ...]] = {("cnn", None):
 
 def defaults_for(task: str, model: str | None = None) -> dict[str, Any]:
     """The TrainConfig fields a run of ``model`` (None: the task's usual model) on ``task`` starts from."""
-    fields = {f.name: f.default for f in dataclasses.fields(TrainConfig) if f.name not in ("task", "seed")}
+    fields: dict[str, Any] = {
+        f.name: f.default for f in dataclasses.fields(TrainConfig) if f.name not in ("task", "seed")
+    }
     fields.update(TASK_DEFAULTS.get(task, {}))
     if model is not None:
         fields["model"] = model
-    model = fields["model"]
-    fields["hidden"] = HIDDEN_DEFAULTS.get((model, task), HIDDEN_DEFAULTS.get((model, None), fields["hidden"]))
+    kind = fields["model"]
+    fields["hidden"] = HIDDEN_DEFAULTS.get((kind, task), HIDDEN_DEFAULTS.get((kind, None), fields["hidden"]))
     return fields
 
 
@@ -161,7 +182,7 @@ class TaskShape(NamedTuple):
     classes: int
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def task_shape(task: str) -> TaskShape:
     """The TaskShape of a task (its data are small: made once)."""
     x, y = data.load_task(task, 0)
@@ -178,8 +199,10 @@ def size_problems(in_features: int, hidden: Sequence[int], out_features: int, bi
         return [f"layer sizes must be at most {MAX_WIDTH:,} (the limit on a layer's width), got {max(sizes):,}"]
     params = sum(a * b + (b if bias else 0) for a, b in zip(sizes[:-1], sizes[1:]))
     if params > MAX_PARAMETERS:
-        return [f"the model must have at most {MAX_PARAMETERS:,} parameters (the limit on a model's size), "
-                f"hidden {'x'.join(map(str, hidden))} has {params:,}"]
+        return [
+            f"the model must have at most {MAX_PARAMETERS:,} parameters (the limit on a model's size), "
+            f"hidden {'x'.join(map(str, hidden))} has {params:,}"
+        ]
     return []
 
 
@@ -195,26 +218,48 @@ def _linear(activation: str) -> bool:
     return ACTIVATIONS[activation] is nn.Identity
 
 
-def model_spec(config: TrainConfig, in_shape: int | Sequence[int] = 2, out_features: int = 1,
-               dtype: str = "float64") -> dict:
+def model_spec(
+    config: TrainConfig,
+    in_shape: int | Sequence[int] = 2,
+    out_features: int = 1,
+    dtype: str | np.dtype = "float64",
+) -> dict:
     """What rebuilds the model (saved into model.npz): its MODELS kind, the shape of one input, sizes,
     activations and the dtype of its parameters (the inputs' float dtype)."""
     in_shape = [int(in_shape)] if isinstance(in_shape, (int, np.integer)) else [int(d) for d in in_shape]
-    common = {"kind": config.model, "in_shape": in_shape, "hidden": list(config.hidden), "out_features": out_features,
-              "activation": config.activation, "dtype": str(np.dtype(dtype))}
+    common = {
+        "kind": config.model,
+        "in_shape": in_shape,
+        "hidden": list(config.hidden),
+        "out_features": out_features,
+        "activation": config.activation,
+        "dtype": str(np.dtype(dtype)),
+    }
     if config.model == "cnn":
         return common
     out_activation = "none" if _linear(config.activation) or config.loss == "cross_entropy" else "sigmoid"
-    return {**common, "in_features": int(np.prod(in_shape)), "out_activation": out_activation, "bias": config.bias,
-            "init": config.init}
+    return {
+        **common,
+        "in_features": int(np.prod(in_shape)),
+        "out_activation": out_activation,
+        "bias": config.bias,
+        "init": config.init,
+    }
 
 
 def _build_mlp(spec: dict, rng: np.random.Generator | None) -> nn.Module:
     """The MLP a model_spec describes. ``activation`` "none" removes every activation (the lab's
     "without activation functions"), including the output's sigmoid."""
-    return nn.MLP(int(spec["in_features"]), tuple(int(h) for h in spec["hidden"]), int(spec["out_features"]),
-                  activation=spec["activation"], out_activation=spec["out_activation"], bias=bool(spec["bias"]),
-                  init=spec.get("init", "randn"), rng=rng)
+    return nn.MLP(
+        int(spec["in_features"]),
+        tuple(int(h) for h in spec["hidden"]),
+        int(spec["out_features"]),
+        activation=spec["activation"],
+        out_activation=spec["out_activation"],
+        bias=bool(spec["bias"]),
+        init=spec.get("init", "randn"),
+        rng=rng,
+    )
 
 
 def _build_cnn(spec: dict, rng: np.random.Generator | None) -> nn.Module:
@@ -240,22 +285,28 @@ def _cnn_problems(spec: dict) -> list[str]:
     """Why a CNN of these sizes cannot be built or is over the limits; [] if it is fine."""
     in_shape, hidden = spec["in_shape"], spec["hidden"]
     if len(in_shape) != 3:
-        return [f"model cnn needs images of shape (channels, height, width), but the inputs have shape "
-                f"{tuple(in_shape)} (use model mlp)"]
+        return [
+            f"model cnn needs images of shape (channels, height, width), but the inputs have shape "
+            f"{tuple(in_shape)} (use model mlp)"
+        ]
     channels, height, width = in_shape
     if max(hidden) > MAX_WIDTH:
         return [f"conv channels must be at most {MAX_WIDTH:,} (the limit on a layer's width), got {max(hidden):,}"]
     if min(height, width) >> len(hidden) < 1:
-        return [f"model cnn halves the image after each of its {len(hidden)} conv layers, too many for "
-                f"{height}x{width} images (at most {min(height, width).bit_length() - 1})"]
+        return [
+            f"model cnn halves the image after each of its {len(hidden)} conv layers, too many for "
+            f"{height}x{width} images (at most {min(height, width).bit_length() - 1})"
+        ]
     params, c = 0, channels
     for out in hidden:
         params += c * out * 9 + out
         c, height, width = out, height // 2, width // 2
     params += c * height * width * spec["out_features"] + spec["out_features"]
     if params > MAX_PARAMETERS:
-        return [f"the model must have at most {MAX_PARAMETERS:,} parameters (the limit on a model's size), "
-                f"cnn with channels {'x'.join(map(str, hidden))} has {params:,}"]
+        return [
+            f"the model must have at most {MAX_PARAMETERS:,} parameters (the limit on a model's size), "
+            f"cnn with channels {'x'.join(map(str, hidden))} has {params:,}"
+        ]
     return []
 
 
@@ -285,10 +336,13 @@ class ModelKind(NamedTuple):
 
 # The one registry of model architectures by name; the CLI's --model choices come from it.
 MODELS: dict[str, ModelKind] = {
-    "mlp": ModelKind(_build_mlp, _mlp_problems, _mlp_activations,
-                     ("in_features", "hidden", "out_features", "activation", "out_activation", "bias")),
-    "cnn": ModelKind(_build_cnn, _cnn_problems, _cnn_activations,
-                     ("in_shape", "hidden", "out_features", "activation")),
+    "mlp": ModelKind(
+        _build_mlp,
+        _mlp_problems,
+        _mlp_activations,
+        ("in_features", "hidden", "out_features", "activation", "out_activation", "bias"),
+    ),
+    "cnn": ModelKind(_build_cnn, _cnn_problems, _cnn_activations, ("in_shape", "hidden", "out_features", "activation")),
 }
 
 
@@ -335,8 +389,14 @@ def setup(config: TrainConfig) -> Setup:
     test = data.load_test(config.task)
     if test is not None:
         test = (model_inputs(spec, test[0]), test[1])
-    return Setup(model_inputs(spec, x), y, model, build_optimizer(config.optimizer, model.parameters(), config.lr),
-                 LOSSES[config.loss], test)
+    return Setup(
+        model_inputs(spec, x),
+        y,
+        model,
+        build_optimizer(config.optimizer, model.parameters(), config.lr),
+        LOSSES[config.loss],
+        test,
+    )
 
 
 def shuffle_rng(seed: int) -> np.random.Generator:

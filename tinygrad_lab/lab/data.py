@@ -13,15 +13,17 @@ Real images too: the ``digits`` task is scikit-learn's bundled handwritten digit
 of shape (n, 1, 8, 8) in [0, 1] (float32) with integer labels (n,), split once into a fixed training set
 (``load_task``) and test set (``load_test``); ``load_mnist(folder)`` reads MNIST's IDX files from a folder.
 """
+
 from __future__ import annotations
 
 import functools
 import gzip
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from tinygrad_lab.engine.tensor import _rng as _default_rng
 from tinygrad_lab.files import PathError
@@ -44,7 +46,7 @@ def _check_n(n: int, minimum: int = 1) -> int:
     return int(n)
 
 
-def _labels(values: np.ndarray) -> np.ndarray:
+def _labels(values: ArrayLike) -> np.ndarray:
     return np.asarray(values, dtype=np.float64).reshape(-1, 1)
 
 
@@ -69,8 +71,9 @@ def generate_xor_easy() -> tuple[np.ndarray, np.ndarray]:
     return np.array(inputs, dtype=np.float64), _labels(labels)
 
 
-def circle(n: int = 200, rng: np.random.Generator | int | None = None, noise: float = 0.0
-           ) -> tuple[np.ndarray, np.ndarray]:
+def circle(
+    n: int = 200, rng: np.random.Generator | int | None = None, noise: float = 0.0
+) -> tuple[np.ndarray, np.ndarray]:
     """n points uniform in [0, 1]^2, labelled 1 inside the disc around (0.5, 0.5) that holds half the
     square's area (radius 1/sqrt(2 pi)), 0 outside. ``noise`` adds Gaussian jitter (std) after labelling."""
     n = _check_n(n)
@@ -82,8 +85,9 @@ def circle(n: int = 200, rng: np.random.Generator | int | None = None, noise: fl
     return pts, _labels(inside)
 
 
-def spiral(n: int = 200, rng: np.random.Generator | int | None = None, noise: float = 0.02, turns: float = 1.5
-           ) -> tuple[np.ndarray, np.ndarray]:
+def spiral(
+    n: int = 200, rng: np.random.Generator | int | None = None, noise: float = 0.02, turns: float = 1.5
+) -> tuple[np.ndarray, np.ndarray]:
     """Two interleaved spiral arms around (0.5, 0.5), ``turns`` turns each, n points alternating between
     the arms (even index: arm 0, odd: arm 1), radius growing to 0.45, plus Gaussian jitter ``noise``."""
     n = _check_n(n, 2)
@@ -97,8 +101,9 @@ def spiral(n: int = 200, rng: np.random.Generator | int | None = None, noise: fl
     return pts, _labels(arm)
 
 
-def moons(n: int = 200, rng: np.random.Generator | int | None = None, noise: float = 0.05
-          ) -> tuple[np.ndarray, np.ndarray]:
+def moons(
+    n: int = 200, rng: np.random.Generator | int | None = None, noise: float = 0.05
+) -> tuple[np.ndarray, np.ndarray]:
     """scikit-learn's two interleaving half circles, scaled into about [0, 1]^2: n points alternating
     between the upper moon (label 0) and the lower one (label 1), plus Gaussian jitter ``noise``."""
     n = _check_n(n, 2)
@@ -143,8 +148,9 @@ def _sklearn_digits() -> tuple[np.ndarray, np.ndarray]:
     return bunch.data, bunch.target
 
 
-def stratified_split(labels: np.ndarray, test_fraction: float, rng: np.random.Generator | int | None
-                     ) -> tuple[np.ndarray, np.ndarray]:
+def stratified_split(
+    labels: np.ndarray, test_fraction: float, rng: np.random.Generator | int | None
+) -> tuple[np.ndarray, np.ndarray]:
     """(train indices, test indices), both sorted: each class gives round(test_fraction x its count) of its
     samples, drawn by ``rng``, to the test set, so both sets keep the classes' proportions."""
     labels = np.asarray(labels).reshape(-1)
@@ -152,7 +158,7 @@ def stratified_split(labels: np.ndarray, test_fraction: float, rng: np.random.Ge
     test = []
     for label in np.unique(labels):
         members = np.flatnonzero(labels == label)
-        test.append(gen.permutation(members)[:int(round(test_fraction * len(members)))])
+        test.append(gen.permutation(members)[: int(round(test_fraction * len(members)))])
     test_idx = np.sort(np.concatenate(test)) if test else np.zeros(0, dtype=np.int64)
     return np.setdiff1d(np.arange(len(labels)), test_idx), test_idx
 
@@ -180,10 +186,11 @@ def digits(split: str = "train") -> tuple[np.ndarray, np.ndarray]:
     return (x_train, y_train) if split == "train" else (x_test, y_test)
 
 
-MNIST_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
-               "t10k-labels-idx1-ubyte")
-MNIST_SOURCE = ("MNIST's four IDX files come from http://yann.lecun.com/exdb/mnist/ (or a mirror, such as "
-                "torchvision's); put them, gzipped or not, in one folder")
+MNIST_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
+MNIST_SOURCE = (
+    "MNIST's four IDX files come from http://yann.lecun.com/exdb/mnist/ (or a mirror, such as "
+    "torchvision's); put them, gzipped or not, in one folder"
+)
 _IDX_DTYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 MAX_IDX_BYTES = 1 << 30  # what one IDX file may claim to hold (MNIST's largest holds 47 MB)
 
@@ -201,8 +208,11 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
         with opener(path, "rb") as f:
             header = f.read(4)
             if len(header) < 4 or header[:2] != b"\0\0" or header[2] not in _IDX_DTYPES or header[3] == 0:
-                raise DatasetError(path, f"not an IDX file (its first bytes are {header.hex() or 'missing'}, "
-                                         "expected 0000 then a type code and the number of dimensions)")
+                raise DatasetError(
+                    path,
+                    f"not an IDX file (its first bytes are {header.hex() or 'missing'}, "
+                    "expected 0000 then a type code and the number of dimensions)",
+                )
             dims_raw = f.read(4 * header[3])
             if len(dims_raw) < 4 * header[3]:
                 raise DatasetError(path, f"truncated IDX header (it declares {header[3]} dimensions)")
@@ -210,16 +220,20 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
             dtype = np.dtype(_IDX_DTYPES[header[2]])
             size = int(np.prod(shape, dtype=object)) * dtype.itemsize
             if size > MAX_IDX_BYTES:
-                raise DatasetError(path, f"its header claims shape {shape}, {size:,} bytes, over the limit of "
-                                         f"{MAX_IDX_BYTES:,}")
+                raise DatasetError(
+                    path, f"its header claims shape {shape}, {size:,} bytes, over the limit of {MAX_IDX_BYTES:,}"
+                )
             body = f.read(size + 1)
     except (OSError, EOFError, gzip.BadGzipFile) as err:
         if isinstance(err, FileNotFoundError):
             raise DatasetError(path, "no such file") from None
         raise DatasetError(path, f"cannot be read ({getattr(err, 'strerror', None) or err})") from None
     if len(body) != size:
-        raise DatasetError(path, f"its header says shape {shape} ({size:,} bytes of data) but the file holds "
-                                 f"{'more' if len(body) > size else f'{len(body):,}'} bytes")
+        raise DatasetError(
+            path,
+            f"its header says shape {shape} ({size:,} bytes of data) but the file holds "
+            f"{'more' if len(body) > size else f'{len(body):,}'} bytes",
+        )
     return np.frombuffer(body, dtype=dtype).reshape(shape).astype(dtype.newbyteorder("="))
 
 
@@ -242,11 +256,17 @@ def load_mnist(folder: str | os.PathLike) -> tuple[np.ndarray, np.ndarray, np.nd
         images_path, labels_path = _find_idx(folder, images_name), _find_idx(folder, labels_name)
         images, labels = read_idx(images_path), read_idx(labels_path)
         if images.ndim != 3 or images.dtype != np.uint8:
-            raise DatasetError(images_path, f"holds {images.dtype} values of shape {images.shape}, expected "
-                                            "unsigned bytes of shape (n, rows, cols)")
+            raise DatasetError(
+                images_path,
+                f"holds {images.dtype} values of shape {images.shape}, expected "
+                "unsigned bytes of shape (n, rows, cols)",
+            )
         if labels.ndim != 1 or labels.dtype != np.uint8 or len(labels) != len(images):
-            raise DatasetError(labels_path, f"holds {labels.dtype} values of shape {labels.shape}, expected "
-                                            f"unsigned bytes of shape ({len(images)},), one per image")
+            raise DatasetError(
+                labels_path,
+                f"holds {labels.dtype} values of shape {labels.shape}, expected "
+                f"unsigned bytes of shape ({len(images)},), one per image",
+            )
         if labels.size and labels.max() > 9:
             raise DatasetError(labels_path, f"holds label {int(labels.max())}; MNIST's labels are 0..9")
         out += [(images.astype(np.float32) / np.float32(255.0))[:, None], labels.astype(np.int64)]
@@ -254,6 +274,7 @@ def load_mnist(folder: str | os.PathLike) -> tuple[np.ndarray, np.ndarray, np.nd
 
 
 # ---- the registry the CLI and the report use ---------------------------------------------------------------------
+
 
 def _linear(rng: np.random.Generator, n: int | None) -> tuple[np.ndarray, np.ndarray]:
     return generate_linear(100 if n is None else n, rng=rng)
@@ -284,8 +305,9 @@ TASKS: dict[str, Callable[[np.random.Generator, int | None], tuple[np.ndarray, n
 TEST_SETS: dict[str, Callable[[], tuple[np.ndarray, np.ndarray]]] = {"digits": lambda: digits("test")}
 
 
-def load_task(name: str, rng: np.random.Generator | int | None = None, n: int | None = None
-              ) -> tuple[np.ndarray, np.ndarray]:
+def load_task(
+    name: str, rng: np.random.Generator | int | None = None, n: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """The (training) dataset of a task by name (see TASKS): linear (100 points), xor (21 fixed points),
     circle, spiral, moons (200 points each; ``n`` overrides the size), digits (the fixed 1,438 training images)."""
     if name not in TASKS:

@@ -4,9 +4,11 @@ learning curves, decision boundaries, and the report's overlaid curves.
 Figures are built as ``matplotlib.figure.Figure`` objects (no pyplot state, safe in worker processes) and
 saved with ``tinygrad_lab.files.save_figure``, atomically. Label 0 is red and label 1 blue, as the lab draws.
 """
+
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -64,8 +66,13 @@ def thin(n: int, max_points: int = 2000) -> np.ndarray:
     return idx if n == 0 or idx[-1] == n - 1 else np.append(idx, n - 1)
 
 
-def learning_curve_figure(loss: Sequence[float], accuracy: Sequence[float], title: str = "",
-                          val_accuracy: Sequence[float] | None = None, val_name: str = "test") -> Any:
+def learning_curve_figure(
+    loss: Sequence[float],
+    accuracy: Sequence[float],
+    title: str = "",
+    val_accuracy: Sequence[float] | None = None,
+    val_name: str = "test",
+) -> Any:
     """Loss (log scale) and training accuracy per epoch, with the held-out accuracy when given."""
     fig = _figure(9, 3.8, left=0.08, right=0.98, bottom=0.14, top=0.82, wspace=0.25)
     ax_loss, ax_acc = fig.subplots(1, 2)
@@ -88,15 +95,17 @@ def learning_curve_figure(loss: Sequence[float], accuracy: Sequence[float], titl
     return fig
 
 
-def decision_boundary_figure(predict: Callable[[np.ndarray], np.ndarray], x: np.ndarray, y: np.ndarray,
-                             title: str = "", resolution: int = 200) -> Any:
+def decision_boundary_figure(
+    predict: Callable[[np.ndarray], np.ndarray], x: np.ndarray, y: np.ndarray, title: str = "", resolution: int = 200
+) -> Any:
     """The model's output over the plane (red near 0, blue near 1), its 0.5 contour, and the data."""
     fig = _figure(5.6, 4.6, left=0.12, right=0.97, bottom=0.11, top=0.92)
     ax = fig.subplots()
     lo, hi = x.min(axis=0), x.max(axis=0)
     pad = 0.1 * np.maximum(hi - lo, 1e-9)
-    gx, gy = np.meshgrid(np.linspace(lo[0] - pad[0], hi[0] + pad[0], resolution),
-                         np.linspace(lo[1] - pad[1], hi[1] + pad[1], resolution))
+    gx, gy = np.meshgrid(
+        np.linspace(lo[0] - pad[0], hi[0] + pad[0], resolution), np.linspace(lo[1] - pad[1], hi[1] + pad[1], resolution)
+    )
     grid = np.stack([gx.ravel(), gy.ravel()], axis=1)
     z = np.asarray(predict(grid)).reshape(gx.shape)
     z = np.where(np.isfinite(z), z, 0.5)  # a diverged model's NaN outputs: drawn as undecided
@@ -137,6 +146,7 @@ def curves_grid_figure(series: dict[str, Sequence[tuple[str, np.ndarray, np.ndar
 
 # ---- image classification ------------------------------------------------------------------------------------------
 
+
 def confusion_matrix(labels: np.ndarray, predicted: np.ndarray, classes: int) -> np.ndarray:
     """counts[true, predicted] over the samples."""
     counts = np.zeros((classes, classes), dtype=np.int64)
@@ -152,26 +162,56 @@ def confusion_matrix_figure(labels: np.ndarray, predicted: np.ndarray, classes: 
     ax.imshow(counts, cmap="Blues")
     for (i, j), value in np.ndenumerate(counts):
         if value:
-            ax.text(j, i, str(value), ha="center", va="center", fontsize=8,
-                    color="white" if value > counts.max() / 2 else "black")
-    ax.set(xticks=range(classes), yticks=range(classes), xlabel="predicted", ylabel="true",
-           title=title or "confusion matrix")
+            ax.text(
+                j,
+                i,
+                str(value),
+                ha="center",
+                va="center",
+                fontsize=8,
+                color="white" if value > counts.max() / 2 else "black",
+            )
+    ax.set(
+        xticks=range(classes),
+        yticks=range(classes),
+        xlabel="predicted",
+        ylabel="true",
+        title=title or "confusion matrix",
+    )
     return fig
 
 
-def image_grid_figure(images: np.ndarray, captions: Sequence[str], title: str = "", columns: int = 8,
-                      cmap: str = "gray_r", limits: tuple[float, float] | None = None) -> Any:
+def image_grid_figure(
+    images: np.ndarray,
+    captions: Sequence[str],
+    title: str = "",
+    columns: int = 8,
+    cmap: str = "gray_r",
+    limits: tuple[float, float] | None = None,
+) -> Any:
     """Images (n, height, width) in a grid, each with its caption; an empty set draws one line saying so."""
     n = len(images)
     rows = max(1, -(-n // columns))
-    fig = _figure(1.2 * columns, 1.35 * rows + 0.5, left=0.02, right=0.98, bottom=0.02,
-                  top=1 - 0.5 / (1.35 * rows + 0.5), wspace=0.1, hspace=0.4)
+    fig = _figure(
+        1.2 * columns,
+        1.35 * rows + 0.5,
+        left=0.02,
+        right=0.98,
+        bottom=0.02,
+        top=1 - 0.5 / (1.35 * rows + 0.5),
+        wspace=0.1,
+        hspace=0.4,
+    )
     axes = np.asarray(fig.subplots(rows, columns, squeeze=False)).ravel()
     for ax in axes:
         ax.axis("off")
     for ax, image, caption in zip(axes, images, captions):
-        ax.imshow(image, cmap=cmap, interpolation="nearest", **({} if limits is None else
-                                                                 {"vmin": limits[0], "vmax": limits[1]}))
+        ax.imshow(
+            image,
+            cmap=cmap,
+            interpolation="nearest",
+            **({} if limits is None else {"vmin": limits[0], "vmax": limits[1]}),
+        )
         ax.set_title(caption, fontsize=8)
     if n == 0:
         axes[0].text(0, 0.5, "none", fontsize=10)
@@ -180,8 +220,9 @@ def image_grid_figure(images: np.ndarray, captions: Sequence[str], title: str = 
     return fig
 
 
-def misclassified_figure(images: np.ndarray, labels: np.ndarray, predicted: np.ndarray, limit: int = 32,
-                         title: str = "") -> Any:
+def misclassified_figure(
+    images: np.ndarray, labels: np.ndarray, predicted: np.ndarray, limit: int = 32, title: str = ""
+) -> Any:
     """The first ``limit`` images whose predicted label is wrong, captioned "pred P (true T)"."""
     wrong = np.flatnonzero(np.asarray(labels) != np.asarray(predicted))[:limit]
     shown = np.asarray(images)[wrong].reshape(len(wrong), *np.asarray(images).shape[-2:])
@@ -196,12 +237,19 @@ def filters_figure(weight: np.ndarray, title: str = "") -> Any:
     w = np.asarray(weight, dtype=float)[:, 0]
     scale = np.abs(w).reshape(len(w), -1).max(axis=1)
     w = w / np.where(scale > 0, scale, 1.0)[:, None, None]
-    return image_grid_figure(w, [f"filter {i}" for i in range(len(w))], title or "first-layer filters",
-                             columns=min(8, max(1, len(w))), cmap="RdBu_r", limits=(-1.0, 1.0))
+    return image_grid_figure(
+        w,
+        [f"filter {i}" for i in range(len(w))],
+        title or "first-layer filters",
+        columns=min(8, max(1, len(w))),
+        cmap="RdBu_r",
+        limits=(-1.0, 1.0),
+    )
 
 
-def classifier_curves_figure(series: Sequence[tuple[str, np.ndarray, np.ndarray, np.ndarray, np.ndarray]],
-                             val_name: str = "test") -> Any:
+def classifier_curves_figure(
+    series: Sequence[tuple[str, np.ndarray, np.ndarray, np.ndarray, np.ndarray]], val_name: str = "test"
+) -> Any:
     """Models compared over epochs: loss (log scale), training accuracy and held-out accuracy side by side.
     Each entry is (label, epochs, loss, accuracy, held-out accuracy), the last three of shape (seeds, points):
     the line is the mean over seeds, the band runs from the lowest to the highest seed."""
@@ -212,8 +260,7 @@ def classifier_curves_figure(series: Sequence[tuple[str, np.ndarray, np.ndarray,
             values = np.asarray(values, dtype=float)
             (line,) = ax.plot(epochs, values.mean(0), label=label, linewidth=1.4, marker=".")
             if len(values) > 1:
-                ax.fill_between(epochs, values.min(0), values.max(0), color=line.get_color(), alpha=0.15,
-                                linewidth=0)
+                ax.fill_between(epochs, values.min(0), values.max(0), color=line.get_color(), alpha=0.15, linewidth=0)
     axes[0].set(title="training loss", yscale="log", xlabel="epoch", ylabel="loss")
     axes[1].set(title="training accuracy", xlabel="epoch", ylabel="accuracy (%)")
     axes[2].set(title=f"{val_name} accuracy", xlabel="epoch", ylabel="accuracy (%)")

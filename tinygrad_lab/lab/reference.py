@@ -5,6 +5,7 @@ Three weight matrices, no biases, a sigmoid after every layer, loss mean((y - pr
 chain of matrix products the lab derives by hand (derivative_sigmoid(z) = z * (1 - z) of a sigmoid output z),
 and a plain SGD step.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -31,8 +32,15 @@ def derivative_mse(y: np.ndarray, pred_y: np.ndarray) -> np.ndarray:
 class Network:
     """The lab's 2-hidden-layer sigmoid MLP: x @ w1 -> sigmoid -> @ w2 -> sigmoid -> @ w3 -> sigmoid."""
 
-    def __init__(self, x_in: int = 2, h1: int = 4, h2: int = 4, y_out: int = 1,
-                 rng: np.random.Generator | None = None, weights: tuple | None = None):
+    def __init__(
+        self,
+        x_in: int = 2,
+        h1: int = 4,
+        h2: int = 4,
+        y_out: int = 1,
+        rng: np.random.Generator | None = None,
+        weights: tuple | None = None,
+    ):
         if weights is not None:
             self.w1, self.w2, self.w3 = (np.array(w, dtype=np.float64) for w in weights)
         else:

@@ -13,23 +13,27 @@
 function ``train_step``; ``select_step`` is the one place that picks the function each epoch calls (the
 captured step of ``tl.compile`` when the engine has it, eager ``train_step`` otherwise).
 """
+
 from __future__ import annotations
 
 import dataclasses
 import math
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable, TextIO
+from typing import Any, TextIO
 
 import numpy as np
 
 import tinygrad_lab as tl
+from tinygrad_lab.capture import CompiledStep
 from tinygrad_lab.engine.tensor import Tensor
 from tinygrad_lab.lab.data import as_rng
 from tinygrad_lab.nn.data import DataLoader
 
 # ---- one epoch ------------------------------------------------------------------------------------------------------
+
 
 def train_step(model: Callable, x: Tensor, y: Tensor, loss_fn: Callable, optimizer: Any) -> tuple[Tensor, Tensor]:
     """One full-batch epoch: zero the grads, forward, loss, backward, update. Returns ``(loss, pred)``:
@@ -43,14 +47,16 @@ def train_step(model: Callable, x: Tensor, y: Tensor, loss_fn: Callable, optimiz
     return loss, pred
 
 
-def select_step(model: Any, loss_fn: Callable, optimizer: Any, compile: bool = True
-                ) -> tuple[Callable[[Tensor, Tensor], tuple[Tensor, Tensor]], bool]:
+def select_step(
+    model: Any, loss_fn: Callable, optimizer: Any, compile: bool = True
+) -> tuple[Callable[[Tensor, Tensor], tuple[Tensor, Tensor]], bool]:
     """THE place where the function each epoch calls is chosen. Returns ``(step, compiled)`` with
     ``step(x, y) -> (loss, pred)`` running ``train_step`` on this model, loss and optimizer.
 
     With ``compile``, the captured step of ``tl.compile`` (one step traced, its numpy work replayed);
     otherwise the eager one.
     """
+
     def step(x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
         return train_step(model, x, y, loss_fn, optimizer)
 
@@ -58,6 +64,7 @@ def select_step(model: Any, loss_fn: Callable, optimizer: Any, compile: bool = T
 
 
 # ---- accuracy and the lab's printing ------------------------------------------------------------------------------
+
 
 def predicted_labels(pred: np.ndarray) -> np.ndarray:
     """Class labels from outputs: 1 where a single sigmoid output is above 0.5 (the lab's round), else 0;
@@ -83,7 +90,7 @@ def accuracy(pred: Any, y: Any) -> float:
     return 100.0 * np.count_nonzero(predicted_labels(pred) == true_labels(y)) / len(y)
 
 
-def _hit_counter(y: np.ndarray) -> Callable[[np.ndarray], int]:
+def _hit_counter(y: np.ndarray) -> Callable[[np.ndarray], int | np.integer]:
     """A fast ``pred -> number of correct predictions`` for fixed targets y (called every epoch)."""
     y = np.asarray(y)
     if y.ndim == 2 and y.shape[1] == 1:
@@ -111,6 +118,7 @@ def format_result(pred: np.ndarray, acc: float) -> str:
 
 
 # ---- the history of a run -------------------------------------------------------------------------------------------
+
 
 def _finite_or_none(v: float) -> float | None:
     return float(v) if math.isfinite(v) else None
@@ -155,7 +163,7 @@ class History:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict) -> "History":
+    def from_dict(cls, d: dict) -> History:
         names = {f.name for f in dataclasses.fields(cls)}
         kwargs = {k: v for k, v in d.items() if k in names}
         kwargs["loss"] = [math.nan if v is None else v for v in kwargs.get("loss", [])]
@@ -166,6 +174,7 @@ class History:
 
 
 # ---- the loop -------------------------------------------------------------------------------------------------------
+
 
 def _stop_rule(until: float | Callable | None) -> Callable[[int, float, float], bool] | None:
     if until is None or callable(until):
@@ -225,8 +234,9 @@ def _set_training(model: Any, mode: bool) -> bool:
     return before
 
 
-def evaluate(model: Any, x: Any, y: Any, loss: Callable, batch_size: int | None = None
-             ) -> tuple[float, float, np.ndarray]:
+def evaluate(
+    model: Any, x: Any, y: Any, loss: Callable, batch_size: int | None = None
+) -> tuple[float, float, np.ndarray]:
     """``(mean loss, accuracy in percent, outputs)`` of ``model`` on (x, y), without gradients, in eval mode
     (restored afterwards), in batches of ``batch_size`` rows (None: all at once) so memory stays bounded."""
     x_t, y_t = _as_input(x), _as_target(y)
@@ -237,8 +247,8 @@ def evaluate(model: Any, x: Any, y: Any, loss: Callable, batch_size: int | None 
     try:
         with tl.no_grad():
             for start in range(0, n, size):
-                pred = model(_batch(x_t.data[start:start + size]))
-                total += float(loss(pred, _batch(y_t.data[start:start + size])).data) * len(pred.data)
+                pred = model(_batch(x_t.data[start : start + size]))
+                total += float(loss(pred, _batch(y_t.data[start : start + size])).data) * len(pred.data)
                 preds.append(pred.data)
     finally:
         _set_training(model, was_training)
@@ -246,10 +256,25 @@ def evaluate(model: Any, x: Any, y: Any, loss: Callable, batch_size: int | None 
     return total / max(n, 1), accuracy(pred, y_t), pred
 
 
-def fit(model: Any, x: Any, y: Any, *, loss: Callable, optimizer: Any, epochs: int, batch_size: int | None = None,
-        validation: tuple[Any, Any] | None = None, val_name: str = "val", rng: np.random.Generator | int | None = None,
-        log_every: int = 1000, until: float | Callable[[int, float, float], bool] | None = None,
-        progress: bool | None = None, out: TextIO | None = None, quiet: bool = False, compile: bool = True) -> History:
+def fit(
+    model: Any,
+    x: Any,
+    y: Any,
+    *,
+    loss: Callable,
+    optimizer: Any,
+    epochs: int,
+    batch_size: int | None = None,
+    validation: tuple[Any, Any] | None = None,
+    val_name: str = "val",
+    rng: np.random.Generator | int | None = None,
+    log_every: int = 1000,
+    until: float | Callable[[int, float, float], bool] | None = None,
+    progress: bool | None = None,
+    out: TextIO | None = None,
+    quiet: bool = False,
+    compile: bool = True,
+) -> History:
     """Train ``model`` on (x, y) for ``epochs`` epochs and return its History.
 
     ``batch_size`` None trains full-batch (the lab's way: one update per epoch); a number trains on shuffled
@@ -266,8 +291,9 @@ def fit(model: Any, x: Any, y: Any, *, loss: Callable, optimizer: Any, epochs: i
         raise ValueError(f"fit: epochs must be >= 1, got {epochs}")
     if log_every < 0:
         raise ValueError(f"fit: log_every must be >= 0, got {log_every}")
-    if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer))
-                                   or batch_size < 1):
+    if batch_size is not None and (
+        isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1
+    ):
         raise ValueError(f"fit: batch_size must be None (full batch) or an integer >= 1, got {batch_size!r}")
     out = sys.stdout if out is None else out
     x_t, y_t = _as_input(x), _as_target(y)
@@ -278,13 +304,18 @@ def fit(model: Any, x: Any, y: Any, *, loss: Callable, optimizer: Any, epochs: i
     # The captured step replays one fixed-shape step with its data as arguments; minibatches run eagerly.
     step, compiled = select_step(model, loss, optimizer, compile and batch_size is None)
     loader = None if batch_size is None else DataLoader(x_t.data, y_t.data, int(batch_size), rng=as_rng(rng))
-    bar = None if quiet else _progress_bar(progress, out, epochs if loader is None else epochs * len(loader),
-                                           "epoch" if loader is None else "batch")
+    bar = (
+        None
+        if quiet
+        else _progress_bar(
+            progress, out, epochs if loader is None else epochs * len(loader), "epoch" if loader is None else "batch"
+        )
+    )
     write = (lambda line: bar.write(line, file=out)) if bar is not None else (lambda line: print(line, file=out))
     val_accs: list[float] = []
 
-    def validate() -> float:
-        acc = float(evaluate(model, validation[0], validation[1], loss, batch_size)[1])
+    def validate(held_out: tuple[Any, Any]) -> float:
+        acc = float(evaluate(model, held_out[0], held_out[1], loss, batch_size)[1])
         val_accs.append(acc)
         return acc
 
@@ -309,7 +340,7 @@ def fit(model: Any, x: Any, y: Any, *, loss: Callable, optimizer: Any, epochs: i
             done = epoch
             if first_100 is None and acc == 100.0:
                 first_100 = epoch
-            val_acc = None if validation is None else validate()
+            val_acc = None if validation is None else validate(validation)
             if not quiet and log_every and epoch % log_every == 0:
                 write(format_log_line(epoch, loss_v, acc, val_acc, val_name))
             if bar is not None and loader is None and (epoch % 100 == 0 or epoch == epochs):
@@ -333,14 +364,26 @@ def fit(model: Any, x: Any, y: Any, *, loss: Callable, optimizer: Any, epochs: i
     final_val = val_accs[-1] if val_accs else math.nan
     if not quiet:
         single = final_pred.ndim < 2 or final_pred.shape[-1] == 1
-        print(format_result(final_pred, final_acc) if single else f"Accuracy(%): {format_accuracy(final_acc)}",
-              file=out)
+        print(
+            format_result(final_pred, final_acc) if single else f"Accuracy(%): {format_accuracy(final_acc)}", file=out
+        )
         if val_accs:
             print(f"{val_name.capitalize()} accuracy(%): {format_accuracy(final_val)}", file=out)
-    return History(loss=losses[:done].tolist(), accuracy=accs[:done].tolist(), val_accuracy=val_accs,
-                   final_val_accuracy=final_val, batch_size=batch_size, epochs_to_100=first_100,
-                   wall_time=wall, final_loss=final_loss, final_accuracy=final_acc, compiled=compiled,
-                   backend=step.backend if compiled else "eager", stopped_early=stopped, diverged_at=_first_non_finite(losses[:done], final_loss))
+    return History(
+        loss=losses[:done].tolist(),
+        accuracy=accs[:done].tolist(),
+        val_accuracy=val_accs,
+        final_val_accuracy=final_val,
+        batch_size=batch_size,
+        epochs_to_100=first_100,
+        wall_time=wall,
+        final_loss=final_loss,
+        final_accuracy=final_acc,
+        compiled=compiled,
+        backend=step.backend if isinstance(step, CompiledStep) else "eager",
+        stopped_early=stopped,
+        diverged_at=_first_non_finite(losses[:done], final_loss),
+    )
 
 
 def _minibatch_epoch(step: Callable, loader: DataLoader, bar: Any) -> tuple[float, float]:

@@ -10,17 +10,42 @@ activation modules, the lab's ``MLP``, the layers of a CNN (``Conv1d``, ``Conv2d
 A Module registers the Parameters and sub-Modules assigned to its attributes, in assignment order, so
 ``named_parameters()`` yields dotted paths (``fc1.weight``) and ``state_dict()`` saves them by those names.
 """
+
 from tinygrad_lab.nn import functional, init
-from tinygrad_lab.nn.data import DataLoader
 from tinygrad_lab.nn.activations import ACTIVATIONS, Identity, LeakyReLU, ReLU, Sigmoid, Tanh, make_activation
-from tinygrad_lab.nn.init import INITS
 from tinygrad_lab.nn.conv import Conv1d, Conv2d
+from tinygrad_lab.nn.data import DataLoader
+from tinygrad_lab.nn.init import INITS
 from tinygrad_lab.nn.layers import MLP, Linear, Sequential
 from tinygrad_lab.nn.module import IncompatibleKeys, Module, Parameter, StateDictKeyError
 from tinygrad_lab.nn.normalization import BatchNorm1d, BatchNorm2d, Dropout
 from tinygrad_lab.nn.pooling import AvgPool2d, Flatten, MaxPool2d
 
-__all__ = ["functional", "init", "DataLoader", "ACTIVATIONS", "INITS", "Identity", "LeakyReLU", "ReLU", "Sigmoid",
-           "Tanh", "make_activation", "MLP", "Linear", "Sequential", "IncompatibleKeys", "Module", "Parameter",
-           "StateDictKeyError", "Conv1d", "Conv2d", "MaxPool2d", "AvgPool2d", "Flatten", "BatchNorm1d",
-           "BatchNorm2d", "Dropout"]
+__all__ = [
+    "functional",
+    "init",
+    "DataLoader",
+    "ACTIVATIONS",
+    "INITS",
+    "Identity",
+    "LeakyReLU",
+    "ReLU",
+    "Sigmoid",
+    "Tanh",
+    "make_activation",
+    "MLP",
+    "Linear",
+    "Sequential",
+    "IncompatibleKeys",
+    "Module",
+    "Parameter",
+    "StateDictKeyError",
+    "Conv1d",
+    "Conv2d",
+    "MaxPool2d",
+    "AvgPool2d",
+    "Flatten",
+    "BatchNorm1d",
+    "BatchNorm2d",
+    "Dropout",
+]

@@ -6,6 +6,7 @@ order each epoch, as torch.utils.data.DataLoader does over a TensorDataset.
         for xb, yb in loader:          # len(loader) batches, the last one smaller unless drop_last
             ...
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -25,8 +26,15 @@ class DataLoader:
     ``batch_size``. Batches are copies (fancy indexing) when shuffled and views otherwise.
     """
 
-    def __init__(self, x: Any, y: Any, batch_size: int, shuffle: bool = True, drop_last: bool = False,
-                 rng: np.random.Generator | int | None = None):
+    def __init__(
+        self,
+        x: Any,
+        y: Any,
+        batch_size: int,
+        shuffle: bool = True,
+        drop_last: bool = False,
+        rng: np.random.Generator | int | None = None,
+    ):
         x, y = np.asarray(x), np.asarray(y)
         if x.ndim == 0 or y.ndim == 0 or len(x) != len(y):
             raise ValueError(f"DataLoader: x and y need the same number of rows, got shapes {x.shape} and {y.shape}")
@@ -53,12 +61,14 @@ class DataLoader:
         if self.shuffle:
             order = (self.rng if self.rng is not None else _default_rng(None)).permutation(n)
             for start in range(0, stop, size):
-                idx = order[start:start + size]
+                idx = order[start : start + size]
                 yield self.x[idx], self.y[idx]
         else:
             for start in range(0, stop, size):
-                yield self.x[start:start + size], self.y[start:start + size]
+                yield self.x[start : start + size], self.y[start : start + size]
 
     def __repr__(self) -> str:
-        return (f"DataLoader({len(self.x)} rows, batch_size={self.batch_size}, shuffle={self.shuffle}, "
-                f"drop_last={self.drop_last})")
+        return (
+            f"DataLoader({len(self.x)} rows, batch_size={self.batch_size}, shuffle={self.shuffle}, "
+            f"drop_last={self.drop_last})"
+        )

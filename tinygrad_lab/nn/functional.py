@@ -164,5 +164,8 @@ def cross_entropy(logits: Tensor, targets: Any, reduction: str = "mean") -> Tens
 
 # The one registry of losses by name (the CLI reads it): mse and bce take predictions and targets of the same
 # shape, cross_entropy logits (n, C) and integer class labels (n,).
-LOSSES: dict[str, Callable[..., Tensor]] = {"mse": mse_loss, "bce": binary_cross_entropy,
-                                            "cross_entropy": cross_entropy}
+LOSSES: dict[str, Callable[..., Tensor]] = {
+    "mse": mse_loss,
+    "bce": binary_cross_entropy,
+    "cross_entropy": cross_entropy,
+}

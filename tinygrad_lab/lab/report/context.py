@@ -3,24 +3,25 @@
 Figures are queued as (path, function, arguments) with module-level functions, rendered at the end in a pool
 (picklable, so any start method works) and linked from the markdown.
 """
+
 from __future__ import annotations
 
 import multiprocessing
 import os
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
 import numpy as np
 
 import tinygrad_lab as tl
 from tinygrad_lab import files
+from tinygrad_lab.engine.tensor import Tensor
 from tinygrad_lab.lab import data
+from tinygrad_lab.lab.config import TrainConfig, build_model, model_spec, seeded_rngs
 from tinygrad_lab.lab.report.experiments import TASKS, Section, Settings
 from tinygrad_lab.lab.report.statistics import Cell
-from tinygrad_lab.engine.tensor import Tensor
-from tinygrad_lab.lab.config import TrainConfig
-from tinygrad_lab.lab.config import build_model, model_spec, seeded_rngs
 
 
 @dataclass

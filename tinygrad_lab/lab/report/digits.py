@@ -3,6 +3,7 @@ handwritten digits, over several seeds, with their learning curves and the CNN's
 
 Its runs go through the same pool as the lab's (build.py adds ``configs(settings)`` to the report's runs).
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -29,20 +30,27 @@ def epochs(settings: Settings) -> int:
 
 def configs(settings: Settings) -> list[TrainConfig]:
     """Every digits run of the section: each model over the first SEEDS seeds."""
-    return [TrainConfig.for_task("digits", model, seed=seed, epochs=epochs(settings))
-            for model in MODELS for seed in settings.seeds[:SEEDS]]
+    return [
+        TrainConfig.for_task("digits", model, seed=seed, epochs=epochs(settings))
+        for model in MODELS
+        for seed in settings.seeds[:SEEDS]
+    ]
 
 
 def _runs(results: dict, settings: Settings, model: str) -> list[dict]:
-    return [results[TrainConfig.for_task("digits", model, seed=seed, epochs=epochs(settings))]
-            for seed in settings.seeds[:SEEDS]]
+    return [
+        results[TrainConfig.for_task("digits", model, seed=seed, epochs=epochs(settings))]
+        for seed in settings.seeds[:SEEDS]
+    ]
 
 
 def _describe(config: TrainConfig) -> str:
     sizes = ", ".join(map(str, config.hidden))
     if config.model == "cnn":
-        return (f"CNN: conv 3x3 ({sizes} channels, padding 1) - {config.activation} - max pool 2 per layer, then "
-                "one linear layer to the 10 classes")
+        return (
+            f"CNN: conv 3x3 ({sizes} channels, padding 1) - {config.activation} - max pool 2 per layer, then "
+            "one linear layer to the 10 classes"
+        )
     return f"MLP: hidden {sizes}, {config.activation}, one linear layer to the 10 classes"
 
 
@@ -52,35 +60,47 @@ def section(ctx: Context, results: dict) -> list[str]:
     runs = {model: _runs(results, s, model) for model in MODELS}
     first = runs["cnn"][0]["config"]
     n_seeds = len(runs["cnn"])
-    out = [f"## {TITLE}",
-           "_Does a small convolutional network beat the MLP on real handwritten digits?_",
-           f"scikit-learn's 1,797 handwritten digits (8x8 pixels), split once into {_size(results, 'train')} "
-           f"training and {_size(results, 'test')} test images (stratified, the same for every run). Both models "
-           f"train with cross-entropy, Adam at lr {first.lr:g}, minibatches of {first.batch_size}, "
-           f"{first.epochs} epochs, float32, over {n_seeds} seeds ({s.seeds[0]}-{s.seeds[n_seeds - 1]}; a seed "
-           "fixes the initial weights and the order of the minibatches).",
-           "\n".join(f"- {_describe(r[0]['config'])}" for r in runs.values()),
-           "| model | test accuracy (%) | median | parameters | seconds per epoch |",
-           ]
+    out = [
+        f"## {TITLE}",
+        "_Does a small convolutional network beat the MLP on real handwritten digits?_",
+        f"scikit-learn's 1,797 handwritten digits (8x8 pixels), split once into {_size(results, 'train')} "
+        f"training and {_size(results, 'test')} test images (stratified, the same for every run). Both models "
+        f"train with cross-entropy, Adam at lr {first.lr:g}, minibatches of {first.batch_size}, "
+        f"{first.epochs} epochs, float32, over {n_seeds} seeds ({s.seeds[0]}-{s.seeds[n_seeds - 1]}; a seed "
+        "fixes the initial weights and the order of the minibatches).",
+        "\n".join(f"- {_describe(r[0]['config'])}" for r in runs.values()),
+        "| model | test accuracy (%) | median | parameters | seconds per epoch |",
+    ]
     rows = ["|---|---|---|---|---|"]
     for model, model_runs in runs.items():
         test = np.array([r["test_accuracy"] for r in model_runs], dtype=float)
         per_epoch = np.median([r["wall_time"] / r["config"].epochs for r in model_runs])
-        rows.append(f"| {model.upper()} | {fmt_pct(test)} | {np.median(test):.2f} | "
-                    f"{model_runs[0]['parameters']:,} | {per_epoch:.3f} |")
+        rows.append(
+            f"| {model.upper()} | {fmt_pct(test)} | {np.median(test):.2f} | "
+            f"{model_runs[0]['parameters']:,} | {per_epoch:.3f} |"
+        )
     out[-1] += "\n" + "\n".join(rows)
     out.append(_answer(runs, s.quick))
     out.append(f"The log of seed {first.seed} of the CNN, in the lab's format with the test accuracy:")
     log = runs["cnn"][0]["log"]
     out.append(code_block(log + [f"Accuracy(%): {train.format_accuracy(runs['cnn'][0]['final_accuracy'])}"]))
     out.append("Learning curves (line: mean over seeds; band: lowest to highest seed):")
-    series = [(model.upper(), model_runs[0]["curve_epochs"], np.array([r["loss_curve"] for r in model_runs]),
-               np.array([r["acc_curve"] for r in model_runs]), np.array([r["val_curve"] for r in model_runs]))
-              for model, model_runs in runs.items()]
+    series = [
+        (
+            model.upper(),
+            model_runs[0]["curve_epochs"],
+            np.array([r["loss_curve"] for r in model_runs]),
+            np.array([r["acc_curve"] for r in model_runs]),
+            np.array([r["val_curve"] for r in model_runs]),
+        )
+        for model, model_runs in runs.items()
+    ]
     out.append(ctx.figure("digits_curves.png", _render_curves, series))
     weight = next(v for k, v in runs["cnn"][0]["state"].items() if k.endswith("weight") and v.ndim == 4)
-    out.append(f"The CNN's {len(weight)} first-layer filters after training (seed {first.seed}; red positive, "
-               "blue negative, each scaled to its largest weight):")
+    out.append(
+        f"The CNN's {len(weight)} first-layer filters after training (seed {first.seed}; red positive, "
+        "blue negative, each scaled to its largest weight):"
+    )
     out.append(ctx.figure("digits_filters.png", _render_filters, weight))
     return out
 
@@ -95,13 +115,17 @@ def _answer(runs: dict, quick: bool) -> str:
     cnn = np.array([r["test_accuracy"] for r in runs["cnn"]], dtype=float)
     gap = mean_std(cnn)[0] - mean_std(mlp)[0]
     better = "beats" if gap > 0 else "trails"
-    text = (f"**Answer:** the CNN {better} the MLP by {abs(gap):.2f} points of mean test accuracy "
-            f"({np.count_nonzero(cnn > mlp)} of {len(cnn)} seeds better), with "
-            f"{runs['cnn'][0]['parameters'] / runs['mlp'][0]['parameters']:.2f}x the MLP's parameters.")
+    text = (
+        f"**Answer:** the CNN {better} the MLP by {abs(gap):.2f} points of mean test accuracy "
+        f"({np.count_nonzero(cnn > mlp)} of {len(cnn)} seeds better), with "
+        f"{runs['cnn'][0]['parameters'] / runs['mlp'][0]['parameters']:.2f}x the MLP's parameters."
+    )
     if not quick:
         reached = float(np.median(cnn)) >= TARGET
-        text += (f" Its median test accuracy, {np.median(cnn):.2f}%, {'reaches' if reached else 'misses'} the "
-                 f"{TARGET}% it aims for.")
+        text += (
+            f" Its median test accuracy, {np.median(cnn):.2f}%, {'reaches' if reached else 'misses'} the "
+            f"{TARGET}% it aims for."
+        )
     return text
 
 

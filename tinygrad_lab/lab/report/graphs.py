@@ -1,4 +1,5 @@
 """Where computation graphs enter the report: the lab network's forward graph and its backward graphs."""
+
 from __future__ import annotations
 
 import math
@@ -6,10 +7,10 @@ import math
 import numpy as np
 
 from tinygrad_lab import viz
+from tinygrad_lab.lab import runs
 from tinygrad_lab.lab.report.context import Context
 from tinygrad_lab.lab.report.experiments import SECTIONS, Variant
 from tinygrad_lab.lab.report.statistics import fmt_int, fmt_number
-from tinygrad_lab.lab import runs
 
 
 def embed_graphs(ctx: Context, render_files: bool = True) -> dict[str, list[str]]:
@@ -41,38 +42,52 @@ def embed_graphs(ctx: Context, render_files: bool = True) -> dict[str, list[str]
     render(f"graph_backward_{fast.label.replace(' ', '_')}.svg", fast, "backward", s.graph_epochs)
     render(f"graph_backward_{slow.label.replace(' ', '_')}.svg", slow, "backward", s.graph_epochs)
     names = list(params)
-    lab_md = ["The lab's network and its loss on XOR as a graph (tinygrad_lab.viz; parameters in blue, inputs "
-              "yellow, ops grey, the loss green):"]
+    lab_md = [
+        "The lab's network and its loss on XOR as a graph (tinygrad_lab.viz; parameters in blue, inputs "
+        "yellow, ops grey, the loss green):"
+    ]
     if names[0] in paths:
         lab_md.append(f"![forward graph]({paths[names[0]]})")
     page = "backprop_xor.html"
     if render_files:
         runs.explain_page(fast.config("xor", s.graph_epochs, 0), ctx.out / page, after_epochs=s.graph_epochs)
-    lab_md.append(f"[Step through its backward pass]({page}) after {fmt_int(s.graph_epochs)} epochs at {fast.label}: "
-                  "one page, opened from disk, that walks the engine's backward order node by node with the "
-                  "gradient each op receives and sends back.")
+    lab_md.append(
+        f"[Step through its backward pass]({page}) after {fmt_int(s.graph_epochs)} epochs at {fast.label}: "
+        "one page, opened from disk, that walks the engine's backward order node by node with the "
+        "gradient each op receives and sends back."
+    )
     b_fast, b_slow = names[1], names[2]
     g_fast, g_slow = params[b_fast], params[b_slow]
     first = next(iter(g_fast))
     last = list(g_fast)[-1]
-    lr_md = [f"The backward graphs after {fmt_int(s.graph_epochs)} epochs on XOR (seed 0) at {fast.label} and "
-             f"{slow.label}, each node coloured by the norm of the gradient reaching it (one colour per decade, "
-             "the same scale in both):"]
+    lr_md = [
+        f"The backward graphs after {fmt_int(s.graph_epochs)} epochs on XOR (seed 0) at {fast.label} and "
+        f"{slow.label}, each node coloured by the norm of the gradient reaching it (one colour per decade, "
+        "the same scale in both):"
+    ]
     if b_fast in paths and b_slow in paths:
-        lr_md.append(f"| {fast.label} | {slow.label} |\n|---|---|\n| ![backward {fast.label}]({paths[b_fast]}) | "
-                     f"![backward {slow.label}]({paths[b_slow]}) |")
+        lr_md.append(
+            f"| {fast.label} | {slow.label} |\n|---|---|\n| ![backward {fast.label}]({paths[b_fast]}) | "
+            f"![backward {slow.label}]({paths[b_slow]}) |"
+        )
     lr_fast, lr_slow = dict(fast.changes)["lr"], dict(slow.changes)["lr"]
-    text = (f"Gradient norms after {fmt_int(s.graph_epochs)} epochs: {first} {fmt_number(g_fast[first])} and {last} "
-            f"{fmt_number(g_fast[last])} at {fast.label} (loss {fmt_number(losses[b_fast])}); {first} "
-            f"{fmt_number(g_slow[first])} and {last} {fmt_number(g_slow[last])} at {slow.label} (loss "
-            f"{fmt_number(losses[b_slow])}).")
+    text = (
+        f"Gradient norms after {fmt_int(s.graph_epochs)} epochs: {first} {fmt_number(g_fast[first])} and {last} "
+        f"{fmt_number(g_fast[last])} at {fast.label} (loss {fmt_number(losses[b_fast])}); {first} "
+        f"{fmt_number(g_slow[first])} and {last} {fmt_number(g_slow[last])} at {slow.label} (loss "
+        f"{fmt_number(losses[b_slow])})."
+    )
     shrink = g_slow[last] / g_slow[first] if g_slow[first] > 0 else math.inf
     if shrink > 1:
-        text += (f" At {slow.label}, still near the initial weights, the gradient reaching {first} is {shrink:.1f}x "
-                 f"smaller than the one reaching {last}: it shrinks on its way back through the sigmoids, whose "
-                 "derivative is at most 0.25.")
-    text += (f" One step moves {first} by lr times its gradient norm: {lr_slow * g_slow[first]:.1e} at {slow.label}, "
-             f"{lr_fast * g_fast[first]:.1e} at {fast.label}.")
+        text += (
+            f" At {slow.label}, still near the initial weights, the gradient reaching {first} is {shrink:.1f}x "
+            f"smaller than the one reaching {last}: it shrinks on its way back through the sigmoids, whose "
+            "derivative is at most 0.25."
+        )
+    text += (
+        f" One step moves {first} by lr times its gradient norm: {lr_slow * g_slow[first]:.1e} at {slow.label}, "
+        f"{lr_fast * g_fast[first]:.1e} at {fast.label}."
+    )
     lr_md.append(text)
     if failures:
         note = "_Graphs not rendered: " + "; ".join(failures) + "_"

@@ -2,6 +2,7 @@
 
 Every number and verdict comes from the runs; nothing is typed in.
 """
+
 from __future__ import annotations
 
 import math
@@ -10,12 +11,22 @@ import numpy as np
 
 from tinygrad_lab.lab import data, train
 from tinygrad_lab.lab.config import seeded_rngs
-from tinygrad_lab.optim import MOMENTUM
 from tinygrad_lab.lab.report.context import Context, code_block, comparison_figures, curves_figure
 from tinygrad_lab.lab.report.experiments import LAB, TASKS, Section
 from tinygrad_lab.lab.report.statistics import (
-    describe, fmt_epochs, fmt_int, fmt_number, fmt_pct, fmt_runs, join, mean_std, ranking, table, verdict,
+    describe,
+    fmt_epochs,
+    fmt_int,
+    fmt_number,
+    fmt_pct,
+    fmt_runs,
+    join,
+    mean_std,
+    ranking,
+    table,
+    verdict,
 )
+from tinygrad_lab.optim import MOMENTUM
 
 
 def section_lab(ctx: Context, section: Section) -> list[str]:
@@ -23,9 +34,11 @@ def section_lab(ctx: Context, section: Section) -> list[str]:
     out = []
     label = section.variants[0].label
     cells = [ctx.cell(section.key, t, label) for t in TASKS]
-    out.append(f"Settings: hidden {'x'.join(map(str, LAB.hidden))}, {LAB.activation} after every layer, "
-               f"{LAB.loss.upper()} loss, SGD with lr {LAB.lr}, no bias, weights drawn from a standard normal, "
-               f"{fmt_int(s.epochs)} full-batch epochs.")
+    out.append(
+        f"Settings: hidden {'x'.join(map(str, LAB.hidden))}, {LAB.activation} after every layer, "
+        f"{LAB.loss.upper()} loss, SGD with lr {LAB.lr}, no bias, weights drawn from a standard normal, "
+        f"{fmt_int(s.epochs)} full-batch epochs."
+    )
     out.append(table(cells))
     for c in cells:
         out.append(f"- **{c.task}**: {describe(c)}.")
@@ -33,23 +46,33 @@ def section_lab(ctx: Context, section: Section) -> list[str]:
     measured = "; ".join(f"{c.task}: {c.n_100}/{c.n} runs at 100%" for c in cells)
     ctx.claims.append((section.number, "Both tasks reach 100% accuracy (one run each).", measured, both))
     if both:
-        out.append(f"The lab's single runs reached 100% on both tasks, and so does every one of the {cells[0].n} "
-                   f"seeds here: {verdict(True)}.")
+        out.append(
+            f"The lab's single runs reached 100% on both tasks, and so does every one of the {cells[0].n} "
+            f"seeds here: {verdict(True)}."
+        )
     else:
-        out.append(f"The lab's single runs reached 100% on both tasks; here {measured}: {verdict(False)} for every "
-                   "seed, so the lab's result depends on the draw of the initial weights.")
+        out.append(
+            f"The lab's single runs reached 100% on both tasks; here {measured}: {verdict(False)} for every "
+            "seed, so the lab's result depends on the draw of the initial weights."
+        )
     slow = max(cells, key=lambda c: c.median_epochs)
     fast = min(cells, key=lambda c: c.median_epochs)
     if slow is not fast and not math.isinf(fast.median_epochs):
         if math.isinf(slow.median_epochs):
-            out.append(f"{fast.task} gets there after a median {fmt_epochs(fast)} epochs; {slow.task}'s median run "
-                       f"does not get there within {fmt_int(s.epochs)}.")
+            out.append(
+                f"{fast.task} gets there after a median {fmt_epochs(fast)} epochs; {slow.task}'s median run "
+                f"does not get there within {fmt_int(s.epochs)}."
+            )
         else:
-            out.append(f"{slow.task} needs {slow.median_epochs / fast.median_epochs:.1f}x as many epochs as "
-                       f"{fast.task} to reach 100% (medians {fmt_epochs(slow)} and {fmt_epochs(fast)}).")
+            out.append(
+                f"{slow.task} needs {slow.median_epochs / fast.median_epochs:.1f}x as many epochs as "
+                f"{fast.task} to reach 100% (medians {fmt_epochs(slow)} and {fmt_epochs(fast)})."
+            )
     for c in cells:
         out.append(f"The log of seed {c.runs[0]['config'].seed} on {c.task}, in the lab's format:")
-        out.append(code_block(c.runs[0]["log"] + [f"Accuracy(%): {train.format_accuracy(c.runs[0]['final_accuracy'])}"]))
+        out.append(
+            code_block(c.runs[0]["log"] + [f"Accuracy(%): {train.format_accuracy(c.runs[0]['final_accuracy'])}"])
+        )
     out.append("Ground truth beside prediction (red: label 0, blue: label 1) and the decision boundary, seed 0:")
     out.append(comparison_figures(ctx, section.key, label, "lab"))
     out.append("Learning curves (line: mean over seeds; band: lowest to highest seed):")
@@ -74,23 +97,33 @@ def section_lr(ctx: Context, section: Section) -> list[str]:
     faster = all(v > 1 for v in speed.values())
     measured = "; ".join(
         f"{t}: median {fmt_epochs(ctx.cell(section.key, t, hi))} epochs to 100% at {hi}, "
-        f"{fmt_epochs(ctx.cell(section.key, t, base))} at {base}" for t in TASKS)
+        f"{fmt_epochs(ctx.cell(section.key, t, base))} at {base}"
+        for t in TASKS
+    )
     ctx.claims.append((section.number, f"{hi} converges faster than {base}.", measured, faster))
     especially = faster and speed["xor"] > 1.1 * speed["linear"]  # a clearly larger factor, not rounding
     factors = "; ".join(f"{t}: {_factor(v)}" for t, v in speed.items())
     ctx.claims.append((section.number, "... especially on XOR.", f"speed-up {base} / {hi}: {factors}", especially))
-    text = (f"The lab saw {hi} converge faster than {base}, especially on XOR. Faster on both tasks: "
-            f"{verdict(faster)} (speed-up in median epochs to 100%: {factors}). Especially on XOR, as a larger "
-            f"speed-up factor: {verdict(especially)}.")
+    text = (
+        f"The lab saw {hi} converge faster than {base}, especially on XOR. Faster on both tasks: "
+        f"{verdict(faster)} (speed-up in median epochs to 100%: {factors}). Especially on XOR, as a larger "
+        f"speed-up factor: {verdict(especially)}."
+    )
     lr_ratio = max(lrs) / sorted(lrs)[1]
     if faster and all(abs(v / lr_ratio - 1) < 0.15 for v in speed.values()):
-        text += (f" Both factors are close to the ratio of the learning rates, {lr_ratio:g}x: with these small "
-                 f"steps gradient descent follows about the same path, {lr_ratio:g} times faster.")
+        text += (
+            f" Both factors are close to the ratio of the learning rates, {lr_ratio:g}x: with these small "
+            f"steps gradient descent follows about the same path, {lr_ratio:g} times faster."
+        )
     if faster and all(math.isfinite(v) for v in saved.values()):
-        text += (f" In epochs saved, though, XOR gains {'more' if saved['xor'] > saved['linear'] else 'less'} "
-                 f"({fmt_int(saved['xor'])} against {fmt_int(saved['linear'])} on linear), because it needs "
-                 f"{'more' if ctx.cell(section.key, 'xor', base).median_epochs > ctx.cell(section.key, 'linear', base).median_epochs else 'fewer'} "
-                 f"epochs to begin with, which is what a single learning curve shows.")
+        xor_epochs = ctx.cell(section.key, "xor", base).median_epochs
+        linear_epochs = ctx.cell(section.key, "linear", base).median_epochs
+        text += (
+            f" In epochs saved, though, XOR gains {'more' if saved['xor'] > saved['linear'] else 'less'} "
+            f"({fmt_int(saved['xor'])} against {fmt_int(saved['linear'])} on linear), because it needs "
+            f"{'more' if xor_epochs > linear_epochs else 'fewer'} "
+            f"epochs to begin with, which is what a single learning curve shows."
+        )
     out.append(text)
     # the lab: lr 0.0001 does not converge
     small = [ctx.cell(section.key, t, lo) for t in TASKS]
@@ -99,10 +132,12 @@ def section_lr(ctx: Context, section: Section) -> list[str]:
     ctx.claims.append((section.number, f"{lo} does not converge on either task.", measured, none))
     ratio = s.epochs * min(lrs) / sorted(lrs)[1]
     moved = {label: ctx.cell(section.key, "xor", label).weight_change for label in labels}
-    out.append(f"The lab saw {lo} fail on both tasks: here {measured}: {verdict(none)}. The reason is the step "
-               f"size: {fmt_int(s.epochs)} epochs at {lo} move the weights about as far as {ratio:g} epochs at "
-               f"{base} (to first order), and indeed on XOR the weights moved {fmt_number(moved[lo])} (L2 norm of "
-               f"the change, mean over seeds) at {lo} against {fmt_number(moved[base])} at {base}.")
+    out.append(
+        f"The lab saw {lo} fail on both tasks: here {measured}: {verdict(none)}. The reason is the step "
+        f"size: {fmt_int(s.epochs)} epochs at {lo} move the weights about as far as {ratio:g} epochs at "
+        f"{base} (to first order), and indeed on XOR the weights moved {fmt_number(moved[lo])} (L2 norm of "
+        f"the change, mean over seeds) at {lo} against {fmt_number(moved[base])} at {base}."
+    )
     out.append(curves_figure(ctx, section, "lr_curves.png"))
     return out
 
@@ -120,8 +155,7 @@ def section_hidden(ctx: Context, section: Section) -> list[str]:
     s = ctx.settings
     labels = [v.label for v in section.variants]
     sizes = {v.label: dict(v.changes)["hidden"] for v in section.variants}
-    out = [table(ctx.section_cells(section),
-                 [("weights", lambda c: fmt_int(_parameter_count(sizes[c.label])))])]
+    out = [table(ctx.section_cells(section), [("weights", lambda c: fmt_int(_parameter_count(sizes[c.label])))])]
     for task in TASKS:
         out.append("- " + ranking([ctx.cell(section.key, task, label) for label in labels], s.epochs))
     big = max(labels, key=lambda label: _parameter_count(sizes[label]))
@@ -135,9 +169,11 @@ def section_hidden(ctx: Context, section: Section) -> list[str]:
     ok_tiny = all(c.n_100 == 0 for c in tiny_cells)
     measured = "; ".join(f"{c.task}: {fmt_pct(c.acc)}%, {c.n_100}/{c.n} runs at 100%" for c in tiny_cells)
     ctx.claims.append((section.number, f"{tiny} cannot converge within the epochs.", measured, ok_tiny))
-    out.append(f"The lab saw {tiny} fail to converge within {fmt_int(s.epochs)} epochs: {measured}: "
-               f"{verdict(ok_tiny)}. With {_parameter_count(sizes[tiny])} weights and a one-unit second layer, every "
-               f"prediction is a function of a single number.")
+    out.append(
+        f"The lab saw {tiny} fail to converge within {fmt_int(s.epochs)} epochs: {measured}: "
+        f"{verdict(ok_tiny)}. With {_parameter_count(sizes[tiny])} weights and a one-unit second layer, every "
+        f"prediction is a function of a single number."
+    )
     out.append(curves_figure(ctx, section, "hidden_curves.png"))
     return out
 
@@ -163,35 +199,55 @@ def section_noact(ctx: Context, section: Section) -> list[str]:
     best_linear = {t: _least_squares_accuracy(t) for t in TASKS}
     lin_m = mean_std(lin.acc)[0]
     learns = bool(lin.finite_runs) and lin.n_100 < lin.n and lin_m > chance["linear"]
-    ctx.claims.append((section.number, "Linear: accuracy drops but the network still learns something.",
-                       f"linear: {'diverged' if not lin.finite_runs else fmt_pct(lin.acc) + '%'} (majority class: "
-                       f"{chance['linear']:.1f}%), {fmt_runs(lin)} runs at 100%", learns))
+    ctx.claims.append(
+        (
+            section.number,
+            "Linear: accuracy drops but the network still learns something.",
+            f"linear: {'diverged' if not lin.finite_runs else fmt_pct(lin.acc) + '%'} (majority class: "
+            f"{chance['linear']:.1f}%), {fmt_runs(lin)} runs at 100%",
+            learns,
+        )
+    )
     fails = xor.n_100 == 0
-    ctx.claims.append((section.number, "XOR: the network cannot learn it.",
-                       f"xor: {'diverged' if not xor.finite_runs else fmt_pct(xor.acc) + '%'} (majority class: "
-                       f"{chance['xor']:.1f}%), {fmt_runs(xor)} runs at 100%", fails))
-    text = ("Without activations the layers compose into a single linear map with no bias, x @ W1ᵀ W2ᵀ W3ᵀ, "
-            "whose decision rule, output > 0.5, is one straight line through the plane.")
-    finite = (xor.finite_runs or lin.finite_runs)
+    ctx.claims.append(
+        (
+            section.number,
+            "XOR: the network cannot learn it.",
+            f"xor: {'diverged' if not xor.finite_runs else fmt_pct(xor.acc) + '%'} (majority class: "
+            f"{chance['xor']:.1f}%), {fmt_runs(xor)} runs at 100%",
+            fails,
+        )
+    )
+    text = (
+        "Without activations the layers compose into a single linear map with no bias, x @ W1ᵀ W2ᵀ W3ᵀ, "
+        "whose decision rule, output > 0.5, is one straight line through the plane."
+    )
+    finite = xor.finite_runs or lin.finite_runs
     if finite:  # evidence: a trained network's outputs equal the product of its weight matrices applied to x
         run = finite[0]
         x, _ = data.load_task(run["config"].task, seeded_rngs(run["config"].seed)[0])
         product = np.linalg.multi_dot([run["state"][k].T for k in run["state"]])  # weights are (out, in)
         gap = float(np.max(np.abs(x @ product - run["pred"])))
-        text += (f" For seed {run['config'].seed} on {run['config'].task} the trained network's outputs equal "
-                 f"x @ W1ᵀ W2ᵀ W3ᵀ to within {gap:.1e}.")
+        text += (
+            f" For seed {run['config'].seed} on {run['config'].task} the trained network's outputs equal "
+            f"x @ W1ᵀ W2ᵀ W3ᵀ to within {gap:.1e}."
+        )
     out.append(text)
     diverged = lin.diverged + xor.diverged
     if diverged:
-        out.append(f"{diverged} of {lin.n + xor.n} runs diverged (the loss became NaN or infinite) at lr {LAB.lr}: "
-                   "without the sigmoids nothing bounds the outputs, and the products of standard-normal weight "
-                   "matrices make the first gradients large enough for SGD to overshoot. The statistics below "
-                   "are over the runs that did not diverge.")
+        out.append(
+            f"{diverged} of {lin.n + xor.n} runs diverged (the loss became NaN or infinite) at lr {LAB.lr}: "
+            "without the sigmoids nothing bounds the outputs, and the products of standard-normal weight "
+            "matrices make the first gradients large enough for SGD to overshoot. The statistics below "
+            "are over the runs that did not diverge."
+        )
     for cell in (lin, xor):
         task = cell.task
-        line = (f"- **{task}**: {describe(cell)}. The majority class alone gives {chance[task]:.1f}%, and the best "
-                f"any bias-free linear map can do under MSE (the least-squares fit on seed 0's data) is "
-                f"{best_linear[task]:.1f}%. ")
+        line = (
+            f"- **{task}**: {describe(cell)}. The majority class alone gives {chance[task]:.1f}%, and the best "
+            f"any bias-free linear map can do under MSE (the least-squares fit on seed 0's data) is "
+            f"{best_linear[task]:.1f}%. "
+        )
         if task == "linear":
             line += f"The lab saw accuracy drop while the network still learned something: {verdict(learns)}."
         else:
@@ -213,15 +269,25 @@ def answer(ctx: Context, section: Section) -> str:
         quickest = min(c.median_epochs for c in cells)
         fastest[task] = [] if math.isinf(quickest) else [c.label for c in cells if c.median_epochs == quickest]
     if not any(fastest.values()):
-        text = (f"**Answer:** within {fmt_int(ctx.settings.epochs)} epochs no setting gets the median run to 100% "
-                "on either task.")
+        text = (
+            f"**Answer:** within {fmt_int(ctx.settings.epochs)} epochs no setting gets the median run to 100% "
+            "on either task."
+        )
     elif fastest[TASKS[0]] and fastest[TASKS[0]] == fastest[TASKS[1]]:
         text = f"**Answer:** {join(fastest[TASKS[0]])} reaches 100% fastest on both tasks."
     else:
-        text = "**Answer:** no setting is fastest on both tasks (" + "; ".join(
-            f"{task}: {join(f) if f else 'none reaches 100% in the median run'}" for task, f in fastest.items()) + ")."
-    reliable = [label for label in labels
-                if all(ctx.cell(section.key, t, label).n_100 == ctx.cell(section.key, t, label).n for t in TASKS)]
+        text = (
+            "**Answer:** no setting is fastest on both tasks ("
+            + "; ".join(
+                f"{task}: {join(f) if f else 'none reaches 100% in the median run'}" for task, f in fastest.items()
+            )
+            + ")."
+        )
+    reliable = [
+        label
+        for label in labels
+        if all(ctx.cell(section.key, t, label).n_100 == ctx.cell(section.key, t, label).n for t in TASKS)
+    ]
     if reliable:
         text += f" Every run ends at 100% on both tasks with {join(reliable)}."
     else:
@@ -243,19 +309,35 @@ def _generic(ctx: Context, section: Section, note: str = "") -> list[str]:
 
 
 def section_activation(ctx: Context, section: Section) -> list[str]:
-    return _generic(ctx, section, f"The hidden layers use the named activation; the output keeps its sigmoid, "
-                                  f"everything else is the lab's (lr {LAB.lr}, no bias).")
+    return _generic(
+        ctx,
+        section,
+        f"The hidden layers use the named activation; the output keeps its sigmoid, "
+        f"everything else is the lab's (lr {LAB.lr}, no bias).",
+    )
 
 
 def section_optimizer(ctx: Context, section: Section) -> list[str]:
-    return _generic(ctx, section, f"Every optimizer runs at the lab's lr {LAB.lr} (momentum: "
-                                  f"{MOMENTUM}; Adam and RMSprop with PyTorch's default betas / alpha).")
+    return _generic(
+        ctx,
+        section,
+        f"Every optimizer runs at the lab's lr {LAB.lr} (momentum: "
+        f"{MOMENTUM}; Adam and RMSprop with PyTorch's default betas / alpha).",
+    )
 
 
 def section_loss(ctx: Context, section: Section) -> list[str]:
-    return _generic(ctx, section, "The two losses are on different scales, so compare accuracies and epochs, "
-                                  "not loss values.")
+    return _generic(
+        ctx, section, "The two losses are on different scales, so compare accuracies and epochs, not loss values."
+    )
 
 
-WRITERS = {"lab": section_lab, "lr": section_lr, "hidden": section_hidden, "noact": section_noact,
-           "activation": section_activation, "optimizer": section_optimizer, "loss": section_loss}
+WRITERS = {
+    "lab": section_lab,
+    "lr": section_lr,
+    "hidden": section_hidden,
+    "noact": section_noact,
+    "activation": section_activation,
+    "optimizer": section_optimizer,
+    "loss": section_loss,
+}

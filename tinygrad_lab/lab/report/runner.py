@@ -4,18 +4,18 @@ A run is a pure function of its TrainConfig (data and initial weights come from 
 single-threaded in the workers), so the same seeds give the same results in any order. Everything shipped to
 the workers is a module-level function or plain data, so the pool works with the spawn start method too.
 """
+
 from __future__ import annotations
 
 import math
 import os
-from typing import Sequence, TextIO
+from collections.abc import Sequence
+from typing import TextIO
 
 import numpy as np
 
-from tinygrad_lab.lab import train
-from tinygrad_lab.lab.config import TrainConfig
-from tinygrad_lab.lab.config import build_model, run_spec, seeded_rngs
-from tinygrad_lab.lab import runs
+from tinygrad_lab.lab import runs, train
+from tinygrad_lab.lab.config import TrainConfig, build_model, run_spec, seeded_rngs
 
 CURVE_POINTS = 1000  # epochs kept per learning curve (evenly spaced): plenty for a figure
 
@@ -50,9 +50,12 @@ def run_one(job: tuple[TrainConfig, bool, int]) -> dict:
         "curve_epochs": idx + 1,
         "loss_curve": np.asarray(h.loss)[idx],
         "acc_curve": np.asarray(h.accuracy)[idx],
-        "log": [train.format_log_line(e, h.loss[e - 1], h.accuracy[e - 1],
-                                      h.val_accuracy[e - 1] if h.val_accuracy else None, "test")
-                for e in range(every, h.epochs + 1, every)],
+        "log": [
+            train.format_log_line(
+                e, h.loss[e - 1], h.accuracy[e - 1], h.val_accuracy[e - 1] if h.val_accuracy else None, "test"
+            )
+            for e in range(every, h.epochs + 1, every)
+        ],
         "val_curve": np.asarray(h.val_accuracy)[idx] if h.val_accuracy else None,
         "test_accuracy": h.final_val_accuracy,
         "test_size": 0 if run.test is None else len(run.test[1]),
@@ -79,8 +82,13 @@ def _cost(config: TrainConfig) -> float:
     return config.epochs * (10 + sum(a * b for a, b in zip(sizes[:-1], sizes[1:])) / 50)
 
 
-def run_all(configs: Sequence[TrainConfig], workers: int | None = None, compile: bool = True,
-            log_every: int = 1000, log: TextIO | None = None) -> dict[TrainConfig, dict]:
+def run_all(
+    configs: Sequence[TrainConfig],
+    workers: int | None = None,
+    compile: bool = True,
+    log_every: int = 1000,
+    log: TextIO | None = None,
+) -> dict[TrainConfig, dict]:
     """Every config through a process pool (or in this process for one worker); results keyed by config."""
     workers = max(1, min(workers or os.cpu_count() or 1, len(configs)))
     jobs = sorted(((c, compile, log_every) for c in configs), key=lambda j: -_cost(j[0]))

@@ -1,10 +1,11 @@
 """Statistics of a report cell (one task and setting over its seeds) and their formatting in tables and prose."""
+
 from __future__ import annotations
 
 import math
 import statistics
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Sequence
 
 import numpy as np
 
@@ -56,8 +57,9 @@ class Cell:
     def median_epochs(self) -> float:
         """Median over seeds of the first epoch at 100% accuracy; runs that never get there count as
         infinity, so the median is infinite when half the runs or more never do."""
-        return float(statistics.median(math.inf if r["epochs_to_100"] is None else r["epochs_to_100"]
-                                       for r in self.runs))
+        return float(
+            statistics.median(math.inf if r["epochs_to_100"] is None else r["epochs_to_100"] for r in self.runs)
+        )
 
     @property
     def weight_change(self) -> float:
@@ -74,6 +76,7 @@ def mean_std(values: np.ndarray) -> tuple[float, float]:
 
 # ---- formatting ------------------------------------------------------------------------------------------------------
 
+
 def fmt_pct(values: np.ndarray) -> str:
     m, s = mean_std(values)
     return "diverged" if math.isnan(m) else f"{m:.2f} ± {s:.2f}"
@@ -84,7 +87,7 @@ def fmt_loss(values: np.ndarray) -> str:
     return "diverged" if math.isnan(m) else f"{m:.3g} ± {s:.2g}"
 
 
-def fmt_runs(cell: "Cell") -> str:
+def fmt_runs(cell: Cell) -> str:
     text = f"{cell.n_100}/{cell.n}"
     return f"{text} ({cell.diverged} diverged)" if cell.diverged else text
 
@@ -123,8 +126,11 @@ def table(cells: Sequence[Cell], extra: Sequence[tuple[str, Callable[[Cell], str
 
 def describe(cell: Cell) -> str:
     """One clause summing a cell up, e.g. '100.00 ± 0.00% accuracy, 5/5 runs at 100%, median 9,140 epochs'."""
-    reach = ("never reaches 100% in the median run" if math.isinf(cell.median_epochs)
-             else f"first reaches 100% after a median {fmt_epochs(cell)} epochs")
+    reach = (
+        "never reaches 100% in the median run"
+        if math.isinf(cell.median_epochs)
+        else f"first reaches 100% after a median {fmt_epochs(cell)} epochs"
+    )
     acc = "every run diverged" if not cell.finite_runs else f"{fmt_pct(cell.acc)}% final accuracy"
     return f"{acc}, {fmt_runs(cell)} runs at 100%, {reach}"
 
@@ -142,8 +148,10 @@ def ranking(cells: Sequence[Cell], epochs: int) -> str:
             text += ", then " + join([f"{c.label} ({fmt_epochs(c)})" for c in fast[1:]])
         text += "."
         if never:
-            text += (f" {slow_list} {'does' if len(never) == 1 else 'do'} not get the median run there within "
-                     f"{fmt_int(epochs)} epochs.")
+            text += (
+                f" {slow_list} {'does' if len(never) == 1 else 'do'} not get the median run there within "
+                f"{fmt_int(epochs)} epochs."
+            )
     else:
         text = f"On {task}, no setting gets the median run to 100% within {fmt_int(epochs)} epochs: {slow_list}."
     top = max(round(_acc_key(c), 2) for c in cells)
