@@ -14,6 +14,7 @@ import pytest
 import tinygrad_lab as tl
 import tinygrad_lab.nn.functional as F
 from tinygrad_lab import files, nn, optim
+from tinygrad_lab.capture import CompiledStep
 from tinygrad_lab.lab import data, runs, train
 from tinygrad_lab.lab.config import (
     MAX_EPOCH_POINTS,
@@ -169,7 +170,8 @@ class FakeTerminal(io.StringIO):
 
 
 def test_progress_bar_only_on_a_terminal():
-    pytest.importorskip("tqdm")
+    import tqdm  # noqa: F401  (the bar is tqdm: the plots extra, which make test installs)
+
     x, y = data.generate_xor_easy()
 
     def run(out, **kw):
@@ -347,10 +349,10 @@ def test_fit_validates_its_arguments():
 def test_select_step_is_the_single_switch():
     model = lab_model(0)
     opt = optim.SGD(model.parameters(), lr=0.1)
-    _, compiled = train.select_step(model, F.mse_loss, opt, compile=False)
-    assert compiled is False
-    _, compiled = train.select_step(model, F.mse_loss, opt, compile=True)
-    assert compiled is hasattr(tl, "compile")
+    eager, compiled = train.select_step(model, F.mse_loss, opt, compile=False)
+    assert compiled is False and not isinstance(eager, CompiledStep)
+    captured, compiled = train.select_step(model, F.mse_loss, opt, compile=True)
+    assert compiled is True and isinstance(captured, CompiledStep)
 
 
 def test_config_validation():

@@ -491,13 +491,9 @@ def cmd_report(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int
 
 
 def cmd_graph(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from tinygrad_lab import viz
     from tinygrad_lab.lab import runs
 
-    try:
-        from tinygrad_lab import viz
-    except ImportError as err:
-        print(f"error: graphs need tinygrad_lab.viz ({err})", file=sys.stderr)
-        return 1
     cfg = _config(args, parser, epochs=max(args.after_epochs, 1))
     root, model = runs.graph_root(cfg, after_epochs=args.after_epochs, compile=True)
     try:  # render writes atomically itself; without Graphviz's dot it saves the .dot text beside args.out
