@@ -27,6 +27,20 @@ if TYPE_CHECKING:  # pragma: no cover
     from tinygrad_lab.engine.tensor import Tensor
 
 
+class RemovableHandle:
+    """Returned by ``register_hook``; ``remove()`` unregisters the hook."""
+
+    _next_id = 0
+
+    def __init__(self, hooks: dict):
+        self._hooks = hooks
+        self.id = RemovableHandle._next_id
+        RemovableHandle._next_id += 1
+
+    def remove(self) -> None:
+        self._hooks.pop(self.id, None)
+
+
 class _State(threading.local):
     """Per-thread switches read on every op: is grad recording on, is anomaly detection on."""
 

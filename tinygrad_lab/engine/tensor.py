@@ -13,23 +13,11 @@ from typing import Any
 import numpy as np
 
 from tinygrad_lab.engine import traceable
-from tinygrad_lab.engine.autograd import no_grad, run_backward, seed_gradient
+from tinygrad_lab.engine.autograd import RemovableHandle, no_grad, run_backward, seed_gradient
+from tinygrad_lab.engine.random import resolve_rng
 
 _FLOAT_KINDS = "f"
 _NUMERIC_KINDS = "biuf"
-
-_default_rng: np.random.Generator = np.random.default_rng(0)
-
-
-def manual_seed(seed: int) -> np.random.Generator:
-    """Reseed the generator that factories use when no ``rng`` is given; returns it."""
-    global _default_rng
-    _default_rng = np.random.default_rng(seed)
-    return _default_rng
-
-
-def _rng(rng: np.random.Generator | None) -> np.random.Generator:
-    return _default_rng if rng is None else rng
 
 
 def _to_array(data: Any, dtype: Any) -> np.ndarray:
@@ -59,20 +47,6 @@ def _to_array(data: Any, dtype: Any) -> np.ndarray:
 def _shape_arg(shape: tuple) -> tuple:
     """Accept both f(2, 3) and f((2, 3))."""
     return tuple(shape[0]) if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else tuple(shape)
-
-
-class RemovableHandle:
-    """Returned by ``register_hook``; ``remove()`` unregisters the hook."""
-
-    _next_id = 0
-
-    def __init__(self, hooks: dict):
-        self._hooks = hooks
-        self.id = RemovableHandle._next_id
-        RemovableHandle._next_id += 1
-
-    def remove(self) -> None:
-        self._hooks.pop(self.id, None)
 
 
 class Tensor:
@@ -267,14 +241,14 @@ class Tensor:
         *shape: Any, rng: np.random.Generator | None = None, dtype: Any = np.float64, requires_grad: bool = False
     ) -> Tensor:
         """Standard normal samples; ``rng`` defaults to the generator set by ``manual_seed``."""
-        return Tensor(_rng(rng).standard_normal(_shape_arg(shape)), dtype=dtype, requires_grad=requires_grad)
+        return Tensor(resolve_rng(rng).standard_normal(_shape_arg(shape)), dtype=dtype, requires_grad=requires_grad)
 
     @staticmethod
     def rand(
         *shape: Any, rng: np.random.Generator | None = None, dtype: Any = np.float64, requires_grad: bool = False
     ) -> Tensor:
         """Uniform samples in [0, 1)."""
-        return Tensor(_rng(rng).random(_shape_arg(shape)), dtype=dtype, requires_grad=requires_grad)
+        return Tensor(resolve_rng(rng).random(_shape_arg(shape)), dtype=dtype, requires_grad=requires_grad)
 
     @staticmethod
     def uniform(
@@ -286,7 +260,7 @@ class Tensor:
         requires_grad: bool = False,
     ) -> Tensor:
         """Uniform samples in [low, high)."""
-        return Tensor(_rng(rng).uniform(low, high, _shape_arg(shape)), dtype=dtype, requires_grad=requires_grad)
+        return Tensor(resolve_rng(rng).uniform(low, high, _shape_arg(shape)), dtype=dtype, requires_grad=requires_grad)
 
     # ---- arithmetic (Python scalars and arrays on either side) --------------------------------------------------
     def __add__(self, other: Any) -> Tensor:

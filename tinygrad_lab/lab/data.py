@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import ArrayLike
 
-from tinygrad_lab.engine.tensor import _rng as _default_rng
+from tinygrad_lab.engine.random import resolve_rng as _default_rng
 from tinygrad_lab.files import PathError
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from tinygrad_lab.engine.tensor import _rng as _default_rng
+from tinygrad_lab.engine.random import resolve_rng as _default_rng
 
 
 class DataLoader:

@@ -14,7 +14,8 @@ import numpy as np
 from tinygrad_lab.engine.autograd import no_grad
 from tinygrad_lab.engine.ops.convolution import Conv, ConvParams, Linear, out_size
 from tinygrad_lab.engine.ops.pooling import AvgPool, MaxPool, PoolParams
-from tinygrad_lab.engine.tensor import Tensor, _rng
+from tinygrad_lab.engine.random import resolve_rng as _rng
+from tinygrad_lab.engine.tensor import Tensor
 
 
 def _tuple(name: str, what: str, value: Any, d: int, minimum: int) -> tuple:

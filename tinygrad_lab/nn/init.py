@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from tinygrad_lab.engine.tensor import _rng
+from tinygrad_lab.engine.random import resolve_rng as _rng
 
 INITS = ("default", "xavier", "glorot", "kaiming", "he", "randn")
 

@@ -16,7 +16,8 @@ from collections.abc import Callable
 from typing import Any
 
 from tinygrad_lab.capture.native.build import BuildError, cache_dir, cached, compiler, load
-from tinygrad_lab.capture.native.codegen import Lowering, Unsupported, c_source, fuse
+from tinygrad_lab.capture.native.codegen import c_source, fuse
+from tinygrad_lab.capture.native.lowering import Lowering, Unsupported
 from tinygrad_lab.capture.native.runtime import NativeStep
 
 __all__ = ["attach", "NativeStep", "cache_dir", "compiler"]

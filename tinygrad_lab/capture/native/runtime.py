@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from tinygrad_lab.capture.native.codegen import Access, Lowering
+from tinygrad_lab.capture.native.lowering import Access, Lowering
 
 
 class NativeStep:
