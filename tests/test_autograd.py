@@ -771,3 +771,21 @@ def test_grad_runs_only_the_backward_of_nodes_leading_to_the_inputs():
     np.testing.assert_array_equal(gx.data, [2.0, 4.0])
     with pytest.raises(NotImplementedError, match="NoBackward"):
         tl.grad(loss, w)
+
+
+def test_observe_backward_sees_each_node_in_the_engines_order_and_then_leaves():
+    from tinygrad_lab.engine.function import observe_backward
+
+    x = tl.tensor([1.0, 2.0], requires_grad=True)
+    y = x * x
+    loss = y.sum()
+    seen = []
+    with observe_backward([loss.grad_fn, y.grad_fn], lambda node, g, gs: seen.append((type(node).__name__, gs))):
+        loss.backward(retain_graph=True)
+    assert [name for name, _ in seen] == ["Sum", "Mul"]
+    for sent in seen[1][1]:  # x * x: each input of Mul gets grad * the other factor, x; the leaf sums them
+        np.testing.assert_array_equal(sent, [1.0, 2.0])
+    assert "_call_backward" not in y.grad_fn.__dict__  # the node is the class's again
+    seen.clear()
+    loss.backward()
+    assert seen == []

@@ -17,7 +17,9 @@ recorded (``create_graph=True``). Write it with operators (``* / @ **``), method
 
 from __future__ import annotations
 
+import contextlib
 import weakref
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import numpy as np
@@ -122,9 +124,14 @@ class Function:
         return getattr(self, "_out", None)
 
     @property
+    def retained_output(self) -> Tensor | None:
+        """The output Tensor that called ``retain_grad()`` (while it is alive), or None."""
+        return self._retained() if self._retained is not None else None
+
+    @property
     def retained_grad(self) -> Any:
         """The ``.grad`` of the output Tensor that called ``retain_grad()``, or None."""
-        out = self._retained() if self._retained is not None else None
+        out = self.retained_output
         return out.grad if out is not None else None
 
     # -- engine side ---------------------------------------------------------------------------------
@@ -174,3 +181,28 @@ def _op_error(cls: type, args: tuple, err: Exception) -> Exception:
     shapes = ", ".join(str(tuple(np.shape(a.data if isinstance(a, Tensor) else a))) for a in args)
     kind = next(k for k in (IndexError, ValueError, TypeError) if isinstance(err, k))  # numpy's own subclasses
     return kind(f"{cls.__name__}: {err} (input shapes: {shapes})")  # take other arguments
+
+
+@contextlib.contextmanager
+def observe_backward(nodes: Iterable[Function], callback: Callable[[Function, Any, tuple], None]) -> Iterator[None]:
+    """Inside the block, ``callback(node, grad, grads)`` runs each time the engine runs the backward of one of
+    ``nodes``: the gradient that arrived and the gradients it returned, in the engine's order (what the explainer
+    page shows). Only these nodes are wrapped, per instance and only for the block: the op path is untouched."""
+    nodes = list(nodes)
+    try:
+        for node in nodes:
+            # an instance attribute shadows the method for this node only (mypy sees a method being replaced)
+            node._call_backward = _observed(node, node._call_backward, callback)  # type: ignore[method-assign,assignment]
+        yield
+    finally:
+        for node in nodes:
+            node.__dict__.pop("_call_backward", None)
+
+
+def _observed(node: Function, method: Callable[[Any, bool], tuple], callback: Callable) -> Callable[[Any, bool], tuple]:
+    def call(grad: Any, wrap: bool) -> tuple:
+        grads = method(grad, wrap)
+        callback(node, grad, grads)
+        return grads
+
+    return call

@@ -26,6 +26,7 @@ import numpy as np
 
 from tinygrad_lab import files
 from tinygrad_lab.engine.autograd import sum_to_shape
+from tinygrad_lab.engine.function import observe_backward
 from tinygrad_lab.engine.tensor import Tensor
 from tinygrad_lab.viz.dot import to_dot
 from tinygrad_lab.viz.render import DotNotFoundError, render
@@ -147,31 +148,21 @@ def trace_backward(output: Tensor, gradient: Any = None) -> tuple[list, dict]:
         )
     calls: list = []
     saved = [(t, t.grad) for t in tensors]
-    saved += [(r, r.grad) for r in (n._retained() for n in nodes if n._retained is not None) if r is not None]
+    saved += [(r, r.grad) for r in (n.retained_output for n in nodes) if r is not None]
+
+    def record(node: Any, grad: Any, grads: tuple) -> None:
+        calls.append((node, np.array(grad), tuple(None if g is None else np.array(g) for g in grads)))
+
     try:
-        for node in nodes:
-            node._call_backward = _recorder(node, calls)  # the engine calls this instance's method
         for t, _ in saved:
             t.grad = None
-        output.backward(gradient, retain_graph=True)
+        with observe_backward(nodes, record):
+            output.backward(gradient, retain_graph=True)
         leaf_grads = {id(t): np.array(t.grad.data) for t in tensors if t.grad_fn is None and t.grad is not None}
     finally:
-        for node in nodes:
-            node.__dict__.pop("_call_backward", None)
         for t, g in saved:
             t.grad = g
     return calls, leaf_grads
-
-
-def _recorder(node: Any, calls: list) -> Any:
-    method = node._call_backward
-
-    def call(grad: Any, wrap: bool) -> tuple:
-        grads = method(grad, wrap)
-        calls.append((node, np.array(grad), tuple(None if g is None else np.array(g) for g in grads)))
-        return grads
-
-    return call
 
 
 def _reachable(output: Tensor) -> tuple[list, list]:
