@@ -303,9 +303,11 @@ def test_mid_backward_screenshot_of_the_lab_network(browser, tmp_path):
     page = Page(
         browser, runs.explain_page(TrainConfig(hidden=(2, 2), epochs=20), tmp_path / "lab.html", after_epochs=20)
     )
-    for _ in range(3):
+    page.key(Keys.ARROW_RIGHT)
+    assert "MseLoss" in page.card() and "twice the difference" in page.card()  # the lab's dL/dpred = 2 (pred - y) / n
+    for _ in range(2):
         page.key(Keys.ARROW_RIGHT)
-    assert "contribution 2 of 2" in page.card() or "used 2 times" in page.card()  # (pred - y)² uses pred - y twice
+    assert "backward step 3 of 7" in page.card()  # the loss, then sigmoid and linear for each of the three layers
     shot = tmp_path / "mid_backward.png"
     assert browser.save_screenshot(str(shot))
     pixels = np.asarray(Image.open(io.BytesIO(shot.read_bytes())).convert("RGB"), dtype=float)

@@ -8,7 +8,7 @@ import pytest
 
 import tinygrad_lab as tl
 import tinygrad_lab.nn.functional as F
-from tinygrad_lab.testing import gradcheck
+from tinygrad_lab.testing import gradcheck, gradgradcheck
 
 RNG = np.random.default_rng(1234)
 
@@ -44,6 +44,30 @@ def test_mse_loss_value_and_gradcheck(reduction):
     expected = {"mean": np.mean, "sum": np.sum, "none": lambda a: a}[reduction]((pred - target) ** 2)
     np.testing.assert_allclose(F.mse_loss(_t(pred), target, reduction=reduction).data, expected, rtol=1e-14)
     assert gradcheck(lambda p, y: F.mse_loss(p, y, reduction=reduction), [_t(pred), _t(target)])
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+def test_mse_loss_is_one_node_with_second_derivatives(reduction):
+    pred, target = RNG.standard_normal((5, 2)), RNG.standard_normal((5, 2))
+    loss = F.mse_loss(_t(pred), _t(target), reduction=reduction)
+    assert type(loss.grad_fn).__name__ == "MseLoss" and len(loss.grad_fn.inputs) == 2
+    assert gradgradcheck(lambda p, y: F.mse_loss(p, y, reduction=reduction), [_t(pred), _t(target)])
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_mse_loss_node_gives_the_composed_ops_numbers_bit_for_bit(dtype):
+    pred, target = RNG.standard_normal((7, 3)).astype(dtype), RNG.standard_normal((7, 3)).astype(dtype)
+    fused_p, fused_y = tl.tensor(pred, requires_grad=True), tl.tensor(target, requires_grad=True)
+    plain_p, plain_y = tl.tensor(pred, requires_grad=True), tl.tensor(target, requires_grad=True)
+    fused = F.mse_loss(fused_p, fused_y)
+    diff = plain_p - plain_y
+    plain = (diff * diff).mean()
+    fused.backward()
+    plain.backward()
+    assert fused.dtype == plain.dtype == dtype
+    np.testing.assert_array_equal(fused.data, plain.data)
+    np.testing.assert_array_equal(fused_p.grad.data, plain_p.grad.data)
+    np.testing.assert_array_equal(fused_y.grad.data, plain_y.grad.data)
 
 
 def test_mse_gradient_is_the_labs_derivative():

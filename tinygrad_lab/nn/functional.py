@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from tinygrad_lab.engine.ops import stack
+from tinygrad_lab.engine.ops import MseLoss, stack
 from tinygrad_lab.engine.tensor import Tensor
 from tinygrad_lab.nn.functional_conv import (  # noqa: F401  (re-exported: F.conv2d, F.linear, ...)
     avg_pool2d,
@@ -92,7 +92,10 @@ def _reduce(name: str, loss: Tensor, reduction: str) -> Tensor:
 
 def mse_loss(pred: Tensor, target: Any, reduction: str = "mean") -> Tensor:
     """(pred - target)^2, averaged by default: the lab's loss."""
-    diff = pred - _target("mse_loss", pred, target)
+    target = _target("mse_loss", pred, target)
+    if reduction in ("mean", "sum"):
+        return MseLoss.apply(pred, target, mean=reduction == "mean")  # one node, as torch's MseLossBackward0
+    diff = pred - target
     return _reduce("mse_loss", diff * diff, reduction)
 
 

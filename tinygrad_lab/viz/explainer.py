@@ -87,6 +87,10 @@ RULES: dict[str, tuple[str, str]] = {
         "dx = broadcast(G)",
     ),
     "Mean": ("like a sum, divided by the number n of elements averaged", "dx = broadcast(G) / n"),
+    "MseLoss": (
+        "the squared error's slope is twice the difference, shared by the n elements averaged",
+        "dpred = G · 2 (pred − y) / n,   dy = −dpred",
+    ),
     "Max": ("only the maximum (ties share it) gets the gradient", "dx = G · [x = max]"),
     "Min": ("only the minimum (ties share it) gets the gradient", "dx = G · [x = min]"),
     "LogSumExp": ("the slope of log Σ exp is the softmax", "dx = G · exp(x − out)"),
