@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from tinygrad_lab.engine.autograd import no_grad
+from tinygrad_lab.engine.autograd import state as engine_state
 from tinygrad_lab.engine.tensor import Tensor
 from tinygrad_lab.engine.traceable import active_tracer
 
@@ -64,17 +64,21 @@ class Optimizer:
             p.grad = None
 
     def step(self) -> None:
-        """Apply one update to every parameter that has a gradient."""
+        """Apply one update to every parameter that has a gradient, with grad mode off (as torch)."""
         tracer = active_tracer()  # tl.compile records the update: it must see the state arrays and lr too
         lr = self._lr if tracer is None else tracer.traced_state({"lr": self._lr})["lr"]
-        with no_grad():
-            for p, state in zip(self.params, self.state):
-                if p.grad is not None:
-                    if not state:
-                        state["buf"] = np.empty_like(p.data)  # scratch space reused by every step
-                    if tracer is not None:
-                        state = tracer.traced_state(state)
-                    self._update(p.data, p.grad.data, state, lr)
+        update = self._update
+        grad_was_enabled = engine_state.grad_enabled  # no_grad() without its context manager's cost on the hot path
+        engine_state.grad_enabled = False
+        try:
+            for p, slots in zip(self.params, self.state):
+                grad = p.grad
+                if grad is not None:
+                    if not slots:
+                        slots["buf"] = np.empty_like(p.data)  # scratch space reused by every step
+                    update(p.data, grad.data, slots if tracer is None else tracer.traced_state(slots), lr)
+        finally:
+            engine_state.grad_enabled = grad_was_enabled
 
     def _update(self, p: np.ndarray, g: np.ndarray, state: dict[str, Any], lr: np.ndarray) -> None:
         """Update ``p`` in place from its gradient ``g``. ``lr`` is a 0-d array: multiply by it, never read it

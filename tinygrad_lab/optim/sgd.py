@@ -35,7 +35,8 @@ class SGD(Optimizer):
         self.momentum, self.nesterov, self.weight_decay, self.dampening = momentum, nesterov, weight_decay, dampening
 
     def _update(self, p: np.ndarray, g: np.ndarray, state: dict[str, Any], lr: np.ndarray) -> None:
-        g = self._with_weight_decay(p, g, state, self.weight_decay)
+        if self.weight_decay:
+            g = self._with_weight_decay(p, g, state, self.weight_decay)
         step = state["buf"]
         if self.momentum:
             b = state.get("momentum_buffer")
