@@ -385,11 +385,18 @@ def run_backward(
     return results if capture is not None else None
 
 
+@functools.cache
+def _tensor_class() -> type[Tensor]:
+    """Tensor, imported once on first use (tensor.py imports this module): cheaper than an import per call."""
+    from tinygrad_lab.engine.tensor import Tensor
+
+    return Tensor
+
+
 def _accumulate(current: Tensor | None, g: Any, wrap: bool) -> Tensor:
     """current + g as a new ``.grad``. The first gradient is copied: the engine passes one gradient to
     several inputs (b = x + y gives x and y the same array), and a .grad must be its owner's alone."""
-    from tinygrad_lab.engine.tensor import Tensor
-
+    Tensor = _tensor_class()
     if wrap:
         return g.clone() if current is None else current + g
     if current is None:
@@ -475,7 +482,7 @@ def grad(
 
 def seed_gradient(output: Tensor, gradient: Any, create_graph: bool) -> Any:
     """The starting gradient for ``output``: ones for a single element, else the given one, checked."""
-    from tinygrad_lab.engine.tensor import Tensor
+    Tensor = _tensor_class()
 
     if not output.requires_grad:
         raise RuntimeError(
@@ -488,7 +495,9 @@ def seed_gradient(output: Tensor, gradient: Any, create_graph: bool) -> Any:
                 f"backward: grad can be implicitly created only for single-element outputs, but the output "
                 f"has shape {output.shape}; pass gradient= (a tensor of that shape)"
             )
-        gradient = np.ones_like(output.data)
+        # ones_like is what a trace records; np.array is its faster twin when nothing is being recorded
+        data = output.data
+        gradient = np.ones_like(data) if state.tracing is not None else np.array(1, data.dtype).reshape(data.shape)
     else:
         if gradient.shape != output.shape if isinstance(gradient, Tensor) else np.shape(gradient) != output.shape:
             raise RuntimeError(

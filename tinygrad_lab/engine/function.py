@@ -61,24 +61,25 @@ class Function:
         """Run forward on the inputs' arrays; record a graph node when grad mode is on and an input needs grad."""
         ctx = cls.__new__(cls)
         mode = state  # one thread-local lookup for the three switches read below
-        if mode.tracing is None:
-            # numpy scalars become Python numbers: weak in type promotion, so float32 stays float32
-            arrays = [a.data if isinstance(a, Tensor) else a.item() if isinstance(a, np.generic) else a for a in args]
-        else:  # tl.compile is recording: parameters' data must be traced too
-            arrays = [
-                mode.tracing.tensor_data(a) if isinstance(a, Tensor) else a.item() if isinstance(a, np.generic) else a
-                for a in args
-            ]  # numpy scalars as in eager runs
+        tracer = mode.tracing  # tl.compile is recording: parameters' data must be traced too
+        arrays = []
+        needs = []
+        for a in args:  # one plain loop: cheaper than comprehensions for the one or two inputs of most ops
+            if isinstance(a, Tensor):
+                arrays.append(a.data if tracer is None else tracer.tensor_data(a))
+                needs.append(a.requires_grad)
+            else:  # numpy scalars become Python numbers: weak in type promotion, so float32 stays float32
+                arrays.append(a.item() if isinstance(a, np.generic) else a)
+                needs.append(False)
         try:
             raw = cls.forward(ctx, *arrays, **attrs)
         except (ValueError, TypeError, IndexError) as err:
             raise _op_error(cls, args, err) from err  # the cause keeps the frame in the op's forward
         out = raw if isinstance(raw, np.ndarray) else np.asarray(raw)  # numpy returns scalars for 0-d results
         if mode.grad_enabled:
-            needs = tuple([isinstance(a, Tensor) and a.requires_grad for a in args])
             if True in needs:
                 ctx.inputs = args
-                ctx.needs_input_grad = needs
+                ctx.needs_input_grad = tuple(needs)
                 ctx.attrs = attrs
                 ctx._out = raw
                 ctx._epoch = versions.now
