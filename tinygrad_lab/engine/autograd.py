@@ -14,6 +14,7 @@ numpy arrays and Tensors share, so the same code serves both.
 from __future__ import annotations
 
 import functools
+import itertools
 import threading
 import traceback
 from collections.abc import Callable, Iterable, Sequence
@@ -234,7 +235,7 @@ def _topological_order(roots: Iterable[Function]) -> list:
     order: list = []
     visited: set = set()
     rerouted = versions.rebound is not None
-    stack = [(root, False) for root in roots]
+    stack = list(zip(roots, itertools.repeat(False)))  # (node, expanded) pairs; no comprehension's frame
     while stack:
         node, expanded = stack.pop()
         if expanded:

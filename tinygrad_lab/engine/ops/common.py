@@ -33,6 +33,9 @@ def _normalize_axes(axis: int | Sequence[int] | None, ndim: int, op: str = "") -
 
 
 def _keepdims_shape(shape: tuple, axes: tuple) -> tuple:
+    """``shape`` with the reduced ``axes`` kept as 1s (all of them, the common case, without a loop)."""
+    if len(axes) == len(shape):
+        return (1,) * len(shape)
     return tuple(1 if i in axes else s for i, s in enumerate(shape))
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from tinygrad_lab.engine.function import Function
@@ -27,7 +29,7 @@ class Mean(Function):
     def forward(ctx, a, axis=None, keepdims=False):
         ctx.axes = _normalize_axes(axis, a.ndim)
         ctx.in_shape = a.shape
-        count = int(np.prod([a.shape[i] for i in ctx.axes]))
+        count = a.size if len(ctx.axes) == a.ndim else math.prod([a.shape[i] for i in ctx.axes])
         ctx.count = count or np.nan  # the mean over a size-0 axis is NaN (as torch), its gradient empty
         total = np.add.reduce(a, axis=ctx.axes, keepdims=keepdims)  # ndarray.mean, minus its Python overhead
         return np.true_divide(total, ctx.count, dtype=total.dtype if total.dtype.kind == "f" else np.float64)
