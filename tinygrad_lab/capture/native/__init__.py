@@ -15,7 +15,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from tinygrad_lab.capture.native.build import BuildError, cache_dir, cached, compiler, load
+from tinygrad_lab.capture.native.build import BuildError, cache_dir, cached, compiler, start
 from tinygrad_lab.capture.native.codegen import c_source, fuse
 from tinygrad_lab.capture.native.lowering import Lowering, Unsupported
 from tinygrad_lab.capture.native.runtime import NativeStep
@@ -63,9 +63,14 @@ def attach(
     if library is not None or not needs_c:
         return finish(library), "native", None
 
+    try:
+        compiling = start(source)  # the compiler starts now; the thread only waits for it
+    except BuildError as e:
+        return None, f"numpy ({e})", None
+
     def compile_in_background() -> None:
         try:
-            step = finish(load(source))
+            step = finish(compiling.finish())
         except BuildError as e:
             ready(None, f"numpy ({e})")
             return
