@@ -377,3 +377,32 @@ def test_two_processes_compiling_the_same_program_leave_one_whole_file(tmp_path)
     files = sorted(p.name for p in cache.iterdir())
     assert len(files) == 2 and files[0].endswith(".c") and files[1].endswith(".so")  # no temporary files left
     assert _load_elsewhere(source, cache) == [repr(tag), "False"]  # the file loads; nothing is compiled again
+
+
+def test_a_process_that_exits_while_its_step_compiles_leaves_the_program_cached(tmp_path):
+    """The compiler runs in its own process while the numpy replay steps; exiting before it is done waits
+    for it, so the next process finds the program in the cache and no temporary file stays behind."""
+    script = textwrap.dedent("""
+        import numpy as np
+        import tinygrad_lab as tl
+        w = tl.Tensor(np.ones((2, 2)), requires_grad=True)
+        def step(x):
+            w.grad = None
+            loss = (x @ w).tanh().sum()
+            loss.backward()
+            return loss
+        compiled = tl.compile(step)
+        for _ in range(3):
+            compiled(tl.Tensor(np.ones((3, 2))))
+        print(compiled.backend)
+    """)
+    env = dict(os.environ, TINYGRAD_LAB_CACHE=str(tmp_path))
+    first = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, env=env)
+    assert first.returncode == 0, first.stderr
+    if NO_COMPILER:
+        assert first.stdout.strip() == NO_COMPILER and not list(tmp_path.iterdir())
+        return
+    assert first.stdout.strip() == "numpy (while the native code compiles)"  # it exited before the compiler did
+    assert sorted(p.suffix for p in tmp_path.iterdir()) == [".c", ".so"]
+    second = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, env=env)
+    assert second.stdout.strip() == "native"  # from the cache, at the trace

@@ -53,15 +53,17 @@ class CompiledStep:
         self._eager_only: set = set()  # signatures whose replay failed the check: they run eagerly
         # What runs the last traced step: "native", "numpy (<why not native>)"; "eager" before any trace.
         self.backend = "eager (not traced yet)"
-        self._compiling: list = []  # threads compiling native code
+        self._compiling: list = []  # native code being compiled (native.Pending), polled before each call
 
     def wait(self) -> str:
         """Wait until native code being compiled is in use (or has failed); returns ``backend``."""
         while self._compiling:
-            self._compiling.pop().join()
+            self._compiling.pop().wait()
         return self.backend
 
     def __call__(self, *args: Any) -> Any:
+        if self._compiling:
+            self._compiling = [p for p in self._compiling if not p.poll()]
         key = _signature(args)
         entry = self._replays.get(key)
         if entry is not None:
@@ -159,15 +161,15 @@ class CompiledStep:
         if self.native:
             from tinygrad_lab.capture import native  # native imports the tracer: import it when first needed
 
-            def ready(step: Any, backend: str) -> None:  # from the thread that compiled the native code
+            def ready(step: Any, backend: str) -> None:  # once the native code is compiled
                 entry.native, self.backend = step, backend
                 entry.pending_check = entry.pending_check or step is not None and self.verify  # check it too
 
-            entry.native, self.backend, thread = native.attach(
+            entry.native, self.backend, pending = native.attach(
                 replay, output_slots, [s for _, s in grads + arg_grads], ready
             )
-            if thread is not None:
-                self._compiling.append(thread)
+            if pending is not None:
+                self._compiling.append(pending)
         for t, slot in grads + [(args[k], slot) for k, slot in arg_grads]:
             t.grad = Tensor._wrap(np.array(tracer.slots[slot].value))
         return _unflatten(structure, [np.array(tracer.slots[s].value) for s in output_slots]), entry
