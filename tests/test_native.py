@@ -192,6 +192,38 @@ def test_a_new_shape_traces_and_compiles_again():
     assert all((entry.native is not None) == (NO_COMPILER is None) for entry in compiled._replays.values())
 
 
+def test_calls_on_other_arrays_between_repeated_calls_each_step_on_their_own_data():
+    """A call with the same Tensors as the last replays without recomputing its signature: it must still
+    notice other Tensors, arrays in place of Tensors, a Tensor given a new array or a new shape in between,
+    and run.  Each step must equal the eager step's on the same calls."""
+    compiled_in_cache("sigmoid", "mse", "sgd")
+    _, _, step, x, y = lab_setup("sigmoid", "mse", "sgd", np.float64)
+    _, _, ref_step, _, _ = lab_setup("sigmoid", "mse", "sgd", np.float64)
+    compiled = tl.compile(step)
+
+    def ref(*args):
+        return ref_step(*[a if isinstance(a, tl.Tensor) else tl.Tensor(a) for a in args])
+
+    x2, y2 = tl.Tensor(x.data[::-1].copy()), tl.Tensor(y.data[::-1].copy())
+    half = (tl.Tensor(x.data[:10]), tl.Tensor(y.data[:10]))
+
+    def same(args):
+        a, b = compiled(*args), ref(*args)
+        assert_close(a[0].data, b[0].data, np.float64, "loss")
+        assert_close(a[1].data, b[1].data, np.float64, "pred")
+
+    for args in [(x, y)] * 4 + [(x2, y2), (x, y), (x, y), (x.data, y.data), (x, y), half, (x, y)]:
+        same(args)
+    assert compiled.backend == NATIVE
+    compiled.run(3, x2, y2), [ref(x2, y2) for _ in range(3)]
+    same((x, y))
+    x.data = x.data[::-1].copy()  # the same Tensor, another array
+    same((x, y)), same((x, y))
+    x.data = x.data[:10].copy()  # ... of another shape (as half's)
+    y.data = y.data[:10].copy()
+    same((x, y)), same((x, y))
+
+
 def compiled_in_cache(activation, loss, optimizer, dtype=np.float64):
     """Trace a setting's step and wait for its native code, so that the same program is in the cache."""
     _, _, step, x, y = lab_setup(activation, loss, optimizer, dtype)
