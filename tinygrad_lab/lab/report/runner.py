@@ -91,7 +91,9 @@ def run_all(
 ) -> dict[TrainConfig, dict]:
     """Every config through a process pool (or in this process for one worker); results keyed by config."""
     workers = max(1, min(workers or os.cpu_count() or 1, len(configs)))
-    jobs = sorted(((c, compile, log_every) for c in configs), key=lambda j: -_cost(j[0]))
+    # Slowest first; among runs of equal cost, one seed's runs before the next seed's: runs that differ only
+    # in their seed share one native program, and two workers starting them together would both compile it.
+    jobs = sorted(((c, compile, log_every) for c in configs), key=lambda j: (-_cost(j[0]), j[0].seed))
     results: dict[TrainConfig, dict] = {}
     done = 0
 
