@@ -259,6 +259,16 @@ def test_run_switches_to_native_code_when_it_is_compiled(monkeypatch, tmp_path):
     assert_close(losses, [ref(x, y)[0].item() for _ in range(50)], np.float64, "losses")
 
 
+def test_waiting_for_the_compiler_makes_every_step_after_the_trace_native(monkeypatch, tmp_path):
+    monkeypatch.setenv("TINYGRAD_LAB_CACHE", str(tmp_path))  # empty: the step has to compile
+    monkeypatch.setenv("TINYGRAD_LAB_NATIVE_WAIT", "1")
+    _, _, step, x, y = lab_setup("sigmoid", "mse", "adam", np.float64)
+    compiled = tl.compile(step)
+    compiled(x, y), compiled(x, y)  # warm-up, then the trace, which waits for the compiler
+    assert compiled.backend == NATIVE
+    assert all((entry.native is not None) == (NO_COMPILER is None) for entry in compiled._replays.values())
+
+
 def test_run_on_the_numpy_backend_and_eagerly_after_a_failed_check():
     _, _, step, x, y = lab_setup("relu", "mse", "momentum", np.float64)
     _, _, ref_step, _, _ = lab_setup("relu", "mse", "momentum", np.float64)

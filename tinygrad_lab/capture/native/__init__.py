@@ -5,7 +5,10 @@ called through ctypes on the replay's own buffers.
 ``attach(replay, ...)`` swaps the replay's function for the native one when it can and says which backend
 runs: "native", or "numpy (<why not>)" naming the unsupported operation or the missing compiler. A program
 not in the cache compiles in another process while the numpy replay runs the first steps.
-``TINYGRAD_LAB_NATIVE=0`` keeps the numpy replay.
+``TINYGRAD_LAB_NATIVE=0`` keeps the numpy replay. ``TINYGRAD_LAB_NATIVE_WAIT=1`` waits for the compiler
+instead: every step after the trace is native, so a run's result does not depend on how long the compiler
+took (a chaotic run, e.g. RMSprop near zero gradients, ends elsewhere when its first steps round as numpy
+does and the rest as the C code does).
 """
 
 from __future__ import annotations
@@ -65,6 +68,8 @@ def attach(
 
     try:
         compiling = start(source)
+        if os.environ.get("TINYGRAD_LAB_NATIVE_WAIT", "0") == "1":
+            return finish(compiling.finish()), "native", None
     except BuildError as e:
         return None, f"numpy ({e})", None
 
