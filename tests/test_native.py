@@ -192,6 +192,38 @@ def test_a_new_shape_traces_and_compiles_again():
     assert all((entry.native is not None) == (NO_COMPILER is None) for entry in compiled._replays.values())
 
 
+def test_calls_on_other_arrays_between_repeated_calls_each_step_on_their_own_data():
+    """A call with the same Tensors as the last replays without recomputing its signature: it must still
+    notice other Tensors, arrays in place of Tensors, a Tensor given a new array or a new shape in between,
+    and run.  Each step must equal the eager step's on the same calls."""
+    compiled_in_cache("sigmoid", "mse", "sgd")
+    _, _, step, x, y = lab_setup("sigmoid", "mse", "sgd", np.float64)
+    _, _, ref_step, _, _ = lab_setup("sigmoid", "mse", "sgd", np.float64)
+    compiled = tl.compile(step)
+
+    def ref(*args):
+        return ref_step(*[a if isinstance(a, tl.Tensor) else tl.Tensor(a) for a in args])
+
+    x2, y2 = tl.Tensor(x.data[::-1].copy()), tl.Tensor(y.data[::-1].copy())
+    half = (tl.Tensor(x.data[:10]), tl.Tensor(y.data[:10]))
+
+    def same(args):
+        a, b = compiled(*args), ref(*args)
+        assert_close(a[0].data, b[0].data, np.float64, "loss")
+        assert_close(a[1].data, b[1].data, np.float64, "pred")
+
+    for args in [(x, y)] * 4 + [(x2, y2), (x, y), (x, y), (x.data, y.data), (x, y), half, (x, y)]:
+        same(args)
+    assert compiled.backend == NATIVE
+    compiled.run(3, x2, y2), [ref(x2, y2) for _ in range(3)]
+    same((x, y))
+    x.data = x.data[::-1].copy()  # the same Tensor, another array
+    same((x, y)), same((x, y))
+    x.data = x.data[:10].copy()  # ... of another shape (as half's)
+    y.data = y.data[:10].copy()
+    same((x, y)), same((x, y))
+
+
 def compiled_in_cache(activation, loss, optimizer, dtype=np.float64):
     """Trace a setting's step and wait for its native code, so that the same program is in the cache."""
     _, _, step, x, y = lab_setup(activation, loss, optimizer, dtype)
@@ -225,6 +257,16 @@ def test_run_switches_to_native_code_when_it_is_compiled(monkeypatch, tmp_path):
     losses = np.concatenate([losses, compiled.run(48, x, y)])
     ref = tl.compile(ref_step, native=False)
     assert_close(losses, [ref(x, y)[0].item() for _ in range(50)], np.float64, "losses")
+
+
+def test_waiting_for_the_compiler_makes_every_step_after_the_trace_native(monkeypatch, tmp_path):
+    monkeypatch.setenv("TINYGRAD_LAB_CACHE", str(tmp_path))  # empty: the step has to compile
+    monkeypatch.setenv("TINYGRAD_LAB_NATIVE_WAIT", "1")
+    _, _, step, x, y = lab_setup("sigmoid", "mse", "adam", np.float64)
+    compiled = tl.compile(step)
+    compiled(x, y), compiled(x, y)  # warm-up, then the trace, which waits for the compiler
+    assert compiled.backend == NATIVE
+    assert all((entry.native is not None) == (NO_COMPILER is None) for entry in compiled._replays.values())
 
 
 def test_run_on_the_numpy_backend_and_eagerly_after_a_failed_check():
@@ -377,3 +419,32 @@ def test_two_processes_compiling_the_same_program_leave_one_whole_file(tmp_path)
     files = sorted(p.name for p in cache.iterdir())
     assert len(files) == 2 and files[0].endswith(".c") and files[1].endswith(".so")  # no temporary files left
     assert _load_elsewhere(source, cache) == [repr(tag), "False"]  # the file loads; nothing is compiled again
+
+
+def test_a_process_that_exits_while_its_step_compiles_leaves_the_program_cached(tmp_path):
+    """The compiler runs in its own process while the numpy replay steps; exiting before it is done waits
+    for it, so the next process finds the program in the cache and no temporary file stays behind."""
+    script = textwrap.dedent("""
+        import numpy as np
+        import tinygrad_lab as tl
+        w = tl.Tensor(np.ones((2, 2)), requires_grad=True)
+        def step(x):
+            w.grad = None
+            loss = (x @ w).tanh().sum()
+            loss.backward()
+            return loss
+        compiled = tl.compile(step)
+        for _ in range(3):
+            compiled(tl.Tensor(np.ones((3, 2))))
+        print(compiled.backend)
+    """)
+    env = dict(os.environ, TINYGRAD_LAB_CACHE=str(tmp_path))
+    first = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, env=env)
+    assert first.returncode == 0, first.stderr
+    if NO_COMPILER:
+        assert first.stdout.strip() == NO_COMPILER and not list(tmp_path.iterdir())
+        return
+    assert first.stdout.strip() == "numpy (while the native code compiles)"  # it exited before the compiler did
+    assert sorted(p.suffix for p in tmp_path.iterdir()) == [".c", ".so"]
+    second = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, env=env)
+    assert second.stdout.strip() == "native"  # from the cache, at the trace

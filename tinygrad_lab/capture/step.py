@@ -53,15 +53,23 @@ class CompiledStep:
         self._eager_only: set = set()  # signatures whose replay failed the check: they run eagerly
         # What runs the last traced step: "native", "numpy (<why not native>)"; "eager" before any trace.
         self.backend = "eager (not traced yet)"
-        self._compiling: list = []  # threads compiling native code
+        self._compiling: list = []  # native code being compiled (native.Pending), polled before each call
+        self._last: _Last | None = None  # the last replayed call, when its arguments were all Tensors
 
     def wait(self) -> str:
         """Wait until native code being compiled is in use (or has failed); returns ``backend``."""
         while self._compiling:
-            self._compiling.pop().join()
+            self._compiling.pop().wait()
         return self.backend
 
     def __call__(self, *args: Any) -> Any:
+        if self._compiling:
+            self._compiling = [p for p in self._compiling if not p.poll()]
+        last = self._last
+        if last is not None and last.holds(args):  # the same Tensors and arrays as the last replay
+            last.run()
+            return last.entry.call_after_run(args)
+        self._last = None  # (this call may point the native step at other arrays)
         key = _signature(args)
         entry = self._replays.get(key)
         if entry is not None:
@@ -71,7 +79,10 @@ class CompiledStep:
             else:
                 if entry.pending_check:
                     return self._check(key, entry, args)
-                return entry.call(args)
+                result = entry.call(args)
+                if all(isinstance(a, Tensor) for a in args):
+                    self._last = _Last(entry, args)
+                return result
         if key in self._eager_only:
             return self.fn(*args)
         calls = self._calls.get(key, 0)
@@ -86,6 +97,7 @@ class CompiledStep:
         """``n`` steps on the same arguments; returns the first output (the loss) of each, as float64. Once the
         step is traced and checked, the native backend runs all remaining steps in one call."""
         losses = np.empty(n)
+        self._last = None
         key = _signature(args)
         for i in range(n):
             entry = self._replays.get(key)
@@ -159,15 +171,15 @@ class CompiledStep:
         if self.native:
             from tinygrad_lab.capture import native  # native imports the tracer: import it when first needed
 
-            def ready(step: Any, backend: str) -> None:  # from the thread that compiled the native code
+            def ready(step: Any, backend: str) -> None:  # once the native code is compiled
                 entry.native, self.backend = step, backend
                 entry.pending_check = entry.pending_check or step is not None and self.verify  # check it too
 
-            entry.native, self.backend, thread = native.attach(
+            entry.native, self.backend, pending = native.attach(
                 replay, output_slots, [s for _, s in grads + arg_grads], ready
             )
-            if thread is not None:
-                self._compiling.append(thread)
+            if pending is not None:
+                self._compiling.append(pending)
         for t, slot in grads + [(args[k], slot) for k, slot in arg_grads]:
             t.grad = Tensor._wrap(np.array(tracer.slots[slot].value))
         return _unflatten(structure, [np.array(tracer.slots[s].value) for s in output_slots]), entry
@@ -176,6 +188,7 @@ class CompiledStep:
         """Run the replay and an eager step from the same state; they must agree (written arrays, gradients,
         outputs). If they do not, the replay is dropped and calls with this signature run eagerly."""
         entry.pending_check = False
+        self._last = None
         slots = entry.replay.tracer.slots
         written = [s.value for s in slots if s.kind == "external" and s.written]
         arrays_in = [a.data if isinstance(a, Tensor) else a for a in args if isinstance(a, (Tensor, np.ndarray))]
@@ -220,6 +233,33 @@ class CompiledStep:
         return eager
 
 
+class _Last:
+    """The Tensors of the last replayed call and what its signature depended on: a call with the same
+    Tensors, holding the same arrays (same shape and dtype), the same requires_grad, and parameters that
+    still hold the replay's arrays, replays again without computing its signature."""
+
+    def __init__(self, entry: _Entry, args: tuple):
+        self.entry, self.size = entry, len(args)
+        arrays = tuple(a.data for a in args)
+        run = entry.native.bound_to(arrays) if entry.native is not None else None
+        self.run: Callable[[], Any] = run or (lambda: entry.replay.run(*arrays))  # one step on these arrays
+        self.items = [(a, a.data, a.data.shape, a.data.dtype, a.requires_grad) for a in args]
+
+    def holds(self, args: tuple) -> bool:
+        """Whether ``args`` is the last call's again (a plain loop: the cheapest way Python has to check)."""
+        if len(args) != self.size or self.entry.pending_check:
+            return False
+        for a, (t, data, shape, dtype, grad) in zip(args, self.items):
+            if a is not t or a.data is not data or data.shape != shape or data.dtype is not dtype:
+                return False
+            if a.requires_grad is not grad:
+                return False
+        for t, data in self.entry.tensors:
+            if t.data is not data:
+                return False
+        return True
+
+
 class _Entry:
     """One replay and what a call needs around it: where outputs and the gradients of parameters and
     arguments are."""
@@ -253,6 +293,9 @@ class _Entry:
         if self.structure == "tensor":
             return wrap(self.outputs[0].copy())
         if self.flat_tuple:
+            if len(self.outputs) == 2:  # (loss, pred): without a comprehension's frame
+                first, second = self.outputs
+                return wrap(first.copy()), wrap(second.copy())
             return tuple([wrap(o.copy()) for o in self.outputs])
         return _unflatten(self.structure, [o.copy() for o in self.outputs])
 

@@ -48,13 +48,16 @@ def _fusable(lowering: Lowering, group: list, node: Node) -> bool:
 def _drop_dead_stores(lowering: Lowering, groups: list) -> None:
     """An elementwise result read only inside its own loop, right after it is written, needs no store; nor
     does one that a later node of the same loop overwrites at the same element."""
+    every = [Access(buf, 0, (), (), np.dtype(np.float64)) for buf in range(len(lowering.table))]
+    near: dict = {}  # buffer -> the buffers that may share its memory (which depends on the buffers only)
     uses: dict = {}
     for g, group in enumerate(groups):
         for node in group if isinstance(group, list) else [group]:
-            for a in node.reads() + [node.out]:
-                for buf in range(len(lowering.table)):
-                    if buf == a.buf or lowering.may_overlap(a, Access(buf, 0, (), (), a.dtype)):
-                        uses.setdefault(buf, set()).add(g)
+            for b in {a.buf for a in node.reads() + [node.out]}:
+                if b not in near:
+                    near[b] = [other.buf for other in every if lowering.may_overlap(every[b], other)]
+                for buf in near[b]:
+                    uses.setdefault(buf, set()).add(g)
     for g, group in enumerate(groups):
         if not isinstance(group, list):
             continue
@@ -190,9 +193,21 @@ def emit_matmul(node: Node) -> list[str]:
 # exp(x) = 2^k exp(r) with r = x - k ln2 (|r| <= ln2/2, ln2 in two parts), exp(r) from its Taylor polynomial of
 # degree 13 (truncation below 1e-17 relative), 2^k applied in two halves so that subnormal results round once.
 # Branch-free, so loops calling it vectorize; within 1 ulp of the C library's exp (as numpy's own exp is).
-_PRELUDE = r"""#include <math.h>
-#include <stdint.h>
-#include <string.h>
+# No #include: the few declarations the code needs are written out, which saves the compiler a tenth of its
+# time on a small program (parsing the C library's headers).
+_PRELUDE = r"""typedef unsigned long long uint64_t;
+typedef long long int64_t;
+typedef int int32_t;
+double log(double); float logf(float); double tanh(double); float tanhf(float);
+double sqrt(double); float sqrtf(float); double expm1(double); float expm1f(float);
+double log1p(double); float log1pf(float); double fabs(double); float fabsf(float);
+double pow(double, double); float powf(float, float);
+#define isnan __builtin_isnan
+#define isinf __builtin_isinf
+#define isfinite __builtin_isfinite
+#define INFINITY __builtin_inf()
+#define NAN __builtin_nan("")
+#define memcpy __builtin_memcpy
 static inline uint64_t tl_bits(double x) { uint64_t u; memcpy(&u, &x, 8); return u; }
 static inline double tl_pow2(double k) {  /* 2^k for an integer-valued k in [-1022, 1023] */
   uint64_t u = ((tl_bits(k + 0x1.8p52) & 0xfffffffffffffULL) - 0x8000000000000ULL + 1023) << 52;

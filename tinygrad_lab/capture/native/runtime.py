@@ -4,6 +4,8 @@ segments, and numpy's BLAS for the large matmuls between them."""
 from __future__ import annotations
 
 import ctypes
+import functools
+import operator
 from collections.abc import Callable
 from typing import Any
 
@@ -41,7 +43,8 @@ class NativeStep:
         for kind, what in segments:
             if kind == "c":
                 fn = getattr(lib, f"tl_{what}")
-                fn.argtypes, fn.restype = [ctypes.c_void_p], ctypes.c_int
+                # No argtypes: ctypes passes the table (an array) as its address, the cheapest call it has.
+                fn.argtypes, fn.restype = None, ctypes.c_int
                 self.segments.append(_c_segment(fn, self.table))
             else:
                 self.segments.append(self._blas(what, table))
@@ -82,7 +85,7 @@ class NativeStep:
         the step writes into an argument that is not C-contiguous. The arrays of the last call stay
         referenced, so when the same objects come again their memory is where it was."""
         bound = self._bound
-        if len(bound) == len(args) and all(a is b for a, b in zip(args, bound)):
+        if len(bound) == len(args) and all(map(operator.is_, args, bound)):
             return args
         if not all(a.flags.c_contiguous for a in args):
             if self.writes_inputs:
@@ -95,6 +98,9 @@ class NativeStep:
         return args
 
     def __call__(self, *args: np.ndarray) -> None:
+        if self._single is not None and len(args) == len(self._bound) and all(map(operator.is_, args, self._bound)):
+            self._single(self.table)  # the arrays of the last call again: the table already points at them
+            return
         bound = self._bind(args)
         if bound is None:
             self.numpy_run(*args)
@@ -104,6 +110,13 @@ class NativeStep:
             return
         for segment in self.segments:
             segment(bound)
+
+    def bound_to(self, args: tuple) -> Callable[[], Any] | None:
+        """One step on exactly the arrays the table points at now, as a call with nothing left to check
+        (None unless ``args`` are those arrays and the step is one C segment)."""
+        if self._single is None or len(args) != len(self._bound) or not all(map(operator.is_, args, self._bound)):
+            return None
+        return functools.partial(self._single, self.table)
 
     def run(self, n: int, args: tuple, losses: np.ndarray) -> None:
         """n steps on the same arguments, the loss of each into ``losses`` (float64, length n): in one native

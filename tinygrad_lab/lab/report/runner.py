@@ -33,8 +33,16 @@ def run_one(job: tuple[TrainConfig, bool, int]) -> dict:
     """Train one config (quietly) and return what the report needs: final numbers, thinned curves, the
     log lines the lab would have printed, predictions, the trained weights and how far they moved."""
     config, compile, log_every = job
-    with np.errstate(all="ignore"):  # a diverging run (lr 1, relu) overflows: that is a result, not an error
-        run = runs.run(config, quiet=True, compile=compile)
+    waits = os.environ.get("TINYGRAD_LAB_NATIVE_WAIT")
+    os.environ["TINYGRAD_LAB_NATIVE_WAIT"] = "1"  # every run native from its trace on, cached program or not
+    try:
+        with np.errstate(all="ignore"):  # a diverging run (lr 1, relu) overflows: that is a result, not an error
+            run = runs.run(config, quiet=True, compile=compile)
+    finally:
+        if waits is None:
+            del os.environ["TINYGRAD_LAB_NATIVE_WAIT"]
+        else:
+            os.environ["TINYGRAD_LAB_NATIVE_WAIT"] = waits
     h = run.history
     every = log_every if config.batch_size is None else 1  # a minibatch run logs every epoch, as train does
     idx = _curve_index(h.epochs)
@@ -91,7 +99,9 @@ def run_all(
 ) -> dict[TrainConfig, dict]:
     """Every config through a process pool (or in this process for one worker); results keyed by config."""
     workers = max(1, min(workers or os.cpu_count() or 1, len(configs)))
-    jobs = sorted(((c, compile, log_every) for c in configs), key=lambda j: -_cost(j[0]))
+    # Slowest first; among runs of equal cost, one seed's runs before the next seed's: runs that differ only
+    # in their seed share one native program, and two workers starting them together would both compile it.
+    jobs = sorted(((c, compile, log_every) for c in configs), key=lambda j: (-_cost(j[0]), j[0].seed))
     results: dict[TrainConfig, dict] = {}
     done = 0
 
