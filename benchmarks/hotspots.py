@@ -72,10 +72,8 @@ def _name(file: str, line: int, func: str) -> str:
 def profile(key: str = "eager_nn", epochs: int = 2000, top: int = 15, smoke: bool = False) -> Profile:
     """Profile ``epochs`` epochs of an implementation at S1 (after 5 unprofiled warm-up epochs)."""
     runner = BY_KEY[key].build(make_problem(sizes_for(["S1"], smoke)[0]))
-    for k in range(5):  # past tl.compile's warm-up, trace, native compile and verification calls
+    for _ in range(5):  # past tl.compile's warm-up, trace (and native compile) and verification calls
         runner.step()
-        if k == 1 and hasattr(runner.compiled, "wait"):
-            runner.compiled.wait()
     step = runner.step
     profiler = cProfile.Profile()
     profiler.enable()

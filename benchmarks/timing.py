@@ -126,8 +126,6 @@ def check(impl: Impl, problem: Problem, reference_weights: list[np.ndarray]) -> 
         runner.prepare()
         for _ in range(CHECK_STEPS):
             (runner.single or runner.step)()
-        if hasattr(runner.compiled, "wait"):  # native code compiling: the warm-up then runs (and checks) it
-            runner.compiled.wait()
         diff = max_weight_diff(runner.weights(), reference_weights)
     except Exception as exc:  # noqa: BLE001  (a broken implementation is reported, not fatal)
         return Row(impl, "error", detail=f"{type(exc).__name__}: {exc}"[:200]), None

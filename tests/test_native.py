@@ -113,7 +113,7 @@ def test_each_native_step_equals_the_numpy_replay_and_eager(activation, loss, op
         for _model, _opt, fn, x, y in runs.values():
             fn(x, y)
         if _ == 1:
-            assert runs["native"][2].wait() == NATIVE
+            assert runs["native"][2].backend == NATIVE  # compiled at the trace
     for epoch in range(5):
         reference = runs["native"]
         for name in ("numpy", "eager"):  # start every step from the native run's state
@@ -167,7 +167,6 @@ def test_tensor_ops_natively_equal_the_numpy_replay(name, dtype):
         fn = tl.compile(step, native=backend == "native")
         for _ in range(2):  # warm-up, trace
             fn(tl.Tensor(x0))
-        fn.wait()
         losses = [fn(tl.Tensor(x0)).data.copy() for _ in range(5)]  # the check against eager, then replays
         results[backend] = (losses, w.data.copy(), w.grad.data.copy(), fn.backend)
     assert results["native"][3] == NATIVE
@@ -181,9 +180,7 @@ def test_a_new_shape_traces_and_compiles_again():
     ref_model, _, ref_step, _, _ = lab_setup("sigmoid", "mse", "sgd", np.float64)
     ref = tl.compile(ref_step, native=False)
     for xs, ys in [(x, y), (tl.Tensor(x.data[:10]), tl.Tensor(y.data[:10]))]:
-        for k in range(6):
-            if k == 2:
-                compiled.wait()
+        for _ in range(6):
             a, b = compiled(xs, ys), ref(xs, ys)
             assert_close(a[0].data, b[0].data, np.float64, "loss")
             assert_close(a[1].data, b[1].data, np.float64, "pred")
@@ -225,11 +222,11 @@ def test_calls_on_other_arrays_between_repeated_calls_each_step_on_their_own_dat
 
 
 def compiled_in_cache(activation, loss, optimizer, dtype=np.float64):
-    """Trace a setting's step and wait for its native code, so that the same program is in the cache."""
+    """Trace a setting's step (which compiles its native code), so that the same program is in the cache."""
     _, _, step, x, y = lab_setup(activation, loss, optimizer, dtype)
     compiled = tl.compile(step)
     compiled(x, y), compiled(x, y)
-    assert compiled.wait() == NATIVE
+    assert compiled.backend == NATIVE
 
 
 def test_run_gives_the_losses_of_n_single_steps():
@@ -246,27 +243,21 @@ def test_run_gives_the_losses_of_n_single_steps():
     assert_close(losses, expected, np.float64, "losses")
 
 
-def test_run_switches_to_native_code_when_it_is_compiled(monkeypatch, tmp_path):
-    monkeypatch.setenv("TINYGRAD_LAB_CACHE", str(tmp_path))  # empty: the step compiles while numpy runs
-    _, _, step, x, y = lab_setup("sigmoid", "bce", "momentum", np.float64)
-    _, _, ref_step, _, _ = lab_setup("sigmoid", "bce", "momentum", np.float64)
-    compiled = tl.compile(step)
-    losses = compiled.run(2, x, y)
-    assert compiled.backend == (NO_COMPILER or "numpy (while the native code compiles)")
-    assert compiled.wait() == NATIVE
-    losses = np.concatenate([losses, compiled.run(48, x, y)])
-    ref = tl.compile(ref_step, native=False)
-    assert_close(losses, [ref(x, y)[0].item() for _ in range(50)], np.float64, "losses")
-
-
-def test_waiting_for_the_compiler_makes_every_step_after_the_trace_native(monkeypatch, tmp_path):
+def test_an_uncached_program_compiles_at_the_trace_so_the_numbers_do_not_depend_on_the_cache(monkeypatch, tmp_path):
+    """Every step after the trace is native whether the program was cached or not: a chaotic run would
+    otherwise end elsewhere when its first steps rounded as numpy does while the compiler ran."""
     monkeypatch.setenv("TINYGRAD_LAB_CACHE", str(tmp_path))  # empty: the step has to compile
-    monkeypatch.setenv("TINYGRAD_LAB_NATIVE_WAIT", "1")
-    _, _, step, x, y = lab_setup("sigmoid", "mse", "adam", np.float64)
-    compiled = tl.compile(step)
-    compiled(x, y), compiled(x, y)  # warm-up, then the trace, which waits for the compiler
-    assert compiled.backend == NATIVE
-    assert all((entry.native is not None) == (NO_COMPILER is None) for entry in compiled._replays.values())
+    runs = []
+    for _ in range(2):  # compiled into the empty cache, then loaded from it
+        _, _, step, x, y = lab_setup("sigmoid", "bce", "momentum", np.float64)
+        compiled = tl.compile(step)
+        losses = compiled.run(2, x, y)
+        assert compiled.backend == NATIVE
+        runs.append(np.concatenate([losses, compiled.run(48, x, y)]))
+    np.testing.assert_array_equal(runs[0], runs[1])
+    _, _, ref_step, _, _ = lab_setup("sigmoid", "bce", "momentum", np.float64)
+    ref = tl.compile(ref_step, native=False)
+    assert_close(runs[0], [ref(x, y)[0].item() for _ in range(50)], np.float64, "losses")
 
 
 def test_run_on_the_numpy_backend_and_eagerly_after_a_failed_check():
@@ -287,7 +278,7 @@ def test_the_third_call_still_checks_the_native_step_against_eager():
     compiled = tl.compile(step)
     compiled(tl.Tensor(np.ones((3, 2))))
     compiled(tl.Tensor(np.ones((3, 2))))
-    assert compiled.wait() == NATIVE
+    assert compiled.backend == NATIVE
     with pytest.raises(CaptureError, match="disagrees with eager"):
         compiled(tl.Tensor(np.ones((3, 2))))
 
@@ -312,13 +303,13 @@ def test_without_a_compiler_the_numpy_replay_runs_and_says_why(monkeypatch, tmp_
     model, _, step, x, y = lab_setup("sigmoid", "mse", "sgd", np.float64)
     compiled = tl.compile(step)
     losses = compiled.run(5, x, y)
-    assert compiled.wait().startswith("numpy (no C compiler: CC=")
+    assert compiled.backend.startswith("numpy (no C compiler: CC=")
     monkeypatch.delenv("CC")
     monkeypatch.setenv("PATH", str(tmp_path))  # no cc, gcc or clang there
     _, _, step2, x2, y2 = lab_setup("sigmoid", "mse", "sgd", np.float64)
     compiled2 = tl.compile(step2)
     np.testing.assert_array_equal(compiled2.run(5, x2, y2), losses)
-    assert compiled2.wait() == "numpy (no C compiler: none of cc, gcc, clang is on PATH and CC is not set)"
+    assert compiled2.backend == "numpy (no C compiler: none of cc, gcc, clang is on PATH and CC is not set)"
 
 
 def test_an_unsupported_operation_is_named_and_the_numpy_replay_runs():
@@ -421,9 +412,9 @@ def test_two_processes_compiling_the_same_program_leave_one_whole_file(tmp_path)
     assert _load_elsewhere(source, cache) == [repr(tag), "False"]  # the file loads; nothing is compiled again
 
 
-def test_a_process_that_exits_while_its_step_compiles_leaves_the_program_cached(tmp_path):
-    """The compiler runs in its own process while the numpy replay steps; exiting before it is done waits
-    for it, so the next process finds the program in the cache and no temporary file stays behind."""
+def test_a_process_compiles_into_the_cache_and_the_next_process_loads_it(tmp_path):
+    """The first process compiles at the trace and leaves the program and its source in the cache (no
+    temporary file); the next finds it there."""
     script = textwrap.dedent("""
         import numpy as np
         import tinygrad_lab as tl
@@ -444,7 +435,7 @@ def test_a_process_that_exits_while_its_step_compiles_leaves_the_program_cached(
     if NO_COMPILER:
         assert first.stdout.strip() == NO_COMPILER and not list(tmp_path.iterdir())
         return
-    assert first.stdout.strip() == "numpy (while the native code compiles)"  # it exited before the compiler did
+    assert first.stdout.strip() == "native"  # compiled at the trace
     assert sorted(p.suffix for p in tmp_path.iterdir()) == [".c", ".so"]
     second = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, env=env)
     assert second.stdout.strip() == "native"  # from the cache, at the trace

@@ -4,7 +4,6 @@ seeds give the same text, and the prose and verdicts follow the numbers."""
 import contextlib
 import io
 import math
-import os
 import re
 import xml.etree.ElementTree as ET
 
@@ -377,22 +376,3 @@ def test_no_activation_section_shows_the_network_is_one_linear_map(monkeypatch):
     text = "\n".join(prose.section_noact(context(cells), section))
     gap = float(re.search(r"equal x @ W1ᵀ W2ᵀ W3ᵀ to within (\S+)\.", text).group(1))
     assert gap < 1e-12
-
-
-def test_report_runs_wait_for_the_compiler_and_leave_the_environment_as_it_was(monkeypatch):
-    """A report run waits for the C compiler rather than running its first steps on the numpy replay
-    meanwhile (the numpy steps and the check on switching differ in the last bits, which a chaotic run,
-    RMSprop, grows into another result): its result does not depend on the cache."""
-    seen = []
-    real_run = runs.run
-
-    def run(*args, **kwargs):
-        seen.append(os.environ.get("TINYGRAD_LAB_NATIVE_WAIT"))
-        return real_run(*args, **kwargs)
-
-    monkeypatch.setattr(runner.runs, "run", run)
-    monkeypatch.delenv("TINYGRAD_LAB_NATIVE_WAIT", raising=False)
-    runner.run_one((TrainConfig(task="xor", epochs=5), True, 1))
-    monkeypatch.setenv("TINYGRAD_LAB_NATIVE_WAIT", "0")
-    runner.run_one((TrainConfig(task="xor", epochs=5), True, 1))
-    assert seen == ["1", "1"] and os.environ["TINYGRAD_LAB_NATIVE_WAIT"] == "0"

@@ -53,18 +53,9 @@ class CompiledStep:
         self._eager_only: set = set()  # signatures whose replay failed the check: they run eagerly
         # What runs the last traced step: "native", "numpy (<why not native>)"; "eager" before any trace.
         self.backend = "eager (not traced yet)"
-        self._compiling: list = []  # native code being compiled (native.Pending), polled before each call
         self._last: _Last | None = None  # the last replayed call, when its arguments were all Tensors
 
-    def wait(self) -> str:
-        """Wait until native code being compiled is in use (or has failed); returns ``backend``."""
-        while self._compiling:
-            self._compiling.pop().wait()
-        return self.backend
-
     def __call__(self, *args: Any) -> Any:
-        if self._compiling:
-            self._compiling = [p for p in self._compiling if not p.poll()]
         last = self._last
         if last is not None and last.holds(args):  # the same Tensors and arrays as the last replay
             last.run()
@@ -171,15 +162,7 @@ class CompiledStep:
         if self.native:
             from tinygrad_lab.capture import native  # native imports the tracer: import it when first needed
 
-            def ready(step: Any, backend: str) -> None:  # once the native code is compiled
-                entry.native, self.backend = step, backend
-                entry.pending_check = entry.pending_check or step is not None and self.verify  # check it too
-
-            entry.native, self.backend, pending = native.attach(
-                replay, output_slots, [s for _, s in grads + arg_grads], ready
-            )
-            if pending is not None:
-                self._compiling.append(pending)
+            entry.native, self.backend = native.attach(replay, output_slots, [s for _, s in grads + arg_grads])
         for t, slot in grads + [(args[k], slot) for k, slot in arg_grads]:
             t.grad = Tensor._wrap(np.array(tracer.slots[slot].value))
         return _unflatten(structure, [np.array(tracer.slots[s].value) for s in output_slots]), entry

@@ -91,52 +91,18 @@ def _key(source: str, command: list[str]) -> str:
 def load(source: str) -> Library:
     """The compiled program for a C source, from the cache or freshly compiled into it."""
     found = cached(source)
-    return found if found is not None else start(source).finish()
+    return found if found is not None else _compile(source)
 
 
-class Compiling:
-    """A compiler process under way (``start``); ``finish()`` waits for it and loads the program. The
-    process is started by the caller, so a thread that only waits in ``finish`` needs no interpreter time
-    (the Python lock) before the compiler runs."""
-
-    def __init__(self, process: subprocess.Popen, command: str, key: str, tmp: str, c_file: str, began: float):
-        self.process, self.command, self.key, self.began = process, command, key, began
-        self.tmp, self.c_file = tmp, c_file  # the program and its source under temporary names
-
-    def finish(self) -> Library:
-        """Wait for the compiler, load its program under its unique name (a stale mapping of the cache path
-        cannot answer), then rename both files into the cache; a failure leaves no file behind."""
-        tmp, c_file, key = self.tmp, self.c_file, self.key
-        directory = Path(tmp).parent
-        path = directory / f"{key}.so"
-        try:
-            try:
-                _, stderr = self.process.communicate(timeout=300)
-            except subprocess.TimeoutExpired as e:
-                self.process.kill()
-                self.process.communicate()
-                raise BuildError(f"C compiler {self.command} did not run: {e}") from e
-            if self.process.returncode != 0:
-                first = (stderr.strip().splitlines() or ["no message"])[0]
-                raise BuildError(f"C compiler {self.command} failed: {first}")
-            lib = _open(Path(tmp), key)
-            if lib is None:
-                raise BuildError(f"the compiled program {tmp} does not load")
-            os.replace(tmp, path)
-            os.replace(c_file, directory / f"{key}.c")
-        finally:
-            for leftover in (tmp, c_file):
-                if os.path.exists(leftover):
-                    os.unlink(leftover)
-        return Library(lib, path, time.perf_counter() - self.began)
-
-
-def start(source: str) -> Compiling:
-    """Start compiling a C source into the cache (the caller has found it missing there)."""
+def _compile(source: str) -> Library:
+    """Compile a C source under a temporary name, load it under that unique name (a stale mapping of the
+    cache path cannot answer), then rename the program and its source into the cache; a failure leaves no
+    file behind, and two processes compiling the same program at once each rename a whole file."""
     command = compiler()
     key = _key(source, command)
     source += f'const char {_KEY_SYMBOL}[] = "{key}";\n'
     directory = cache_dir()
+    path = directory / f"{key}.so"
     try:
         directory.mkdir(parents=True, exist_ok=True)
     except OSError as e:
@@ -146,21 +112,30 @@ def start(source: str) -> Compiling:
     os.close(fd)
     c_file = tmp[:-3] + ".c"
     try:
-        with open(c_file, "w") as f:
-            f.write(source)
-        process = subprocess.Popen(
-            [*command, *FLAGS, "-o", tmp, c_file, "-lm"],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-    except OSError as e:
+        Path(c_file).write_text(source)
+        try:
+            done = subprocess.run(
+                [*command, *FLAGS, "-o", tmp, c_file, "-lm"],
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+                text=True,
+                timeout=300,
+            )
+        except (OSError, subprocess.TimeoutExpired) as e:
+            raise BuildError(f"C compiler {command[0]} did not run: {e}") from e
+        if done.returncode != 0:
+            first = (done.stderr.strip().splitlines() or ["no message"])[0]
+            raise BuildError(f"C compiler {command[0]} failed: {first}")
+        lib = _open(Path(tmp), key)
+        if lib is None:
+            raise BuildError(f"the compiled program {tmp} does not load")
+        os.replace(tmp, path)
+        os.replace(c_file, directory / f"{key}.c")
+    finally:
         for leftover in (tmp, c_file):
             if os.path.exists(leftover):
                 os.unlink(leftover)
-        raise BuildError(f"C compiler {command[0]} did not run: {e}") from e
-    return Compiling(process, command[0], key, tmp, c_file, began)
+    return Library(lib, path, time.perf_counter() - began)
 
 
 @functools.cache

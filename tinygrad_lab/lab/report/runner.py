@@ -33,16 +33,8 @@ def run_one(job: tuple[TrainConfig, bool, int]) -> dict:
     """Train one config (quietly) and return what the report needs: final numbers, thinned curves, the
     log lines the lab would have printed, predictions, the trained weights and how far they moved."""
     config, compile, log_every = job
-    waits = os.environ.get("TINYGRAD_LAB_NATIVE_WAIT")
-    os.environ["TINYGRAD_LAB_NATIVE_WAIT"] = "1"  # every run native from its trace on, cached program or not
-    try:
-        with np.errstate(all="ignore"):  # a diverging run (lr 1, relu) overflows: that is a result, not an error
-            run = runs.run(config, quiet=True, compile=compile)
-    finally:
-        if waits is None:
-            del os.environ["TINYGRAD_LAB_NATIVE_WAIT"]
-        else:
-            os.environ["TINYGRAD_LAB_NATIVE_WAIT"] = waits
+    with np.errstate(all="ignore"):  # a diverging run (lr 1, relu) overflows: that is a result, not an error
+        run = runs.run(config, quiet=True, compile=compile)
     h = run.history
     every = log_every if config.batch_size is None else 1  # a minibatch run logs every epoch, as train does
     idx = _curve_index(h.epochs)
