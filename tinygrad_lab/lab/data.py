@@ -10,8 +10,9 @@ None for the generator ``tl.manual_seed`` sets (the same default every tinygrad_
     x, y = data.load_task("moons", rng=0)      # by name, as the CLI does
 
 Real images too: the ``digits`` task is scikit-learn's bundled handwritten digits (the ``data`` extra), images
-of shape (n, 1, 8, 8) in [0, 1] (float32) with integer labels (n,), split once into a fixed training set
-(``load_task``) and test set (``load_test``); ``load_mnist(folder)`` reads MNIST's IDX files from a folder.
+of shape (n, 1, 8, 8) (float32, standardized with the training pixels' mean and std) with integer labels (n,),
+split once into a fixed training set (``load_task``) and test set (``load_test``); ``load_mnist(folder)`` reads
+MNIST's IDX files from a folder.
 """
 
 from __future__ import annotations
