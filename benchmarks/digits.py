@@ -57,7 +57,8 @@ def torch_cnn(spec: dict):
             nn.MaxPool2d(2),
         ]
         channels, height, width = out, height // 2, width // 2
-    return nn.Sequential(*layers, nn.Flatten(), nn.Linear(channels * height * width, spec["out_features"]))
+    model = nn.Sequential(*layers, nn.Flatten(), nn.Linear(channels * height * width, spec["out_features"]))
+    return model.float()  # float32 as the lab's digits runs, whatever torch's default dtype
 
 
 def pytorch(seed: int, epochs: int | None) -> tuple[float, float]:
