@@ -1,5 +1,7 @@
 """The CNN on the digits against PyTorch: the same architecture (conv 16 - relu - pool - conv 32 - relu - pool -
-linear), Adam 1e-3, minibatches of 64, 20 epochs, float32, the same fixed train/test split, over 3 seeds each.
+linear, 5x5 kernels padded to keep the size), Adam 1e-3, minibatches of 64, 20 epochs, float32, the same fixed
+train/test split with the same standardized pixels, over 3 seeds each. The PyTorch twin reads its recipe (model
+spec, optimizer, lr, batch size, epochs) from the lab's config, so the two cannot drift apart.
 
     python -m benchmarks.digits [--seeds 3] [--epochs 20] [--threads 1]
 
@@ -19,39 +21,68 @@ import numpy as np
 TARGET, TOLERANCE = 97.5, 0.5
 
 
-def ours(seed: int, epochs: int) -> tuple[float, float]:
-    """(test accuracy in percent, seconds per epoch) of `tinygrad-lab train --task digits --model cnn`."""
-    from tinygrad_lab.lab import runs
+def recipe(seed: int, epochs: int | None):
+    """The lab's config of `tinygrad-lab train --task digits --model cnn` for this seed (epochs None: its own)."""
     from tinygrad_lab.lab.config import TrainConfig
 
-    run = runs.run(TrainConfig.for_task("digits", "cnn", seed=seed, epochs=epochs), quiet=True)
-    return run.history.final_val_accuracy, run.history.wall_time / epochs
+    return TrainConfig.for_task("digits", "cnn", seed=seed, epochs=epochs)
 
 
-def pytorch(seed: int, epochs: int) -> tuple[float, float]:
-    """The same recipe in PyTorch eager (default initialisation, shuffled DataLoader)."""
+def ours(seed: int, epochs: int | None) -> tuple[float, float]:
+    """(test accuracy in percent, seconds per epoch) of `tinygrad-lab train --task digits --model cnn`."""
+    from tinygrad_lab.lab import runs
+
+    config = recipe(seed, epochs)
+    run = runs.run(config, quiet=True)
+    return run.history.final_val_accuracy, run.history.wall_time / config.epochs
+
+
+def torch_cnn(spec: dict):
+    """The PyTorch twin of the lab's CNN from its model spec (config._build_cnn): conv kxk (padding k // 2) -
+    activation - max pool 2 per conv layer, flatten, linear; PyTorch's default initialisation."""
+    from torch import nn
+
+    from tinygrad_lab.lab.config import cnn_kernel_size
+
+    activations = {"relu": nn.ReLU, "sigmoid": nn.Sigmoid, "tanh": nn.Tanh}
+    if spec["activation"] not in activations:
+        raise ValueError(f"benchmarks.digits: no PyTorch twin for activation {spec['activation']!r}")
+    channels, height, width = spec["in_shape"]
+    kernel = cnn_kernel_size(spec)
+    layers: list = []
+    for out in spec["hidden"]:
+        layers += [
+            nn.Conv2d(channels, out, kernel, padding=kernel // 2),
+            activations[spec["activation"]](),
+            nn.MaxPool2d(2),
+        ]
+        channels, height, width = out, height // 2, width // 2
+    model = nn.Sequential(*layers, nn.Flatten(), nn.Linear(channels * height * width, spec["out_features"]))
+    return model.float()  # float32 as the lab's digits runs, whatever torch's default dtype
+
+
+def pytorch(seed: int, epochs: int | None) -> tuple[float, float]:
+    """The same recipe in PyTorch eager (default initialisation, shuffled DataLoader), read from the lab's config."""
     import torch
     from torch import nn
 
     from tinygrad_lab.lab import data
+    from tinygrad_lab.lab.config import run_spec
 
+    config = recipe(seed, epochs)
+    if (config.optimizer, config.loss) != ("adam", "cross_entropy") or config.batch_size is None:
+        raise ValueError(f"benchmarks.digits: the PyTorch twin trains Adam on minibatches, not {config}")
     torch.manual_seed(seed)
-    x, y = (torch.from_numpy(np.array(a)) for a in data.digits("train"))
+    x_np, y_np = data.digits("train")
+    x, y = (torch.from_numpy(np.array(a)) for a in (x_np, y_np))
     xt, yt = (torch.from_numpy(np.array(a)) for a in data.digits("test"))
-    model = nn.Sequential(
-        nn.Conv2d(1, 16, 3, padding=1),
-        nn.ReLU(),
-        nn.MaxPool2d(2),
-        nn.Conv2d(16, 32, 3, padding=1),
-        nn.ReLU(),
-        nn.MaxPool2d(2),
-        nn.Flatten(),
-        nn.Linear(32 * 2 * 2, 10),
+    model = torch_cnn(run_spec(config, x_np, y_np))
+    opt = torch.optim.Adam(model.parameters(), lr=config.lr)
+    loader = torch.utils.data.DataLoader(
+        torch.utils.data.TensorDataset(x, y), batch_size=config.batch_size, shuffle=True
     )
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, y), batch_size=64, shuffle=True)
     start = time.perf_counter()
-    for _ in range(epochs):
+    for _ in range(config.epochs):
         model.train()
         for xb, yb in loader:
             opt.zero_grad()
@@ -60,13 +91,13 @@ def pytorch(seed: int, epochs: int) -> tuple[float, float]:
         model.eval()
         with torch.no_grad():  # evaluated every epoch, as fit does with its validation set
             acc = 100.0 * (model(xt).argmax(1) == yt).double().mean().item()
-    return acc, (time.perf_counter() - start) / epochs
+    return acc, (time.perf_counter() - start) / config.epochs
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.digits", description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--epochs", type=int, default=20)
+    parser.add_argument("--epochs", type=int, default=None, help="epochs (default: the lab's, 20)")
     parser.add_argument("--threads", type=int, default=1, help="BLAS and PyTorch threads (default 1)")
     args = parser.parse_args(argv)
     import torch

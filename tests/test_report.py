@@ -136,6 +136,8 @@ def test_the_convolution_section_compares_the_models_on_the_digits(quick):
         row = next(line for line in body.splitlines() if line.startswith(f"| {model.upper()} |")).split(" | ")
         assert row[1:4] == [f"{acc.mean():.2f} ± {acc.std(ddof=1):.2f}", f"{np.median(acc):.2f}", f"{params:,}"]
     assert "![digits_curves.png](digits_curves.png)" in body and "![digits_filters.png](digits_filters.png)" in body
+    assert "- CNN: conv 5x5 (16, 32 channels, padding 2) - relu - max pool 2 per layer" in body  # the lab's recipe
+    assert "the pixels standardized with the training images' mean and standard deviation" in body
     assert "test acc(%) :" in body  # the CNN's log, epoch by epoch
 
 

@@ -157,6 +157,10 @@ TASK_DEFAULTS: dict[str, dict[str, Any]] = {
 }
 # hidden by (model, task), then (model, any task): the CNN's conv channels, the MLP baseline on digits.
 HIDDEN_DEFAULTS: dict[tuple[str, str | None], tuple[int, ...]] = {("cnn", None): (16, 32), ("mlp", "digits"): (128,)}
+# The CNN's square kernels, padded by half their size so a conv keeps the image's size (8x8 -> 4x4 -> 2x2 with
+# the pools): 5x5 sees more of an 8x8 digit than 3x3 and reaches a higher test accuracy in the same 20 epochs.
+CNN_KERNEL_SIZE = 5
+MAX_KERNEL_SIZE = 15
 
 
 def defaults_for(task: str, model: str | None = None) -> dict[str, Any]:
@@ -236,7 +240,7 @@ def model_spec(
         "dtype": str(np.dtype(dtype)),
     }
     if config.model == "cnn":
-        return common
+        return {**common, "kernel_size": CNN_KERNEL_SIZE}
     out_activation = "none" if _linear(config.activation) or config.loss == "cross_entropy" else "sigmoid"
     return {
         **common,
@@ -262,13 +266,19 @@ def _build_mlp(spec: dict, rng: np.random.Generator | None) -> nn.Module:
     )
 
 
+def cnn_kernel_size(spec: dict) -> int:
+    """The side of a CNN spec's kernels (a spec without ``kernel_size``, from an older file, has 3x3)."""
+    return spec.get("kernel_size", 3)
+
+
 def _build_cnn(spec: dict, rng: np.random.Generator | None) -> nn.Module:
-    """conv 3x3 (padding 1) - activation - max pool 2 per entry of ``hidden`` (its output channels), then
-    flatten and one linear layer to the outputs; PyTorch's layers and default initialisation."""
+    """conv kxk (padding k // 2, keeping the size) - activation - max pool 2 per entry of ``hidden`` (its output
+    channels), then flatten and one linear layer to the outputs; PyTorch's layers and default initialisation."""
     channels, height, width = spec["in_shape"]
+    kernel = cnn_kernel_size(spec)
     layers: dict[str, nn.Module] = {}
     for i, out in enumerate(spec["hidden"], start=1):
-        layers[f"conv{i}"] = nn.Conv2d(channels, out, 3, padding=1, rng=rng)
+        layers[f"conv{i}"] = nn.Conv2d(channels, out, kernel, padding=kernel // 2, rng=rng)
         layers[f"act{i}"] = nn.make_activation(spec["activation"])
         layers[f"pool{i}"] = nn.MaxPool2d(2)
         channels, height, width = out, height // 2, width // 2
@@ -290,6 +300,9 @@ def _cnn_problems(spec: dict) -> list[str]:
             f"{tuple(in_shape)} (use model mlp)"
         ]
     channels, height, width = in_shape
+    kernel = cnn_kernel_size(spec)
+    if not (isinstance(kernel, int) and not isinstance(kernel, bool) and kernel % 2 and 1 <= kernel <= MAX_KERNEL_SIZE):
+        return [f"the CNN's kernel size must be an odd integer from 1 to {MAX_KERNEL_SIZE}, got {kernel!r}"]
     if max(hidden) > MAX_WIDTH:
         return [f"conv channels must be at most {MAX_WIDTH:,} (the limit on a layer's width), got {max(hidden):,}"]
     if min(height, width) >> len(hidden) < 1:
@@ -299,7 +312,7 @@ def _cnn_problems(spec: dict) -> list[str]:
         ]
     params, c = 0, channels
     for out in hidden:
-        params += c * out * 9 + out
+        params += c * out * kernel * kernel + out
         c, height, width = out, height // 2, width // 2
     params += c * height * width * spec["out_features"] + spec["out_features"]
     if params > MAX_PARAMETERS:
@@ -315,11 +328,12 @@ def _mlp_activations(spec: dict) -> int:
 
 
 def _cnn_activations(spec: dict) -> int:
-    """Per image: each conv layer's unfolded input (9 values per input channel and pixel) and its output."""
+    """Per image: each conv layer's unfolded input (k x k values per input channel and pixel) and its output."""
     channels, height, width = spec["in_shape"]
+    taps = cnn_kernel_size(spec) ** 2
     total = channels * height * width
     for out in spec["hidden"]:
-        total += (9 * channels + 2 * out) * height * width  # unfolded input, conv output, activation
+        total += (taps * channels + 2 * out) * height * width  # unfolded input, conv output, activation
         channels, height, width = out, height // 2, width // 2
     return total + channels * height * width + spec["out_features"]
 

@@ -10,8 +10,9 @@ None for the generator ``tl.manual_seed`` sets (the same default every tinygrad_
     x, y = data.load_task("moons", rng=0)      # by name, as the CLI does
 
 Real images too: the ``digits`` task is scikit-learn's bundled handwritten digits (the ``data`` extra), images
-of shape (n, 1, 8, 8) in [0, 1] (float32) with integer labels (n,), split once into a fixed training set
-(``load_task``) and test set (``load_test``); ``load_mnist(folder)`` reads MNIST's IDX files from a folder.
+of shape (n, 1, 8, 8) (float32, standardized with the training pixels' mean and std) with integer labels (n,),
+split once into a fixed training set (``load_task``) and test set (``load_test``); ``load_mnist(folder)`` reads
+MNIST's IDX files from a folder.
 """
 
 from __future__ import annotations
@@ -164,12 +165,31 @@ def stratified_split(
 
 
 @functools.lru_cache(maxsize=1)
-def _digits_split() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """The digits, made once per process: images (n, 1, 8, 8) float32 in [0, 1], labels int64, split 80/20."""
+def _digits_raw() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(pixels (1797, 64) float64 in 0..16, labels int64, train indices, test indices), read once per process."""
     pixels, target = _sklearn_digits()
-    images = (np.asarray(pixels, dtype=np.float32) / np.float32(16.0)).reshape(-1, 1, 8, 8)  # pixels are 0..16
     labels = np.asarray(target, dtype=np.int64)
     train_idx, test_idx = stratified_split(labels, DIGITS_TEST_FRACTION, DIGITS_SPLIT_SEED)
+    pixels = np.array(pixels, dtype=np.float64)
+    for a in (pixels, labels, train_idx, test_idx):
+        a.flags.writeable = False  # shared by every caller in the process
+    return pixels, labels, train_idx, test_idx
+
+
+def digits_standardization() -> tuple[float, float]:
+    """(mean, std) of the digits' training pixels (scikit-learn's 0..16 values), over every training pixel:
+    what both splits are standardized with, so nothing of the test set leaks into the inputs."""
+    pixels, _, train_idx, _ = _digits_raw()
+    return float(pixels[train_idx].mean()), float(pixels[train_idx].std())
+
+
+@functools.lru_cache(maxsize=1)
+def _digits_split() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The digits, made once per process: images (n, 1, 8, 8) float32 standardized with the training set's
+    mean and std (digits_standardization), labels int64, split 80/20."""
+    pixels, labels, train_idx, test_idx = _digits_raw()
+    mean, std = digits_standardization()
+    images = ((pixels - mean) / std).astype(np.float32).reshape(-1, 1, 8, 8)
     arrays = (images[train_idx], labels[train_idx], images[test_idx], labels[test_idx])
     for a in arrays:
         a.flags.writeable = False  # shared by every caller in the process
@@ -178,8 +198,10 @@ def _digits_split() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
 
 def digits(split: str = "train") -> tuple[np.ndarray, np.ndarray]:
     """scikit-learn's 1,797 handwritten digits (8x8, UCI's), as ``split`` "train" (1,438 images) or "test"
-    (359): images of shape (n, 1, 8, 8), float32 in [0, 1]; labels int64 in 0..9. The split is fixed and
-    stratified (every digit 80/20). Raises MissingExtraError without scikit-learn. The arrays are read-only."""
+    (359): images of shape (n, 1, 8, 8), float32, standardized with the training pixels' mean and std (mean 0
+    and std 1 over the training set; digits_standardization), which trains the CNN faster and further than
+    pixels in [0, 1]; labels int64 in 0..9. The split is fixed and stratified (every digit 80/20). Raises
+    MissingExtraError without scikit-learn. The arrays are read-only."""
     if split not in ("train", "test"):
         raise ValueError(f"digits: split must be 'train' or 'test', got {split!r}")
     x_train, y_train, x_test, y_test = _digits_split()

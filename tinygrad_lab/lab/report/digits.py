@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from tinygrad_lab.lab import train
-from tinygrad_lab.lab.config import TrainConfig, defaults_for
+from tinygrad_lab.lab.config import CNN_KERNEL_SIZE, TrainConfig, defaults_for
 from tinygrad_lab.lab.report.context import Context, code_block
 from tinygrad_lab.lab.report.experiments import Settings
 from tinygrad_lab.lab.report.statistics import fmt_pct, mean_std
@@ -47,9 +47,10 @@ def _runs(results: dict, settings: Settings, model: str) -> list[dict]:
 def _describe(config: TrainConfig) -> str:
     sizes = ", ".join(map(str, config.hidden))
     if config.model == "cnn":
+        k = CNN_KERNEL_SIZE
         return (
-            f"CNN: conv 3x3 ({sizes} channels, padding 1) - {config.activation} - max pool 2 per layer, then "
-            "one linear layer to the 10 classes"
+            f"CNN: conv {k}x{k} ({sizes} channels, padding {k // 2}) - {config.activation} - max pool 2 per "
+            "layer, then one linear layer to the 10 classes"
         )
     return f"MLP: hidden {sizes}, {config.activation}, one linear layer to the 10 classes"
 
@@ -64,7 +65,8 @@ def section(ctx: Context, results: dict) -> list[str]:
         f"## {TITLE}",
         "_Does a small convolutional network beat the MLP on real handwritten digits?_",
         f"scikit-learn's 1,797 handwritten digits (8x8 pixels), split once into {_size(results, 'train')} "
-        f"training and {_size(results, 'test')} test images (stratified, the same for every run). Both models "
+        f"training and {_size(results, 'test')} test images (stratified, the same for every run), the pixels "
+        "standardized with the training images' mean and standard deviation. Both models "
         f"train with cross-entropy, Adam at lr {first.lr:g}, minibatches of {first.batch_size}, "
         f"{first.epochs} epochs, float32, over {n_seeds} seeds ({s.seeds[0]}-{s.seeds[n_seeds - 1]}; a seed "
         "fixes the initial weights and the order of the minibatches).",
