@@ -77,56 +77,106 @@ def offsets(kernel: tuple, stride: tuple, dilation: tuple, out: tuple) -> Any:
         )
 
 
-def _cols(x: np.ndarray, kernel: tuple, params: ConvParams, out: tuple) -> np.ndarray:
-    """im2col: (G, C/G * prod(kernel), N * prod(out)), one copy of the windows of the padded input."""
+def batch_last(w_shape: tuple, groups: int) -> bool:
+    """The layout of the columns: batch axis innermost, (C/G * K, L * N), when the columns have more rows than
+    the output has channels per group, so the big copies (windows, scatter) run along (window row, batch);
+    otherwise (C/G * K, N * L), whose output and output gradient need no transposition of the batch axis."""
+    return w_shape[1] * int(np.prod(w_shape[2:])) > w_shape[0] // groups
+
+
+def _pad_batch_last(x: np.ndarray, padding: tuple) -> np.ndarray:
+    """(N, C, *spatial) as (C, *padded, N), zero padded: one copy that puts the batch axis innermost."""
+    spatial = x.shape[2:]
+    padded = tuple(s + 2 * p for s, p in zip(spatial, padding))
+    out = (np.zeros if any(padding) else np.empty)((x.shape[1],) + padded + (x.shape[0],), dtype=x.dtype)
+    out[(slice(None),) + tuple(slice(p, p + s) for p, s in zip(padding, spatial))] = np.moveaxis(x, 0, -1)
+    return out
+
+
+def _cols(x: np.ndarray, kernel: tuple, params: ConvParams, out: tuple, last: bool) -> np.ndarray:
+    """im2col: (G, C/G * prod(kernel), N * prod(out)), or (..., prod(out) * N) when ``last`` (see batch_last):
+    one copy of the windows of the padded input."""
     stride, padding, dilation, groups = params
     n, c, d = x.shape[0], x.shape[1], len(kernel)
-    xp = pad(x, padding).reshape((n, groups, c // groups) + tuple(s + 2 * p for s, p in zip(x.shape[2:], padding)))
-    win = windows(xp, kernel, stride, dilation, out)  # (N, G, Cg, *out, *kernel)
-    order = (1, 2) + tuple(range(3 + d, 3 + 2 * d)) + (0,) + tuple(range(3, 3 + d))  # (G, Cg, *kernel, N, *out)
-    return win.transpose(order).reshape(groups, -1, n * int(np.prod(out)))
+    if not last:
+        xp = pad(x, padding).reshape((n, groups, c // groups) + tuple(s + 2 * p for s, p in zip(x.shape[2:], padding)))
+        win = windows(xp, kernel, stride, dilation, out)  # (N, G, Cg, *out, *kernel)
+        order = (1, 2) + tuple(range(3 + d, 3 + 2 * d)) + (0,) + tuple(range(3, 3 + d))  # (G, Cg, *kernel, N, *out)
+        return win.transpose(order).reshape(groups, -1, n * int(np.prod(out)))
+    xt = _pad_batch_last(x, padding)
+    xt = xt.reshape((groups, c // groups) + xt.shape[1:])  # (G, Cg, *padded, N)
+    s = xt.strides
+    view = np.lib.stride_tricks.as_strided(
+        xt,
+        (groups, c // groups) + tuple(kernel) + tuple(out) + (n,),
+        s[:2]
+        + tuple(a * dl for a, dl in zip(s[2 : 2 + d], dilation))
+        + tuple(a * st for a, st in zip(s[2 : 2 + d], stride))
+        + (s[-1],),
+        writeable=False,
+    )
+    return view.reshape(groups, -1, int(np.prod(out)) * n)
 
 
 def conv_forward(x: np.ndarray, w: np.ndarray, params: ConvParams, cols: np.ndarray | None = None) -> np.ndarray:
     """y = conv(x, w), (N, O, *out), no bias."""
     kernel, groups, n = w.shape[2:], params.groups, x.shape[0]
     out = tuple(out_size(s, k, *a) for s, k, *a in zip(x.shape[2:], kernel, *params[:3]))
-    cols = _cols(x, kernel, params, out) if cols is None else cols
-    y = np.matmul(w.reshape(groups, w.shape[0] // groups, -1), cols)  # (G, Og, N * L)
-    y = y.reshape((w.shape[0], n) + out)
-    return np.ascontiguousarray(np.moveaxis(y, 1, 0))
+    last = batch_last(w.shape, groups)
+    cols = _cols(x, kernel, params, out, last) if cols is None else cols
+    y = np.matmul(w.reshape(groups, w.shape[0] // groups, -1), cols)  # (G, Og, L * N) or (G, Og, N * L)
+    if last:
+        return np.ascontiguousarray(np.moveaxis(y.reshape((w.shape[0],) + out + (n,)), -1, 0))
+    return np.ascontiguousarray(np.moveaxis(y.reshape((w.shape[0], n) + out), 1, 0))
 
 
-def _grad_rows(g: np.ndarray, groups: int) -> np.ndarray:
-    """The output gradient (N, O, *out) as (G, Og, N * L), the layout of the forward's product."""
-    n, o = g.shape[:2]
-    return np.moveaxis(g, 0, 1).reshape(groups, o // groups, -1)
+def _grad_rows(g: np.ndarray, groups: int, last: bool) -> np.ndarray:
+    """The output gradient (N, O, *out) in the layout of the forward's product, (G, Og, L * N) or (G, Og, N * L)."""
+    return np.moveaxis(g, 0, -1 if last else 1).reshape(groups, g.shape[1] // groups, -1)
 
 
-def conv_input_grad(g: np.ndarray, w: np.ndarray, x_shape: tuple, params: ConvParams) -> np.ndarray:
-    """dx of y = conv(x, w) for output gradient g (the transposed convolution of g with w)."""
+def conv_input_grad(
+    g: np.ndarray, w: np.ndarray, x_shape: tuple, params: ConvParams, rows: np.ndarray | None = None
+) -> np.ndarray:
+    """dx of y = conv(x, w) for output gradient g (the transposed convolution of g with w); ``rows`` is g as
+    _grad_rows lays it out, when the caller has it already."""
     stride, padding, dilation, groups = params
     kernel = w.shape[2:]
     n, c, out = x_shape[0], x_shape[1], g.shape[2:]
+    last = batch_last(w.shape, groups)
+    rows = _grad_rows(g, groups, last) if rows is None else rows
     w3 = w.reshape(groups, w.shape[0] // groups, -1)
-    dcols = np.matmul(w3.transpose(0, 2, 1), _grad_rows(g, groups))  # (G, Cg * K, N * L)
-    dcols = dcols.reshape((groups, c // groups) + tuple(kernel) + (n,) + tuple(out))
+    dcols = np.matmul(w3.transpose(0, 2, 1), rows)  # (G, Cg * K, L * N) or (G, Cg * K, N * L)
     padded = tuple(s + 2 * p for s, p in zip(x_shape[2:], padding))
+    lead, every = (slice(None),) * 2, (slice(None),)
+    crop = tuple(slice(p, p + s) for p, s in zip(padding, x_shape[2:]))
+    if last:  # one slice-add per kernel offset, each along (window row, batch)
+        dcols = dcols.reshape((groups, c // groups) + tuple(kernel) + tuple(out) + (n,))
+        dxp = np.zeros((groups, c // groups) + padded + (n,), dtype=dcols.dtype)
+        for index, where in offsets(kernel, stride, dilation, out):
+            dxp[lead + where + every] += dcols[lead + index]
+        return np.ascontiguousarray(np.moveaxis(dxp.reshape((c,) + padded + (n,))[every + crop], -1, 0))
+    dcols = dcols.reshape((groups, c // groups) + tuple(kernel) + (n,) + tuple(out))
     dxp = np.zeros((groups, c // groups, n) + padded, dtype=dcols.dtype)
     for index, where in offsets(kernel, stride, dilation, out):
-        dxp[(slice(None),) * 3 + where] += dcols[(slice(None),) * 2 + index]
-    dx = np.moveaxis(dxp.reshape((c, n) + padded), 1, 0)
-    crop = tuple(slice(p, p + s) for p, s in zip(padding, x_shape[2:]))
-    return np.ascontiguousarray(dx[(slice(None),) * 2 + crop])
+        dxp[lead + every + where] += dcols[lead + index]
+    return np.ascontiguousarray(np.moveaxis(dxp.reshape((c, n) + padded), 1, 0)[lead + crop])
 
 
 def conv_weight_grad(
-    x: np.ndarray, g: np.ndarray, w_shape: tuple, params: ConvParams, cols: np.ndarray | None = None
+    x: np.ndarray,
+    g: np.ndarray,
+    w_shape: tuple,
+    params: ConvParams,
+    cols: np.ndarray | None = None,
+    rows: np.ndarray | None = None,
 ) -> np.ndarray:
     """dw of y = conv(x, w) for output gradient g: the output gradient times the input's columns."""
     groups, kernel = params.groups, w_shape[2:]
-    cols = _cols(x, kernel, params, g.shape[2:]) if cols is None else cols
-    return np.matmul(_grad_rows(g, groups), cols.transpose(0, 2, 1)).reshape(w_shape)
+    last = batch_last(w_shape, groups)
+    cols = _cols(x, kernel, params, g.shape[2:], last) if cols is None else cols
+    rows = _grad_rows(g, groups, last) if rows is None else rows
+    return np.matmul(rows, cols.transpose(0, 2, 1)).reshape(w_shape)
 
 
 class Conv(Function):
@@ -134,9 +184,8 @@ class Conv(Function):
 
     @staticmethod
     def forward(ctx, x, w, b=None, params=None):
-        cols = _cols(
-            x, w.shape[2:], params, tuple(out_size(s, k, *a) for s, k, *a in zip(x.shape[2:], w.shape[2:], *params[:3]))
-        )
+        out = tuple(out_size(s, k, *a) for s, k, *a in zip(x.shape[2:], w.shape[2:], *params[:3]))
+        cols = _cols(x, w.shape[2:], params, out, batch_last(w.shape, params.groups))
         y = conv_forward(x, w, params, cols)
         if b is not None:
             y += b.reshape((-1,) + (1,) * (x.ndim - 2))
@@ -155,8 +204,9 @@ class Conv(Function):
             gx = ConvInputGrad.apply(grad, w, x_shape=_const(x).shape, params=params) if need_x else None
             gw = ConvWeightGrad.apply(x, grad, w_shape=_const(w).shape, params=params) if need_w else None
         else:
-            gx = conv_input_grad(grad, w, x.shape, params) if need_x else None
-            gw = conv_weight_grad(x, grad, w.shape, params, ctx.cols) if need_w else None
+            rows = _grad_rows(grad, params.groups, batch_last(w.shape, params.groups))  # shared by both products
+            gx = conv_input_grad(grad, w, x.shape, params, rows) if need_x else None
+            gw = conv_weight_grad(x, grad, w.shape, params, ctx.cols, rows) if need_w else None
         return (gx, gw) if len(ctx.needs_input_grad) == 2 else (gx, gw, grad_b)
 
 
