@@ -8,6 +8,8 @@ spreads the gradient evenly over each window, and its backward is average poolin
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 
 from tinygrad_lab.engine.function import Function
@@ -55,11 +57,14 @@ class MaxPool(Function):
 
     @staticmethod
     def forward(ctx, x, params=None):
-        d = len(params[0])
-        flat = _flat_windows(_windows(x, params, -np.inf), d)
-        index = flat.argmax(axis=-1)
-        ctx.index, ctx.x_shape = index, x.shape
-        return np.take_along_axis(flat, index[..., None], axis=-1)[..., 0]
+        ctx.x_shape = x.shape
+        tiled = _tiled_max(x, params)
+        if tiled is not None:
+            ctx.index = tiled[1]
+            return tiled[0]
+        flat = _flat_windows(_windows(x, params, -np.inf), len(params[0]))
+        ctx.index = flat.argmax(axis=-1)
+        return np.take_along_axis(flat, ctx.index[..., None], axis=-1)[..., 0]
 
     @staticmethod
     def backward(ctx, grad):
@@ -69,7 +74,51 @@ class MaxPool(Function):
         return _max_scatter(grad, ctx.index, ctx.x_shape, params)
 
 
+def _tiles(params: PoolParams) -> bool:
+    """Whether the windows tile the input: stride == kernel, no padding, no dilation (each element in one window)."""
+    kernel, stride, padding, dilation = params
+    return tuple(stride) == tuple(kernel) and not any(padding) and all(dl == 1 for dl in dilation)
+
+
+def _tile_views(x: np.ndarray, params: PoolParams) -> list:
+    """One strided view (N, C, *out) of x per kernel offset (row-major) when the windows tile x (see _tiles)."""
+    kernel = params[0]
+    out = pool_out(x.shape[2:], params)
+    d = len(kernel)
+    tiled = x[(Ellipsis,) + tuple(slice(0, o * k) for o, k in zip(out, kernel))].reshape(
+        x.shape[:2] + tuple(v for o, k in zip(out, kernel) for v in (o, k))
+    )  # (N, C, out0, k0, out1, k1, ...), a view
+    return [
+        tiled[(slice(None),) * 2 + tuple(v for i in index for v in (slice(None), i))]
+        for index in itertools.product(*(range(k) for k in kernel))
+    ]
+
+
+def _tiled_max(x: np.ndarray, params: PoolParams) -> tuple[np.ndarray, np.ndarray] | None:
+    """(max, index of the first maximum) over tiling windows from elementwise passes over the kernel offsets,
+    without copying the windows; None when the windows overlap or pad, or a NaN needs argmax's rule."""
+    if not _tiles(params) or np.prod(params[0]) > 127:  # the index is int8
+        return None
+    views = _tile_views(x, params)
+    best = views[0].copy()
+    for view in views[1:]:
+        np.maximum(best, view, out=best)
+    if np.isnan(best).any():
+        return None
+    missed = views[0] != best  # no maximum seen yet; the index counts the offsets before the first one
+    index = missed.astype(np.int8)
+    for view in views[1:-1]:
+        missed &= view != best
+        index += missed
+    return best, index
+
+
 def _max_scatter(grad: np.ndarray, index: np.ndarray, x_shape: tuple, params: PoolParams) -> np.ndarray:
+    if _tiles(params):  # each input element in one window: one masked copy per kernel offset, no adds
+        dx = np.zeros(x_shape, dtype=grad.dtype)
+        for flat, view in enumerate(_tile_views(dx, params)):
+            np.copyto(view, grad, where=index == flat)
+        return dx
     return _scatter(lambda flat, _: np.where(index == flat, grad, 0), x_shape, params, grad.dtype)
 
 
