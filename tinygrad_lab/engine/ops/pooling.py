@@ -84,7 +84,6 @@ def _tile_views(x: np.ndarray, params: PoolParams) -> list:
     """One strided view (N, C, *out) of x per kernel offset (row-major) when the windows tile x (see _tiles)."""
     kernel = params[0]
     out = pool_out(x.shape[2:], params)
-    d = len(kernel)
     tiled = x[(Ellipsis,) + tuple(slice(0, o * k) for o, k in zip(out, kernel))].reshape(
         x.shape[:2] + tuple(v for o, k in zip(out, kernel) for v in (o, k))
     )  # (N, C, out0, k0, out1, k1, ...), a view
