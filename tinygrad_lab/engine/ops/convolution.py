@@ -12,6 +12,7 @@ each of its inputs, and the backward of each is made of the other two.
 from __future__ import annotations
 
 import itertools
+import math
 from typing import Any
 
 import numpy as np
@@ -81,7 +82,17 @@ def batch_last(w_shape: tuple, groups: int) -> bool:
     """The layout of the columns: batch axis innermost, (C/G * K, L * N), when the columns have more rows than
     the output has channels per group, so the big copies (windows, scatter) run along (window row, batch);
     otherwise (C/G * K, N * L), whose output and output gradient need no transposition of the batch axis."""
-    return w_shape[1] * int(np.prod(w_shape[2:])) > w_shape[0] // groups
+    return w_shape[1] * math.prod(w_shape[2:]) > w_shape[0] // groups
+
+
+def _batch_to_last(a: np.ndarray) -> np.ndarray:
+    """A view of a with its first axis moved last (what np.moveaxis gives, without its argument checks)."""
+    return a.transpose(tuple(range(1, a.ndim)) + (0,))
+
+
+def _batch_to_first(a: np.ndarray) -> np.ndarray:
+    """A view of a with its last axis moved first."""
+    return a.transpose((a.ndim - 1,) + tuple(range(a.ndim - 1)))
 
 
 def _pad_batch_last(x: np.ndarray, padding: tuple) -> np.ndarray:
@@ -89,7 +100,7 @@ def _pad_batch_last(x: np.ndarray, padding: tuple) -> np.ndarray:
     spatial = x.shape[2:]
     padded = tuple(s + 2 * p for s, p in zip(spatial, padding))
     out = (np.zeros if any(padding) else np.empty)((x.shape[1],) + padded + (x.shape[0],), dtype=x.dtype)
-    out[(slice(None),) + tuple(slice(p, p + s) for p, s in zip(padding, spatial))] = np.moveaxis(x, 0, -1)
+    out[(slice(None),) + tuple(slice(p, p + s) for p, s in zip(padding, spatial))] = _batch_to_last(x)
     return out
 
 
@@ -102,7 +113,7 @@ def _cols(x: np.ndarray, kernel: tuple, params: ConvParams, out: tuple, last: bo
         xp = pad(x, padding).reshape((n, groups, c // groups) + tuple(s + 2 * p for s, p in zip(x.shape[2:], padding)))
         win = windows(xp, kernel, stride, dilation, out)  # (N, G, Cg, *out, *kernel)
         order = (1, 2) + tuple(range(3 + d, 3 + 2 * d)) + (0,) + tuple(range(3, 3 + d))  # (G, Cg, *kernel, N, *out)
-        return win.transpose(order).reshape(groups, -1, n * int(np.prod(out)))
+        return win.transpose(order).reshape(groups, -1, n * math.prod(out))
     xt = _pad_batch_last(x, padding)
     xt = xt.reshape((groups, c // groups) + xt.shape[1:])  # (G, Cg, *padded, N)
     s = xt.strides
@@ -115,7 +126,7 @@ def _cols(x: np.ndarray, kernel: tuple, params: ConvParams, out: tuple, last: bo
         + (s[-1],),
         writeable=False,
     )
-    return view.reshape(groups, -1, int(np.prod(out)) * n)
+    return view.reshape(groups, -1, math.prod(out) * n)
 
 
 def conv_forward(x: np.ndarray, w: np.ndarray, params: ConvParams, cols: np.ndarray | None = None) -> np.ndarray:
@@ -126,13 +137,13 @@ def conv_forward(x: np.ndarray, w: np.ndarray, params: ConvParams, cols: np.ndar
     cols = _cols(x, kernel, params, out, last) if cols is None else cols
     y = np.matmul(w.reshape(groups, w.shape[0] // groups, -1), cols)  # (G, Og, L * N) or (G, Og, N * L)
     if last:
-        return np.ascontiguousarray(np.moveaxis(y.reshape((w.shape[0],) + out + (n,)), -1, 0))
-    return np.ascontiguousarray(np.moveaxis(y.reshape((w.shape[0], n) + out), 1, 0))
+        return np.ascontiguousarray(_batch_to_first(y.reshape((w.shape[0],) + out + (n,))))
+    return np.ascontiguousarray(y.reshape((w.shape[0], n) + out).swapaxes(0, 1))
 
 
 def _grad_rows(g: np.ndarray, groups: int, last: bool) -> np.ndarray:
     """The output gradient (N, O, *out) in the layout of the forward's product, (G, Og, L * N) or (G, Og, N * L)."""
-    return np.moveaxis(g, 0, -1 if last else 1).reshape(groups, g.shape[1] // groups, -1)
+    return (_batch_to_last(g) if last else g.swapaxes(0, 1)).reshape(groups, g.shape[1] // groups, -1)
 
 
 def conv_input_grad(
@@ -155,12 +166,12 @@ def conv_input_grad(
         dxp = np.zeros((groups, c // groups) + padded + (n,), dtype=dcols.dtype)
         for index, where in offsets(kernel, stride, dilation, out):
             dxp[lead + where + every] += dcols[lead + index]
-        return np.ascontiguousarray(np.moveaxis(dxp.reshape((c,) + padded + (n,))[every + crop], -1, 0))
+        return np.ascontiguousarray(_batch_to_first(dxp.reshape((c,) + padded + (n,))[every + crop]))
     dcols = dcols.reshape((groups, c // groups) + tuple(kernel) + (n,) + tuple(out))
     dxp = np.zeros((groups, c // groups, n) + padded, dtype=dcols.dtype)
     for index, where in offsets(kernel, stride, dilation, out):
         dxp[lead + every + where] += dcols[lead + index]
-    return np.ascontiguousarray(np.moveaxis(dxp.reshape((c, n) + padded), 1, 0)[lead + crop])
+    return np.ascontiguousarray(dxp.reshape((c, n) + padded).swapaxes(0, 1)[lead + crop])
 
 
 def conv_weight_grad(

@@ -9,6 +9,7 @@ spreads the gradient evenly over each window, and its backward is average poolin
 from __future__ import annotations
 
 import itertools
+import math
 
 import numpy as np
 
@@ -96,7 +97,7 @@ def _tile_views(x: np.ndarray, params: PoolParams) -> list:
 def _tiled_max(x: np.ndarray, params: PoolParams) -> tuple[np.ndarray, np.ndarray] | None:
     """(max, index of the first maximum) over tiling windows from elementwise passes over the kernel offsets,
     without copying the windows; None when the windows overlap or pad, or a NaN needs argmax's rule."""
-    if not _tiles(params) or np.prod(params[0]) > 127:  # the index is int8
+    if not _tiles(params) or math.prod(params[0]) > 127:  # the index is int8
         return None
     views = _tile_views(x, params)
     best = views[0].copy()
@@ -164,12 +165,12 @@ class MaxPoolGather(Function):
 def _avg(x: np.ndarray, params: PoolParams) -> np.ndarray:
     d = len(params[0])
     out = _windows(x, params, 0.0).sum(axis=tuple(range(-d, 0)))
-    out *= x.dtype.type(1.0 / np.prod(params[0]))  # padding counts, as torch's count_include_pad=True
+    out *= x.dtype.type(1.0 / math.prod(params[0]))  # padding counts, as torch's count_include_pad=True
     return out
 
 
 def _avg_scatter(grad: np.ndarray, x_shape: tuple, params: PoolParams) -> np.ndarray:
-    share = grad * grad.dtype.type(1.0 / np.prod(params[0]))
+    share = grad * grad.dtype.type(1.0 / math.prod(params[0]))
     return _scatter(lambda flat, index: share, x_shape, params, grad.dtype)
 
 
