@@ -16,6 +16,7 @@ import numpy as np
 from tinygrad_lab.engine.function import Function
 from tinygrad_lab.engine.ops.common import _any_tensor
 from tinygrad_lab.engine.ops.convolution import offsets, pad, windows
+from tinygrad_lab.engine.traceable import zeros
 
 
 class PoolParams(tuple):
@@ -96,26 +97,26 @@ def _tile_views(x: np.ndarray, params: PoolParams) -> list:
 
 def _tiled_max(x: np.ndarray, params: PoolParams) -> tuple[np.ndarray, np.ndarray] | None:
     """(max, index of the first maximum) over tiling windows from elementwise passes over the kernel offsets,
-    without copying the windows; None when the windows overlap or pad, or a NaN needs argmax's rule."""
+    without copying the windows; None when the windows overlap or pad."""
     if not _tiles(params) or math.prod(params[0]) > 127:  # the index is int8
         return None
     views = _tile_views(x, params)
     best = views[0].copy()
     for view in views[1:]:
         np.maximum(best, view, out=best)
-    if np.isnan(best).any():
-        return None
-    missed = views[0] != best  # no maximum seen yet; the index counts the offsets before the first one
+    # missed: no maximum (or, in a window holding NaN, no NaN: argmax's rule) seen yet; the index counts the
+    # offsets before the first one. Computed for every window alike, no branch on values (tl.compile's rule).
+    missed = (views[0] != best) & (views[0] == views[0])
     index = missed.astype(np.int8)
     for view in views[1:-1]:
-        missed &= view != best
+        missed &= (view != best) & (view == view)
         index += missed
     return best, index
 
 
 def _max_scatter(grad: np.ndarray, index: np.ndarray, x_shape: tuple, params: PoolParams) -> np.ndarray:
     if _tiles(params):  # each input element in one window: one masked copy per kernel offset, no adds
-        dx = np.zeros(x_shape, dtype=grad.dtype)
+        dx = zeros(grad, x_shape)
         for flat, view in enumerate(_tile_views(dx, params)):
             np.copyto(view, grad, where=index == flat)
         return dx
