@@ -19,6 +19,7 @@ import numpy as np
 
 from tinygrad_lab.engine.function import Function
 from tinygrad_lab.engine.ops.common import _any_tensor, _const
+from tinygrad_lab.engine.traceable import empty, zeros
 
 
 class ConvParams(tuple):
@@ -95,38 +96,33 @@ def _batch_to_first(a: np.ndarray) -> np.ndarray:
     return a.transpose((a.ndim - 1,) + tuple(range(a.ndim - 1)))
 
 
-def _pad_batch_last(x: np.ndarray, padding: tuple) -> np.ndarray:
-    """(N, C, *spatial) as (C, *padded, N), zero padded: one copy that puts the batch axis innermost."""
+def _padded(x: np.ndarray, padding: tuple, last: bool) -> np.ndarray:
+    """(N, C, *spatial) zero padded as (C, *padded, N) when ``last``, else (C, N, *padded): one copy, made like x
+    (so tl.compile records it)."""
     spatial = x.shape[2:]
     padded = tuple(s + 2 * p for s, p in zip(spatial, padding))
-    out = (np.zeros if any(padding) else np.empty)((x.shape[1],) + padded + (x.shape[0],), dtype=x.dtype)
-    out[(slice(None),) + tuple(slice(p, p + s) for p, s in zip(padding, spatial))] = _batch_to_last(x)
+    shape = (x.shape[1],) + padded + (x.shape[0],) if last else (x.shape[1], x.shape[0]) + padded
+    out = zeros(x, shape) if any(padding) else empty(x, shape)
+    inner = tuple(slice(p, p + s) for p, s in zip(padding, spatial))
+    if last:
+        out[(slice(None),) + inner] = _batch_to_last(x)
+    else:
+        out[(slice(None),) * 2 + inner] = x.swapaxes(0, 1)
     return out
 
 
 def _cols(x: np.ndarray, kernel: tuple, params: ConvParams, out: tuple, last: bool) -> np.ndarray:
     """im2col: (G, C/G * prod(kernel), N * prod(out)), or (..., prod(out) * N) when ``last`` (see batch_last):
-    one copy of the windows of the padded input."""
+    one slice of the padded input copied per kernel offset (plain slices, which tl.compile records)."""
     stride, padding, dilation, groups = params
-    n, c, d = x.shape[0], x.shape[1], len(kernel)
-    if not last:
-        xp = pad(x, padding).reshape((n, groups, c // groups) + tuple(s + 2 * p for s, p in zip(x.shape[2:], padding)))
-        win = windows(xp, kernel, stride, dilation, out)  # (N, G, Cg, *out, *kernel)
-        order = (1, 2) + tuple(range(3 + d, 3 + 2 * d)) + (0,) + tuple(range(3, 3 + d))  # (G, Cg, *kernel, N, *out)
-        return win.transpose(order).reshape(groups, -1, n * math.prod(out))
-    xt = _pad_batch_last(x, padding)
-    xt = xt.reshape((groups, c // groups) + xt.shape[1:])  # (G, Cg, *padded, N)
-    s = xt.strides
-    view = np.lib.stride_tricks.as_strided(
-        xt,
-        (groups, c // groups) + tuple(kernel) + tuple(out) + (n,),
-        s[:2]
-        + tuple(a * dl for a, dl in zip(s[2 : 2 + d], dilation))
-        + tuple(a * st for a, st in zip(s[2 : 2 + d], stride))
-        + (s[-1],),
-        writeable=False,
-    )
-    return view.reshape(groups, -1, math.prod(out) * n)
+    n, c = x.shape[0], x.shape[1]
+    xp = _padded(x, padding, last)
+    xp = xp.reshape((groups, c // groups) + xp.shape[1:])  # (G, Cg, *padded, N) or (G, Cg, N, *padded)
+    every = (slice(None),)
+    cols = empty(x, (groups, c // groups, math.prod(kernel)) + ((*out, n) if last else (n, *out)))
+    for k, (_, where) in enumerate(offsets(kernel, stride, dilation, out)):
+        cols[:, :, k] = xp[every * 2 + where + every] if last else xp[every * 3 + where]
+    return cols.reshape(groups, -1, n * math.prod(out))
 
 
 def conv_forward(x: np.ndarray, w: np.ndarray, params: ConvParams, cols: np.ndarray | None = None) -> np.ndarray:
@@ -137,8 +133,8 @@ def conv_forward(x: np.ndarray, w: np.ndarray, params: ConvParams, cols: np.ndar
     cols = _cols(x, kernel, params, out, last) if cols is None else cols
     y = np.matmul(w.reshape(groups, w.shape[0] // groups, -1), cols)  # (G, Og, L * N) or (G, Og, N * L)
     if last:
-        return np.ascontiguousarray(_batch_to_first(y.reshape((w.shape[0],) + out + (n,))))
-    return np.ascontiguousarray(y.reshape((w.shape[0], n) + out).swapaxes(0, 1))
+        return _batch_to_first(y.reshape((w.shape[0],) + out + (n,))).copy()  # a copy the trace records
+    return y.reshape((w.shape[0], n) + out).swapaxes(0, 1).copy()
 
 
 def _grad_rows(g: np.ndarray, groups: int, last: bool) -> np.ndarray:
@@ -163,15 +159,15 @@ def conv_input_grad(
     crop = tuple(slice(p, p + s) for p, s in zip(padding, x_shape[2:]))
     if last:  # one slice-add per kernel offset, each along (window row, batch)
         dcols = dcols.reshape((groups, c // groups) + tuple(kernel) + tuple(out) + (n,))
-        dxp = np.zeros((groups, c // groups) + padded + (n,), dtype=dcols.dtype)
+        dxp = zeros(dcols, (groups, c // groups) + padded + (n,))
         for index, where in offsets(kernel, stride, dilation, out):
             dxp[lead + where + every] += dcols[lead + index]
-        return np.ascontiguousarray(_batch_to_first(dxp.reshape((c,) + padded + (n,))[every + crop]))
+        return _batch_to_first(dxp.reshape((c,) + padded + (n,))[every + crop]).copy()
     dcols = dcols.reshape((groups, c // groups) + tuple(kernel) + (n,) + tuple(out))
-    dxp = np.zeros((groups, c // groups, n) + padded, dtype=dcols.dtype)
+    dxp = zeros(dcols, (groups, c // groups, n) + padded)
     for index, where in offsets(kernel, stride, dilation, out):
         dxp[lead + every + where] += dcols[lead + index]
-    return np.ascontiguousarray(dxp.reshape((c, n) + padded).swapaxes(0, 1)[lead + crop])
+    return dxp.reshape((c, n) + padded).swapaxes(0, 1)[lead + crop].copy()
 
 
 def conv_weight_grad(
