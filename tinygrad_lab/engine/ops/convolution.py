@@ -1,8 +1,10 @@
 """Convolution over 1 or 2 spatial axes (N, C, *spatial), and ``Linear`` (x @ W.T + b as one node).
 
-The forward is im2col: a strided view of the padded input holds every window without copying, one reshape
-gathers them into columns (G, C/G * K, N * L) and one matmul per layer multiplies them with the weights. The
-input's gradient scatters the columns back with one slice-add per kernel offset (K of them, not one per element).
+The forward is im2col: one slice of the padded input copied per kernel offset gathers the columns
+(G, C/G * K, N * L) and one matmul per layer multiplies them with the weights. The input's gradient scatters the
+columns back with one slice-add per kernel offset (K of them, not one per element). When the columns outnumber
+the output channels, the batch axis is innermost (``batch_last``), so those copies and adds run along long rows.
+Everything is made from plain slices and arrays made like the inputs, so ``tl.compile`` records it.
 
 Three Functions close the triangle of derivatives, so every order is exact: ``Conv`` (x, w -> y),
 ``ConvInputGrad`` (g, w -> dx, a transposed convolution) and ``ConvWeightGrad`` (x, g -> dw). Each is linear in
@@ -52,22 +54,9 @@ def pad(x: np.ndarray, padding: tuple, value: float = 0.0) -> np.ndarray:
     if not any(padding):
         return x
     shape = x.shape[: -len(padding)] + tuple(s + 2 * p for s, p in zip(x.shape[-len(padding) :], padding))
-    out = np.full(shape, value, dtype=x.dtype)
+    out = np.full_like(x, value, shape=shape)  # made like x, so tl.compile records it
     out[(...,) + tuple(slice(p, p + s) for p, s in zip(padding, x.shape[-len(padding) :]))] = x
     return out
-
-
-def windows(xp: np.ndarray, kernel: tuple, stride: tuple, dilation: tuple, out: tuple) -> np.ndarray:
-    """A read-only strided view (*lead, *out, *kernel) of the padded array xp: every window, no copy."""
-    d = len(kernel)
-    lead, strides = xp.shape[:-d], xp.strides
-    shape = lead + tuple(out) + tuple(kernel)
-    step = (
-        strides[:-d]
-        + tuple(s * st for s, st in zip(strides[-d:], stride))
-        + tuple(s * dl for s, dl in zip(strides[-d:], dilation))
-    )
-    return np.lib.stride_tricks.as_strided(xp, shape, step, writeable=False)
 
 
 def offsets(kernel: tuple, stride: tuple, dilation: tuple, out: tuple) -> Any:
