@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from benchmarks import conv, hotspots, labrun, machine, memory, overhead, report, timing
+from benchmarks import cnn, conv, hotspots, labrun, machine, memory, overhead, report, timing
 from benchmarks.implementations import BY_KEY
 from benchmarks.problems import SIZES, sizes_for
 
@@ -37,6 +37,8 @@ class Settings:
     lab_repeats: int
     profile_epochs: int
     gc_epochs: dict[str, int]  # implementation -> epochs of the GC measurement
+    cnn_epochs: int  # per run of the digits CNN, each side
+    cnn_runs: int  # alternated runs per side
 
 
 FULL = Settings(
@@ -50,6 +52,8 @@ FULL = Settings(
     lab_repeats=2,
     profile_epochs=2000,
     gc_epochs={"eager_nn": 5000, "captured_nn": 5000, "micrograd": 3},
+    cnn_epochs=4,
+    cnn_runs=3,
 )
 SMOKE = Settings(
     rounds=2,
@@ -62,6 +66,8 @@ SMOKE = Settings(
     lab_repeats=1,
     profile_epochs=20,
     gc_epochs={"eager_nn": 20, "captured_nn": 20, "micrograd": 1},
+    cnn_epochs=1,
+    cnn_runs=1,
 )
 
 
@@ -157,6 +163,9 @@ def run(args: argparse.Namespace, argv: list[str] | None) -> int:
 
     with phase("conv2d forward + backward against PyTorch (float32)"):
         results.conv = conv.run_conv(settings.op_repeats, settings.block, smoke=args.smoke, log=log)
+
+    with phase(f"the digits CNN's epoch against PyTorch ({settings.cnn_runs} x {settings.cnn_epochs} epochs each)"):
+        results.cnn = cnn.run_cnn(settings.cnn_epochs, settings.cnn_runs, log=log)
 
     with phase("memory (one subprocess per run)"):
         for size_name, epochs in settings.memory_runs:

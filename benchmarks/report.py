@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from benchmarks.cnn import TARGET_RATIO, CnnResult
 from benchmarks.conv import ConvResult
 from benchmarks.hotspots import GcStats, Profile
 from benchmarks.implementations import IMPLS, TARGETS, torch_threads_label
@@ -44,6 +45,7 @@ class Results:
     profiles: list[Profile] = field(default_factory=list)
     gc: list[GcStats] = field(default_factory=list)
     conv: list[ConvResult] = field(default_factory=list)
+    cnn: CnnResult | None = None
     seconds: float = 0.0
 
 
@@ -194,6 +196,37 @@ def conv_table(results: list[ConvResult]) -> str:
         ],
         rows,
         "lrrrr",
+    )
+
+
+def cnn_table(r: CnnResult) -> str:
+    def ms(seconds: float | None, missing: str) -> str:
+        return missing if seconds is None else f"{seconds * 1e3:.1f}"
+
+    def acc(value: float | None) -> str:
+        return "n/a" if value is None else f"{value:.1f}%"
+
+    verdict = "n/a" if r.ratio is None else ("met" if r.ratio <= TARGET_RATIO else "NOT met")
+    return table(
+        [
+            "digits CNN, float32, batch 64",
+            "engine (ms / epoch)",
+            "PyTorch eager (ms / epoch)",
+            "ratio",
+            f"target <= {TARGET_RATIO:g}x",
+            "test accuracy engine / PyTorch",
+        ],
+        [
+            [
+                "conv 16 - relu - pool - conv 32 - relu - pool - linear, Adam",
+                ms(r.engine_s, r.error or "n/a"),
+                ms(r.torch_s, "not installed"),
+                "n/a" if r.ratio is None else f"{r.ratio:.2f}x",
+                verdict,
+                f"{acc(r.engine_accuracy)} / {acc(r.torch_accuracy)}",
+            ]
+        ],
+        "lrrrrr",
     )
 
 
@@ -415,6 +448,18 @@ def render(r: Results) -> str:
             "figures). The engine's gradients are checked against PyTorch's first.",
             "",
             conv_table(r.conv),
+            "",
+        ]
+    if r.cnn:
+        out += [
+            "## The digits CNN's epoch against PyTorch",
+            "",
+            "`tinygrad-lab train --task digits --model cnn` and the same recipe in PyTorch eager "
+            "(benchmarks/digits.py), one training epoch plus the test set's evaluation, milliseconds per epoch: "
+            f"the least over {r.cnn.runs} alternated run(s) of {r.cnn.epochs} epoch(s) per side, both on "
+            f"{r.cnn.threads} thread(s). Accuracies are after one run's epochs (a timing run, not the recipe's 20).",
+            "",
+            cnn_table(r.cnn),
             "",
         ]
     if r.memory:

@@ -111,6 +111,12 @@ def test_every_other_part_is_in_the_results(smoke):
     assert "fresh process, empty cache" in sections["The lab's full run"]
     assert "calls / epoch" in sections["Where the time goes"]
     assert sections["Notes"].strip() == "(to be written)"
+    conv_rows = [line for line in sections["conv2d forward + backward against PyTorch"].splitlines() if "->" in line]
+    assert len(conv_rows) == 2 and all(_cells(line)[3].endswith("x") for line in conv_rows)
+    cnn_rows = [line for line in sections["The digits CNN's epoch against PyTorch"].splitlines() if "conv 16" in line]
+    assert len(cnn_rows) == 1
+    cells = _cells(cnn_rows[0])
+    assert float(cells[1]) > 0 and float(cells[2]) > 0 and cells[3].endswith("x") and cells[4] in ("met", "NOT met")
 
 
 def test_smoke_refuses_to_overwrite_the_committed_results():

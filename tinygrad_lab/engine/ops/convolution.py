@@ -1,8 +1,10 @@
 """Convolution over 1 or 2 spatial axes (N, C, *spatial), and ``Linear`` (x @ W.T + b as one node).
 
-The forward is im2col: a strided view of the padded input holds every window without copying, one reshape
-gathers them into columns (G, C/G * K, N * L) and one matmul per layer multiplies them with the weights. The
-input's gradient scatters the columns back with one slice-add per kernel offset (K of them, not one per element).
+The forward is im2col: one slice of the padded input copied per kernel offset gathers the columns
+(G, C/G * K, N * L) and one matmul per layer multiplies them with the weights. The input's gradient scatters the
+columns back with one slice-add per kernel offset (K of them, not one per element). When the columns outnumber
+the output channels, the batch axis is innermost (``batch_last``), so those copies and adds run along long rows.
+Everything is made from plain slices and arrays made like the inputs, so ``tl.compile`` records it.
 
 Three Functions close the triangle of derivatives, so every order is exact: ``Conv`` (x, w -> y),
 ``ConvInputGrad`` (g, w -> dx, a transposed convolution) and ``ConvWeightGrad`` (x, g -> dw). Each is linear in
@@ -12,12 +14,14 @@ each of its inputs, and the backward of each is made of the other two.
 from __future__ import annotations
 
 import itertools
+import math
 from typing import Any
 
 import numpy as np
 
 from tinygrad_lab.engine.function import Function
 from tinygrad_lab.engine.ops.common import _any_tensor, _const
+from tinygrad_lab.engine.traceable import empty, zeros
 
 
 class ConvParams(tuple):
@@ -50,22 +54,9 @@ def pad(x: np.ndarray, padding: tuple, value: float = 0.0) -> np.ndarray:
     if not any(padding):
         return x
     shape = x.shape[: -len(padding)] + tuple(s + 2 * p for s, p in zip(x.shape[-len(padding) :], padding))
-    out = np.full(shape, value, dtype=x.dtype)
+    out = np.full_like(x, value, shape=shape)  # made like x, so tl.compile records it
     out[(...,) + tuple(slice(p, p + s) for p, s in zip(padding, x.shape[-len(padding) :]))] = x
     return out
-
-
-def windows(xp: np.ndarray, kernel: tuple, stride: tuple, dilation: tuple, out: tuple) -> np.ndarray:
-    """A read-only strided view (*lead, *out, *kernel) of the padded array xp: every window, no copy."""
-    d = len(kernel)
-    lead, strides = xp.shape[:-d], xp.strides
-    shape = lead + tuple(out) + tuple(kernel)
-    step = (
-        strides[:-d]
-        + tuple(s * st for s, st in zip(strides[-d:], stride))
-        + tuple(s * dl for s, dl in zip(strides[-d:], dilation))
-    )
-    return np.lib.stride_tricks.as_strided(xp, shape, step, writeable=False)
 
 
 def offsets(kernel: tuple, stride: tuple, dilation: tuple, out: tuple) -> Any:
@@ -77,56 +68,116 @@ def offsets(kernel: tuple, stride: tuple, dilation: tuple, out: tuple) -> Any:
         )
 
 
-def _cols(x: np.ndarray, kernel: tuple, params: ConvParams, out: tuple) -> np.ndarray:
-    """im2col: (G, C/G * prod(kernel), N * prod(out)), one copy of the windows of the padded input."""
+SHORT_ROW = 12  # output rows shorter than this gain from the batch-innermost layout (measured: 4 to 10 gain,
+# 14 breaks even, 28 loses: long rows already make long inner loops, and the batch transpositions then dominate)
+
+
+def batch_last(w_shape: tuple, groups: int, out: tuple) -> bool:
+    """The layout of the columns: batch axis innermost, (C/G * K, L * N), when the output rows are short and the
+    columns have more rows than the output has channels per group, so the big copies (windows, scatter) run
+    along (window row, batch); otherwise (C/G * K, N * L), whose output and output gradient need no
+    transposition of the batch axis."""
+    return out[-1] < SHORT_ROW and w_shape[1] * math.prod(w_shape[2:]) > w_shape[0] // groups
+
+
+def _batch_to_last(a: np.ndarray) -> np.ndarray:
+    """A view of a with its first axis moved last (what np.moveaxis gives, without its argument checks)."""
+    return a.transpose(tuple(range(1, a.ndim)) + (0,))
+
+
+def _batch_to_first(a: np.ndarray) -> np.ndarray:
+    """A view of a with its last axis moved first."""
+    return a.transpose((a.ndim - 1,) + tuple(range(a.ndim - 1)))
+
+
+def _padded(x: np.ndarray, padding: tuple, last: bool) -> np.ndarray:
+    """(N, C, *spatial) zero padded as (C, *padded, N) when ``last``, else (C, N, *padded): one copy, made like x
+    (so tl.compile records it)."""
+    spatial = x.shape[2:]
+    padded = tuple(s + 2 * p for s, p in zip(spatial, padding))
+    shape = (x.shape[1],) + padded + (x.shape[0],) if last else (x.shape[1], x.shape[0]) + padded
+    out = zeros(x, shape) if any(padding) else empty(x, shape)
+    inner = tuple(slice(p, p + s) for p, s in zip(padding, spatial))
+    if last:
+        out[(slice(None),) + inner] = _batch_to_last(x)
+    else:
+        out[(slice(None),) * 2 + inner] = x.swapaxes(0, 1)
+    return out
+
+
+def _cols(x: np.ndarray, kernel: tuple, params: ConvParams, out: tuple, last: bool) -> np.ndarray:
+    """im2col: (G, C/G * prod(kernel), N * prod(out)), or (..., prod(out) * N) when ``last`` (see batch_last):
+    one slice of the padded input copied per kernel offset (plain slices, which tl.compile records)."""
     stride, padding, dilation, groups = params
-    n, c, d = x.shape[0], x.shape[1], len(kernel)
-    xp = pad(x, padding).reshape((n, groups, c // groups) + tuple(s + 2 * p for s, p in zip(x.shape[2:], padding)))
-    win = windows(xp, kernel, stride, dilation, out)  # (N, G, Cg, *out, *kernel)
-    order = (1, 2) + tuple(range(3 + d, 3 + 2 * d)) + (0,) + tuple(range(3, 3 + d))  # (G, Cg, *kernel, N, *out)
-    return win.transpose(order).reshape(groups, -1, n * int(np.prod(out)))
+    n, c = x.shape[0], x.shape[1]
+    xp = _padded(x, padding, last)
+    xp = xp.reshape((groups, c // groups) + xp.shape[1:])  # (G, Cg, *padded, N) or (G, Cg, N, *padded)
+    every = (slice(None),)
+    cols = empty(x, (groups, c // groups, math.prod(kernel)) + ((*out, n) if last else (n, *out)))
+    for k, (_, where) in enumerate(offsets(kernel, stride, dilation, out)):
+        cols[:, :, k] = xp[every * 2 + where + every] if last else xp[every * 3 + where]
+    return cols.reshape(groups, -1, n * math.prod(out))
 
 
 def conv_forward(x: np.ndarray, w: np.ndarray, params: ConvParams, cols: np.ndarray | None = None) -> np.ndarray:
     """y = conv(x, w), (N, O, *out), no bias."""
     kernel, groups, n = w.shape[2:], params.groups, x.shape[0]
     out = tuple(out_size(s, k, *a) for s, k, *a in zip(x.shape[2:], kernel, *params[:3]))
-    cols = _cols(x, kernel, params, out) if cols is None else cols
-    y = np.matmul(w.reshape(groups, w.shape[0] // groups, -1), cols)  # (G, Og, N * L)
-    y = y.reshape((w.shape[0], n) + out)
-    return np.ascontiguousarray(np.moveaxis(y, 1, 0))
+    last = batch_last(w.shape, groups, out)
+    cols = _cols(x, kernel, params, out, last) if cols is None else cols
+    y = np.matmul(w.reshape(groups, w.shape[0] // groups, -1), cols)  # (G, Og, L * N) or (G, Og, N * L)
+    if last:
+        return _batch_to_first(y.reshape((w.shape[0],) + out + (n,))).copy()  # a copy the trace records
+    return y.reshape((w.shape[0], n) + out).swapaxes(0, 1).copy()
 
 
-def _grad_rows(g: np.ndarray, groups: int) -> np.ndarray:
-    """The output gradient (N, O, *out) as (G, Og, N * L), the layout of the forward's product."""
-    n, o = g.shape[:2]
-    return np.moveaxis(g, 0, 1).reshape(groups, o // groups, -1)
+def _grad_rows(g: np.ndarray, groups: int, last: bool) -> np.ndarray:
+    """The output gradient (N, O, *out) in the layout of the forward's product, (G, Og, L * N) or (G, Og, N * L)."""
+    return (_batch_to_last(g) if last else g.swapaxes(0, 1)).reshape(groups, g.shape[1] // groups, -1)
 
 
-def conv_input_grad(g: np.ndarray, w: np.ndarray, x_shape: tuple, params: ConvParams) -> np.ndarray:
-    """dx of y = conv(x, w) for output gradient g (the transposed convolution of g with w)."""
+def conv_input_grad(
+    g: np.ndarray, w: np.ndarray, x_shape: tuple, params: ConvParams, rows: np.ndarray | None = None
+) -> np.ndarray:
+    """dx of y = conv(x, w) for output gradient g (the transposed convolution of g with w); ``rows`` is g as
+    _grad_rows lays it out, when the caller has it already."""
     stride, padding, dilation, groups = params
     kernel = w.shape[2:]
     n, c, out = x_shape[0], x_shape[1], g.shape[2:]
+    last = batch_last(w.shape, groups, out)
+    rows = _grad_rows(g, groups, last) if rows is None else rows
     w3 = w.reshape(groups, w.shape[0] // groups, -1)
-    dcols = np.matmul(w3.transpose(0, 2, 1), _grad_rows(g, groups))  # (G, Cg * K, N * L)
-    dcols = dcols.reshape((groups, c // groups) + tuple(kernel) + (n,) + tuple(out))
+    dcols = np.matmul(w3.transpose(0, 2, 1), rows)  # (G, Cg * K, L * N) or (G, Cg * K, N * L)
     padded = tuple(s + 2 * p for s, p in zip(x_shape[2:], padding))
-    dxp = np.zeros((groups, c // groups, n) + padded, dtype=dcols.dtype)
-    for index, where in offsets(kernel, stride, dilation, out):
-        dxp[(slice(None),) * 3 + where] += dcols[(slice(None),) * 2 + index]
-    dx = np.moveaxis(dxp.reshape((c, n) + padded), 1, 0)
+    lead, every = (slice(None),) * 2, (slice(None),)
     crop = tuple(slice(p, p + s) for p, s in zip(padding, x_shape[2:]))
-    return np.ascontiguousarray(dx[(slice(None),) * 2 + crop])
+    if last:  # one slice-add per kernel offset, each along (window row, batch)
+        dcols = dcols.reshape((groups, c // groups) + tuple(kernel) + tuple(out) + (n,))
+        dxp = zeros(dcols, (groups, c // groups) + padded + (n,))
+        for index, where in offsets(kernel, stride, dilation, out):
+            dxp[lead + where + every] += dcols[lead + index]
+        return _batch_to_first(dxp.reshape((c,) + padded + (n,))[every + crop]).copy()
+    dcols = dcols.reshape((groups, c // groups) + tuple(kernel) + (n,) + tuple(out))
+    dxp = zeros(dcols, (groups, c // groups, n) + padded)
+    for index, where in offsets(kernel, stride, dilation, out):
+        dxp[lead + every + where] += dcols[lead + index]
+    return dxp.reshape((c, n) + padded).swapaxes(0, 1)[lead + crop].copy()
 
 
 def conv_weight_grad(
-    x: np.ndarray, g: np.ndarray, w_shape: tuple, params: ConvParams, cols: np.ndarray | None = None
+    x: np.ndarray,
+    g: np.ndarray,
+    w_shape: tuple,
+    params: ConvParams,
+    cols: np.ndarray | None = None,
+    rows: np.ndarray | None = None,
 ) -> np.ndarray:
     """dw of y = conv(x, w) for output gradient g: the output gradient times the input's columns."""
     groups, kernel = params.groups, w_shape[2:]
-    cols = _cols(x, kernel, params, g.shape[2:]) if cols is None else cols
-    return np.matmul(_grad_rows(g, groups), cols.transpose(0, 2, 1)).reshape(w_shape)
+    last = batch_last(w_shape, groups, g.shape[2:])
+    cols = _cols(x, kernel, params, g.shape[2:], last) if cols is None else cols
+    rows = _grad_rows(g, groups, last) if rows is None else rows
+    return np.matmul(rows, cols.transpose(0, 2, 1)).reshape(w_shape)
 
 
 class Conv(Function):
@@ -134,9 +185,8 @@ class Conv(Function):
 
     @staticmethod
     def forward(ctx, x, w, b=None, params=None):
-        cols = _cols(
-            x, w.shape[2:], params, tuple(out_size(s, k, *a) for s, k, *a in zip(x.shape[2:], w.shape[2:], *params[:3]))
-        )
+        out = tuple(out_size(s, k, *a) for s, k, *a in zip(x.shape[2:], w.shape[2:], *params[:3]))
+        cols = _cols(x, w.shape[2:], params, out, batch_last(w.shape, params.groups, out))
         y = conv_forward(x, w, params, cols)
         if b is not None:
             y += b.reshape((-1,) + (1,) * (x.ndim - 2))
@@ -155,8 +205,11 @@ class Conv(Function):
             gx = ConvInputGrad.apply(grad, w, x_shape=_const(x).shape, params=params) if need_x else None
             gw = ConvWeightGrad.apply(x, grad, w_shape=_const(w).shape, params=params) if need_w else None
         else:
-            gx = conv_input_grad(grad, w, x.shape, params) if need_x else None
-            gw = conv_weight_grad(x, grad, w.shape, params, ctx.cols) if need_w else None
+            rows = _grad_rows(
+                grad, params.groups, batch_last(w.shape, params.groups, grad.shape[2:])
+            )  # shared by both products
+            gx = conv_input_grad(grad, w, x.shape, params, rows) if need_x else None
+            gw = conv_weight_grad(x, grad, w.shape, params, ctx.cols, rows) if need_w else None
         return (gx, gw) if len(ctx.needs_input_grad) == 2 else (gx, gw, grad_b)
 
 

@@ -1,4 +1,5 @@
-"""Max and average pooling over the axes after (N, C), through the same strided windows as convolution.
+"""Max and average pooling over the axes after (N, C), through the same per-kernel-offset slices as convolution
+(tiling windows, stride == kernel, take strided views of the input and skip the window copy).
 
 Both are linear in the incoming gradient once the max positions are fixed, so each backward is a Function
 too: max pooling's is a scatter to the recorded positions (``MaxPoolScatter``), whose own backward gathers from
@@ -8,22 +9,31 @@ spreads the gradient evenly over each window, and its backward is average poolin
 
 from __future__ import annotations
 
+import itertools
+import math
+
 import numpy as np
 
 from tinygrad_lab.engine.function import Function
 from tinygrad_lab.engine.ops.common import _any_tensor
-from tinygrad_lab.engine.ops.convolution import offsets, pad, windows
+from tinygrad_lab.engine.ops.convolution import offsets, pad
+from tinygrad_lab.engine.traceable import empty, zeros
 
 
 class PoolParams(tuple):
     """(kernel, stride, padding, dilation), one int per spatial axis each."""
 
 
-def _windows(x: np.ndarray, params: PoolParams, fill: float) -> np.ndarray:
-    """The (N, C, *out, *kernel) windows of x padded with ``fill``."""
+def _flat_windows(x: np.ndarray, params: PoolParams, fill: float) -> np.ndarray:
+    """(N, C, *out, prod(kernel)): every window of x padded with ``fill``, one slice copied per kernel offset
+    (plain slices, which tl.compile records)."""
     kernel, stride, padding, dilation = params
     out = pool_out(x.shape[2:], params)
-    return windows(pad(x, padding, fill), kernel, stride, dilation, out)
+    xp = pad(x, padding, fill)
+    flat = empty(x, x.shape[:2] + out + (math.prod(kernel),))
+    for k, (_, where) in enumerate(offsets(kernel, stride, dilation, out)):
+        flat[..., k] = xp[(slice(None),) * 2 + where]
+    return flat
 
 
 def pool_out(spatial: tuple, params: PoolParams) -> tuple:
@@ -34,20 +44,15 @@ def pool_out(spatial: tuple, params: PoolParams) -> tuple:
     )
 
 
-def _scatter(parts, x_shape: tuple, params: PoolParams, dtype: np.dtype) -> np.ndarray:
+def _scatter(parts, x_shape: tuple, params: PoolParams, like: np.ndarray) -> np.ndarray:
     """sum over kernel offsets of parts(offset) added into the windows' places, cropped to x_shape."""
     kernel, stride, padding, dilation = params
     out = pool_out(x_shape[2:], params)
     padded = tuple(s + 2 * p for s, p in zip(x_shape[2:], padding))
-    dxp = np.zeros(x_shape[:2] + padded, dtype=dtype)
+    dxp = zeros(like, x_shape[:2] + padded)
     for flat, (index, where) in enumerate(offsets(kernel, stride, dilation, out)):
         dxp[(slice(None),) * 2 + where] += parts(flat, index)
     return dxp[(slice(None),) * 2 + tuple(slice(p, p + s) for p, s in zip(padding, x_shape[2:]))]
-
-
-def _flat_windows(win: np.ndarray, d: int) -> np.ndarray:
-    """(N, C, *out, prod(kernel)): the windows with their kernel axes as one (a copy)."""
-    return win.reshape(win.shape[:-d] + (-1,))
 
 
 class MaxPool(Function):
@@ -55,11 +60,14 @@ class MaxPool(Function):
 
     @staticmethod
     def forward(ctx, x, params=None):
-        d = len(params[0])
-        flat = _flat_windows(_windows(x, params, -np.inf), d)
-        index = flat.argmax(axis=-1)
-        ctx.index, ctx.x_shape = index, x.shape
-        return np.take_along_axis(flat, index[..., None], axis=-1)[..., 0]
+        ctx.x_shape = x.shape
+        tiled = _tiled_max(x, params)
+        if tiled is not None:
+            ctx.index = tiled[1]
+            return tiled[0]
+        flat = _flat_windows(x, params, -np.inf)
+        ctx.index = np.argmax(flat, axis=-1)  # the function, which tl.compile records (the method it cannot)
+        return np.take_along_axis(flat, ctx.index[..., None], axis=-1)[..., 0]
 
     @staticmethod
     def backward(ctx, grad):
@@ -69,8 +77,51 @@ class MaxPool(Function):
         return _max_scatter(grad, ctx.index, ctx.x_shape, params)
 
 
+def _tiles(params: PoolParams) -> bool:
+    """Whether the windows tile the input: stride == kernel, no padding, no dilation (each element in one window)."""
+    kernel, stride, padding, dilation = params
+    return tuple(stride) == tuple(kernel) and not any(padding) and all(dl == 1 for dl in dilation)
+
+
+def _tile_views(x: np.ndarray, params: PoolParams) -> list:
+    """One strided view (N, C, *out) of x per kernel offset (row-major) when the windows tile x (see _tiles)."""
+    kernel = params[0]
+    out = pool_out(x.shape[2:], params)
+    tiled = x[(Ellipsis,) + tuple(slice(0, o * k) for o, k in zip(out, kernel))].reshape(
+        x.shape[:2] + tuple(v for o, k in zip(out, kernel) for v in (o, k))
+    )  # (N, C, out0, k0, out1, k1, ...), a view
+    return [
+        tiled[(slice(None),) * 2 + tuple(v for i in index for v in (slice(None), i))]
+        for index in itertools.product(*(range(k) for k in kernel))
+    ]
+
+
+def _tiled_max(x: np.ndarray, params: PoolParams) -> tuple[np.ndarray, np.ndarray] | None:
+    """(max, index of the first maximum) over tiling windows from elementwise passes over the kernel offsets,
+    without copying the windows; None when the windows overlap or pad."""
+    if not _tiles(params) or math.prod(params[0]) > 127:  # the index is int8
+        return None
+    views = _tile_views(x, params)
+    best = views[0].copy()
+    for view in views[1:]:
+        np.maximum(best, view, out=best)
+    # missed: no maximum (or, in a window holding NaN, no NaN: argmax's rule) seen yet; the index counts the
+    # offsets before the first one. Computed for every window alike, no branch on values (tl.compile's rule).
+    missed = (views[0] != best) & (views[0] == views[0])
+    index = missed.astype(np.int8)
+    for view in views[1:-1]:
+        missed &= (view != best) & (view == view)
+        index += missed
+    return best, index
+
+
 def _max_scatter(grad: np.ndarray, index: np.ndarray, x_shape: tuple, params: PoolParams) -> np.ndarray:
-    return _scatter(lambda flat, _: np.where(index == flat, grad, 0), x_shape, params, grad.dtype)
+    if _tiles(params):  # each input element in one window: one masked copy per kernel offset, no adds
+        dx = zeros(grad, x_shape)
+        for flat, view in enumerate(_tile_views(dx, params)):
+            np.copyto(view, grad, where=index == flat)
+        return dx
+    return _scatter(lambda flat, _: np.where(index == flat, grad, 0), x_shape, params, grad)
 
 
 class MaxPoolScatter(Function):
@@ -91,7 +142,7 @@ class MaxPoolScatter(Function):
 
 
 def _max_gather(x: np.ndarray, index: np.ndarray, params: PoolParams) -> np.ndarray:
-    flat = _flat_windows(_windows(x, params, 0.0), len(params[0]))
+    flat = _flat_windows(x, params, 0.0)
     return np.take_along_axis(flat, index[..., None], axis=-1)[..., 0]
 
 
@@ -114,15 +165,18 @@ class MaxPoolGather(Function):
 
 
 def _avg(x: np.ndarray, params: PoolParams) -> np.ndarray:
-    d = len(params[0])
-    out = _windows(x, params, 0.0).sum(axis=tuple(range(-d, 0)))
-    out *= x.dtype.type(1.0 / np.prod(params[0]))  # padding counts, as torch's count_include_pad=True
+    kernel, stride, padding, dilation = params
+    xp, out = pad(x, padding), None
+    for _, where in offsets(kernel, stride, dilation, pool_out(x.shape[2:], params)):
+        part = xp[(slice(None),) * 2 + where]
+        out = part.copy() if out is None else np.add(out, part, out=out)
+    out *= x.dtype.type(1.0 / math.prod(params[0]))  # padding counts, as torch's count_include_pad=True
     return out
 
 
 def _avg_scatter(grad: np.ndarray, x_shape: tuple, params: PoolParams) -> np.ndarray:
-    share = grad * grad.dtype.type(1.0 / np.prod(params[0]))
-    return _scatter(lambda flat, index: share, x_shape, params, grad.dtype)
+    share = grad * grad.dtype.type(1.0 / math.prod(params[0]))
+    return _scatter(lambda flat, index: share, x_shape, params, grad)
 
 
 class AvgPool(Function):

@@ -1,0 +1,83 @@
+"""tl.compile on convolutional networks: the numpy replay of a CNN training step gives eager's loss, parameters,
+gradients and optimizer state exactly, in float32 and float64, through every conv and pooling path (both column
+layouts, groups, stride, dilation, tiling and overlapping max pooling, average pooling)."""
+
+import numpy as np
+import pytest
+
+import tinygrad_lab as tl
+from tinygrad_lab import nn, optim
+from tinygrad_lab.nn import functional as F
+
+
+def make_step(dtype, seed=0):
+    """A CNN with every conv and pooling path, Adam, cross-entropy on one-hot targets; its step and parts."""
+    rng = np.random.default_rng(seed)
+    model = nn.Sequential(
+        {
+            "c1": nn.Conv2d(2, 4, 3, padding=1, rng=rng),  # columns (2 * 9) outnumber channels: batch innermost
+            "a1": nn.ReLU(),
+            "p1": nn.MaxPool2d(2),  # tiling windows: the strided-view path
+            "c2": nn.Conv2d(4, 36, 1, rng=rng),  # 4 columns < 36 channels: the batch-first layout
+            "c3": nn.Conv2d(36, 6, 2, stride=2, dilation=1, groups=2, padding=1, rng=rng),
+            "a3": nn.ReLU(),
+            "p3": nn.MaxPool2d(3, stride=1, padding=1),  # overlapping, padded windows: the generic path
+            "p4": nn.AvgPool2d(2, stride=1),
+            "f": nn.Flatten(),
+            "fc": nn.Linear(6 * 2 * 2, 5, rng=rng),
+        }
+    )
+    for p in model.parameters():
+        p.data = p.data.astype(dtype)
+    opt = optim.Adam(model.parameters(), lr=1e-2)
+
+    def step(x, y):
+        opt.zero_grad()
+        loss = F.cross_entropy(model(x), y)
+        loss.backward()
+        opt.step()
+        return loss
+
+    return model, opt, step
+
+
+def batches(dtype, n, seed=1):
+    rng = np.random.default_rng(seed)
+    for _ in range(n):
+        x = rng.standard_normal((6, 2, 8, 8)).astype(dtype)
+        y = np.eye(5, dtype=dtype)[rng.integers(0, 5, 6)]
+        yield tl.Tensor(x), tl.Tensor(y)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_captured_cnn_step_equals_eager(dtype):
+    eager_model, eager_opt, eager_step = make_step(dtype)
+    model, opt, step = make_step(dtype)
+    compiled = tl.compile(step, native=False)
+    for x, y in batches(dtype, 12):  # new data every call: the batches are the replay's arguments
+        loss_c = compiled(x, y)
+        loss_e = eager_step(x, y)
+        assert loss_c.dtype == loss_e.dtype == dtype
+        # the replay runs numpy's own operations in eager's order, so the numbers are the same bits
+        np.testing.assert_array_equal(loss_c.data, loss_e.data)
+    assert compiled.backend.startswith("numpy") and len(compiled._replays) == 1
+    for p, q in zip(model.parameters(), eager_model.parameters()):
+        assert p.data.dtype == p.grad.data.dtype == dtype
+        np.testing.assert_array_equal(p.data, q.data)
+        np.testing.assert_array_equal(p.grad.data, q.grad.data)
+    for mine, theirs in zip(opt.state, eager_opt.state):
+        for key in ("exp_avg", "exp_avg_sq", "step"):
+            assert mine[key].dtype == theirs[key].dtype
+            np.testing.assert_array_equal(mine[key], theirs[key])
+
+
+def test_the_native_backend_leaves_a_cnn_step_to_the_numpy_replay_and_stays_exact():
+    eager_model, _, eager_step = make_step(np.float32)
+    model, _, step = make_step(np.float32)
+    compiled = tl.compile(step)
+    for x, y in batches(np.float32, 6):
+        np.testing.assert_array_equal(compiled(x, y).data, eager_step(x, y).data)
+    backend = compiled.wait()
+    assert backend.startswith("numpy (") and "not support" in backend, backend  # names what it cannot lower
+    for p, q in zip(model.parameters(), eager_model.parameters()):
+        np.testing.assert_array_equal(p.data, q.data)
