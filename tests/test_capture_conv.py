@@ -77,7 +77,7 @@ def test_the_native_backend_leaves_a_cnn_step_to_the_numpy_replay_and_stays_exac
     compiled = tl.compile(step)
     for x, y in batches(np.float32, 6):
         np.testing.assert_array_equal(compiled(x, y).data, eager_step(x, y).data)
-    backend = compiled.wait()
+    backend = compiled.backend
     assert backend.startswith("numpy (") and "not support" in backend, backend  # names what it cannot lower
     for p, q in zip(model.parameters(), eager_model.parameters()):
         np.testing.assert_array_equal(p.data, q.data)
