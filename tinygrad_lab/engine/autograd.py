@@ -14,7 +14,7 @@ numpy arrays and Tensors share, so the same code serves both.
 from __future__ import annotations
 
 import functools
-import itertools
+import operator
 import threading
 import traceback
 from collections.abc import Callable, Iterable, Sequence
@@ -229,29 +229,25 @@ def sum_to_shape(grad: Any, shape: tuple, node: Function, inp: Any) -> Any:
     return grad
 
 
+_newest_first = operator.attrgetter("_order")  # minus the node's sequence number (apply sets it)
+
+
 def _topological_order(roots: Iterable[Function]) -> list:
-    """Nodes reachable from ``roots``, each before the nodes that produced its inputs. Iterative DFS:
-    a node is appended once everything below it is, then the list is reversed."""
-    order: list = []
-    visited: set = set()
+    """Nodes reachable from ``roots``, each before the nodes that produced its inputs: newest first by the
+    sequence number apply gives each node (an op's inputs always exist before it; torch orders its ready
+    nodes by the same number). One pass to collect them, one sort."""
     rerouted = versions.rebound is not None
-    stack = list(zip(roots, itertools.repeat(False)))  # (node, expanded) pairs; no comprehension's frame
+    stack = list(roots)
+    found = set(stack)
     while stack:
-        node, expanded = stack.pop()
-        if expanded:
-            order.append(node)
-            continue
-        if node in visited:
-            continue
-        visited.add(node)
-        stack.append((node, True))
+        node = stack.pop()
         for child, need in zip(node.inputs, node.needs_input_grad):
             if need:
                 fn = grad_fn_for(node, child) if rerouted else child.grad_fn
-                if fn is not None and fn not in visited:
-                    stack.append((fn, False))
-    order.reverse()
-    return order
+                if fn is not None and fn not in found:
+                    found.add(fn)
+                    stack.append(fn)
+    return sorted(found, key=_newest_first)
 
 
 def _leading_to(order: list, nodes: dict, leaves: set) -> list:

@@ -18,6 +18,7 @@ recorded (``create_graph=True``). Write it with operators (``* / @ **``), method
 from __future__ import annotations
 
 import contextlib
+import itertools
 import weakref
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
@@ -26,6 +27,8 @@ import numpy as np
 
 from tinygrad_lab.engine.autograd import check_finite, check_saved, creation_site, state, versions
 from tinygrad_lab.engine.tensor import Tensor
+
+_countdown = itertools.count(0, -1)  # recorded nodes numbered downwards: a plain sort puts the newest first
 
 
 class Function:
@@ -36,6 +39,7 @@ class Function:
     needs_input_grad: tuple[bool, ...]  # per input: is it a Tensor that requires grad
     attrs: dict[str, Any]  # the keyword arguments passed on to forward
     _out: Any  # what forward returned (None once released)
+    _order: int  # minus the node's sequence number: backward sorts nodes by it (autograd._topological_order)
 
     # Defaults shared by every node; an instance sets its own only when it needs them.
     _released = False
@@ -83,6 +87,7 @@ class Function:
                 ctx.attrs = attrs
                 ctx._out = raw
                 ctx._epoch = versions.now
+                ctx._order = next(_countdown)  # decreasing: backward runs newer nodes first
                 if out.dtype.kind not in "fc":
                     raise TypeError(f"{cls.__name__} returned dtype {out.dtype}, which cannot carry a gradient")
                 if mode.anomaly:

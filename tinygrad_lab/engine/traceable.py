@@ -40,13 +40,17 @@ def untraced(arr: np.ndarray) -> np.ndarray:
 
 
 def zeros(like: np.ndarray, shape: tuple) -> np.ndarray:
-    """Zeros of ``like``'s dtype in ``shape``, made in a way the trace records (rule 1)."""
-    return np.zeros_like(like, shape=shape)
+    """Zeros of ``like``'s dtype in ``shape``, made in a way the trace records (rule 1). Untraced, np.zeros
+    makes the same array without np.zeros_like's dispatch (__array_function__), the dearer part here."""
+    return np.zeros_like(like, shape=shape) if state.tracing is not None else np.zeros(shape, like.dtype)
 
 
 def empty(like: np.ndarray, shape: tuple | None = None) -> np.ndarray:
-    """An uninitialised array of ``like``'s dtype (and shape, unless ``shape`` is given) the trace records."""
-    return np.empty_like(like, shape=shape)
+    """An uninitialised array of ``like``'s dtype (and shape, unless ``shape`` is given) the trace records;
+    untraced, np.empty (as ``zeros``)."""
+    if state.tracing is not None:
+        return np.empty_like(like, shape=shape)
+    return np.empty(like.shape if shape is None else shape, like.dtype)
 
 
 def copy_array(data: np.ndarray, dtype: Any) -> np.ndarray:

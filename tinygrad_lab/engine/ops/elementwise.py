@@ -71,7 +71,7 @@ class Sigmoid(Function):
 
     @staticmethod
     def forward(ctx, a):
-        out = np.negative(a, out=np.empty_like(a))  # out= keeps 0-d results arrays
+        out = np.negative(a) if a.ndim else np.negative(a, out=np.empty_like(a))  # out=: a 0-d result stays an array
         np.minimum(out, 88.0 if a.dtype == np.float32 else 709.0, out=out)
         np.exp(out, out=out)
         out += 1.0
