@@ -447,3 +447,55 @@ def test_a_mask_made_inside_an_op_is_recomputed_on_every_replay(native):
     assert w.grad.data.tolist() == [1.0, 0.0]
     compiled(inside)
     assert w.grad.data.tolist() == [1.0, 1.0]
+
+
+@pytest.mark.parametrize("targets_as", ["array", "tensor"])
+def test_a_cross_entropy_step_is_captured_and_each_replay_checks_its_class_indices(targets_as):
+    """The range check of integer targets is recorded as an operation of the step: the replay equals eager, and
+    a later call with an index out of range gets cross_entropy's own error, not a wrapped-around gradient."""
+
+    def as_targets(labels):
+        return tl.Tensor(np.array(labels), dtype=np.int64) if targets_as == "tensor" else np.array(labels)
+
+    losses = {}
+    for mode in ("eager", "compiled"):
+        model = nn.Linear(4, 3, rng=np.random.default_rng(0))
+        opt = optim.SGD(model.parameters(), lr=0.1)
+
+        def step(x, y, model=model, opt=opt):
+            opt.zero_grad()
+            loss = F.cross_entropy(model(x), y)
+            loss.backward()
+            opt.step()
+            return loss
+
+        run = tl.compile(step) if mode == "compiled" else step
+        x = tl.Tensor(np.random.default_rng(1).random((5, 4)))
+        losses[mode] = [run(x, as_targets([0, 1, 2, 1, (k % 3)])).item() for k in range(6)]
+    assert run.backend.startswith("numpy (")  # replayed (the native backend leaves fancy indexing to numpy)
+    assert losses["compiled"] == losses["eager"]
+    message = r"cross_entropy: class indices must lie in \[0, 3\), got values in "
+    for bad, seen in (([0, 1, 3, 1, 0], r"\[0, 3\]"), ([0, -1, 2, 1, 0], r"\[-1, 2\]")):
+        with pytest.raises(ValueError, match=message + seen):
+            run(x, as_targets(bad))
+
+
+def test_dropout_in_a_captured_step_is_refused_at_the_trace_with_the_reason():
+    model = nn.Sequential(nn.Linear(4, 8), nn.Dropout(0.5), nn.Linear(8, 1))
+    opt = optim.SGD(model.parameters(), lr=0.1)
+
+    def step(x, y):
+        opt.zero_grad()
+        loss = F.mse_loss(model(x), y)
+        loss.backward()
+        opt.step()
+        return loss
+
+    compiled = tl.compile(step)
+    x, y = tl.Tensor(np.ones((5, 4))), tl.Tensor(np.ones((5, 1)))
+    compiled(x, y)  # the first call runs eagerly
+    with pytest.raises(tl.CaptureError, match="draws a new dropout mask each call, which a replay cannot repeat"):
+        compiled(x, y)
+    model.eval()  # no mask drawn: the same step captures
+    compiled = tl.compile(step)
+    assert all(np.isfinite(compiled(x, y).item()) for _ in range(4)) and compiled.backend == "native"

@@ -157,6 +157,10 @@ class Tracer:
     def input(self, value: np.ndarray) -> TracedArray:
         return self._new_slot("input", np.array(value))
 
+    def refuse(self, what: str) -> None:
+        """The step does something a replay cannot repeat (engine/traceable.py, rule 5)."""
+        raise CaptureError(f"compile: the step {what}, which a replay cannot repeat; run it eagerly (--no-compile)")
+
     def external(self, array: np.ndarray) -> int:
         key = id(array)
         if key not in self.external_ids:
@@ -285,7 +289,8 @@ def op_name(kind: tuple) -> str:
     if kind[0] == "ufunc":
         return f"np.{kind[1].__name__}" + ("" if kind[2] == "__call__" else f".{kind[2]}")
     if kind[0] == "call":
-        return f"np.{getattr(kind[1], '__name__', kind[1])}"
+        name = getattr(kind[1], "__name__", kind[1])
+        return f"np.{name}" if getattr(kind[1], "__module__", "").startswith("numpy") else str(name)
     if kind[0] == "method":
         return f"ndarray.{kind[1]}"
     return "ndarray.__setitem__"

@@ -6,17 +6,20 @@ invisible to it and is frozen into the replay. So, inside a Function, a layer or
 
 1. make new arrays *like* an input (``zeros(like, shape)``, ``empty(like, shape)``, ``copy_array``), never from
    nothing (``np.zeros(shape)``, ``np.array(x)``), or the replay reuses the first call's values;
-2. never branch on values (``if mask.any():``): compute the mask and select with ``where``, always;
+2. never branch on values (``if mask.any():``): compute the mask and select with ``where``, always; to reject
+   bad values (class indices out of range), pass the array through ``validated``, which every replay runs;
 3. never read an array into a Python number (``float(lr)``): keep it a 0-d array and multiply by it, as the
    optimizers do with the learning rate they receive;
 4. state that outlives a call (an optimizer's buffers) is recorded only as the tracer's views of it:
-   ``active_tracer().traced_state(state)``.
+   ``active_tracer().traced_state(state)``;
+5. what a replay cannot repeat (a fresh random draw each call) calls ``refuse``: the step runs eagerly.
 
 The active tracer lives in one place, the engine's thread-local switches (``autograd.state.tracing``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -56,3 +59,18 @@ def empty(like: np.ndarray, shape: tuple | None = None) -> np.ndarray:
 def copy_array(data: np.ndarray, dtype: Any) -> np.ndarray:
     """An owned copy of a traced array as ``dtype`` (``np.array(traced)`` would hide the copy from the trace)."""
     return data.astype(dtype)
+
+
+def validated(check: Callable[..., np.ndarray], arr: np.ndarray, **attrs: Any) -> np.ndarray:
+    """``check(arr, **attrs)``, which raises on bad values and returns ``arr``. Recorded as one operation of
+    the step, so every replay checks its call's values as an eager step does (rule 2)."""
+    tracer = state.tracing
+    if tracer is None or not is_traced(arr):
+        return check(arr, **attrs)
+    return tracer.record(("call", check), (arr,), attrs)
+
+
+def refuse(what: str) -> None:
+    """Stop ``tl.compile`` from recording a step that does ``what`` (rule 5); nothing happens otherwise."""
+    if state.tracing is not None:
+        state.tracing.refuse(what)

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from tinygrad_lab.engine import traceable
 from tinygrad_lab.engine.ops import MseLoss, stack
 from tinygrad_lab.engine.tensor import Tensor
 from tinygrad_lab.nn.functional_conv import (  # noqa: F401  (re-exported: F.conv2d, F.linear, ...)
@@ -140,7 +141,7 @@ def cross_entropy(logits: Tensor, targets: Any, reduction: str = "mean") -> Tens
     if logits.ndim != 2:
         raise ValueError(f"{name}: logits must have shape (n, C), got {logits.shape}")
     log_probs = logits.log_softmax(axis=-1)
-    t = targets.data if isinstance(targets, Tensor) else np.asarray(targets)
+    t = targets.data if isinstance(targets, Tensor) else np.asanyarray(targets)  # (asanyarray: traced arrays stay)
     if t.dtype.kind in "iu":
         n, classes = logits.shape
         if t.shape != (n,):
@@ -148,9 +149,7 @@ def cross_entropy(logits: Tensor, targets: Any, reduction: str = "mean") -> Tens
                 f"{name}: logits have shape {logits.shape}, so integer class targets must have "
                 f"shape ({n},), got {t.shape}"
             )
-        if t.size and (t.min() < 0 or t.max() >= classes):
-            raise ValueError(f"{name}: class indices must lie in [0, {classes}), got values in [{t.min()}, {t.max()}]")
-        loss = -log_probs[np.arange(n), t]
+        loss = -log_probs[np.arange(n), traceable.validated(class_indices_in_range, t, classes=classes)]
     elif t.dtype.kind == "f" and t.shape == logits.shape[:1]:
         raise ValueError(
             f"{name}: logits have shape {logits.shape} and targets of shape {t.shape} have dtype "
@@ -163,6 +162,15 @@ def cross_entropy(logits: Tensor, targets: Any, reduction: str = "mean") -> Tens
     else:
         raise ValueError(f"{name}: targets must be integer class indices or float probabilities, got dtype {t.dtype}")
     return _reduce(name, loss, reduction)
+
+
+def class_indices_in_range(t: np.ndarray, classes: int) -> np.ndarray:
+    """``t`` itself when every class index lies in [0, classes); else cross_entropy's one-line error."""
+    if t.size and (t.min() < 0 or t.max() >= classes):
+        raise ValueError(
+            f"cross_entropy: class indices must lie in [0, {classes}), got values in [{t.min()}, {t.max()}]"
+        )
+    return t
 
 
 # The one registry of losses by name (the CLI reads it): mse and bce take predictions and targets of the same
