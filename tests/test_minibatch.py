@@ -139,6 +139,7 @@ def test_minibatches_make_one_update_per_batch_and_log_the_validation_accuracy()
         rng=0,
         log_every=1,
         out=out,
+        compile=False,  # counts the Python calls of opt.step; a replay makes none (its equality is tested below)
     )
     assert len(steps) == 4 * 4  # 60 rows in batches of 16: 4 batches per epoch
     assert len(hist.val_accuracy) == 4
@@ -368,3 +369,28 @@ def test_labels_that_do_not_fit_the_images(tmp_path):
         r"expected unsigned bytes of shape \(5,\)",
     ):
         data.load_mnist(tmp_path / "m")
+
+
+def test_minibatch_training_uses_the_captured_step_and_ends_where_eager_training_does():
+    x, y = labelled_moons(70)  # batches of 16: four full ones and a last of 6, a second traced shape
+    hist, weights = {}, {}
+    for compile in (True, False):
+        model = classifier()
+        hist[compile] = train.fit(
+            model,
+            x,
+            y,
+            loss=F.cross_entropy,
+            optimizer=optim.Adam(model.parameters(), lr=0.05),
+            epochs=6,
+            batch_size=16,
+            rng=0,
+            quiet=True,
+            compile=compile,
+        )
+        weights[compile] = [p.data.copy() for p in model.parameters()]
+    assert hist[True].compiled and hist[True].backend.startswith("numpy (")
+    assert not hist[False].compiled and hist[False].backend == "eager"
+    assert hist[True].loss == hist[False].loss and hist[True].accuracy == hist[False].accuracy
+    for a, b in zip(weights[True], weights[False]):
+        np.testing.assert_array_equal(a, b)

@@ -301,8 +301,9 @@ def fit(
         raise ValueError(f"fit: x has shape {x_t.shape} but y has shape {y_t.shape}: they need the same number of rows")
     n = len(y_t.data)
     stop = _stop_rule(until)
-    # The captured step replays one fixed-shape step with its data as arguments; minibatches run eagerly.
-    step, compiled = select_step(model, loss, optimizer, compile and batch_size is None)
+    # The captured step replays a fixed-shape step with its data as arguments: the full batch, or each minibatch
+    # (a smaller last batch is one more shape, traced once).
+    step, compiled = select_step(model, loss, optimizer, compile)
     loader = None if batch_size is None else DataLoader(x_t.data, y_t.data, int(batch_size), rng=as_rng(rng))
     bar = (
         None
