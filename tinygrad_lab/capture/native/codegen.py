@@ -3,7 +3,8 @@ kind of operation), consecutive elementwise nodes and reductions over the same s
 loop nest, small matmuls become loops and large ones stay with numpy's BLAS (between C segments).
 
 Exactness: elementwise arithmetic is the same IEEE operation in the same type as numpy's (compiled without
-FMA contraction); exp, log, tanh, pow come from the C library and may differ from numpy's own by an ulp;
+FMA contraction); exp and tanh are branch-free polynomials (so their loops vectorize) within an ulp or a few
+of numpy's own, log and pow come from the C library and may differ from numpy's by an ulp;
 sums and matmul loops add in a fixed sequential order where numpy's pairwise sums and BLAS use others.
 """
 
@@ -192,13 +193,14 @@ def emit_matmul(node: Node) -> list[str]:
 
 # exp(x) = 2^k exp(r) with r = x - k ln2 (|r| <= ln2/2, ln2 in two parts), exp(r) from its Taylor polynomial of
 # degree 13 (truncation below 1e-17 relative), 2^k applied in two halves so that subnormal results round once.
-# Branch-free, so loops calling it vectorize; within 1 ulp of the C library's exp (as numpy's own exp is).
+# Branch-free, so loops calling them vectorize: exp within 1 ulp of the C library's (as numpy's own exp is),
+# tanh within a few ulps (the C library's tanh is a call per element that no loop vectorizes).
 # No #include: the few declarations the code needs are written out, which saves the compiler a tenth of its
 # time on a small program (parsing the C library's headers).
 _PRELUDE = r"""typedef unsigned long long uint64_t;
 typedef long long int64_t;
 typedef int int32_t;
-double log(double); float logf(float); double tanh(double); float tanhf(float);
+double log(double); float logf(float);
 double sqrt(double); float sqrtf(float); double expm1(double); float expm1f(float);
 double log1p(double); float log1pf(float); double fabs(double); float fabsf(float);
 double pow(double, double); float powf(float, float);
@@ -215,21 +217,35 @@ static inline double tl_pow2(double k) {  /* 2^k for an integer-valued k in [-10
   memcpy(&d, &u, 8);
   return d;
 }
-static inline double tl_exp(double x) {
+static inline double tl_expm1_reduced(double x, double *k) {  /* exp(r) - 1 for x = k ln2 + r, |r| <= ln2/2 */
   const double shift = 0x1.8p52;
-  double xc = x > 709.8 ? 709.8 : x;
-  xc = xc < -745.2 ? -745.2 : xc;
-  double k = (xc * 0x1.71547652b82fep0 + shift) - shift;
-  double r = (xc - k * 0x1.62e42fefa3800p-1) - k * 0x1.ef35793c76730p-45;
+  *k = (x * 0x1.71547652b82fep0 + shift) - shift;
+  double r = (x - *k * 0x1.62e42fefa3800p-1) - *k * 0x1.ef35793c76730p-45;
   double p = 1.0 / 6227020800.0;
   p = p * r + 1.0 / 479001600.0; p = p * r + 1.0 / 39916800.0; p = p * r + 1.0 / 3628800.0;
   p = p * r + 1.0 / 362880.0; p = p * r + 1.0 / 40320.0; p = p * r + 1.0 / 5040.0; p = p * r + 1.0 / 720.0;
   p = p * r + 1.0 / 120.0; p = p * r + 1.0 / 24.0; p = p * r + 1.0 / 6.0; p = p * r + 0.5;
-  p = p * r * r + r;
-  double k1 = (k * 0.5 + shift) - shift;
+  return p * r * r + r;
+}
+static inline double tl_exp(double x) {
+  double xc = x > 709.8 ? 709.8 : x;
+  xc = xc < -745.2 ? -745.2 : xc;
+  double k;
+  double p = tl_expm1_reduced(xc, &k);
+  double k1 = (k * 0.5 + 0x1.8p52) - 0x1.8p52;
   return (1.0 + p) * tl_pow2(k1) * tl_pow2(k - k1);
 }
+static inline double tl_tanh(double x) {  /* |tanh x| = e / (e + 2), e = exp(2|x|) - 1 without cancellation */
+  double a = __builtin_fabs(x);
+  a = a > 20.0 ? 20.0 : a;  /* tanh(20) rounds to 1; NaN passes through */
+  double k;
+  double p = tl_expm1_reduced(2.0 * a, &k);
+  double s = tl_pow2(k);
+  double e = (s - 1.0) + s * p;  /* 2^k (1 + p) - 1: exactly p when k is 0 */
+  return __builtin_copysign(e / (e + 2.0), x);
+}
 static inline float tl_expf(float x) { return (float)tl_exp((double)x); }
+static inline float tl_tanhf(float x) { return (float)tl_tanh((double)x); }
 """
 
 

@@ -28,7 +28,7 @@ _UNARY = {
     "square": "({0} * {0})",
     "exp": "tl_exp{f}({0})",
     "log": "log{f}({0})",
-    "tanh": "tanh{f}({0})",
+    "tanh": "tl_tanh{f}({0})",
     "sqrt": "sqrt{f}({0})",
     "expm1": "expm1{f}({0})",
     "log1p": "log1p{f}({0})",
