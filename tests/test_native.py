@@ -457,3 +457,27 @@ def test_native_tanh_stays_within_a_few_ulps_of_numpy_from_tiny_to_saturated_inp
     want = np.tanh(values)
     assert np.all(np.abs(got.astype(np.float64) - want) <= ulps * np.spacing(np.abs(want)))
     assert np.signbit(got[-1]) and not np.signbit(got[-2])
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_run_with_predictions_gives_each_single_steps_loss_and_predictions(dtype):
+    """The native loop copies the predictions out after every step in the same one call: the same numbers
+    as calling the compiled step n times."""
+    runs = {}
+    for name in ("run", "calls"):
+        model, _, step, x, y = lab_setup("sigmoid", "mse", "momentum", dtype)
+        compiled = tl.compile(step)
+        if name == "run":
+            losses, preds = compiled.run_with_predictions(40, x, y)
+        else:
+            outs = [compiled(x, y) for _ in range(40)]
+            losses = np.array([loss.item() for loss, _ in outs])
+            preds = np.stack([pred.data for _, pred in outs])
+        runs[name] = (losses, preds, [p.data.copy() for p in model.parameters()])
+        assert compiled.backend == NATIVE
+    (la, pa, wa), (lb, pb, wb) = runs["run"], runs["calls"]
+    assert pa.shape == (40, *pb.shape[1:]) and pa.dtype == dtype
+    np.testing.assert_array_equal(la, lb)
+    np.testing.assert_array_equal(pa, pb)
+    for a, b in zip(wa, wb):
+        np.testing.assert_array_equal(a, b)

@@ -26,6 +26,7 @@ from tinygrad_lab.lab.config import (
     build_model,
     model_spec,
     seeded_rngs,
+    setup,
 )
 from tinygrad_lab.lab.reference import Network
 
@@ -471,3 +472,21 @@ def test_demo_lab1_runs_and_stays_short(tmp_path, monkeypatch, capsys):
     assert all(LOG_LINE.match(line) for line in lines[:2])
     assert "pred_y:" in lines and lines[-2] == "=====" and lines[-1].startswith("Accuracy(%): ")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["lab1_xor_curve.png", "lab1_xor_result.png"]
+
+
+@pytest.mark.parametrize("task", ["xor", "linear"])
+def test_a_captured_full_batch_run_in_chunks_is_the_epoch_by_epoch_run(task):
+    """With nothing to decide between epochs, fit runs chunks of epochs in one native call each and reads the
+    accuracy off the kept predictions: the same history and log, line for line, as stepping epoch by epoch
+    (which a stop rule that never fires forces)."""
+    results = []
+    for until in (None, lambda epoch, loss, acc: False):
+        s = setup(TrainConfig(task=task, hidden=(4, 4)))
+        out = io.StringIO()
+        hist = train.fit(s[2], s[0], s[1], loss=s[4], optimizer=s[3], epochs=2500, out=out, log_every=500, until=until)
+        results.append((hist, out.getvalue()))
+    (chunked, log_a), (stepped, log_b) = results
+    assert chunked.compiled and chunked.backend == stepped.backend
+    assert chunked.loss == stepped.loss and chunked.accuracy == stepped.accuracy
+    assert chunked.epochs_to_100 == stepped.epochs_to_100 and chunked.final_loss == stepped.final_loss
+    assert log_a == log_b and log_a.count("\nepoch ") + log_a.startswith("epoch ") == 5

@@ -87,7 +87,18 @@ class CompiledStep:
     def run(self, n: int, *args: Any) -> np.ndarray:
         """``n`` steps on the same arguments; returns the first output (the loss) of each, as float64. Once the
         step is traced and checked, the native backend runs all remaining steps in one call."""
+        return self._run(n, args, False)[0]
+
+    def run_with_predictions(self, n: int, *args: Any) -> tuple[np.ndarray, np.ndarray]:
+        """``run``, and also the step's second output (the predictions of a ``(loss, pred)`` step) after each
+        step, stacked: shape ``(n, *pred.shape)``. The native backend copies them out in the same one call."""
+        losses, seconds = self._run(n, args, True)
+        assert seconds is not None
+        return losses, seconds
+
+    def _run(self, n: int, args: tuple, keep_second: bool) -> tuple[np.ndarray, np.ndarray | None]:
         losses = np.empty(n)
+        seconds: np.ndarray | None = None
         self._last = None
         key = _signature(args)
         for i in range(n):
@@ -103,18 +114,25 @@ class CompiledStep:
                         f"compile: run() needs a step whose first output is one number, "
                         f"not shape {entry.outputs[0].shape}"
                     )
+                if keep_second and seconds is None:
+                    seconds = _stack_for(n, entry.outputs)
                 entry.native.run(
                     n - i,
                     [a.data if isinstance(a, Tensor) else a for a in args if isinstance(a, (Tensor, np.ndarray))],
                     losses[i:],
+                    None if seconds is None else seconds[i:],
                 )
                 entry.call_after_run(args)
-                return losses
+                return losses, seconds
             out, _ = _flatten(self(*args))
             if not out or out[0].data.size != 1:
                 raise ValueError("compile: run() needs a step whose first output is one number")
             losses[i] = out[0].data.reshape(-1)[0]
-        return losses
+            if keep_second:
+                if seconds is None:
+                    seconds = _stack_for(n, [o.data for o in out])
+                seconds[i] = out[1].data
+        return losses, seconds
 
     # -- tracing -------------------------------------------------------------------------------------------------
     def _trace(self, args: tuple) -> tuple:
@@ -214,6 +232,13 @@ class CompiledStep:
                     "place. Calls with these argument shapes and values now run eagerly; --no-compile runs all eagerly."
                 )
         return eager
+
+
+def _stack_for(n: int, outputs: list) -> np.ndarray:
+    """Room for the second of a step's outputs after each of n steps."""
+    if len(outputs) < 2:
+        raise ValueError("compile: run_with_predictions() needs a step that returns (loss, predictions)")
+    return np.empty((n, *outputs[1].shape), outputs[1].dtype)
 
 
 class _Last:

@@ -100,6 +100,22 @@ def _hit_counter(y: np.ndarray) -> Callable[[np.ndarray], int | np.integer]:
     return lambda pred: np.count_nonzero(predicted_labels(pred) == labels)
 
 
+def _hits_per_step(y: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
+    """``_hit_counter`` for k steps' predictions at once (stacked on a first axis): the hits of each step."""
+    y = np.asarray(y)
+    if y.ndim == 2 and y.shape[1] == 1:
+        target = y > 0.5
+        return lambda preds: np.count_nonzero((preds > 0.5) == target, axis=(1, 2))
+    labels = true_labels(y)
+
+    def hits(preds: np.ndarray) -> np.ndarray:
+        if preds.ndim == 3 and preds.shape[2] > 1:
+            return np.count_nonzero(np.argmax(preds, axis=2) == labels, axis=1)
+        return np.count_nonzero((preds.reshape(len(preds), -1) > 0.5) == labels, axis=1)
+
+    return hits
+
+
 def format_accuracy(acc: float) -> str:
     """96.0, 57.14, 100.0: the lab's look with at most two decimals."""
     return repr(round(float(acc), 2))
@@ -327,9 +343,26 @@ def fit(
     stopped = False
     start = time.perf_counter()
     try:
-        if loader is None:
+        if loader is None and isinstance(step, CompiledStep) and stop is None and validation is None:
+            # Nothing to decide between epochs: chunks of epochs in one call each, predictions kept for accuracy.
+            hits_each = _hits_per_step(y_t.data)
+            chunk = max(1, min(1000, 1_000_000 // max(1, y_t.data.size)))
+            while done < epochs:
+                k = min(chunk, epochs - done)
+                chunk_losses, preds = step.run_with_predictions(k, x_t, y_t)
+                losses[done : done + k] = chunk_losses
+                accs[done : done + k] = 100.0 * hits_each(preds) / n
+                if not quiet and log_every:
+                    for epoch in range(done + log_every - done % log_every, done + k + 1, log_every):
+                        write(format_log_line(epoch, losses[epoch - 1], accs[epoch - 1]))
+                done += k
+                if bar is not None:
+                    bar.update(done - bar.n)
+            reached = np.flatnonzero(accs[:done] == 100.0)
+            first_100 = int(reached[0]) + 1 if reached.size else None
+        elif loader is None:
             hits = _hit_counter(y_t.data)
-        for epoch in range(1, epochs + 1):
+        for epoch in range(1, epochs + 1) if done < epochs else ():
             if loader is None:
                 loss_t, pred = step(x_t, y_t)
                 loss_v = float(loss_t.data)

@@ -16,7 +16,7 @@ import os
 from typing import Any
 
 from tinygrad_lab.capture.native.build import BuildError, cache_dir, compiler, load
-from tinygrad_lab.capture.native.codegen import c_source, fuse
+from tinygrad_lab.capture.native.codegen import c_source, contiguous, fuse
 from tinygrad_lab.capture.native.lowering import Lowering, Unsupported
 from tinygrad_lab.capture.native.runtime import NativeStep
 
@@ -33,10 +33,12 @@ def attach(replay: Any, output_slots: list, keep_slots: list) -> tuple[NativeSte
     try:
         lowering = Lowering(replay, output_slots + keep_slots)
         groups = fuse(lowering)
-        loss = None
+        loss = second = None
         if output_slots and replay.arrays[output_slots[0]].size == 1:
             loss = lowering.access(output_slots[0])
-        source, segments = c_source(lowering, groups, loss)
+            if len(output_slots) > 1:
+                second = lowering.access(output_slots[1])
+        source, segments = c_source(lowering, groups, loss, second)
         library = load(source) if any(kind == "c" for kind, _ in segments) else None  # cached, or compiled now
     except Unsupported as e:
         return None, f"numpy (the native backend does not support {e})"
@@ -47,9 +49,11 @@ def attach(replay: Any, output_slots: list, keep_slots: list) -> tuple[NativeSte
         segments,
         library and library.lib,
         replay.arrays[output_slots[0]] if loss is not None else None,
+        replay.arrays[output_slots[1]] if second is not None else None,
         replay.run,
         library.compile_seconds if library else 0.0,
     )
     step.source = source
+    step.records_second = second is not None and contiguous(second)
     replay.run = step
     return step, "native"

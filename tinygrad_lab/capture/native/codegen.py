@@ -249,9 +249,21 @@ static inline float tl_tanhf(float x) { return (float)tl_tanh((double)x); }
 """
 
 
-def c_source(lowering: Lowering, groups: list, loss: Access | None) -> tuple[str, list]:
+def contiguous(access: Access) -> bool:
+    """Whether the elements of ``access`` follow each other in C order (what tl_run copies in one loop)."""
+    expected = 1
+    for n, stride in zip(reversed(access.shape), reversed(access.strides)):
+        if n != 1 and stride != expected:
+            return False
+        expected *= n
+    return True
+
+
+def c_source(lowering: Lowering, groups: list, loss: Access | None, second: Access | None = None) -> tuple[str, list]:
     """The C file and the step's segments in order: ("c", function name) or ("blas", node). With a single
-    C segment and a loss, ``tl_run(table, n, losses)`` runs n steps and records the loss of each."""
+    C segment and a loss, ``tl_run(table, n, losses, record)`` runs n steps and records the loss of each,
+    and, when ``record`` is not NULL and ``second`` (the step's second output) is contiguous, that output
+    after each step too."""
     segments: list = []
     functions: list[list[str]] = []  # per C segment: its body's lines
     for group in groups:
@@ -275,9 +287,25 @@ def c_source(lowering: Lowering, groups: list, loss: Access | None) -> tuple[str
             "",
         ]
     if len(functions) == 1 and len(segments) == 1 and loss is not None:
+        copy = []
+        if second is not None and contiguous(second):
+            size, t = int(np.prod(second.shape)), CTYPES[second.dtype]
+            copy = [
+                f"  const {t} *second = ({t}*)B[{second.buf}] + {second.offset};",
+                f"  {t} *rec = ({t}*)record;",
+                "  if (rec) {",
+                "    for (long s = 0; s < n; s++) {",
+                "      seg0(B); losses[s] = (double)*loss;",
+                f"      for (long j = 0; j < {size}; j++) rec[s * {size} + j] = second[j];",
+                "    }",
+                "    return 0;",
+                "  }",
+            ]
         lines += [
-            "int tl_run(void **B, long n, double *losses) {",
+            "int tl_run(void **B, long n, double *losses, void *record) {",
             f"  const {CTYPES[loss.dtype]} *loss = ({CTYPES[loss.dtype]}*)B[{loss.buf}] + {loss.offset};",
+            *copy,
+            "  (void)record;",
             "  for (long s = 0; s < n; s++) { seg0(B); losses[s] = (double)*loss; }",
             "  return 0;",
             "}",

@@ -19,6 +19,7 @@ class NativeStep:
     same buffers (parameters, optimizer state, gradients, outputs) the numpy replay writes."""
 
     source: str  # the C file, set by native.attach once the step is built
+    records_second: bool = False  # whether tl_run copies the step's second output after each step (attach)
 
     def __init__(
         self,
@@ -26,12 +27,14 @@ class NativeStep:
         segments: list,
         lib: Any,
         loss: np.ndarray | None,
+        second: np.ndarray | None,
         numpy_run: Callable,
         compile_seconds: float,
     ):
         self.numpy_run = numpy_run  # for arguments the C code cannot read in place
         self.compile_seconds = compile_seconds
         self.loss = loss
+        self.second = second  # the buffer of the step's second output (the lab's predictions), when it has one
         table = lowering.table
         self.table = (ctypes.c_void_p * max(1, len(table)))()
         self.inputs = [(index, item[1]) for index, item in enumerate(table) if item[0] == "input"]
@@ -54,7 +57,7 @@ class NativeStep:
         self._run = None
         if lib is not None and hasattr(lib, "tl_run"):
             self._run = lib.tl_run
-            self._run.argtypes = [ctypes.c_void_p, ctypes.c_long, ctypes.c_void_p]
+            self._run.argtypes = [ctypes.c_void_p, ctypes.c_long, ctypes.c_void_p, ctypes.c_void_p]
             self._run.restype = ctypes.c_int
 
     @staticmethod
@@ -118,18 +121,21 @@ class NativeStep:
             return None
         return functools.partial(self._single, self.table)
 
-    def run(self, n: int, args: tuple, losses: np.ndarray) -> None:
-        """n steps on the same arguments, the loss of each into ``losses`` (float64, length n): in one native
-        call when the step is a single C segment, else one call per segment and step."""
+    def run(self, n: int, args: tuple, losses: np.ndarray, seconds: np.ndarray | None = None) -> None:
+        """n steps on the same arguments, the loss of each into ``losses`` (float64, length n) and, when given,
+        the second output after each into ``seconds`` (n of them): in one native call when the step is a
+        single C segment, else one call per segment and step."""
         bound = self._bind(args)
-        if bound is not None and self._run is not None:
-            self._run(self.table, n, losses.ctypes.data)
+        if bound is not None and self._run is not None and (seconds is None or self.records_second):
+            self._run(self.table, n, losses.ctypes.data, None if seconds is None else seconds.ctypes.data)
             return
         loss = self.loss
         assert loss is not None  # the caller runs only a step whose first output is one number
         for i in range(n):
             self(*args)
             losses[i] = loss.reshape(-1)[0]
+            if seconds is not None:
+                seconds[i] = self.second
 
 
 def _c_segment(fn: Any, table: Any) -> Callable[[tuple], None]:
