@@ -498,4 +498,5 @@ def test_dropout_in_a_captured_step_is_refused_at_the_trace_with_the_reason():
         compiled(x, y)
     model.eval()  # no mask drawn: the same step captures
     compiled = tl.compile(step)
-    assert all(np.isfinite(compiled(x, y).item()) for _ in range(4)) and compiled.backend == "native"
+    assert all(np.isfinite(compiled(x, y).item()) for _ in range(4))
+    assert compiled.backend.startswith(("native", "numpy ("))  # captured (native where a compiler is found)
