@@ -478,3 +478,15 @@ def test_gradients_at_nan_inputs_follow_torch(op):
     (op(x) * np.arange(1.0, 6.0)).sum().backward()
     (op(tx) * torch.arange(1.0, 6.0, dtype=torch.float64)).sum().backward()
     assert_same(x.grad, tx.grad)
+
+
+def test_a_zero_exponent_sends_zeros_back_even_under_a_nan_gradient():
+    """As torch: x ** 0 (a number) has slope 0, so a NaN arriving from above (the unbiased variance of one value)
+    gives a zero gradient, not NaN * 0; also at x = 0, and for the first derivative of a recorded backward."""
+    for value in (0.0, 0.5, -2.0):
+        x = tl.tensor(np.array(value), requires_grad=True)
+        (x**0).var(ddof=1).backward()  # the variance of one value is NaN, and so is its gradient
+        assert x.grad.item() == 0.0
+        x = tl.tensor(np.array(value), requires_grad=True)
+        (g,) = tl.grad((x**0 * np.nan).sum(), x, create_graph=True)
+        assert g.item() == 0.0

@@ -88,10 +88,10 @@ class Pow(Function):
         a, b, out = ctx.saved_tensors
         need_a, need_b = ctx.needs_input_grad
         grad_a = grad_b = None
-        if need_a:  # x ** 2, the squared error, is common enough to skip the power for
-            if isinstance(b, (int, float)):  # and x ** 0 has slope 0 also at x = 0, as in torch
-                grad_a = grad * (2.0 * a) if b == 2 else grad * 0.0 if b == 0 else grad * b * a ** (b - 1)
-            else:
+        if need_a:  # x ** 2, the squared error, is common enough to skip the power for; x ** 0 (a number) has
+            if isinstance(b, (int, float)):  # slope 0 also at x = 0 and under a NaN gradient: zeros (as torch)
+                grad_a = grad * (2.0 * a) if b == 2 else where(True, 0.0, grad) if b == 0 else grad * b * a ** (b - 1)
+            else:  # a tensor exponent keeps b * a ** (b - 1), whose derivative in b is not 0 at b = 0
                 # masks always, never "if any" (rule 2 of engine/traceable.py)
                 zero = (_const(b) == 0) & (_const(a) == 0)  # 0 * 0 ** -1; elsewhere b == 0 gives 0 by itself
                 grad_a = where(zero, 0.0, grad * b * a ** where(zero, 1.0, b - 1))
