@@ -480,7 +480,10 @@ def test_a_cross_entropy_step_is_captured_and_each_replay_checks_its_class_indic
             run(x, as_targets(bad))
 
 
-def test_dropout_in_a_captured_step_is_refused_at_the_trace_with_the_reason():
+RANDOM_DRAW = r"draws random numbers \(a dropout mask, Tensor.randn, ...\) each call, which a replay cannot repeat"
+
+
+def test_random_draws_in_a_captured_step_are_refused_at_the_trace_with_the_reason():
     model = nn.Sequential(nn.Linear(4, 8), nn.Dropout(0.5), nn.Linear(8, 1))
     opt = optim.SGD(model.parameters(), lr=0.1)
 
@@ -494,9 +497,13 @@ def test_dropout_in_a_captured_step_is_refused_at_the_trace_with_the_reason():
     compiled = tl.compile(step)
     x, y = tl.Tensor(np.ones((5, 4))), tl.Tensor(np.ones((5, 1)))
     compiled(x, y)  # the first call runs eagerly
-    with pytest.raises(tl.CaptureError, match="draws a new dropout mask each call, which a replay cannot repeat"):
+    with pytest.raises(tl.CaptureError, match=RANDOM_DRAW):
         compiled(x, y)
     model.eval()  # no mask drawn: the same step captures
     compiled = tl.compile(step)
     assert all(np.isfinite(compiled(x, y).item()) for _ in range(4))
     assert compiled.backend.startswith(("native", "numpy ("))  # captured (native where a compiler is found)
+    noisy = tl.compile(lambda x: (x + tl.Tensor.randn(*x.shape)).sum())
+    noisy(x)
+    with pytest.raises(tl.CaptureError, match=RANDOM_DRAW):
+        noisy(x)

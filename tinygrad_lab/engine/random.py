@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from tinygrad_lab.engine import traceable
+
 _default_rng: np.random.Generator = np.random.default_rng(0)
 
 
@@ -15,5 +17,8 @@ def manual_seed(seed: int) -> np.random.Generator:
 
 
 def resolve_rng(rng: np.random.Generator | None) -> np.random.Generator:
-    """``rng`` itself, or the default generator when it is None."""
+    """``rng`` itself, or the default generator when it is None. Every draw of the engine comes through here,
+    so a step that draws (a dropout mask, ``Tensor.randn``) is refused by ``tl.compile``, whose replay would
+    repeat the first draw."""
+    traceable.refuse("draws random numbers (a dropout mask, Tensor.randn, ...) each call")
     return _default_rng if rng is None else rng
