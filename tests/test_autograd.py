@@ -789,3 +789,13 @@ def test_observe_backward_sees_each_node_in_the_engines_order_and_then_leaves():
     seen.clear()
     loss.backward()
     assert seen == []
+
+
+def test_a_grad_is_laid_out_like_its_parameter():
+    """As torch: the gradient of a column-major weight is column-major too (the update then runs over both in
+    the same order, and tl.compile's replay needs no copy to change the layout)."""
+    w = tl.tensor(np.asfortranarray(np.arange(8.0).reshape(4, 2)), requires_grad=True)
+    x = tl.tensor(np.ones((3, 2)))
+    (x @ w.T).sum().backward()  # the transpose's backward hands the gradient back column-major
+    assert w.grad.data.flags.f_contiguous and not w.grad.data.flags.c_contiguous
+    np.testing.assert_array_equal(w.grad.data, np.full((4, 2), 3.0))

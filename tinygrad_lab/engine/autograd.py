@@ -407,8 +407,9 @@ def as_array(value: Any) -> np.ndarray:
 
 
 def owned_copy(value: Any) -> np.ndarray:
-    """A fresh array (gradients passed between nodes may alias each other or be read-only views)."""
-    return value.copy() if isinstance(value, np.ndarray) else np.array(value)
+    """A fresh array (gradients passed between nodes may alias each other or be read-only views) in the
+    layout of ``value``, so a .grad is laid out like its parameter's gradient (torch keeps the layout too)."""
+    return value.copy(order="K") if isinstance(value, np.ndarray) else np.array(value)
 
 
 def _run_hooks(hooks: dict, grad: Any, wrap: bool) -> Any:
