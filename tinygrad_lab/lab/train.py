@@ -90,18 +90,9 @@ def accuracy(pred: Any, y: Any) -> float:
     return 100.0 * np.count_nonzero(predicted_labels(pred) == true_labels(y)) / len(y)
 
 
-def _hit_counter(y: np.ndarray) -> Callable[[np.ndarray], int | np.integer]:
-    """A fast ``pred -> number of correct predictions`` for fixed targets y (called every epoch)."""
-    y = np.asarray(y)
-    if y.ndim == 2 and y.shape[1] == 1:
-        target = y > 0.5
-        return lambda pred: np.count_nonzero((pred > 0.5) == target)
-    labels = true_labels(y)
-    return lambda pred: np.count_nonzero(predicted_labels(pred) == labels)
-
-
 def _hits_per_step(y: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
-    """``_hit_counter`` for k steps' predictions at once (stacked on a first axis): the hits of each step."""
+    """A fast ``preds -> correct predictions`` for fixed targets y, for k steps' predictions stacked on a first
+    axis (one step's as ``preds[None]``): the hits of each step, by ``predicted_labels``' rule."""
     y = np.asarray(y)
     if y.ndim == 2 and y.shape[1] == 1:
         target = y > 0.5
@@ -361,12 +352,12 @@ def fit(
             reached = np.flatnonzero(accs[:done] == 100.0)
             first_100 = int(reached[0]) + 1 if reached.size else None
         elif loader is None:
-            hits = _hit_counter(y_t.data)
+            hits_each = _hits_per_step(y_t.data)
         for epoch in range(1, epochs + 1) if done < epochs else ():
             if loader is None:
                 loss_t, pred = step(x_t, y_t)
                 loss_v = float(loss_t.data)
-                acc = 100.0 * hits(pred.data) / n
+                acc = 100.0 * hits_each(pred.data[None])[0] / n
             else:
                 loss_v, acc = _minibatch_epoch(step, loader, bar)
             losses[epoch - 1] = loss_v
