@@ -10,6 +10,7 @@ precision (numpy's float32 exp/tanh/log are its own SIMD code, the C library's e
 """
 
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -172,6 +173,22 @@ def test_tensor_ops_natively_equal_the_numpy_replay(name, dtype):
     assert results["native"][3] == NATIVE
     for a, b in zip(results["native"][:3], results["numpy"][:3]):
         assert_close(np.array(a), np.array(b), dtype, name)
+
+
+def test_elementwise_loops_walk_memory_in_order_whatever_the_layout():
+    """The step's arrays are each contiguous, some of them transposed (a weight's gradient arrives as the
+    transpose of a matmul's result): every elementwise loop, the 8x8 weight's update included, runs along memory
+    as one flat loop, not across it in steps of a row."""
+    _, _, step, x, y = lab_setup("sigmoid", "mse", "sgd", np.float64, hidden=(8, 8))
+    compiled = tl.compile(step)
+    for _ in range(4):
+        compiled(x, y)
+    assert compiled.backend == NATIVE
+    if NO_COMPILER:
+        return  # no C source to read
+    source = next(iter(compiled._replays.values())).native.source
+    assert "for (long i0 = 0; i0 < 64; i0++)" in source  # the 8x8 weight's update, as one loop
+    assert set(re.findall(r"for \(long i1 = 0; i1 < (\d+);", source)) <= {"1"}  # no second axis to cross
 
 
 def test_a_new_shape_traces_and_compiles_again():

@@ -104,7 +104,9 @@ def emit_group(group: list) -> list[str]:
             lines += _nest(
                 node.out.shape, [f"{node.out.at(node.out.shape)} = {cast(node.init, node.loop, node.out.dtype)};"]
             )
-    loops, strides = _collapse(domain, [a for node in group for a in node.reads() + [node.out]])
+    elementwise = all(node.kind != "reduce" for node in group)
+    accesses = [a for node in group for a in node.reads() + [node.out]]
+    loops, strides = _collapse(domain, accesses, memory_order=elementwise)
 
     def at(a: Access) -> str:
         terms = [str(a.offset)] + [f"i{k}*{s}" for k, s in enumerate(strides[a]) if s]
@@ -135,13 +137,19 @@ def emit_group(group: list) -> list[str]:
         if not node.skip_store:
             body.append(f"{at(node.out)} = t{n};")
         local[node.out.key(domain)] = f"t{n}"
-    return lines + _nest(loops, body, ivdep=all(node.kind != "reduce" for node in group))
+    return lines + _nest(loops, body, ivdep=elementwise)
 
 
-def _collapse(domain: tuple, accesses: list) -> tuple[tuple, dict]:
-    """Merge adjacent loop axes k, k+1 wherever every access has stride[k] == stride[k+1] * domain[k+1]."""
-    dims = list(domain)
+def _collapse(domain: tuple, accesses: list, memory_order: bool = False) -> tuple[tuple, dict]:
+    """Merge adjacent loop axes k, k+1 wherever every access has stride[k] == stride[k+1] * domain[k+1].
+    ``memory_order`` (a loop whose iterations may run in any order) first sorts the axes by their strides,
+    largest outermost, so that a transposed weight's update walks its memory in order, not across it."""
     strides = {a: list(a.over(domain)) for a in accesses}
+    axes = list(range(len(domain)))
+    if memory_order:
+        axes.sort(key=lambda k: -sum(abs(s[k]) for s in strides.values()))
+        strides = {a: [s[k] for k in axes] for a, s in strides.items()}
+    dims = [domain[k] for k in axes]
     for k in range(len(dims) - 2, -1, -1):
         if all(s[k] == s[k + 1] * dims[k + 1] for s in strides.values()):
             dims[k] *= dims.pop(k + 1)
