@@ -199,10 +199,12 @@ def emit_matmul(node: Node) -> list[str]:
     ]
 
 
-# exp(x) = 2^k exp(r) with r = x - k ln2 (|r| <= ln2/2, ln2 in two parts), exp(r) from its Taylor polynomial of
-# degree 13 (truncation below 1e-17 relative), 2^k applied in two halves so that subnormal results round once.
-# Branch-free, so loops calling them vectorize: exp within 1 ulp of the C library's (as numpy's own exp is),
-# tanh within a few ulps (the C library's tanh is a call per element that no loop vectorizes).
+# exp(x) = 2^k exp(r) with r = x - k ln2 (|r| <= ln2/2, ln2 in two parts), exp(r) - 1 = r + r^2 q(r) with q the
+# degree-9 Chebyshev fit of (exp(r) - 1 - r) / r^2 on that interval (error 1e-17 of exp(r), a tenth of an ulp),
+# evaluated with fused multiply-adds where the CPU has them (a third fewer vector instructions than degree 13
+# without), 2^k applied in two halves so that subnormal results round once. Always inlined and branch-free, so
+# loops calling them vectorize: exp within 1 ulp of the C library's (as numpy's own exp is), tanh within a few
+# ulps (the C library's tanh is a call per element that no loop vectorizes).
 # No #include: the few declarations the code needs are written out, which saves the compiler a tenth of its
 # time on a small program (parsing the C library's headers).
 _PRELUDE = r"""typedef unsigned long long uint64_t;
@@ -218,6 +220,12 @@ double pow(double, double); float powf(float, float);
 #define INFINITY __builtin_inf()
 #define NAN __builtin_nan("")
 #define memcpy __builtin_memcpy
+#define TL_INLINE __attribute__((always_inline))
+#ifdef __FMA__
+#define TL_FMA(a, b, c) __builtin_fma(a, b, c)
+#else
+#define TL_FMA(a, b, c) ((a) * (b) + (c))
+#endif
 static inline uint64_t tl_bits(double x) { uint64_t u; memcpy(&u, &x, 8); return u; }
 static inline double tl_pow2(double k) {  /* 2^k for an integer-valued k in [-1022, 1023] */
   uint64_t u = ((tl_bits(k + 0x1.8p52) & 0xfffffffffffffULL) - 0x8000000000000ULL + 1023) << 52;
@@ -225,17 +233,25 @@ static inline double tl_pow2(double k) {  /* 2^k for an integer-valued k in [-10
   memcpy(&d, &u, 8);
   return d;
 }
-static inline double tl_expm1_reduced(double x, double *k) {  /* exp(r) - 1 for x = k ln2 + r, |r| <= ln2/2 */
+/* exp(r) - 1 for x = k ln2 + r, |r| <= ln2/2 */
+static inline TL_INLINE double tl_expm1_reduced(double x, double *k) {
   const double shift = 0x1.8p52;
   *k = (x * 0x1.71547652b82fep0 + shift) - shift;
-  double r = (x - *k * 0x1.62e42fefa3800p-1) - *k * 0x1.ef35793c76730p-45;
-  double p = 1.0 / 6227020800.0;
-  p = p * r + 1.0 / 479001600.0; p = p * r + 1.0 / 39916800.0; p = p * r + 1.0 / 3628800.0;
-  p = p * r + 1.0 / 362880.0; p = p * r + 1.0 / 40320.0; p = p * r + 1.0 / 5040.0; p = p * r + 1.0 / 720.0;
-  p = p * r + 1.0 / 120.0; p = p * r + 1.0 / 24.0; p = p * r + 1.0 / 6.0; p = p * r + 0.5;
-  return p * r * r + r;
+  double r = TL_FMA(-*k, 0x1.62e42fefa3800p-1, x);
+  r = TL_FMA(-*k, 0x1.ef35793c76730p-45, r);
+  double p = 2.5100375832561234e-08;
+  p = TL_FMA(p, r, 2.7620075879983367e-07);
+  p = TL_FMA(p, r, 2.7557268480310024e-06);
+  p = TL_FMA(p, r, 2.4801521322368692e-05);
+  p = TL_FMA(p, r, 0.00019841269863040545);
+  p = TL_FMA(p, r, 0.0013888888917196719);
+  p = TL_FMA(p, r, 0.008333333333330065);
+  p = TL_FMA(p, r, 0.041666666666624164);
+  p = TL_FMA(p, r, 0.16666666666666669);
+  p = TL_FMA(p, r, 0.5000000000000001);
+  return TL_FMA(p * r, r, r);
 }
-static inline double tl_exp(double x) {
+static inline TL_INLINE double tl_exp(double x) {
   double xc = x > 709.8 ? 709.8 : x;
   xc = xc < -745.2 ? -745.2 : xc;
   double k;
@@ -243,7 +259,7 @@ static inline double tl_exp(double x) {
   double k1 = (k * 0.5 + 0x1.8p52) - 0x1.8p52;
   return (1.0 + p) * tl_pow2(k1) * tl_pow2(k - k1);
 }
-static inline double tl_tanh(double x) {  /* |tanh x| = e / (e + 2), e = exp(2|x|) - 1 without cancellation */
+static inline TL_INLINE double tl_tanh(double x) {  /* |tanh x| = e / (e + 2), e = exp(2|x|) - 1 without cancellation */
   double a = __builtin_fabs(x);
   a = a > 20.0 ? 20.0 : a;  /* tanh(20) rounds to 1; NaN passes through */
   double k;
