@@ -91,7 +91,13 @@ lint: setup
 fuzz: setup
 	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-3000} $(PY) -m pytest -q tests/test_fuzz.py
 
-bench: setup
+# The benchmark's other peers (JAX jit, HIPS autograd, micrograd), for make bench only: the tests never need them.
+PEERS_STAMP := $(VENV)/.installed-peers
+$(PEERS_STAMP): $(STAMP)
+	$(PY) -m pip install --quiet 'jax>=0.4' 'autograd>=1.6' 'micrograd>=0.1'
+	touch $@
+
+bench: setup $(PEERS_STAMP)
 	$(PY) -m benchmarks
 
 clean:
