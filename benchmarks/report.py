@@ -14,7 +14,7 @@ from typing import Any
 from benchmarks.cnn import TARGET_RATIO, CnnResult
 from benchmarks.conv import ConvResult
 from benchmarks.hotspots import GcStats, Profile
-from benchmarks.implementations import IMPLS, TARGETS, torch_threads_label
+from benchmarks.implementations import GOALS, IMPLS, torch_threads_label
 from benchmarks.labrun import TARGET_SECONDS, LabRun
 from benchmarks.machine import shared
 from benchmarks.memory import FLAT_SLACK_BYTES, MemoryResult
@@ -135,17 +135,20 @@ def size_table(result: SizeResult) -> str:
 def targets_table(sizes: list[SizeResult]) -> str:
     by_size = {r.size.name: r for r in sizes}
     rows = []
-    for kind, per_size in TARGETS.items():
-        for size_name, target in per_size.items():
-            result = by_size.get(size_name)
-            if result is None:
-                continue
-            cells = [kind, size_name, f"<= {target:g}x"]
-            for key in (f"{kind}_nn", f"{kind}_raw"):
-                row = next(r for r in result.rows if r.impl.key == key)
-                cells += [f"{row.ratio:.2f}x" if row.timed else row.status, row.met(size_name)]
-            rows.append(cells)
-    return table(["path", "size", "target", "nn+optim (the lab's step)", "met", "raw Tensors", "met"], rows, "llrrlrl")
+    for goal, kinds in GOALS.items():
+        for kind, per_size in kinds.items():
+            for size_name, target in per_size.items():
+                result = by_size.get(size_name)
+                if result is None:
+                    continue
+                cells = [goal, kind, size_name, f"<= {target:g}x"]
+                for key in (f"{kind}_nn", f"{kind}_raw"):
+                    row = next(r for r in result.rows if r.impl.key == key)
+                    cells += [f"{row.ratio:.2f}x" if row.timed else row.status, row.met(size_name, target)]
+                rows.append(cells)
+    return table(
+        ["goals", "path", "size", "target", "nn+optim (the lab's step)", "met", "raw Tensors", "met"], rows, "lllrrlrl"
+    )
 
 
 def overhead_table(results: list[OpResult]) -> str:
@@ -421,8 +424,10 @@ def render(r: Results) -> str:
         out += [
             "## Targets",
             "",
-            "The issue's targets, as ratios to the reference measured in the same run (median of the "
-            "per-round ratios). The lab's step is nn+optim (what `tinygrad-lab train` runs).",
+            "The targets, as ratios to the reference measured in the same run (median of the per-round "
+            "ratios), in the order they were set: the first speed goals (the eager engine and the numpy "
+            "replay), then the native step's. The per-epoch tables show a row's latest target. The lab's step "
+            "is nn+optim (what `tinygrad-lab train` runs).",
             "",
             targets_table(r.sizes),
             "",

@@ -56,9 +56,10 @@ class Row:
     def target(self, size_name: str) -> float | None:
         return target_for(self.impl, size_name)
 
-    def met(self, size_name: str) -> str:
-        """'met', 'not met', or '' when the row has no target (or no timing)."""
-        target = self.target(size_name)
+    def met(self, size_name: str, target: float | None = None) -> str:
+        """'met', 'not met', or '' when the row has no target (or no timing); against ``target`` when given,
+        else the row's own (target_for)."""
+        target = self.target(size_name) if target is None else target
         if target is None:
             return ""
         if not self.timed:

@@ -101,8 +101,10 @@ def test_every_other_part_is_in_the_results(smoke):
     ):
         assert title in sections, title
     assert "BLAS" in sections["Machine"]
-    assert sections["Targets"].count("| eager |") == 4 and sections["Targets"].count("| captured |") == 4
-    assert sections["Targets"].count("| native |") == 4
+    targets = sections["Targets"]
+    assert targets.count("| first speed goals | eager |") == 4 and targets.count("| captured |") == 4
+    assert targets.count("| native step goals | native |") == 4
+    assert "| native step goals | eager | S1 | <= 2.5x |" in targets
     for op in ("sigmoid", "mul", "matmul", "sum"):
         assert f"| {op}" in sections["Per-op overhead"]
     memory_rows = [line for line in sections["Memory"].splitlines() if line.startswith("| S")]
