@@ -42,8 +42,8 @@ test: lint dot browser
 
 # The engine and nn tests again, against the oldest numpy pyproject.toml claims and the oldest Python it claims
 # (where this machine has it), on the package as installed from its wheel. The list lives here only.
-ENGINE_TESTS := test_ops.py test_autograd.py test_tensor.py test_nn.py test_optim.py test_functional.py \
-                test_properties.py
+ENGINE_TESTS := test_ops.py test_ops_shape.py test_autograd.py test_autograd_grad.py test_tensor.py test_nn.py \
+                test_optim.py test_functional.py test_properties.py
 OLDEST_NUMPY := 1.26.4
 # python3.10 on PATH or from pyenv; without one, the oldest numpy is still tested, under $(PYTHON).
 OLDEST_PYTHON ?= $(firstword $(foreach p,python3.10 $(wildcard $(HOME)/.pyenv/versions/3.10*/bin/python3.10),\
@@ -74,7 +74,7 @@ $(OLD)/.wheel: $(WHEEL_STAMP) $(OLD_STAMP)
 # The tests run from a copy outside the checkout's root, so they import the wheel's package, not ./tinygrad_lab.
 test-oldest: $(OLD)/.wheel
 	rm -rf $(OLD)/tests && mkdir $(OLD)/tests
-	cp tests/conftest.py $(addprefix tests/,$(ENGINE_TESTS)) $(OLD)/tests/
+	cp tests/conftest.py tests/engine_helpers.py $(addprefix tests/,$(ENGINE_TESTS)) $(OLD)/tests/
 	cd $(OLD)/tests && env -u PYTHONPATH ../bin/python -c 'import sys, numpy, tinygrad_lab; \
 	  assert tinygrad_lab.__file__.startswith(sys.prefix), tinygrad_lab.__file__; \
 	  assert numpy.__version__ == "$(OLDEST_NUMPY)", numpy.__version__; \

@@ -7,16 +7,13 @@ never copied from our own output.
 import numpy as np
 import pytest
 import torch
+from engine_helpers import leaf
 
 import tinygrad_lab as tl
 from tinygrad_lab import nn, optim
 from tinygrad_lab.testing import gradcheck, gradgradcheck
 
 Tensor = tl.Tensor
-
-
-def leaf(a):
-    return Tensor(np.asarray(a, dtype=np.float64), requires_grad=True)
 
 
 def tleaf(a):

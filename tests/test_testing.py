@@ -5,6 +5,7 @@ import warnings
 
 import numpy as np
 import pytest
+from engine_helpers import leaf
 from hypothesis import find, given, settings
 from hypothesis import strategies as st
 
@@ -13,10 +14,6 @@ from tinygrad_lab import testing as tt
 from tinygrad_lab.testing import GradcheckError, gradcheck, gradgradcheck, numerical_jacobian
 
 Tensor = tl.Tensor
-
-
-def leaf(a):
-    return Tensor(np.asarray(a, dtype=np.float64), requires_grad=True)
 
 
 # ---- numerical_jacobian ------------------------------------------------------------------------------------------
