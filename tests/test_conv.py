@@ -131,6 +131,27 @@ def test_max_pool_ties_send_the_gradient_to_the_first_maximum_as_torch():
     assert xs.grad.data.sum() == 4 and xs.grad.data[0, 0, 0, 0] == 1
 
 
+@pytest.mark.parametrize("kernel, stride, padding", [(2, 2, 0), (3, 1, 1), (2, 1, 0), (3, 2, 1)])
+def test_max_pool_with_nan_gives_nan_and_sends_the_gradient_to_the_last_nan_as_torch(kernel, stride, padding):
+    """Tiling windows (2, 2, 0) and overlapping or padded ones, with NaNs and ties drawn into them."""
+    rng = np.random.default_rng(5)
+    for _ in range(20):
+        x = rng.standard_normal((2, 2, 6, 6))
+        x[rng.random(x.shape) < 0.1] = 1.0
+        x[rng.random(x.shape) < 0.15] = np.nan
+        xs, xt = tl.Tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+        out, ref = (
+            F.max_pool2d(xs, kernel, stride, padding),
+            torch.nn.functional.max_pool2d(xt, kernel, stride, padding),
+        )
+        np.testing.assert_array_equal(out.data, ref.detach().numpy())  # NaN where torch has NaN
+        g = rng.standard_normal(out.shape)
+        out.backward(tl.Tensor(g))
+        ref.backward(torch.tensor(g))
+        # overlapping windows add their gradients in another order than torch's
+        np.testing.assert_allclose(xs.grad.data, xt.grad.numpy(), rtol=1e-12, atol=1e-14)
+
+
 @pytest.mark.parametrize("x_shape", [(5, 3), (2, 4, 3)])
 def test_linear_is_one_node_with_torch_values_and_gradients(x_shape):
     rng = np.random.default_rng(2)

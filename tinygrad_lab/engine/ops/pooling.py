@@ -56,7 +56,8 @@ def _scatter(parts, x_shape: tuple, params: PoolParams, like: np.ndarray) -> np.
 
 
 class MaxPool(Function):
-    """Maximum over each window; ties send the gradient to the first maximum (row-major), as torch."""
+    """Maximum over each window; ties send the gradient to the first maximum (row-major), and a window holding
+    NaN gives NaN with its gradient at the last NaN, as torch's kernels do."""
 
     @staticmethod
     def forward(ctx, x, params=None):
@@ -66,8 +67,12 @@ class MaxPool(Function):
             ctx.index = tiled[1]
             return tiled[0]
         flat = _flat_windows(x, params, -np.inf)
-        ctx.index = np.argmax(flat, axis=-1)  # the function, which tl.compile records (the method it cannot)
-        return np.take_along_axis(flat, ctx.index[..., None], axis=-1)[..., 0]
+        first = np.argmax(flat, axis=-1)  # the function, which tl.compile records (the method it cannot)
+        best = np.take_along_axis(flat, first[..., None], axis=-1)[..., 0]
+        # argmax stops at a window's first NaN; counted from the end, it finds the last one
+        last = flat.shape[-1] - 1 - np.argmax(flat[..., ::-1], axis=-1)
+        ctx.index = np.where(best != best, last, first)
+        return best
 
     @staticmethod
     def backward(ctx, grad):
@@ -105,13 +110,16 @@ def _tiled_max(x: np.ndarray, params: PoolParams) -> tuple[np.ndarray, np.ndarra
     best = views[0].copy()
     for view in views[1:]:
         np.maximum(best, view, out=best)
-    # missed: no maximum (or, in a window holding NaN, no NaN: argmax's rule) seen yet; the index counts the
-    # offsets before the first one. Computed for every window alike, no branch on values (tl.compile's rule).
-    missed = (views[0] != best) & (views[0] == views[0])
+    # missed: no maximum seen yet; the index counts the offsets before the first one. A window holding NaN
+    # never finds its maximum (NaN equals nothing) and takes the offset of its last NaN instead. Computed for
+    # every window alike, no branch on values (tl.compile's rule).
+    missed = views[0] != best
     index = missed.astype(np.int8)
     for view in views[1:-1]:
-        missed &= (view != best) & (view == view)
+        missed &= view != best
         index += missed
+    for k, view in enumerate(views):
+        np.copyto(index, k, where=view != view)
     return best, index
 
 
