@@ -507,3 +507,15 @@ def test_random_draws_in_a_captured_step_are_refused_at_the_trace_with_the_reaso
     noisy(x)
     with pytest.raises(tl.CaptureError, match=RANDOM_DRAW):
         noisy(x)
+
+
+def test_numpy_random_draws_inside_a_step_are_named_when_the_check_catches_them():
+    """numpy's own generator is invisible to the trace (its draw becomes a constant of the replay): the third
+    call's check against eager catches the difference and its message names the likely cause."""
+    rng = np.random.default_rng(0)
+    noisy = tl.compile(lambda x: (x + tl.Tensor(rng.standard_normal(x.shape))).sum())
+    x = tl.Tensor(np.ones((3, 2)))
+    noisy(x)
+    noisy(x)
+    with pytest.raises(tl.CaptureError, match="random numbers drawn with numpy directly"):
+        noisy(x)
