@@ -21,6 +21,8 @@ import numpy as np
 import pytest
 
 import tinygrad_lab as tl
+import tinygrad_lab.nn.functional as F
+from tinygrad_lab import nn, optim
 from tinygrad_lab.capture import CaptureError, native
 from tinygrad_lab.lab import data, train
 from tinygrad_lab.lab.config import (
@@ -341,8 +343,29 @@ def test_an_unsupported_operation_is_named_and_the_numpy_replay_runs():
     compiled = tl.compile(step)
     for _ in range(4):
         compiled(tl.Tensor(np.ones((4, 3))))
-    assert compiled.backend == "numpy (the native backend does not support ndarray.__getitem__)"
+    assert compiled.backend == "numpy (the native backend does not support ndarray.__getitem__, in GetItem.forward)"
     np.testing.assert_array_equal(w.grad.data, np.full((3, 2), 3.0))  # three rows of ones picked
+
+
+def test_an_unsupported_call_inside_an_op_names_the_op_and_its_pass():
+    """A CNN step stops at the convolution's window copy (a strided setitem): the message names Conv.forward,
+    not only the numpy call."""
+    model = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(64, 3))
+    opt = optim.SGD(model.parameters(), lr=0.1)
+
+    def step(x, y):
+        opt.zero_grad()
+        loss = F.mse_loss(model(x), y)
+        loss.backward()
+        opt.step()
+        return loss
+
+    compiled = tl.compile(step)
+    x, y = tl.Tensor(np.ones((2, 1, 4, 4))), tl.Tensor(np.zeros((2, 3)))
+    for _ in range(4):
+        compiled(x, y)
+    assert compiled.backend.startswith("numpy (the native backend does not support ")
+    assert compiled.backend.endswith(", in Conv.forward)")
 
 
 def _fresh_program_source(tag: float) -> str:

@@ -3,6 +3,8 @@ the record (slots for arrays, ops with their arguments) that the replay is built
 
 from __future__ import annotations
 
+import sys
+import types
 from typing import Any
 
 import numpy as np
@@ -125,7 +127,7 @@ class Ref:
 
 
 class Op:
-    __slots__ = ("kind", "args", "kwargs", "out", "inplace", "is_view")
+    __slots__ = ("kind", "args", "kwargs", "out", "inplace", "is_view", "origin")
 
     def __init__(self, kind: tuple, args: Any, kwargs: dict, out: int, inplace: bool, is_view: bool):
         self.kind, self.args, self.kwargs, self.out, self.inplace, self.is_view = (
@@ -136,6 +138,21 @@ class Op:
             inplace,
             is_view,
         )
+        self.origin = _origin()  # the op whose forward or backward made this call, for messages
+
+
+def _origin(depth: int = 16) -> str | None:
+    """ "MaxPool.backward" when a Function's forward or backward is on the stack (the nearest one), else None.
+    Read once per recorded call, while tracing: never on the op path."""
+    frame: types.FrameType | None = sys._getframe(2)
+    for _ in range(depth):
+        if frame is None:
+            return None
+        name = frame.f_code.co_name
+        if name in ("forward", "backward") and "ctx" in frame.f_code.co_varnames:
+            return f"{type(frame.f_locals['ctx']).__name__}.{name}"
+        frame = frame.f_back
+    return None
 
 
 class Tracer:

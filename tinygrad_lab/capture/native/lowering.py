@@ -148,7 +148,11 @@ class Lowering:
             if replay.direct:
                 self.per_call[slot] = self._input_access(k)
         for entry in replay.program:
-            getattr(self, f"_{entry[0]}")(*entry[1:])
+            try:
+                getattr(self, f"_{entry[0]}")(*entry[1:])
+            except Unsupported as e:
+                origin = self.ops[entry[1]].origin if entry[0] in ("op", "view") else None
+                raise Unsupported(f"{e}, in {origin}" if origin else str(e)) from None
         self.keep = {self.access(s).buf for s in keep_slots}
 
     # -- the pointer table and accesses --------------------------------------------------------------
