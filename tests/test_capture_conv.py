@@ -81,3 +81,34 @@ def test_the_native_backend_leaves_a_cnn_step_to_the_numpy_replay_and_stays_exac
     assert backend.startswith("numpy (") and "not support" in backend, backend  # names what it cannot lower
     for p, q in zip(model.parameters(), eager_model.parameters()):
         np.testing.assert_array_equal(p.data, q.data)
+
+
+@pytest.mark.parametrize("layout", ["permute", "swapaxes"])
+def test_a_captured_max_pool_gets_the_gradient_whatever_the_layout_of_its_outputs_gradient(layout):
+    """The pooled output is permuted before the loss, so its gradient arrives in another memory order; the
+    replay (without the check against eager, so nothing but this test compares) gives eager's gradients on
+    fresh inputs at every call."""
+    rng = np.random.default_rng(4)
+    mix = rng.standard_normal((2, 2, 3))
+
+    def make():
+        w = tl.Tensor(np.linspace(-1.0, 1.0, 48).reshape(1, 3, 4, 4), requires_grad=True)
+
+        def step(x):
+            w.grad = None
+            pooled = F.max_pool2d(x * w, 2)
+            out = pooled.permute(0, 2, 3, 1) if layout == "permute" else pooled.swapaxes(1, 3).swapaxes(1, 2)
+            loss = (out * tl.Tensor(mix)).sum()
+            loss.backward()
+            return loss
+
+        return w, step
+
+    (w, step), (w_eager, eager) = make(), make()
+    compiled = tl.compile(step, native=False, verify=False)
+    for _ in range(5):
+        x = rng.standard_normal((2, 3, 4, 4))
+        compiled(tl.Tensor(x))
+        eager(tl.Tensor(x))
+        assert np.abs(w_eager.grad.data).sum() > 0
+        np.testing.assert_array_equal(w.grad.data, w_eager.grad.data)

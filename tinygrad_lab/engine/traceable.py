@@ -20,7 +20,7 @@ The active tracer lives in one place, the engine's thread-local switches (``auto
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -42,10 +42,14 @@ def untraced(arr: np.ndarray) -> np.ndarray:
     return arr.base if is_traced(arr) and arr.base is not None else arr
 
 
-def zeros(like: np.ndarray, shape: tuple) -> np.ndarray:
+def zeros(like: np.ndarray, shape: tuple, order: Literal["K", "C"] = "K") -> np.ndarray:
     """Zeros of ``like``'s dtype in ``shape``, made in a way the trace records (rule 1). Untraced, np.zeros
-    makes the same array without np.zeros_like's dispatch (__array_function__), the dearer part here."""
-    return np.zeros_like(like, shape=shape) if state.tracing is not None else np.zeros(shape, like.dtype)
+    makes the same array without np.zeros_like's dispatch (__array_function__), the dearer part here.
+    ``order="C"``: row-major while tracing too (by default a traced array copies ``like``'s layout), for
+    code that writes through ``reshape(-1)``, which is a view only of a row-major array."""
+    if state.tracing is not None:
+        return np.zeros_like(like, shape=shape, order=order)
+    return np.zeros(shape, like.dtype)
 
 
 def empty(like: np.ndarray, shape: tuple | None = None) -> np.ndarray:

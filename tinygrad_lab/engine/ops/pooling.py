@@ -127,7 +127,7 @@ def _tiled_max(x: np.ndarray, params: PoolParams) -> tuple[np.ndarray, np.ndarra
 def _max_scatter(grad: np.ndarray, index: np.ndarray, x_shape: tuple, params: PoolParams) -> np.ndarray:
     if _tiles(params):  # each input element in one window: each gradient written once, at its maximum
         base, step = _tile_positions(tuple(x_shape), tuple(params[0]))
-        dx = zeros(grad, x_shape)
+        dx = zeros(grad, x_shape, order="C")  # row-major whatever grad's layout: reshape(-1) below is a view
         # take_along_axis dispatches on its indices, so tl.compile records it (np.take and step[index] do not)
         dx.reshape(-1)[base + np.take_along_axis(step, index.reshape(-1), axis=0).reshape(index.shape)] = grad
         return dx
