@@ -519,3 +519,19 @@ def test_numpy_random_draws_inside_a_step_are_named_when_the_check_catches_them(
     noisy(x)
     with pytest.raises(tl.CaptureError, match="random numbers drawn with numpy directly"):
         noisy(x)
+
+
+def test_a_module_whose_forward_names_a_local_ctx_later_still_captures():
+    """Recording notes which op's forward or backward made each numpy call (for the native backend's messages):
+    a user's forward with a local called ``ctx``, bound after its first numpy call, is not an op's and traces."""
+
+    class Doubled(nn.Module):
+        def forward(self, x):
+            y = tl.Tensor(x.data * 2.0)  # a numpy call made directly on the traced data
+            ctx = y
+            return ctx
+
+    model = Doubled()
+    compiled = tl.compile(lambda x: model(x).sum(), native=False)
+    values = [compiled(tl.Tensor(np.full(3, float(k)))).item() for k in range(5)]
+    assert values == [6.0 * k for k in range(5)]

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from tinygrad_lab.engine.function import Function
 from tinygrad_lab.engine.tensor import Tensor
 
 
@@ -150,7 +151,9 @@ def _origin(depth: int = 16) -> str | None:
             return None
         name = frame.f_code.co_name
         if name in ("forward", "backward") and "ctx" in frame.f_code.co_varnames:
-            return f"{type(frame.f_locals['ctx']).__name__}.{name}"
+            ctx = frame.f_locals.get("ctx")  # unbound yet in a function that names a local ctx later
+            if isinstance(ctx, Function):
+                return f"{type(ctx).__name__}.{name}"
         frame = frame.f_back
     return None
 
