@@ -152,6 +152,25 @@ def test_max_pool_with_nan_gives_nan_and_sends_the_gradient_to_the_last_nan_as_t
         np.testing.assert_allclose(xs.grad.data, xt.grad.numpy(), rtol=1e-12, atol=1e-14)
 
 
+@pytest.mark.parametrize("kernel, stride, padding, dilation", [(2, 1, 1, 1), (3, 2, 1, 1), (3, 1, 1, 2), (4, 3, 2, 1)])
+def test_max_pool_windows_of_minus_inf_send_the_gradient_inside_the_input_as_torch(kernel, stride, padding, dilation):
+    """Padding counts as -inf: a window whose elements are all -inf sends its gradient to its first element
+    inside the input (where torch's kernels start the search), not into the padding, where it would be lost."""
+    rng = np.random.default_rng(6)
+    for _ in range(10):
+        x = rng.standard_normal((2, 2, 7, 6))
+        x[rng.random(x.shape) < 0.6] = -np.inf
+        xs, xt = tl.Tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+        out = F.max_pool2d(xs, kernel, stride, padding, dilation)
+        ref = torch.nn.functional.max_pool2d(xt, kernel, stride, padding, dilation)
+        np.testing.assert_array_equal(out.data, ref.detach().numpy())
+        g = rng.standard_normal(out.shape)
+        out.backward(tl.Tensor(g))
+        ref.backward(torch.tensor(g))
+        assert np.isclose(xs.grad.data.sum(), g.sum())  # no gradient lost in the padding
+        np.testing.assert_allclose(xs.grad.data, xt.grad.numpy(), rtol=1e-12, atol=1e-14)
+
+
 @pytest.mark.parametrize("x_shape", [(5, 3), (2, 4, 3)])
 def test_linear_is_one_node_with_torch_values_and_gradients(x_shape):
     rng = np.random.default_rng(2)

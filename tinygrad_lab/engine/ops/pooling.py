@@ -72,7 +72,10 @@ class MaxPool(Function):
         best = np.take_along_axis(flat, first[..., None], axis=-1)[..., 0]
         # argmax stops at a window's first NaN; counted from the end, it finds the last one
         last = flat.shape[-1] - 1 - np.argmax(flat[..., ::-1], axis=-1)
-        ctx.index = np.where(best != best, last, first)
+        index = np.where(best != best, last, first)
+        if any(params[2]):  # a window of -inf (padding included) keeps its first element inside the input
+            index = np.where(best == -np.inf, _first_inside(x.shape[2:], params), index)
+        ctx.index = index
         return best
 
     @staticmethod
@@ -81,6 +84,22 @@ class MaxPool(Function):
         if _any_tensor(grad):
             return MaxPoolScatter.apply(grad, index=ctx.index, x_shape=ctx.x_shape, params=params)
         return _max_scatter(grad, ctx.index, ctx.x_shape, params)
+
+
+@functools.lru_cache(maxsize=8)
+def _first_inside(spatial: tuple, params: PoolParams) -> np.ndarray:
+    """Per window (the pooled spatial shape), the kernel offset (row-major) of its first element inside the
+    input, where torch's kernels start each window's search: a window with nothing above -inf sends its
+    gradient there, not into the padding."""
+    kernel, stride, padding, dilation = params
+    first = np.zeros((), dtype=np.int64)
+    for axis, (o, k, st, p, dl) in enumerate(zip(pool_out(spatial, params), kernel, stride, padding, dilation)):
+        start = np.arange(o) * st - p
+        skip = np.where(start < 0, -(start // dl), 0)  # kernel taps before the input's first element
+        shape = tuple(-1 if a == axis else 1 for a in range(len(spatial)))
+        first = first * k + skip.reshape(shape)
+    first.flags.writeable = False
+    return first
 
 
 def _tiles(params: PoolParams) -> bool:
