@@ -378,3 +378,20 @@ def test_no_activation_section_shows_the_network_is_one_linear_map(monkeypatch):
     text = "\n".join(prose.section_noact(context(cells), section))
     gap = float(re.search(r"equal x @ W1ᵀ W2ᵀ W3ᵀ to within (\S+)\.", text).group(1))
     assert gap < 1e-12
+
+
+def test_the_convolution_answer_counts_the_test_images_behind_the_target():
+    """At the full schedule the answer reads the CNN's median against the target in test images too (359 of
+    them: one image moves the accuracy by 0.28 points)."""
+    from tinygrad_lab.lab.report import digits
+
+    def runs_of(accuracies):
+        return [{"test_accuracy": a, "parameters": 100, "test_size": 359} for a in accuracies]
+
+    below = digits._answer({"mlp": runs_of([96.0, 96.1, 96.2]), "cnn": runs_of([96.94, 97.21, 97.77])}, quick=False)
+    assert (
+        "97.21% (349 of 359 test images), misses the 97.5% it aims for (351 images; one image is 0.28 points)" in below
+    )
+    above = digits._answer({"mlp": runs_of([96.0, 96.1, 96.2]), "cnn": runs_of([97.77, 97.77, 98.05])}, quick=False)
+    assert "97.77% (351 of 359 test images), reaches the 97.5% it aims for" in above
+    assert "test images" not in digits._answer({"mlp": runs_of([96.0]), "cnn": runs_of([97.0])}, quick=True)

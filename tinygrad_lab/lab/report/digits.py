@@ -6,6 +6,7 @@ Its runs go through the same pool as the lab's (build.py adds ``configs(settings
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -123,10 +124,12 @@ def _answer(runs: dict, quick: bool) -> str:
         f"{runs['cnn'][0]['parameters'] / runs['mlp'][0]['parameters']:.2f}x the MLP's parameters."
     )
     if not quick:
-        reached = float(np.median(cnn)) >= TARGET
+        median, images = float(np.median(cnn)), runs["cnn"][0]["test_size"]
+        reached = median >= TARGET
         text += (
-            f" Its median test accuracy, {np.median(cnn):.2f}%, {'reaches' if reached else 'misses'} the "
-            f"{TARGET}% it aims for."
+            f" Its median test accuracy, {median:.2f}% ({round(median / 100 * images)} of {images} test images), "
+            f"{'reaches' if reached else 'misses'} the {TARGET}% it aims for ({math.ceil(TARGET / 100 * images)} "
+            f"images; one image is {100 / images:.2f} points)."
         )
     return text
 
