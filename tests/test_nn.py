@@ -326,3 +326,36 @@ def test_lab_training_follows_the_reference_step_by_step():
         assert loss.item() == pytest.approx(ref_loss, rel=1e-12)
     for p, w in zip(model.parameters(), ref.weights):
         np.testing.assert_allclose(p.data, w.T, rtol=1e-11, atol=0)
+
+
+def test_a_registered_parameter_or_module_is_replaced_only_by_its_kind_or_none_as_torch():
+    """A plain Tensor assigned over a Parameter would silently leave the optimizer and state_dict without it."""
+    layer = nn.Linear(2, 2)
+    with pytest.raises(TypeError, match=r"^Linear: cannot assign a Tensor as parameter 'weight' \(Parameter or None"):
+        layer.weight = tl.tensor(np.zeros((2, 2)))
+    assert [name for name, _ in layer.named_parameters()] == ["weight", "bias"]
+    seq = nn.Sequential(layer)
+    with pytest.raises(TypeError, match=r"cannot assign a ndarray as module '0' \(Module or None expected\)"):
+        setattr(seq, "0", np.zeros(2))
+    layer.weight = nn.Parameter(np.ones((2, 2)))  # its own kind: replaced
+    layer.bias = None  # None: no longer a parameter
+    assert [name for name, _ in layer.named_parameters()] == ["weight"]
+
+
+def test_train_takes_a_boolean_mode_only():
+    model = nn.Sequential(nn.Linear(2, 2), nn.Dropout(0.5))
+    with pytest.raises(ValueError, match=r"^Sequential.train: mode must be True or False, got 'False'$"):
+        model.train("False")
+    assert model.training and model.train(False) is model and not model[1].training
+    assert model.train(np.bool_(True)).training
+
+
+def test_slicing_a_sequential_gives_a_sequential_of_the_same_modules_and_names():
+    first, act, last = nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2)
+    model = nn.Sequential(first, act, last)
+    tail = model[1:]
+    assert isinstance(tail, nn.Sequential) and list(tail) == [act, last]
+    assert [name for name, _ in tail.named_parameters()] == ["2.weight", "2.bias"]  # names kept, as torch
+    x = tl.tensor(np.ones((5, 4)))
+    np.testing.assert_array_equal(tail(x).data, last(act(x)).data)
+    assert model[-1] is last

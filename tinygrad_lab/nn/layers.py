@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any
+from typing import Any, overload
 
 import numpy as np
 
@@ -34,9 +34,12 @@ class Linear(Module):
         dtype: Any = np.float64,
     ):
         super().__init__()
-        self.in_features = in_features
-        self.out_features = out_features
-        self.weight = Parameter(init_weight(init, in_features, out_features, rng, dtype))
+        for name, value in (("in_features", in_features), ("out_features", out_features)):
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+                raise ValueError(f"Linear: {name} must be an integer >= 0, got {value!r}")
+        self.in_features = int(in_features)
+        self.out_features = int(out_features)
+        self.weight = Parameter(init_weight(init, self.in_features, self.out_features, rng, dtype))
         if not bias:
             self.bias = None
         elif str(init).lower() == "default":
@@ -45,8 +48,18 @@ class Linear(Module):
             self.bias = Parameter(np.zeros(out_features, dtype=dtype))
 
     def forward(self, x: Tensor) -> Tensor:
-        # the op itself, not F.linear: the hot path of the lab's step; a mismatch is the op's one-line error
-        return Linear_.apply(x, self.weight) if self.bias is None else Linear_.apply(x, self.weight, self.bias)
+        # the op itself, not F.linear (whose checks cost a little on the lab's hot path); a shape mismatch is
+        # explained only once the op has failed
+        try:
+            return Linear_.apply(x, self.weight) if self.bias is None else Linear_.apply(x, self.weight, self.bias)
+        except ValueError:
+            shape = np.shape(x.data if isinstance(x, Tensor) else x)
+            if shape[-1:] != (self.in_features,):
+                raise ValueError(
+                    f"Linear({self.in_features}, {self.out_features}): input of shape {shape} does not fit: "
+                    f"its last axis must be in_features, {self.in_features}"
+                ) from None
+            raise
 
     def extra_repr(self) -> str:
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
@@ -79,7 +92,14 @@ class Sequential(Module):
     def __iter__(self) -> Iterator[Module]:
         return iter(self._modules.values())
 
-    def __getitem__(self, index: int) -> Module:
+    @overload
+    def __getitem__(self, index: int) -> Module: ...
+    @overload
+    def __getitem__(self, index: slice) -> Sequential: ...
+    def __getitem__(self, index: int | slice) -> Module:
+        """The module at ``index``, or a Sequential of a slice of them under their names (as torch)."""
+        if isinstance(index, slice):
+            return Sequential(dict(list(self._modules.items())[index]))
         return list(self._modules.values())[index]
 
 

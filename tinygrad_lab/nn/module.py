@@ -63,6 +63,12 @@ class Module:
             self._buffers[name] = value
             object.__setattr__(self, name, value)
             return
+        for registry, kind in ((self._parameters, Parameter), (self._modules, Module)):
+            if name in registry and value is not None and not isinstance(value, kind):  # as torch refuses
+                raise TypeError(
+                    f"{type(self).__name__}: cannot assign a {type(value).__name__} as {kind.__name__.lower()} "
+                    f"{name!r} ({kind.__name__} or None expected)"
+                )
         self._parameters.pop(name, None)
         self._modules.pop(name, None)
         if isinstance(value, Parameter):
@@ -182,6 +188,8 @@ class Module:
 
     def train(self, mode: bool = True) -> Module:
         """Set ``.training`` on this module and all its descendants; returns self."""
+        if not isinstance(mode, (bool, np.bool_)):
+            raise ValueError(f"{type(self).__name__}.train: mode must be True or False, got {mode!r}")
         for m in self.modules():
             object.__setattr__(m, "training", bool(mode))
         return self
