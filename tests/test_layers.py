@@ -196,8 +196,14 @@ def test_dropout_zeroes_with_probability_p_scales_the_rest_and_is_seeded():
     tl.manual_seed(3)
     np.testing.assert_array_equal(F.dropout(x, 0.5).data, first)  # rng None: tl.manual_seed's generator
     np.testing.assert_array_equal(F.dropout(x, 1.0).data, np.zeros((200, 100)))
-    with pytest.raises(ValueError, match=r"^dropout: probability p must lie in \[0, 1\], got 1.5$"):
+    with pytest.raises(ValueError, match=r"^dropout: probability p must be a number in \[0, 1\], got 1.5$"):
         F.dropout(x, 1.5)
+    with pytest.raises(ValueError, match=r"^Dropout: probability p must be a number in \[0, 1\], got '0.5'$"):
+        nn.Dropout("0.5")
+    # numpy's scalars are numbers too
+    half = F.dropout(x, 0.5, rng=np.random.default_rng(7)).data
+    np.testing.assert_array_equal(F.dropout(x, np.float32(0.5), rng=np.random.default_rng(7)).data, half)
+    assert nn.Dropout(np.float32(0.25)).p == 0.25
 
 
 def test_dropout_module_trains_and_evaluates():
@@ -253,3 +259,19 @@ def test_buffers_are_saved_and_loaded_but_not_trained():
         model.load_state_dict(state)
     with pytest.raises(KeyError, match="already a parameter or module"):
         model.register_buffer("lin", np.zeros(1))
+
+
+def test_linear_refuses_bad_sizes_and_names_its_input_mismatch_in_one_line():
+    for bad in ((3.0, 2), (-1, 2), (3, True)):
+        with pytest.raises(ValueError, match=r"^Linear: (in|out)_features must be an integer >= 0, got "):
+            nn.Linear(*bad)
+    with pytest.raises(ValueError, match=r"^Linear\(3, 2\): input of shape \(4, 5\) does not fit: its last axis must"):
+        nn.Linear(3, 2)(tl.Tensor(np.ones((4, 5))))
+    assert nn.Linear(np.int64(3), 2)(tl.Tensor(np.ones((4, 3)))).shape == (4, 2)
+
+
+@pytest.mark.parametrize("layer", [nn.MaxPool2d, nn.AvgPool2d])
+def test_pooling_layers_refuse_a_stride_of_zero_rather_than_default_it(layer):
+    with pytest.raises(ValueError, match=r"pool2d: stride must be an int >= 1 or 2 of them, got 0$"):
+        layer(2, stride=0)(tl.Tensor(np.ones((1, 1, 4, 4))))
+    assert layer(2).stride == 2 and layer(3, stride=1).stride == 1

@@ -200,12 +200,18 @@ def batch_norm(
     return out
 
 
+def dropout_probability(p: Any, who: str) -> float:
+    """``p`` as a float, when it is a real number (Python's or numpy's) in [0, 1]; else a one-line error."""
+    if isinstance(p, (bool, np.bool_)) or not isinstance(p, (int, float, np.integer, np.floating)) or not 0 <= p <= 1:
+        raise ValueError(f"{who}: probability p must be a number in [0, 1], got {p!r}")
+    return float(p)
+
+
 def dropout(x: Any, p: float = 0.5, training: bool = True, rng: np.random.Generator | None = None) -> Tensor:
     """Zero each element with probability p and scale the rest by 1 / (1 - p) when training; identity otherwise.
     ``rng`` draws the mask (tl.manual_seed's generator when None)."""
     x = _tensor(x)
-    if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0.0 <= p <= 1.0:
-        raise ValueError(f"dropout: probability p must lie in [0, 1], got {p!r}")
+    p = dropout_probability(p, "dropout")
     if not training or p == 0.0:
         return x
     keep = _rng(rng).random(x.shape) >= p

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from tinygrad_lab.engine.tensor import Tensor
-from tinygrad_lab.nn.functional_conv import batch_norm, dropout
+from tinygrad_lab.nn.functional_conv import batch_norm, dropout, dropout_probability
 from tinygrad_lab.nn.module import Module, Parameter
 
 
@@ -81,9 +81,7 @@ class Dropout(Module):
 
     def __init__(self, p: float = 0.5, rng: np.random.Generator | None = None):
         super().__init__()
-        if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0.0 <= p <= 1.0:
-            raise ValueError(f"Dropout: probability p must lie in [0, 1], got {p!r}")
-        self.p, self.rng = p, rng
+        self.p, self.rng = dropout_probability(p, "Dropout"), rng
 
     def forward(self, x: Tensor) -> Tensor:
         return dropout(x, self.p, self.training, self.rng)

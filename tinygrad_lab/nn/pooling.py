@@ -16,7 +16,7 @@ class MaxPool2d(Module):
         super().__init__()
         self.kernel_size, self.stride, self.padding, self.dilation = (
             kernel_size,
-            stride or kernel_size,
+            kernel_size if stride is None else stride,  # a stride of 0 reaches the op's check
             padding,
             dilation,
         )
@@ -33,7 +33,8 @@ class AvgPool2d(Module):
 
     def __init__(self, kernel_size: Any, stride: Any = None, padding: Any = 0):
         super().__init__()
-        self.kernel_size, self.stride, self.padding = kernel_size, stride or kernel_size, padding
+        self.kernel_size, self.padding = kernel_size, padding
+        self.stride = kernel_size if stride is None else stride  # a stride of 0 reaches the op's check
 
     def forward(self, x: Tensor) -> Tensor:
         return avg_pool2d(x, self.kernel_size, self.stride, self.padding)
