@@ -291,7 +291,7 @@ def test_adam_trains_the_lab_mlp_on_xor():
     [
         (lambda p: optim.SGD([], lr=0.1), "SGD got an empty parameter list"),
         (lambda p: optim.Adam(iter([])), "Adam got an empty parameter list"),
-        (lambda p: optim.SGD([p], lr=0), "SGD: invalid learning rate 0; it must be positive"),
+        (lambda p: optim.SGD([p], lr=-0.5), "SGD: invalid learning rate -0.5; it must be >= 0"),
         (lambda p: optim.RMSprop([p], lr=-1e-3), "RMSprop: invalid learning rate -0.001"),
         (lambda p: optim.Adagrad([p], lr=float("nan")), "Adagrad: invalid learning rate nan"),
         (lambda p: optim.Adam([p], betas=(1.0, 0.999)), r"Adam: invalid beta1 1.0; it must be in \[0, 1\)"),
@@ -302,7 +302,7 @@ def test_adam_trains_the_lab_mlp_on_xor():
         (lambda p: optim.SGD([p], lr=0.1, nesterov=True), "Nesterov momentum requires momentum > 0 and dampening = 0"),
         (lambda p: optim.SGD([p], lr=0.1, momentum=0.9, nesterov=True, dampening=0.1), "Nesterov"),
         (lambda p: optim.SGD([p], lr=0.1, weight_decay=-1), "invalid weight_decay -1"),
-        (lambda p: optim.RMSprop([p], alpha=1.5), r"invalid alpha 1.5; it must be in \[0, 1\)"),
+        (lambda p: optim.RMSprop([p], alpha=1.5), r"invalid alpha 1.5; it must be in \[0, 1\]"),
         (lambda p: optim.SGD([p, p], lr=0.1), "parameter 1 appears twice"),
         (
             lambda p: optim.SGD([tl.tensor([1.0])], lr=0.1),
@@ -315,6 +315,28 @@ def test_adam_trains_the_lab_mlp_on_xor():
 def test_invalid_arguments(make, match):
     with pytest.raises(ValueError, match=match):
         make(tl.tensor(P0, requires_grad=True))
+
+
+def test_a_learning_rate_of_zero_and_an_rmsprop_alpha_of_one_are_accepted_as_in_torch():
+    """A schedule may end at lr 0 (the update then leaves the parameter as it is); alpha 1 keeps RMSprop's
+    average of squares at its start, 0, so each step is lr * g / eps (torch.optim's formula). Both as torch."""
+    p = tl.tensor([1.0, 2.0], requires_grad=True)
+    p.grad = tl.tensor([3.0, -1.0])
+    optim.SGD([p], lr=0.0).step()
+    np.testing.assert_array_equal(p.data, [1.0, 2.0])
+    opt = optim.RMSprop([p], lr=0.01, alpha=1.0, eps=1e-8)
+    for _ in range(3):
+        opt.step()
+    np.testing.assert_allclose(p.data, np.array([1.0, 2.0]) - 3 * 0.01 * np.array([3.0, -1.0]) / 1e-8, rtol=1e-12)
+
+
+def test_a_gradient_of_another_shape_is_refused_by_step_not_broadcast_into_the_update():
+    p = tl.tensor(np.zeros(3), requires_grad=True)
+    p.grad = tl.tensor(np.array([1.0]))  # set by hand: numpy would broadcast it to all three entries
+    for opt in (optim.SGD([p], lr=1.0), optim.Adam([p])):
+        with pytest.raises(ValueError, match=r"step: a gradient of shape \(1,\) for a parameter of shape \(3,\)"):
+            opt.step()
+    np.testing.assert_array_equal(p.data, np.zeros(3))
 
 
 def test_non_tensor_parameter_is_a_type_error():

@@ -55,7 +55,8 @@ class Optimizer:
 
     @lr.setter
     def lr(self, value: float) -> None:
-        self._check("learning rate", value, lambda v: v > 0, "positive", arg="lr (the learning rate)")
+        # 0 is allowed, as in torch: a schedule may end there
+        self._check("learning rate", value, lambda v: v >= 0, ">= 0", arg="lr (the learning rate)")
         self._lr[...] = value
 
     def zero_grad(self) -> None:
@@ -74,9 +75,15 @@ class Optimizer:
             for p, slots in zip(self.params, self.state):
                 grad = p.grad
                 if grad is not None:
+                    g, data = grad.data, p.data
+                    if g.shape != data.shape:  # a .grad set by hand: numpy would broadcast it into the update
+                        raise ValueError(
+                            f"{type(self).__name__}.step: a gradient of shape {g.shape} for a parameter of "
+                            f"shape {data.shape}"
+                        )
                     if not slots:
-                        slots["buf"] = np.empty_like(p.data)  # scratch space reused by every step
-                    update(p.data, grad.data, slots if tracer is None else tracer.traced_state(slots), lr)
+                        slots["buf"] = np.empty_like(data)  # scratch space reused by every step
+                    update(data, g, slots if tracer is None else tracer.traced_state(slots), lr)
         finally:
             engine_state.grad_enabled = grad_was_enabled
 

@@ -25,7 +25,7 @@ class RMSprop(Optimizer):
         weight_decay: float = 0,
     ):
         super().__init__(params, lr)
-        self._check("alpha", alpha, lambda v: 0 <= v < 1, "in [0, 1)")
+        self._check("alpha", alpha, lambda v: 0 <= v <= 1, "in [0, 1]")
         self._check("eps", eps, lambda v: v >= 0, ">= 0")
         self._check("momentum", momentum, lambda v: v >= 0, ">= 0")
         self._check("weight_decay", weight_decay, lambda v: v >= 0, ">= 0")
