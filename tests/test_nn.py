@@ -359,3 +359,18 @@ def test_slicing_a_sequential_gives_a_sequential_of_the_same_modules_and_names()
     x = tl.tensor(np.ones((5, 4)))
     np.testing.assert_array_equal(tail(x).data, last(act(x)).data)
     assert model[-1] is last
+
+
+def test_a_shared_module_or_tied_weight_is_in_the_state_dict_under_every_name_as_in_torch():
+    """torch's state_dict lists a module reached by two names under both (torch.nn.Sequential(lin, lin) has
+    0.weight, 0.bias, 1.weight, 1.bias), so its exported dict loads strictly into the same architecture."""
+    shared = nn.Linear(2, 2)
+    model = nn.Sequential(shared, shared)
+    assert list(model.state_dict()) == ["0.weight", "0.bias", "1.weight", "1.bias"]
+    assert [name for name, _ in model.named_parameters()] == ["0.weight", "0.bias"]  # parameters: each once
+    exported = {k: np.full(v.shape, 3.0) for k, v in model.state_dict().items()}
+    model.load_state_dict(exported)  # strict: no unexpected keys
+    np.testing.assert_array_equal(shared.weight.data, np.full((2, 2), 3.0))
+    a, b = nn.Linear(2, 2), nn.Linear(2, 2)
+    b.weight = a.weight  # tied
+    assert list(nn.Sequential({"a": a, "b": b}).state_dict()) == ["a.weight", "a.bias", "b.weight", "b.bias"]

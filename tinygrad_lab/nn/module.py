@@ -69,12 +69,16 @@ class Module:
                     f"{type(self).__name__}: cannot assign a {type(value).__name__} as {kind.__name__.lower()} "
                     f"{name!r} ({kind.__name__} or None expected)"
                 )
-        self._parameters.pop(name, None)
-        self._modules.pop(name, None)
+        # a name already registered keeps its place (a tied weight stays in state_dict's order, as in torch)
         if isinstance(value, Parameter):
+            self._modules.pop(name, None)
             self._parameters[name] = value
         elif isinstance(value, Module):
+            self._parameters.pop(name, None)
             self._modules[name] = value
+        else:
+            self._parameters.pop(name, None)
+            self._modules.pop(name, None)
         object.__setattr__(self, name, value)
 
     def __delattr__(self, name: str) -> None:
@@ -118,18 +122,17 @@ class Module:
         """The buffers of named_buffers, without names."""
         return (b for _, b in self.named_buffers())
 
-    def _state(self) -> Iterator[tuple[str, Tensor]]:
-        """What state_dict holds, in PyTorch's order: each module's parameters, then its persistent buffers."""
-        seen: set[int] = set()
-        for module_name, module in self.named_modules():
-            prefix = f"{module_name}." if module_name else ""
-            for name, p in module._parameters.items():
-                if id(p) not in seen:
-                    seen.add(id(p))
-                    yield prefix + name, p
-            for name, b in module._buffers.items():
-                if b is not None and name not in module._non_persistent:
-                    yield prefix + name, b
+    def _state(self, prefix: str = "") -> Iterator[tuple[str, Tensor]]:
+        """What state_dict holds, in PyTorch's order: each module's parameters, then its persistent buffers,
+        then its children's. A module or parameter reached by two names is listed under both, as torch does,
+        so a state dict exported from PyTorch with shared or tied weights has the same keys."""
+        for name, p in self._parameters.items():
+            yield prefix + name, p
+        for name, b in self._buffers.items():
+            if b is not None and name not in self._non_persistent:
+                yield prefix + name, b
+        for name, child in self._modules.items():
+            yield from child._state(f"{prefix}{name}.")
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
         """The computation; every subclass defines it, and calling the module runs it."""
