@@ -176,6 +176,28 @@ def test_data_dependent_control_flow_is_refused():
         compiled(x, y)
 
 
+@pytest.mark.parametrize("native", [False, True])
+def test_a_branch_on_a_tensor_comparison_is_refused_not_frozen_into_the_replay(native):
+    """``if loss > 100:`` reads a comparison's value into Python: refused at the trace with the reason (a
+    comparison's boolean Tensor keeps the traced array, so its bool() is caught as .item()'s is)."""
+    w = tl.tensor(np.ones(3), requires_grad=True)
+    opt = optim.SGD([w], lr=0.01)
+
+    def step(x):
+        opt.zero_grad()
+        loss = (tl.tensor(x) * w).sum() ** 2
+        if loss > 100.0:
+            loss = loss * 0.0
+        loss.backward()
+        opt.step()
+        return loss
+
+    compiled = tl.compile(step, native=native)
+    compiled(np.ones(3))  # the warm-up call runs eagerly
+    with pytest.raises(tl.CaptureError, match=r"reads an array value into Python \(bool\(\)\)"):
+        compiled(np.ones(3))
+
+
 def test_python_state_that_changes_between_calls_is_caught_by_the_check():
     x, y = lab_data()
     model = nn.MLP(2, (4, 4), 1, rng=np.random.default_rng(0))

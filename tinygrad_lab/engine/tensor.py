@@ -307,22 +307,22 @@ class Tensor:
 
     # ---- comparisons: boolean tensors, never part of the graph ------------------------------------------------
     def __lt__(self, other: Any) -> Tensor:
-        return Tensor._wrap(np.asarray(self.data < _data(other)))
+        return Tensor._wrap(np.asanyarray(self.data < _data(other)))
 
     def __le__(self, other: Any) -> Tensor:
-        return Tensor._wrap(np.asarray(self.data <= _data(other)))
+        return Tensor._wrap(np.asanyarray(self.data <= _data(other)))
 
     def __gt__(self, other: Any) -> Tensor:
-        return Tensor._wrap(np.asarray(self.data > _data(other)))
+        return Tensor._wrap(np.asanyarray(self.data > _data(other)))
 
     def __ge__(self, other: Any) -> Tensor:
-        return Tensor._wrap(np.asarray(self.data >= _data(other)))
+        return Tensor._wrap(np.asanyarray(self.data >= _data(other)))
 
     def __eq__(self, other: Any) -> Tensor:  # type: ignore[override]
-        return Tensor._wrap(np.asarray(self.data == _data(other)))
+        return Tensor._wrap(np.asanyarray(self.data == _data(other)))
 
     def __ne__(self, other: Any) -> Tensor:  # type: ignore[override]
-        return Tensor._wrap(np.asarray(self.data != _data(other)))
+        return Tensor._wrap(np.asanyarray(self.data != _data(other)))
 
     # ---- elementwise ---------------------------------------------------------------------------------------------
     def exp(self) -> Tensor:
