@@ -557,3 +557,36 @@ def test_a_module_whose_forward_names_a_local_ctx_later_still_captures():
     compiled = tl.compile(lambda x: model(x).sum(), native=False)
     values = [compiled(tl.Tensor(np.full(3, float(k)))).item() for k in range(5)]
     assert values == [6.0 * k for k in range(5)]
+
+
+def test_a_step_that_replaces_a_parameters_data_is_refused_at_the_trace():
+    """``w.data = w.data - lr * w.grad.data`` rebinds the array: a replay, which updates the arrays it recorded,
+    would drop every other update. Refused with the fix; ``w.data -= ...`` captures and equals eager."""
+    x = np.array([[1.0, 2.0, 3.0]])
+
+    def make(in_place):
+        w = tl.tensor(np.ones((3, 1)), requires_grad=True)
+
+        def step(x):
+            w.grad = None
+            loss = (tl.tensor(x) @ w).sum() ** 2
+            loss.backward()
+            if in_place:
+                w.data -= 0.01 * w.grad.data
+            else:
+                w.data = w.data - 0.01 * w.grad.data
+            return loss
+
+        return w, step
+
+    w, step = make(in_place=False)
+    compiled = tl.compile(step, native=False)
+    compiled(x)  # the warm-up call runs eagerly
+    with pytest.raises(tl.CaptureError, match=r"assigns a new array to the .data of a Tensor of shape \(3, 1\)"):
+        compiled(x)
+    assert type(w.data) is np.ndarray  # the plain array is back, not the traced view
+    (w_c, step_c), (w_e, step_e) = make(in_place=True), make(in_place=True)
+    compiled = tl.compile(step_c, native=False)
+    losses = [(compiled(x).item(), step_e(x).item()) for _ in range(6)]
+    assert [a for a, _ in losses] == [b for _, b in losses]
+    np.testing.assert_array_equal(w_c.data, w_e.data)

@@ -167,8 +167,15 @@ class CompiledStep:
         finally:
             state.tracing = prev
             active_tracers.pop()
+            rebound = tracer.rebound()
             for t, data in tracer.swapped:
                 t.data = data
+        if rebound:
+            raise CaptureError(
+                f"compile: the step assigns a new array to the .data of a Tensor of shape {rebound[0].shape} "
+                "instead of updating it in place (write w.data -= ..., or np.copyto(w.data, ...)); a replay "
+                "updates the arrays it recorded and cannot follow a new one"
+            )
         arrays_in = [a.data if isinstance(a, Tensor) else a for a in args if isinstance(a, (Tensor, np.ndarray))]
         for array, slot in zip(arrays_in, input_slots):
             if tracer.slots[slot].written:  # the step wrote into its argument (the trace wrote into a copy)

@@ -164,6 +164,7 @@ class Tracer:
         self.ops: list[Op] = []
         self.external_ids: dict = {}
         self.swapped: list = []  # (tensor, original data) to restore after tracing
+        self.views: dict = {}  # id(tensor) -> the traced view swapped in for its data
 
     # -- slots ----------------------------------------------------------------------------------------
     def _new_slot(
@@ -203,8 +204,14 @@ class Tracer:
         view = data.view(TracedArray)
         view._slot = self.external(data)
         self.swapped.append((t, data))
+        self.views[id(t)] = view
         t.data = view
         return view
+
+    def rebound(self) -> list:
+        """The swapped Tensors whose ``.data`` the step replaced with another array (``w.data = w.data - ...``):
+        a replay updates arrays in place and cannot follow a new one."""
+        return [t for t, _ in self.swapped if t.data is not self.views[id(t)]]
 
     def traced_state(self, arrays: dict) -> dict:
         """A copy of a state dict (an optimizer's buffers) whose arrays are traced views of the originals:
