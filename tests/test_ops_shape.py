@@ -342,3 +342,15 @@ def test_numpy_scalars_are_weak_like_python_numbers():
     y = x / np.sqrt(np.float64(4.0)) + np.float64(1.0)
     assert y.dtype == np.float32
     np.testing.assert_allclose(y.data, [1.5, 3.0])
+
+
+def test_integers_divided_by_a_0d_integer_give_floats_as_torch():
+    """The 0-d rule keeps an n-d operand's dtype only against promotion by the 0-d one: true division of
+    integers gives floats whatever the operands' shapes (it used to truncate back to int64)."""
+    n = tl.tensor(np.array([1, 5, 7]), dtype=np.int64)
+    for divisor in (tl.tensor(np.array(2), dtype=np.int64), np.array(2), 2):
+        out = n / divisor
+        assert out.dtype.kind == "f"
+        np.testing.assert_array_equal(out.data, [0.5, 2.5, 3.5])
+    assert (tl.tensor(np.ones(3, np.float32)) / np.array(2)).dtype == np.float32  # the rule itself still holds
+    assert (n * tl.tensor(np.array(2), dtype=np.int32)).dtype == np.int64

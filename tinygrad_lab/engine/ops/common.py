@@ -53,8 +53,9 @@ def _no_0d_promotion(out: Any, a: Any, b: Any) -> Any:
     else:
         return out
     dtype = big.dtype
-    if out.dtype == dtype or _KIND_RANK.get(small.dtype.kind, 9) > _KIND_RANK.get(dtype.kind, 9):
-        return out
+    rank = _KIND_RANK.get(dtype.kind, 9)
+    if out.dtype == dtype or _KIND_RANK.get(small.dtype.kind, 9) > rank or _KIND_RANK.get(out.dtype.kind, 9) > rank:
+        return out  # the op itself raised the kind (integers divided give floats): nothing to undo
     return out.astype(dtype)
 
 
