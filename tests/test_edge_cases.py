@@ -487,3 +487,15 @@ def test_a_zero_exponent_sends_zeros_back_even_under_a_nan_gradient():
         x = tl.tensor(np.array(value), requires_grad=True)
         (g,) = tl.grad((x**0 * np.nan).sum(), x, create_graph=True)
         assert g.item() == 0.0
+
+
+@pytest.mark.parametrize("values", [[1.0, np.nan, 3.0], [np.nan, 2.0, np.nan], [1.0, 3.0, 3.0]])
+@pytest.mark.parametrize("name", ["max", "min"])
+def test_a_full_max_or_min_holding_nan_sends_the_gradient_to_the_nans_as_torch(name, values):
+    """torch's max() and min() of everything share the gradient among the NaNs when the result is NaN (and among
+    tied extremes otherwise); it used to be NaN everywhere."""
+    ours = tl.Tensor(np.array(values), requires_grad=True)
+    getattr(ours, name)().backward()
+    ref = torch.tensor(values, dtype=torch.float64, requires_grad=True)
+    getattr(ref, name)().backward()
+    np.testing.assert_array_equal(ours.grad.data, ref.grad.numpy())

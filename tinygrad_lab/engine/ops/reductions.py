@@ -52,6 +52,8 @@ class Max(Function):
             raise ValueError(f"{type(ctx).__name__.lower()} over a size-0 axis (shape {a.shape}, axis {axis})")
         best = type(ctx).reduce(a, axis=axes, keepdims=True)
         hits = a == best
+        if axis is None:  # torch's max() of everything: a NaN maximum shares its gradient among the NaNs
+            hits |= (a != a) & (best != best)  # (amax over axes, which the axis form follows, gives NaN there)
         ctx.save_for_backward(hits / hits.sum(axis=axes, keepdims=True))
         ctx.keep_shape = best.shape
         return best if keepdims else best.reshape([s for i, s in enumerate(a.shape) if i not in axes])
