@@ -499,3 +499,15 @@ def test_a_full_max_or_min_holding_nan_sends_the_gradient_to_the_nans_as_torch(n
     ref = torch.tensor(values, dtype=torch.float64, requires_grad=True)
     getattr(ref, name)().backward()
     np.testing.assert_array_equal(ours.grad.data, ref.grad.numpy())
+
+
+def test_std_of_constant_inputs_has_a_zero_gradient_as_torch():
+    """sqrt's slope is infinite at 0: torch's std masks it, so a constant row gives 0, not NaN."""
+    rows = np.array([[2.0, 2.0, 2.0], [1.0, 2.0, 4.0]])
+    ours = tl.Tensor(rows, requires_grad=True)
+    ours.std(axis=1, ddof=1).sum().backward()
+    ref = torch.tensor(rows, requires_grad=True)
+    ref.std(dim=1).sum().backward()
+    np.testing.assert_allclose(ours.grad.data, ref.grad.numpy(), rtol=1e-12, atol=0)
+    assert np.all(ours.grad.data[0] == 0)
+    assert gradcheck(lambda t: t.std(axis=1, ddof=1), [tl.Tensor(rows[1:], requires_grad=True)])

@@ -387,8 +387,11 @@ class Tensor:
         return total / (count - ddof) if count > ddof else total * np.nan  # no degrees of freedom: NaN, as torch
 
     def std(self, axis: int | tuple | None = None, keepdims: bool = False, ddof: int = 0) -> Tensor:
-        """Standard deviation, sqrt(var) with var's ddof (0, numpy's default; torch's default is ddof=1)."""
-        return self.var(axis=axis, keepdims=keepdims, ddof=ddof).sqrt()
+        """Standard deviation, sqrt(var) with var's ddof (0, numpy's default; torch's default is ddof=1). Where it
+        is 0 (constant inputs) the gradient is 0, as torch's, not sqrt's infinite slope times 0."""
+        var = self.var(axis=axis, keepdims=keepdims, ddof=ddof)
+        zero = var.data == 0
+        return _ops.where(zero, 0.0, _ops.where(zero, 1.0, var).sqrt())
 
     def norm(self, p: float = 2, axis: int | tuple | None = None, keepdims: bool = False) -> Tensor:
         """The vector p-norm (p = 1, 2 or inf) over ``axis`` (all elements by default), as torch.linalg.vector_norm;
