@@ -63,12 +63,12 @@ def test_transpose_permute_T(data, shape):
     x = data.draw(tt.arrays(shape))
     axes = tuple(data.draw(st.permutations(range(len(shape)))))
     t = leaf(x)
-    np.testing.assert_array_equal(t.transpose(*axes).data, x.transpose(axes))
+    np.testing.assert_array_equal(t.transpose(axes).data, x.transpose(axes))
     np.testing.assert_array_equal(t.permute(*axes).data, x.transpose(axes))
     np.testing.assert_array_equal(t.permute(axes).data, x.transpose(axes))
     np.testing.assert_array_equal(t.transpose().data, x.T)
     np.testing.assert_array_equal(t.T.data, x.T)
-    check(lambda u: u.transpose(*axes), t)
+    check(lambda u: u.transpose(axes), t)
     check(lambda u: u.permute(axes), t)
     check(lambda u: u.T, t)
 
@@ -118,6 +118,18 @@ def test_squeeze_unsqueeze(data, shape):
     axis = data.draw(st.integers(-len(shape) - 1, len(shape)))
     np.testing.assert_array_equal(t.unsqueeze(axis).data, np.expand_dims(x, axis))
     check(lambda u: u.unsqueeze(axis), t)
+
+
+def test_transpose_of_two_dims_swaps_them_as_torch():
+    """Two ints name the axes to swap (torch), where numpy would read a permutation: on a matrix transpose(0, 1)
+    is its transpose, not the identity permutation."""
+    x = np.arange(24.0).reshape(2, 3, 4)
+    for dims in [(0, 1), (1, 0), (0, 2), (-1, 1), (1, 1)]:
+        torch_like = np.swapaxes(x, *dims)
+        np.testing.assert_array_equal(tl.Tensor(x).transpose(*dims).data, torch_like)
+    np.testing.assert_array_equal(tl.Tensor(x[0]).transpose(0, 1).data, x[0].T)
+    np.testing.assert_array_equal(tl.Tensor(x).transpose(2, 0, 1).data, x.transpose(2, 0, 1))  # numpy's form
+    check(lambda u: u.transpose(0, 2), leaf(x))
 
 
 @GG

@@ -425,6 +425,10 @@ class Tensor:
         return _ops.Reshape.apply(self, shape=_shape_arg(shape))
 
     def transpose(self, *axes: Any) -> Tensor:
+        """``transpose(dim0, dim1)`` swaps two axes, as torch's; ``transpose()`` reverses them all and
+        ``transpose(axes)`` (a tuple, or three or more ints) permutes them, as numpy's."""
+        if len(axes) == 2 and all(isinstance(a, (int, np.integer)) for a in axes):
+            return self.swapaxes(*axes)
         axes = _shape_arg(axes)
         return _ops.Transpose.apply(self, axes=None if axes in ((), (None,)) else axes)
 
