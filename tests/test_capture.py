@@ -590,3 +590,22 @@ def test_a_step_that_replaces_a_parameters_data_is_refused_at_the_trace():
     losses = [(compiled(x).item(), step_e(x).item()) for _ in range(6)]
     assert [a for a, _ in losses] == [b for _, b in losses]
     np.testing.assert_array_equal(w_c.data, w_e.data)
+
+
+def test_a_trace_that_fails_leaves_plain_gradients_behind():
+    """The trace stops at ``float(loss)`` after backward has filled w.grad: the gradient the user keeps is a
+    plain array that works outside the trace, not the tracer's array."""
+    w = tl.tensor(np.ones(3), requires_grad=True)
+
+    def step(x):
+        w.grad = None
+        loss = (tl.tensor(x) * w).sum()
+        loss.backward()
+        return loss * float(loss)
+
+    compiled = tl.compile(step, native=False)
+    compiled(np.ones(3))
+    with pytest.raises(tl.CaptureError):
+        compiled(np.ones(3))
+    assert type(w.grad.data) is np.ndarray
+    np.testing.assert_array_equal((w.grad * 2).data, np.full(3, 2.0))

@@ -170,6 +170,8 @@ class CompiledStep:
             rebound = tracer.rebound()
             for t, data in tracer.swapped:
                 t.data = data
+                if t.grad is not None and isinstance(t.grad.data, TracedArray):  # left by a trace that failed
+                    t.grad = Tensor._wrap(np.array(t.grad.data))
         if rebound:
             raise CaptureError(
                 f"compile: the step assigns a new array to the .data of a Tensor of shape {rebound[0].shape} "
