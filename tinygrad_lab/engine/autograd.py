@@ -108,7 +108,7 @@ def grad_fn_for(node: Function, inp: Tensor) -> Any:
             if (
                 rec is not None
                 and rec[0]() is src
-                and np.may_share_memory(src.data, inp.data)
+                and np.may_share_memory(np.asarray(src.data), np.asarray(inp.data))  # plain: tl.compile records none
                 and any(fn._epoch < when <= node._epoch for when, _ in rec[1])
             ):
                 raise RuntimeError(
