@@ -637,3 +637,18 @@ def test_in_place_ops_on_intermediates_capture_and_equal_eager(native):
     rtol = 1e-12 if native else 0.0
     np.testing.assert_allclose(results["compiled"][0], results["eager"][0], rtol=rtol, atol=0)
     np.testing.assert_allclose(results["compiled"][1], results["eager"][1], rtol=rtol, atol=0)
+
+
+def test_gradients_left_to_accumulate_across_calls_are_named_when_the_check_catches_them():
+    w = tl.tensor(np.ones(3), requires_grad=True)
+
+    def step(x):  # no w.grad = None: each backward adds to the last call's gradient
+        loss = (tl.tensor(x) * w).sum() ** 2
+        loss.backward()
+        return loss
+
+    compiled = tl.compile(step, native=False)
+    compiled(np.ones(3))
+    compiled(np.ones(3))
+    with pytest.raises(tl.CaptureError, match=r"gradients left to accumulate across calls \(no zero_grad\(\)"):
+        compiled(np.ones(3))

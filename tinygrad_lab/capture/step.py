@@ -237,10 +237,11 @@ class CompiledStep:
                 diff = np.max(np.abs(np.asarray(r, float) - np.asarray(e, float))) if r.shape == e.shape else "shape"
                 raise CaptureError(
                     f"compile: the captured step disagrees with eager execution (array {k}, max difference {diff}). "
-                    "The step probably depends on values that change between calls (a step counter or learning "
-                    "rate kept as a Python number, or random numbers drawn with numpy directly rather than through "
-                    "tinygrad_lab) or replaces arrays instead of updating them in place. Calls with these argument "
-                    "shapes and values now run eagerly; --no-compile runs all eagerly."
+                    "The step probably depends on values that change between calls: a step counter or learning "
+                    "rate kept as a Python number, random numbers drawn with numpy directly rather than through "
+                    "tinygrad_lab, gradients left to accumulate across calls (no zero_grad() in the step), or state "
+                    "replaced by new arrays instead of updated in place. "
+                    "Calls with these argument shapes and values now run eagerly; --no-compile runs all eagerly."
                 )
         return eager
 
