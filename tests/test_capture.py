@@ -652,3 +652,25 @@ def test_gradients_left_to_accumulate_across_calls_are_named_when_the_check_catc
     compiled(np.ones(3))
     with pytest.raises(tl.CaptureError, match=r"gradients left to accumulate across calls \(no zero_grad\(\)"):
         compiled(np.ones(3))
+
+
+@pytest.mark.parametrize("native", [False, True])
+def test_where_on_a_comparison_made_in_the_step_follows_each_calls_values(native):
+    """``tl.where(h > 0, h, 0.1 * h)``: the condition is recorded, so a replay recomputes the mask from its own
+    inputs (signs flip between calls here) instead of being refused or reusing the trace's mask."""
+    results = {}
+    for mode in ("eager", "compiled"):
+        w = tl.tensor(np.linspace(-1.0, 1.0, 3), requires_grad=True)
+
+        def step(x, w=w):
+            w.grad = None
+            h = tl.tensor(x) * w
+            loss = tl.where(h > 0, h, h * 0.1).sum()
+            loss.backward()
+            return loss
+
+        run = tl.compile(step, native=native) if mode == "compiled" else step
+        losses = [run(np.array([1.0, -2.0, 3.0]) * (-1) ** k * (k + 1)).item() for k in range(6)]
+        results[mode] = (losses, w.grad.data.copy())
+    assert results["compiled"][0] == results["eager"][0]
+    np.testing.assert_array_equal(results["compiled"][1], results["eager"][1])

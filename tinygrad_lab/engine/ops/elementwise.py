@@ -218,7 +218,9 @@ class Where(Function):
 
     @staticmethod
     def forward(ctx, cond, a, b):
-        cond = np.asarray(cond, dtype=bool)
+        cond = np.asanyarray(cond)  # asanyarray: a condition computed in a tl.compile step stays recorded
+        if cond.dtype != bool:
+            cond = cond.astype(bool)
         ctx.save_for_backward(cond)
         return _no_0d_promotion(np.where(cond, a, b), a, b)
 
