@@ -674,3 +674,23 @@ def test_where_on_a_comparison_made_in_the_step_follows_each_calls_values(native
         results[mode] = (losses, w.grad.data.copy())
     assert results["compiled"][0] == results["eager"][0]
     np.testing.assert_array_equal(results["compiled"][1], results["eager"][1])
+
+
+def test_a_boolean_mask_computed_in_the_step_is_refused_at_the_trace():
+    """``h[x > 0]`` has as many elements as x has positive values: refused with the reason, where the replay
+    used to fail later with numpy's broadcast errors on inputs of another sign pattern. A constant mask is fine."""
+    w = tl.tensor(np.ones(3), requires_grad=True)
+
+    def masked(x):
+        w.grad = None
+        loss = (tl.tensor(x) * w)[x > 0].sum()
+        loss.backward()
+        return loss
+
+    compiled = tl.compile(masked, native=False)
+    compiled(np.array([1.0, -2.0, 3.0]))
+    with pytest.raises(tl.CaptureError, match=r"indexes an array of shape \(3,\) with a boolean mask computed from"):
+        compiled(np.array([1.0, -2.0, 3.0]))
+    keep = np.array([True, False, True])
+    constant = tl.compile(lambda x: (tl.tensor(x) * w)[keep].sum(), native=False)
+    assert [constant(np.array([1.0, 2.0, 3.0]) * k).item() for k in range(1, 5)] == [4.0, 8.0, 12.0, 16.0]

@@ -68,6 +68,13 @@ class TracedArray(np.ndarray):
         return self._method("transpose")
 
     def __getitem__(self, index: Any) -> Any:
+        parts = index if isinstance(index, tuple) else (index,)
+        if any(isinstance(p, TracedArray) and p.dtype == bool for p in parts):
+            raise CaptureError(
+                f"compile: the step indexes an array of shape {self.shape} with a boolean mask computed from its "
+                "inputs; the result's shape depends on their values, which a replay cannot follow (select with "
+                "tl.where instead, or index outside the step)"
+            )
         return self._method("__getitem__", index)
 
     def __setitem__(self, index: Any, value: Any) -> None:
