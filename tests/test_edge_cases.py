@@ -10,6 +10,7 @@ import torch
 from engine_helpers import leaf
 
 import tinygrad_lab as tl
+import tinygrad_lab.nn.functional as F
 from tinygrad_lab import nn, optim
 from tinygrad_lab.testing import gradcheck, gradgradcheck
 
@@ -511,3 +512,23 @@ def test_std_of_constant_inputs_has_a_zero_gradient_as_torch():
     np.testing.assert_allclose(ours.grad.data, ref.grad.numpy(), rtol=1e-12, atol=0)
     assert np.all(ours.grad.data[0] == 0)
     assert gradcheck(lambda t: t.std(axis=1, ddof=1), [tl.Tensor(rows[1:], requires_grad=True)])
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_binary_cross_entropy_equals_torch_at_the_extremes(dtype):
+    """Values and both gradients as torch's binary_cross_entropy, with p at 0, 1, within an ulp of them and
+    inside: each log capped at -100, the gradient in p floored at p (1 - p) = 1e-12, the target's uncapped."""
+    p = np.array([0.0, 1.0, 1e-20, 1e-17, 1.0 - 1e-16, 0.0, 0.3, 0.9999, 1e-8]).astype(dtype)
+    y = np.array([1.0, 0.0, 1.0, 1.0, 0.0, 0.0, 0.2, 1.0, 1.0]).astype(dtype)
+    ours_p, ours_y = tl.Tensor(p, requires_grad=True), tl.Tensor(y, requires_grad=True)
+    loss = F.binary_cross_entropy(ours_p, ours_y, reduction="none")
+    loss.sum().backward()
+    ref_p, ref_y = torch.tensor(p, requires_grad=True), torch.tensor(y, requires_grad=True)
+    ref = torch.nn.functional.binary_cross_entropy(ref_p, ref_y, reduction="none")
+    ref.sum().backward()
+    assert loss.dtype == dtype
+    np.testing.assert_array_equal(loss.data, ref.detach().numpy())
+    np.testing.assert_array_equal(ours_p.grad.data, ref_p.grad.numpy())
+    np.testing.assert_allclose(ours_y.grad.data, ref_y.grad.numpy(), rtol=1e-6 if dtype == np.float32 else 1e-12)
+    inside = [tl.Tensor(np.array([0.2, 0.7, 0.5]), requires_grad=True), tl.Tensor(np.array([0.1, 1.0, 0.0]))]
+    assert gradcheck(F.binary_cross_entropy, inside) and gradgradcheck(F.binary_cross_entropy, inside)

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from tinygrad_lab.engine import traceable
-from tinygrad_lab.engine.ops import MseLoss, stack
+from tinygrad_lab.engine.ops import BinaryCrossEntropy, MseLoss, stack
 from tinygrad_lab.engine.tensor import Tensor
 from tinygrad_lab.nn.functional_conv import (  # noqa: F401  (re-exported: F.conv2d, F.linear, ...)
     avg_pool2d,
@@ -101,18 +101,23 @@ def mse_loss(pred: Tensor, target: Any, reduction: str = "mean") -> Tensor:
 
 
 def binary_cross_entropy(pred: Tensor, target: Any, reduction: str = "mean") -> Tensor:
-    """-(y log p + (1 - y) log(1 - p)) for probabilities p (e.g. a sigmoid's output).
+    """-(y log p + (1 - y) log(1 - p)) for probabilities p (e.g. a sigmoid's output), one node as torch's.
 
-    p is clamped to [eps, 1 - eps] with eps the machine epsilon of p's dtype (2.2e-16 for float64,
-    1.2e-7 for float32), so p = 0 or 1 never takes log(0): each term is at most -log(eps) (36.04 in
-    float64), and the gradient is exact inside the clamp and 0 outside. Prefer
-    ``binary_cross_entropy_with_logits`` on the pre-sigmoid values, which is stable everywhere.
+    As in torch, each log term is capped at -100, so p = 0 or 1 costs 100 per element rather than infinity, and
+    the gradient in p is (p - y) / max(p (1 - p), 1e-12). A prediction outside [0, 1] (or NaN) is a ValueError
+    when run eagerly; a captured step gives NaN there. Prefer ``binary_cross_entropy_with_logits`` on the
+    pre-sigmoid values, which is stable everywhere.
     """
     y = _target("binary_cross_entropy", pred, target)
-    eps = float(np.finfo(pred.dtype).eps)
-    p = pred.clip(eps, 1.0 - eps)
-    loss = -(y * p.log() + (1.0 - y) * (1.0 - p).log())
-    return _reduce("binary_cross_entropy", loss, reduction)
+    if traceable.active_tracer() is None:  # a value check: eager only (a replay cannot branch on values)
+        p = pred.data
+        outside = ~((p >= 0) & (p <= 1))
+        if outside.any():
+            raise ValueError(
+                f"binary_cross_entropy: every prediction must be a probability in [0, 1], got {p[outside][0]!r} "
+                f"among {p.shape} (use binary_cross_entropy_with_logits on values before the sigmoid)"
+            )
+    return _reduce("binary_cross_entropy", BinaryCrossEntropy.apply(pred, y), reduction)
 
 
 def _softplus(x: Tensor) -> Tensor:

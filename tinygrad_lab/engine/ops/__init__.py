@@ -40,7 +40,7 @@ from tinygrad_lab.engine.ops.elementwise import (
     tanh,
     where,
 )
-from tinygrad_lab.engine.ops.losses import MseLoss
+from tinygrad_lab.engine.ops.losses import BinaryCrossEntropy, MseLoss
 from tinygrad_lab.engine.ops.pooling import AvgPool, AvgPoolScatter, MaxPool, MaxPoolGather, MaxPoolScatter
 from tinygrad_lab.engine.ops.reductions import LogSumExp, Max, Mean, Min, Sum
 from tinygrad_lab.engine.ops.shape import (
@@ -96,6 +96,7 @@ __all__ = [
     "sqrt",
     "tanh",
     "where",
+    "BinaryCrossEntropy",
     "MseLoss",
     "AvgPool",
     "AvgPoolScatter",
