@@ -291,6 +291,6 @@ def test_cross_entropy_takes_integer_classes_and_names_shapes_for_float_ones():
         F.cross_entropy(ls, target.astype(np.float64))
     assert str(err.value) == (
         "cross_entropy: logits have shape (4, 3) and targets of shape (4,) have dtype float64: "
-        "class indices must be integers (e.g. y.astype(np.int64)); float targets are "
-        "probabilities of shape (4, 3)"
+        "class indices must be integers (y.astype(np.int64); tl.tensor(y) makes floats of an integer array unless "
+        "given dtype=np.int64); float targets are probabilities of shape (4, 3)"
     )

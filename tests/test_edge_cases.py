@@ -532,3 +532,18 @@ def test_binary_cross_entropy_equals_torch_at_the_extremes(dtype):
     np.testing.assert_allclose(ours_y.grad.data, ref_y.grad.numpy(), rtol=1e-6 if dtype == np.float32 else 1e-12)
     inside = [tl.Tensor(np.array([0.2, 0.7, 0.5]), requires_grad=True), tl.Tensor(np.array([0.1, 1.0, 0.0]))]
     assert gradcheck(F.binary_cross_entropy, inside) and gradgradcheck(F.binary_cross_entropy, inside)
+
+
+def test_clip_clamp_and_fill_take_tensor_constants_as_torch():
+    x = np.array([0.5, 3.0, -1.0])
+    ours = tl.Tensor(x, requires_grad=True)
+    out = (ours * 1.0).clip(tl.Tensor(np.array(0.0)), tl.Tensor(np.array(1.0)))
+    out.sum().backward()
+    ref = torch.tensor(x, requires_grad=True)
+    (ref * 1.0).clip(torch.tensor(0.0, dtype=torch.float64), torch.tensor(1.0, dtype=torch.float64)).sum().backward()
+    np.testing.assert_array_equal(out.data, np.clip(x, 0.0, 1.0))
+    np.testing.assert_array_equal(ours.grad.data, ref.grad.numpy())
+    np.testing.assert_array_equal(tl.Tensor(x.copy()).clamp_(tl.Tensor(np.array(2.0))).data, [2.0, 3.0, 2.0])
+    np.testing.assert_array_equal(tl.Tensor(x.copy()).fill_(tl.Tensor(np.array(7.0))).data, [7.0, 7.0, 7.0])
+    with pytest.raises(TypeError, match=r"^clip: lo is a Tensor that requires grad, which clip takes as a constant"):
+        ours.clip(tl.Tensor(np.array(0.0), requires_grad=True), 1.0)

@@ -349,8 +349,10 @@ class Tensor:
     def leaky_relu(self, negative_slope: float = 0.01) -> Tensor:
         return _ops.LeakyReLU.apply(self, negative_slope=negative_slope)
 
-    def clip(self, lo: float | None = None, hi: float | None = None) -> Tensor:
-        return _ops.Clip.apply(self, lo=lo, hi=hi)
+    def clip(self, lo: Any = None, hi: Any = None) -> Tensor:
+        """Clamp into [lo, hi] (either may be None); a bound may be a number, an array or a Tensor that needs
+        no gradient (tl.maximum / tl.minimum are differentiable in both arguments)."""
+        return _ops.Clip.apply(self, lo=_constant(lo, "clip", "lo"), hi=_constant(hi, "clip", "hi"))
 
     def clone(self) -> Tensor:
         """A copy of the data that stays in the graph (detach() shares the data and leaves it)."""
@@ -509,14 +511,14 @@ class Tensor:
     def pow_(self, other: Any) -> Tensor:
         return _inplace.apply_(self, "pow_", _ops.Pow, other)
 
-    def clamp_(self, min: float | None = None, max: float | None = None) -> Tensor:  # noqa: A002  (torch's names)
-        return _inplace.clamp_(self, min, max)
+    def clamp_(self, min: Any = None, max: Any = None) -> Tensor:  # noqa: A002  (torch's names)
+        return _inplace.clamp_(self, _constant(min, "clamp_", "min"), _constant(max, "clamp_", "max"))
 
     def zero_(self) -> Tensor:
         return _inplace.fill_(self, 0)
 
-    def fill_(self, value: float) -> Tensor:
-        return _inplace.fill_(self, value)
+    def fill_(self, value: Any) -> Tensor:
+        return _inplace.fill_(self, _constant(value, "fill_", "value"))
 
     def copy_(self, src: Any) -> Tensor:
         return _inplace.copy_(self, src)
@@ -576,6 +578,19 @@ class Tensor:
 
 def _data(x: Any) -> Any:
     return x.data if isinstance(x, Tensor) else x
+
+
+def _constant(x: Any, op: str, name: str) -> Any:
+    """An argument an op takes as a constant (a bound, a fill value): a Tensor gives its array, unless it needs
+    a gradient the op could not give it."""
+    if isinstance(x, Tensor):
+        if x.requires_grad:
+            raise TypeError(
+                f"{op}: {name} is a Tensor that requires grad, which {op} takes as a constant (use tl.maximum / "
+                "tl.minimum, differentiable in both arguments, or pass .detach())"
+            )
+        return x.data
+    return x
 
 
 def _unwrap_index(index: Any) -> Any:

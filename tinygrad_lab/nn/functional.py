@@ -158,8 +158,8 @@ def cross_entropy(logits: Tensor, targets: Any, reduction: str = "mean") -> Tens
     elif t.dtype.kind == "f" and t.shape == logits.shape[:1]:
         raise ValueError(
             f"{name}: logits have shape {logits.shape} and targets of shape {t.shape} have dtype "
-            f"{t.dtype}: class indices must be integers (e.g. y.astype(np.int64)); float targets "
-            f"are probabilities of shape {logits.shape}"
+            f"{t.dtype}: class indices must be integers (y.astype(np.int64); tl.tensor(y) makes floats of an "
+            f"integer array unless given dtype=np.int64); float targets are probabilities of shape {logits.shape}"
         )
     elif t.dtype.kind == "f":
         probs = _target(name, logits, targets)
