@@ -4,6 +4,8 @@ Values come from torch (the tests' oracle) wherever torch defines them, so the e
 never copied from our own output.
 """
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -547,3 +549,14 @@ def test_clip_clamp_and_fill_take_tensor_constants_as_torch():
     np.testing.assert_array_equal(tl.Tensor(x.copy()).fill_(tl.Tensor(np.array(7.0))).data, [7.0, 7.0, 7.0])
     with pytest.raises(TypeError, match=r"^clip: lo is a Tensor that requires grad, which clip takes as a constant"):
         ours.clip(tl.Tensor(np.array(0.0), requires_grad=True), 1.0)
+
+
+@pytest.mark.parametrize("ddof", [2, 3])
+def test_a_variance_without_degrees_of_freedom_is_infinite_as_torch(ddof):
+    """count - ddof <= 0 divides by zero as torch's correction does: inf, and NaN only for constant inputs."""
+    with np.errstate(divide="ignore", invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch warns that the correction leaves no degrees of freedom
+        ours = tl.Tensor(np.array([1.0, 2.0])).var(ddof=ddof).item()
+        ref = torch.tensor([1.0, 2.0], dtype=torch.float64).var(correction=ddof).item()
+        constant = tl.Tensor(np.array([2.0, 2.0])).var(ddof=ddof).item()
+    assert ours == ref == np.inf and np.isnan(constant)

@@ -386,7 +386,8 @@ class Tensor:
         centered = self - self.mean(axis=axis, keepdims=True)
         count = int(np.prod([self.shape[i] for i in _ops._normalize_axes(axis, self.ndim, "var")]))
         total = (centered * centered).sum(axis=axis, keepdims=keepdims)
-        return total / (count - ddof) if count > ddof else total * np.nan  # no degrees of freedom: NaN, as torch
+        # no degrees of freedom (count <= ddof): divided by 0, inf (NaN for constant inputs), as torch
+        return total / max(count - ddof, 0)
 
     def std(self, axis: int | tuple | None = None, keepdims: bool = False, ddof: int = 0) -> Tensor:
         """Standard deviation, sqrt(var) with var's ddof (0, numpy's default; torch's default is ddof=1). Where it
