@@ -560,3 +560,28 @@ def test_a_variance_without_degrees_of_freedom_is_infinite_as_torch(ddof):
         ref = torch.tensor([1.0, 2.0], dtype=torch.float64).var(correction=ddof).item()
         constant = tl.Tensor(np.array([2.0, 2.0])).var(ddof=ddof).item()
     assert ours == ref == np.inf and np.isnan(constant)
+
+
+@pytest.mark.parametrize("float_dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("other", [np.int32, np.int64, np.bool_])
+def test_a_float_tensor_with_an_integer_or_bool_one_keeps_its_float_dtype_as_torch(float_dtype, other):
+    """torch promotes by kind first: float32 * int64 is float32 (numpy says float64), values and gradients too."""
+    x = np.array([1.5, -2.0, 3.0], dtype=float_dtype)
+    k = np.array([1, 0, 2]).astype(other)
+    ops = {
+        "add": (lambda a, b: a + b),
+        "mul": (lambda a, b: a * b),
+        "div": (lambda a, b: a / (b + 1)),
+        "maximum": (lambda a, b: tl.maximum(a, b) if isinstance(a, tl.Tensor) else torch.maximum(a, b)),
+    }
+    for name, op in ops.items():
+        if other is np.bool_ and name in ("div", "maximum"):
+            continue  # torch refuses bool + 1 and maximum of float and bool differently from numpy; not compared
+        ours, ref = tl.Tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+        out, expected = op(ours, tl.Tensor(k, dtype=other)), op(ref, torch.tensor(k))
+        assert out.dtype == np.dtype(str(expected.dtype).replace("torch.", "")), name
+        np.testing.assert_allclose(out.data, expected.detach().numpy(), rtol=1e-6)
+        out.sum().backward()
+        expected.sum().backward()
+        assert ours.grad.dtype == float_dtype
+        np.testing.assert_allclose(ours.grad.data, ref.grad.numpy(), rtol=1e-6)

@@ -43,14 +43,19 @@ _KIND_RANK = {"b": 0, "u": 1, "i": 1, "f": 2, "c": 3}
 
 
 def _no_0d_promotion(out: Any, a: Any, b: Any) -> Any:
-    """torch's promotion for a 0-d array beside an n-d one: the n-d operand's dtype wins unless the 0-d one
-    is of a higher kind (float32 (3,) * 0-d float64 is float32; numpy would give float64)."""
+    """torch's promotion where numpy's differs. A 0-d array beside an n-d one: the n-d operand's dtype wins
+    unless the 0-d one is of a higher kind (float32 (3,) * 0-d float64 is float32; numpy would give float64).
+    Operands of different kinds otherwise: the float one's dtype (float32 * int64 is float32, not float64)."""
     da, db = getattr(a, "ndim", -1), getattr(b, "ndim", -1)  # -1: a Python number, weak in numpy too
     if da == 0 and db > 0:
         small, big = a, b
     elif db == 0 and da > 0:
         small, big = b, a
     else:
+        if da >= 0 and db >= 0 and out.dtype is not a.dtype and out.dtype is not b.dtype:  # numpy went past both
+            floats = [x.dtype for x in (a, b) if x.dtype.kind == "f"]
+            if len(floats) == 1 and out.dtype.kind == "f" and out.dtype != floats[0]:
+                return out.astype(floats[0])
         return out
     dtype = big.dtype
     rank = _KIND_RANK.get(dtype.kind, 9)
