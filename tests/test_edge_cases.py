@@ -84,6 +84,22 @@ def test_pow_hessian_is_symmetric_where_the_exponent_is_zero():
     np.testing.assert_allclose(d_ga_db.data, 1.0 / np.array([1.0, 2.0]), rtol=1e-12)
 
 
+@pytest.mark.parametrize("exponent", [np.array(0.0), "tensor"])
+def test_a_zero_tensor_exponent_sends_zero_back_under_a_nan_gradient_as_torch(exponent):
+    """Found by the fuzzer: x ** array(0.) then the unbiased variance of one value, whose gradient is NaN. torch's
+    slope in the base is 0 wherever the exponent is 0, whatever arrives; ours too (the Hessian stays exact)."""
+    x = tl.Tensor(np.array(0.7), requires_grad=True)
+    as_tensor = isinstance(exponent, str)
+    b = tl.Tensor(np.array(0.0), requires_grad=True) if as_tensor else exponent
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        (x**b).var(ddof=1).backward()
+        ref_x = torch.tensor(0.7, dtype=torch.float64, requires_grad=True)
+        ref_b = torch.tensor(0.0, dtype=torch.float64, requires_grad=as_tensor)
+        (ref_x**ref_b).var(correction=1).backward()
+    assert x.grad.item() == ref_x.grad.item() == 0.0
+
+
 def test_pow_with_zero_base_passes_gradgradcheck_where_smooth():
     """Away from the masked point the formula is the plain one: gradgradcheck at b in (1, 3), a = 0.5."""
     a, b = leaf([0.5, 1.5]), leaf([1.2, 2.5])

@@ -94,7 +94,9 @@ class Pow(Function):
             else:  # a tensor exponent keeps b * a ** (b - 1), whose derivative in b is not 0 at b = 0
                 # masks always, never "if any" (rule 2 of engine/traceable.py)
                 zero = (_const(b) == 0) & (_const(a) == 0)  # 0 * 0 ** -1; elsewhere b == 0 gives 0 by itself
-                grad_a = where(zero, 0.0, grad * b * a ** where(zero, 1.0, b - 1))
+                # ...unless a NaN or inf arrives there: torch's slope at b == 0 is 0 whatever comes from above
+                stray = (_const(b) == 0) & ~np.isfinite(_const(grad))
+                grad_a = where(zero, 0.0, where(stray, 0.0, grad) * b * a ** where(zero, 1.0, b - 1))
         if need_b:
             masked = (_const(a) == 0) & (_const(b) >= 0)
             grad_b = where(masked, 0.0, grad * out * log(where(masked, 1.0, a)))
