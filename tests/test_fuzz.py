@@ -445,13 +445,18 @@ def _moderate(values) -> bool:
     return all(np.all(np.isfinite(v.data)) and np.all(np.abs(v.data) < 1e4) for v in values)
 
 
+def _plain(t) -> np.ndarray:
+    """torch's tensor as numpy, through a plain tensor it is added into: a gradient can be a ZeroTensor or a lazy
+    negation, and numpy(force=True) segfaulted inside torch on a create_graph gradient in two fuzz runs."""
+    t = t.detach()
+    return torch.zeros(tuple(t.shape), dtype=t.dtype).add_(t).numpy()
+
+
 def _close(ours, theirs, what: str) -> None:
     """Ours (a Tensor, or None for zero) against torch's (a tensor, or None): torch's NaN allows anything."""
     if ours is None and theirs is None:
         return
-    expected = (
-        np.zeros(ours.shape) if theirs is None else theirs.detach().numpy(force=True)
-    )  # force: torch's ZeroTensor
+    expected = np.zeros(ours.shape) if theirs is None else _plain(theirs)
     got = np.zeros(expected.shape) if ours is None else np.asarray(ours.data)
     assert got.shape == expected.shape, f"{what}: shape {got.shape}, torch {expected.shape}"
     free = np.isnan(expected)  # torch has no value here (e.g. pow at base 0, second order): ours may be finite
@@ -502,7 +507,7 @@ def _against_torch(program) -> None:
     tgrads = torch.autograd.grad(tloss, txs, create_graph=True, allow_unused=True)
     for k, (g, tg) in enumerate(zip(grads, tgrads)):
         _close(g, tg, f"create_graph gradient of input v{k}")
-    if not all(np.isfinite(t.detach().numpy(force=True)).all() for t in [tloss] + [g for g in tgrads if g is not None]):
+    if not all(np.isfinite(_plain(t)).all() for t in [tloss] + [g for g in tgrads if g is not None]):
         return  # a NaN or inf first derivative has no meaningful second (torch's own are inconsistent there)
     rng = np.random.default_rng(program.seed + 1)
     probes = [rng.standard_normal(x.shape) for x in program.inputs]
