@@ -507,15 +507,7 @@ RANDOM_DRAW = r"draws random numbers \(a dropout mask, Tensor.randn, ...\) each 
 
 def test_random_draws_in_a_captured_step_are_refused_at_the_trace_with_the_reason():
     model = nn.Sequential(nn.Linear(4, 8), nn.Dropout(0.5), nn.Linear(8, 1))
-    opt = optim.SGD(model.parameters(), lr=0.1)
-
-    def step(x, y):
-        opt.zero_grad()
-        loss = F.mse_loss(model(x), y)
-        loss.backward()
-        opt.step()
-        return loss
-
+    step = _mse_sgd_step(model, optim.SGD(model.parameters(), lr=0.1))
     compiled = tl.compile(step)
     x, y = tl.Tensor(np.ones((5, 4))), tl.Tensor(np.ones((5, 1)))
     compiled(x, y)  # the first call runs eagerly

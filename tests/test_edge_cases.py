@@ -563,7 +563,7 @@ def test_clip_clamp_and_fill_take_tensor_constants_as_torch():
     np.testing.assert_array_equal(ours.grad.data, ref.grad.numpy())
     np.testing.assert_array_equal(tl.Tensor(x.copy()).clamp_(tl.Tensor(np.array(2.0))).data, [2.0, 3.0, 2.0])
     np.testing.assert_array_equal(tl.Tensor(x.copy()).fill_(tl.Tensor(np.array(7.0))).data, [7.0, 7.0, 7.0])
-    with pytest.raises(TypeError, match=r"^clip: lo is a Tensor that requires grad, which clip takes as a constant"):
+    with pytest.raises(TypeError, match=r"^Clip: lo is a Tensor that requires grad, which this op takes as a constant"):
         ours.clip(tl.Tensor(np.array(0.0), requires_grad=True), 1.0)
 
 

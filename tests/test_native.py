@@ -355,15 +355,7 @@ def test_an_unsupported_call_inside_an_op_names_the_op_and_its_pass():
     not only the numpy call."""
     model = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(64, 3))
     opt = optim.SGD(model.parameters(), lr=0.1)
-
-    def step(x, y):
-        opt.zero_grad()
-        loss = F.mse_loss(model(x), y)
-        loss.backward()
-        opt.step()
-        return loss
-
-    compiled = tl.compile(step)
+    compiled = tl.compile(lambda x, y: train.train_step(model, x, y, F.mse_loss, opt))
     x, y = tl.Tensor(np.ones((2, 1, 4, 4))), tl.Tensor(np.zeros((2, 3)))
     for _ in range(4):
         compiled(x, y)

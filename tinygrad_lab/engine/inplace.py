@@ -34,7 +34,7 @@ class Fill(Function):
 
     @staticmethod
     def forward(ctx, a, value=0.0):
-        return np.full_like(a, value)
+        return np.full_like(a, ops._constant_attr(value, "value"))
 
     @staticmethod
     def backward(ctx, grad):

@@ -307,22 +307,22 @@ class Tensor:
 
     # ---- comparisons: boolean tensors, never part of the graph ------------------------------------------------
     def __lt__(self, other: Any) -> Tensor:
-        return Tensor._wrap(np.asanyarray(self.data < _data(other)))
+        return Tensor._wrap(np.asanyarray(self.data < _ops._const(other)))
 
     def __le__(self, other: Any) -> Tensor:
-        return Tensor._wrap(np.asanyarray(self.data <= _data(other)))
+        return Tensor._wrap(np.asanyarray(self.data <= _ops._const(other)))
 
     def __gt__(self, other: Any) -> Tensor:
-        return Tensor._wrap(np.asanyarray(self.data > _data(other)))
+        return Tensor._wrap(np.asanyarray(self.data > _ops._const(other)))
 
     def __ge__(self, other: Any) -> Tensor:
-        return Tensor._wrap(np.asanyarray(self.data >= _data(other)))
+        return Tensor._wrap(np.asanyarray(self.data >= _ops._const(other)))
 
     def __eq__(self, other: Any) -> Tensor:  # type: ignore[override]
-        return Tensor._wrap(np.asanyarray(self.data == _data(other)))
+        return Tensor._wrap(np.asanyarray(self.data == _ops._const(other)))
 
     def __ne__(self, other: Any) -> Tensor:  # type: ignore[override]
-        return Tensor._wrap(np.asanyarray(self.data != _data(other)))
+        return Tensor._wrap(np.asanyarray(self.data != _ops._const(other)))
 
     # ---- elementwise ---------------------------------------------------------------------------------------------
     def exp(self) -> Tensor:
@@ -350,9 +350,7 @@ class Tensor:
         return _ops.LeakyReLU.apply(self, negative_slope=negative_slope)
 
     def clip(self, lo: Any = None, hi: Any = None) -> Tensor:
-        """Clamp into [lo, hi] (either may be None); a bound may be a number, an array or a Tensor that needs
-        no gradient (tl.maximum / tl.minimum are differentiable in both arguments)."""
-        return _ops.Clip.apply(self, lo=_constant(lo, "clip", "lo"), hi=_constant(hi, "clip", "hi"))
+        return _ops.Clip.apply(self, lo=lo, hi=hi)
 
     def clone(self) -> Tensor:
         """A copy of the data that stays in the graph (detach() shares the data and leaves it)."""
@@ -390,11 +388,8 @@ class Tensor:
         return total / max(count - ddof, 0)
 
     def std(self, axis: int | tuple | None = None, keepdims: bool = False, ddof: int = 0) -> Tensor:
-        """Standard deviation, sqrt(var) with var's ddof (0, numpy's default; torch's default is ddof=1). Where it
-        is 0 (constant inputs) the gradient is 0, as torch's, not sqrt's infinite slope times 0."""
-        var = self.var(axis=axis, keepdims=keepdims, ddof=ddof)
-        zero = var.data == 0
-        return _ops.where(zero, 0.0, _ops.where(zero, 1.0, var).sqrt())
+        """sqrt(var) with var's ddof (0, numpy's default; torch's is 1); gradient 0 at 0, as torch's."""
+        return _masked_sqrt(self.var(axis=axis, keepdims=keepdims, ddof=ddof))
 
     def norm(self, p: float = 2, axis: int | tuple | None = None, keepdims: bool = False) -> Tensor:
         """The vector p-norm (p = 1, 2 or inf) over ``axis`` (all elements by default), as torch.linalg.vector_norm;
@@ -405,9 +400,7 @@ class Tensor:
             return self.abs().max(axis=axis, keepdims=keepdims)
         if p != 2:
             raise ValueError(f"norm: p must be 1, 2 or inf, got {p!r} (shape {self.shape})")
-        squares = (self * self).sum(axis=axis, keepdims=keepdims)
-        zero = squares.data == 0  # sqrt's slope is infinite there: route a zero gradient instead
-        return _ops.where(zero, 0.0, _ops.where(zero, 1.0, squares).sqrt())
+        return _masked_sqrt((self * self).sum(axis=axis, keepdims=keepdims))
 
     def logsumexp(self, axis: int | tuple | None = None, keepdims: bool = False) -> Tensor:
         return _ops.LogSumExp.apply(self, axis=axis, keepdims=keepdims)
@@ -428,8 +421,7 @@ class Tensor:
         return _ops.Reshape.apply(self, shape=_shape_arg(shape))
 
     def transpose(self, *axes: Any) -> Tensor:
-        """``transpose(dim0, dim1)`` swaps two axes, as torch's; ``transpose()`` reverses them all and
-        ``transpose(axes)`` (a tuple, or three or more ints) permutes them, as numpy's."""
+        """transpose(dim0, dim1) swaps two axes (torch); transpose() or transpose(axes) permutes (numpy)."""
         if len(axes) == 2 and all(isinstance(a, (int, np.integer)) for a in axes):
             return self.swapaxes(*axes)
         axes = _shape_arg(axes)
@@ -513,13 +505,13 @@ class Tensor:
         return _inplace.apply_(self, "pow_", _ops.Pow, other)
 
     def clamp_(self, min: Any = None, max: Any = None) -> Tensor:  # noqa: A002  (torch's names)
-        return _inplace.clamp_(self, _constant(min, "clamp_", "min"), _constant(max, "clamp_", "max"))
+        return _inplace.clamp_(self, min, max)
 
     def zero_(self) -> Tensor:
         return _inplace.fill_(self, 0)
 
     def fill_(self, value: Any) -> Tensor:
-        return _inplace.fill_(self, _constant(value, "fill_", "value"))
+        return _inplace.fill_(self, value)
 
     def copy_(self, src: Any) -> Tensor:
         return _inplace.copy_(self, src)
@@ -577,21 +569,10 @@ class Tensor:
         return viz.draw(self, **options)
 
 
-def _data(x: Any) -> Any:
-    return x.data if isinstance(x, Tensor) else x
-
-
-def _constant(x: Any, op: str, name: str) -> Any:
-    """An argument an op takes as a constant (a bound, a fill value): a Tensor gives its array, unless it needs
-    a gradient the op could not give it."""
-    if isinstance(x, Tensor):
-        if x.requires_grad:
-            raise TypeError(
-                f"{op}: {name} is a Tensor that requires grad, which {op} takes as a constant (use tl.maximum / "
-                "tl.minimum, differentiable in both arguments, or pass .detach())"
-            )
-        return x.data
-    return x
+def _masked_sqrt(x: Tensor) -> Tensor:
+    """sqrt(x) with gradient 0 where x is 0 (sqrt's slope is infinite there), as torch's norm and std."""
+    zero = x.data == 0
+    return _ops.where(zero, 0.0, _ops.where(zero, 1.0, x).sqrt())
 
 
 def _unwrap_index(index: Any) -> Any:

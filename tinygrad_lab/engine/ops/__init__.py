@@ -12,7 +12,7 @@ tests/test_ops.py.
 """
 
 from tinygrad_lab.engine.ops.arithmetic import Add, Div, MatMul, Mul, Neg, Pow, Sub
-from tinygrad_lab.engine.ops.common import _axis, _const, _keepdims_shape, _normalize_axes
+from tinygrad_lab.engine.ops.common import _axis, _const, _constant_attr, _keepdims_shape, _normalize_axes
 from tinygrad_lab.engine.ops.convolution import Conv, ConvInputGrad, ConvWeightGrad, Linear
 from tinygrad_lab.engine.ops.elementwise import (
     Abs,
@@ -66,6 +66,7 @@ __all__ = [
     "Sub",
     "_axis",
     "_const",
+    "_constant_attr",
     "_keepdims_shape",
     "_normalize_axes",
     "Conv",

@@ -15,6 +15,17 @@ def _const(x: Any) -> Any:
     return x.data if isinstance(x, Tensor) else x
 
 
+def _constant_attr(x: Any, name: str) -> Any:
+    """An attribute an op takes as a constant (a bound, a fill value): a Tensor gives its array, unless it needs
+    a gradient the op could not give it."""
+    if isinstance(x, Tensor) and x.requires_grad:
+        raise TypeError(
+            f"{name} is a Tensor that requires grad, which this op takes as a constant (use tl.maximum / "
+            "tl.minimum, differentiable in both arguments, or pass .detach())"
+        )
+    return _const(x)
+
+
 def _axis(axis: int, ndim: int, op: str = "") -> int:
     """One axis as a non-negative int; a 0-d tensor accepts 0 and -1 (as torch). Out of range is a ValueError
     naming the axis and the tensor's dimension (``op`` prefixes it when the caller is not a Function)."""

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from tinygrad_lab.engine.function import Function
-from tinygrad_lab.engine.ops.common import _any_tensor, _const, _no_0d_promotion
+from tinygrad_lab.engine.ops.common import _any_tensor, _const, _constant_attr, _no_0d_promotion
 from tinygrad_lab.engine.tensor import Tensor
 
 
@@ -133,6 +133,7 @@ class Clip(Function):
 
     @staticmethod
     def forward(ctx, a, lo=None, hi=None):
+        lo, hi = _constant_attr(lo, "lo"), _constant_attr(hi, "hi")
         inside = np.ones_like(a, dtype=bool)  # made like the input: rule 1 of engine/traceable.py
         if lo is not None:
             inside &= a >= lo
