@@ -601,3 +601,14 @@ def test_a_float_tensor_with_an_integer_or_bool_one_keeps_its_float_dtype_as_tor
         expected.sum().backward()
         assert ours.grad.dtype == float_dtype
         np.testing.assert_allclose(ours.grad.data, ref.grad.numpy(), rtol=1e-6)
+
+
+@pytest.mark.parametrize("name", ["softmax", "log_softmax"])
+@pytest.mark.parametrize(
+    "values", [[np.inf, 0.0], [np.inf, np.inf], [-np.inf, -np.inf], [np.nan, 1.0], [-np.inf, 2.0, 1.0]]
+)
+def test_softmax_of_infinite_inputs_matches_torch(name, values):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # numpy warns of inf - inf, torch does not
+        ours = getattr(F, name)(leaf(values), 0)
+    assert_same(ours, getattr(torch, name)(tleaf(values), 0))

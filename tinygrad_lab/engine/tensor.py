@@ -406,11 +406,11 @@ class Tensor:
         return _ops.LogSumExp.apply(self, axis=axis, keepdims=keepdims)
 
     def log_softmax(self, axis: int = -1) -> Tensor:
-        """(x - m) - logsumexp(x - m) with m the max as a constant: stable for inputs of any size, and exact
-        where |x| is large (x - logsumexp(x) rounds logsumexp at the scale of x: 3e-5 off at 1e3 in float32)."""
+        """(x - m) - logsumexp(x - m), m the max as a constant: stable, and exact at large |x| (x - logsumexp(x)
+        is 3e-5 off at 1e3 in float32). A +inf makes its slice NaN, as torch; an all -inf slice takes m = 0."""
         axes = _ops._normalize_axes(axis, self.ndim, "log_softmax")  # a 0-d tensor takes axis 0 or -1
         m = np.max(self.data, axis=axes, keepdims=True, initial=-np.inf)
-        shifted = self - np.where(np.isfinite(m), m, 0.0)
+        shifted = self - np.where(m == -np.inf, 0.0, m)
         return shifted - shifted.logsumexp(axis=axes, keepdims=True)
 
     def softmax(self, axis: int = -1) -> Tensor:
