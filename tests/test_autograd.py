@@ -88,14 +88,21 @@ def test_leaf_grad_accumulates_across_backward_calls():
     np.testing.assert_array_equal(x.grad.data, [3.0, 3.0])
 
 
-def test_first_grad_does_not_alias_later_computations():
+def test_later_gradients_accumulate_into_the_same_grad_object_as_torch():
     x = leaf([1.0, 2.0])
-    y = x + 0.0
-    (y + y).sum().backward()
+    (x * 2.0).sum().backward()
     g = x.grad
     (x * 1.0).sum().backward()
-    np.testing.assert_array_equal(g.data, [2.0, 2.0])  # the first .grad object was not modified in place
+    assert x.grad is g  # torch's AccumulateGrad adds in place outside create_graph
+    np.testing.assert_array_equal(g.data, [3.0, 3.0])
+
+
+def test_accumulating_into_one_grad_leaves_a_grad_that_shared_its_first_array_alone():
+    x, z = leaf([1.0, 2.0]), leaf([5.0, 6.0])
+    (x + z).sum().backward()  # Add hands x and z the same gradient array
+    (x * 2.0).sum().backward()
     np.testing.assert_array_equal(x.grad.data, [3.0, 3.0])
+    np.testing.assert_array_equal(z.grad.data, [1.0, 1.0])
 
 
 def test_fan_out_and_diamonds():

@@ -17,6 +17,7 @@ import functools
 import operator
 import threading
 import traceback
+import weakref
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, overload
 
@@ -73,6 +74,23 @@ def base_array(arr: np.ndarray) -> np.ndarray:
     while isinstance(arr.base, np.ndarray):
         arr = arr.base
     return arr
+
+
+def bump(arr: np.ndarray) -> None:
+    """Count an in-place write into ``arr``'s memory and advance the clock nodes compare against."""
+    versions.now += 1
+    base = base_array(arr)
+    key = id(base)
+    entry = versions.memory.get(key)
+    if entry is None or entry[0]() is not base:
+        entry = versions.memory[key] = [weakref.ref(base, _forget_memory(key)), 0, 0]
+    entry[1] += 1
+    entry[2] = versions.now
+
+
+def _forget_memory(key: int) -> Callable[[Any], Any]:
+    """The weakref callback that drops the memory entry ``key`` once its array is gone."""
+    return lambda _: versions.memory.pop(key, None)
 
 
 def check_saved(node: Function) -> None:
@@ -391,14 +409,28 @@ def _tensor_class() -> type[Tensor]:
 
 
 def _accumulate(current: Tensor | None, g: Any, wrap: bool) -> Tensor:
-    """current + g as a new ``.grad``. The first gradient is copied: the engine passes one gradient to
-    several inputs (b = x + y gives x and y the same array), and a .grad must be its owner's alone."""
+    """A leaf's ``.grad`` after adding g. The first gradient is copied: the engine passes one gradient to
+    several inputs (b = x + y gives x and y the same array), and a .grad must be its owner's alone. Later ones
+    are added in place, as torch's AccumulateGrad outside create_graph (a reference to .grad sees the sum);
+    under create_graph, into a .grad that requires grad, or under tl.compile the sum is a new tensor."""
     Tensor = _tensor_class()
     if wrap:
         return g.clone() if current is None else current + g
     if current is None:
         return Tensor._wrap(owned_copy(g))
-    return Tensor._wrap(as_array(current.data + g))
+    data = current.data
+    if (
+        type(data) is np.ndarray
+        and state.tracing is None
+        and not current.requires_grad
+        and data.flags.writeable
+        and data.shape == g.shape
+        and np.result_type(data, g) == data.dtype
+    ):
+        np.add(data, g, out=data)
+        bump(data)
+        return current
+    return Tensor._wrap(as_array(data + g))
 
 
 def as_array(value: Any) -> np.ndarray:

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from tinygrad_lab.engine import ops, traceable
-from tinygrad_lab.engine.autograd import base_array, state, versions
+from tinygrad_lab.engine.autograd import base_array, bump, state, versions
 from tinygrad_lab.engine.function import Function
 from tinygrad_lab.engine.tensor import Tensor
 
@@ -61,26 +61,9 @@ def version(t: Tensor) -> int:
     return entry[1] if entry is not None and entry[0]() is base else 0
 
 
-def bump(arr: np.ndarray) -> None:
-    """Count an in-place write into ``arr``'s memory and advance the clock nodes compare against."""
-    versions.now += 1
-    base = base_array(arr)
-    key = id(base)
-    entry = versions.memory.get(key)
-    if entry is None or entry[0]() is not base:
-        entry = versions.memory[key] = [weakref.ref(base, _forget_memory(key)), 0, 0]
-    entry[1] += 1
-    entry[2] = versions.now
-
-
 def _forget_rebound(key: int) -> Callable[[Any], Any]:
     """The weakref callback that drops the rebound history of the tensor ``key`` once the tensor is gone."""
     return lambda _: versions.rebound.pop(key, None) if versions.rebound is not None else None
-
-
-def _forget_memory(key: int) -> Callable[[Any], Any]:
-    """The weakref callback that drops the memory entry ``key`` once its array is gone."""
-    return lambda _: versions.memory.pop(key, None)
 
 
 def _owns_memory(t: Tensor) -> bool:
