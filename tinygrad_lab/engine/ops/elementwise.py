@@ -3,6 +3,7 @@ arrays or Tensors so one backward formula serves first and higher derivatives.""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -275,4 +276,41 @@ def minimum(a: Any, b: Any) -> Any:
 
 def where(cond: Any, a: Any, b: Any) -> Any:
     """a where cond is true, else b; differentiable in a and b."""
-    return Where.apply(cond, a, b) if _any_tensor(a, b) else np.where(_const(cond), a, b)
+    if _any_tensor(a, b):
+        return Where.apply(cond, a, b)
+    cond = _const(cond)
+    if _is_plus_zero(b) and _maskable(cond, a):
+        return _masked(a, cond, keep=True)
+    if _is_plus_zero(a) and _maskable(cond, b):
+        return _masked(b, cond, keep=False)
+    return np.where(cond, a, b)
+
+
+_SAME_SIZE_INT = {np.dtype(np.float32): np.int32, np.dtype(np.float64): np.int64}
+
+
+def _is_plus_zero(x: Any) -> bool:
+    return type(x) is float and x == 0.0 and math.copysign(1.0, x) == 1.0
+
+
+def _maskable(cond: Any, values: Any) -> bool:
+    return (
+        type(values) is np.ndarray
+        and values.dtype in _SAME_SIZE_INT
+        and type(cond) is np.ndarray
+        and cond.dtype == np.bool_
+        and cond.shape == values.shape
+    )
+
+
+def _masked(values: np.ndarray, cond: np.ndarray, keep: bool) -> np.ndarray:
+    """np.where(cond, values, 0.0) (keep) or np.where(cond, 0.0, values), bit for bit, as an and of the values'
+    bits with a mask: np.where branches per element, and on a mixed mask (a ReLU's) costs 5x more. The zeros
+    stay zeros under an inf or NaN value, as with where (a product would make them NaN)."""
+    bits = _SAME_SIZE_INT[values.dtype]
+    flags, mask = cond.view(np.uint8), np.empty(cond.shape, dtype=bits)  # out=: a 0-d result stays an array
+    if keep:
+        np.negative(flags, out=mask, dtype=bits)  # all ones where kept, zeros elsewhere
+    else:
+        np.subtract(flags, 1, out=mask, dtype=bits)
+    return np.bitwise_and(values.view(bits), mask, out=mask).view(values.dtype)
