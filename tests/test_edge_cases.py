@@ -612,3 +612,15 @@ def test_softmax_of_infinite_inputs_matches_torch(name, values):
         warnings.simplefilter("ignore", RuntimeWarning)  # numpy warns of inf - inf, torch does not
         ours = getattr(F, name)(leaf(values), 0)
     assert_same(ours, getattr(torch, name)(tleaf(values), 0))
+
+
+@pytest.mark.parametrize("name", ["var", "std"])
+@pytest.mark.parametrize("values", [[2.0, np.inf], [np.inf, 2.0], [2.0, -np.inf], [1.0, 2.0, np.inf], [3.0, 3.0]])
+def test_variance_gradient_at_infinite_inputs_matches_torch(name, values):
+    """The fuzzer's stack(x, 0 ** x).var() with x = -1: torch's var_backward is 2 (x - mean) / (n - 1) · G."""
+    ours, theirs = leaf(values), tleaf(values)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # numpy warns of inf - inf, torch does not
+        getattr(ours, name)(ddof=1).backward()
+    getattr(theirs, name)().backward()
+    assert_same(ours.grad, theirs.grad)

@@ -381,11 +381,7 @@ class Tensor:
 
     def var(self, axis: int | tuple | None = None, keepdims: bool = False, ddof: int = 0) -> Tensor:
         """Variance as numpy computes it (ddof=0 by default)."""
-        centered = self - self.mean(axis=axis, keepdims=True)
-        count = int(np.prod([self.shape[i] for i in _ops._normalize_axes(axis, self.ndim, "var")]))
-        total = (centered * centered).sum(axis=axis, keepdims=keepdims)
-        # no degrees of freedom (count <= ddof): divided by 0, inf (NaN for constant inputs), as torch
-        return total / max(count - ddof, 0)
+        return _ops.Var.apply(self, axis=axis, keepdims=keepdims, ddof=ddof)
 
     def std(self, axis: int | tuple | None = None, keepdims: bool = False, ddof: int = 0) -> Tensor:
         """sqrt(var) with var's ddof (0, numpy's default; torch's is 1); gradient 0 at 0, as torch's."""

@@ -87,6 +87,10 @@ RULES: dict[str, tuple[str, str]] = {
         "dx = broadcast(G)",
     ),
     "Mean": ("like a sum, divided by the number n of elements averaged", "dx = broadcast(G) / n"),
+    "Var": (
+        "each element's slope is twice its distance from the mean, over the n − ddof degrees of freedom",
+        "dx = G · 2 (x − mean) / (n − ddof)",
+    ),
     "MseLoss": (
         "the squared error's slope is twice the difference, shared by the n elements averaged",
         "dpred = G · 2 (pred − y) / n,   dy = −dpred",

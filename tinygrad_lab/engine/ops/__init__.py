@@ -42,7 +42,7 @@ from tinygrad_lab.engine.ops.elementwise import (
 )
 from tinygrad_lab.engine.ops.losses import BinaryCrossEntropy, MseLoss
 from tinygrad_lab.engine.ops.pooling import AvgPool, AvgPoolScatter, MaxPool, MaxPoolGather, MaxPoolScatter
-from tinygrad_lab.engine.ops.reductions import LogSumExp, Max, Mean, Min, Sum
+from tinygrad_lab.engine.ops.reductions import LogSumExp, Max, Mean, Min, Sum, Var
 from tinygrad_lab.engine.ops.shape import (
     Cat,
     Expand,
@@ -107,6 +107,7 @@ __all__ = [
     "LogSumExp",
     "Max",
     "Mean",
+    "Var",
     "Min",
     "Sum",
     "Cat",

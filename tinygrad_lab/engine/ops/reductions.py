@@ -1,4 +1,4 @@
-"""Reductions: sum, mean, max, min, logsumexp over axes, with keepdims."""
+"""Reductions: sum, mean, var, max, min, logsumexp over axes, with keepdims."""
 
 from __future__ import annotations
 
@@ -38,6 +38,30 @@ class Mean(Function):
     def backward(ctx, grad):
         grad = grad.reshape(_keepdims_shape(ctx.in_shape, ctx.axes)) * (1.0 / ctx.count)
         return broadcast_to(grad, ctx.in_shape)
+
+
+class Var(Function):
+    """Variance over axes with ddof; its gradient is torch's 2 (x - mean) / (n - ddof) · G, not the composite's,
+    which also subtracts the mean of that gradient (0 in exact arithmetic, NaN once an input is infinite)."""
+
+    @staticmethod
+    def forward(ctx, a, axis=None, keepdims=False, ddof=0):
+        ctx.axes = _normalize_axes(axis, a.ndim, "var")
+        ctx.keep_shape = _keepdims_shape(a.shape, ctx.axes)
+        ctx.count = count = math.prod([a.shape[i] for i in ctx.axes])
+        ctx.divisor = max(count - ddof, 0)  # no degrees of freedom: divided by 0, inf (NaN if constant), as torch
+        centered = a - np.add.reduce(a, axis=ctx.axes, keepdims=True) / (count or np.nan)
+        ctx.save_for_backward(a)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.add.reduce(centered * centered, axis=ctx.axes, keepdims=keepdims) / a.dtype.type(ctx.divisor)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (a,) = ctx.saved_tensors
+        centered = a - a.sum(axis=ctx.axes, keepdims=True) / (ctx.count or 1)  # count 0: a is empty, so is this
+        scale = 2.0 / ctx.divisor if ctx.divisor else math.inf
+        with np.errstate(invalid="ignore"):  # no degrees of freedom: inf · 0, NaN as torch's, which does not warn
+            return grad.reshape(ctx.keep_shape) * centered * scale
 
 
 class Max(Function):
