@@ -624,3 +624,30 @@ def test_variance_gradient_at_infinite_inputs_matches_torch(name, values):
         getattr(ours, name)(ddof=1).backward()
     getattr(theirs, name)().backward()
     assert_same(ours.grad, theirs.grad)
+
+
+@pytest.mark.parametrize(
+    "values, axis, ddof",
+    [([1.0, 3.0], None, 2), ([1.0, 3.0], 0, 2), ([2.0], None, 1), (2.0, None, 1), ([1.0, 3.0], None, 3)],
+)
+def test_variance_gradient_without_degrees_of_freedom_matches_torch(values, axis, ddof):
+    """Over everything torch sends G · inf back (NaN where x is the mean); over named axes 2 (x - mean) / 0 · G."""
+    ours, theirs = leaf(values), tleaf(values)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch: "degrees of freedom is <= 0"
+        (ours.var(axis=axis, ddof=ddof) * 3.0).backward()
+        (theirs.var(dim=axis, correction=ddof) * 3.0).backward()
+    assert_same(ours.grad, theirs.grad)
+
+
+def test_variance_of_a_nan_variance_sends_inf_back_as_torch():
+    """The fuzzer's var(var(x, ddof=1), ddof=1) of one value: the inner var is NaN, which is not its own mean."""
+    ours, theirs = leaf(2.0), tleaf(2.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch: "degrees of freedom is <= 0"
+        inner, tinner = ours.var(ddof=1), theirs.var()
+        inner.retain_grad()
+        tinner.retain_grad()
+        (inner.var(ddof=1) * 3.0).backward()
+        (tinner.var() * 3.0).backward()
+    assert_same(inner.grad, tinner.grad)

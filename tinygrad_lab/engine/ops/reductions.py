@@ -50,17 +50,25 @@ class Var(Function):
         ctx.keep_shape = _keepdims_shape(a.shape, ctx.axes)
         ctx.count = count = math.prod([a.shape[i] for i in ctx.axes])
         ctx.divisor = max(count - ddof, 0)  # no degrees of freedom: divided by 0, inf (NaN if constant), as torch
-        centered = a - np.add.reduce(a, axis=ctx.axes, keepdims=True) / (count or np.nan)
+        mean = np.add.reduce(a, axis=ctx.axes, keepdims=True) / (count or np.nan)
+        centered = a - mean
+        # torch's variance of everything without degrees of freedom sends G · inf back, NaN where x is the mean
+        # (inf · 0); over named axes its gradient stays 2 (x - mean) / 0 · G, which keeps the sign of x - mean
+        ctx.no_dof = None
+        if not ctx.divisor and (axis is None or a.ndim == 0):
+            ctx.no_dof = np.where(a == mean, np.nan, np.inf).astype(a.dtype)
         ctx.save_for_backward(a)
         with np.errstate(divide="ignore", invalid="ignore"):
             return np.add.reduce(centered * centered, axis=ctx.axes, keepdims=keepdims) / a.dtype.type(ctx.divisor)
 
     @staticmethod
     def backward(ctx, grad):
+        if ctx.no_dof is not None:
+            return grad.reshape(ctx.keep_shape) * ctx.no_dof
         (a,) = ctx.saved_tensors
         centered = a - a.sum(axis=ctx.axes, keepdims=True) / (ctx.count or 1)  # count 0: a is empty, so is this
         scale = 2.0 / ctx.divisor if ctx.divisor else math.inf
-        with np.errstate(invalid="ignore"):  # no degrees of freedom: inf · 0, NaN as torch's, which does not warn
+        with np.errstate(invalid="ignore"):  # over named axes without degrees of freedom: inf · 0, NaN as torch's
             return grad.reshape(ctx.keep_shape) * centered * scale
 
 
