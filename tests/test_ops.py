@@ -12,6 +12,7 @@ from hypothesis.extra import numpy as hnp
 
 import tinygrad_lab as tl
 from tinygrad_lab import testing as tt
+from tinygrad_lab.engine.ops.elementwise import _MASK_MIN_SIZE as MASK_MIN_SIZE
 
 Tensor = tl.Tensor
 
@@ -212,15 +213,17 @@ def test_where(data, shapes):
     flip=st.booleans(),
 )
 def test_where_of_arrays_and_zero_is_numpys_bit_for_bit(data, shape, dtype, zero_first, flip):
-    """The masked fast path of where over arrays (backward formulas' where(mask, 0.0, grad)) gives numpy's
-    result exactly: signed zeros, inf and NaN values, and views laid out backwards; in the values' dtype, as
-    numpy 2 gives it (numpy 1.x makes a 0-d float32 with a Python float float64, exactly the same values)."""
+    """The masked fast path of where over large arrays (backward formulas' where(mask, 0.0, grad)) gives numpy's
+    result exactly: signed zeros, inf and NaN values, and views laid out backwards. The drawn values and mask are
+    repeated along a new first axis past the size where the mask replaces np.where."""
     values = data.draw(hnp.arrays(dtype, shape, elements=st.floats(allow_nan=True, allow_infinity=True, width=32)))
     cond = data.draw(hnp.arrays(np.bool_, shape))
-    if flip and values.ndim:
+    repeats = (-(-MASK_MIN_SIZE // max(values.size, 1)),) + (1,) * values.ndim
+    values, cond = np.tile(values, repeats), np.tile(cond, repeats)
+    if flip:
         values = values[..., ::-1]
     ours = tl.where(cond, 0.0, values) if zero_first else tl.where(cond, values, 0.0)
-    expected = (np.where(cond, 0.0, values) if zero_first else np.where(cond, values, 0.0)).astype(dtype)
+    expected = np.where(cond, 0.0, values) if zero_first else np.where(cond, values, 0.0)
     assert ours.dtype == expected.dtype and ours.shape == expected.shape
     np.testing.assert_array_equal(np.signbit(ours), np.signbit(expected))
     np.testing.assert_array_equal(ours, expected)

@@ -279,28 +279,26 @@ def where(cond: Any, a: Any, b: Any) -> Any:
     if _any_tensor(a, b):
         return Where.apply(cond, a, b)
     cond = _const(cond)
-    if _is_plus_zero(b) and _maskable(cond, a):
-        return _masked(a, cond, keep=True)
-    if _is_plus_zero(a) and _maskable(cond, b):
-        return _masked(b, cond, keep=False)
+    if type(cond) is np.ndarray and cond.size >= _MASK_MIN_SIZE and cond.dtype == np.bool_:
+        if _is_plus_zero(b) and _maskable(cond, a):
+            return _masked(a, cond, keep=True)
+        if _is_plus_zero(a) and _maskable(cond, b):
+            return _masked(b, cond, keep=False)
     return np.where(cond, a, b)
 
 
 _SAME_SIZE_INT = {np.dtype(np.float32): np.int32, np.dtype(np.float64): np.int64}
+# Below about 8k elements np.where is as fast as the mask's three calls (1.7 against 5.0 us at 100 x 4; at 16k
+# 17 against 15 us; at 32k float64 105 against 26 us, measured): the lab's small layers keep np.where.
+_MASK_MIN_SIZE = 8192
 
 
 def _is_plus_zero(x: Any) -> bool:
     return type(x) is float and x == 0.0 and math.copysign(1.0, x) == 1.0
 
 
-def _maskable(cond: Any, values: Any) -> bool:
-    return (
-        type(values) is np.ndarray
-        and values.dtype in _SAME_SIZE_INT
-        and type(cond) is np.ndarray
-        and cond.dtype == np.bool_
-        and cond.shape == values.shape
-    )
+def _maskable(cond: np.ndarray, values: Any) -> bool:
+    return type(values) is np.ndarray and values.dtype in _SAME_SIZE_INT and cond.shape == values.shape
 
 
 def _masked(values: np.ndarray, cond: np.ndarray, keep: bool) -> np.ndarray:
@@ -308,7 +306,7 @@ def _masked(values: np.ndarray, cond: np.ndarray, keep: bool) -> np.ndarray:
     bits with a mask: np.where branches per element, and on a mixed mask (a ReLU's) costs 5x more. The zeros
     stay zeros under an inf or NaN value, as with where (a product would make them NaN)."""
     bits = _SAME_SIZE_INT[values.dtype]
-    flags, mask = cond.view(np.uint8), np.empty(cond.shape, dtype=bits)  # out=: a 0-d result stays an array
+    flags, mask = cond.view(np.uint8), np.empty(cond.shape, dtype=bits)
     if keep:
         np.negative(flags, out=mask, dtype=bits)  # all ones where kept, zeros elsewhere
     else:
