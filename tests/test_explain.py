@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 
 import tinygrad_lab as tl
-from tinygrad_lab import viz
+import tinygrad_lab.nn.functional as F
+from tinygrad_lab import nn, viz
 from tinygrad_lab.lab import runs
 from tinygrad_lab.lab.config import TrainConfig
 from tinygrad_lab.viz import explainer as explain
@@ -102,6 +103,20 @@ def test_big_tensors_show_shape_and_norm():
 def test_every_builtin_op_on_the_lab_path_has_a_rule():
     data = explain.page_data(tl.Tensor(np.ones((3, 2)), requires_grad=True).sigmoid().sum())
     assert [op["formula"] for op in data["ops"]] == ["dx = G · out · (1 − out)", "dx = broadcast(G)"]
+
+
+@pytest.mark.parametrize("loss", list(F.LOSSES))
+@pytest.mark.parametrize("activation", list(nn.ACTIVATIONS))
+def test_every_lab_activation_and_loss_has_a_rule(activation, loss):
+    """Each op a lab run records has its own rule and formula, not the generic 'see its backward()'."""
+    x = tl.Tensor(np.linspace(-1.0, 1.0, 6).reshape(3, 2), requires_grad=True)
+    out = nn.make_activation(activation)(x)
+    if loss == "cross_entropy":
+        target = tl.tensor(np.array([0, 1, 1]), dtype=np.int64)
+    else:
+        out, target = out.sigmoid(), tl.Tensor(np.full((3, 2), 0.25))
+    data = explain.page_data(F.LOSSES[loss](out, target))
+    assert [op["op"] for op in data["ops"] if op["formula"] == "see its backward()"] == []
 
 
 def test_a_collapsed_picture_is_said_and_not_highlighted():

@@ -95,6 +95,10 @@ RULES: dict[str, tuple[str, str]] = {
         "the squared error's slope is twice the difference, shared by the n elements averaged",
         "dpred = G · 2 (pred − y) / n,   dy = −dpred",
     ),
+    "BinaryCrossEntropy": (
+        "the cross-entropy's slope in p is (p − y) / (p (1 − p)): steep where p is confidently wrong",
+        "dp = G · (p − y) / max(p (1 − p), 1e-12),   dy = G · (log(1 − p) − log p)",
+    ),
     "Max": ("only the maximum (ties share it) gets the gradient", "dx = G · [x = max]"),
     "Min": ("only the minimum (ties share it) gets the gradient", "dx = G · [x = min]"),
     "LogSumExp": ("the slope of log Σ exp is the softmax", "dx = G · exp(x − out)"),
