@@ -1,41 +1,13 @@
-"""tl.compile: a captured step gives eager's results exactly, re-traces on new shapes, and refuses what it
-cannot replay (data-dependent control flow, Python state that changes between calls)."""
+"""tl.compile: a captured step gives eager's results exactly, re-traces on new shapes, and replays views, in-place
+writes, masks and class targets as eager runs them (what it refuses: test_capture_refusals.py)."""
 
 import numpy as np
 import pytest
+from capture_helpers import OPTIMIZERS, lab_data, make_step, mse_sgd_step
 
 import tinygrad_lab as tl
 from tinygrad_lab import nn, optim
 from tinygrad_lab.nn import functional as F
-
-OPTIMIZERS = {
-    "sgd": lambda p: optim.SGD(p, lr=0.1),
-    "momentum": lambda p: optim.SGD(p, lr=0.1, momentum=0.9, nesterov=True, weight_decay=1e-3),
-    "adam": lambda p: optim.Adam(p, lr=0.01, weight_decay=1e-4),
-    "adamw": lambda p: optim.AdamW(p, lr=0.01),
-    "rmsprop": lambda p: optim.RMSprop(p, lr=0.01, momentum=0.5),
-    "adagrad": lambda p: optim.Adagrad(p, lr=0.1),
-}
-
-
-def lab_data(n=100, seed=0):
-    rng = np.random.default_rng(seed)
-    x = rng.random((n, 2))
-    return x, (x[:, 0] < x[:, 1]).astype(float).reshape(-1, 1)
-
-
-def make_step(optimizer="sgd", activation="sigmoid", bias=False, seed=1, loss=F.mse_loss):
-    model = nn.MLP(2, (4, 4), 1, bias=bias, init="randn", activation=activation, rng=np.random.default_rng(seed))
-    opt = OPTIMIZERS[optimizer](model.parameters())
-
-    def step(x, y):
-        opt.zero_grad()
-        value = loss(model(x), y)
-        value.backward()
-        opt.step()
-        return value
-
-    return model, step
 
 
 @pytest.mark.parametrize("optimizer", sorted(OPTIMIZERS))
@@ -160,74 +132,6 @@ def test_views_indexing_and_reductions_replay_exactly():
         np.testing.assert_allclose(p.data, q.data, rtol=1e-12)
 
 
-def test_data_dependent_control_flow_is_refused():
-    x, y = lab_data()
-    model, step = make_step()
-
-    def branching(x, y):
-        loss = step(x, y)
-        if loss.item() > 0.5:
-            return loss * 2
-        return loss
-
-    compiled = tl.compile(branching)
-    compiled(x, y)  # the warm-up call runs eagerly
-    with pytest.raises(tl.CaptureError, match="data-dependent control flow"):
-        compiled(x, y)
-
-
-@pytest.mark.parametrize("native", [False, True])
-def test_a_branch_on_a_tensor_comparison_is_refused_not_frozen_into_the_replay(native):
-    """``if loss > 100:`` reads a comparison's value into Python: refused at the trace with the reason (a
-    comparison's boolean Tensor keeps the traced array, so its bool() is caught as .item()'s is)."""
-    w = tl.tensor(np.ones(3), requires_grad=True)
-    opt = optim.SGD([w], lr=0.01)
-
-    def step(x):
-        opt.zero_grad()
-        loss = (tl.tensor(x) * w).sum() ** 2
-        if loss > 100.0:
-            loss = loss * 0.0
-        loss.backward()
-        opt.step()
-        return loss
-
-    compiled = tl.compile(step, native=native)
-    compiled(np.ones(3))  # the warm-up call runs eagerly
-    with pytest.raises(tl.CaptureError, match=r"reads an array value into Python \(bool\(\)\)"):
-        compiled(np.ones(3))
-
-
-def test_python_state_that_changes_between_calls_is_caught_by_the_check():
-    x, y = lab_data()
-    model = nn.MLP(2, (4, 4), 1, rng=np.random.default_rng(0))
-    calls = []
-
-    def schedule_step(x, y):
-        calls.append(1)
-        lr = 0.1 / len(calls)  # a learning-rate schedule kept in Python: frozen by a replay
-        for p in model.parameters():
-            p.grad = None
-        loss = F.mse_loss(model(x), y)
-        loss.backward()
-        for p in model.parameters():
-            p.data -= lr * p.grad.data
-        return loss
-
-    compiled = tl.compile(schedule_step)
-    compiled(x, y)
-    compiled(x, y)
-    with pytest.raises(tl.CaptureError, match="disagrees with eager"):
-        compiled(x, y)
-
-
-def test_arguments_must_be_arrays_tensors_or_scalars():
-    compiled = tl.compile(lambda d: d)
-    compiled({"x": 1})  # warm-up is eager
-    with pytest.raises(tl.CaptureError, match="Tensors, arrays or Python scalars"):
-        compiled({"x": 1})
-
-
 def test_a_step_that_returns_its_input_or_writes_into_it_still_replays_correctly():
     w = tl.Tensor(np.ones((2, 2)), requires_grad=True)
 
@@ -319,32 +223,6 @@ def test_writes_into_views_and_into_the_bases_of_views_are_replayed():
         np.testing.assert_array_equal(x.data, np.full((2, 2), 2.0 * i))  # the write reaches the caller's array
 
 
-def test_after_a_failed_check_the_step_runs_eagerly():
-    w = tl.Tensor(np.ones(3), requires_grad=True)
-    x = tl.Tensor(np.array([1.0, 2.0, 3.0]))
-    calls = []
-
-    @tl.compile
-    def step(x):
-        calls.append(1)
-        lr = 0.1 / len(calls)  # a Python-side schedule: the replay would freeze it
-        w.grad = None
-        loss = ((x * w) ** 2).sum()
-        loss.backward()
-        w.data -= lr * w.grad.data
-        return loss
-
-    step(x)
-    step(x)
-    with pytest.raises(tl.CaptureError, match="disagrees with eager"):
-        step(x)
-    for n in (4, 5, 6):
-        before = w.data.copy()
-        step(x)
-        assert len(calls) == n  # the step's body ran: no replay
-        np.testing.assert_allclose(before - w.data, 0.1 / n * 2 * x.data**2 * before, rtol=1e-12)
-
-
 def test_tensor_arguments_that_require_grad_get_their_grad():
     w = tl.Tensor(np.array([1.0, -2.0, 3.0]), requires_grad=True)
 
@@ -420,26 +298,13 @@ def test_a_tensor_made_from_an_argument_follows_the_argument():
     np.testing.assert_allclose(predict(b).data, model(tl.Tensor(b)).data, rtol=1e-12)
 
 
-def _mse_sgd_step(model, opt):
-    """One training step over this model and optimizer, bound now so each loop pass compiles its own."""
-
-    def step(x, y):
-        opt.zero_grad()
-        loss = F.mse_loss(model(x), y)
-        loss.backward()
-        opt.step()
-        return loss
-
-    return step
-
-
 def test_a_learning_rate_changed_between_calls_is_used_by_the_replay():
     x, y = lab_data(20)
     results = []
     for compile_it in (False, True):
         model = nn.MLP(2, (4, 4), 1, bias=False, init="randn", rng=np.random.default_rng(0))
         opt = optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
-        step = _mse_sgd_step(model, opt)
+        step = mse_sgd_step(model, opt)
         run_step = tl.compile(step) if compile_it else step
         for epoch in range(10):
             if epoch in (5, 8):  # a schedule, changed after the replay is checked
@@ -502,39 +367,6 @@ def test_a_cross_entropy_step_is_captured_and_each_replay_checks_its_class_indic
             run(x, as_targets(bad))
 
 
-RANDOM_DRAW = r"draws random numbers \(a dropout mask, Tensor.randn, ...\) each call, which a replay cannot repeat"
-
-
-def test_random_draws_in_a_captured_step_are_refused_at_the_trace_with_the_reason():
-    model = nn.Sequential(nn.Linear(4, 8), nn.Dropout(0.5), nn.Linear(8, 1))
-    step = _mse_sgd_step(model, optim.SGD(model.parameters(), lr=0.1))
-    compiled = tl.compile(step)
-    x, y = tl.Tensor(np.ones((5, 4))), tl.Tensor(np.ones((5, 1)))
-    compiled(x, y)  # the first call runs eagerly
-    with pytest.raises(tl.CaptureError, match=RANDOM_DRAW):
-        compiled(x, y)
-    model.eval()  # no mask drawn: the same step captures
-    compiled = tl.compile(step)
-    assert all(np.isfinite(compiled(x, y).item()) for _ in range(4))
-    assert compiled.backend.startswith(("native", "numpy ("))  # captured (native where a compiler is found)
-    noisy = tl.compile(lambda x: (x + tl.Tensor.randn(*x.shape)).sum())
-    noisy(x)
-    with pytest.raises(tl.CaptureError, match=RANDOM_DRAW):
-        noisy(x)
-
-
-def test_numpy_random_draws_inside_a_step_are_named_when_the_check_catches_them():
-    """numpy's own generator is invisible to the trace (its draw becomes a constant of the replay): the third
-    call's check against eager catches the difference and its message names the likely cause."""
-    rng = np.random.default_rng(0)
-    noisy = tl.compile(lambda x: (x + tl.Tensor(rng.standard_normal(x.shape))).sum())
-    x = tl.Tensor(np.ones((3, 2)))
-    noisy(x)
-    noisy(x)
-    with pytest.raises(tl.CaptureError, match="random numbers drawn with numpy directly"):
-        noisy(x)
-
-
 def test_a_module_whose_forward_names_a_local_ctx_later_still_captures():
     """Recording notes which op's forward or backward made each numpy call (for the native backend's messages):
     a user's forward with a local called ``ctx``, bound after its first numpy call, is not an op's and traces."""
@@ -549,58 +381,6 @@ def test_a_module_whose_forward_names_a_local_ctx_later_still_captures():
     compiled = tl.compile(lambda x: model(x).sum(), native=False)
     values = [compiled(tl.Tensor(np.full(3, float(k)))).item() for k in range(5)]
     assert values == [6.0 * k for k in range(5)]
-
-
-def test_a_step_that_replaces_a_parameters_data_is_refused_at_the_trace():
-    """``w.data = w.data - lr * w.grad.data`` rebinds the array: a replay, which updates the arrays it recorded,
-    would drop every other update. Refused with the fix; ``w.data -= ...`` captures and equals eager."""
-    x = np.array([[1.0, 2.0, 3.0]])
-
-    def make(in_place):
-        w = tl.tensor(np.ones((3, 1)), requires_grad=True)
-
-        def step(x):
-            w.grad = None
-            loss = (tl.tensor(x) @ w).sum() ** 2
-            loss.backward()
-            if in_place:
-                w.data -= 0.01 * w.grad.data
-            else:
-                w.data = w.data - 0.01 * w.grad.data
-            return loss
-
-        return w, step
-
-    w, step = make(in_place=False)
-    compiled = tl.compile(step, native=False)
-    compiled(x)  # the warm-up call runs eagerly
-    with pytest.raises(tl.CaptureError, match=r"assigns a new array to the .data of a Tensor of shape \(3, 1\)"):
-        compiled(x)
-    assert type(w.data) is np.ndarray  # the plain array is back, not the traced view
-    (w_c, step_c), (w_e, step_e) = make(in_place=True), make(in_place=True)
-    compiled = tl.compile(step_c, native=False)
-    losses = [(compiled(x).item(), step_e(x).item()) for _ in range(6)]
-    assert [a for a, _ in losses] == [b for _, b in losses]
-    np.testing.assert_array_equal(w_c.data, w_e.data)
-
-
-def test_a_trace_that_fails_leaves_plain_gradients_behind():
-    """The trace stops at ``float(loss)`` after backward has filled w.grad: the gradient the user keeps is a
-    plain array that works outside the trace, not the tracer's array."""
-    w = tl.tensor(np.ones(3), requires_grad=True)
-
-    def step(x):
-        w.grad = None
-        loss = (tl.tensor(x) * w).sum()
-        loss.backward()
-        return loss * float(loss)
-
-    compiled = tl.compile(step, native=False)
-    compiled(np.ones(3))
-    with pytest.raises(tl.CaptureError):
-        compiled(np.ones(3))
-    assert type(w.grad.data) is np.ndarray
-    np.testing.assert_array_equal((w.grad * 2).data, np.full(3, 2.0))
 
 
 @pytest.mark.parametrize("native", [False, True])
@@ -631,21 +411,6 @@ def test_in_place_ops_on_intermediates_capture_and_equal_eager(native):
     np.testing.assert_allclose(results["compiled"][1], results["eager"][1], rtol=rtol, atol=0)
 
 
-def test_gradients_left_to_accumulate_across_calls_are_named_when_the_check_catches_them():
-    w = tl.tensor(np.ones(3), requires_grad=True)
-
-    def step(x):  # no w.grad = None: each backward adds to the last call's gradient
-        loss = (tl.tensor(x) * w).sum() ** 2
-        loss.backward()
-        return loss
-
-    compiled = tl.compile(step, native=False)
-    compiled(np.ones(3))
-    compiled(np.ones(3))
-    with pytest.raises(tl.CaptureError, match=r"gradients left to accumulate across calls \(no zero_grad\(\)"):
-        compiled(np.ones(3))
-
-
 @pytest.mark.parametrize("native", [False, True])
 def test_where_on_a_comparison_made_in_the_step_follows_each_calls_values(native):
     """``tl.where(h > 0, h, 0.1 * h)``: the condition is recorded, so a replay recomputes the mask from its own
@@ -666,23 +431,3 @@ def test_where_on_a_comparison_made_in_the_step_follows_each_calls_values(native
         results[mode] = (losses, w.grad.data.copy())
     assert results["compiled"][0] == results["eager"][0]
     np.testing.assert_array_equal(results["compiled"][1], results["eager"][1])
-
-
-def test_a_boolean_mask_computed_in_the_step_is_refused_at_the_trace():
-    """``h[x > 0]`` has as many elements as x has positive values: refused with the reason, where the replay
-    used to fail later with numpy's broadcast errors on inputs of another sign pattern. A constant mask is fine."""
-    w = tl.tensor(np.ones(3), requires_grad=True)
-
-    def masked(x):
-        w.grad = None
-        loss = (tl.tensor(x) * w)[x > 0].sum()
-        loss.backward()
-        return loss
-
-    compiled = tl.compile(masked, native=False)
-    compiled(np.array([1.0, -2.0, 3.0]))
-    with pytest.raises(tl.CaptureError, match=r"indexes an array of shape \(3,\) with a boolean mask computed from"):
-        compiled(np.array([1.0, -2.0, 3.0]))
-    keep = np.array([True, False, True])
-    constant = tl.compile(lambda x: (tl.tensor(x) * w)[keep].sum(), native=False)
-    assert [constant(np.array([1.0, 2.0, 3.0]) * k).item() for k in range(1, 5)] == [4.0, 8.0, 12.0, 16.0]
