@@ -7,7 +7,9 @@ An op subclasses Function and writes two static methods:
 
 and is applied with ``MyOp.apply(*tensors_or_values, **attrs)``. The node object is the ``ctx``: forward
 stores what backward needs with ``ctx.save_for_backward(...)``; backward reads ``ctx.saved_tensors`` and
-``ctx.needs_input_grad``. Broadcasting is undone by the engine (autograd.sum_to_shape), never by an op.
+``ctx.needs_input_grad`` (set before forward runs: an input is saved only when another's gradient reads it, so
+an in-place write to it later is no error, as in torch). Broadcasting is undone by the engine
+(autograd.sum_to_shape), never by an op.
 
 backward receives numpy arrays in a first-order backward and Tensors when the backward pass is being
 recorded (``create_graph=True``). Write it with operators (``* / @ **``), methods both types have
@@ -36,7 +38,7 @@ class Function:
 
     # Set by apply on a node it records (annotations only: no class attribute, nothing on the op path).
     inputs: tuple  # the arguments apply was called with: Tensors, and constants as given
-    needs_input_grad: tuple[bool, ...]  # per input: is it a Tensor that requires grad
+    needs_input_grad: tuple[bool, ...]  # per input: is it a Tensor that requires grad (set before forward runs)
     attrs: dict[str, Any]  # the keyword arguments passed on to forward
     _out: Any  # what forward returned (None once released)
     _order: int  # minus the node's sequence number: backward sorts nodes by it (autograd._topological_order)
@@ -67,14 +69,15 @@ class Function:
         mode = state  # one thread-local lookup for the three switches read below
         tracer = mode.tracing  # tl.compile is recording: parameters' data must be traced too
         arrays = []
-        needs = []
+        flags = []
         for a in args:  # one plain loop: cheaper than comprehensions for the one or two inputs of most ops
             if isinstance(a, Tensor):
                 arrays.append(a.data if tracer is None else tracer.tensor_data(a))
-                needs.append(a.requires_grad)
+                flags.append(a.requires_grad)
             else:  # numpy scalars become Python numbers: weak in type promotion, so float32 stays float32
                 arrays.append(a.item() if isinstance(a, np.generic) else a)
-                needs.append(False)
+                flags.append(False)
+        ctx.needs_input_grad = needs = tuple(flags)  # as torch, forward can save only what backward will read
         try:
             raw = cls.forward(ctx, *arrays, **attrs)
         except (ValueError, TypeError, IndexError) as err:
@@ -83,7 +86,6 @@ class Function:
         if mode.grad_enabled:
             if True in needs:
                 ctx.inputs = args
-                ctx.needs_input_grad = tuple(needs)
                 ctx.attrs = attrs
                 ctx._out = raw
                 ctx._epoch = versions.now

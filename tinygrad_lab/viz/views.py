@@ -99,6 +99,8 @@ def backward_graph(ctx: Context) -> Graph:
         bwd[id(node)] = g.add(Vertex("bwd", "bwd", ("bwd", type(node).__name__), module, node, k))
         if not node.released:
             for j, value in enumerate(node.saved_values):
+                if value is None:  # a slot the op left empty: no gradient that needs it was asked for
+                    continue
                 what = _saved_what(node, value, j, ctx)
                 sig = ("saved", np.shape(value), str(getattr(value, "dtype", type(value).__name__)))
                 s = g.add(Vertex("saved", "saved", sig, module, (what, value)))

@@ -46,7 +46,8 @@ class Mul(Function):
 
     @staticmethod
     def forward(ctx, a, b):
-        ctx.save_for_backward(a, b)
+        need_a, need_b = ctx.needs_input_grad  # each side's gradient reads only the other side
+        ctx.save_for_backward(a if need_b else None, b if need_a else None)
         return _no_0d_promotion(a * b, a, b)
 
     @staticmethod
@@ -59,7 +60,7 @@ class Mul(Function):
 class Div(Function):
     @staticmethod
     def forward(ctx, a, b):
-        ctx.save_for_backward(a, b)
+        ctx.save_for_backward(a if ctx.needs_input_grad[1] else None, b)  # a only for the divisor's gradient
         return _no_0d_promotion(a / b, a, b)
 
     @staticmethod
@@ -80,7 +81,7 @@ class Pow(Function):
     @staticmethod
     def forward(ctx, a, b):
         out = _no_0d_promotion(a**b, a, b)
-        ctx.save_for_backward(a, b, out)
+        ctx.save_for_backward(a, b, out if ctx.needs_input_grad[1] else None)  # out only for the exponent's
         return out
 
     @staticmethod
@@ -108,28 +109,31 @@ class MatMul(Function):
 
     @staticmethod
     def forward(ctx, a, b):
-        ctx.save_for_backward(a, b)
+        need_a, need_b = ctx.needs_input_grad  # each side's gradient reads only the other side
+        ctx.save_for_backward(a if need_b else None, b if need_a else None)
+        ctx.ndims = (a.ndim, b.ndim)
         return np.matmul(a, b)
 
     @staticmethod
     def backward(ctx, grad):
         a, b = ctx.saved_tensors
         need_a, need_b = ctx.needs_input_grad
-        if a.ndim == 2 and b.ndim == 2:
+        a_ndim, b_ndim = ctx.ndims
+        if a_ndim == 2 and b_ndim == 2:
             return (grad @ b.T if need_a else None), (a.T @ grad if need_b else None)
-        if a.ndim == 1 and b.ndim == 1:
+        if a_ndim == 1 and b_ndim == 1:
             return (grad * b if need_a else None), (grad * a if need_b else None)
-        a2 = a.reshape((1,) + a.shape) if a.ndim == 1 else a
-        b2 = b.reshape(b.shape + (1,)) if b.ndim == 1 else b
-        g2 = grad.reshape(grad.shape[:-1] + (1,) + grad.shape[-1:]) if a.ndim == 1 else grad
-        g2 = g2.reshape(g2.shape + (1,)) if b.ndim == 1 else g2
+        g2 = grad.reshape(grad.shape[:-1] + (1,) + grad.shape[-1:]) if a_ndim == 1 else grad
+        g2 = g2.reshape(g2.shape + (1,)) if b_ndim == 1 else g2
         grad_a = grad_b = None
         if need_a:
+            b2 = b.reshape(b.shape + (1,)) if b_ndim == 1 else b
             grad_a = g2 @ b2.swapaxes(-1, -2)
-            if a.ndim == 1:
+            if a_ndim == 1:
                 grad_a = grad_a.reshape(grad_a.shape[:-2] + grad_a.shape[-1:])
         if need_b:
+            a2 = a.reshape((1,) + a.shape) if a_ndim == 1 else a
             grad_b = a2.swapaxes(-1, -2) @ g2
-            if b.ndim == 1:
+            if b_ndim == 1:
                 grad_b = grad_b.reshape(grad_b.shape[:-1])
         return grad_a, grad_b

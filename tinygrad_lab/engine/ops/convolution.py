@@ -190,26 +190,29 @@ class Conv(Function):
         y = conv_forward(x, w, params, cols)
         if b is not None:
             y += b.reshape((-1,) + (1,) * (x.ndim - 2))
-        ctx.save_for_backward(x, w)
-        ctx.cols = cols  # the forward's columns, reused by a first-order weight gradient
+        need_x, need_w = ctx.needs_input_grad[:2]  # each one's gradient reads only the other
+        ctx.save_for_backward(x if need_w else None, w if need_x else None)
+        ctx.shapes = (x.shape, w.shape)
+        ctx.cols = cols if need_w else None  # the forward's columns, reused by a first-order weight gradient
         return y
 
     @staticmethod
     def backward(ctx, grad):
         x, w = ctx.saved_tensors
+        x_shape, w_shape = ctx.shapes
         params = ctx.attrs["params"]
         need_x, need_w = ctx.needs_input_grad[:2]
         need_b = len(ctx.needs_input_grad) > 2 and ctx.needs_input_grad[2]
         grad_b = grad.sum(axis=(0,) + tuple(range(2, grad.ndim))) if need_b else None
         if _any_tensor(grad, x, w):
-            gx = ConvInputGrad.apply(grad, w, x_shape=_const(x).shape, params=params) if need_x else None
-            gw = ConvWeightGrad.apply(x, grad, w_shape=_const(w).shape, params=params) if need_w else None
+            gx = ConvInputGrad.apply(grad, w, x_shape=x_shape, params=params) if need_x else None
+            gw = ConvWeightGrad.apply(x, grad, w_shape=w_shape, params=params) if need_w else None
         else:
             rows = _grad_rows(
-                grad, params.groups, batch_last(w.shape, params.groups, grad.shape[2:])
+                grad, params.groups, batch_last(w_shape, params.groups, grad.shape[2:])
             )  # shared by both products
-            gx = conv_input_grad(grad, w, x.shape, params, rows) if need_x else None
-            gw = conv_weight_grad(x, grad, w.shape, params, ctx.cols, rows) if need_w else None
+            gx = conv_input_grad(grad, w, x_shape, params, rows) if need_x else None
+            gw = conv_weight_grad(x, grad, w_shape, params, ctx.cols, rows) if need_w else None
         return (gx, gw) if len(ctx.needs_input_grad) == 2 else (gx, gw, grad_b)
 
 
@@ -267,7 +270,9 @@ class Linear(Function):
 
     @staticmethod
     def forward(ctx, x, w, b=None):
-        ctx.save_for_backward(x, w)
+        need_x, need_w = ctx.needs_input_grad[:2]  # each one's gradient reads only the other
+        ctx.save_for_backward(x if need_w else None, w if need_x else None)
+        ctx.w_c_order = w.flags.c_contiguous
         out = np.matmul(x, w.T)
         if b is not None:
             out += b
@@ -282,7 +287,7 @@ class Linear(Function):
         if needs[1]:
             x2 = x if x.ndim == 2 else x.reshape(-1, x.shape[-1])
             g2 = grad if grad.ndim == 2 else grad.reshape(-1, grad.shape[-1])
-            gw = g2.T @ x2 if _const(w).flags.c_contiguous else (x2.T @ g2).T
+            gw = g2.T @ x2 if ctx.w_c_order else (x2.T @ g2).T
         if len(needs) > 2 and needs[2]:
             gb = grad.sum(axis=tuple(range(grad.ndim - 1))) if grad.ndim > 1 else grad
         return (gx, gw) if len(needs) == 2 else (gx, gw, gb)
