@@ -435,3 +435,49 @@ def test_a_saved_input_another_gradient_reads_is_still_checked():
     y.add_(1)
     with pytest.raises(RuntimeError, match=r"modified by an inplace operation: .* saved by MatMul"):
         z.sum().backward()
+
+
+@pytest.mark.parametrize("program", ["y.zero_()", "y.fill_(3.0)", "y.fill_(c)", "y.copy_(c * 2)", "y.copy_(w)"])
+def test_zero_fill_and_copy_send_zeros_to_the_previous_value_as_torch(program):
+    """The overwritten value's history gets zeros (torch's fill_ and copy_ backward), not nothing: x.grad is a
+    zero array and tl.grad does not call x unused; the new value's tensors get their gradient."""
+    values = np.array([1.5, -2.0, 0.5])
+    results = []
+    for lib in (tl, torch):
+        x = lib.tensor(values, requires_grad=True)
+        c = lib.tensor(np.array(4.0), requires_grad=True)
+        w = lib.tensor(np.array([0.5, 1.0, 2.0]), requires_grad=True)
+        y = x * 1
+        exec(program, {}, {"y": y, "c": c, "w": w})
+        (y * y).sum().backward()
+        grads = [t.grad for t in (x, c, w)]
+        results.append([None if g is None else np.asarray(g.data if lib is tl else g) for g in grads])
+    for ours, theirs in zip(*results):
+        assert (ours is None) == (theirs is None)
+        if theirs is not None:
+            np.testing.assert_allclose(ours, theirs, rtol=1e-12)
+    x = tl.tensor(values, requires_grad=True)
+    y = x * 1
+    y.zero_()
+    (grad,) = tl.grad((y + 1).sum(), x)
+    np.testing.assert_array_equal(grad.data, np.zeros(3))
+
+
+def test_fill_with_a_tensor_of_more_than_one_element_is_refused_naming_its_shape():
+    y = tl.tensor(np.ones(3), requires_grad=True) * 1
+    with pytest.raises(ValueError, match=r"fill_ takes a number or a 0-d tensor as its value, got shape \(2,\)"):
+        y.fill_(tl.tensor(np.ones(2)))
+
+
+def test_a_retained_grad_follows_in_place_writes_to_the_newest_value_as_torch():
+    values = np.array([1.5, 2.5])
+    grads = []
+    for lib in (tl, torch):
+        x = lib.tensor(values, requires_grad=True)
+        y = x * 2
+        y.retain_grad()
+        y.add_(1)
+        y.mul_(x)
+        (y * y).sum().backward()
+        grads.append(np.asarray(y.grad.data if lib is tl else y.grad))
+    np.testing.assert_allclose(grads[0], grads[1], rtol=1e-12)

@@ -30,19 +30,23 @@ from tinygrad_lab.engine.tensor import Tensor
 
 
 class Fill(Function):
-    """Every element set to ``value``: no gradient reaches the previous value."""
+    """Every element set to ``value`` (a number or a 0-d tensor): the previous value gets a zero gradient, as
+    in torch, and a 0-d tensor value the sum of the gradient."""
 
     @staticmethod
-    def forward(ctx, a, value=0.0):
-        return np.full_like(a, ops._constant_attr(value, "value"))
+    def forward(ctx, a, value):
+        if np.ndim(value) != 0:
+            raise ValueError(f"fill_ takes a number or a 0-d tensor as its value, got shape {np.shape(value)}")
+        return np.full_like(a, value)
 
     @staticmethod
     def backward(ctx, grad):
-        return None
+        return ops.where(True, 0.0, grad), (grad.sum() if ctx.needs_input_grad[1] else None)
 
 
 class Copy(Function):
-    """``src`` broadcast to the destination's shape and dtype; the gradient goes to ``src`` only."""
+    """``src`` broadcast to the destination's shape and dtype; the gradient goes to ``src``, and zeros to the
+    previous value (torch's copy_)."""
 
     @staticmethod
     def forward(ctx, a, src):
@@ -51,7 +55,7 @@ class Copy(Function):
 
     @staticmethod
     def backward(ctx, grad):
-        return None, grad
+        return ops.where(True, 0.0, grad), grad
 
 
 def version(t: Tensor) -> int:
@@ -105,7 +109,10 @@ def apply_(t: Tensor, name: str, op: type[Function], *args: Any, **attrs: Any) -
             history: list[tuple[int, Any]] = []
             record_ = versions.rebound[key] = (weakref.ref(t, _forget_rebound(key)), history)
         record_[1].append((versions.now, t.grad_fn))
-    t.grad_fn = result.grad_fn
+    previous, t.grad_fn = t.grad_fn, result.grad_fn
+    if previous is not None and previous._retained is not None and previous._retained() is t:
+        previous._retained = None  # as torch: the retained .grad is the gradient of the tensor's newest value
+        t.grad_fn._retained = weakref.ref(t)
     t.requires_grad = True
     return t
 
@@ -138,8 +145,8 @@ def clamp_(t: Tensor, min: float | None = None, max: float | None = None) -> Ten
     return apply_(t, "clamp_", ops.Clip, lo=min, hi=max)
 
 
-def fill_(t: Tensor, value: float) -> Tensor:
-    return apply_(t, "fill_", Fill, value=value)
+def fill_(t: Tensor, value: Any) -> Tensor:
+    return apply_(t, "fill_", Fill, value)
 
 
 def copy_(t: Tensor, src: Any) -> Tensor:
