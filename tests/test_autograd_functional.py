@@ -366,3 +366,24 @@ def test_loss_hessian_of_the_lab_network_matches_torch():
 
     theirs = TF.hessian(loss, torch.cat([w.reshape(-1) for w in weights]))
     np.testing.assert_allclose(ours, theirs.numpy(), rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize(
+    "call, where",
+    [
+        (lambda x: tl.jacobian(lambda a: a * 2.5, x), "jacobian: the input"),
+        (lambda x: tl.hessian(lambda a: (a * a * 1.0).sum(), x), "hessian: the input"),
+        (lambda x: tl.vjp(lambda a: (a * a).sum(), x), "vjp: the input"),
+        (lambda x: tl.jvp(lambda a: a * 2.0, x, tl.tensor(np.ones(2))), "jvp: the input"),
+        (lambda x: tl.hvp(lambda a: (a * a).sum(), x, tl.tensor(np.ones(2))), "hvp: the input"),
+        (lambda x: tl.jacobian(lambda a, b: a * b, (tl.tensor(np.ones(2)), x)), "jacobian: input 1"),
+    ],
+)
+@pytest.mark.parametrize("dtype", [np.int64, np.bool_])
+def test_derivatives_of_an_integer_input_are_refused_not_zero(call, where, dtype):
+    """torch refuses them (only floating point tensors can require gradients); zeros would be a wrong answer."""
+    x = tl.tensor(np.array([1, 2]).astype(dtype), dtype=dtype)
+    with torch.no_grad(), pytest.raises(TypeError, match=where + f" has dtype {np.dtype(dtype)}; only floating-point"):
+        call(x)
+    with pytest.raises(RuntimeError, match="floating point"):  # what torch says of the same call
+        TF.jacobian(lambda a: a * 2.5, torch.tensor(np.array([1, 2]).astype(dtype)))

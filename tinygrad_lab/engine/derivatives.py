@@ -43,6 +43,11 @@ def _as_tuple(value: Any, what: str, fn_name: str) -> tuple[bool, tuple]:
                 f"The {what} given to {fn_name} must be either a Tensor or a tuple of Tensors but "
                 f"{where} has type {type(item).__name__}."
             )
+        if what == "inputs" and item.dtype.kind not in "fc":  # torch: only float tensors can require gradients
+            where = f"input {i}" if is_tuple else "the input"
+            raise TypeError(
+                f"{fn_name}: {where} has dtype {item.dtype}; only floating-point tensors can be differentiated"
+            )
     return is_tuple, items
 
 
