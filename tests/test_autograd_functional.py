@@ -387,3 +387,38 @@ def test_derivatives_of_an_integer_input_are_refused_not_zero(call, where, dtype
         call(x)
     with pytest.raises(RuntimeError, match="floating point"):  # what torch says of the same call
         TF.jacobian(lambda a: a * 2.5, torch.tensor(np.array([1, 2]).astype(dtype)))
+
+
+PIECEWISE = {
+    "relu": (lambda a: a.relu(), lambda a: a.relu()),
+    "abs": (lambda a: a.abs(), lambda a: a.abs()),
+    "leaky_relu": (lambda a: F.leaky_relu(a, 0.1), lambda a: torch.nn.functional.leaky_relu(a, 0.1)),
+    "max_pool2d": (
+        lambda a: F.max_pool2d(a.reshape(1, 1, 2, 3), 2, 1),
+        lambda a: torch.nn.functional.max_pool2d(a.reshape(1, 1, 2, 3), 2, 1),
+    ),
+    "avg_pool2d": (
+        lambda a: F.avg_pool2d(a.reshape(1, 1, 2, 3), 2, 1),
+        lambda a: torch.nn.functional.avg_pool2d(a.reshape(1, 1, 2, 3), 2, 1),
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(PIECEWISE))
+def test_the_recorded_gradient_of_a_piecewise_linear_op_requires_grad_as_torch(name):
+    """torch's backward of relu, abs, leaky_relu and pooling reads the input, so under create_graph the gradient
+    requires grad and its own gradient is zeros; a strict hessian is a zero matrix, not an error."""
+    ours, theirs = PIECEWISE[name]
+    values = np.array([0.5, -1.0, 2.0, -0.25, 3.0, 1.5])
+    x = tl.tensor(values, requires_grad=True)
+    tx = torch.tensor(values, requires_grad=True)
+    (g,) = tl.grad(ours(x).sum(), x, create_graph=True)
+    (tg,) = torch.autograd.grad(theirs(tx).sum(), tx, create_graph=True)
+    assert g.requires_grad == tg.requires_grad is True
+    np.testing.assert_allclose(g.data, tg.detach().numpy(), rtol=1e-12)
+    (gg,) = tl.grad((g * g).sum(), x)
+    (tgg,) = torch.autograd.grad((tg * tg).sum(), tx)
+    np.testing.assert_array_equal(gg.data, tgg.numpy(force=True))  # torch may give a ZeroTensor
+    hessian = tl.hessian(lambda a: (ours(a) * 3.0).sum(), x, strict=True)
+    expected = TF.hessian(lambda a: (theirs(a) * 3.0).sum(), tx.detach(), strict=True)
+    np.testing.assert_array_equal(hessian.data, expected.numpy())

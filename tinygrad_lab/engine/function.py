@@ -52,6 +52,10 @@ class Function:
     #: True when the op's value does not depend on the order of its inputs (Add, Mul...); drawings number
     #: the input edges of the other ops with several inputs.
     commutative = False
+    #: True when torch's backward formula reads the input although its slope there is zero (relu, abs, pooling):
+    #: in a recorded backward the input's gradient then depends on the input, so it requires grad and its own
+    #: gradient is zeros, as torch's, instead of a gradient that does not require grad.
+    backward_reads_input = False
     _epoch = 0  # versions.now when the node was made: saved arrays written in place later are an error
 
     @staticmethod
@@ -161,6 +165,8 @@ class Function:
                 f"{type(self).__name__}.backward returned {len(grads)} gradient(s), "
                 f"but the op has {len(self.inputs)} input(s)"
             )
+        if wrap and self.backward_reads_input and isinstance(grads[0], Tensor):
+            grads = (ZeroSlope.apply(grads[0], self.inputs[0]),) + grads[1:]
         return grads
 
     def _as_tensor(self, value: Any) -> Any:
@@ -182,6 +188,23 @@ class Function:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__}>"
+
+
+class ZeroSlope(Function):
+    """``value`` unchanged, depending on ``anchor`` with slope zero: how a recorded backward of an op with
+    ``backward_reads_input`` ties the gradient it returns to the op's input."""
+
+    @staticmethod
+    def forward(ctx, value, anchor):
+        ctx.anchor_shape = np.shape(anchor)
+        return value.copy()
+
+    @staticmethod
+    def backward(ctx, grad):
+        if not ctx.needs_input_grad[1]:
+            return grad, None
+        zeros = np.zeros(ctx.anchor_shape, dtype=grad.dtype)
+        return grad, (Tensor(zeros) if isinstance(grad, Tensor) else zeros)
 
 
 def _op_error(cls: type, args: tuple, err: Exception) -> Exception:

@@ -54,6 +54,8 @@ class Sqrt(Function):
 class Abs(Function):
     """abs'(0) = 0, and abs'(NaN) = 0 as torch (its sign of NaN is 0; numpy's is NaN)."""
 
+    backward_reads_input = True
+
     @staticmethod
     def forward(ctx, a):
         ctx.save_for_backward(np.subtract(a > 0, a < 0, dtype=a.dtype))
@@ -102,6 +104,8 @@ class Tanh(Function):
 class ReLU(Function):
     """relu'(0) = 0. Backward masks with where, not a product, so an inf gradient stays out of the zeros (as torch)."""
 
+    backward_reads_input = True
+
     @staticmethod
     def forward(ctx, a):
         out = np.maximum(a, 0.0)
@@ -116,6 +120,8 @@ class ReLU(Function):
 
 class LeakyReLU(Function):
     """x where x > 0, else negative_slope * x; the slope at 0 is negative_slope."""
+
+    backward_reads_input = True
 
     @staticmethod
     def forward(ctx, a, negative_slope=0.01):

@@ -60,6 +60,8 @@ class MaxPool(Function):
     """Maximum over each window; ties send the gradient to the first maximum (row-major), and a window holding
     NaN gives NaN with its gradient at the last NaN, as torch's kernels do."""
 
+    backward_reads_input = True
+
     @staticmethod
     def forward(ctx, x, params=None):
         ctx.x_shape = x.shape
@@ -226,6 +228,8 @@ def _avg_scatter(grad: np.ndarray, x_shape: tuple, params: PoolParams) -> np.nda
 
 class AvgPool(Function):
     """Mean over each window, the padding's zeros included (torch's count_include_pad=True)."""
+
+    backward_reads_input = True
 
     @staticmethod
     def forward(ctx, x, params=None):
