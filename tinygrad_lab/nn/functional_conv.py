@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from tinygrad_lab.engine import traceable
 from tinygrad_lab.engine.autograd import no_grad
 from tinygrad_lab.engine.ops.convolution import Conv, ConvParams, Linear, out_size
 from tinygrad_lab.engine.ops.pooling import AvgPool, MaxPool, PoolParams
@@ -139,6 +140,16 @@ def _array(value: Any) -> Any:
     return value.data if isinstance(value, Tensor) else value
 
 
+def state_array(value: Any) -> Any:
+    """The array of state updated in place across calls (running statistics, a batch counter): while tl.compile
+    records a step, the tracer's view of the Tensor's memory, so every replay repeats the update (rule 4 of
+    engine/traceable.py); otherwise the Tensor's data, or ``value`` itself."""
+    tracer = traceable.active_tracer()
+    if tracer is not None and isinstance(value, Tensor):
+        return tracer.tensor_data(value)
+    return _array(value)
+
+
 def batch_norm(
     x: Any,
     running_mean: Any,
@@ -152,8 +163,8 @@ def batch_norm(
     """Normalise each channel (axis 1) of (N, C) or (N, C, *spatial) input, then scale and shift per channel.
 
     Training uses the batch's statistics (biased variance) and updates the running ones in place:
-    running = (1 - momentum) * running + momentum * batch, with the unbiased variance, as torch. Otherwise
-    the running statistics normalise.
+    running = (1 - momentum) * running + momentum * batch, with the unbiased variance, as torch (``momentum`` a
+    number or a 0-d array, computed in the statistics' dtype). Otherwise the running statistics normalise.
     """
     x = _tensor(x)
     if x.ndim < 2:
@@ -184,9 +195,12 @@ def batch_norm(
         with no_grad():
             for running, batch in ((running_mean, mean.data), (running_var, var.data * (n / (n - 1)))):
                 if running is not None:
-                    target = _array(running)
-                    target *= 1.0 - momentum
-                    target += momentum * batch.reshape(c)
+                    target = state_array(running)
+                    keep, take = 1.0 - momentum, momentum
+                    if isinstance(momentum, np.ndarray):  # 0-d: in the statistics' dtype, as a Python number is
+                        keep, take = keep.astype(target.dtype), take.astype(target.dtype)
+                    target *= keep
+                    target += take * batch.reshape(c)
     else:
         if running_mean is None or running_var is None:
             raise ValueError("batch_norm: running_mean and running_var are needed when not training")

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from tinygrad_lab.engine.tensor import Tensor
-from tinygrad_lab.nn.functional_conv import batch_norm, dropout, dropout_probability
+from tinygrad_lab.nn.functional_conv import batch_norm, dropout, dropout_probability, state_array
 from tinygrad_lab.nn.module import Module, Parameter
 
 
@@ -47,12 +47,13 @@ class _BatchNorm(Module):
     def forward(self, x: Tensor) -> Tensor:
         if x.ndim not in self._ndims:
             raise ValueError(f"{self._name}: expected input of shape {self._layout}, got shape {x.shape}")
-        factor = 0.0 if self.momentum is None else self.momentum
+        factor: Any = 0.0 if self.momentum is None else self.momentum
         tracked = self.num_batches_tracked
         if self.training and tracked is not None:  # a buffer exactly when track_running_stats
-            tracked.data += 1
-            if self.momentum is None:  # a cumulative average, as torch
-                factor = 1.0 / float(tracked.data)
+            count = state_array(tracked)  # tl.compile records the count too
+            count += 1
+            if self.momentum is None:  # a cumulative average, as torch; a 0-d array, so a replay follows the count
+                factor = 1.0 / count
         use_batch = self.training or not self.track_running_stats  # untracked: batch statistics in eval too
         return batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias, use_batch, factor, self.eps)
 
