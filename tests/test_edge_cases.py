@@ -389,3 +389,33 @@ def test_compile_check_compares_dtypes():
     entry.outputs = [o.astype(np.float32) for o in entry.outputs]  # as a replay that lost the dtype would
     with pytest.raises(CaptureError, match="has dtype float32 in the replay but float64 eagerly"):
         compiled(x)
+
+
+@pytest.mark.parametrize(
+    "index",
+    [
+        (1, slice(None), np.array([0, 3])),
+        (slice(None), 1, np.array([0, 3])),
+        (np.array([0, 1]), slice(None), 1),
+        (np.array([1, 0]), 2, np.array([0, 3])),
+        (1, Ellipsis, np.array([3, 3, 0])),
+        (None, 1, slice(None), np.array([2, 1])),
+        (1, np.array([True, False, True]), slice(1, 3)),
+        (np.array([[0, 1], [1, 0]]), slice(None), 2),
+        (0, [2, 0], [1, 1]),
+    ],
+    ids=repr,
+)
+def test_integers_beside_index_arrays_are_taken_first_as_torch(index):
+    """numpy broadcasts x[1, :, [0, 3]]'s integer with the array and puts their axis first; torch takes the
+    integer first (x[1][:, [0, 3]]). Values, shape and gradient (repeats accumulating) follow torch."""
+    values = np.arange(24.0).reshape(2, 3, 4) / 7
+    x, tx = leaf(values), tleaf(values)
+    theirs = tx[tuple(torch.tensor(p) if isinstance(p, (np.ndarray, list)) else p for p in index)]
+    ours = x[index]
+    assert_same(ours, theirs)
+    weights = np.random.default_rng(0).standard_normal(tuple(theirs.shape))
+    (ours * Tensor(weights)).sum().backward()
+    (theirs * torch.tensor(weights)).sum().backward()
+    np.testing.assert_allclose(x.grad.data, tx.grad.numpy(), rtol=1e-12)
+    assert gradgradcheck(lambda a: a[index] ** 2, [leaf(values)])

@@ -167,12 +167,12 @@ def _reduced(shape: tuple, axis) -> list:
 
 def _draw_index(draw, shape: tuple, rng: np.random.Generator):
     """An index mixing every kind: slices (steps, empty ranges), None, Ellipsis, and ints or at most one integer
-    array (repeats and negatives) or boolean mask (numpy counts ints beside an array as advanced, torch not)."""
+    array (repeats and negatives) or boolean mask; ints beside the array are taken first, as torch does."""
     parts, axis, advanced = [], 0, False
     ellipsis_used, arrays = False, draw(st.booleans())
     while axis < len(shape) and (ellipsis_used or draw(st.booleans())):  # after ..., index up to the last axis
         size = shape[axis]
-        kinds = ["slice", "none"] + (["int"] if size and not arrays else []) + ([] if ellipsis_used else ["ellipsis"])
+        kinds = ["slice", "none"] + (["int"] if size else []) + ([] if ellipsis_used else ["ellipsis"])
         if arrays and not advanced:
             kinds += (["array"] if size else []) + ["mask"]
         kind = draw(st.sampled_from(kinds))

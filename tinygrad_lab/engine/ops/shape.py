@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -56,14 +56,56 @@ def _is_basic_index(index: Any) -> bool:
     return all(p is None or p is Ellipsis or isinstance(p, (slice, int, np.integer)) for p in parts)
 
 
+class IntegersFirst(NamedTuple):
+    """An index torch applies in two steps: its integers with the slices and None (a view), then its arrays."""
+
+    basic: tuple
+    arrays: tuple
+
+
+def torch_index(index: Any) -> Any:
+    """``index`` as torch reads it. numpy broadcasts an integer together with the index arrays, so x[1, :, [0, 3]]
+    puts the arrays' axis first; torch takes integers first, as x[1][:, [0, 3]]. An index holding both becomes
+    IntegersFirst (the two agree whenever the integers and arrays are adjacent); any other is returned as is."""
+    if not isinstance(index, tuple):
+        return index
+
+    def is_int(p: Any) -> bool:
+        return isinstance(p, (int, np.integer)) and not isinstance(p, (bool, np.bool_))
+
+    def is_array(p: Any) -> bool:
+        return isinstance(p, (list, np.ndarray)) and np.ndim(p) > 0
+
+    if not any(map(is_int, index)) or not any(map(is_array, index)):
+        return index
+    basic: list = []
+    arrays: list = []
+    for p in index:
+        if is_array(p):  # a boolean mask spans as many axes as it has
+            basic += [slice(None)] * (np.ndim(p) if np.asarray(p).dtype == np.bool_ else 1)
+            arrays.append(p)
+        elif not is_int(p):
+            basic.append(p)
+            arrays.append(p if p is Ellipsis else slice(None))  # the axes the first step kept, or inserted
+        else:
+            basic.append(p)
+    return IntegersFirst(tuple(basic), tuple(arrays))
+
+
+def take(a: Any, index: Any) -> Any:
+    """``a[index]`` for an index from torch_index (an array or a Tensor)."""
+    return a[index.basic][index.arrays] if isinstance(index, IntegersFirst) else a[index]
+
+
 class GetItem(Function):
-    """Indexing as numpy does it; repeated integer indices accumulate their gradients."""
+    """Indexing as torch does it (numpy's, but integers first: torch_index); repeated integer indices
+    accumulate their gradients."""
 
     @staticmethod
     def forward(ctx, a, index=()):
         ctx.in_shape = a.shape
-        ctx.index = index
-        return a[index]
+        ctx.index = index = torch_index(index)
+        return take(a, index)
 
     @staticmethod
     def backward(ctx, grad):
@@ -76,10 +118,13 @@ class GetItem(Function):
 
 def _index_add(values: np.ndarray, index: Any, shape: tuple) -> np.ndarray:
     out = traceable.zeros(values, shape)
+    target = out
+    if isinstance(index, IntegersFirst):  # the integers' step is a view: add into it
+        target, index = out[index.basic], index.arrays
     if _is_basic_index(index):
-        out[index] = values
+        target[index] = values
     else:
-        np.add.at(out, index, values)
+        np.add.at(target, index, values)
     return out
 
 
@@ -93,7 +138,7 @@ class IndexAdd(Function):
 
     @staticmethod
     def backward(ctx, grad):
-        return grad[ctx.index]
+        return take(grad, ctx.index)
 
 
 class Cat(Function):
