@@ -481,3 +481,20 @@ def test_a_retained_grad_follows_in_place_writes_to_the_newest_value_as_torch():
         (y * y).sum().backward()
         grads.append(np.asarray(y.grad.data if lib is tl else y.grad))
     np.testing.assert_allclose(grads[0], grads[1], rtol=1e-12)
+
+
+@pytest.mark.parametrize("reduce", ["max(1)", "min()", "logsumexp(1)", "max(1, keepdims=True)", "sum(0)", "var(1)"])
+def test_the_result_of_a_reduction_is_its_own_memory_and_takes_in_place_writes(reduce):
+    """A reduction's result is not a view of anything: writing into it is allowed (torch's amax, amin and
+    logsumexp results too), with torch's values."""
+    values = np.array([[1.0, 2.0], [3.0, 0.0]])
+    results = []
+    for lib in (tl, torch):
+        x = lib.tensor(values, requires_grad=True)
+        torch_form = reduce.replace("max(", "amax(").replace("min()", "amin()").replace("keepdims", "keepdim")
+        m = eval(f"x.{reduce if lib is tl else torch_form}")  # a fixed expression per case
+        if lib is torch and reduce.startswith("var"):
+            m = x.var(1, correction=0)
+        m.sub_(1)
+        results.append(np.asarray(m.data if lib is tl else m.detach()))
+    np.testing.assert_allclose(results[0], results[1], rtol=1e-12)

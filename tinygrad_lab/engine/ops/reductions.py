@@ -82,13 +82,14 @@ class Max(Function):
         axes = _normalize_axes(axis, a.ndim)
         if a.size == 0 and any(a.shape[i] == 0 for i in axes):
             raise ValueError(f"{type(ctx).__name__.lower()} over a size-0 axis (shape {a.shape}, axis {axis})")
-        best = type(ctx).reduce(a, axis=axes, keepdims=True)
+        out = type(ctx).reduce(a, axis=axes, keepdims=keepdims)  # its own memory: it may be written in place
+        ctx.keep_shape = tuple(1 if i in axes else s for i, s in enumerate(a.shape))
+        best = np.reshape(out, ctx.keep_shape)
         hits = a == best
         if axis is None:  # torch's max() of everything: a NaN maximum shares its gradient among the NaNs
             hits |= (a != a) & (best != best)  # (amax over axes, which the axis form follows, gives NaN there)
         ctx.save_for_backward(hits / hits.sum(axis=axes, keepdims=True))
-        ctx.keep_shape = best.shape
-        return best if keepdims else best.reshape([s for i, s in enumerate(a.shape) if i not in axes])
+        return out
 
     @staticmethod
     def backward(ctx, grad):
@@ -110,9 +111,9 @@ class LogSumExp(Function):
         axes = _normalize_axes(axis, a.ndim)
         m = np.max(a, axis=axes, keepdims=True, initial=-np.inf)  # initial: over a size-0 axis it is -inf
         m = np.where(np.isfinite(m), m, 0.0)
-        out = m + np.log(np.sum(np.exp(a - m), axis=axes, keepdims=True))
-        ctx.keep_shape = out.shape
-        result = out if keepdims else out.reshape([s for i, s in enumerate(a.shape) if i not in axes])
+        ctx.keep_shape = m.shape
+        total = np.sum(np.exp(a - m), axis=axes, keepdims=keepdims)
+        result = np.reshape(m, total.shape) + np.log(total)  # its own memory: it may be written in place
         ctx.save_for_backward(a, result)
         return result
 
