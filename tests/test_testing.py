@@ -351,3 +351,47 @@ def test_tensors_with_arguments(t):
 @given(t=tt.tensors(tt.shapes(max_dims=2, max_side=3), distinct=True))
 def test_strategies_feed_gradcheck(t):
     assert gradcheck(lambda u: u.max(axis=-1) if u.ndim else u * 1.0, [t])
+
+
+@pytest.mark.parametrize("shape", [(2, 3), (1, 3), (4,)])
+def test_one_tensor_is_one_input_as_torch_gradcheck_takes_it(shape):
+    """Not a sequence of rows: fn gets the whole tensor, a wrong backward is still caught."""
+    x = leaf(np.random.default_rng(0).standard_normal(shape))
+    seen = []
+
+    def square(a):
+        seen.append(a.shape)
+        return a * a
+
+    assert gradcheck(square, x) and gradgradcheck(square, x)
+    assert set(seen) == {shape}
+    assert tt.numerical_jacobian(square, x)[0][0].shape == (x.size, x.size)
+
+    class Doubled(tl.Function):  # a backward off by a factor of 2
+        @staticmethod
+        def forward(ctx, a):
+            ctx.save_for_backward(a)
+            return a * a
+
+        @staticmethod
+        def backward(ctx, grad):
+            (a,) = ctx.saved_tensors
+            return grad * 4 * a
+
+    with pytest.raises(GradcheckError, match="Jacobian mismatch"):
+        gradcheck(Doubled.apply, x)
+
+
+@pytest.mark.parametrize(
+    "fn, returned",
+    [
+        (lambda a: float(a.sum().item()), "float, and it is a float"),
+        (lambda a: a.numpy() * 2, "ndarray, and it is a ndarray"),
+        (lambda a: (a * 2, a.sum().item()), "tuple, and output 1 is a float"),
+    ],
+)
+@pytest.mark.parametrize("check", [gradcheck, gradgradcheck])
+def test_a_function_that_leaves_the_graph_is_one_sentence(check, fn, returned):
+    message = f"gradcheck: the function returned {returned}, not a Tensor: it left the graph"
+    with pytest.raises(TypeError, match=message):
+        check(fn, [leaf(np.ones(3))])

@@ -17,8 +17,24 @@ class GradcheckError(AssertionError):
     """The analytical and numerical Jacobians disagree (or the function is not checkable)."""
 
 
-def _as_tuple(outputs: Any) -> tuple:
-    return tuple(outputs) if isinstance(outputs, (tuple, list)) else (outputs,)
+def _as_list(inputs: Tensor | Sequence[Any]) -> list:
+    """The inputs as a list: one Tensor is one input (as torch's gradcheck), not a sequence of rows."""
+    return [inputs] if isinstance(inputs, Tensor) else list(inputs)
+
+
+def _outputs(fn: Callable, args: Sequence[Any]) -> tuple:
+    """``fn(*args)`` as a tuple of Tensors, or a TypeError saying what fn returned instead."""
+    result = fn(*args)
+    outputs = tuple(result) if isinstance(result, (tuple, list)) else (result,)
+    for j, out in enumerate(outputs):
+        if not isinstance(out, Tensor):
+            what = f"output {j}" if isinstance(result, (tuple, list)) else "it"
+            raise TypeError(
+                f"gradcheck: the function returned {type(result).__name__}, and {what} is a "
+                f"{type(out).__name__}, not a Tensor: it left the graph (.item(), float(), .numpy()?); "
+                "return Tensors"
+            )
+    return outputs
 
 
 def _differentiable(inputs: Sequence[Any]) -> list[int]:
@@ -30,14 +46,14 @@ def _evaluate(fn: Callable, inputs: Sequence[Any], index: int, array: np.ndarray
     args = list(inputs)
     args[index] = Tensor(array, requires_grad=inputs[index].requires_grad)
     with no_grad():
-        return [np.asarray(o, dtype=np.float64) for o in _as_tuple(fn(*args))]
+        return [np.asarray(o.data, dtype=np.float64) for o in _outputs(fn, args)]
 
 
-def numerical_jacobian(fn: Callable, inputs: Sequence[Any], eps: float = 1e-6) -> list[list[np.ndarray]]:
+def numerical_jacobian(fn: Callable, inputs: Tensor | Sequence[Any], eps: float = 1e-6) -> list[list[np.ndarray]]:
     """Central-difference Jacobians: ``J[i][j]`` is d outputs[j] / d inputs[i], of shape (outputs[j].size,
     inputs[i].size), for every input that requires grad (None for the others). Computed in float64 on
     copies of the inputs, so the caller's tensors are never touched."""
-    inputs = list(inputs)
+    inputs = _as_list(inputs)
     jacobians: list = [None] * len(inputs)
     for i in _differentiable(inputs):
         base = np.array(inputs[i].data, dtype=np.float64)
@@ -57,11 +73,11 @@ def numerical_jacobian(fn: Callable, inputs: Sequence[Any], eps: float = 1e-6) -
     return jacobians
 
 
-def analytical_jacobian(fn: Callable, inputs: Sequence[Any]) -> list[list[np.ndarray]]:
+def analytical_jacobian(fn: Callable, inputs: Tensor | Sequence[Any]) -> list[list[np.ndarray]]:
     """The Jacobians that backward computes, laid out as numerical_jacobian's, one backward per output element."""
-    inputs = list(inputs)
+    inputs = _as_list(inputs)
     diff = _differentiable(inputs)
-    outputs = _as_tuple(fn(*inputs))
+    outputs = _outputs(fn, inputs)
     jacobians: list = [None] * len(inputs)
     for i in diff:
         jacobians[i] = [np.zeros((o.size, inputs[i].size)) for o in outputs]
@@ -110,7 +126,7 @@ def _compare(analytical: np.ndarray, numerical: np.ndarray, i: int, j: int, atol
 
 def gradcheck(
     fn: Callable,
-    inputs: Sequence[Any],
+    inputs: Tensor | Sequence[Any],
     *,
     eps: float = 1e-6,
     atol: float = 1e-5,
@@ -121,12 +137,12 @@ def gradcheck(
 ) -> bool:
     """Check backward's gradients of ``fn(*inputs)`` against central finite differences.
 
-    Inputs that are Tensors with requires_grad=True are checked; anything else is passed through as a
-    constant. ``fast_mode`` compares random projections u^T J v instead of whole Jacobians (one backward
-    and two evaluations per input/output pair). Returns True, or raises GradcheckError (returns False
-    when ``raise_exception=False``).
+    ``inputs`` is one Tensor or a sequence of arguments: Tensors with requires_grad=True are checked, anything
+    else is passed through as a constant. ``fast_mode`` compares random projections u^T J v instead of whole
+    Jacobians (one backward and two evaluations per input/output pair). Returns True, or raises GradcheckError
+    (returns False when ``raise_exception=False``).
     """
-    inputs = list(inputs)
+    inputs = _as_list(inputs)
     diff = _differentiable(inputs)
     if not diff:
         return _fail("gradcheck: no input is a Tensor with requires_grad=True", raise_exception)
@@ -162,7 +178,7 @@ def _check_full(fn, inputs, diff, eps, atol, rtol, seed) -> str | None:
 
 def _check_fast(fn, inputs, diff, eps, atol, rtol, seed) -> str | None:
     rng = np.random.default_rng(seed)
-    outputs = _as_tuple(fn(*inputs))
+    outputs = _outputs(fn, inputs)
     for i in diff:
         x = np.array(inputs[i].data, dtype=np.float64)
         v = rng.standard_normal(x.shape)
@@ -185,7 +201,7 @@ def _check_fast(fn, inputs, diff, eps, atol, rtol, seed) -> str | None:
 
 def gradgradcheck(
     fn: Callable,
-    inputs: Sequence[Any],
+    inputs: Tensor | Sequence[Any],
     grad_outputs: Sequence[Any] | None = None,
     *,
     eps: float = 1e-6,
@@ -197,9 +213,9 @@ def gradgradcheck(
 ) -> bool:
     """Check second derivatives: gradcheck the map (inputs, grad_outputs) -> vector-Jacobian product,
     which backward computes with create_graph=True. ``grad_outputs`` default to seeded random tensors."""
-    inputs = list(inputs)
+    inputs = _as_list(inputs)
     diff = _differentiable(inputs)
-    outputs = _as_tuple(fn(*inputs))
+    outputs = _outputs(fn, inputs)
     if grad_outputs is None:
         rng = np.random.default_rng(seed)
         grad_outputs = [Tensor(rng.standard_normal(o.shape), requires_grad=True) for o in outputs]
@@ -209,7 +225,7 @@ def gradgradcheck(
     def first_derivatives(*args: Any) -> tuple:
         ins, gos = list(args[:n]), list(args[n:])
         with enable_grad():  # also while gradcheck evaluates finite differences under no_grad
-            outs = _as_tuple(fn(*ins))
+            outs = _outputs(fn, ins)
             pairs = [(o, g) for o, g in zip(outs, gos) if o.requires_grad]
             grads = _grad(
                 [o for o, _ in pairs],
