@@ -454,3 +454,16 @@ def test_a_backward_returning_a_python_number_is_named():
     x = tl.tensor(3.0, requires_grad=True)
     with pytest.raises(TypeError, match=r"Half.backward returned a float as a gradient"):
         Half.apply(x).backward()
+
+
+def test_python_abs_format_and_in_work_on_tensors_as_on_torch_tensors():
+    t = tl.tensor([-1.5, 2.0], requires_grad=True)
+    magnitude = abs(t)
+    magnitude.sum().backward()
+    np.testing.assert_array_equal(magnitude.data, [1.5, 2.0])
+    np.testing.assert_array_equal(t.grad.data, [-1.0, 1.0])
+    assert f"{tl.tensor(2.0):.3f}" == "2.000" and f"{tl.tensor(np.float32(0.25)):>6}" == "  0.25"
+    assert f"{t}" == str(t)
+    with pytest.raises(TypeError, match="unsupported format string"):
+        f"{t:.2f}"  # only a 0-d tensor is a number, as in torch
+    assert 2.0 in t and -1.5 in t and 3.0 not in t and tl.tensor(2.0) in t

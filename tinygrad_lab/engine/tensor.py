@@ -37,9 +37,7 @@ def _to_array(data: Any, dtype: Any) -> np.ndarray:
             f"Tensor: data must be numbers (scalars, nested lists, arrays), got {type(data).__name__} "
             f"{data!r:.80} (dtype {arr.dtype})"
         )
-    if dtype is None and arr.dtype.kind in "iu":
-        arr = arr.astype(np.float64)
-    elif dtype is None and arr.dtype.kind == "b":
+    if dtype is None and arr.dtype.kind in "biu":
         arr = arr.astype(np.float64)
     return arr
 
@@ -155,6 +153,12 @@ class Tensor:
 
     def __int__(self) -> int:
         return int(self.item())
+
+    def __format__(self, spec: str) -> str:  # as torch: a 0-d tensor formats as its number (f"{loss:.3f}")
+        return format(self.item(), spec) if self.ndim == 0 else object.__format__(self, spec)
+
+    def __contains__(self, element: Any) -> bool:  # as torch: ``value in t`` is (t == value).any()
+        return bool((self.data == (element.data if isinstance(element, Tensor) else element)).any())
 
     __hash__ = object.__hash__  # identity: two equal-valued tensors are never merged
 
@@ -336,6 +340,8 @@ class Tensor:
 
     def abs(self) -> Tensor:
         return _ops.Abs.apply(self)
+
+    __abs__ = abs  # abs(t), as torch
 
     def sigmoid(self) -> Tensor:
         return _ops.Sigmoid.apply(self)
@@ -550,8 +556,6 @@ class Tensor:
 
     def __ipow__(self, other: Any) -> Tensor:
         return _inplace.apply_(self, "**=", _ops.Pow, other)
-
-    # ---- end of in-place ops -------------------------------------------------------------------------------------
 
     # ---- graph rendering (tinygrad_lab.viz) --------------------------------------------------------------------------
     def to_dot(self, **options: Any) -> str:
