@@ -419,3 +419,14 @@ def test_integers_beside_index_arrays_are_taken_first_as_torch(index):
     (theirs * torch.tensor(weights)).sum().backward()
     np.testing.assert_allclose(x.grad.data, tx.grad.numpy(), rtol=1e-12)
     assert gradgradcheck(lambda a: a[index] ** 2, [leaf(values)])
+
+
+@pytest.mark.parametrize("axis", [1, (0, 1), (1, 2), -1, None])
+def test_squeeze_leaves_an_axis_larger_than_one_as_torch(axis):
+    values = np.arange(6.0).reshape(1, 3, 2, 1)
+    x, tx = leaf(values), tleaf(values)
+    ours, theirs = x.squeeze(axis), (tx.squeeze() if axis is None else tx.squeeze(axis))
+    assert_same(ours, theirs)
+    ours.sum().backward()
+    theirs.sum().backward()
+    np.testing.assert_array_equal(x.grad.data, tx.grad.numpy())

@@ -335,9 +335,8 @@ def _shape_arg(draw, name: str, shape: tuple, rng: np.random.Generator):
         if name == "expand" and grown and draw(st.booleans()):
             grown = (-1,) + grown[1:]
         return lead + grown
-    if name == "squeeze":
-        ones = [i for i, s in enumerate(shape) if s == 1]
-        return draw(st.sampled_from([None] + ones + ([0, -1] if ndim == 0 else [])))
+    if name == "squeeze":  # any axis: one larger than 1 stays, as in torch
+        return draw(st.sampled_from([None] + (list(range(-ndim, ndim)) if ndim else [0, -1])))
     if name == "unsqueeze":
         return draw(st.integers(-ndim - 1, ndim))
     if name == "flatten":

@@ -404,3 +404,12 @@ def test_tl_compile_captures_a_step_written_with_numpy_functions():
     for w_c, w_e, w0 in zip(ws_compiled, ws_eager, start):
         assert_close(w_c.data, w_e.data)
         assert not np.array_equal(w_c.data, w0)
+
+
+def test_np_squeeze_of_an_axis_larger_than_one_raises_as_numpy():
+    t = tl.tensor(np.zeros((1, 3)))
+    with pytest.raises(ValueError, match=r"squeeze: axis 1 has size 3, not 1 \(shape \(1, 3\)\)"):
+        np.squeeze(t, axis=1)
+    with pytest.raises(ValueError):  # what numpy does with the same array
+        np.squeeze(np.zeros((1, 3)), axis=1)
+    assert np.squeeze(t, axis=0).shape == (3,)

@@ -244,7 +244,11 @@ def _ravel(a, order="C"):
 
 
 def _squeeze(a, axis=None):
-    return _tensor(a).squeeze(axis)
+    t = _tensor(a)
+    for i in () if axis is None else ops._normalize_axes(axis, t.ndim, "squeeze"):
+        if t.shape[i] != 1:  # numpy refuses what torch's squeeze leaves alone
+            raise ValueError(f"squeeze: axis {i} has size {t.shape[i]}, not 1 (shape {t.shape})")
+    return t.squeeze(axis)
 
 
 def _expand_dims(a, axis):

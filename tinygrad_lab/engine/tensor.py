@@ -451,16 +451,9 @@ class Tensor:
         return _ops.Expand.apply(self, shape=tuple(shape))
 
     def squeeze(self, axis: int | tuple | None = None) -> Tensor:
-        """Drop size-1 axes (all of them, or the given ones, which must have size 1)."""
-        axes = (
-            _ops._normalize_axes(axis, self.ndim, "squeeze")
-            if axis is not None
-            else tuple(i for i, s in enumerate(self.shape) if s == 1)
-        )
-        for i in axes:
-            if self.shape[i] != 1:
-                raise ValueError(f"squeeze: axis {i} has size {self.shape[i]}, not 1 (shape {self.shape})")
-        return self.reshape(tuple(s for i, s in enumerate(self.shape) if i not in axes))
+        """Drop size-1 axes: all of them, or those among the given axes (a larger one stays, as in torch)."""
+        axes = range(self.ndim) if axis is None else _ops._normalize_axes(axis, self.ndim, "squeeze")
+        return self.reshape(tuple(s for i, s in enumerate(self.shape) if s != 1 or i not in axes))
 
     def unsqueeze(self, axis: int) -> Tensor:
         """Insert a size-1 axis at ``axis`` of the result (negative counts from the end, as in torch)."""
