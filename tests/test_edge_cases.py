@@ -15,6 +15,7 @@ from engine_helpers import leaf
 from torch_helpers import assert_same, tleaf
 
 import tinygrad_lab as tl
+import tinygrad_lab.nn.functional as F
 from tinygrad_lab import nn, optim
 from tinygrad_lab.testing import gradcheck, gradgradcheck
 
@@ -430,3 +431,42 @@ def test_squeeze_leaves_an_axis_larger_than_one_as_torch(axis):
     ours.sum().backward()
     theirs.sum().backward()
     np.testing.assert_array_equal(x.grad.data, tx.grad.numpy())
+
+
+class TwoOutputs(tl.Function):
+    @staticmethod
+    def forward(ctx, a):
+        return a * 2, a * 3
+
+
+def test_the_differences_from_torch_the_readme_lists_hold():
+    """README's "Where it differs from PyTorch": each item checked against torch, so the list stays true."""
+    values = np.array([1.0, -2.0, 4.0])
+    assert tl.tensor(values).var().item() == torch.tensor(values).var(correction=0).item()
+    assert tl.tensor(values).var().item() != torch.tensor(values).var().item()
+    assert tl.tensor([1, 2]).dtype == np.float64 and torch.tensor([1, 2]).dtype == torch.int64
+    np.testing.assert_array_equal(tl.tensor(values)[::-1].data, values[::-1])
+    with pytest.raises(ValueError, match="step must be greater than zero"):
+        torch.tensor(values)[::-1]
+    x, tx = leaf(values), tleaf(values)
+    y, ty = x * 1, tx * 1
+    z, tz = y.abs(), ty.abs()
+    y.mul_(-1)
+    ty.mul_(-1)
+    z.sum().backward()
+    np.testing.assert_array_equal(x.grad.data, np.sign(values))  # the values before the write
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        tz.sum().backward()
+    not_yet = [
+        lambda: tl.tensor(values).__setitem__(0, 1.0),
+        lambda: F.conv2d(Tensor(np.ones((1, 1, 4, 4))), Tensor(np.ones((1, 1, 3, 3))), padding="same"),
+        lambda: F.conv2d(Tensor(np.ones((1, 4, 4))), Tensor(np.ones((1, 1, 3, 3)))),
+        lambda: F.cross_entropy(Tensor(np.ones((2, 3, 4))), np.zeros((2, 4), dtype=np.int64)),
+        lambda: tl.tensor(values).norm(3),
+        lambda: tl.jacobian(lambda a: a * 2, tl.tensor(values), vectorize=True),
+        lambda: TwoOutputs.apply(leaf(values)),
+    ]
+    for call in not_yet:
+        with pytest.raises((ValueError, TypeError, AttributeError)) as info:
+            call()
+        assert "\n" not in str(info.value)

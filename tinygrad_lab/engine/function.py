@@ -86,7 +86,11 @@ class Function:
             raw = cls.forward(ctx, *arrays, **attrs)
         except (ValueError, TypeError, IndexError) as err:
             raise _op_error(cls, args, err) from err  # the cause keeps the frame in the op's forward
-        out = raw if isinstance(raw, np.ndarray) else np.asarray(raw)  # numpy returns scalars for 0-d results
+        out = raw
+        if not isinstance(raw, np.ndarray):  # numpy returns scalars for 0-d results
+            if isinstance(raw, (tuple, list)):
+                raise TypeError(f"{cls.__name__}.forward returned a {type(raw).__name__}: a Function has one output")
+            out = np.asarray(raw)
         if mode.grad_enabled:
             if True in needs:
                 ctx.inputs = args
