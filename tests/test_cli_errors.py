@@ -293,6 +293,11 @@ def with_meta(src, dst, change=None, arrays_change=None):
             "key 'fc1.weight' holds <U3 values, not real numbers",
         ),
         (
+            None,
+            lambda a: a.__setitem__("fc2.weight", np.where(np.eye(4, dtype=bool), np.nan, a["fc2.weight"])),
+            "key 'fc2.weight' holds 4 NaN or infinite value(s): the model diverged, its outputs mean nothing",
+        ),
+        (
             lambda m: m["model"].__setitem__("hidden", [1e9, 1e9]),
             None,
             "'model.hidden' must be a non-empty list of integers >= 1, got [1000000000.0, 1000000000.0]",

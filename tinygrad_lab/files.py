@@ -227,14 +227,19 @@ def read_model_file(path: str | os.PathLike) -> tuple[dict, dict]:
 
 
 def check_state(path: str | os.PathLike, model: Any, arrays: dict) -> None:
-    """Raise ModelFileError naming the first missing key, unexpected key, non-numeric array, or mismatched
-    shape (both shapes)."""
+    """Raise ModelFileError naming the first missing key, unexpected key, non-numeric or non-finite array, or
+    mismatched shape (both shapes)."""
     expected = model.state_dict()
     for name, value in expected.items():
         if name not in arrays:
             raise ModelFileError(path, f"missing key {name!r} (the model needs shape {tuple(value.shape)})")
         if arrays[name].dtype.kind not in "fiu":
             raise ModelFileError(path, f"key {name!r} holds {arrays[name].dtype} values, not real numbers")
+        if arrays[name].dtype.kind == "f" and not np.isfinite(arrays[name]).all():
+            bad = int(np.size(arrays[name]) - np.isfinite(arrays[name]).sum())
+            raise ModelFileError(
+                path, f"key {name!r} holds {bad} NaN or infinite value(s): the model diverged, its outputs mean nothing"
+            )
         if arrays[name].shape != value.shape:
             raise ModelFileError(
                 path,
