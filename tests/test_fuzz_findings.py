@@ -267,3 +267,19 @@ def test_variance_of_a_nan_variance_sends_inf_back_as_torch():
         (inner.var(ddof=1) * 3.0).backward()
         (tinner.var() * 3.0).backward()
     assert_same(inner.grad, tinner.grad)
+
+
+@pytest.mark.parametrize("make", ["x ** 0", "y.fill_(2.0)", "y.zero_()"])
+def test_a_constant_zero_derivative_does_not_require_grad_under_create_graph_as_torch(make):
+    """x ** 0 and fill_ send zeros that depend on nothing (torch's zeros_like), even when the gradient arriving
+    requires grad (here through abs, whose recorded gradient does): found as stack(x ** 0).abs()."""
+    results = []
+    for lib in (tl, torch):
+        x = lib.tensor(np.array([0.5, -2.0]), requires_grad=True)
+        y = x * 1
+        out = eval(make, {}, {"x": x, "y": y})  # a fixed expression per case
+        loss = (out.abs() * 3.0).sum()
+        (g,) = (tl.grad if lib is tl else torch.autograd.grad)(loss, x, create_graph=True, allow_unused=True)
+        results.append((g.requires_grad, np.asarray(g.detach().data if lib is tl else g.detach())))
+    assert results[0][0] == results[1][0]
+    np.testing.assert_allclose(results[0][1], results[1][1], rtol=1e-12)

@@ -26,6 +26,7 @@ import numpy as np
 from tinygrad_lab.engine import ops, traceable
 from tinygrad_lab.engine.autograd import base_array, bump, state, versions
 from tinygrad_lab.engine.function import Function
+from tinygrad_lab.engine.ops.common import zero_gradient
 from tinygrad_lab.engine.tensor import Tensor
 
 
@@ -41,7 +42,7 @@ class Fill(Function):
 
     @staticmethod
     def backward(ctx, grad):
-        return ops.where(True, 0.0, grad), (grad.sum() if ctx.needs_input_grad[1] else None)
+        return zero_gradient(grad), (grad.sum() if ctx.needs_input_grad[1] else None)
 
 
 class Copy(Function):
@@ -55,7 +56,7 @@ class Copy(Function):
 
     @staticmethod
     def backward(ctx, grad):
-        return ops.where(True, 0.0, grad), grad
+        return zero_gradient(grad), grad
 
 
 def version(t: Tensor) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from tinygrad_lab.engine.function import Function
-from tinygrad_lab.engine.ops.common import _const, _no_0d_promotion
+from tinygrad_lab.engine.ops.common import _const, _no_0d_promotion, zero_gradient
 from tinygrad_lab.engine.ops.elementwise import log, where
 
 
@@ -91,7 +91,7 @@ class Pow(Function):
         grad_a = grad_b = None
         if need_a:  # x ** 2, the squared error, is common enough to skip the power for; x ** 0 (a number) has
             if isinstance(b, (int, float)):  # slope 0 also at x = 0 and under a NaN gradient: zeros (as torch)
-                grad_a = grad * (2.0 * a) if b == 2 else where(True, 0.0, grad) if b == 0 else grad * b * a ** (b - 1)
+                grad_a = grad * (2.0 * a) if b == 2 else zero_gradient(grad) if b == 0 else grad * b * a ** (b - 1)
             else:  # a tensor exponent keeps b * a ** (b - 1), whose derivative in b is not 0 at b = 0
                 # masks always, never "if any" (rule 2 of engine/traceable.py)
                 zero = (_const(b) == 0) & (_const(a) == 0)  # 0 * 0 ** -1; elsewhere b == 0 gives 0 by itself
