@@ -506,10 +506,11 @@ def _against_torch(program) -> None:
     tgrads = torch.autograd.grad(tloss, txs, create_graph=True, allow_unused=True)
     for k, (g, tg) in enumerate(zip(grads, tgrads)):
         _close(g, tg, f"create_graph gradient of input v{k}")
-        if g is not None and tg is not None:  # differentiable again exactly where torch's is
-            assert g.requires_grad == tg.requires_grad, f"create_graph gradient of v{k}: requires_grad"
     if not all(np.isfinite(_plain(t)).all() for t in [tloss] + [g for g in tgrads if g is not None]):
         return  # a NaN or inf first derivative has no meaningful second (torch's own are inconsistent there)
+    for k, (g, tg) in enumerate(zip(grads, tgrads)):
+        if g is not None and tg is not None:  # differentiable again exactly where torch's is
+            assert g.requires_grad == tg.requires_grad, f"create_graph gradient of v{k}: requires_grad"
     rng = np.random.default_rng(program.seed + 1)
     probes = [rng.standard_normal(x.shape) for x in program.inputs]
     terms = [(g * p).sum() for g, p in zip(grads, probes) if g is not None and g.requires_grad]
