@@ -457,6 +457,14 @@ def test_the_differences_from_torch_the_readme_lists_hold():
     np.testing.assert_array_equal(x.grad.data, np.sign(values))  # the values before the write
     with pytest.raises(RuntimeError, match="modified by an inplace operation"):
         tz.sum().backward()
+    x, tx = leaf(values), tleaf(values)
+    y, ty = x * 1, tx * 1
+    y.exp_().mul_(3)
+    ty.exp_().mul_(3)
+    y.sum().backward()
+    np.testing.assert_allclose(x.grad.data, 3 * np.exp(values), rtol=1e-12)
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        ty.sum().backward()
     not_yet = [
         lambda: tl.tensor(values).__setitem__(0, 1.0),
         lambda: F.conv2d(Tensor(np.ones((1, 1, 4, 4))), Tensor(np.ones((1, 1, 3, 3))), padding="same"),
