@@ -26,10 +26,10 @@ class Optimizer:
         for i, p in enumerate(self.params):
             if not isinstance(p, Tensor):
                 raise TypeError(f"{type(self).__name__}: parameter {i} is a {type(p).__name__}, not a Tensor")
-            if not p.requires_grad or not p.is_leaf:
+            if not p.is_leaf:  # a frozen parameter (requires_grad False) is kept, and skipped while it has no grad
                 raise ValueError(
-                    f"{type(self).__name__}: parameter {i} (shape {p.shape}) must be a leaf Tensor "
-                    "with requires_grad=True"
+                    f"{type(self).__name__}: parameter {i} (shape {p.shape}) must be a leaf Tensor, not the result "
+                    f"of an op ({type(p.grad_fn).__name__})"
                 )
             if id(p) in seen:
                 raise ValueError(f"{type(self).__name__}: parameter {i} appears twice in the parameter list")
