@@ -394,3 +394,28 @@ def test_minibatch_training_uses_the_captured_step_and_ends_where_eager_training
     assert hist[True].loss == hist[False].loss and hist[True].accuracy == hist[False].accuracy
     for a, b in zip(weights[True], weights[False]):
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("batch_size", [None, 8], ids=["full batch", "minibatches"])
+@pytest.mark.parametrize("compile", [False, True], ids=["eager", "compiled"])
+@pytest.mark.parametrize("p", [0.9, 0.0], ids=["dropout", "no dropout"])
+def test_fit_trains_in_training_mode_and_reports_from_eval_mode(batch_size, compile, p):
+    """As a torch loop: model.train() while training, whatever mode the model came in, one running-statistics
+    update per step; the final loss comes from eval mode (dropout off), the same on both paths. A model that
+    draws dropout masks trains eagerly even when compile is asked for (a replay would repeat one mask)."""
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((8, 3)), np.arange(8) % 2
+    model = nn.Sequential(nn.BatchNorm1d(3), nn.Linear(3, 2, rng=rng), nn.Dropout(p, rng=rng)).eval()
+    history = train.fit(
+        model, x, y, loss=F.cross_entropy, optimizer=optim.SGD(model.parameters(), lr=0.0), epochs=3,
+        batch_size=batch_size, quiet=True, compile=compile,
+    )  # fmt: skip
+    assert model.training and int(model[0].num_batches_tracked.data) == 3
+    mean = np.zeros(3)
+    for _ in range(3):  # lr 0: the same batch statistics every epoch
+        mean = 0.9 * mean + 0.1 * x.mean(axis=0)
+    np.testing.assert_allclose(model[0].running_mean.data, mean, rtol=1e-12)
+    model.eval()
+    with tl.no_grad():
+        expected = float(F.cross_entropy(model(tl.tensor(x)), tl.tensor(y, dtype=np.int64)).data)
+    np.testing.assert_allclose(history.final_loss, expected, rtol=1e-12)

@@ -54,8 +54,12 @@ def select_step(
     ``step(x, y) -> (loss, pred)`` running ``train_step`` on this model, loss and optimizer.
 
     With ``compile``, the captured step of ``tl.compile`` (one step traced, its numpy work replayed);
-    otherwise the eager one.
+    otherwise, or when a module of the model draws random numbers (dropout while training, which a replay
+    would repeat), the eager one.
     """
+    modules = model.modules() if callable(getattr(model, "modules", None)) else ()
+    if any(getattr(m, "draws_random", False) for m in modules):
+        compile = False
 
     def step(x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
         return train_step(model, x, y, loss_fn, optimizer)
@@ -292,7 +296,9 @@ def fit(
     ``quiet`` prints nothing. ``until`` stops early: a number is an accuracy in percent (``until=100`` stops at
     the first epoch at 100%), a callable gets ``(epoch, loss, accuracy)`` and returns True to stop.
     ``progress``: a tqdm bar (over epochs, or over batches with minibatches); None shows one when ``out`` is
-    a terminal and the run is not quiet. ``compile`` asks for the captured step (see select_step).
+    a terminal and the run is not quiet. ``compile`` asks for the captured step (see select_step). The model
+    trains in training mode (``model.train()``); the final loss, accuracy and predictions, and the validation,
+    come from eval mode.
     """
     if epochs < 1:
         raise ValueError(f"fit: epochs must be >= 1, got {epochs}")
@@ -310,6 +316,7 @@ def fit(
     stop = _stop_rule(until)
     # The captured step replays a fixed-shape step with its data as arguments: the full batch, or each minibatch
     # (a smaller last batch is one more shape, traced once).
+    _set_training(model, True)  # as a torch loop's model.train(): dropout and batch statistics while training
     step, compiled = select_step(model, loss, optimizer, compile)
     loader = None if batch_size is None else DataLoader(x_t.data, y_t.data, int(batch_size), rng=as_rng(rng))
     bar = (
@@ -378,10 +385,14 @@ def fit(
             bar.close()
     wall = time.perf_counter() - start
 
-    if loader is None:
-        with tl.no_grad():
-            final_pred = model(x_t)
-            final_loss = float(loss(final_pred, y_t).data)
+    if loader is None:  # the trained model, in eval mode as evaluate() (dropout off, running statistics used)
+        was_training = _set_training(model, False)
+        try:
+            with tl.no_grad():
+                final_pred = model(x_t)
+                final_loss = float(loss(final_pred, y_t).data)
+        finally:
+            _set_training(model, was_training)
         final_acc = accuracy(final_pred, y_t)
         final_pred = final_pred.data
     else:

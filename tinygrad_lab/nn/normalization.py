@@ -84,6 +84,11 @@ class Dropout(Module):
         super().__init__()
         self.p, self.rng = dropout_probability(p, "Dropout"), rng
 
+    @property
+    def draws_random(self) -> bool:
+        """Whether forward draws a mask (training with p > 0): a step that does cannot be captured by tl.compile."""
+        return self.training and self.p > 0
+
     def forward(self, x: Tensor) -> Tensor:
         return dropout(x, self.p, self.training, self.rng)
 
