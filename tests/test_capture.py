@@ -431,3 +431,53 @@ def test_where_on_a_comparison_made_in_the_step_follows_each_calls_values(native
         results[mode] = (losses, w.grad.data.copy())
     assert results["compiled"][0] == results["eager"][0]
     np.testing.assert_array_equal(results["compiled"][1], results["eager"][1])
+
+
+def _penalty_step(model, opt):
+    """A gradient penalty: the loss plus the squared norm of its parameter gradients, taken with create_graph."""
+    params = list(model.parameters())
+
+    def step(x, y):
+        opt.zero_grad()
+        loss = F.mse_loss(model(x), y)
+        grads = tl.grad(loss, params, create_graph=True)
+        (loss + sum((g * g).sum() for g in grads)).backward()
+        opt.step()
+        return loss.detach()  # detach is a Tensor op the replay follows
+
+    return step
+
+
+def _indexing_step(model, opt):
+    """Rows picked by an index tensor next to an integer (taken first, as torch)."""
+
+    def step(x, rows):
+        opt.zero_grad()
+        out = model(x)
+        loss = (out[rows, 0] ** 2).sum() + (out.detach() * out).mean()
+        loss.backward()
+        opt.step()
+        return loss
+
+    return step
+
+
+@pytest.mark.parametrize("native", [False, True])
+@pytest.mark.parametrize("make", [_penalty_step, _indexing_step], ids=["create_graph penalty", "index and detach"])
+def test_steps_with_detach_an_index_tensor_and_create_graph_replay_as_eager(make, native):
+    def build():
+        rng = np.random.default_rng(0)
+        model = nn.Sequential(nn.Linear(3, 4, rng=rng), nn.Tanh(), nn.Linear(4, 1, rng=rng))
+        return model, make(model, optim.SGD(model.parameters(), lr=0.05))
+
+    (model, step), (eager_model, eager_step) = build(), build()
+    compiled = tl.compile(step, native=native)
+    rng = np.random.default_rng(1)
+    rows = tl.tensor(np.array([0, 2, 2]), dtype=np.int64)
+    for _ in range(5):
+        x = tl.tensor(rng.standard_normal((5, 3)))
+        second = tl.tensor(rng.standard_normal((5, 1))) if make is _penalty_step else rows
+        np.testing.assert_allclose(compiled(x, second).data, eager_step(x, second).data, rtol=1e-12)
+    for p, q in zip(model.parameters(), eager_model.parameters()):
+        np.testing.assert_allclose(p.data, q.data, rtol=1e-12, atol=1e-15)
+    assert compiled._replays  # replayed, not run eagerly

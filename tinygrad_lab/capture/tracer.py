@@ -63,6 +63,11 @@ class TracedArray(np.ndarray):
     def ravel(self, *args: Any) -> Any:
         return self._method("ravel", *args)
 
+    def view(self, *args: Any, **kwargs: Any) -> Any:
+        if args or kwargs:  # a view as another dtype or type: numpy's own, unrecorded
+            return super().view(*args, **kwargs)
+        return self._method("view")  # the same memory (Tensor.detach)
+
     @property
     def T(self) -> Any:
         return self._method("transpose")

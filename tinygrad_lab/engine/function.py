@@ -176,7 +176,7 @@ class Function:
     def _as_tensor(self, value: Any) -> Any:
         """Map a saved array back to the Tensor it belongs to: an input, the output, or a constant."""
         if value is self._out:
-            return Tensor._make(np.asarray(value), self)
+            return Tensor._make(value if isinstance(value, np.ndarray) else np.asarray(value), self)  # traced stays
         for inp in self.inputs:
             if isinstance(inp, Tensor) and inp.requires_grad and inp.data is value:
                 return inp

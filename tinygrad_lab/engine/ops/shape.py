@@ -73,8 +73,8 @@ def torch_index(index: Any) -> Any:
     def is_int(p: Any) -> bool:
         return isinstance(p, (int, np.integer)) and not isinstance(p, (bool, np.bool_))
 
-    def is_array(p: Any) -> bool:
-        return isinstance(p, (list, np.ndarray)) and np.ndim(p) > 0
+    def is_array(p: Any) -> bool:  # (attributes, not np.ndim: under tl.compile p may be a traced array)
+        return isinstance(p, list) or (isinstance(p, np.ndarray) and p.ndim > 0)
 
     if not any(map(is_int, index)) or not any(map(is_array, index)):
         return index
@@ -82,7 +82,8 @@ def torch_index(index: Any) -> Any:
     arrays: list = []
     for p in index:
         if is_array(p):  # a boolean mask spans as many axes as it has
-            basic += [slice(None)] * (np.ndim(p) if np.asarray(p).dtype == np.bool_ else 1)
+            mask = p if isinstance(p, np.ndarray) else np.asarray(p)
+            basic += [slice(None)] * (mask.ndim if mask.dtype == np.bool_ else 1)
             arrays.append(p)
         elif not is_int(p):
             basic.append(p)
