@@ -481,3 +481,72 @@ def test_steps_with_detach_an_index_tensor_and_create_graph_replay_as_eager(make
     for p, q in zip(model.parameters(), eager_model.parameters()):
         np.testing.assert_allclose(p.data, q.data, rtol=1e-12, atol=1e-15)
     assert compiled._replays  # replayed, not run eagerly
+
+
+CHANGES = {
+    "freeze a weight": lambda env: env["model"][0].weight.requires_grad_(False),
+    "unfreeze it again": lambda env: (
+        env["model"][0].weight.requires_grad_(False),
+        env["step"](),
+        env["model"][0].weight.requires_grad_(True),
+    ),
+    "eval mode": lambda env: env["model"].eval(),
+    "wrap the head": lambda env: setattr(env["model"], "2", nn.Sequential(env["model"][2], nn.Tanh())),
+    "new optimizer": lambda env: env.__setitem__("opt", optim.Adam(env["model"].parameters(), lr=0.01)),
+}
+
+
+@pytest.mark.parametrize("native", [False, True])
+@pytest.mark.parametrize("change", sorted(CHANGES))
+def test_what_a_trace_read_from_python_objects_is_followed_after_it_changes(change, native):
+    """A replay holds only while the parameters' requires_grad, the modules' training mode, the model's modules
+    and the optimizer stay as traced; after a change the step is traced again and keeps equal to eager."""
+
+    def build():
+        rng = np.random.default_rng(0)
+        model = nn.Sequential(nn.Linear(3, 4, rng=rng), nn.BatchNorm1d(4), nn.Linear(4, 1, rng=rng))
+        env = {"model": model, "opt": optim.SGD(model.parameters(), lr=0.05, momentum=0.9)}
+
+        def step(x, y):
+            opt = env["opt"]
+            opt.zero_grad()
+            loss = F.mse_loss(env["model"](x), y)
+            loss.backward()
+            opt.step()
+            return loss
+
+        env["step"] = lambda: step(*env["data"])
+        return env, step
+
+    (env, step), (eager_env, eager_step) = build(), build()
+    compiled = tl.compile(step, native=native)
+    env["step"] = lambda: compiled(*env["data"])
+    # the first layer's bias has a zero gradient through batch norm, made of rounding noise that C sums in
+    # another order than numpy: the native replay is equal to eager up to that noise, the numpy one exactly
+    rtol, atol = (1e-9, 1e-9) if native else (0.0, 0.0)
+    rng = np.random.default_rng(1)
+    for call in range(8):
+        data = (tl.tensor(rng.standard_normal((6, 3))), tl.tensor(rng.standard_normal((6, 1))))
+        env["data"] = eager_env["data"] = data
+        if call == 4:
+            CHANGES[change](env)
+            CHANGES[change](eager_env)
+        np.testing.assert_allclose(compiled(*data).data, eager_step(*data).data, rtol=rtol, atol=atol)
+    for (name, ours), theirs in zip(env["model"].state_dict().items(), eager_env["model"].state_dict().values()):
+        np.testing.assert_allclose(ours, theirs, rtol=rtol, atol=atol, err_msg=name)
+
+
+def test_a_float32_step_with_a_float64_tensor_replays_natively_to_float32_accuracy():
+    """float32 products promoted to float64 beside a float64 tensor carry float32's rounding of the C loops: the
+    check allows float32's tolerance for them instead of refusing the native step."""
+    rng = np.random.default_rng(0)
+    x = tl.tensor(rng.standard_normal((4, 3)).astype(np.float32))
+    w = tl.tensor(rng.standard_normal((3, 2)).astype(np.float32), requires_grad=True)
+    scale = tl.tensor(np.array([0.1, 0.7]))
+    step = tl.compile(lambda x: (x @ w) * scale, native=True)
+    for _ in range(5):
+        out = step(x)
+        expected = ((x @ w) * scale).data
+        assert out.dtype == np.float64
+        np.testing.assert_allclose(out.data, expected, rtol=1e-6)
+    assert len(step._replays) == 1 and not step._eager_only

@@ -12,7 +12,11 @@ invisible to it and is frozen into the replay. So, inside a Function, a layer or
    optimizers do with the learning rate they receive;
 4. state that outlives a call (an optimizer's buffers) is recorded only as the tracer's views of it:
    ``active_tracer().traced_state(state)``;
-5. what a replay cannot repeat (a fresh random draw each call) calls ``refuse``: the step runs eagerly.
+5. what a replay cannot repeat (a fresh random draw each call) calls ``refuse``: the step runs eagerly;
+6. what a trace reads from Python objects is checked on every replay: the parameters' arrays and requires_grad,
+   the training mode of every module called (``note_module``), and whether any module had a parameter or
+   submodule assigned, or an optimizer was made, since (``note_assignment``); when one changed, the step is
+   traced again.
 
 The active tracer lives in one place, the engine's thread-local switches (``autograd.state.tracing``).
 """
@@ -78,3 +82,31 @@ def refuse(what: str) -> None:
     """Stop ``tl.compile`` from recording a step that does ``what`` (rule 5); nothing happens otherwise."""
     if state.tracing is not None:
         state.tracing.refuse(what)
+
+
+class _Changes:
+    """Counts of what replays depend on outside arrays: ``assignments`` of a module's parameter or submodule
+    (Module.__setattr__) and optimizers made; ``modes``, calls of Module.train that changed a training mode."""
+
+    assignments = 0
+    modes = 0
+
+
+changes = _Changes()
+
+
+def note_assignment() -> None:
+    """A module's parameter or submodule was assigned, or an optimizer made: replays made before trace the step
+    again (rule 6)."""
+    changes.assignments += 1
+
+
+def note_mode_change() -> None:
+    """Some module's training mode changed: replays check the modes they recorded (rule 6)."""
+    changes.modes += 1
+
+
+def note_module(module: Any) -> None:
+    """A module is being called: while a step is being recorded, its replay holds only in this training mode."""
+    if state.tracing is not None:
+        state.tracing.modules[id(module)] = module

@@ -9,6 +9,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from tinygrad_lab.engine import traceable
 from tinygrad_lab.engine.tensor import Tensor
 
 
@@ -69,6 +70,8 @@ class Module:
                     f"{type(self).__name__}: cannot assign a {type(value).__name__} as {kind.__name__.lower()} "
                     f"{name!r} ({kind.__name__} or None expected)"
                 )
+        if isinstance(value, (Parameter, Module)) or name in self._parameters or name in self._modules:
+            traceable.note_assignment()  # a captured step traced the old one: it traces again
         # a name already registered keeps its place (a tied weight stays in state_dict's order, as in torch)
         if isinstance(value, Parameter):
             self._modules.pop(name, None)
@@ -140,6 +143,7 @@ class Module:
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         """``module(x)`` is ``module.forward(x)``."""
+        traceable.note_module(self)  # (under tl.compile: the replay depends on this module's training mode)
         return self.forward(*args, **kwargs)
 
     # ---- traversal ------------------------------------------------------------------------------------------
@@ -194,7 +198,9 @@ class Module:
         if not isinstance(mode, (bool, np.bool_)):
             raise ValueError(f"{type(self).__name__}.train: mode must be True or False, got {mode!r}")
         for m in self.modules():
-            object.__setattr__(m, "training", bool(mode))
+            if m.training != mode:
+                object.__setattr__(m, "training", bool(mode))
+                traceable.note_mode_change()
         return self
 
     def eval(self) -> Module:

@@ -11,7 +11,7 @@ import numpy as np
 
 from tinygrad_lab.engine.autograd import state as engine_state
 from tinygrad_lab.engine.tensor import Tensor
-from tinygrad_lab.engine.traceable import active_tracer
+from tinygrad_lab.engine.traceable import active_tracer, note_assignment
 
 
 class Optimizer:
@@ -34,6 +34,7 @@ class Optimizer:
             if id(p) in seen:
                 raise ValueError(f"{type(self).__name__}: parameter {i} appears twice in the parameter list")
             seen.add(id(p))
+        note_assignment()  # a captured step traced the optimizer it found: with a new one it traces again
         self._lr = np.zeros(())  # an array the updates read, so a captured step (tl.compile) sees changes
         self.lr = lr
         self.state: list[dict[str, Any]] = [{} for _ in self.params]
