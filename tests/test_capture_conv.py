@@ -146,3 +146,18 @@ def test_a_batch_norm_training_step_is_captured_with_its_running_statistics(laye
     for (name, ours), theirs in zip(model.state_dict().items(), eager_model.state_dict().values()):
         np.testing.assert_allclose(ours, theirs, rtol=rtol, atol=1e-15 if native else 0, err_msg=name)
     assert int(model.state_dict()["0.num_batches_tracked"]) == 6
+
+
+@pytest.mark.parametrize("momentum", [0.1, None], ids=["momentum", "cumulative"])
+def test_float32_running_statistics_replay_exactly(momentum):
+    """The cumulative factor 1 / count is a numpy scalar eagerly and a 0-d array in the trace: both update the
+    float32 statistics in float32, so the numpy replay equals eager bit for bit."""
+    layer = nn.BatchNorm1d(4, momentum=momentum, dtype=np.float32)
+    eager_layer = nn.BatchNorm1d(4, momentum=momentum, dtype=np.float32)
+    compiled = tl.compile(lambda x: layer(x).sum(), native=False)
+    rng = np.random.default_rng(0)
+    for _ in range(6):
+        x = tl.tensor(rng.standard_normal((5, 4)).astype(np.float32))
+        np.testing.assert_array_equal(compiled(x).data, eager_layer(x).sum().data)
+    np.testing.assert_array_equal(layer.running_var.data, eager_layer.running_var.data)
+    np.testing.assert_array_equal(layer.running_mean.data, eager_layer.running_mean.data)

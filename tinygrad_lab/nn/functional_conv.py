@@ -197,7 +197,7 @@ def batch_norm(
                 if running is not None:
                     target = state_array(running)
                     keep, take = 1.0 - momentum, momentum
-                    if isinstance(momentum, np.ndarray):  # 0-d: in the statistics' dtype, as a Python number is
+                    if isinstance(momentum, (np.ndarray, np.generic)):  # in the statistics' dtype, as a Python float
                         keep, take = keep.astype(target.dtype), take.astype(target.dtype)
                     target *= keep
                     target += take * batch.reshape(c)
