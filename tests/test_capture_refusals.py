@@ -222,3 +222,30 @@ def test_a_boolean_mask_computed_in_the_step_is_refused_at_the_trace():
     keep = np.array([True, False, True])
     constant = tl.compile(lambda x: (tl.tensor(x) * w)[keep].sum(), native=False)
     assert [constant(np.array([1.0, 2.0, 3.0]) * k).item() for k in range(1, 5)] == [4.0, 8.0, 12.0, 16.0]
+
+
+@pytest.mark.parametrize("native", [False, True])
+def test_after_a_refused_trace_the_step_runs_eagerly(native):
+    """The refusal is said once; the calls after it run the step's body eagerly instead of refusing again."""
+    w = tl.Tensor(np.ones(3), requires_grad=True)
+    x = tl.Tensor(np.array([1.0, 2.0, 3.0]))
+    losses = []
+
+    def step(x):
+        w.grad = None
+        loss = ((x * w) ** 2).sum()
+        losses.append(loss.item())  # read into Python: refused at the trace
+        loss.backward()
+        with tl.no_grad():
+            w.data -= 0.01 * w.grad.data
+        return loss
+
+    step = tl.compile(step, native=native)
+    step(x)
+    with pytest.raises(tl.CaptureError, match=r"reads an array value into Python \(\.item\(\)\)"):
+        step(x)
+    for n in (2, 3, 4):  # the refused call stopped at .item(), before its update
+        before = w.data.copy()
+        loss = step(x)
+        assert len(losses) == n and loss.item() == losses[-1]
+        np.testing.assert_allclose(w.data, before - 0.01 * 2 * x.data**2 * before, rtol=1e-12)

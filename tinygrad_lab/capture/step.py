@@ -80,7 +80,11 @@ class CompiledStep:
         self._calls[key] = calls + 1
         if calls == 0:
             return self.fn(*args)  # warm-up: creates optimizer state the replay will update in place
-        result, entry = self._trace(args)
+        try:
+            result, entry = self._trace(args)
+        except CaptureError:  # refused once, with the reason; later calls with this signature run eagerly
+            self._eager_only.add(key)
+            raise
         self._replays[key] = entry
         return result
 
