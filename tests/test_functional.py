@@ -110,6 +110,15 @@ def test_binary_cross_entropy_refuses_predictions_outside_zero_one():
             F.binary_cross_entropy(_t(bad), [1.0, 0.0])
 
 
+def test_binary_cross_entropy_refuses_targets_outside_zero_one_as_torch():
+    for bad in ([2.0, 0.5], [-0.5, 1.0], [np.nan, 0.0]):
+        with pytest.raises(ValueError, match=r"^binary_cross_entropy: every target must be in \[0, 1\], got"):
+            F.binary_cross_entropy(_t([0.5, 0.5]), bad)
+        with pytest.raises(ValueError, match=r"^binary_cross_entropy: every target must be in"):
+            F.binary_cross_entropy(_t([0.5, 0.5]), tl.tensor(bad, requires_grad=True))
+    assert F.binary_cross_entropy(_t([0.5, 0.5]), [0.0, 1.0]).item() > 0  # the bounds themselves are targets
+
+
 def test_bce_with_logits_value_matches_independent_formula_and_gradchecks():
     x, y = RNG.standard_normal((4, 3)) * 3, RNG.uniform(0, 1, (4, 3))
     expected = np.mean(np.logaddexp(0.0, x) - x * y)

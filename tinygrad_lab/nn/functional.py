@@ -104,8 +104,8 @@ def binary_cross_entropy(pred: Tensor, target: Any, reduction: str = "mean") -> 
     """-(y log p + (1 - y) log(1 - p)) for probabilities p (e.g. a sigmoid's output), one node as torch's.
 
     As in torch, each log term is capped at -100, so p = 0 or 1 costs 100 per element rather than infinity, and
-    the gradient in p is (p - y) / max(p (1 - p), 1e-12). A prediction outside [0, 1] (or NaN) is a ValueError
-    when run eagerly; a captured step gives NaN there. Prefer ``binary_cross_entropy_with_logits`` on the
+    the gradient in p is (p - y) / max(p (1 - p), 1e-12). A prediction or target outside [0, 1] (or NaN) is a
+    ValueError when run eagerly; a captured step gives NaN there. Prefer ``binary_cross_entropy_with_logits`` on the
     pre-sigmoid values, which is stable everywhere.
     """
     y = _target("binary_cross_entropy", pred, target)
@@ -116,6 +116,12 @@ def binary_cross_entropy(pred: Tensor, target: Any, reduction: str = "mean") -> 
             raise ValueError(
                 f"binary_cross_entropy: every prediction must be a probability in [0, 1], got {p[outside][0]!r} "
                 f"among {p.shape} (use binary_cross_entropy_with_logits on values before the sigmoid)"
+            )
+        t = y.data if isinstance(y, Tensor) else np.asarray(y)
+        outside = ~((t >= 0) & (t <= 1))
+        if outside.any():  # as torch: a target outside [0, 1] gives a loss with no minimum
+            raise ValueError(
+                f"binary_cross_entropy: every target must be in [0, 1], got {t[outside][0]!r} among {t.shape}"
             )
     return _reduce("binary_cross_entropy", BinaryCrossEntropy.apply(pred, y), reduction)
 
