@@ -294,3 +294,24 @@ def test_cross_entropy_takes_integer_classes_and_names_shapes_for_float_ones():
         "class indices must be integers (y.astype(np.int64); tl.tensor(y) makes floats of an integer array unless "
         "given dtype=np.int64); float targets are probabilities of shape (4, 3)"
     )
+
+
+@pytest.mark.parametrize(
+    "make, shape",
+    [
+        (lambda lib: lib.nn.Conv2d(3, 4, 3), (0, 3, 5, 5)),
+        (lambda lib: lib.nn.Conv1d(3, 4, 3, stride=2), (0, 3, 7)),
+        (lambda lib: lib.nn.Conv2d(4, 6, 3, groups=2, padding=1, dilation=2), (0, 4, 6, 6)),
+    ],
+)
+def test_an_empty_batch_convolves_to_an_empty_batch_as_torch(make, shape):
+    """No rows: the output has torch's shape, and every gradient is zero (not a reshape error)."""
+    ours, theirs = make(tl), make(torch)
+    x, tx = tl.tensor(np.zeros(shape), requires_grad=True), torch.zeros(shape, dtype=torch.float64, requires_grad=True)
+    out, tout = ours(x), theirs.double()(tx)
+    assert out.shape == tuple(tout.shape)
+    out.sum().backward()
+    tout.sum().backward()
+    assert x.grad.shape == shape
+    np.testing.assert_array_equal(ours.weight.grad.data, theirs.weight.grad.numpy())
+    np.testing.assert_array_equal(ours.bias.grad.data, theirs.bias.grad.numpy())

@@ -116,7 +116,7 @@ def _cols(x: np.ndarray, kernel: tuple, params: ConvParams, out: tuple, last: bo
     cols = empty(x, (groups, c // groups, math.prod(kernel)) + ((*out, n) if last else (n, *out)))
     for k, (_, where) in enumerate(offsets(kernel, stride, dilation, out)):
         cols[:, :, k] = xp[every * 2 + where + every] if last else xp[every * 3 + where]
-    return cols.reshape(groups, -1, n * math.prod(out))
+    return cols.reshape(groups, c // groups * math.prod(kernel), n * math.prod(out))  # sizes, not -1: n may be 0
 
 
 def conv_forward(x: np.ndarray, w: np.ndarray, params: ConvParams, cols: np.ndarray | None = None) -> np.ndarray:
@@ -133,7 +133,8 @@ def conv_forward(x: np.ndarray, w: np.ndarray, params: ConvParams, cols: np.ndar
 
 def _grad_rows(g: np.ndarray, groups: int, last: bool) -> np.ndarray:
     """The output gradient (N, O, *out) in the layout of the forward's product, (G, Og, L * N) or (G, Og, N * L)."""
-    return (_batch_to_last(g) if last else g.swapaxes(0, 1)).reshape(groups, g.shape[1] // groups, -1)
+    columns = g.shape[0] * math.prod(g.shape[2:])  # not -1: an empty batch has no columns
+    return (_batch_to_last(g) if last else g.swapaxes(0, 1)).reshape(groups, g.shape[1] // groups, columns)
 
 
 def conv_input_grad(
