@@ -275,3 +275,25 @@ def test_pooling_layers_refuse_a_stride_of_zero_rather_than_default_it(layer):
     with pytest.raises(ValueError, match=r"pool2d: stride must be an int >= 1 or 2 of them, got 0$"):
         layer(2, stride=0)(tl.Tensor(np.ones((1, 1, 4, 4))))
     assert layer(2).stride == 2 and layer(3, stride=1).stride == 1
+
+
+def test_a_batch_norm_state_dict_without_its_count_or_in_float32_loads_as_in_torch():
+    """Older torch checkpoints lack num_batches_tracked (the module keeps its own), and a state dict converted
+    to float32 wholesale holds the count as a float: both load, as torch loads them; a fraction does not."""
+    reference = torch.nn.BatchNorm2d(3)
+    reference(torch.randn(4, 3, 2, 2))
+    arrays = {k: v.numpy() for k, v in reference.state_dict().items()}
+    without_count = {k: v for k, v in arrays.items() if k != "num_batches_tracked"}
+    layer = nn.Sequential(nn.BatchNorm2d(3))
+    assert layer.load_state_dict({f"0.{k}": v for k, v in without_count.items()}) == ([], [])
+    assert int(layer[0].num_batches_tracked.data) == 0
+    np.testing.assert_array_equal(layer[0].running_mean.data, arrays["running_mean"])
+    torch.nn.BatchNorm2d(3).load_state_dict({k: torch.from_numpy(v) for k, v in without_count.items()})  # as torch
+    as_float32 = {k: v.astype(np.float32) for k, v in arrays.items()}
+    layer = nn.BatchNorm2d(3, dtype=np.float32)
+    layer.load_state_dict(as_float32)
+    assert layer.num_batches_tracked.dtype == np.int64 and int(layer.num_batches_tracked.data) == 1
+    with pytest.raises(TypeError, match="'num_batches_tracked' has dtype float32, which cannot be stored"):
+        layer.load_state_dict({**as_float32, "num_batches_tracked": np.array(1.5, dtype=np.float32)})
+    with pytest.raises(nn.StateDictKeyError, match=r"missing keys \['running_mean'\]"):  # only the count is optional
+        nn.BatchNorm2d(3).load_state_dict({k: v for k, v in arrays.items() if k != "running_mean"})

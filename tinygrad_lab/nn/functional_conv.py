@@ -196,7 +196,8 @@ def batch_norm(
             for running, batch in ((running_mean, mean.data), (running_var, var.data * (n / (n - 1)))):
                 if running is not None:
                     target = state_array(running)
-                    keep, take = 1.0 - momentum, momentum
+                    keep: Any = 1.0 - momentum
+                    take: Any = momentum
                     if isinstance(momentum, (np.ndarray, np.generic)):  # in the statistics' dtype, as a Python float
                         keep, take = keep.astype(target.dtype), take.astype(target.dtype)
                     target *= keep

@@ -43,6 +43,8 @@ class Module:
     """Base class of layers and models: subclasses set Parameters and Modules as attributes and write ``forward``."""
 
     training: bool
+    #: buffers a state dict may lack (torch's older checkpoints): loading without one keeps the module's value
+    optional_buffers: tuple[str, ...] = ()
     _parameters: dict[str, Any]  # set in __init__ through object.__setattr__ (this class's own setattr tracks them)
     _modules: dict[str, Module]
     _buffers: dict[str, Any]
@@ -217,11 +219,13 @@ class Module:
         """Copy arrays into the parameters and buffers in place (so optimizers holding them stay valid).
 
         Nothing is written unless every entry fits: a wrong shape is a ValueError naming the key and both
-        shapes, a wrong dtype (say strings) a TypeError. With ``strict`` a missing or unexpected key is a
-        KeyError naming them all; without it they are skipped and returned.
+        shapes, a wrong dtype (say strings, or fractions for an integer buffer) a TypeError. With ``strict`` a
+        missing or unexpected key is a KeyError naming them all; without it they are skipped and returned. A
+        module's ``optional_buffers`` may be missing either way (batch norm's count, as torch).
         """
         own = dict(self._state())
-        missing = [k for k in own if k not in state_dict]
+        optional = {f"{prefix}.{name}".lstrip(".") for prefix, m in self.named_modules() for name in m.optional_buffers}
+        missing = [k for k in own if k not in state_dict and k not in optional]
         unexpected = [k for k in state_dict if k not in own]
         if strict and (missing or unexpected):
             parts = []
@@ -235,6 +239,8 @@ class Module:
             if name in state_dict:
                 value = state_dict[name]
                 arr = np.asarray(value.data if isinstance(value, Tensor) else value)
+                if arr.dtype.kind == "f" and p.dtype.kind in "iu" and np.all(np.mod(arr, 1) == 0):
+                    arr = arr.astype(p.dtype)  # whole numbers stored as floats (a counter in a float32 state dict)
                 if not np.can_cast(arr.dtype, p.dtype, casting="same_kind"):  # before shapes: "abc" has shape ()
                     raise TypeError(
                         f"load_state_dict into {type(self).__name__}: {name!r} has dtype {arr.dtype}, "

@@ -19,6 +19,7 @@ class _BatchNorm(Module):
     _ndims: tuple = ()
     _name = ""
     _layout = ""
+    optional_buffers = ("num_batches_tracked",)  # older torch state dicts lack it, as torch accepts
 
     def __init__(
         self,
