@@ -371,3 +371,18 @@ def test_a_frozen_parameter_is_accepted_and_left_alone_as_in_torch(name):
     assert model.bias.grad is None
     np.testing.assert_array_equal(model.bias.data, bias)
     assert not np.array_equal(model.weight.data, weight)
+
+
+@pytest.mark.parametrize("owner", ["module", "optimizer"])
+def test_zero_grad_sets_to_none_or_zeroes_in_place_as_torch(owner):
+    model = nn.Linear(3, 2, rng=np.random.default_rng(0))
+    opt = optim.SGD(model.parameters(), lr=0.1)
+    zero = model.zero_grad if owner == "module" else opt.zero_grad
+    model(tl.tensor(np.ones((4, 3)))).sum().backward()
+    grad = model.weight.grad
+    zero(set_to_none=False)
+    assert model.weight.grad is grad and not grad.data.any()  # the same array, zeroed
+    model(tl.tensor(np.ones((4, 3)))).sum().backward()
+    np.testing.assert_array_equal(grad.data, np.full((2, 3), 4.0))  # the next backward adds into it
+    zero()
+    assert model.weight.grad is None and model.bias.grad is None

@@ -433,6 +433,18 @@ def _accumulate(current: Tensor | None, g: Any, wrap: bool) -> Tensor:
     return Tensor._wrap(as_array(data + g))
 
 
+def zero_grads(params: Iterable[Tensor], set_to_none: bool = True) -> None:
+    """Each parameter's ``.grad`` set to None (torch's default), or with ``set_to_none=False`` zeroed in place,
+    so the next backward adds into the same array (Module.zero_grad and Optimizer.zero_grad)."""
+    if set_to_none:
+        for p in params:
+            p.grad = None
+        return
+    for p in params:
+        if p.grad is not None:
+            p.grad.data[...] = 0
+
+
 def as_array(value: Any) -> np.ndarray:
     """numpy returns scalars for 0-d results; Tensors hold arrays. Keeps ndarray subclasses as they are."""
     return value if isinstance(value, np.ndarray) else np.asarray(value)

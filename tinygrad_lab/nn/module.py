@@ -10,6 +10,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from tinygrad_lab.engine import traceable
+from tinygrad_lab.engine.autograd import zero_grads
 from tinygrad_lab.engine.tensor import Tensor
 
 
@@ -190,10 +191,10 @@ class Module:
         return (p for _, p in self.named_parameters(recurse=recurse))
 
     # ---- training state ----------------------------------------------------------------------------------------
-    def zero_grad(self) -> None:
-        """Drop every parameter's gradient (None, as PyTorch's set_to_none), so the next backward starts afresh."""
-        for p in self.parameters():
-            p.grad = None
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """Drop every parameter's gradient (None, as PyTorch's default), or zero it in place with
+        ``set_to_none=False``, so the next backward starts afresh."""
+        zero_grads(self.parameters(), set_to_none)
 
     def train(self, mode: bool = True) -> Module:
         """Set ``.training`` on this module and all its descendants; returns self."""

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from tinygrad_lab.engine.autograd import state as engine_state
+from tinygrad_lab.engine.autograd import zero_grads
 from tinygrad_lab.engine.tensor import Tensor
 from tinygrad_lab.engine.traceable import active_tracer, note_assignment
 
@@ -60,10 +61,10 @@ class Optimizer:
         self._check("learning rate", value, lambda v: v >= 0, ">= 0", arg="lr (the learning rate)")
         self._lr[...] = value
 
-    def zero_grad(self) -> None:
-        """Drop every parameter's gradient (set to None), so the next backward starts afresh."""
-        for p in self.params:
-            p.grad = None
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """Drop every parameter's gradient (None, as torch's default), or zero it in place with
+        ``set_to_none=False``, so the next backward starts afresh."""
+        zero_grads(self.params, set_to_none)
 
     def step(self) -> None:
         """Apply one update to every parameter that has a gradient, with grad mode off (as torch)."""
