@@ -445,6 +445,10 @@ def test_the_differences_from_torch_the_readme_lists_hold():
     assert tl.tensor(values).var().item() == torch.tensor(values).var(correction=0).item()
     assert tl.tensor(values).var().item() != torch.tensor(values).var().item()
     assert tl.tensor([1, 2]).dtype == np.float64 and torch.tensor([1, 2]).dtype == torch.int64
+    assert nn.Linear(2, 1).weight.dtype == np.float64 and torch.nn.Linear(2, 1).weight.dtype == torch.float32
+    assert nn.Linear(2, 1)(tl.tensor(np.ones((1, 2), np.float32))).dtype == np.float64
+    with pytest.raises(RuntimeError, match="dtype"):
+        torch.nn.Linear(2, 1).double()(torch.ones(1, 2))
     np.testing.assert_array_equal(tl.tensor(values)[::-1].data, values[::-1])
     with pytest.raises(ValueError, match="step must be greater than zero"):
         torch.tensor(values)[::-1]
@@ -469,6 +473,7 @@ def test_the_differences_from_torch_the_readme_lists_hold():
         lambda: tl.tensor(values).__setitem__(0, 1.0),
         lambda: F.conv2d(Tensor(np.ones((1, 1, 4, 4))), Tensor(np.ones((1, 1, 3, 3))), padding="same"),
         lambda: F.conv2d(Tensor(np.ones((1, 4, 4))), Tensor(np.ones((1, 1, 3, 3)))),
+        lambda: nn.MaxPool2d(2)(Tensor(np.ones((3, 4, 4)))),
         lambda: F.cross_entropy(Tensor(np.ones((2, 3, 4))), np.zeros((2, 4), dtype=np.int64)),
         lambda: tl.tensor(values).norm(3),
         lambda: tl.jacobian(lambda a: a * 2, tl.tensor(values), vectorize=True),
