@@ -13,7 +13,17 @@ import tinygrad_lab.nn.functional as F
 from tinygrad_lab.testing import gradcheck, gradgradcheck
 from tinygrad_lab.testing.strategies import arrays
 
-torch.set_default_dtype(torch.float64)
+
+@pytest.fixture(autouse=True)
+def torch_in_float64():
+    """torch's layers and tensors in float64 for this module's comparisons, restored after each test (a
+    module-level setting would change torch's default for every test module of the session)."""
+    before = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    yield
+    torch.set_default_dtype(before)
+
+
 CHECKS = settings(max_examples=12)  # each example runs gradcheck and gradgradcheck on every input
 
 

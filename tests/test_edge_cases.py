@@ -445,7 +445,7 @@ def test_the_differences_from_torch_the_readme_lists_hold():
     assert tl.tensor(values).var().item() == torch.tensor(values).var(correction=0).item()
     assert tl.tensor(values).var().item() != torch.tensor(values).var().item()
     assert tl.tensor([1, 2]).dtype == np.float64 and torch.tensor([1, 2]).dtype == torch.int64
-    assert nn.Linear(2, 1).weight.dtype == np.float64  # (torch's float32 default is changed by other test modules)
+    assert nn.Linear(2, 1).weight.dtype == np.float64 and torch.nn.Linear(2, 1).weight.dtype == torch.float32
     assert nn.Linear(2, 1)(tl.tensor(np.ones((1, 2), np.float32))).dtype == np.float64
     with pytest.raises(RuntimeError, match="dtype"):
         torch.nn.Linear(2, 1).double()(torch.ones(1, 2, dtype=torch.float32))
