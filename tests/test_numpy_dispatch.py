@@ -413,3 +413,33 @@ def test_np_squeeze_of_an_axis_larger_than_one_raises_as_numpy():
     with pytest.raises(ValueError):  # what numpy does with the same array
         np.squeeze(np.zeros((1, 3)), axis=1)
     assert np.squeeze(t, axis=0).shape == (3,)
+
+
+def test_np_std_has_tensor_std_gradient_zero_where_the_spread_is_zero():
+    t = tl.tensor([1.0, 1.0], requires_grad=True)
+    np.std(t).backward()
+    np.testing.assert_array_equal(t.grad.data, [0.0, 0.0])  # not sqrt'(0) = inf times 0
+    x = tl.tensor([1.0, 2.0, 4.0], requires_grad=True)
+    assert gradcheck(lambda a: np.std(a, ddof=1), [x])
+    with pytest.raises(ValueError, match="np.std: ddof and correction can't be provided simultaneously"):
+        np.std(x, ddof=1, correction=1)
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda t: np.dot(t, [1.0, 2.0, 3.0, 4.0]),
+        lambda t: [1.0, 2.0, 3.0] @ t,
+        lambda t: np.matmul(t, [[1.0], [2.0], [3.0], [4.0]]),
+        lambda t: np.concatenate([t[0], [1.0, 2.0]]),
+        lambda t: np.clip(t[0], np.zeros((2, 4)), [[0.5], [2.0]]),
+    ],
+    ids=["dot", "rmatmul", "matmul", "concatenate", "clip to array bounds"],
+)
+def test_lists_and_broadcasting_bounds_work_as_in_numpy(call):
+    values = np.arange(12.0).reshape(3, 4) / 10
+    ours = call(tl.tensor(values))
+    expected = call(values)  # numpy itself on the same arguments
+    assert isinstance(ours, tl.Tensor) and ours.shape == expected.shape
+    np.testing.assert_allclose(ours.data, expected, rtol=1e-12)
+    assert gradcheck(lambda a: call(a) * 1.5, [tl.tensor(values + 0.01, requires_grad=True)])

@@ -201,15 +201,23 @@ def _extreme(name: str) -> Callable:
     return reduce
 
 
+def _ddof(name: str, ddof: Any, correction: Any) -> Any:
+    """numpy's two names for the degrees of freedom removed, of which a call gives at most one."""
+    if correction is None or correction is np._NoValue:
+        return ddof
+    if ddof != 0:
+        raise ValueError(f"{name}: ddof and correction can't be provided simultaneously (as numpy)")
+    return correction
+
+
 def _var(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, where=None, mean=None, correction=None):
     _only_defaults("np.var", out=out, where=where, mean=mean)
-    ddof = ddof if correction is None or correction is np._NoValue else correction
-    return _cast(a, dtype).var(axis=axis, keepdims=_keep(keepdims), ddof=ddof)
+    return _cast(a, dtype).var(axis=axis, keepdims=_keep(keepdims), ddof=_ddof("np.var", ddof, correction))
 
 
 def _std(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, where=None, mean=None, correction=None):
-    _only_defaults("np.std", out=out, where=where, mean=mean)
-    return _var(a, axis, dtype, None, ddof, keepdims, correction=correction).sqrt()
+    _only_defaults("np.std", out=out, where=where, mean=mean)  # Tensor.std: gradient 0 where the spread is 0
+    return _cast(a, dtype).std(axis=axis, keepdims=_keep(keepdims), ddof=_ddof("np.std", ddof, correction))
 
 
 def _ndim(x: Any) -> int:

@@ -143,9 +143,9 @@ class Clip(Function):
         lo, hi = _constant_attr(lo, "lo"), _constant_attr(hi, "hi")
         inside = np.ones_like(a, dtype=bool)  # made like the input: rule 1 of engine/traceable.py
         if lo is not None:
-            inside &= a >= lo
+            inside = inside & (a >= lo)  # (not &=: array bounds may broadcast the input up, as np.clip does)
         if hi is not None:
-            inside &= a <= hi
+            inside = inside & (a <= hi)
         ctx.save_for_backward(inside)
         return np.clip(a, lo, hi)
 

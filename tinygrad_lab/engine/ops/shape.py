@@ -145,6 +145,7 @@ class IndexAdd(Function):
 class Cat(Function):
     @staticmethod
     def forward(ctx, *arrays, axis=0):
+        arrays = tuple(a if isinstance(a, np.ndarray) else np.asarray(a) for a in arrays)  # constants: lists too
         if arrays[0].ndim == 0:
             raise ValueError("0-d tensors cannot be joined along an axis; use stack")
         ctx.axis = _axis(axis, arrays[0].ndim)
