@@ -196,3 +196,24 @@ def test_the_demo_passes_the_reports_network_and_diagnoses_three_mistakes():
     assert all(f"{w}: mismatch: " in at_input for w in NAMES)
     assert "w2: transposed: your gradient is the true one transposed" in transposed
     assert "w1: ok" in transposed and "w3: ok" in transposed
+
+
+def test_a_none_gradient_is_called_none():
+    result = check_backprop(lambda w: np.sum(w**2), [np.ones((2, 2))], [None])
+    assert not result and "your gradient is None" in result.rows[0].diagnosis
+
+
+def test_the_exact_gradient_passes_at_the_minimum_of_a_large_loss():
+    """Least squares at its optimum, loss about 1e9: the finite difference keeps the loss's rounding (about 0.1
+    here, far above gradcheck's atol), which the cross-check allows for instead of calling the loss not smooth."""
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((1000, 3))
+    y = x @ np.array([1.0, 2.0, 3.0]) + 1000 * rng.standard_normal(1000)
+    w = np.linalg.lstsq(x, y, rcond=None)[0]
+
+    def loss(w):
+        return np.sum((x @ w - y) ** 2)
+
+    assert check_backprop(loss, [w], [2 * x.T @ (x @ w - y)])
+    wrong = check_backprop(loss, [w], [2 * x.T @ (x @ w - y) + 1.0])  # still told apart
+    assert not wrong and wrong.rows[0].diagnosis.startswith("mismatch")
