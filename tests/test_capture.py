@@ -463,11 +463,12 @@ def _indexing_step(model, opt):
 
 
 @pytest.mark.parametrize("native", [False, True])
+@pytest.mark.parametrize("activation", [nn.Tanh, nn.ReLU])  # relu's recorded gradient ties to its input
 @pytest.mark.parametrize("make", [_penalty_step, _indexing_step], ids=["create_graph penalty", "index and detach"])
-def test_steps_with_detach_an_index_tensor_and_create_graph_replay_as_eager(make, native):
+def test_steps_with_detach_an_index_tensor_and_create_graph_replay_as_eager(make, activation, native):
     def build():
         rng = np.random.default_rng(0)
-        model = nn.Sequential(nn.Linear(3, 4, rng=rng), nn.Tanh(), nn.Linear(4, 1, rng=rng))
+        model = nn.Sequential(nn.Linear(3, 4, rng=rng), activation(), nn.Linear(4, 1, rng=rng))
         return model, make(model, optim.SGD(model.parameters(), lr=0.05))
 
     (model, step), (eager_model, eager_step) = build(), build()

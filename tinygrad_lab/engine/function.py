@@ -194,21 +194,25 @@ class Function:
         return f"<{type(self).__name__}>"
 
 
+def zero_gradient(grad: Any) -> Any:
+    """Zeros shaped like ``grad`` that depend on nothing (torch's zeros_like in a derivative formula, as for
+    x ** 0 or fill_): an array, or in a recorded backward a Tensor that does not require grad."""
+    if isinstance(grad, Tensor):
+        return Tensor._wrap(np.zeros_like(grad.data))
+    return np.zeros_like(grad)
+
+
 class ZeroSlope(Function):
-    """``value`` unchanged, depending on ``anchor`` with slope zero: how a recorded backward of an op with
-    ``backward_reads_input`` ties the gradient it returns to the op's input."""
+    """``value`` unchanged, depending on ``anchor`` (the op's input, of the gradient's shape) with slope zero: how a
+    recorded backward of an op with ``backward_reads_input`` ties the gradient it returns to the op's input."""
 
     @staticmethod
     def forward(ctx, value, anchor):
-        ctx.anchor_shape = np.shape(anchor)
         return value.copy()
 
     @staticmethod
     def backward(ctx, grad):
-        if not ctx.needs_input_grad[1]:
-            return grad, None
-        zeros = np.zeros(ctx.anchor_shape, dtype=grad.dtype)
-        return grad, (Tensor(zeros) if isinstance(grad, Tensor) else zeros)
+        return grad, (zero_gradient(grad) if ctx.needs_input_grad[1] else None)
 
 
 def _op_error(cls: type, args: tuple, err: Exception) -> Exception:

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from tinygrad_lab.engine.function import zero_gradient as zero_gradient  # re-exported for the ops
 from tinygrad_lab.engine.tensor import Tensor
 
 
@@ -15,16 +16,8 @@ def _const(x: Any) -> Any:
     return x.data if isinstance(x, Tensor) else x
 
 
-def zero_gradient(grad: Any) -> Any:
-    """Zeros shaped like ``grad`` that depend on nothing (torch's zeros_like in a derivative formula, as for
-    x ** 0 or fill_): an array, or in a recorded backward a Tensor that does not require grad."""
-    if isinstance(grad, Tensor):
-        return Tensor._wrap(np.zeros_like(grad.data))
-    return np.zeros_like(grad)
-
-
 def _constant_attr(x: Any, name: str) -> Any:
-    """An attribute an op takes as a constant (a bound, a fill value): a Tensor gives its array, unless it needs
+    """An attribute an op takes as a constant (a clip bound): a Tensor gives its array, unless it needs
     a gradient the op could not give it."""
     if isinstance(x, Tensor) and x.requires_grad:
         raise TypeError(
