@@ -404,6 +404,9 @@ def test_compile_check_compares_dtypes():
         (1, np.array([True, False, True]), slice(1, 3)),
         (np.array([[0, 1], [1, 0]]), slice(None), 2),
         (0, [2, 0], [1, 1]),
+        (np.array(1), slice(None), np.array([0, 3])),  # a 0-d integer array is an integer, as torch's 0-d tensor
+        (1, slice(None), (0, 3)),  # a tuple inside the index is an index array
+        (True, 1, slice(None), np.array([0, 3])),  # a boolean scalar: numpy's reading, which is torch's
     ],
     ids=repr,
 )

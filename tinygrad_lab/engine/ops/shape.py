@@ -63,33 +63,41 @@ class IntegersFirst(NamedTuple):
     arrays: tuple
 
 
+def _is_integer(p: Any) -> bool:
+    """A Python or numpy integer, or a 0-d integer array (torch takes a 0-d integer tensor as an int)."""
+    if isinstance(p, np.ndarray):  # attributes, not np.ndim: under tl.compile p may be a traced array
+        return p.ndim == 0 and p.dtype.kind in "iu"
+    return isinstance(p, (int, np.integer)) and not isinstance(p, (bool, np.bool_))
+
+
+def _is_index_array(p: Any) -> bool:
+    return isinstance(p, (list, tuple)) or (isinstance(p, np.ndarray) and p.ndim > 0)
+
+
 def torch_index(index: Any) -> Any:
     """``index`` as torch reads it. numpy broadcasts an integer together with the index arrays, so x[1, :, [0, 3]]
     puts the arrays' axis first; torch takes integers first, as x[1][:, [0, 3]]. An index holding both becomes
-    IntegersFirst (the two agree whenever the integers and arrays are adjacent); any other is returned as is."""
-    if not isinstance(index, tuple):
+    IntegersFirst (the two agree whenever the integers and arrays are adjacent); any other is returned as is,
+    and so is one with a boolean scalar, which numpy and torch read alike."""
+    if not isinstance(index, tuple) or _is_basic_index(index):
         return index
-
-    def is_int(p: Any) -> bool:
-        return isinstance(p, (int, np.integer)) and not isinstance(p, (bool, np.bool_))
-
-    def is_array(p: Any) -> bool:  # (attributes, not np.ndim: under tl.compile p may be a traced array)
-        return isinstance(p, list) or (isinstance(p, np.ndarray) and p.ndim > 0)
-
-    if not any(map(is_int, index)) or not any(map(is_array, index)):
+    if not any(map(_is_integer, index)) or not any(map(_is_index_array, index)):
+        return index
+    if any(isinstance(p, (bool, np.bool_)) or (isinstance(p, np.ndarray) and p.ndim == 0 and p.dtype == bool)
+           for p in index):  # fmt: skip
         return index
     basic: list = []
     arrays: list = []
     for p in index:
-        if is_array(p):  # a boolean mask spans as many axes as it has
+        if _is_index_array(p):  # a boolean mask spans as many axes as it has
             mask = p if isinstance(p, np.ndarray) else np.asarray(p)
             basic += [slice(None)] * (mask.ndim if mask.dtype == np.bool_ else 1)
-            arrays.append(p)
-        elif not is_int(p):
-            basic.append(p)
-            arrays.append(p if p is Ellipsis else slice(None))  # the axes the first step kept, or inserted
+            arrays.append(p if not isinstance(p, tuple) else list(p))
+        elif _is_integer(p):
+            basic.append(int(p) if not isinstance(p, np.ndarray) else p[()])
         else:
             basic.append(p)
+            arrays.append(p if p is Ellipsis else slice(None))  # the axes the first step kept, or inserted
     return IntegersFirst(tuple(basic), tuple(arrays))
 
 
