@@ -494,6 +494,8 @@ CHANGES = {
     "eval mode": lambda env: env["model"].eval(),
     "wrap the head": lambda env: setattr(env["model"], "2", nn.Sequential(env["model"][2], nn.Tanh())),
     "new optimizer": lambda env: env.__setitem__("opt", optim.Adam(env["model"].parameters(), lr=0.01)),
+    "training set directly": lambda env: setattr(env["model"][1], "training", False),
+    "a buffer replaced": lambda env: setattr(env["model"][1], "running_mean", tl.tensor(np.full(4, 0.5))),
 }
 
 
@@ -535,6 +537,32 @@ def test_what_a_trace_read_from_python_objects_is_followed_after_it_changes(chan
         np.testing.assert_allclose(compiled(*data).data, eager_step(*data).data, rtol=rtol, atol=atol)
     for (name, ours), theirs in zip(env["model"].state_dict().items(), eager_env["model"].state_dict().values()):
         np.testing.assert_allclose(ours, theirs, rtol=rtol, atol=atol, err_msg=name)
+    assert compiled._replays and not compiled._eager_only  # traced again and replaying, not left eager
+
+
+def test_an_eval_and_train_round_trip_between_calls_keeps_the_replay():
+    """fit's validation switches the model to eval and back every epoch: the modes are as traced again, so
+    the step keeps its replay instead of tracing anew."""
+    model = nn.Sequential(nn.Linear(3, 4, rng=np.random.default_rng(0)), nn.BatchNorm1d(4), nn.Linear(4, 1))
+    opt = optim.SGD(model.parameters(), lr=0.05)
+
+    def step(x, y):
+        opt.zero_grad()
+        loss = F.mse_loss(model(x), y)
+        loss.backward()
+        opt.step()
+        return loss
+
+    compiled = tl.compile(step)
+    x, y = tl.tensor(np.ones((6, 3))), tl.tensor(np.zeros((6, 1)))
+    for _ in range(3):
+        compiled(x, y)
+    (entry,) = compiled._replays.values()
+    for _ in range(3):
+        model.eval()
+        model.train()
+        compiled(x, y)
+    assert list(compiled._replays.values()) == [entry]
 
 
 def test_a_float32_step_with_a_float64_tensor_replays_natively_to_float32_accuracy():

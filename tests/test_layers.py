@@ -303,5 +303,7 @@ def test_a_batch_norm_state_dict_without_its_count_or_in_float32_loads_as_in_tor
     assert layer.num_batches_tracked.dtype == np.int64 and int(layer.num_batches_tracked.data) == 1
     with pytest.raises(TypeError, match="'num_batches_tracked' has dtype float32, which cannot be stored"):
         layer.load_state_dict({**as_float32, "num_batches_tracked": np.array(1.5, dtype=np.float32)})
+    with pytest.raises(TypeError, match="'num_batches_tracked' has dtype float64"):  # whole, but not an int64
+        layer.load_state_dict({**as_float32, "num_batches_tracked": np.array(1e20)})
     with pytest.raises(nn.StateDictKeyError, match=r"missing keys \['running_mean'\]"):  # only the count is optional
         nn.BatchNorm2d(3).load_state_dict({k: v for k, v in arrays.items() if k != "running_mean"})

@@ -386,3 +386,14 @@ def test_zero_grad_sets_to_none_or_zeroes_in_place_as_torch(owner):
     np.testing.assert_array_equal(grad.data, np.full((2, 3), 4.0))  # the next backward adds into it
     zero()
     assert model.weight.grad is None and model.bias.grad is None
+
+
+def test_zero_grad_in_place_detaches_a_recorded_gradient_as_torch():
+    w = tl.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    (w**3).sum().backward(create_graph=True)
+    penalty = (w.grad**2).sum()  # reads the recorded gradient
+    optim.SGD([w], lr=0.1).zero_grad(set_to_none=False)
+    assert not w.grad.requires_grad and w.grad.grad_fn is None and not w.grad.data.any()
+    w.grad = None
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):  # torch's error, not zeros
+        penalty.backward()

@@ -441,8 +441,11 @@ def zero_grads(params: Iterable[Tensor], set_to_none: bool = True) -> None:
             p.grad = None
         return
     for p in params:
-        if p.grad is not None:
-            p.grad.data[...] = 0
+        grad = p.grad
+        if grad is not None:  # as torch: detached in place (no longer part of a recorded graph), then zeroed
+            grad.grad_fn, grad.requires_grad = None, False
+            grad.data[...] = 0
+            bump(grad.data)  # a graph that saved the old values refuses them, as after any in-place write
 
 
 def as_array(value: Any) -> np.ndarray:

@@ -40,6 +40,12 @@ class StateDictKeyError(KeyError):
         return str(self.args[0])
 
 
+def _whole_numbers_of(arr: np.ndarray, dtype: np.dtype) -> bool:
+    """Whether every value of the float array is a whole number the integer dtype holds."""
+    info = np.iinfo(dtype)
+    return bool(np.all((np.mod(arr, 1) == 0) & (arr >= info.min) & (arr <= info.max)))
+
+
 class Module:
     """Base class of layers and models: subclasses set Parameters and Modules as attributes and write ``forward``."""
 
@@ -62,7 +68,10 @@ class Module:
     def __setattr__(self, name: str, value: Any) -> None:
         if "_parameters" not in self.__dict__:
             raise AttributeError(f"{type(self).__name__}: call super().__init__() before assigning attributes")
+        if name == "training":  # set directly, not through train(): a captured step checks modes again
+            traceable.note_mode_change()
         if name in self._buffers:  # assigning to a buffer replaces its value, as in torch
+            traceable.note_assignment()  # a captured step traced the old one: it traces again
             value = self._buffer_value(name, value)
             self._buffers[name] = value
             object.__setattr__(self, name, value)
@@ -240,7 +249,7 @@ class Module:
             if name in state_dict:
                 value = state_dict[name]
                 arr = np.asarray(value.data if isinstance(value, Tensor) else value)
-                if arr.dtype.kind == "f" and p.dtype.kind in "iu" and np.all(np.mod(arr, 1) == 0):
+                if arr.dtype.kind == "f" and p.dtype.kind in "iu" and _whole_numbers_of(arr, p.dtype):
                     arr = arr.astype(p.dtype)  # whole numbers stored as floats (a counter in a float32 state dict)
                 if not np.can_cast(arr.dtype, p.dtype, casting="same_kind"):  # before shapes: "abc" has shape ()
                     raise TypeError(
