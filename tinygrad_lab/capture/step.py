@@ -51,7 +51,11 @@ class CompiledStep:
         self.verify, self.native = verify, native
         self._calls: dict = {}  # signature -> number of eager calls made so far
         self._replays: dict = {}  # signature -> _Entry
-        self._eager_only: set = set()  # signatures whose replay failed the check: they run eagerly
+        # signatures refused at the trace or whose replay failed the check -> (assignment count, [(module, mode)]):
+        # they run eagerly until a module or optimizer is assigned or a module called changes its mode
+        # (model.eval() ends a refusal of dropout's draws; an eval-train round trip does not)
+        self._eager_only: dict = {}
+        self._traced_modules: dict = {}  # the modules the last trace called
         # What runs the last traced step: "native", "numpy (<why not native>)"; "eager" before any trace.
         self.backend = "eager (not traced yet)"
         self._last: _Last | None = None  # the last replayed call, when its arguments were all Tensors
@@ -75,7 +79,11 @@ class CompiledStep:
             del self._replays[key]  # traced again after an eager warm-up (new state, e.g. an optimizer's, is made)
             self._calls[key] = 0
         if key in self._eager_only:
-            return self.fn(*args)
+            assignments, modes = self._eager_only[key]
+            if assignments == traceable.changes.assignments and all(m.training == mode for m, mode in modes):
+                return self.fn(*args)
+            del self._eager_only[key]
+            self._calls[key] = 0
         calls = self._calls.get(key, 0)
         self._calls[key] = calls + 1
         if calls == 0:
@@ -83,7 +91,7 @@ class CompiledStep:
         try:
             result, entry = self._trace(args)
         except CaptureError:  # refused once, with the reason; later calls with this signature run eagerly
-            self._eager_only.add(key)
+            self._eager_only[key] = _eager_condition(self._traced_modules.values())
             raise
         self._replays[key] = entry
         return result
@@ -166,6 +174,7 @@ class CompiledStep:
         finally:
             state.tracing = prev
             active_tracers.pop()
+            self._traced_modules = tracer.modules
             rebound = tracer.rebound()
             for t, data in tracer.swapped:
                 t.data = data
@@ -226,7 +235,7 @@ class CompiledStep:
         for k, (r, e) in enumerate(pairs):
             if r.dtype != e.dtype:
                 del self._replays[key]
-                self._eager_only.add(key)
+                self._eager_only[key] = _eager_condition(m for m, _ in entry.modes)
                 raise CaptureError(
                     f"compile: the captured step disagrees with eager execution: array {k} has dtype {r.dtype} in "
                     f"the replay but {e.dtype} eagerly. This is a bug in the capture; calls with these argument "
@@ -238,7 +247,7 @@ class CompiledStep:
                 atol = max(atol, rtol * scale)  # inf and NaN compare by position (equal_nan), not by size
             if r.shape != e.shape or not np.allclose(r, e, rtol=rtol, atol=atol, equal_nan=True):
                 del self._replays[key]
-                self._eager_only.add(key)
+                self._eager_only[key] = _eager_condition(m for m, _ in entry.modes)
                 diff = np.max(np.abs(np.asarray(r, float) - np.asarray(e, float))) if r.shape == e.shape else "shape"
                 raise CaptureError(
                     f"compile: the captured step disagrees with eager execution (array {k}, max difference {diff}). "
@@ -249,6 +258,12 @@ class CompiledStep:
                     "Calls with these argument shapes and values now run eagerly; --no-compile runs all eagerly."
                 )
         return eager
+
+
+def _eager_condition(modules: Any) -> tuple[int, list]:
+    """What a refusal or a failed check depended on (engine/traceable.py, rule 6): the assignment count and the
+    training mode of each module the step called."""
+    return traceable.changes.assignments, [(m, m.training) for m in modules]
 
 
 def _stack_for(n: int, outputs: list) -> np.ndarray:
