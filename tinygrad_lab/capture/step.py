@@ -225,14 +225,17 @@ class CompiledStep:
         no_grad = np.empty(0)  # eager left no gradient where the replay has one: a shape mismatch
         eager_arrays = written + [no_grad if t.grad is None else t.grad.data for t in with_grad]
         pairs = list(zip(after_replay, eager_arrays)) + [(r.data, e.data) for r, e in zip(outs_r, outs_e)]
-        # C sums in another order than numpy: the differences scale with the largest value of the step (a gradient
-        # that cancels to zero, as a bias before batch norm, keeps rounding noise of the terms that cancelled)
-        finite = [np.max(np.abs(e[np.isfinite(e)]), initial=0.0) for _, e in pairs if e.dtype.kind == "f"]
-        scale = float(max(finite, default=0.0))
+        # C sums in another order than numpy: the differences scale with the largest value of their kind (a gradient
+        # that cancels to zero, as a bias's before batch norm, keeps rounding noise of the gradients that cancelled)
+        kinds = [0] * len(written) + [1] * len(with_grad) + [2] * len(outs_e)  # state, gradients, outputs
+        largest = [0.0, 0.0, 0.0]
+        for kind, (_, e) in zip(kinds, pairs):
+            if e.dtype.kind == "f":
+                largest[kind] = max(largest[kind], float(np.max(np.abs(e[np.isfinite(e)]), initial=0.0)))
         # float32 anywhere in the step (native exp/log/tanh and sums are a few of its ulps off) bounds the accuracy
         # of what is computed from it, float64 results included
         native_rtol = 1e-5 if any(s.value.dtype == np.float32 for s in slots) else 1e-9
-        for k, (r, e) in enumerate(pairs):
+        for k, (kind, (r, e)) in enumerate(zip(kinds, pairs)):
             if r.dtype != e.dtype:
                 del self._replays[key]
                 self._eager_only[key] = _eager_condition(m for m, _ in entry.modes)
@@ -244,7 +247,7 @@ class CompiledStep:
             rtol, atol = 1e-9, 1e-12
             if self.native:
                 rtol = native_rtol
-                atol = max(atol, rtol * scale)  # inf and NaN compare by position (equal_nan), not by size
+                atol = max(atol, rtol * largest[kind])  # inf and NaN compare by position (equal_nan), not by size
             if r.shape != e.shape or not np.allclose(r, e, rtol=rtol, atol=atol, equal_nan=True):
                 del self._replays[key]
                 self._eager_only[key] = _eager_condition(m for m, _ in entry.modes)
