@@ -105,8 +105,8 @@ def binary_cross_entropy(pred: Tensor, target: Any, reduction: str = "mean") -> 
 
     As in torch, each log term is capped at -100, so p = 0 or 1 costs 100 per element rather than infinity, and
     the gradient in p is (p - y) / max(p (1 - p), 1e-12). A prediction or target outside [0, 1] (or NaN) is a
-    ValueError when run eagerly; a captured step gives NaN there. Prefer ``binary_cross_entropy_with_logits`` on the
-    pre-sigmoid values, which is stable everywhere.
+    ValueError when run eagerly; a captured step does not check them (such a prediction gives NaN there).
+    Prefer ``binary_cross_entropy_with_logits`` on the pre-sigmoid values, which is stable everywhere.
     """
     y = _target("binary_cross_entropy", pred, target)
     if traceable.active_tracer() is None:  # a value check: eager only (a replay cannot branch on values)
@@ -114,14 +114,14 @@ def binary_cross_entropy(pred: Tensor, target: Any, reduction: str = "mean") -> 
         outside = ~((p >= 0) & (p <= 1))
         if outside.any():
             raise ValueError(
-                f"binary_cross_entropy: every prediction must be a probability in [0, 1], got {p[outside][0]!r} "
+                f"binary_cross_entropy: every prediction must be a probability in [0, 1], got {p[outside][0].item()!r} "
                 f"among {p.shape} (use binary_cross_entropy_with_logits on values before the sigmoid)"
             )
         t = y.data if isinstance(y, Tensor) else np.asarray(y)
         outside = ~((t >= 0) & (t <= 1))
         if outside.any():  # as torch: a target outside [0, 1] gives a loss with no minimum
             raise ValueError(
-                f"binary_cross_entropy: every target must be in [0, 1], got {t[outside][0]!r} among {t.shape}"
+                f"binary_cross_entropy: every target must be in [0, 1], got {t[outside][0].item()!r} among {t.shape}"
             )
     return _reduce("binary_cross_entropy", BinaryCrossEntropy.apply(pred, y), reduction)
 
