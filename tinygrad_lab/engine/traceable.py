@@ -13,10 +13,11 @@ invisible to it and is frozen into the replay. So, inside a Function, a layer or
 4. state that outlives a call (an optimizer's buffers) is recorded only as the tracer's views of it:
    ``active_tracer().traced_state(state)``;
 5. what a replay cannot repeat (a fresh random draw each call) calls ``refuse``: the step runs eagerly;
-6. what a trace reads from Python objects is checked on every replay: the parameters' arrays and requires_grad,
-   the training mode of every module called (``note_module``), and whether any module had a parameter or
-   submodule assigned, or an optimizer was made, since (``note_assignment``); when one changed, the step is
-   traced again.
+6. of what a trace reads from Python objects, these are checked on every replay: the parameters' arrays and
+   requires_grad, the training mode of every module called (``note_module``, ``note_mode_change``), and
+   whether any module had a parameter, buffer or submodule assigned, or an optimizer was made, since
+   (``note_assignment``); when one changed, the step is traced again. Other Python state (a layer's eps set
+   anew, a number in a dict) stays as traced.
 
 The active tracer lives in one place, the engine's thread-local switches (``autograd.state.tracing``).
 """
