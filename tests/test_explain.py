@@ -337,3 +337,13 @@ def test_mid_backward_screenshot_of_the_lab_network(browser, tmp_path):
     for got, want in zip(shown.values(), grads):
         np.testing.assert_allclose(got, want, rtol=DISPLAY_RTOL, atol=1e-12)
     assert page.errors() == []
+
+
+@pytest.mark.parametrize("write", ["y.fill_(2.0)", "y.copy_(x * 3)", "y.zero_()"])
+def test_in_place_overwrites_have_their_rule(write):
+    """zero_, fill_ and copy_ record a node of their own: the page says what its backward does."""
+    x = tl.Tensor(np.array([0.5, -1.0, 2.0]), requires_grad=True)
+    y = x * 1.0
+    eval(write, {}, {"x": x, "y": y})  # a fixed statement per case
+    data = explain.page_data((y * x).sum())
+    assert [op["op"] for op in data["ops"] if op["formula"] == "see its backward()"] == []

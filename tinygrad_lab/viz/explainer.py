@@ -112,6 +112,9 @@ RULES: dict[str, tuple[str, str]] = {
     "IndexAdd": ("the values added at the index get the gradient found there", "d values = G[index]"),
     "Cat": ("each concatenated input gets its own slice of the gradient", "dxᵢ = G[slice i]"),
     "Stack": ("each stacked input gets its own slice of the gradient", "dxᵢ = G[i]"),
+    "Fill": ("the overwritten value no longer counts: it gets zeros (a 0-d tensor value: the sum)", "dx = 0, dv = ΣG"),
+    "Copy": ("the copied source gets the gradient; the overwritten value, zeros", "dx = 0,   dsrc = G"),
+    "ZeroSlope": ("a recorded gradient tied to the op's input, with slope 0 there", "dvalue = G,   danchor = 0"),
 }
 
 
