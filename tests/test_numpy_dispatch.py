@@ -443,3 +443,23 @@ def test_lists_and_broadcasting_bounds_work_as_in_numpy(call):
     assert isinstance(ours, tl.Tensor) and ours.shape == expected.shape
     np.testing.assert_allclose(ours.data, expected, rtol=1e-12)
     assert gradcheck(lambda a: call(a) * 1.5, [tl.tensor(values + 0.01, requires_grad=True)])
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        lambda a: np.any(a > 0.5),
+        lambda a: np.all(a > -1.0, axis=0),
+        lambda a: np.count_nonzero(a > 0.5),
+        lambda a: np.argsort(a, axis=1),
+        lambda a: np.flatnonzero(a > 0.5),
+        lambda a: np.array_equiv(a, a[0]),
+    ],
+    ids=["any", "all", "count_nonzero", "argsort", "flatnonzero", "array_equiv"],
+)
+def test_queries_give_numpys_own_result(query):
+    """Booleans, counts and indices carry no gradient: numpy's answer on the values, as np.argmax gives."""
+    values = np.array([[0.2, 0.9, 0.4], [0.7, 0.1, 0.6]])
+    ours = query(tl.tensor(values, requires_grad=True))
+    assert not isinstance(ours, tl.Tensor)
+    np.testing.assert_array_equal(ours, query(values))
