@@ -544,16 +544,7 @@ def test_an_eval_and_train_round_trip_between_calls_keeps_the_replay():
     """fit's validation switches the model to eval and back every epoch: the modes are as traced again, so
     the step keeps its replay instead of tracing anew."""
     model = nn.Sequential(nn.Linear(3, 4, rng=np.random.default_rng(0)), nn.BatchNorm1d(4), nn.Linear(4, 1))
-    opt = optim.SGD(model.parameters(), lr=0.05)
-
-    def step(x, y):
-        opt.zero_grad()
-        loss = F.mse_loss(model(x), y)
-        loss.backward()
-        opt.step()
-        return loss
-
-    compiled = tl.compile(step)
+    compiled = tl.compile(mse_sgd_step(model, optim.SGD(model.parameters(), lr=0.05)))
     x, y = tl.tensor(np.ones((6, 3))), tl.tensor(np.zeros((6, 1)))
     for _ in range(3):
         compiled(x, y)

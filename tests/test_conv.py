@@ -7,22 +7,12 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from torch_helpers import torch_in_float64  # noqa: F401  (an autouse fixture: importing it applies it here)
 
 import tinygrad_lab as tl
 import tinygrad_lab.nn.functional as F
 from tinygrad_lab.testing import gradcheck, gradgradcheck
 from tinygrad_lab.testing.strategies import arrays
-
-
-@pytest.fixture(autouse=True)
-def torch_in_float64():
-    """torch's layers and tensors in float64 for this module's comparisons, restored after each test (a
-    module-level setting would change torch's default for every test module of the session)."""
-    before = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    yield
-    torch.set_default_dtype(before)
-
 
 CHECKS = settings(max_examples=12)  # each example runs gradcheck and gradgradcheck on every input
 

@@ -177,7 +177,7 @@ class Tracer:
         self.external_ids: dict = {}
         self.swapped: list = []  # (tensor, original data) to restore after tracing
         self.views: dict = {}  # id(tensor) -> the traced view swapped in for its data
-        self.modules: dict = {}  # id(module) -> each Module called while tracing (traceable.note_module)
+        self.modules: dict = {}  # id(module) -> each Module called while tracing (Module.__call__)
 
     # -- slots ----------------------------------------------------------------------------------------
     def _new_slot(

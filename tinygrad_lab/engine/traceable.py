@@ -14,7 +14,7 @@ invisible to it and is frozen into the replay. So, inside a Function, a layer or
    ``active_tracer().traced_state(state)``;
 5. what a replay cannot repeat (a fresh random draw each call) calls ``refuse``: the step runs eagerly;
 6. of what a trace reads from Python objects, these are checked on every replay: the parameters' arrays and
-   requires_grad, the training mode of every module called (``note_module``, ``note_mode_change``), and
+   requires_grad, the training mode of every module called (Module.__call__, ``note_mode_change``), and
    whether any module had a parameter, buffer or submodule assigned, or an optimizer was made, since
    (``note_assignment``); when one changed, the step is traced again. Other Python state (a layer's eps set
    anew, a number in a dict) stays as traced.
@@ -105,9 +105,3 @@ def note_assignment() -> None:
 def note_mode_change() -> None:
     """Some module's training mode changed: replays check the modes they recorded (rule 6)."""
     changes.modes += 1
-
-
-def note_module(module: Any) -> None:
-    """A module is being called: while a step is being recorded, its replay holds only in this training mode."""
-    if state.tracing is not None:
-        state.tracing.modules[id(module)] = module

@@ -10,7 +10,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from tinygrad_lab.engine import traceable
-from tinygrad_lab.engine.autograd import zero_grads
+from tinygrad_lab.engine.autograd import state, zero_grads
 from tinygrad_lab.engine.tensor import Tensor
 
 
@@ -155,7 +155,9 @@ class Module:
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         """``module(x)`` is ``module.forward(x)``."""
-        traceable.note_module(self)  # (under tl.compile: the replay depends on this module's training mode)
+        tracer = state.tracing  # (inline: this runs on every layer call)
+        if tracer is not None:  # tl.compile is recording: its replay holds only in this module's training mode
+            tracer.modules[id(self)] = self
         return self.forward(*args, **kwargs)
 
     # ---- traversal ------------------------------------------------------------------------------------------

@@ -109,7 +109,10 @@ class MatMul(Function):
 
     @staticmethod
     def forward(ctx, a, b):
-        a, b = (v if isinstance(v, np.ndarray) else np.asarray(v) for v in (a, b))  # a constant may be a list
+        if not isinstance(a, np.ndarray):  # a constant may be a list (two plain checks: this is the hot path)
+            a = np.asarray(a)
+        if not isinstance(b, np.ndarray):
+            b = np.asarray(b)
         need_a, need_b = ctx.needs_input_grad  # each side's gradient reads only the other side
         ctx.save_for_backward(a if need_b else None, b if need_a else None)
         ctx.ndims = (a.ndim, b.ndim)
