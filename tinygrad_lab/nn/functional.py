@@ -100,6 +100,15 @@ def mse_loss(pred: Tensor, target: Any, reduction: str = "mean") -> Tensor:
     return _reduce("mse_loss", diff * diff, reduction)
 
 
+def _check_unit_interval(what: str, values: np.ndarray, hint: str = "") -> None:
+    """binary_cross_entropy's ValueError naming the first value outside [0, 1] (NaN included)."""
+    outside = ~((values >= 0) & (values <= 1))
+    if outside.any():
+        raise ValueError(
+            f"binary_cross_entropy: {what} in [0, 1], got {values[outside][0].item()!r} among {values.shape}{hint}"
+        )
+
+
 def binary_cross_entropy(pred: Tensor, target: Any, reduction: str = "mean") -> Tensor:
     """-(y log p + (1 - y) log(1 - p)) for probabilities p (e.g. a sigmoid's output), one node as torch's.
 
@@ -110,19 +119,9 @@ def binary_cross_entropy(pred: Tensor, target: Any, reduction: str = "mean") -> 
     """
     y = _target("binary_cross_entropy", pred, target)
     if traceable.active_tracer() is None:  # a value check: eager only (a replay cannot branch on values)
-        p = pred.data
-        outside = ~((p >= 0) & (p <= 1))
-        if outside.any():
-            raise ValueError(
-                f"binary_cross_entropy: every prediction must be a probability in [0, 1], got {p[outside][0].item()!r} "
-                f"among {p.shape} (use binary_cross_entropy_with_logits on values before the sigmoid)"
-            )
-        t = y.data if isinstance(y, Tensor) else np.asarray(y)
-        outside = ~((t >= 0) & (t <= 1))
-        if outside.any():  # as torch: a target outside [0, 1] gives a loss with no minimum
-            raise ValueError(
-                f"binary_cross_entropy: every target must be in [0, 1], got {t[outside][0].item()!r} among {t.shape}"
-            )
+        hint = " (use binary_cross_entropy_with_logits on values before the sigmoid)"
+        _check_unit_interval("every prediction must be a probability", pred.data, hint)
+        _check_unit_interval("every target must be", y.data if isinstance(y, Tensor) else np.asarray(y))  # as torch
     return _reduce("binary_cross_entropy", BinaryCrossEntropy.apply(pred, y), reduction)
 
 
