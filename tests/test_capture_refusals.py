@@ -1,6 +1,7 @@
 """tl.compile refuses, at the trace or at a call's check, what a replay cannot follow: data-dependent control
 flow, Python state that changes between calls, random draws, new parameter arrays, boolean masks; each with a
-sentence that says why, and the step keeps running eagerly afterwards."""
+sentence that says why, and the step keeps running eagerly afterwards. A Tensor the step makes from an array
+(``tl.tensor(buffer)``, ``tl.zeros_like``) is no such state: every replay makes it again."""
 
 import numpy as np
 import pytest
@@ -253,3 +254,37 @@ def test_after_a_refused_trace_the_step_runs_eagerly(native):
         loss = step(x)
         assert len(losses) == n and loss.item() == losses[-1]
         np.testing.assert_allclose(w.data, before - 0.01 * 2 * x.data**2 * before, rtol=1e-12)
+
+
+def _buffer_step(seed, make):
+    """A step reading its batch from a numpy buffer the caller refills (``make``: how it becomes a Tensor) and
+    accumulating into a Tensor it makes itself."""
+    model = nn.Linear(3, 2, rng=np.random.default_rng(seed))
+    opt = optim.SGD(model.parameters(), lr=0.1)
+    buffer = np.zeros((5, 3))
+
+    def step():
+        opt.zero_grad()
+        h = model(make(buffer))
+        total = tl.zeros_like(h)
+        total.add_(h)  # written in place: a frozen array would keep the last call's sum
+        total.add_(h * h)
+        loss = total.mean()
+        loss.backward()
+        opt.step()
+        return loss
+
+    return model, buffer, step
+
+
+@pytest.mark.parametrize("native", [False, True])
+@pytest.mark.parametrize("make", [tl.tensor, lambda buffer: tl.Tensor(buffer[:, ::-1])])
+def test_tensors_the_step_makes_are_made_again_by_every_replay(native, make):
+    (m1, buf1, eager), (m2, buf2, step) = _buffer_step(0, make), _buffer_step(0, make)
+    compiled = tl.compile(step, native=native)
+    rng = np.random.default_rng(1)
+    for _ in range(6):
+        buf1[:] = buf2[:] = rng.normal(size=(5, 3))
+        np.testing.assert_allclose(compiled().data, eager().data, rtol=1e-12)
+    assert compiled._replays
+    np.testing.assert_allclose(m2.weight.data, m1.weight.data, rtol=1e-12)

@@ -39,6 +39,8 @@ def _to_array(data: Any, dtype: Any) -> np.ndarray:
         )
     if dtype is None and arr.dtype.kind in "biu":
         arr = arr.astype(np.float64)
+    if traceable.active_tracer() is not None:  # tl.compile: each replay makes it again, from the array's values then
+        return traceable.made_in_step(data if isinstance(data, np.ndarray) else arr, arr.dtype)
     return arr
 
 
@@ -583,11 +585,11 @@ def tensor(data: Any, requires_grad: bool = False, dtype: Any = None, name: str 
 
 
 def zeros_like(t: Tensor, requires_grad: bool = False) -> Tensor:
-    return Tensor(np.zeros_like(np.asarray(t)), requires_grad=requires_grad)
+    return Tensor(np.zeros_like(t.data), requires_grad=requires_grad)
 
 
 def ones_like(t: Tensor, requires_grad: bool = False) -> Tensor:
-    return Tensor(np.ones_like(np.asarray(t)), requires_grad=requires_grad)
+    return Tensor(np.ones_like(t.data), requires_grad=requires_grad)
 
 
 from tinygrad_lab.engine import inplace as _inplace  # noqa: E402

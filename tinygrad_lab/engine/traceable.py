@@ -5,7 +5,8 @@ function, method, view, index and in-place write made on them. Whatever does not
 invisible to it and is frozen into the replay. So, inside a Function, a layer or an optimizer update:
 
 1. make new arrays *like* an input (``zeros(like, shape)``, ``empty(like, shape)``, ``copy_array``), never from
-   nothing (``np.zeros(shape)``, ``np.array(x)``), or the replay reuses the first call's values;
+   nothing (``np.zeros(shape)``, ``np.array(x)``), or the replay reuses the first call's values; a Tensor the
+   step makes (``Tensor.zeros``, ``tl.tensor(buffer)``) is made again by every replay (``made_in_step``);
 2. never branch on values (``if mask.any():``): compute the mask and select with ``where``, always; to reject
    bad values (class indices out of range), pass the array through ``validated``, which every replay runs;
 3. never read an array into a Python number (``float(lr)``): keep it a 0-d array and multiply by it, as the
@@ -68,6 +69,15 @@ def empty(like: np.ndarray, shape: tuple | None = None) -> np.ndarray:
 def copy_array(data: np.ndarray, dtype: Any) -> np.ndarray:
     """An owned copy of a traced array as ``dtype`` (``np.array(traced)`` would hide the copy from the trace)."""
     return data.astype(dtype)
+
+
+def made_in_step(source: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """``source`` copied as ``dtype``, recorded: how a step makes a Tensor from an array or Python data
+    (``Tensor.zeros``, ``tl.tensor(buffer)``) while traced, so that every replay makes it again from ``source``'s
+    values then, rather than reusing, or writing on top of, the first call's array (rule 1)."""
+    tracer = state.tracing
+    assert tracer is not None, "made_in_step is called while a step is traced"
+    return tracer.record(("method", "astype"), (source, dtype), {})
 
 
 def validated(check: Callable[..., np.ndarray], arr: np.ndarray, **attrs: Any) -> np.ndarray:
