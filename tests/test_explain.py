@@ -339,9 +339,9 @@ def test_mid_backward_screenshot_of_the_lab_network(browser, tmp_path):
     assert page.errors() == []
 
 
-@pytest.mark.parametrize("write", ["y.fill_(2.0)", "y.copy_(x * 3)", "y.zero_()"])
+@pytest.mark.parametrize("write", ["y.fill_(2.0)", "y.copy_(x * 3)", "y.zero_()", "y.__setitem__(0, x[1] * 2)"])
 def test_in_place_overwrites_have_their_rule(write):
-    """zero_, fill_ and copy_ record a node of their own: the page says what its backward does."""
+    """zero_, fill_, copy_ and item assignment record a node of their own: the page says what its backward does."""
     x = tl.Tensor(np.array([0.5, -1.0, 2.0]), requires_grad=True)
     y = x * 1.0
     eval(write, {}, {"x": x, "y": y})  # a fixed statement per case

@@ -27,6 +27,7 @@ from tinygrad_lab.engine import ops, traceable
 from tinygrad_lab.engine.autograd import base_array, bump, state, versions
 from tinygrad_lab.engine.function import Function
 from tinygrad_lab.engine.ops.common import zero_gradient
+from tinygrad_lab.engine.ops.shape import IntegersFirst, take, torch_index
 from tinygrad_lab.engine.tensor import Tensor
 
 
@@ -57,6 +58,43 @@ class Copy(Function):
     @staticmethod
     def backward(ctx, grad):
         return zero_gradient(grad), grad
+
+
+class SetItem(Function):
+    """``a`` with ``a[index] = value`` (torch's index_put_ and slice copy; integers first, as ``a[index]`` reads):
+    the previous value gets the gradient except at ``index``, ``value`` the gradient found at ``index``."""
+
+    @staticmethod
+    def forward(ctx, a, value, index=()):
+        ctx.index = index = torch_index(index)
+        ctx.value_ndim = value.ndim if isinstance(value, np.ndarray) else np.ndim(value)  # traced arrays too
+        out = a.copy()
+        _assign(out, index, value)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        grad_a = grad_value = None
+        if ctx.needs_input_grad[0]:
+            if isinstance(grad, Tensor):  # recorded backward: the zeroing is itself differentiable
+                grad_a = SetItem.apply(grad, 0, index=ctx.index)
+            else:
+                grad_a = _assign(grad.copy(), ctx.index, 0)
+        if ctx.needs_input_grad[1]:
+            grad_value = take(grad, ctx.index)
+            missing = ctx.value_ndim - grad_value.ndim  # numpy drops a value's leading 1s: put them back
+            if missing > 0:
+                grad_value = grad_value.reshape((1,) * missing + grad_value.shape)
+        return grad_a, grad_value
+
+
+def _assign(out: Any, index: Any, value: Any) -> Any:
+    """``out[index] = value`` for an index from torch_index; returns ``out``."""
+    if isinstance(index, IntegersFirst):  # the integers' step is a view: write into it
+        out[index.basic][index.arrays] = value
+    else:
+        out[index] = value
+    return out
 
 
 def version(t: Tensor) -> int:
@@ -152,3 +190,7 @@ def fill_(t: Tensor, value: Any) -> Tensor:
 
 def copy_(t: Tensor, src: Any) -> Tensor:
     return apply_(t, "copy_", Copy, src)
+
+
+def setitem(t: Tensor, index: Any, value: Any) -> None:
+    apply_(t, "item assignment", SetItem, value, index=index)

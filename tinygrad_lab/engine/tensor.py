@@ -480,6 +480,9 @@ class Tensor:
     def __getitem__(self, index: Any) -> Tensor:
         return _ops.GetItem.apply(self, index=_unwrap_index(index))
 
+    def __setitem__(self, index: Any, value: Any) -> None:
+        _inplace.setitem(self, _unwrap_index(index), value)
+
     # ---- in-place ops (tinygrad_lab/inplace.py): write into this tensor's array, return it ------------------------
     @property
     def _version(self) -> int:

@@ -114,6 +114,10 @@ RULES: dict[str, tuple[str, str]] = {
     "Stack": ("each stacked input gets its own slice of the gradient", "dxᵢ = G[i]"),
     "Fill": ("the overwritten value no longer counts: it gets zeros (a 0-d tensor value: the sum)", "dx = 0, dv = ΣG"),
     "Copy": ("the copied source gets the gradient; the overwritten value, zeros", "dx = 0,   dsrc = G"),
+    "SetItem": (
+        "the written elements come from the value, so it gets their gradients; the overwritten ones get zeros",
+        "dx = G with G[index] = 0,   dvalue = G[index]",
+    ),
     "ZeroSlope": ("a recorded gradient tied to the op's input, with slope 0 there", "dvalue = G,   danchor = 0"),
 }
 
