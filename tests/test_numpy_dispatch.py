@@ -143,14 +143,27 @@ def test_comparisons_and_rounding_give_tensors_outside_the_graph():
     assert np.logical_and(t > -1, t < 1).data.tolist() == [[False, True, False]]
 
 
+def test_numpy_code_that_fills_a_zeros_like_buffer_is_differentiated():
+    """np.zeros_like(t) and its kin are Tensors outside the graph, so item assignment into them is recorded."""
+    t = Tensor(np.array([[1.0, 2.0], [3.0, 4.0]]), requires_grad=True)
+    for make, value in [(np.zeros_like, 0.0), (np.ones_like, 1.0), (lambda a: np.full_like(a, 7.0), 7.0)]:
+        buffer = make(t)
+        assert isinstance(buffer, Tensor) and not buffer.requires_grad
+        np.testing.assert_array_equal(buffer.data, np.full((2, 2), value))
+    assert isinstance(np.empty_like(t), Tensor) and np.empty_like(t).shape == (2, 2)
+    out = np.zeros_like(t)
+    for i in range(2):
+        out[i] = t[i] ** 2
+    np.sum(out).backward()
+    np.testing.assert_array_equal(t.grad.data, 2 * t.data)
+
+
 def test_queries_give_numpys_own_answers():
     x = np.array([[3.0, 1.0], [2.0, 5.0]])
     t = Tensor(x, requires_grad=True)
     assert np.shape(t) == (2, 2) and np.ndim(t) == 2 and np.size(t) == 4
     assert np.argmax(t) == 3 and np.argmin(t, axis=1).tolist() == [1, 0]
     assert np.allclose(t, x) and np.array_equal(t, x)
-    z = np.zeros_like(t)
-    assert type(z) is np.ndarray and z.shape == (2, 2)
     assert [i.tolist() for i in np.where(t > 2)] == [[0, 1], [0, 1]]
 
 

@@ -5,8 +5,8 @@ numpy code written for arrays runs on Tensors and is differentiated:
     loss = np.mean((y - z) ** 2)
 
 Each supported ufunc and array function maps onto a Tensor op, with numpy's argument names and defaults.
-Comparisons, logical and rounding functions give boolean or float Tensors outside the graph (like ``t > 0``);
-queries (``np.shape``, ``np.argmax``, ``np.allclose``, ``np.zeros_like``...) give numpy's own result. Anything
+Comparisons, logical and rounding functions, and ``np.zeros_like`` and its kin, give Tensors outside the graph
+(like ``t > 0``); queries (``np.shape``, ``np.argmax``, ``np.allclose``...) give numpy's own result. Anything
 else raises a TypeError naming the function: a silent conversion would drop the gradient. ``out=`` and
 in-place ufuncs (``np.add(t, 1, out=t)``, ``arr += t``) are refused: the write would not be in the graph.
 Tensor's own operators and methods never come through here, so the eager op path costs nothing more.
@@ -322,7 +322,7 @@ def _values(func: Callable) -> Callable:
 
 
 def _outside_fn(func: Callable) -> Callable:
-    """Elementwise functions without a useful gradient (np.round, np.isclose): a Tensor outside the graph."""
+    """Functions without a useful gradient (np.round, np.isclose, np.zeros_like): a Tensor outside the graph."""
     return lambda *args, **kwargs: Tensor._wrap(np.asarray(_values(func)(*args, **kwargs)))
 
 
@@ -367,14 +367,12 @@ FUNCTIONS.update(
             np.argsort,
             np.flatnonzero,
             np.nonzero,
-            np.zeros_like,
-            np.ones_like,
-            np.empty_like,
-            np.full_like,
         )
     }
 )
-FUNCTIONS.update({f: _outside_fn(f) for f in (np.round, np.around, np.isclose)})
+# np.zeros_like(t) is a Tensor, so numpy code that fills it (out[i] = t[i] * 2) writes into the graph
+_OUTSIDE = (np.round, np.around, np.isclose, np.zeros_like, np.ones_like, np.empty_like, np.full_like)
+FUNCTIONS.update({f: _outside_fn(f) for f in _OUTSIDE})
 
 
 def array_function(func: Callable, args: tuple, kwargs: dict) -> Any:
