@@ -87,13 +87,13 @@ def test_a_leaf_that_requires_grad_refuses_it_in_grad_mode_and_takes_it_under_no
 
 
 def test_a_write_through_a_view_changes_the_base_outside_the_graph():
-    base = tl.Tensor.zeros(3, 4)
+    base = tl.zeros(3, 4)
     base[1][2] = 7.0  # base[1] is a view, as in torch
     assert base.data[1, 2] == 7.0 and base._version == 1
 
 
 def test_a_value_of_the_wrong_shape_is_one_error_naming_both_shapes():
-    y = tl.Tensor.zeros(3, 4)
+    y = tl.zeros(3, 4)
     with pytest.raises(ValueError, match=r"SetItem: .*\(5,\).*\(3, 4\), \(5,\)"):
         y[0] = tl.tensor(np.ones(5), requires_grad=True)
     np.testing.assert_array_equal(y.data, np.zeros((3, 4)))  # nothing written

@@ -212,6 +212,21 @@ def test_constant_factories():
     assert Tensor.ones(2, dtype=np.float32).dtype == np.float32
 
 
+def test_factories_are_also_module_functions_as_torchs():
+    assert tl.zeros(2, 3).shape == (2, 3) and not tl.zeros(2, 3).data.any()
+    np.testing.assert_array_equal(tl.ones((1, 2), dtype=np.float32).data, np.ones((1, 2), np.float32))
+    np.testing.assert_array_equal(tl.full((2,), 7.0).data, [7.0, 7.0])
+    np.testing.assert_array_equal(tl.eye(2).data, np.eye(2))
+    np.testing.assert_array_equal(tl.arange(3).data, [0.0, 1.0, 2.0])
+    tl.manual_seed(4)
+    drawn = (tl.randn(3).data, tl.rand(3).data, tl.uniform(3, low=-1.0).data)
+    tl.manual_seed(4)
+    np.testing.assert_array_equal(drawn[0], Tensor.randn(3).data)
+    np.testing.assert_array_equal(drawn[1], Tensor.rand(3).data)
+    np.testing.assert_array_equal(drawn[2], Tensor.uniform(3, low=-1.0).data)
+    assert tl.zeros(2, requires_grad=True).requires_grad
+
+
 def test_like_factories():
     t = Tensor([[1.0, 2.0]], dtype=np.float32)
     z, o = tl.zeros_like(t), tl.ones_like(t, requires_grad=True)

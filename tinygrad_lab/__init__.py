@@ -33,6 +33,10 @@ from tinygrad_lab.engine.ops import (
 )
 # isort: on
 
+# torch's factory functions: tl.zeros(2, 3) is Tensor.zeros(2, 3)
+zeros, ones, full, eye, arange = Tensor.zeros, Tensor.ones, Tensor.full, Tensor.eye, Tensor.arange
+randn, rand, uniform = Tensor.randn, Tensor.rand, Tensor.uniform
+
 float32 = _np.float32  # dtypes as numpy's scalar types, so tl.float32 works wherever numpy takes a dtype
 float64 = _np.float64
 
@@ -44,6 +48,14 @@ __all__ = [
     "compile",
     "CaptureError",
     "tensor",
+    "zeros",
+    "ones",
+    "full",
+    "eye",
+    "arange",
+    "randn",
+    "rand",
+    "uniform",
     "zeros_like",
     "ones_like",
     "manual_seed",
