@@ -228,7 +228,9 @@ def programs(draw):
     values = [tl.tensor(x) for x in inputs]  # to know each value's shape while drawing
     instructions = []
     for _ in range(draw(st.integers(1, 20))):
-        kind = draw(st.sampled_from(["unary", "binary", "scalar", "reduce", "shape", "shape", "join", "where"]))
+        kind = draw(
+            st.sampled_from(["unary", "binary", "scalar", "reduce", "shape", "shape", "join", "where", "setitem"])
+        )
         k = draw(st.integers(0, len(values) - 1))
         x = values[k]
         shape, ndim = x.shape, x.ndim
@@ -291,6 +293,13 @@ def programs(draw):
                 step = ("stack", kind, parts, draw(st.integers(-ndim - 1, ndim)))
             else:
                 step = ("cat", kind, parts, draw(st.integers(-ndim, ndim - 1)))
+        elif kind == "setitem":
+            index = _draw_index(draw, shape, rng)
+            written = tl.tensor(np.arange(x.size).reshape(shape))[index].data  # the positions written, torch's layout
+            fits = [j for j, v in enumerate(values) if _broadcasts(v.shape, written.shape, into=True)]
+            if len(np.unique(written)) < written.size or not fits:
+                continue  # torch leaves which of repeated writes wins unspecified
+            step = ("setitem", kind, (k, draw(st.sampled_from(fits))), index)
         else:
             j = draw(st.sampled_from([j for j, v in enumerate(values) if _broadcasts(v.shape, shape)]))
             cond = np.asarray(rng.random(np.broadcast_shapes(shape, values[j].shape)) > 0.5)
@@ -308,10 +317,10 @@ def programs(draw):
     return Program(inputs, instructions, outputs, weights, retained, seed)
 
 
-def _broadcasts(a: tuple, b: tuple) -> bool:
+def _broadcasts(a: tuple, b: tuple, into: bool = False) -> bool:
+    """Whether shapes a and b broadcast together (``into``: and a broadcasts to b itself)."""
     try:
-        np.broadcast_shapes(a, b)
-        return True
+        return np.broadcast_shapes(a, b) == b or not into
     except ValueError:
         return False
 
@@ -370,6 +379,10 @@ def _apply(step, values, lib):
         return REDUCE[name][which](xs[0], *attr)
     if kind == "shape":
         return SHAPE[name][which](xs[0], attr)
+    if kind == "setitem":  # a clone written at the index: the input itself may be a leaf or a view
+        out = xs[0].clone()
+        out[attr if lib == TL else _t_index(attr)] = xs[1]
+        return out
     if kind == "join":
         fn = {(TL, "cat"): tl.cat, (TL, "stack"): tl.stack, (TORCH, "cat"): torch.cat, (TORCH, "stack"): torch.stack}
         return fn[lib, name](xs, attr)

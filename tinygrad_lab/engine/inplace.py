@@ -76,10 +76,12 @@ class SetItem(Function):
     def backward(ctx, grad):
         grad_a = grad_value = None
         if ctx.needs_input_grad[0]:
-            if isinstance(grad, Tensor):  # recorded backward: the zeroing is itself differentiable
+            if ctx.index is Ellipsis or type(ctx.index) is tuple and len(ctx.index) == 1 and ctx.index[0] is Ellipsis:
+                grad_a = zero_gradient(grad)  # t[...] = v is torch's copy_: zeros that depend on nothing
+            elif isinstance(grad, Tensor):  # recorded backward: the zeroing is itself differentiable
                 grad_a = SetItem.apply(grad, 0, index=ctx.index)
             else:
-                grad_a = _assign(grad.copy(), ctx.index, 0)
+                grad_a = _assign(grad.copy() if isinstance(grad, np.ndarray) else np.array(grad), ctx.index, 0)
         if ctx.needs_input_grad[1]:
             grad_value = take(grad, ctx.index)
             missing = ctx.value_ndim - grad_value.ndim  # numpy drops a value's leading 1s: put them back
