@@ -473,3 +473,42 @@ def test_hook_with_wrong_shape_is_an_error():
 def test_hook_on_tensor_without_grad_is_an_error():
     with pytest.raises(RuntimeError, match="does not require grad"):
         Tensor([1.0]).register_hook(lambda g: g)
+
+
+def test_a_hook_that_edits_its_gradient_in_place_leaves_the_other_inputs_gradient_alone():
+    """x + w hands both inputs one gradient: torch's w.grad stays [1, 3] when y's hook multiplies its own."""
+    x, w = Tensor([1.0, 2.0], requires_grad=True), Tensor([1.0, 1.0], requires_grad=True)
+    y = x * 1
+    y.register_hook(lambda g: g.mul_(10))
+    ((y + w) * np.array([1.0, 3.0])).sum().backward()
+    assert x.grad.tolist() == [10.0, 30.0] and w.grad.tolist() == [1.0, 3.0]
+    a, b = Tensor([1.0, 2.0], requires_grad=True), Tensor([1.0, 1.0], requires_grad=True)
+    a.register_hook(lambda g: g.mul_(10))  # a leaf's hook too
+    (a + b).sum().backward()
+    assert a.grad.tolist() == [10.0, 10.0] and b.grad.tolist() == [1.0, 1.0]
+
+
+def test_backward_with_create_graph_records_the_grad_even_inside_no_grad():
+    x = Tensor([1.0, 2.0], requires_grad=True)
+    y = (x**3).sum()
+    with tl.no_grad():
+        y.backward(create_graph=True)  # as torch: create_graph decides, not the surrounding mode
+    assert x.grad.requires_grad and x.grad.tolist() == [3.0, 12.0]
+    second = tl.grad(x.grad.sum(), x)[0]
+    assert second.tolist() == [6.0, 12.0]
+
+
+def test_a_grad_of_another_shape_set_by_hand_is_refused_by_the_next_backward():
+    x = Tensor([1.0, 2.0], requires_grad=True)
+    x.grad = Tensor([[10.0], [20.0]])
+    with pytest.raises(RuntimeError, match=r"\.grad has shape \(2, 1\), but the tensor's gradient has shape \(2,\)"):
+        (x * 2).sum().backward()
+    assert x.grad.shape == (2, 1)  # left as it was, not broadcast to (2, 2)
+
+
+def test_a_leaf_that_stopped_requiring_grad_after_the_graph_was_made_gets_no_grad():
+    x = Tensor([1.0, 2.0], requires_grad=True)
+    y = (x * x).sum()
+    x.requires_grad_(False)
+    y.backward()
+    assert x.grad is None  # as torch

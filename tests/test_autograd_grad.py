@@ -340,3 +340,11 @@ def test_a_grad_is_laid_out_like_its_parameter():
     (x @ w.T).sum().backward()  # the transpose's backward hands the gradient back column-major
     assert w.grad.data.flags.f_contiguous and not w.grad.data.flags.c_contiguous
     np.testing.assert_array_equal(w.grad.data, np.full((4, 2), 3.0))
+
+
+def test_grad_fills_the_grad_of_tensors_that_retain_it_as_torch():
+    x = Tensor([1.0, 2.0], requires_grad=True)
+    y = x * 2
+    y.retain_grad()
+    (gx,) = tl.grad((y * y).sum(), x)
+    assert gx.tolist() == [8.0, 16.0] and y.grad.tolist() == [4.0, 8.0] and x.grad is None

@@ -353,7 +353,7 @@ def run_backward(
                 )
             if node._hooks is not None:
                 grad = _run_hooks(node._hooks, grad, wrap)
-            if node._retained is not None and capture is None:
+            if node._retained is not None:  # tinygrad_lab.grad fills them too, as torch.autograd.grad
                 t = node._retained()
                 if t is not None:  # retained gradients accumulate like a leaf's
                     t.grad = _accumulate(t.grad, grad, wrap)
@@ -385,18 +385,17 @@ def run_backward(
                     leaf_grads[key] = (inp, g) if key not in leaf_grads else (inp, leaf_grads[key][1] + g)
             if not retain_graph:
                 node.release()
+        for key, (leaf, g) in leaf_grads.items():  # in the backward's grad mode: a create_graph .grad is recorded
+            if capture is not None and key not in captured_leaves:
+                continue  # tinygrad_lab.grad: other leaves are left alone, hooks included
+            if leaf._hooks is not None:
+                g = _run_hooks(leaf._hooks, g, wrap)
+            if capture is not None:
+                results[key] = g
+            elif leaf.requires_grad:  # as torch: a leaf set to requires_grad False since the graph was made gets none
+                leaf.grad = _accumulate(leaf.grad, g, wrap)
     finally:
         state.grad_enabled = prev_mode
-
-    for key, (leaf, g) in leaf_grads.items():
-        if capture is not None and key not in captured_leaves:
-            continue  # tinygrad_lab.grad: other leaves are left alone, hooks included
-        if leaf._hooks is not None:
-            g = _run_hooks(leaf._hooks, g, wrap)
-        if capture is not None:
-            results[key] = g
-        else:
-            leaf.grad = _accumulate(leaf.grad, g, wrap)
     return results if capture is not None else None
 
 
@@ -414,11 +413,13 @@ def _accumulate(current: Tensor | None, g: Any, wrap: bool) -> Tensor:
     are added in place, as torch's AccumulateGrad outside create_graph (a reference to .grad sees the sum);
     under create_graph, into a .grad that requires grad, or under tl.compile the sum is a new tensor."""
     Tensor = _tensor_class()
-    if wrap:
-        return g.clone() if current is None else current + g
     if current is None:
-        return Tensor._wrap(owned_copy(g))
+        return g.clone() if wrap else Tensor._wrap(owned_copy(g))
     data = current.data
+    if data.shape != g.shape:  # a .grad assigned by hand: adding would broadcast it
+        raise RuntimeError(f"backward: .grad has shape {data.shape}, but the tensor's gradient has shape {g.shape}")
+    if wrap:
+        return current + g
     if (
         type(data) is np.ndarray
         and state.tracing is None
@@ -463,7 +464,9 @@ def _run_hooks(hooks: dict, grad: Any, wrap: bool) -> Any:
     """Call each hook with the gradient as a Tensor; a hook that returns a value replaces the gradient."""
     from tinygrad_lab.engine.tensor import Tensor
 
-    g = grad if wrap else Tensor._wrap(as_array(grad))
+    # the engine hands one gradient to several inputs (x + w gives both the same array): a hook that edits its
+    # gradient in place (g.mul_(10)) must not change the one another input received
+    g = grad.clone() if wrap else Tensor._wrap(owned_copy(grad))
     for hook in list(hooks.values()):
         new = hook(g)
         if new is not None:
