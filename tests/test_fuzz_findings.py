@@ -219,6 +219,21 @@ def test_a_float_tensor_with_an_integer_or_bool_one_keeps_its_float_dtype_as_tor
         np.testing.assert_allclose(ours.grad.data, ref.grad.numpy(), rtol=1e-6)
 
 
+@pytest.mark.parametrize("float_dtype", [np.float32, np.float64])
+def test_a_float_matrix_times_an_integer_one_keeps_its_float_dtype_as_the_other_operators(float_dtype):
+    """The README's rule for `@` too (torch refuses mixed-dtype matmul, so numpy's float product is the oracle)."""
+    x = np.array([[1.5, -2.0, 3.0]], dtype=float_dtype)
+    k = np.array([[1, 0], [2, 1], [0, 3]], dtype=np.int64)
+    ints = tl.Tensor(k, dtype=np.int64)
+    for product, expected in [(lambda t: t @ ints, x @ k.astype(float_dtype)), (lambda t: ints.T @ t.T, k.T @ x.T)]:
+        ours = tl.Tensor(x, requires_grad=True)
+        out = product(ours)
+        assert out.dtype == float_dtype
+        np.testing.assert_allclose(out.data, expected.astype(float_dtype), rtol=1e-6)
+        out.sum().backward()
+        assert ours.grad.dtype == float_dtype
+
+
 @pytest.mark.parametrize("name", ["softmax", "log_softmax"])
 @pytest.mark.parametrize(
     "values", [[np.inf, 0.0], [np.inf, np.inf], [-np.inf, -np.inf], [np.nan, 1.0], [-np.inf, 2.0, 1.0]]

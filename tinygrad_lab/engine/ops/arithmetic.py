@@ -116,7 +116,9 @@ class MatMul(Function):
         need_a, need_b = ctx.needs_input_grad  # each side's gradient reads only the other side
         ctx.save_for_backward(a if need_b else None, b if need_a else None)
         ctx.ndims = (a.ndim, b.ndim)
-        return np.matmul(a, b)
+        if a.dtype is b.dtype:
+            return np.matmul(a, b)
+        return _no_0d_promotion(np.matmul(a, b), a, b)  # float32 @ int64 is float32, as float32 * int64
 
     @staticmethod
     def backward(ctx, grad):
