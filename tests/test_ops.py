@@ -31,6 +31,7 @@ away_pm1 = tt.elements().filter(lambda v: abs(abs(v) - 1.0) >= 1e-2)
 
 UNARY = {
     "neg": (lambda t: -t, lambda x: -x, tt.elements()),
+    "t.neg()": (lambda t: t.neg(), lambda x: -x, tt.elements()),
     "exp": (lambda t: t.exp(), np.exp, tt.elements()),
     "tl.exp": (tl.exp, np.exp, tt.elements()),
     "log": (lambda t: t.log(), np.log, tt.positive_elements()),

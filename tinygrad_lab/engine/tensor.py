@@ -308,6 +308,8 @@ class Tensor:
     def __neg__(self) -> Tensor:
         return _ops.Neg.apply(self)
 
+    neg = __neg__  # t.neg(), as torch
+
     def __pos__(self) -> Tensor:
         return self
 
