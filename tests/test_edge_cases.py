@@ -455,6 +455,9 @@ def test_the_differences_from_torch_the_readme_lists_hold():
     np.testing.assert_array_equal(tl.tensor(values)[::-1].data, values[::-1])
     with pytest.raises(ValueError, match="step must be greater than zero"):
         torch.tensor(values)[::-1]
+    np.testing.assert_array_equal(leaf(values).numpy(), values)
+    with pytest.raises(RuntimeError, match="requires grad"):
+        tleaf(values).numpy()
     x, tx = leaf(values), tleaf(values)
     y, ty = x * 1, tx * 1
     z, tz = y.abs(), ty.abs()

@@ -294,7 +294,8 @@ def test_comparisons(sym, data, shapes):
         assert isinstance(out, Tensor)
         assert out.dtype == np.bool_
         assert not out.requires_grad and out.grad_fn is None
-        np.testing.assert_array_equal(out.data, reference(np.asarray(left), np.asarray(right)))
+        plain = [v.data if isinstance(v, Tensor) else v for v in (left, right)]
+        np.testing.assert_array_equal(out.data, reference(*plain))
 
 
 # ---- dtypes ------------------------------------------------------------------------------------------------------

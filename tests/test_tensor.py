@@ -119,8 +119,10 @@ def test_attributes():
     assert len(t) == 2
     np.testing.assert_array_equal(t.T.data, a.T)
     assert t.numpy() is t.data
-    assert np.asarray(t) is t.data
-    np.testing.assert_array_equal(np.asarray(t, dtype=np.float32), a.astype(np.float32))
+    assert np.asarray(t.detach()) is not t.data and np.shares_memory(np.asarray(t.detach()), t.data)
+    plain = Tensor(a)
+    assert np.asarray(plain) is plain.data
+    np.testing.assert_array_equal(np.asarray(plain, dtype=np.float32), a.astype(np.float32))
     assert Tensor([[4.5]]).item() == 4.5 and isinstance(Tensor([[4.5]]).item(), float)
     with pytest.raises(ValueError, match=r"\(2, 3\)"):
         t.item()
@@ -225,6 +227,22 @@ def test_factories_are_also_module_functions_as_torchs():
     np.testing.assert_array_equal(drawn[1], Tensor.rand(3).data)
     np.testing.assert_array_equal(drawn[2], Tensor.uniform(3, low=-1.0).data)
     assert tl.zeros(2, requires_grad=True).requires_grad
+
+
+def test_an_ndarray_made_from_a_tensor_that_requires_grad_is_refused_in_grad_mode_as_torch():
+    """numpy would drop the gradient without a word: X.dot(W) (an ndarray method), buf[i] = t, np.array([t1, t2])."""
+    w = Tensor(np.ones((3, 2)), requires_grad=True)
+    x = np.ones((4, 3))
+    buffer = np.zeros((2, 3, 2))
+    conversions = [lambda: x.dot(w), lambda: buffer.__setitem__(0, w), lambda: np.array([w, w]), lambda: np.asarray(w)]
+    for convert in conversions:
+        with pytest.raises(TypeError, match=r"shape \(3, 2\) that requires grad was converted to a numpy array"):
+            convert()
+    assert not buffer.any()  # nothing written
+    with tl.no_grad():  # reading values on purpose
+        np.testing.assert_array_equal(x.dot(w), np.full((4, 2), 3.0))
+    np.testing.assert_array_equal(np.array([w.detach(), w.numpy()]), np.ones((2, 3, 2)))
+    assert np.asarray(w * 2 > 1).all()  # a comparison requires no grad
 
 
 def test_like_factories():

@@ -22,7 +22,7 @@ import numpy as np
 from tinygrad_lab.engine import ops
 from tinygrad_lab.engine.tensor import Tensor
 
-_LEAVE = "to leave the graph on purpose, use t.numpy() or np.asarray(t)"
+_LEAVE = "to leave the graph on purpose, use t.detach() or t.numpy()"
 
 
 def _name(func: Any) -> str:

@@ -14,6 +14,7 @@ import numpy as np
 
 from tinygrad_lab.engine import traceable
 from tinygrad_lab.engine.autograd import RemovableHandle, no_grad, run_backward, seed_gradient
+from tinygrad_lab.engine.autograd import state as _autograd_state
 from tinygrad_lab.engine.random import resolve_rng
 
 _FLOAT_KINDS = "f"
@@ -143,6 +144,12 @@ class Tensor:
         return (self[i] for i in range(len(self)))
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        if self.requires_grad and _autograd_state.grad_enabled:  # as torch: no silent exit from the graph
+            raise TypeError(
+                f"a Tensor of shape {self.shape} that requires grad was converted to a numpy array, which would drop "
+                "its gradient (ndarray.dot(t), buf[i] = t, np.array([t1, t2])); use Tensor ops, or leave the graph "
+                "on purpose with t.detach(), t.numpy() or under tl.no_grad()"
+            )
         if copy:
             return self.data.astype(dtype or self.dtype, copy=True)
         return self.data if dtype is None else self.data.astype(dtype)
