@@ -347,3 +347,32 @@ def test_in_place_overwrites_have_their_rule(write):
     eval(write, {}, {"x": x, "y": y})  # a fixed statement per case
     data = explain.page_data((y * x).sum())
     assert [op["op"] for op in data["ops"] if op["formula"] == "see its backward()"] == []
+
+
+def test_a_value_read_before_an_in_place_write_gets_its_own_contributions(tmp_path):
+    x = tl.tensor([1.0, 2.0], requires_grad=True, name="x")
+    y = x * 2
+    y.name = "y"
+    z = y * 3  # reads y before the write
+    y.add_(1)
+    out = (z + y).sum()
+    data = explain.page_data(out)
+    by_label = {t["label"]: t for t in data["tensors"]}
+    before, after = by_label["y (before an in-place write)"], by_label["y"]
+    assert [c["grad"]["text"] for c in before["contributions"]] == ["[1, 1]", "[3, 3]"]  # from add_ and from z
+    assert before["grad"]["text"] == "[4, 4]" and after["grad"]["text"] == "[1, 1]"
+    assert by_label["x"]["grad"]["text"] == "[8, 8]"
+    mul3 = next(op for op in data["ops"] if {"const": {"text": "3", "short": "3", "small": True}} in op["inputs"])
+    assert data["tensors"][mul3["inputs"][0]["tensor"]] is before
+
+
+def test_explaining_a_graph_with_an_in_place_write_on_a_value_read_earlier(tmp_path):
+    w = tl.tensor([0.5, -1.0], requires_grad=True, name="w")
+    h = w * 2
+    h += h.tanh()
+    data = explain.page_data(h.sum())
+    assert [data["ops"][s["op"]]["op"] for s in data["steps"]] == ["Sum", "Add", "Tanh", "Mul"]
+    assert data["note"] == "" and all(t["svg"] for t in data["tensors"])
+    expected = 2 * (2 - np.tanh(np.array([1.0, -2.0])) ** 2)
+    np.testing.assert_allclose(numbers(data["tensors"][0]["grad"]["text"]), expected, rtol=DISPLAY_RTOL)
+    assert viz.explain(h.sum(), tmp_path / "p.html").exists()

@@ -157,3 +157,84 @@ def test_viz_numbers_edges_by_the_commutative_flag_not_the_op_name():
         dot = viz.to_dot(op.apply(a, b))
         (node,) = find(dot, op.__name__)
         assert [attr(e, "label") for _, d, e in edges(dot) if d == node] == labels
+
+
+# ---- in-place writes: a tensor's value before and after a write are two values, linked as backward links them ---
+
+
+def tanh_in_place():
+    w = tl.tensor([0.5, -1.0], requires_grad=True, name="w")
+    h = w * 2
+    h += h.tanh()  # Tanh reads h before the write, Add the written h
+    loss = h.sum()
+    loss.backward(retain_graph=True)
+    return w, loss
+
+
+def test_a_value_read_before_an_in_place_write_is_drawn_from_its_own_op():
+    w, loss = tanh_in_place()
+    dot = viz.to_dot(loss)
+    (mul,), (tanh,), (add,) = find(dot, "Mul"), find(dot, "Tanh"), find(dot, "Add")
+    (before,) = [s for s, d, _ in edges(dot) if d == tanh]
+    assert [d for s, d, _ in edges(dot) if s == mul] == [before]  # Mul's output feeds Tanh and Add
+    assert sorted(d for s, d, _ in edges(dot) if s == before) == sorted([tanh, add])
+    expected = 2 * (2 - np.tanh(1.0 * np.array([1.0, -2.0])) ** 2)
+    assert np.allclose(w.grad.data, expected)
+    assert array_lines(expected)[0] in attr(nodes(dot)[find(dot, "w\\l")[0]], "label")
+    assert viz.to_dot(tanh_in_place()[1]) == dot  # ids follow the walk, so the picture is deterministic
+
+
+def test_the_backward_view_after_an_in_place_write_has_no_cycle():
+    _, loss = tanh_in_place()
+    dot = viz.to_dot(loss, view="backward")
+    (mul,), (tanh,), (add,) = find(dot, "MulBackward"), find(dot, "TanhBackward"), find(dot, "AddBackward")
+    grad_edges = {(s, d) for s, d, a in edges(dot) if "dashed" not in (a or "") and "arrowhead" not in (a or "")}
+    assert (tanh, mul) in grad_edges and (add, mul) in grad_edges and (add, tanh) in grad_edges
+    assert (tanh, add) not in grad_edges
+    assert "replaying the graph failed" not in dot
+
+
+def test_the_value_before_a_write_has_its_data_name_and_gradient():
+    x = tl.tensor([1.0, 2.0], requires_grad=True, name="x")
+    y = x * 2
+    y.name = "y"
+    z = y * 3  # reads y before the write
+    y.add_(1)
+    out = (z + y).sum()
+    dot = viz.to_dot(out)
+    (before,) = find(dot, "y (before an in-place write)")
+    (after,) = [n for n in find(dot, "y\\l") if n != before]
+    assert "data [2.0000, 4.0000]" in attr(nodes(dot)[before], "label")
+    assert "data [3.0000, 5.0000]" in attr(nodes(dot)[after], "label")
+    (mul3,) = [d for s, d, a in edges(dot) if s in find(dot, "const | 3")]
+    assert [s for s, d, _ in edges(dot) if d == mul3 and s != find(dot, "const | 3")[0]] == [before]
+    out.backward(retain_graph=True)
+    assert np.allclose(x.grad.data, [8.0, 8.0])  # 2 * (3 + 1)
+    dot = viz.to_dot(out)
+    assert "grad [4.0000, 4.0000]" in attr(nodes(dot)[find(dot, "y (before")[0]], "label")
+    assert "grad [8.0000, 8.0000]" in attr(nodes(dot)[find(dot, "x\\l")[0]], "label")
+
+
+def test_item_assignment_reading_the_buffer_it_writes():
+    x = tl.tensor([1.0, -2.0], requires_grad=True, name="x")
+    buf = tl.zeros(3, 2)
+    buf[0] = x
+    buf[1] = buf[0] * 2
+    out = (buf * buf).sum()
+    out.backward(retain_graph=True)
+    assert np.allclose(x.grad.data, 10 * x.data)  # x**2 + (2x)**2
+    dot = viz.to_dot(out)
+    assert array_lines(10 * x.data)[0] in attr(nodes(dot)[find(dot, "x\\l")[0]], "label")
+    assert len(find(dot, "SetItem")) == 2 and "replaying" not in viz.to_dot(out, view="backward")
+
+
+def test_a_leaf_written_after_it_was_read_is_drawn_with_its_old_value():
+    x = tl.tensor([1.0, 2.0], requires_grad=True, name="x")
+    buf = tl.zeros(2)
+    z = buf + x  # reads the leaf buf: zeros
+    buf.add_(x)
+    dot = viz.to_dot((z * buf).sum())
+    adds = [n for n in find(dot, "Add") if attr(nodes(dot)[n], "shape") == "ellipse"]
+    (zeros,) = find(dot, "data [0.0000, 0.0000]")
+    assert len(adds) == 2 and sorted(d for s, d, _ in edges(dot) if s == zeros) == sorted(adds)  # both read it
+    assert [d for s, d, _ in edges(dot) if s in find(dot, "x\\l")] == adds

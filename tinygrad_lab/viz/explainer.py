@@ -30,6 +30,7 @@ from tinygrad_lab.engine.function import observe_backward
 from tinygrad_lab.engine.tensor import Tensor
 from tinygrad_lab.viz.dot import to_dot
 from tinygrad_lab.viz.render import DotNotFoundError, render
+from tinygrad_lab.viz.walk import Walk
 
 VALUE_LIMIT = 16  # tensors with at most this many elements show every number, bigger ones shape and norm
 _PRECISION = 6  # significant digits shown
@@ -159,7 +160,9 @@ def trace_backward(output: Tensor, gradient: Any = None) -> tuple[list, dict]:
             f"explain: the output (shape {output.shape}) is a leaf, not the result of an op, so it "
             "has no backward pass; pass a tensor computed from tensors with requires_grad=True"
         )
-    nodes, tensors = _reachable(output)
+    walk = Walk(output)
+    nodes = [node for _, node in walk.order if node is not None]
+    tensors = list({id(t): t for t in (output, *walk.rep.values())}.values())
     if any(node.released for node in nodes):
         raise ValueError(
             "explain: an earlier backward() freed this graph's saved values; build the output again "
@@ -184,46 +187,6 @@ def trace_backward(output: Tensor, gradient: Any = None) -> tuple[list, dict]:
     return calls, leaf_grads
 
 
-def _reachable(output: Tensor) -> tuple[list, list]:
-    """Every node and every Tensor of the graph of ``output``, each once."""
-    nodes: dict = {}
-    tensors: dict = {id(output): output}
-    stack = [output.grad_fn]
-    while stack:
-        node = stack.pop()
-        if node is None or id(node) in nodes:
-            continue
-        nodes[id(node)] = node
-        for a in node.inputs:
-            if isinstance(a, Tensor):
-                tensors.setdefault(id(a), a)
-                stack.append(a.grad_fn)
-    return list(nodes.values()), list(tensors.values())
-
-
-def _walk(root: Tensor) -> list:
-    """[(key, node or None, tensor)] in forward order, as viz's forward view numbers its nodes: a depth-first
-    post-order from root over the inputs in argument order; key is the node (ops) or the tensor (leaves)."""
-    order: list = []
-    seen: set = set()
-    stack = [(root, False)]
-    while stack:
-        t, expanded = stack.pop()
-        key = id(t.grad_fn) if t.grad_fn is not None else id(t)
-        if expanded:
-            order.append((key, t.grad_fn, t))
-            continue
-        if key in seen:
-            continue
-        seen.add(key)
-        if t.grad_fn is None:
-            order.append((key, None, t))
-            continue
-        stack.append((t, True))
-        stack.extend((a, False) for a in reversed(t.grad_fn.inputs) if isinstance(a, Tensor))
-    return order
-
-
 # ---- the page's data ---------------------------------------------------------------------------------------------
 
 
@@ -237,13 +200,15 @@ def page_data(
     """Everything the page shows, as JSON-ready data: tensors, backward steps, forward steps, leaves' grads."""
     calls, leaf_grads = trace_backward(output, gradient)
     names = {id(t): str(n) for n, t in (params or {}).items() if isinstance(t, Tensor)}
-    walk = _walk(output)
+    walk = Walk(output)
     tensors: list = []
     tid: dict = {}  # key -> index into tensors
     ops: list = []
     oid: dict = {}  # id(node) -> index into ops
     vertex = 0  # viz's forward view: n<i> per leaf; per op its constants, the op, then its output
-    for key, node, t in walk:
+    root_key = walk.order[-1][0]
+    for key, node in walk.order:
+        t = walk.rep[key]
         if node is not None:
             vertex += sum(not isinstance(a, Tensor) for a in node.inputs)
             oid[id(node)] = len(ops)
@@ -257,25 +222,25 @@ def page_data(
             )
             vertex += 1
         tid[key] = len(tensors)
-        tensors.append(_tensor_info(t, node, names, key == walk[-1][0], ops, f"n{vertex}", tid))
+        tensors.append(_tensor_info(t, node, names, walk.aka, key == root_key, ops, f"n{vertex}", tid))
         vertex += 1
-    for op, (_, node, _) in zip(ops, [w for w in walk if w[1] is not None]):
-        op["inputs"] = [_input_ref(a, tid) for a in node.inputs]
+    for op, node in zip(ops, [node for _, node in walk.order if node is not None]):
+        op["inputs"] = [_input_ref(a, ak, tid) for a, ak in zip(node.inputs, walk.args[id(node)])]
         op["rule"], op["formula"] = RULES.get(op["op"], (_custom_rule(node), "see its backward()"))
 
     steps: list[dict] = []
     contributions: dict[int, list[dict]] = {}  # tensor index -> the gradients it received
     for node, grad, grads in calls:
         sends = []
-        for pos, (a, need, g) in enumerate(zip(node.inputs, node.needs_input_grad, grads)):
-            if not isinstance(a, Tensor):
+        for pos, (a, ak, need, g) in enumerate(zip(node.inputs, walk.args[id(node)], node.needs_input_grad, grads)):
+            if ak is None:
                 sends.append({"pos": pos, "to": None, "why": "a constant: no gradient"})
             elif not need or g is None:
-                sends.append({"pos": pos, "to": tid[_key(a)], "why": "does not require grad: no gradient"})
+                sends.append({"pos": pos, "to": tid[ak], "why": "does not require grad: no gradient"})
             else:
                 if g.shape != a.shape:  # the engine's own reduction of a broadcast gradient
                     g = sum_to_shape(g, a.shape, node, a)
-                target = tid[_key(a)]
+                target = tid[ak]
                 contributions.setdefault(target, []).append(
                     {"step": len(steps) + 1, "op": oid[id(node)], "grad": _fmt(np.asarray(g, dtype=a.dtype))}
                 )
@@ -291,7 +256,7 @@ def page_data(
     arrived = {s["op"]: s["grad"] for s in steps}
     for i, t in enumerate(tensors):
         t["contributions"] = contributions.get(i, [])
-        leaf = walk[i][2]
+        leaf = walk.rep[walk.order[i][0]]
         if t["op"] is None and id(leaf) in leaf_grads:
             t["grad"] = _fmt(leaf_grads[id(leaf)])  # the .grad the engine left on the leaf
         elif t["op"] in arrived:
@@ -311,18 +276,16 @@ def page_data(
     }
 
 
-def _key(t: Tensor) -> int:
-    return id(t.grad_fn) if t.grad_fn is not None else id(t)
-
-
-def _tensor_info(t: Tensor, node: Any, names: dict, is_output: bool, ops: list, svg: str, tid: dict) -> dict:
-    """A tensor's label, kind (param, input, intermediate, output), shape and value."""
+def _tensor_info(t: Tensor, node: Any, names: dict, aka: dict, is_output: bool, ops: list, svg: str, tid: dict) -> dict:
+    """A tensor's label, kind (param, input, intermediate, output), shape and value; ``aka`` names the values
+    an in-place write overwrote after the name of the tensor that held them."""
+    name = names.get(id(t), t.name) or aka.get(id(t))
     if node is None:
         kind = "param" if t.requires_grad or id(t) in names else "input"
-        label = names.get(id(t), t.name) or f"{'leaf' if kind == 'param' else 'input'} {len(tid) + 1}"
+        label = name or f"{'leaf' if kind == 'param' else 'input'} {len(tid) + 1}"
     else:
         kind = "output" if is_output else "intermediate"
-        label = t.name or f"output of {ops[-1]['label']}"
+        label = name or f"output of {ops[-1]['label']}"
     return {
         "label": label,
         "kind": kind,
@@ -333,9 +296,9 @@ def _tensor_info(t: Tensor, node: Any, names: dict, is_output: bool, ops: list, 
     }
 
 
-def _input_ref(a: Any, tid: dict) -> dict:
-    if isinstance(a, Tensor):
-        return {"tensor": tid[_key(a)]}
+def _input_ref(a: Any, key: tuple | None, tid: dict) -> dict:
+    if key is not None:
+        return {"tensor": tid[key]}
     return {"const": _fmt(np.asarray(a))}
 
 

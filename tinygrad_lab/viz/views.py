@@ -9,7 +9,7 @@ import numpy as np
 
 from tinygrad_lab.engine.tensor import Tensor
 from tinygrad_lab.viz.labels import const_sig, op_text, shape_text
-from tinygrad_lab.viz.walk import Context, tensor_key
+from tinygrad_lab.viz.walk import Context
 
 
 class Vertex:
@@ -54,9 +54,9 @@ def forward_graph(ctx: Context) -> Graph:
             continue
         module = ctx.node_module.get(id(node))
         srcs = []
-        for pos, a in enumerate(node.inputs):
-            if isinstance(a, Tensor):
-                srcs.append((index[tensor_key(a)], pos))
+        for pos, (a, ak) in enumerate(zip(node.inputs, ctx.args[id(node)])):
+            if ak is not None:
+                srcs.append((index[ak], pos))
             else:
                 srcs.append((g.add(Vertex("const", "input", ("const", const_sig(a)), module, a)), pos))
         label = op_text(node)
@@ -96,7 +96,7 @@ def backward_graph(ctx: Context) -> Graph:
         if node is None:
             continue
         module = ctx.node_module.get(id(node))
-        bwd[id(node)] = g.add(Vertex("bwd", "bwd", ("bwd", type(node).__name__), module, node, k))
+        bwd[k] = g.add(Vertex("bwd", "bwd", ("bwd", type(node).__name__), module, node, k))
         if not node.released:
             for j, value in enumerate(node.saved_values):
                 if value is None:  # a slot the op left empty: no gradient that needs it was asked for
@@ -104,23 +104,22 @@ def backward_graph(ctx: Context) -> Graph:
                 what = _saved_what(node, value, j, ctx)
                 sig = ("saved", np.shape(value), str(getattr(value, "dtype", type(value).__name__)))
                 s = g.add(Vertex("saved", "saved", sig, module, (what, value)))
-                pending.append((s, bwd[id(node)], j, "saved"))
-        for inp, need in zip(node.inputs, node.needs_input_grad):
-            if need and inp.grad_fn is None and tensor_key(inp) not in acc:
-                m = ctx.param_module(inp)
-                lk = tensor_key(inp)
-                acc[lk] = g.add(Vertex("acc", "acc", ("acc", inp.shape), m, inp, lk))
-                leaf = g.add(Vertex("leaf", "param", ("leaf", "param", inp.shape, inp.dtype.str), m, ctx.rep[lk], lk))
-                pending.append((acc[lk], leaf, 0, "acc"))
+                pending.append((s, bwd[k], j, "saved"))
+        for ak, need in zip(ctx.args[id(node)], node.needs_input_grad):
+            if need and ak[0] == "t" and ak not in acc:
+                leaf_t = ctx.rep[ak]
+                m = ctx.param_module(leaf_t)
+                acc[ak] = g.add(Vertex("acc", "acc", ("acc", leaf_t.shape), m, leaf_t, ak))
+                leaf_sig = ("leaf", "param", leaf_t.shape, leaf_t.dtype.str)
+                pending.append((acc[ak], g.add(Vertex("leaf", "param", leaf_sig, m, leaf_t, ak)), 0, "acc"))
     if root.grad_fn is not None:
-        g.es.append((out, bwd[id(root.grad_fn)], 0, "grad"))
-    for _, node in reversed(ctx.order):
+        g.es.append((out, bwd[ctx.root_key], 0, "grad"))
+    for k, node in reversed(ctx.order):
         if node is None:
             continue
-        for pos, (inp, need) in enumerate(zip(node.inputs, node.needs_input_grad)):
+        for pos, (ak, need) in enumerate(zip(ctx.args[id(node)], node.needs_input_grad)):
             if need:
-                dst = bwd[id(inp.grad_fn)] if inp.grad_fn is not None else acc[tensor_key(inp)]
-                g.es.append((bwd[id(node)], dst, pos, "grad"))
+                g.es.append((bwd[k], bwd[ak] if ak[0] == "n" else acc[ak], pos, "grad"))
     g.es.extend(pending)
     ctx.grad_map = grads
     g.title = [

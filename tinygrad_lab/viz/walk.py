@@ -8,39 +8,77 @@ from typing import Any
 
 import numpy as np
 
+from tinygrad_lab.engine.autograd import grad_fn_for, versions
+from tinygrad_lab.engine.function import Function
 from tinygrad_lab.engine.tensor import Tensor
 
 
 def tensor_key(t: Tensor) -> tuple:
-    """Identity of the value a Tensor holds: a node's output (several Tensor objects may share it) or a leaf."""
+    """Identity of the value a Tensor holds now: a node's output (several Tensor objects may share it) or a leaf."""
     return ("n", id(t.grad_fn)) if t.grad_fn is not None else ("t", id(t))
 
 
-def walk_graph(root: Tensor) -> tuple[list, dict]:
-    """Iterative post-order walk from root: [(key, node or None)] in forward execution order (every tensor after
-    the tensors it was computed from; node None for leaves), and key -> a Tensor holding that value."""
-    order: list = []
-    rep: dict = {}
-    stack = [(root, False)]
-    while stack:
-        t, expanded = stack.pop()
-        k = tensor_key(t)
-        if expanded:
-            order.append((k, t.grad_fn))
-            continue
-        if k in rep:
-            if rep[k].name is None and t.name is not None:
-                rep[k] = t
-            continue
-        rep[k] = t
-        if t.grad_fn is None:
-            order.append((k, None))
-            continue
-        stack.append((t, True))
-        for a in reversed(t.grad_fn.inputs):
-            if isinstance(a, Tensor):
-                stack.append((a, False))
-    return order, rep
+def input_value(node: Function, inp: Tensor) -> tuple[tuple, Tensor, Function | None]:
+    """(key, holder, node that made it) of the value ``inp`` had when ``node`` was made, found as the engine's
+    backward finds it (``grad_fn_for``): an in-place write since then gave ``inp`` a new node, and the value it
+    overwrote lives on as the copy the write's node took as its first input (the holder, which has its data)."""
+    fn = grad_fn_for(node, inp) if versions.rebound is not None else inp.grad_fn
+    if fn is not None and fn._order < node._order:  # made after node: inp was a leaf then, written in place since
+        fn = None
+    if fn is inp.grad_fn:
+        return tensor_key(inp), inp, fn
+    holder = _overwritten(inp, fn)
+    return (("n", id(fn)) if fn is not None else ("t", id(holder))), holder, fn
+
+
+def _overwritten(inp: Tensor, fn: Function | None) -> Tensor:
+    """The copy of ``inp``'s value from when its node was ``fn`` (None: a leaf), kept by the in-place node that
+    replaced ``fn``; ``inp`` itself when that node is not known."""
+    record = versions.rebound.get(id(inp)) if versions.rebound is not None else None
+    chain = [before for _, before in record[1]] if record is not None and record[0]() is inp else []
+    chain.append(inp.grad_fn)
+    later = chain[0] if fn is None else next((b for a, b in zip(chain, chain[1:]) if a is fn), None)
+    old = later.inputs[0] if later is not None and later.inputs else None
+    return old if isinstance(old, Tensor) and old.grad_fn is fn else inp
+
+
+class Walk:
+    """The values of root's graph in forward order, each node's inputs linked as the engine's backward links
+    them, so a tensor's value before and after an in-place write are two values."""
+
+    def __init__(self, root: Tensor) -> None:
+        self.order: list[tuple[tuple, Any]] = []  # (key, node or None for a leaf): every value after its inputs
+        self.rep: dict[tuple, Tensor] = {}  # key -> a Tensor holding that value
+        self.args: dict[int, list] = {}  # id(node) -> per input: its value's key, None for a constant
+        self.aka: dict[int, str] = {}  # id(holder) -> name of the tensor whose value it kept before a write
+        stack: list = [(tensor_key(root), root, root.grad_fn, False)]
+        while stack:  # iterative post-order over the inputs in argument order: ids follow it
+            k, t, node, expanded = stack.pop()
+            if expanded:
+                self.order.append((k, node))
+                continue
+            if k in self.rep:
+                if self.rep[k].name is None and t.name is not None:
+                    self.rep[k] = t
+                continue
+            self.rep[k] = t
+            if node is None:
+                self.order.append((k, None))
+                continue
+            stack.append((k, t, node, True))
+            keys: list = []
+            pending = []
+            for a in node.inputs:
+                if not isinstance(a, Tensor):
+                    keys.append(None)
+                    continue
+                ak, holder, fn = input_value(node, a)
+                if holder is not a and a.name is not None and holder.name is None:
+                    self.aka.setdefault(id(holder), f"{a.name} (before an in-place write)")
+                keys.append(ak)
+                pending.append((ak, holder, fn, False))
+            self.args[id(node)] = keys
+            stack.extend(reversed(pending))
 
 
 def naming(params: Mapping[str, Tensor] | None, model: Any) -> tuple[dict, dict]:
@@ -77,7 +115,8 @@ class Context:
     ) -> None:
         self.root, self.rankdir, self.show_values, self.show_grads = root, rankdir, show_values, show_grads
         self.names, self.module_types, self.group = names, modules, group
-        self.order, self.rep = walk_graph(root)
+        walk = Walk(root)
+        self.order, self.rep, self.args, self.aka = walk.order, walk.rep, walk.args, walk.aka
         self.root_key = tensor_key(root)
         self.ops = [node for _, node in self.order if node is not None]
         self.released = any(node.released for node in self.ops)
@@ -89,7 +128,7 @@ class Context:
 
     # -- names and modules ------------------------------------------------------------------------------------
     def name(self, t: Tensor) -> str | None:
-        return self.names.get(id(t), t.name)
+        return self.names.get(id(t), t.name) or self.aka.get(id(t))
 
     def param_module(self, t: Tensor) -> str | None:
         if not self.group or id(t) not in self.names:
@@ -126,20 +165,20 @@ class Context:
                 if m is not None:
                     derived[k] = m
                 continue
-            tins = [a for a in node.inputs if isinstance(a, Tensor)]
-            mod = next((derived[tensor_key(a)] for a in tins if tensor_key(a) in derived), None)
+            keys = [ak for ak in self.args[id(node)] if ak is not None]
+            mod = next((derived[ak] for ak in keys if ak in derived), None)
             if mod is not None:
                 node_module[id(node)] = mod
-                if all(derived.get(tensor_key(a)) == mod for a in tins):
+                if all(derived.get(ak) == mod for ak in keys):
                     derived[k] = mod
             elif (
                 len(node.inputs) == 1
-                and tins
-                and tins[0].grad_fn is not None
-                and id(tins[0].grad_fn) in node_module
-                and tins[0].shape == self.rep[k].shape
+                and keys
+                and keys[0][0] == "n"
+                and keys[0][1] in node_module
+                and self.rep[keys[0]].shape == self.rep[k].shape
             ):
-                mod = node_module[id(node)] = node_module[id(tins[0].grad_fn)]
+                mod = node_module[id(node)] = node_module[keys[0][1]]
                 ops = self.absorbed.setdefault(mod, [])
                 if type(node).__name__ not in ops:
                     ops.append(type(node).__name__)
@@ -193,7 +232,7 @@ class Context:
                     t = self.rep[k]
                     shadow[k] = t.detach().requires_grad_(True) if t.dtype.kind == "f" else t
                 else:
-                    args = [shadow[tensor_key(a)] if isinstance(a, Tensor) else a for a in node.inputs]
+                    args = [a if ak is None else shadow[ak] for a, ak in zip(node.inputs, self.args[id(node)])]
                     shadow[k] = type(node).apply(*args, **node.attrs)
         out = shadow[self.root_key]
         keys = [k for k in self.rep if shadow[k].requires_grad]
