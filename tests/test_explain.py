@@ -282,6 +282,38 @@ def test_x_times_x_shows_both_contributions_and_their_sum(browser, tmp_path):
     assert numbers(total) == [x.grad.item()] == [6.0]
 
 
+def test_a_hook_that_changes_the_gradient_is_shown_after_the_true_sum(browser, tmp_path):
+    from selenium.webdriver.common.keys import Keys
+
+    x = tl.tensor([1.0, 2.0], requires_grad=True, name="x")
+    x.register_hook(lambda g: g * 10)
+    y = (x * x).sum()
+    data = explain.page_data(y)
+    assert data["tensors"][0]["summed"]["text"] == "[2, 4]" and data["tensors"][0]["grad"]["text"] == "[20, 40]"
+    page = Page(browser, viz.explain(y, tmp_path / "p.html"))
+    page.key(Keys.ARROW_RIGHT, Keys.ARROW_RIGHT)
+    assert [numbers(text) for _, text in page.values("summed")] == [[2.0, 4.0]]
+    assert [numbers(text) for _, text in page.values("sum")] == [[20.0, 40.0]]
+    assert "a hook registered on x changed the sum into x.grad" in page.card()
+    page.key(Keys.ARROW_RIGHT)
+    assert "x.grad (the sum of 2 contributions, changed by a hook)" in page.card()
+    assert page.errors() == []
+
+
+def test_a_hook_on_a_tensor_with_one_contribution_is_said():
+    x = tl.tensor([1.0, 2.0], requires_grad=True, name="x")
+    h = x * 3
+    h.register_hook(lambda g: g + 1)
+    data = explain.page_data(h.sum())
+    inner = data["tensors"][1]
+    assert [c["grad"]["text"] for c in inner["contributions"]] == ["[1, 1]"]
+    assert inner["summed"]["text"] == "[1, 1]" and inner["grad"]["text"] == "[2, 2]"
+    assert "summed" not in data["tensors"][0]  # x has no hook: its one contribution is its .grad
+    h2 = x * 3
+    h2.register_hook(lambda g: None)  # a hook that only looks changes nothing, and the page says nothing
+    assert all("summed" not in t for t in explain.page_data(h2.sum())["tensors"])
+
+
 def test_keyboard_buttons_and_the_forward_toggle(browser, tmp_path):
     from selenium.webdriver.common.keys import Keys
 

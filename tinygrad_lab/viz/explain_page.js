@@ -147,11 +147,13 @@
     p.textContent = "where " + parts.join(";  ");
     return p;
   }
+  // A tensor's contributions and their sum; when a hook on the tensor changed the sum, that step too.
   function accumulation(i, box) {
     const t = T[i], n = t.contributions.length;
-    if (n < 2) return;
+    if (n < 2 && !t.summed) return;
     const d = el("div", "acc");
-    d.appendChild(el("p", null, t.label + " is used " + n + " times, so its gradient is the sum of " + n +
+    d.appendChild(el("p", null, n < 2 ? t.label + " receives one contribution:"
+      : t.label + " is used " + n + " times, so its gradient is the sum of " + n +
       " contributions (the engine adds them as they arrive):"));
     const ol = el("ol");
     t.contributions.forEach((c) => {
@@ -165,7 +167,16 @@
     if (t.grad) {
       const where = t.op === null ? t.label + ".grad"
         : "what arrives at " + O[t.op].label + " (step " + stepOf[t.op] + ")";
-      d.appendChild(el("p", "sum", "sum = " + where + ":"));
+      if (t.summed && n > 1) {
+        d.appendChild(el("p", "sum", "sum:"));
+        d.appendChild(val(t.summed, "summed", {to: i}));
+      }
+      if (t.summed) {
+        d.appendChild(el("p", "sum", "then a hook registered on " + t.label + " changed " + (n > 1 ? "the sum" : "it") +
+          " into " + where + ":"));
+      } else {
+        d.appendChild(el("p", "sum", "sum = " + where + ":"));
+      }
       d.appendChild(val(t.grad, "sum", {to: i}));
     }
     box.appendChild(d);
@@ -196,7 +207,7 @@
     card.appendChild(rule);
     card.appendChild(el("h3", null, "Gradient arriving: G = d " + T[D.output].label + " / d" + paren(out.label)));
     card.appendChild(val(s.grad, "arrive", {op: s.op}));
-    if (out.contributions.length > 1) accumulation(o.out, card);
+    if (out.contributions.length > 1 || out.summed) accumulation(o.out, card);
     card.appendChild(el("h3", null, "Gradient sent to each input"));
     s.sends.forEach((send) => {
       const box = el("div", "send");
@@ -207,7 +218,7 @@
         const n = T[send.to].contributions.length;
         const to = T[send.to].label;
         const note = n > 1 ? "contribution " + send.nth + " of " + n + " to " + to + "'s gradient"
-          : T[send.to].op === null ? "its only contribution: this is " + to + ".grad" : "";
+          : T[send.to].op === null && !T[send.to].summed ? "its only contribution: this is " + to + ".grad" : "";
         if (note) box.appendChild(el("p", "nth", note));
       } else {
         box.classList.add("none");
@@ -217,7 +228,7 @@
     });
     const seen = new Set();
     s.sends.forEach((send) => {
-      if (send.grad && !seen.has(send.to) && T[send.to].contributions.length > 1) {
+      if (send.grad && !seen.has(send.to) && (T[send.to].contributions.length > 1 || T[send.to].summed)) {
         seen.add(send.to);
         accumulation(send.to, card);
       }
@@ -230,7 +241,9 @@
     leaves.forEach((i) => {
       const box = el("div", "leaf");
       const n = T[i].contributions.length;
-      box.appendChild(el("div", "to", T[i].label + ".grad" + (n > 1 ? "  (the sum of " + n + " contributions)" : "")));
+      const made = (n > 1 ? "the sum of " + n + " contributions" : "") + (T[i].summed ? (n > 1 ? ", " : "") +
+        "changed by a hook" : "");
+      box.appendChild(el("div", "to", T[i].label + ".grad" + (made ? "  (" + made + ")" : "")));
       box.appendChild(val(T[i].grad, "final", {to: i}));
       card.appendChild(box);
     });

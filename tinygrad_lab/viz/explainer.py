@@ -230,6 +230,7 @@ def page_data(
 
     steps: list[dict] = []
     contributions: dict[int, list[dict]] = {}  # tensor index -> the gradients it received
+    sums: dict[int, Any] = {}  # tensor index -> their sum, added as the engine adds them (before any hook)
     for node, grad, grads in calls:
         sends = []
         for pos, (a, ak, need, g) in enumerate(zip(node.inputs, walk.args[id(node)], node.needs_input_grad, grads)):
@@ -241,8 +242,10 @@ def page_data(
                 if g.shape != a.shape:  # the engine's own reduction of a broadcast gradient
                     g = sum_to_shape(g, a.shape, node, a)
                 target = tid[ak]
+                g = np.asarray(g, dtype=a.dtype)
+                sums[target] = g if target not in sums else sums[target] + g
                 contributions.setdefault(target, []).append(
-                    {"step": len(steps) + 1, "op": oid[id(node)], "grad": _fmt(np.asarray(g, dtype=a.dtype))}
+                    {"step": len(steps) + 1, "op": oid[id(node)], "grad": _fmt(g)}
                 )
                 sends.append(
                     {
@@ -253,14 +256,16 @@ def page_data(
                     }
                 )
         steps.append({"op": oid[id(node)], "grad": _fmt(grad), "sends": sends})
-    arrived = {s["op"]: s["grad"] for s in steps}
+    arrived = {oid[id(node)]: grad for node, grad, _ in calls}
     for i, t in enumerate(tensors):
         t["contributions"] = contributions.get(i, [])
         leaf = walk.rep[walk.order[i][0]]
-        if t["op"] is None and id(leaf) in leaf_grads:
-            t["grad"] = _fmt(leaf_grads[id(leaf)])  # the .grad the engine left on the leaf
-        elif t["op"] in arrived:
-            t["grad"] = arrived[t["op"]]  # what arrived at the op that made it
+        final = leaf_grads.get(id(leaf)) if t["op"] is None else arrived.get(t["op"])
+        if final is None:  # the .grad the engine left on a leaf, or what arrived at the op that made the tensor
+            continue
+        t["grad"] = _fmt(final)
+        if i in sums and not np.array_equal(sums[i], final, equal_nan=True):
+            t["summed"] = _fmt(sums[i])  # a hook on the tensor changed the sum into its gradient
     svg, note = _picture(output, params, max_nodes, tensors, ops)
     out = tensors[-1]
     return {
