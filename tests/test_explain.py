@@ -132,6 +132,9 @@ def test_a_collapsed_picture_is_said_and_not_highlighted():
 def test_bad_inputs_are_one_line_errors(tmp_path):
     with pytest.raises(ValueError, match="is a leaf"):
         viz.explain(tl.tensor(1.0, requires_grad=True), tmp_path / "p.html")
+    with pytest.raises(ValueError, match=r"^explain: the output \(shape \(\)\) does not require grad") as err:
+        viz.explain((tl.tensor([1.0, 2.0]) * 2).sum(), tmp_path / "p.html")
+    assert "leaf" not in str(err.value) and "\n" not in str(err.value)
     out, _, _ = graph()
     out.backward()
     with pytest.raises(ValueError, match="freed"):

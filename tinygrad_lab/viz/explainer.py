@@ -155,6 +155,12 @@ def trace_backward(output: Tensor, gradient: Any = None) -> tuple[list, dict]:
     engine called the nodes' backward; leaf_grads maps id(leaf) to the ``.grad`` the engine left on it. Every
     ``.grad`` in the graph is restored afterwards.
     """
+    if not output.requires_grad:
+        raise ValueError(
+            f"explain: the output (shape {output.shape}) does not require grad (nothing it was computed from "
+            "requires grad, or it was computed under no_grad), so it has no backward pass; pass a tensor computed "
+            "from tensors with requires_grad=True"
+        )
     if output.grad_fn is None:
         raise ValueError(
             f"explain: the output (shape {output.shape}) is a leaf, not the result of an op, so it "
