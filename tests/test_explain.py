@@ -411,3 +411,26 @@ def test_explaining_a_graph_with_an_in_place_write_on_a_value_read_earlier(tmp_p
     expected = 2 * (2 - np.tanh(np.array([1.0, -2.0])) ** 2)
     np.testing.assert_allclose(numbers(data["tensors"][0]["grad"]["text"]), expected, rtol=DISPLAY_RTOL)
     assert viz.explain(h.sum(), tmp_path / "p.html").exists()
+
+
+def test_a_backward_that_returns_none_for_an_input_that_requires_grad_is_said():
+    class FirstOnly(tl.Function):
+        @staticmethod
+        def forward(ctx, a, b):
+            return a + b
+
+        @staticmethod
+        def backward(ctx, grad):
+            return grad, None
+
+    a = tl.tensor(1.0, requires_grad=True, name="a")
+    b = tl.tensor(2.0, requires_grad=True, name="b")
+    k = tl.tensor(3.0, name="k")
+    data = explain.page_data(FirstOnly.apply(FirstOnly.apply(a, b), k))
+    whys = [send.get("why") for step in data["steps"] for send in step["sends"]]
+    assert whys == [
+        None,
+        "does not require grad: no gradient",
+        None,
+        "its backward() returned no gradient (None) for it",
+    ]

@@ -242,8 +242,10 @@ def page_data(
         for pos, (a, ak, need, g) in enumerate(zip(node.inputs, walk.args[id(node)], node.needs_input_grad, grads)):
             if ak is None:
                 sends.append({"pos": pos, "to": None, "why": "a constant: no gradient"})
-            elif not need or g is None:
+            elif not need:
                 sends.append({"pos": pos, "to": tid[ak], "why": "does not require grad: no gradient"})
+            elif g is None:
+                sends.append({"pos": pos, "to": tid[ak], "why": "its backward() returned no gradient (None) for it"})
             else:
                 if g.shape != a.shape:  # the engine's own reduction of a broadcast gradient
                     g = sum_to_shape(g, a.shape, node, a)
