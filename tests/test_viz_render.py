@@ -198,3 +198,13 @@ def test_main_path_edges_weigh_more_than_the_edges_beside_it():
         # on the main path: the output or a backward function into the next backward function
         on_path = "Backward" in attr(bns[d], "label") and "saved" not in attr(bns[s], "label")
         assert ('weight="4"' in (e or "")) == on_path, (attr(bns[s], "label"), attr(bns[d], "label"))
+
+
+@pytest.mark.parametrize("view", ["forward", "backward"])
+def test_names_are_drawn_as_written_in_both_views(view, dot_program, tmp_path):
+    amp = tl.tensor([1.0, 2.0], requires_grad=True, name="&amp;")
+    two = tl.tensor([3.0, 4.0], requires_grad=True, name="top\nbottom")
+    svg = viz.render((amp * two).sum(), tmp_path / "g.svg", view=view).read_text()
+    texts = [t.text for t in ET.fromstring(svg).iter("{http://www.w3.org/2000/svg}text")]
+    assert "&amp;" in texts  # Graphviz decodes entities: the name is escaped so it is drawn as given
+    assert "top" in texts and "bottom" in texts and not any("\n" in t or "topbottom" in t for t in texts)

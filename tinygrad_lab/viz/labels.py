@@ -143,16 +143,18 @@ def const_sig(value: Any) -> tuple:
 
 
 def _rec(text: str) -> str:
-    """Escape text for a record field (also valid inside a DOT double-quoted string)."""
-    out = text.replace("\\", "\\\\")
+    """Escape text for a record field (also valid inside a DOT double-quoted string); ``&`` too, as Graphviz
+    decodes entities such as ``&amp;`` in labels."""
+    out = text.replace("\\", "\\\\").replace("&", "&amp;")
     for ch in '{}|<>"':
         out = out.replace(ch, "\\" + ch)
     return out
 
 
 def esc(text: str) -> str:
-    """Escape text for a plain DOT label: quotes, backslashes, newlines as centred line breaks."""
-    return text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    """Escape text for a plain DOT label: quotes, backslashes, ``&`` (Graphviz decodes entities), newlines as
+    centred line breaks."""
+    return text.replace("\\", "\\\\").replace("&", "&amp;").replace('"', '\\"').replace("\n", "\\n")
 
 
 def _html(text: str) -> str:
@@ -160,7 +162,8 @@ def _html(text: str) -> str:
 
 
 def _field(lines: Iterable[str]) -> str:
-    lines = list(lines)
+    """A record field of left-aligned lines; a newline inside a line (a tensor's name) breaks it, as in esc."""
+    lines = [part for line in lines for part in line.split("\n")]
     if len(lines) == 1:
         return _rec(lines[0])
     return "".join(_rec(line) + "\\l" for line in lines)
