@@ -209,3 +209,12 @@ def test_views_registry_is_what_to_dot_and_the_cli_accept(monkeypatch, tmp_path)
     dot = viz.to_dot(o, view="leaves")
     assert len(nodes(dot)) == 5 and edges(dot) == [] and "leaves" in dot
     assert cli.build_parser().parse_args(graph_args).view == "leaves"
+
+
+def test_a_nan_gradient_norm_is_shown_once():
+    x = tl.tensor([np.nan, 1.0], requires_grad=True, name="x")
+    y = (x * x).sum()  # a NaN gradient: 2 * x
+    y.backward(retain_graph=True)
+    dot = viz.to_dot(y, view="backward")
+    (acc,) = find(dot, "AccumulateGrad")
+    assert attr(nodes(dot)[acc], "label") == "AccumulateGrad\\n|g| nan"

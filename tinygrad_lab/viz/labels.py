@@ -209,6 +209,14 @@ def _value_fields(ctx: Context, arr: np.ndarray, grad: Any) -> list:
     return fields
 
 
+def _norm_range(finite: list, count: int) -> str:
+    """The sorted norms of merged nodes as 'lo … hi', then ', nan' for those that are NaN ('nan' if all are)."""
+    if not finite:
+        return "nan"
+    text = _norm_text(finite[0]) + (f" … {_norm_text(finite[-1])}" if finite[-1] != finite[0] else "")
+    return text + (", nan" if len(finite) < count else "")
+
+
 def _norm_color(n: float | None) -> tuple[str, str]:
     """(fill, font colour) for a gradient norm on the log scale."""
     if n is None:
@@ -262,11 +270,11 @@ def vertex_attrs(ctx: Context, members: list) -> dict:
         return {"label": esc(text), "shape": "box", "style": "dashed,filled", "fillcolor": ROLE_COLORS["saved"]}
     if v.kind in ("bwd", "acc"):
         title = f"{type(v.obj).__name__}Backward" if v.kind == "bwd" else "AccumulateGrad"
-        norms = sorted(_norm(grads[m.key]) for m in members if m.key in grads) if ctx.show_grads else []
+        found = [_norm(grads[m.key]) for m in members if m.key in grads] if ctx.show_grads else []
+        norms = sorted(found, key=lambda n: (math.isnan(n), n))  # NaN last: it has no place on the scale
         lines = [title + (f" {times}" if times else "")]
         if norms:
-            spread = f" … {_norm_text(norms[-1])}" if norms[-1] != norms[0] else ""
-            lines.append("|g| " + _norm_text(norms[0]) + spread)
+            lines.append("|g| " + _norm_range([n for n in norms if not math.isnan(n)], len(norms)))
         median = norms[(len(norms) - 1) // 2] if norms else None
         fill, font = _norm_color(median) if ctx.show_grads else (UNKNOWN_COLOR, "black")
         return {
