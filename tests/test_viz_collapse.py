@@ -2,6 +2,7 @@
 
 import re
 
+import pytest
 from viz_helpers import attr, chain, clusters, find, net_loss, nodes
 
 from tinygrad_lab import viz
@@ -38,3 +39,15 @@ def test_max_nodes_draws_identical_module_calls_once():
     (run,) = [label for label in cl if "drawn once" in label]
     assert run.startswith("fc1 (Lin) ×11: fc1, fc2, …, fc11")
     assert "11 repeated module call" in dot.split("\n")[1] or "repeated module call" in dot
+
+
+def test_max_nodes_is_a_bound_down_to_one_and_refuses_a_bool():
+    _, loss = net_loss()
+    for limit in (1, 2, 3):
+        for view in ("forward", "backward"):
+            assert 1 <= len(nodes(viz.to_dot(loss, view=view, max_nodes=limit))) <= limit
+    (only,) = nodes(viz.to_dot(loss, max_nodes=1)).values()
+    assert "more nodes not drawn" in attr(only, "label")
+    for flag in (True, False):
+        with pytest.raises(ValueError, match=r"^to_dot: max_nodes must be a positive int or None, got (True|False)$"):
+            viz.to_dot(loss, max_nodes=flag)

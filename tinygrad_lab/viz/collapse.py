@@ -101,8 +101,8 @@ def _truncate(n: int, edges: list, start: int, limit: int) -> list:
     for s, d, _, _ in edges:
         nbrs[d].append(s)
         nbrs[s].append(d)
-    seen = {start: 0}
-    queue = [start]
+    seen = {start: 0} if limit > 1 else {}  # max_nodes=1: the one node drawn is the one that stands for all
+    queue = list(seen)
     for u in queue:
         if len(seen) >= limit - 1:
             break

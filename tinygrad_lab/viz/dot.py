@@ -56,7 +56,7 @@ def to_dot(
         show_values = "auto"
     if show_values not in ("auto", "summary", False):
         raise ValueError(f"to_dot: show_values must be 'auto', 'summary', True or False, got {show_values!r}")
-    if max_nodes is not None and (not isinstance(max_nodes, int) or max_nodes < 1):
+    if max_nodes is not None and (not isinstance(max_nodes, int) or isinstance(max_nodes, bool) or max_nodes < 1):
         raise ValueError(f"to_dot: max_nodes must be a positive int or None, got {max_nodes!r}")
     names, modules = naming(params, model)
     if group_modules and not names:
