@@ -14,7 +14,7 @@ import pytest
 from viz_helpers import attr, edges, net_loss, neuron, nodes
 
 import tinygrad_lab as tl
-from tinygrad_lab import viz
+from tinygrad_lab import files, viz
 from tinygrad_lab.lab import cli, runs
 from tinygrad_lab.lab.config import TrainConfig
 
@@ -208,3 +208,16 @@ def test_names_are_drawn_as_written_in_both_views(view, dot_program, tmp_path):
     texts = [t.text for t in ET.fromstring(svg).iter("{http://www.w3.org/2000/svg}text")]
     assert "&amp;" in texts  # Graphviz decodes entities: the name is escaped so it is drawn as given
     assert "top" in texts and "bottom" in texts and not any("\n" in t or "topbottom" in t for t in texts)
+
+
+def test_render_errors_name_the_path_given_and_long_names_work(tmp_path, dot_program):
+    out = neuron()
+    (tmp_path / "adir.svg").mkdir()
+    with pytest.raises(IsADirectoryError) as err:
+        viz.render(out, tmp_path / "adir.svg")
+    assert str(tmp_path / "adir.svg") in str(err.value) and ".tmp" not in str(err.value) and "\n" not in str(err.value)
+    with pytest.raises(FileNotFoundError, match="no file name given: ''"):
+        files.write_text("", "text")
+    long = tmp_path / ("g" * 246 + ".svg")  # 250 characters: a legal name
+    assert viz.render(out, long).read_bytes().startswith(b"<?xml")
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["adir.svg", long.name])  # no temporary file left

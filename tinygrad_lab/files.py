@@ -10,6 +10,7 @@ into one .npz; ``load_model`` rebuilds it and turns every way the file can be wr
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
@@ -40,24 +41,44 @@ def _umask() -> int:
 _FILE_MODE = 0o666 & ~_umask()  # what open() would have given; mkstemp's files are 0600
 
 
+_TMP_NAME_ROOM = 200  # the destination's name is cut to this in the temporary file's (which adds 14 characters)
+
+
 @contextmanager
 def atomic_write(path: str | os.PathLike, mode: str = "w", encoding: str | None = "utf-8") -> Iterator[Any]:
-    """``with atomic_write(path, "wb") as f:`` write to f; on success f replaces path, on error path is untouched."""
+    """``with atomic_write(path, "wb") as f:`` write to f; on success f replaces path, on error path is untouched.
+    An OSError of the file system names ``path``, never the temporary file."""
+    shown = os.fspath(path)
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    if not shown:
+        raise FileNotFoundError(errno.ENOENT, "no file name given", shown)
+    if path.is_dir():
+        raise IsADirectoryError(errno.EISDIR, "is a folder, not a file that can be written", shown)
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name[:_TMP_NAME_ROOM]}.", suffix=".tmp")
+    except OSError as err:
+        raise _naming(err, shown) from None
     try:
         with os.fdopen(fd, mode, encoding=None if "b" in mode else encoding) as f:
             yield f
             f.flush()
             os.fsync(f.fileno())
-        os.chmod(tmp, _FILE_MODE)
-        os.replace(tmp, path)
+        try:
+            os.chmod(tmp, _FILE_MODE)
+            os.replace(tmp, path)
+        except OSError as err:
+            raise _naming(err, shown) from None
     except BaseException:
         try:
             os.unlink(tmp)
         except FileNotFoundError:
             pass
         raise
+
+
+def _naming(err: OSError, path: str) -> OSError:
+    """The same error about ``path``: one line naming the destination instead of the temporary file."""
+    return type(err)(err.errno, err.strerror, path) if err.errno is not None else err
 
 
 def write_text(path: str | os.PathLike, text: str) -> Path:
