@@ -226,6 +226,8 @@ SHAPE_FUNCTIONS = [
     ("where", lambda t: np.where(t > 0, t, 0.1 * t), lambda t: tl.where(t > 0, t, 0.1 * t)),
     ("dot", lambda t: np.dot(t.reshape(2, 6), t.reshape(6, 2)), lambda t: t.reshape(2, 6) @ t.reshape(6, 2)),
     ("dot scalar", lambda t: np.dot(t, 3.0), lambda t: t * 3.0),
+    ("dot 3-d and 2-d", lambda t: np.dot(t, t.reshape(6, 2)[:1]), lambda t: t @ t.reshape(6, 2)[:1]),
+    ("dot 3-d and 1-d", lambda t: np.dot(t, t[0, 0]), lambda t: t @ t[0, 0]),
 ]
 
 

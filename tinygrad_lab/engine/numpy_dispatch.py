@@ -229,7 +229,7 @@ def _dot(a, b, out=None):
     a, b = _operand(a), _operand(b)
     if _ndim(a) == 0 or _ndim(b) == 0:
         return ops.Mul.apply(a, b)
-    if _ndim(b) > 2 or _ndim(b) == 2 and _ndim(a) > 2:
+    if _ndim(b) > 2:  # np.dot pairs a's last axis with b's second-to-last: np.matmul's, up to a 2-d b
         raise unsupported(
             f"np.dot of {_ndim(a)}-d and {_ndim(b)}-d arrays",
             "is not supported on Tensors (np.matmul and np.dot differ there)",
