@@ -221,10 +221,10 @@ class Replay:
         if kind[0] == "method" and op.inplace:
             raise CaptureError(f"compile: in-place {op_name(kind)} is not supported")
         call = Replay._call(index, op, names, arrays)
-        if kind[0] == "ufunc" and kind[2] == "at" or kind[0] == "call" and op.inplace:
+        if kind[0] == "ufunc" and kind[2] == "at" or kind[0] == "call" and kind[1] is np.copyto:
             return call  # ufunc.at and np.copyto write into their first argument
-        if kind[0] == "ufunc" or kind[0] == "call" and kind[1] in _OUT_CALLS:
-            return f"{call[:-1]}, out={out})"
+        if kind[0] == "ufunc" or kind[0] == "call" and (op.inplace or kind[1] in _OUT_CALLS):
+            return f"{call[:-1]}, out={out})"  # the step's own out= (np.clip(g, -1, 1, out=g)), or the buffer
         return f"np_copyto({out}, {call}, casting='unsafe')"
 
 

@@ -1,0 +1,54 @@
+"""tl.compile and the arrays a step writes and reads: numpy calls that write into an array of the step with out=
+write there on every replay, and an argument laid out in any order is read as eager reads it."""
+
+import numpy as np
+import pytest
+
+import tinygrad_lab as tl
+from tinygrad_lab import nn, optim
+from tinygrad_lab.nn import functional as F
+
+
+def _clip(model):
+    for p in model.parameters():
+        np.clip(p.grad.data, -0.5, 0.5, out=p.grad.data)
+
+
+def _row_norms(model):
+    g = model.weight.grad.data
+    norms = np.empty_like(g[:, :1])
+    np.sum(np.abs(g), axis=1, keepdims=True, out=norms)
+    np.divide(g, np.maximum(norms, 1.0), out=g)
+
+
+def _out_step(seed, update):
+    """A step that changes its gradients in place with numpy's out= before the optimizer reads them."""
+    model = nn.Linear(3, 2, rng=np.random.default_rng(seed))
+    opt = optim.SGD(model.parameters(), lr=0.1)
+
+    def step(x, y):
+        opt.zero_grad()
+        loss = F.mse_loss(model(x), y)
+        loss.backward()
+        update(model)
+        opt.step()
+        return loss
+
+    return model, step
+
+
+@pytest.mark.parametrize("native", [False, True])
+@pytest.mark.parametrize("update", [_clip, _row_norms], ids=["clip", "sum"])
+def test_numpy_calls_writing_with_out_write_there_on_every_replay(update, native):
+    (model, step), (eager_model, eager_step) = _out_step(0, update), _out_step(0, update)
+    compiled = tl.compile(step, native=native)
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((16, 3))
+    rtol = 1e-12 if native else 0.0
+    for i in range(8):
+        y = rng.standard_normal((16, 2)) * (1 if i < 3 else 100)  # later gradients are large: the writes matter
+        np.testing.assert_allclose(compiled(x, y).data, eager_step(x, y).data, rtol=rtol, atol=0)
+        for p, q in zip(model.parameters(), eager_model.parameters()):
+            np.testing.assert_allclose(p.data, q.data, rtol=rtol, atol=0)
+            np.testing.assert_allclose(p.grad.data, q.grad.data, rtol=rtol, atol=1e-15 if native else 0)
+    assert compiled._replays  # the replay, not eager execution, did the work
