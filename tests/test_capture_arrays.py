@@ -52,3 +52,36 @@ def test_numpy_calls_writing_with_out_write_there_on_every_replay(update, native
             np.testing.assert_allclose(p.data, q.data, rtol=rtol, atol=0)
             np.testing.assert_allclose(p.grad.data, q.grad.data, rtol=rtol, atol=1e-15 if native else 0)
     assert compiled._replays  # the replay, not eager execution, did the work
+
+
+def _linear_step(seed):
+    model = nn.Linear(3, 2, rng=np.random.default_rng(seed))
+    opt = optim.Adam(model.parameters(), lr=0.01)
+
+    def step(x, y):
+        opt.zero_grad()
+        loss = F.mse_loss(model(x), y)
+        loss.backward()
+        opt.step()
+        return loss
+
+    return model, step
+
+
+@pytest.mark.parametrize("native", [False, True])
+@pytest.mark.parametrize("verify", [True, False])
+@pytest.mark.parametrize("first", ["F", "C"])
+def test_an_argument_in_any_memory_order_is_read_as_eager_reads_it(first, verify, native):
+    """The trace copies an argument row-major, the layout the native code reads every argument in: a column-major
+    argument (a transpose, pandas' data) at the trace or after it is not read transposed."""
+    (model, step), (eager_model, eager_step) = _linear_step(0), _linear_step(0)
+    compiled = tl.compile(step, verify=verify, native=native)
+    rng = np.random.default_rng(1)
+    x, y = rng.standard_normal((16, 3)), rng.standard_normal((16, 2))
+    layouts = {"F": np.asfortranarray(x), "C": x, "strided": np.repeat(x, 2, axis=1)[:, ::2]}
+    other = "C" if first == "F" else "F"
+    for name in [first, first, first, first, other, "strided", first, other]:
+        arg = layouts[name]
+        np.testing.assert_allclose(compiled(arg, y).data, eager_step(arg, y).data, rtol=1e-12, atol=0)
+        np.testing.assert_allclose(model.weight.data, eager_model.weight.data, rtol=1e-12, atol=0)
+    assert compiled._replays

@@ -189,7 +189,8 @@ class Tracer:
         return traced
 
     def input(self, value: np.ndarray) -> TracedArray:
-        return self._new_slot("input", np.array(value))
+        """A step argument's values, row-major as the native code reads every argument (NativeStep._bind)."""
+        return self._new_slot("input", np.array(value, order="C"))
 
     def refuse(self, what: str) -> None:
         """The step does something a replay cannot repeat (engine/traceable.py, rule 5)."""
