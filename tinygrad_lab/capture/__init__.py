@@ -30,6 +30,8 @@ change at any time: it lives in an array the replay reads. Other Python numbers 
 rate of its own, a step counter kept as an int) are frozen at their values on the traced (second) call: the
 check catches a change between the second and third call, nothing catches a later one. A call with other
 shapes, dtypes, ``requires_grad`` or Python arguments traces again (one replay is kept per signature).
+Python side effects (appending a loss to a list) run on the eager and traced calls only, as under jax.jit;
+a Tensor kept from the traced call holds that call's values.
 """
 
 from tinygrad_lab.capture.step import CompiledStep, compile

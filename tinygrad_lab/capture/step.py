@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from tinygrad_lab.capture.replay import Replay
-from tinygrad_lab.capture.tracer import CaptureError, TracedArray, Tracer, active_tracers
+from tinygrad_lab.capture.tracer import CaptureError, TracedArray, Tracer
 from tinygrad_lab.engine import traceable
 from tinygrad_lab.engine.autograd import state
 from tinygrad_lab.engine.tensor import Tensor
@@ -158,7 +158,6 @@ class CompiledStep:
                 traced_args.append(_retensor(a, view))
             else:
                 traced_args.append(a)
-        active_tracers.append(tracer)
         prev = state.tracing
         state.tracing = tracer
         try:
@@ -173,7 +172,6 @@ class CompiledStep:
             ]
         finally:
             state.tracing = prev
-            active_tracers.pop()
             self._traced_modules = tracer.modules
             rebound = tracer.rebound()
             for t, data in tracer.swapped:

@@ -3,12 +3,15 @@ the record (slots for arrays, ops with their arguments) that the replay is built
 
 from __future__ import annotations
 
+import operator
 import sys
 import types
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
+from tinygrad_lab.engine.autograd import state
 from tinygrad_lab.engine.function import Function
 from tinygrad_lab.engine.tensor import Tensor
 
@@ -24,26 +27,41 @@ _VALUE_READ = (
 
 
 class TracedArray(np.ndarray):
-    """An ndarray whose numpy operations are recorded by the active tracer while they run."""
+    """An ndarray whose numpy operations are recorded by the active tracer while they run.
+
+    One that escapes its trace (a Tensor the step appended to a list) is, once no step is traced, the plain
+    array of the values of that call; while another step is traced, that step reads it as an array from
+    outside (``Tracer._template``)."""
 
     _slot: int | None = None
+    _owner: Tracer | None = None  # the tracer that made it
 
     def __array_finalize__(self, obj: Any) -> None:
-        self._slot = None  # made by numpy behind the tracer's back: an error if it is ever used
+        self._slot = None  # made by numpy behind the tracer's back: an error if its tracer ever records it
+        self._owner = getattr(obj, "_owner", None)
 
     def __array_ufunc__(self, ufunc: np.ufunc, method: str, *inputs: Any, **kwargs: Any) -> Any:
         if any(isinstance(x, Tensor) for x in inputs):
             return NotImplemented  # ndarray (op) Tensor: Tensor's dispatch applies the op, which records its numpy work
-        return _tracer().record(("ufunc", ufunc, method), inputs, kwargs)
+        tracer = state.tracing
+        if tracer is None:
+            return getattr(ufunc, method)(*plain(inputs), **plain(kwargs))
+        return tracer.record(("ufunc", ufunc, method), inputs, kwargs)
 
     # numpy passes a tuple and a dict (NEP 18); its stubs declare Iterable and Mapping
     def __array_function__(self, func: Any, types: Any, args: tuple, kwargs: dict) -> Any:  # type: ignore[override]
         if any(issubclass(t, Tensor) for t in types):
             return NotImplemented
-        return _tracer().record(("call", func), args, kwargs)
+        tracer = state.tracing
+        if tracer is None:
+            return func(*plain(args), **plain(kwargs))
+        return tracer.record(("call", func), args, kwargs)
 
     def _method(self, name: str, *args: Any, **kwargs: Any) -> Any:
-        return _tracer().record(("method", name), (self,) + args, kwargs)
+        tracer = state.tracing
+        if tracer is None:
+            return getattr(np.ndarray, name)(*plain((self,) + args), **plain(kwargs))
+        return tracer.record(("method", name), (self,) + args, kwargs)
 
     def reshape(self, *args: Any, **kwargs: Any) -> Any:
         return self._method("reshape", *args, **kwargs)
@@ -74,7 +92,7 @@ class TracedArray(np.ndarray):
 
     def __getitem__(self, index: Any) -> Any:
         parts = index if isinstance(index, tuple) else (index,)
-        if any(isinstance(p, TracedArray) and p.dtype == bool for p in parts):
+        if state.tracing is not None and any(isinstance(p, TracedArray) and p.dtype == bool for p in parts):
             raise CaptureError(
                 f"compile: the step indexes an array of shape {self.shape} with a boolean mask computed from its "
                 "inputs; the result's shape depends on their values, which a replay cannot follow (select with "
@@ -83,37 +101,49 @@ class TracedArray(np.ndarray):
         return self._method("__getitem__", index)
 
     def __setitem__(self, index: Any, value: Any) -> None:
-        _tracer().record(("setitem",), (self, index, value), {})
+        tracer = state.tracing
+        if tracer is None:
+            np.ndarray.__setitem__(plain(self), plain(index), plain(value))
+            return
+        tracer.record(("setitem",), (self, index, value), {})
 
-    def _read(self, how: str) -> Any:
-        raise CaptureError(_VALUE_READ.format(how=how))
+    def _read(self, how: str, convert: Callable[[np.ndarray], Any]) -> Any:
+        if self._owner is not None and self._owner is state.tracing:
+            raise CaptureError(_VALUE_READ.format(how=how))
+        return convert(plain(self))  # an array from outside the step being traced: its values are fixed
 
     def __bool__(self) -> bool:
-        return self._read("bool()")
+        return self._read("bool()", bool)
 
     def __float__(self) -> float:
-        return self._read("float()")
+        return self._read("float()", float)
 
     def __int__(self) -> int:
-        return self._read("int()")
+        return self._read("int()", int)
 
     def __index__(self) -> int:
-        return self._read("use as an index")
+        return self._read("use as an index", operator.index)
 
     def item(self, *args: Any) -> Any:
-        return self._read(".item()")
+        return self._read(".item()", lambda a: a.item(*args))
 
     def tolist(self) -> Any:
-        return self._read(".tolist()")
+        return self._read(".tolist()", np.ndarray.tolist)
 
 
-active_tracers: list = []
-
-
-def _tracer() -> Tracer:
-    if not active_tracers:
-        raise CaptureError("a TracedArray was used outside of compile's tracing; this is a bug in the capture")
-    return active_tracers[-1]
+def plain(value: Any) -> Any:
+    """``value`` with each traced array in it (through lists, tuples and dicts) as the plain array it stands
+    for: the tracer's own array for its slot (one object, so a later trace sees one array), else a view."""
+    if isinstance(value, TracedArray):
+        owner, slot = value._owner, value._slot
+        if owner is not None and slot is not None:
+            return owner.slots[slot].value
+        return value.view(np.ndarray)
+    if isinstance(value, (list, tuple)):
+        return type(value)(plain(v) for v in value)
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    return value
 
 
 class Slot:
@@ -184,8 +214,12 @@ class Tracer:
         self, kind: str, value: np.ndarray, op: int | None = None, view_of: list | None = None
     ) -> TracedArray:
         self.slots.append(Slot(kind, value, op, view_of))
+        return self._traced(value, len(self.slots) - 1)
+
+    def _traced(self, value: np.ndarray, slot: int) -> TracedArray:
+        """The traced view of a slot's array, which records on this tracer."""
         traced = value.view(TracedArray)
-        traced._slot = len(self.slots) - 1
+        traced._slot, traced._owner = slot, self
         return traced
 
     def input(self, value: np.ndarray) -> TracedArray:
@@ -214,9 +248,10 @@ class Tracer:
         """Swap a Tensor's plain data (a parameter, a constant) for a traced view of the same memory."""
         data = t.data
         if isinstance(data, TracedArray):
-            return data
-        view = data.view(TracedArray)
-        view._slot = self.external(data)
+            if data._owner is self:
+                return data
+            data = plain(data)  # left by an earlier trace: the step reads it as an array from outside
+        view = self._traced(data, self.external(data))
         self.swapped.append((t, data))
         self.views[id(t)] = view
         t.data = view
@@ -233,15 +268,15 @@ class Tracer:
         result = {}
         for key, value in arrays.items():
             if isinstance(value, np.ndarray) and not isinstance(value, TracedArray):
-                view = value.view(TracedArray)
-                view._slot = self.external(value)
-                value = view
+                value = self._traced(value, self.external(value))
             result[key] = value
         return result
 
     # -- recording ------------------------------------------------------------------------------------
     def _template(self, value: Any) -> Any:
         """Arguments with arrays replaced by slot references (recursing into lists and tuples)."""
+        if isinstance(value, TracedArray) and value._owner is not self:
+            return Ref(self.external(plain(value)))  # left by an earlier trace: an array from outside this one
         if isinstance(value, TracedArray):
             if value._slot is None:
                 raise CaptureError(
