@@ -85,3 +85,31 @@ def test_an_argument_in_any_memory_order_is_read_as_eager_reads_it(first, verify
         np.testing.assert_allclose(compiled(arg, y).data, eager_step(arg, y).data, rtol=1e-12, atol=0)
         np.testing.assert_allclose(model.weight.data, eager_model.weight.data, rtol=1e-12, atol=0)
     assert compiled._replays
+
+
+@pytest.mark.parametrize("native", [False, True])
+def test_numpy_shape_queries_on_the_steps_arrays_are_answered(native):
+    """np.shape, np.ndim and np.size of an array the step traces: a replay is made for one shape, so they are
+    answered while tracing and not recorded."""
+
+    def build():
+        model = nn.Linear(3, 2, rng=np.random.default_rng(0))
+
+        def step(x):
+            model.zero_grad()
+            loss = (model(x) ** 2).sum() / np.size(x.data) + np.ndim(x.data)
+            loss.backward()
+            with tl.no_grad():
+                for p in model.parameters():
+                    p.data -= 0.1 * p.grad.data / np.shape(p.grad.data)[0]
+            return loss
+
+        return model, step
+
+    (model, step), (eager_model, eager_step) = build(), build()
+    compiled = tl.compile(step, native=native)
+    x = np.random.default_rng(1).standard_normal((5, 3))
+    for _ in range(5):
+        np.testing.assert_allclose(compiled(x).data, eager_step(x).data, rtol=1e-12 if native else 0, atol=0)
+    assert compiled._replays
+    np.testing.assert_allclose(model.weight.data, eager_model.weight.data, rtol=1e-12 if native else 0, atol=0)

@@ -161,3 +161,47 @@ def test_float32_running_statistics_replay_exactly(momentum):
         np.testing.assert_array_equal(compiled(x).data, eager_layer(x).sum().data)
     np.testing.assert_array_equal(layer.running_var.data, eager_layer.running_var.data)
     np.testing.assert_array_equal(layer.running_mean.data, eager_layer.running_mean.data)
+
+
+def _two_pass_step(how):
+    """A conv and batch-norm model called twice in one step: on two inputs (a siamese loss), or training on
+    one and then evaluating another in eval mode; the second call reads parameters and buffers the first traced."""
+    rng = np.random.default_rng(0)
+    model = nn.Sequential(
+        nn.Conv2d(2, 3, 3, padding=1, rng=rng), nn.BatchNorm2d(3), nn.Flatten(), nn.Linear(12, 2, rng=rng)
+    )
+    opt = optim.SGD(model.parameters(), lr=0.1)
+
+    def step(x1, x2):
+        opt.zero_grad()
+        if how == "siamese":
+            loss = F.mse_loss(model(x1), model(x2))
+        else:
+            loss = (model(x1) ** 2).mean()
+        loss.backward()
+        opt.step()
+        if how == "siamese":
+            return (loss,)
+        model.eval()
+        with tl.no_grad():
+            val = model(x2)
+        model.train()
+        return loss, val
+
+    return model, step
+
+
+@pytest.mark.parametrize("native", [False, True])
+@pytest.mark.parametrize("how", ["siamese", "train then eval"])
+def test_a_batch_norm_model_called_twice_in_a_step_is_captured(how, native):
+    (model, step), (eager_model, eager_step) = _two_pass_step(how), _two_pass_step(how)
+    compiled = tl.compile(step, native=native)
+    rtol = 1e-12 if native else 0.0
+    rng = np.random.default_rng(1)
+    for _ in range(6):
+        x1, x2 = rng.standard_normal((4, 2, 2, 2)), rng.standard_normal((4, 2, 2, 2))
+        for a, b in zip(compiled(x1, x2), eager_step(x1, x2)):
+            np.testing.assert_allclose(a.data, b.data, rtol=rtol, atol=1e-15 if native else 0)
+    assert compiled._replays
+    for (name, a), b in zip(model.state_dict().items(), eager_model.state_dict().values()):
+        np.testing.assert_allclose(a, b, rtol=rtol, atol=1e-15 if native else 0, err_msg=name)

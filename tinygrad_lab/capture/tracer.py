@@ -53,7 +53,7 @@ class TracedArray(np.ndarray):
         if any(issubclass(t, Tensor) for t in types):
             return NotImplemented
         tracer = state.tracing
-        if tracer is None:
+        if tracer is None or func in _SHAPE_QUERIES:  # a replay is made for one shape: its queries are not recorded
             return func(*plain(args), **plain(kwargs))
         return tracer.record(("call", func), args, kwargs)
 
@@ -129,6 +129,9 @@ class TracedArray(np.ndarray):
 
     def tolist(self) -> Any:
         return self._read(".tolist()", np.ndarray.tolist)
+
+
+_SHAPE_QUERIES = {np.shape, np.ndim, np.size}
 
 
 def plain(value: Any) -> Any:

@@ -47,10 +47,8 @@ def linear(x: Any, weight: Any, bias: Any = None) -> Tensor:
         )
     if bias is None:
         return Linear.apply(x, w)
-    if tuple(np.shape(bias)) != (w.shape[0],):
-        raise ValueError(
-            f"linear: bias has shape {tuple(np.shape(bias))} but the weight {w.shape} needs ({w.shape[0]},)"
-        )
+    if _shape(bias) != (w.shape[0],):
+        raise ValueError(f"linear: bias has shape {_shape(bias)} but the weight {w.shape} needs ({w.shape[0]},)")
     return Linear.apply(x, w, bias)
 
 
@@ -85,10 +83,8 @@ def _conv(
     params = ConvParams((stride, padding, dilation, int(groups)))
     if bias is None:
         return Conv.apply(x, w, params=params)
-    if tuple(np.shape(bias)) != (w.shape[0],):
-        raise ValueError(
-            f"{name}: bias has shape {tuple(np.shape(bias))} but the weight {w.shape} needs ({w.shape[0]},)"
-        )
+    if _shape(bias) != (w.shape[0],):
+        raise ValueError(f"{name}: bias has shape {_shape(bias)} but the weight {w.shape} needs ({w.shape[0]},)")
     return Conv.apply(x, w, bias, params=params)
 
 
@@ -140,6 +136,12 @@ def _array(value: Any) -> Any:
     return value.data if isinstance(value, Tensor) else value
 
 
+def _shape(value: Any) -> tuple:
+    """The shape of a Tensor, array or nested list, read as an attribute where there is one: np.shape would be
+    a numpy call on a parameter's array, which tl.compile records once a step has used the parameter."""
+    return tuple(value.shape) if isinstance(value, (Tensor, np.ndarray)) else np.shape(value)
+
+
 def state_array(value: Any) -> Any:
     """The array of state updated in place across calls (running statistics, a batch counter): while tl.compile
     records a step, the tracer's view of the Tensor's memory, so every replay repeats the update (rule 4 of
@@ -176,11 +178,8 @@ def batch_norm(
         ("weight", weight),
         ("bias", bias),
     ):
-        if value is not None and tuple(np.shape(_array(value))) != (c,):
-            raise ValueError(
-                f"batch_norm: {label} has shape {tuple(np.shape(_array(value)))} but the input "
-                f"{x.shape} has {c} channels"
-            )
+        if value is not None and _shape(value) != (c,):
+            raise ValueError(f"batch_norm: {label} has shape {_shape(value)} but the input {x.shape} has {c} channels")
     axes = (0,) + tuple(range(2, x.ndim))
     shape = (1, c) + (1,) * (x.ndim - 2)
     if training:
