@@ -79,3 +79,52 @@ def test_another_step_traced_later_reads_a_kept_tensor_as_an_array_from_outside(
         np.testing.assert_allclose(learn(x).data, eager_learn(x).data, rtol=1e-12, atol=0)
     assert teach._replays and learn._replays
     np.testing.assert_allclose(student.weight.data, eager_student.weight.data, rtol=1e-12, atol=0)
+
+
+def _nested_steps(seed, compile_):
+    """An outer step that calls an inner training step twice and an evaluation, each compiled with ``compile_``."""
+    model = nn.Linear(3, 1, rng=np.random.default_rng(seed))
+    opt = optim.SGD(model.parameters(), lr=0.1)
+
+    def inner(x, y):
+        opt.zero_grad()
+        loss = F.mse_loss(model(x), y)
+        loss.backward()
+        opt.step()
+        return loss
+
+    def evaluate(x):
+        with tl.no_grad():
+            return model(x).mean()
+
+    inner, evaluate = compile_(inner), compile_(evaluate)
+
+    def outer(x, y):
+        return inner(x, y) + inner(x, y), evaluate(x)
+
+    return compile_(outer), inner, model
+
+
+@pytest.mark.parametrize("native", [False, True])
+def test_a_compiled_step_called_while_another_is_traced_becomes_part_of_it(native):
+    outer, _, model = _nested_steps(0, lambda f: tl.compile(f, native=native))
+    eager, _, eager_model = _nested_steps(0, lambda f: f)
+    rng = np.random.default_rng(1)
+    x, y = rng.standard_normal((16, 3)), rng.standard_normal((16, 1))
+    for i in range(8):
+        for ours, theirs in zip(outer(x * (1 + i % 2), y), eager(x * (1 + i % 2), y)):
+            np.testing.assert_allclose(ours.data, theirs.data, rtol=1e-12, atol=1e-15)
+    assert outer._replays
+    np.testing.assert_allclose(model.weight.data, eager_model.weight.data, rtol=1e-12, atol=0)
+
+
+def test_run_inside_another_steps_trace_reads_losses_into_python_and_is_refused():
+    """``inner.run`` gives numpy losses: inside a trace that is a value read into Python, refused as one."""
+    _, inner, _ = _nested_steps(0, tl.compile)
+    rng = np.random.default_rng(1)
+    x, y = rng.standard_normal((16, 3)), rng.standard_normal((16, 1))
+    inner.run(4, x, y)  # traced, checked and replaying natively
+    outer = tl.compile(lambda x, y: tl.tensor(inner.run(2, x, y)).sum())
+    outer(x, y)
+    with pytest.raises(tl.CaptureError, match="reads an array value into Python"):
+        outer(x, y)

@@ -61,6 +61,8 @@ class CompiledStep:
         self._last: _Last | None = None  # the last replayed call, when its arguments were all Tensors
 
     def __call__(self, *args: Any) -> Any:
+        if state.tracing is not None:  # inside another compiled step's trace: part of that step, as jax.jit nests
+            return self.fn(*args)
         last = self._last
         if last is not None and last.holds(args):  # the same Tensors and arrays as the last replay
             last.run()
@@ -115,7 +117,13 @@ class CompiledStep:
         key = _signature(args)
         for i in range(n):
             entry = self._replays.get(key)
-            if entry is not None and entry.native is not None and not entry.pending_check and entry.current():
+            if (
+                entry is not None
+                and entry.native is not None
+                and not entry.pending_check
+                and state.tracing is None
+                and entry.current()
+            ):
                 if entry.outputs[0].size != 1:
                     raise ValueError(
                         f"compile: run() needs a step whose first output is one number, "
