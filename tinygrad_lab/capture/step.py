@@ -210,8 +210,8 @@ class CompiledStep:
 
     def _check(self, key: tuple, entry: _Entry, args: tuple) -> Any:
         """Run the replay and an eager step from the same state; they must agree (written arrays, gradients,
-        outputs). If they do not, the replay is dropped and calls with this signature run eagerly."""
-        entry.pending_check = False
+        outputs). If they do not, the replay is dropped and calls with this signature run eagerly. A call that
+        raises (a bad label's ValueError, Ctrl-C) leaves the check to the next call."""
         self._last = None
         slots = entry.replay.tracer.slots
         written = [s.value for s in slots if s.kind == "external" and s.written]
@@ -219,13 +219,16 @@ class CompiledStep:
         written += [a for a, i in zip(arrays_in, entry.replay.input_slots) if slots[i].written]
         with_grad = [t for t, _ in entry.grads] + [args[k] for k, _ in entry.arg_grads]
         before, grads_before = [w.copy() for w in written], [t.grad for t in with_grad]
-        replayed = entry.call(args)
-        after_replay = [w.copy() for w in written] + [t.grad.data.copy() for t in with_grad]
-        for w, b in zip(written, before):
-            w[...] = b
-        for t, g in zip(with_grad, grads_before):
-            t.grad = g
+        try:
+            replayed = entry.call(args)
+            after_replay = [w.copy() for w in written] + [t.grad.data.copy() for t in with_grad]
+        finally:  # the eager step starts from the same state; so does the next call if the replay raised
+            for w, b in zip(written, before):
+                w[...] = b
+            for t, g in zip(with_grad, grads_before):
+                t.grad = g
         eager = self.fn(*args)
+        entry.pending_check = False
         outs_r, _ = _flatten(replayed)
         outs_e, _ = _flatten(eager)
         no_grad = np.empty(0)  # eager left no gradient where the replay has one: a shape mismatch
