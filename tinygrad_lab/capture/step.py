@@ -51,10 +51,7 @@ class CompiledStep:
         self.verify, self.native = verify, native
         self._calls: dict = {}  # signature -> number of eager calls made so far
         self._replays: dict = {}  # signature -> _Entry
-        # signatures refused at the trace or whose replay failed the check -> (assignment count, [(module, mode)]):
-        # they run eagerly until a module or optimizer is assigned or a module called changes its mode
-        # (model.eval() ends a refusal of dropout's draws; an eval-train round trip does not)
-        self._eager_only: dict = {}
+        self._eager_only: dict[tuple, _EagerOnly] = {}  # signatures refused at the trace or by the check
         self._traced_modules: dict = {}  # the modules the last trace called
         # What runs the last traced step: "native", "numpy (<why not native>)"; "eager" before any trace.
         self.backend = "eager (not traced yet)"
@@ -80,20 +77,23 @@ class CompiledStep:
                 return result
             del self._replays[key]  # traced again after an eager warm-up (new state, e.g. an optimizer's, is made)
             self._calls[key] = 0
-        if key in self._eager_only:
-            assignments, modes = self._eager_only[key]
-            if assignments == traceable.changes.assignments and all(m.training == mode for m, mode in modes):
-                return self.fn(*args)
+        eager_only = self._eager_only.get(key)
+        if eager_only is not None:
+            if eager_only.holds():
+                return eager_only.run(self.fn, args)
             del self._eager_only[key]
             self._calls[key] = 0
         calls = self._calls.get(key, 0)
         self._calls[key] = calls + 1
         if calls == 0:
             return self.fn(*args)  # warm-up: creates optimizer state the replay will update in place
+        modes_changed = traceable.changes.modes
         try:
             result, entry = self._trace(args)
         except CaptureError:  # refused once, with the reason; later calls with this signature run eagerly
-            self._eager_only[key] = _eager_condition(self._traced_modules.values())
+            # modes the step switched before its refusal are not those a call starts with: the next call reads them
+            mid_step = traceable.changes.modes != modes_changed
+            self._eager_only[key] = _EagerOnly(self._traced_modules.values(), known=not mid_step)
             raise
         self._replays[key] = entry
         return result
@@ -247,7 +247,7 @@ class CompiledStep:
         for k, (kind, (r, e)) in enumerate(zip(kinds, pairs)):
             if r.dtype != e.dtype:
                 del self._replays[key]
-                self._eager_only[key] = _eager_condition(m for m, _ in entry.modes)
+                self._eager_only[key] = _EagerOnly(m for m, _ in entry.modes)
                 raise CaptureError(
                     f"compile: the captured step disagrees with eager execution: array {k} has dtype {r.dtype} in "
                     f"the replay but {e.dtype} eagerly. This is a bug in the capture; calls with these argument "
@@ -259,7 +259,7 @@ class CompiledStep:
                 atol = max(atol, rtol * largest[kind])  # inf and NaN compare by position (equal_nan), not by size
             if r.shape != e.shape or not np.allclose(r, e, rtol=rtol, atol=atol, equal_nan=True):
                 del self._replays[key]
-                self._eager_only[key] = _eager_condition(m for m, _ in entry.modes)
+                self._eager_only[key] = _EagerOnly(m for m, _ in entry.modes)
                 diff = np.max(np.abs(np.asarray(r, float) - np.asarray(e, float))) if r.shape == e.shape else "shape"
                 raise CaptureError(
                     f"compile: the captured step disagrees with eager execution (array {k}, max difference {diff}). "
@@ -272,10 +272,35 @@ class CompiledStep:
         return eager
 
 
-def _eager_condition(modules: Any) -> tuple[int, list]:
-    """What a refusal or a failed check depended on (engine/traceable.py, rule 6): the assignment count and the
-    training mode of each module the step called."""
-    return traceable.changes.assignments, [(m, m.training) for m in modules]
+class _EagerOnly:
+    """A signature refused at the trace or by the check, which runs eagerly until what the step depended on
+    changes (engine/traceable.py, rule 6): a module or optimizer assigned since, or a module it called in a mode
+    that no call of it started or ended with. A step may switch modes itself (train, then evaluate): the modes the
+    last eager call started and ended with both hold, so model.eval() between calls ends a refusal of dropout's
+    draws while an eval-train round trip, or the step's own switching, does not."""
+
+    def __init__(self, modules: Any, known: bool = True):
+        self.modules = list(modules)
+        self.assignments = traceable.changes.assignments
+        # the mode tuples that hold; empty when the modes now are mid-step (the next call runs eagerly and tells)
+        self.accepted = {self._modes()} if known else set()
+
+    def _modes(self) -> tuple:
+        return tuple(m.training for m in self.modules)
+
+    def holds(self) -> bool:
+        """Whether this call runs eagerly rather than tracing the step again."""
+        if not self.accepted:
+            return True
+        return self.assignments == traceable.changes.assignments and self._modes() in self.accepted
+
+    def run(self, fn: Callable, args: tuple) -> Any:
+        """One eager call, after which the modes it started and ended with hold."""
+        start = self._modes()
+        result = fn(*args)
+        self.accepted = {start, self._modes()} if self.accepted else {self._modes()}
+        self.assignments = traceable.changes.assignments
+        return result
 
 
 def _stack_for(n: int, outputs: list) -> np.ndarray:
