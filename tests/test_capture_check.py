@@ -87,3 +87,75 @@ def test_a_refused_step_that_switches_modes_itself_stays_eager(refuse_after_eval
             refusals += 1
     assert refusals == 1 and not compiled._replays
     assert len(scores) == 8  # every call but the refused one ran to its end, eagerly
+
+
+def _batch_norm_step(seed, optimizer):
+    """Linear, batch norm, tanh, linear: the first bias's gradient cancels to rounding noise, which Adagrad and
+    RMSprop scale up to steps of the learning rate's size."""
+    rng = np.random.default_rng(seed)
+    model = nn.Sequential(nn.Linear(3, 5, rng=rng), nn.BatchNorm1d(5), nn.Tanh(), nn.Linear(5, 2, rng=rng))
+    opt = optimizer(model.parameters())
+
+    def step(x, y):
+        opt.zero_grad()
+        loss = F.mse_loss(model(x), y)
+        loss.backward()
+        opt.step()
+        return loss
+
+    return model, step
+
+
+@pytest.mark.parametrize(
+    "optimizer",
+    [lambda p: optim.Adagrad(p, lr=0.1), lambda p: optim.RMSprop(p, lr=0.01, momentum=0.5)],
+    ids=["adagrad", "rmsprop"],
+)
+def test_a_step_that_amplifies_rounding_is_not_refused(optimizer):
+    """Whichever backend runs it, the step is captured; the numpy replay, when it runs, equals eager exactly."""
+    (model, step), (eager_model, eager_step) = _batch_norm_step(0, optimizer), _batch_norm_step(0, optimizer)
+    compiled = tl.compile(step)
+    rng = np.random.default_rng(1)
+    x, y = tl.tensor(rng.standard_normal((8, 3))), tl.tensor(rng.standard_normal((8, 2)))
+    for _ in range(8):
+        ours, theirs = compiled(x, y), eager_step(x, y)
+    assert compiled._replays and compiled.backend.startswith(("native", "numpy ("))
+    if compiled.backend != "native":
+        assert ours.item() == theirs.item()
+        for a, b in zip(model.state_dict().values(), eager_model.state_dict().values()):
+            np.testing.assert_array_equal(a, b)
+
+
+class _RoundingNative:
+    """Stands in for a native step whose sums round differently: the replay's results, one gradient nudged by
+    1e-7 of its size (beyond the check's 1e-9)."""
+
+    def __init__(self, numpy_run, grad):
+        self.numpy_run, self.grad = numpy_run, grad
+
+    def __call__(self, *args):
+        self.numpy_run(*args)
+        self.grad *= 1 + 1e-7
+
+
+def test_when_native_rounding_fails_the_check_the_numpy_replay_runs_if_it_agrees():
+    (model, step), (eager_model, eager_step) = (
+        _batch_norm_step(0, lambda p: optim.SGD(p, lr=0.1)),
+        _batch_norm_step(0, lambda p: optim.SGD(p, lr=0.1)),
+    )
+    compiled = tl.compile(step, native=False)
+    rng = np.random.default_rng(1)
+    x, y = tl.tensor(rng.standard_normal((8, 3))), tl.tensor(rng.standard_normal((8, 2)))
+    for _ in range(2):
+        compiled(x, y)
+        eager_step(x, y)
+    (entry,) = compiled._replays.values()
+    grad = next(buffer for t, buffer in entry.grads if t is model[0].weight)  # the replay's gradient buffer
+    entry.native = _RoundingNative(entry.replay.run, grad)
+    entry.replay.run = entry.native
+    for _ in range(6):
+        assert compiled(x, y).item() == eager_step(x, y).item()
+    assert compiled.backend.startswith("numpy (native results differed from eager by rounding beyond")
+    assert entry.native is None and compiled._replays
+    for a, b in zip(model.state_dict().values(), eager_model.state_dict().values()):
+        np.testing.assert_array_equal(a, b)

@@ -220,56 +220,97 @@ class CompiledStep:
         with_grad = [t for t, _ in entry.grads] + [args[k] for k, _ in entry.arg_grads]
         before, grads_before = [w.copy() for w in written], [t.grad for t in with_grad]
         try:
-            replayed = entry.call(args)
-            after_replay = [w.copy() for w in written] + [t.grad.data.copy() for t in with_grad]
+            replayed = _results(entry.call(args), written, with_grad)
         finally:  # the eager step starts from the same state; so does the next call if the replay raised
-            for w, b in zip(written, before):
-                w[...] = b
-            for t, g in zip(with_grad, grads_before):
-                t.grad = g
+            _restore(written, before, with_grad, grads_before)
         eager = self.fn(*args)
         entry.pending_check = False
-        outs_r, _ = _flatten(replayed)
-        outs_e, _ = _flatten(eager)
         no_grad = np.empty(0)  # eager left no gradient where the replay has one: a shape mismatch
-        eager_arrays = written + [no_grad if t.grad is None else t.grad.data for t in with_grad]
-        pairs = list(zip(after_replay, eager_arrays)) + [(r.data, e.data) for r, e in zip(outs_r, outs_e)]
-        # C sums in another order than numpy: the differences scale with the largest value of their kind (a gradient
-        # that cancels to zero, as a bias's before batch norm, keeps rounding noise of the gradients that cancelled)
+        outs_e = [e.data for e in _flatten(eager)[0]]
+        eager_arrays = written + [no_grad if t.grad is None else t.grad.data for t in with_grad] + outs_e
         kinds = [0] * len(written) + [1] * len(with_grad) + [2] * len(outs_e)  # state, gradients, outputs
-        largest = [0.0, 0.0, 0.0]
-        for kind, (_, e) in zip(kinds, pairs):
-            if e.dtype.kind == "f":
-                largest[kind] = max(largest[kind], float(np.max(np.abs(e[np.isfinite(e)]), initial=0.0)))
         # float32 anywhere in the step (native exp/log/tanh and sums are a few of its ulps off) bounds the accuracy
         # of what is computed from it, float64 results included
         native_rtol = 1e-5 if any(s.value.dtype == np.float32 for s in slots) else 1e-9
-        for k, (kind, (r, e)) in enumerate(zip(kinds, pairs)):
-            if r.dtype != e.dtype:
-                del self._replays[key]
-                self._eager_only[key] = _EagerOnly(m for m, _ in entry.modes)
-                raise CaptureError(
-                    f"compile: the captured step disagrees with eager execution: array {k} has dtype {r.dtype} in "
-                    f"the replay but {e.dtype} eagerly. This is a bug in the capture; calls with these argument "
-                    "shapes and values now run eagerly; --no-compile runs all eagerly."
+        failure = _disagreement(replayed, eager_arrays, kinds, native_rtol if entry.native is not None else None)
+        if failure is not None and entry.native is not None and failure[1] != "dtype":
+            # Rounding a step amplifies (Adagrad scales a gradient that cancels to noise up to lr-sized steps) can
+            # exceed the native tolerance: the numpy replay, numpy's own operations, runs the signature if it agrees.
+            eager_arrays = [a.copy() for a in eager_arrays]
+            eager_grads = [t.grad for t in with_grad]
+            _restore(written, before, with_grad, grads_before)
+            try:
+                entry.native.numpy_run(*arrays_in)
+                numpy_replayed = _results(entry.call_after_run(args), written, with_grad)
+            finally:
+                _restore(written, eager_arrays[: len(written)], with_grad, eager_grads)
+            numpy_failure = _disagreement(numpy_replayed, eager_arrays, kinds, None)
+            if numpy_failure is None:
+                entry.replay.run, entry.native = entry.native.numpy_run, None
+                self.backend = (
+                    "numpy (native results differed from eager by rounding beyond the check's tolerance: "
+                    f"array {failure[0]}, max difference {failure[1]})"
                 )
-            rtol, atol = 1e-9, 1e-12
-            if self.native:
-                rtol = native_rtol
-                atol = max(atol, rtol * largest[kind])  # inf and NaN compare by position (equal_nan), not by size
-            if r.shape != e.shape or not np.allclose(r, e, rtol=rtol, atol=atol, equal_nan=True):
-                del self._replays[key]
-                self._eager_only[key] = _EagerOnly(m for m, _ in entry.modes)
-                diff = np.max(np.abs(np.asarray(r, float) - np.asarray(e, float))) if r.shape == e.shape else "shape"
-                raise CaptureError(
-                    f"compile: the captured step disagrees with eager execution (array {k}, max difference {diff}). "
-                    "The step probably depends on values that change between calls: a step counter or learning "
-                    "rate kept as a Python number, random numbers drawn with numpy directly rather than through "
-                    "tinygrad_lab, gradients left to accumulate across calls (no zero_grad() in the step), or state "
-                    "replaced by new arrays instead of updated in place. "
-                    "Calls with these argument shapes and values now run eagerly; --no-compile runs all eagerly."
-                )
-        return eager
+                return eager
+            failure = numpy_failure
+        if failure is None:
+            return eager
+        del self._replays[key]
+        self._eager_only[key] = _EagerOnly(m for m, _ in entry.modes)
+        k, diff = failure
+        if diff == "dtype":
+            raise CaptureError(
+                f"compile: the captured step disagrees with eager execution: array {k} has dtype "
+                f"{replayed[k].dtype} in the replay but {eager_arrays[k].dtype} eagerly. This is a bug in the "
+                "capture; calls with these argument shapes and values now run eagerly; --no-compile runs all eagerly."
+            )
+        raise CaptureError(
+            f"compile: the captured step disagrees with eager execution (array {k}, max difference {diff}). "
+            "The step probably depends on values that change between calls, which a replay does not follow: a "
+            "Python number the step computes anew (a step counter, a learning rate it sets itself: opt.lr = ... "
+            "inside the step runs only while it is traced, so set it between calls), random numbers drawn with "
+            "numpy directly rather than through tinygrad_lab, gradients left to accumulate across calls (no "
+            "zero_grad() in the step), or state replaced by new arrays instead of updated in place. "
+            "Calls with these argument shapes and values now run eagerly; --no-compile runs all eagerly."
+        )
+
+
+def _results(outputs: Any, written: list, with_grad: list) -> list:
+    """Copies of what a step run leaves: the arrays it writes, the gradients, then its outputs."""
+    return (
+        [w.copy() for w in written] + [t.grad.data.copy() for t in with_grad] + [o.data for o in _flatten(outputs)[0]]
+    )
+
+
+def _restore(written: list, values: list, with_grad: list, grads: list) -> None:
+    """Put back the state a check's runs start from: the written arrays' values and the gradients."""
+    for w, v in zip(written, values):
+        w[...] = v
+    for t, g in zip(with_grad, grads):
+        t.grad = g
+
+
+def _disagreement(replayed: list, eager: list, kinds: list, native_rtol: float | None) -> tuple | None:
+    """The first array where a replay and eager differ, as (index, max difference, or "shape" or "dtype"), else
+    None. The numpy replay runs eager's numpy operations: it must agree to 1e-9. Native code (``native_rtol``) sums
+    in another order: its differences scale with the largest value of their kind (state, gradients, outputs), as a
+    gradient that cancels to zero, a bias's before batch norm, keeps rounding noise of the terms that cancelled."""
+    largest = [0.0, 0.0, 0.0]
+    for kind, e in zip(kinds, eager):
+        if e.dtype.kind == "f":
+            largest[kind] = max(largest[kind], float(np.max(np.abs(e[np.isfinite(e)]), initial=0.0)))
+    for k, (kind, r, e) in enumerate(zip(kinds, replayed, eager)):
+        if r.dtype != e.dtype:
+            return k, "dtype"
+        rtol, atol = 1e-9, 1e-12
+        if native_rtol is not None:
+            rtol = native_rtol
+            atol = max(atol, rtol * largest[kind])  # inf and NaN compare by position (equal_nan), not by size
+        if r.shape != e.shape:
+            return k, "shape"
+        if not np.allclose(r, e, rtol=rtol, atol=atol, equal_nan=True):
+            return k, float(np.max(np.abs(np.asarray(r, float) - np.asarray(e, float))))
+    return None
 
 
 class _EagerOnly:
