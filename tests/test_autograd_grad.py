@@ -173,6 +173,18 @@ def test_detect_anomaly_in_backward_names_op_and_line():
     assert x.grad is None
 
 
+def test_detect_anomaly_checks_the_gradients_of_a_recorded_backward_too():
+    """Under create_graph the gradients are Tensors that require grad: the check reads their values."""
+    x = leaf([1.0, 2.0, 3.0])
+    with tl.detect_anomaly():
+        (g,) = tl.grad((x * x * x).sum(), x, create_graph=True)
+        assert g.requires_grad and g.tolist() == [3.0, 12.0, 27.0]
+    y = leaf([0.0, 4.0])
+    with np.errstate(invalid="ignore", divide="ignore"), tl.detect_anomaly():
+        with pytest.raises(FloatingPointError, match="produced inf values"):
+            tl.grad(y.sqrt().sum(), y, create_graph=True)
+
+
 def test_detect_anomaly_as_decorator_and_restored():
     @tl.detect_anomaly()
     def bad(t):

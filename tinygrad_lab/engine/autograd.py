@@ -215,7 +215,7 @@ def check_finite(node: Function, values: Any, what: str) -> None:
     for i, v in enumerate(values):
         if v is None:
             continue
-        arr = np.asarray(v)
+        arr = np.asarray(getattr(v, "data", v))  # a recorded backward's gradients are Tensors that require grad
         if arr.dtype.kind in "fc" and not np.isfinite(arr).all():
             bad = "nan" if np.isnan(arr).any() else "inf"
             where = what if what == "forward output" else f"gradient for input {i}"
