@@ -1,5 +1,6 @@
 """tl.compile and the arrays a step writes and reads: numpy calls that write into an array of the step with out=
-write there on every replay, and an argument laid out in any order is read as eager reads it."""
+write there on every replay, an argument laid out in any order is read as eager reads it, and arrays numpy makes
+from the step's tensors (np.zeros_like(w), np.round(w)) are made again by every replay."""
 
 import numpy as np
 import pytest
@@ -113,3 +114,35 @@ def test_numpy_shape_queries_on_the_steps_arrays_are_answered(native):
         np.testing.assert_allclose(compiled(x).data, eager_step(x).data, rtol=1e-12 if native else 0, atol=0)
     assert compiled._replays
     np.testing.assert_allclose(model.weight.data, eager_model.weight.data, rtol=1e-12 if native else 0, atol=0)
+
+
+@pytest.mark.parametrize("native", [False, True])
+def test_arrays_numpy_makes_from_the_steps_tensors_are_made_again_by_every_replay(native):
+    """np.zeros_like(w) is a Tensor filled by the step; np.round(w) reads w's current values, also when it is the
+    step's first use of w (it was frozen at the traced call's values)."""
+
+    def build():
+        w = tl.tensor(np.arange(4.0) + 0.3, requires_grad=True)
+
+        def step(x):
+            w.grad = None
+            rounded = np.round(w)  # the first use of w in the step
+            y = np.zeros_like(w)
+            y[0] = w[1] * 2
+            y[1:] = w[1:] * x[1:]
+            loss = (y * x).sum() + (rounded * x).sum()
+            loss.backward()
+            with tl.no_grad():
+                w.sub_(0.4 * w.grad)
+            return loss
+
+        return w, step
+
+    (w, step), (eager_w, eager_step) = build(), build()
+    compiled = tl.compile(step, native=native)
+    rng = np.random.default_rng(2)
+    for _ in range(6):
+        x = tl.tensor(rng.standard_normal(4))
+        np.testing.assert_allclose(compiled(x).data, eager_step(x).data, rtol=1e-12, atol=0)
+    assert compiled._replays
+    np.testing.assert_allclose(w.data, eager_w.data, rtol=1e-12, atol=0)

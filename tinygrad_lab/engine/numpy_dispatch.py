@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from tinygrad_lab.engine import ops
+from tinygrad_lab.engine.autograd import state
 from tinygrad_lab.engine.tensor import Tensor
 
 _LEAVE = "to leave the graph on purpose, use t.detach() or t.numpy()"
@@ -47,8 +48,8 @@ def _refuse_out(name: str) -> TypeError:
 
 def _data(x: Any) -> Any:
     """Plain numpy values: Tensors unwrapped, also inside lists and tuples (for functions outside the graph)."""
-    if isinstance(x, Tensor):
-        return x.data
+    if isinstance(x, Tensor):  # under tl.compile, the traced array: the replay computes the values again
+        return x.data if state.tracing is None else state.tracing.tensor_data(x)
     if isinstance(x, (list, tuple)):
         return type(x)(_data(v) for v in x)
     return x
@@ -323,7 +324,12 @@ def _values(func: Callable) -> Callable:
 
 def _outside_fn(func: Callable) -> Callable:
     """Functions without a useful gradient (np.round, np.isclose, np.zeros_like): a Tensor outside the graph."""
-    return lambda *args, **kwargs: Tensor._wrap(np.asarray(_values(func)(*args, **kwargs)))
+    return lambda *args, **kwargs: Tensor._wrap(_array(_values(func)(*args, **kwargs)))
+
+
+def _array(value: Any) -> np.ndarray:
+    """numpy's result as an array, a traced one kept as it is (np.asarray would hide it from tl.compile)."""
+    return value if isinstance(value, np.ndarray) else np.asarray(value)
 
 
 FUNCTIONS: dict[Callable, Callable] = {
