@@ -137,10 +137,12 @@ def test_compiled_step_with_item_assignment_equals_eager():
     np.testing.assert_allclose(m2.weight.data, m1.weight.data, rtol=1e-12)
 
 
-@pytest.mark.parametrize("index", [Ellipsis, 0, (slice(None), 1)])
+@pytest.mark.parametrize(
+    "index", [Ellipsis, slice(None), (slice(None), slice(None)), (Ellipsis, slice(None)), 0, (slice(None), 1)]
+)
 def test_create_graph_gradient_of_the_overwritten_value_requires_grad_as_torchs(index):
-    """t[...] = v is torch's copy_ (zeros that depend on nothing, though the incoming 2 y depends on v); a partial
-    write zeroes part of the incoming gradient, which still depends on x."""
+    """A write of every element (t[...] = v, t[:] = v) is torch's copy_ (zeros that depend on nothing, though the
+    incoming 2 y depends on v); a partial write zeroes part of the incoming gradient, which still depends on x."""
     grads = []
     for lib in (tl, torch):
         x = tl.tensor(X[0], requires_grad=True) if lib is tl else tleaf(X[0])

@@ -27,7 +27,7 @@ from tinygrad_lab.engine import ops, traceable
 from tinygrad_lab.engine.autograd import base_array, bump, state, versions
 from tinygrad_lab.engine.function import Function
 from tinygrad_lab.engine.ops.common import zero_gradient
-from tinygrad_lab.engine.ops.shape import IntegersFirst, take, torch_index
+from tinygrad_lab.engine.ops.shape import IntegersFirst, _is_basic_index, take, torch_index
 from tinygrad_lab.engine.tensor import Tensor
 
 
@@ -68,6 +68,7 @@ class SetItem(Function):
     def forward(ctx, a, value, index=()):
         ctx.index = index = torch_index(index)
         ctx.value_ndim = value.ndim if isinstance(value, np.ndarray) else np.ndim(value)  # traced arrays too
+        ctx.whole = _is_basic_index(index) and np.size(a[index]) == a.size  # t[...] = v, t[:] = v: torch's copy_
         out = a.copy()
         _assign(out, index, value)
         return out
@@ -76,8 +77,8 @@ class SetItem(Function):
     def backward(ctx, grad):
         grad_a = grad_value = None
         if ctx.needs_input_grad[0]:
-            if ctx.index is Ellipsis or type(ctx.index) is tuple and len(ctx.index) == 1 and ctx.index[0] is Ellipsis:
-                grad_a = zero_gradient(grad)  # t[...] = v is torch's copy_: zeros that depend on nothing
+            if ctx.whole:  # torch's copy_: zeros that depend on nothing
+                grad_a = zero_gradient(grad)
             elif isinstance(grad, Tensor):  # recorded backward: the zeroing is itself differentiable
                 grad_a = SetItem.apply(grad, 0, index=ctx.index)
             else:
