@@ -154,3 +154,16 @@ def test_create_graph_gradient_of_the_overwritten_value_requires_grad_as_torchs(
     ours, theirs = grads
     assert_same(ours, theirs)
     assert ours.requires_grad == theirs.requires_grad
+
+
+def test_an_index_tensor_written_afterwards_does_not_move_the_gradient():
+    """A reused index buffer: the nodes keep the index they were given (torch refuses the backward instead)."""
+    x = tl.tensor(np.zeros(4), requires_grad=True)
+    v = tl.tensor([1.0, 2.0], requires_grad=True)
+    index = tl.tensor([0, 2], dtype=np.int64)
+    y = x * 1
+    y[index] = v
+    picked = y[index]
+    index[0] = 1
+    ((y + picked.sum()) * np.array([1.0, 2.0, 3.0, 4.0])).sum().backward()
+    assert x.grad.tolist() == [0.0, 2.0, 0.0, 4.0] and v.grad.tolist() == [11.0, 13.0]  # picked.sum() adds 10

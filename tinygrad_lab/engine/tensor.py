@@ -583,11 +583,12 @@ def _masked_sqrt(x: Tensor) -> Tensor:
 
 
 def _unwrap_index(index: Any) -> Any:
-    """Indices may hold Tensors (integer or boolean); numpy wants arrays."""
+    """Indices may hold Tensors (integer or boolean); numpy wants arrays. A Tensor's is copied: the node keeps the
+    index for backward, and a write into the index tensor afterwards must not move the gradient."""
     if isinstance(index, Tensor):
-        return index.data
+        return index.data.copy()
     if isinstance(index, tuple):
-        return tuple(i.data if isinstance(i, Tensor) else i for i in index)
+        return tuple(i.data.copy() if isinstance(i, Tensor) else i for i in index)
     return index
 
 
