@@ -41,7 +41,13 @@ def _umask() -> int:
 _FILE_MODE = 0o666 & ~_umask()  # what open() would have given; mkstemp's files are 0600
 
 
-_TMP_NAME_ROOM = 200  # the destination's name is cut to this in the temporary file's (which adds 14 characters)
+_TMP_NAME_ROOM = 200  # bytes of the destination's name kept in the temporary file's (which adds 14)
+
+
+def _tmp_prefix(name: str) -> str:
+    """The temporary file's prefix: the destination's name cut to _TMP_NAME_ROOM bytes (file systems count bytes:
+    'é' takes two), never inside a character."""
+    return "." + os.fsencode(name)[:_TMP_NAME_ROOM].decode("utf-8", "ignore") + "."
 
 
 @contextmanager
@@ -55,7 +61,7 @@ def atomic_write(path: str | os.PathLike, mode: str = "w", encoding: str | None 
     if path.is_dir():
         raise IsADirectoryError(errno.EISDIR, "is a folder, not a file that can be written", shown)
     try:
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name[:_TMP_NAME_ROOM]}.", suffix=".tmp")
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=_tmp_prefix(path.name), suffix=".tmp")
     except OSError as err:
         raise _naming(err, shown) from None
     try:
