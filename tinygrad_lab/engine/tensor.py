@@ -402,29 +402,19 @@ class Tensor:
 
     def std(self, axis: int | tuple | None = None, keepdims: bool = False, ddof: int = 0) -> Tensor:
         """sqrt(var) with var's ddof (0, numpy's default; torch's is 1); gradient 0 at 0, as torch's."""
-        return _masked_sqrt(self.var(axis=axis, keepdims=keepdims, ddof=ddof))
+        return _ops.std(self, axis, keepdims, ddof)
 
     def norm(self, p: float = 2, axis: int | tuple | None = None, keepdims: bool = False) -> Tensor:
         """The vector p-norm (p = 1, 2 or inf) over ``axis`` (all elements by default), as torch.linalg.vector_norm;
         the 2-norm's gradient at zero is 0, as torch's."""
-        if p == 1:
-            return self.abs().sum(axis=axis, keepdims=keepdims)
-        if p == float("inf"):
-            return self.abs().max(axis=axis, keepdims=keepdims)
-        if p != 2:
-            raise ValueError(f"norm: p must be 1, 2 or inf, got {p!r} (shape {self.shape})")
-        return _masked_sqrt((self * self).sum(axis=axis, keepdims=keepdims))
+        return _ops.norm(self, p, axis, keepdims)
 
     def logsumexp(self, axis: int | tuple | None = None, keepdims: bool = False) -> Tensor:
         return _ops.LogSumExp.apply(self, axis=axis, keepdims=keepdims)
 
     def log_softmax(self, axis: int = -1) -> Tensor:
-        """(x - m) - logsumexp(x - m), m the max as a constant: stable, and exact at large |x| (x - logsumexp(x)
-        is 3e-5 off at 1e3 in float32). A +inf makes its slice NaN, as torch; an all -inf slice takes m = 0."""
-        axes = _ops._normalize_axes(axis, self.ndim, "log_softmax")  # a 0-d tensor takes axis 0 or -1
-        m = np.max(self.data, axis=axes, keepdims=True, initial=-np.inf)
-        shifted = self - np.where(m == -np.inf, 0.0, m)
-        return shifted - shifted.logsumexp(axis=axes, keepdims=True)
+        """Stable log of softmax (ops/reductions.py); a +inf makes its slice NaN, as torch."""
+        return _ops.log_softmax(self, axis)
 
     def softmax(self, axis: int = -1) -> Tensor:
         return self.log_softmax(axis).exp()
@@ -574,12 +564,6 @@ class Tensor:
         from tinygrad_lab import viz
 
         return viz.draw(self, **options)
-
-
-def _masked_sqrt(x: Tensor) -> Tensor:
-    """sqrt(x) with gradient 0 where x is 0 (sqrt's slope is infinite there), as torch's norm and std."""
-    zero = x.data == 0
-    return _ops.where(zero, 0.0, _ops.where(zero, 1.0, x).sqrt())
 
 
 def _unwrap_index(index: Any) -> Any:

@@ -42,7 +42,7 @@ from tinygrad_lab.engine.ops.elementwise import (
 )
 from tinygrad_lab.engine.ops.losses import BinaryCrossEntropy, MseLoss
 from tinygrad_lab.engine.ops.pooling import AvgPool, AvgPoolScatter, MaxPool, MaxPoolGather, MaxPoolScatter
-from tinygrad_lab.engine.ops.reductions import LogSumExp, Max, Mean, Min, Sum, Var
+from tinygrad_lab.engine.ops.reductions import LogSumExp, Max, Mean, Min, Sum, Var, log_softmax, norm, std
 from tinygrad_lab.engine.ops.shape import (
     Cat,
     Expand,
@@ -110,6 +110,9 @@ __all__ = [
     "Var",
     "Min",
     "Sum",
+    "log_softmax",
+    "norm",
+    "std",
     "Cat",
     "Expand",
     "GetItem",
