@@ -206,12 +206,23 @@ def test_constant_factories():
     np.testing.assert_array_equal(Tensor.full(3, 1.5).data, [1.5, 1.5, 1.5])
     np.testing.assert_array_equal(Tensor.eye(3).data, np.eye(3))
     np.testing.assert_array_equal(Tensor.eye(2, 3).data, np.eye(2, 3))
-    np.testing.assert_array_equal(Tensor.arange(5).data, np.arange(5.0))
+    np.testing.assert_array_equal(Tensor.arange(5).data, np.arange(5))
     np.testing.assert_array_equal(Tensor.arange(1, 2, 0.25).data, [1.0, 1.25, 1.5, 1.75])
-    for t in (Tensor.zeros(2), Tensor.ones(2), Tensor.full(2, 1.0), Tensor.eye(2), Tensor.arange(3)):
+    for t in (Tensor.zeros(2), Tensor.ones(2), Tensor.full(2, 1.0), Tensor.eye(2), Tensor.arange(3.0)):
         assert t.dtype == np.float64 and not t.requires_grad and t.is_leaf
     assert Tensor.zeros(2, requires_grad=True).requires_grad
     assert Tensor.ones(2, dtype=np.float32).dtype == np.float32
+
+
+def test_factories_keep_the_dtype_asked_for_and_arange_of_integers_is_int64_as_torch():
+    for make in (tl.zeros, tl.ones, lambda n, dtype: tl.full(n, 1, dtype=dtype), tl.eye):
+        assert make(2, dtype=np.int64).dtype == np.int64 and make(2, dtype=bool).dtype == np.bool_
+    assert tl.arange(3).dtype == np.int64 and tl.arange(0, 3, 1).dtype == np.int64
+    assert tl.arange(3.0).dtype == tl.arange(0, 1, 0.5).dtype == np.float64
+    assert tl.arange(3, dtype=np.float32).dtype == np.float32
+    x = tl.tensor(np.arange(12.0).reshape(3, 4), requires_grad=True)
+    picked = x[tl.arange(3), np.array([1, 0, 3])]  # torch's idiom for the logits of the labels
+    assert picked.tolist() == [1.0, 4.0, 11.0]
 
 
 def test_factories_are_also_module_functions_as_torchs():

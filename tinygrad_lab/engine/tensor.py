@@ -228,26 +228,29 @@ class Tensor:
     # ---- factories -----------------------------------------------------------------------------------------
     @staticmethod
     def zeros(*shape: Any, dtype: Any = np.float64, requires_grad: bool = False) -> Tensor:
-        return Tensor(np.zeros(_shape_arg(shape), dtype=dtype), requires_grad=requires_grad)
+        return Tensor(np.zeros(_shape_arg(shape), dtype=dtype), requires_grad=requires_grad, dtype=dtype)
 
     @staticmethod
     def ones(*shape: Any, dtype: Any = np.float64, requires_grad: bool = False) -> Tensor:
-        return Tensor(np.ones(_shape_arg(shape), dtype=dtype), requires_grad=requires_grad)
+        return Tensor(np.ones(_shape_arg(shape), dtype=dtype), requires_grad=requires_grad, dtype=dtype)
 
     @staticmethod
     def full(shape: Any, fill_value: float, dtype: Any = np.float64, requires_grad: bool = False) -> Tensor:
         shape = (shape,) if isinstance(shape, int) else tuple(shape)
-        return Tensor(np.full(shape, fill_value, dtype=dtype), requires_grad=requires_grad)
+        return Tensor(np.full(shape, fill_value, dtype=dtype), requires_grad=requires_grad, dtype=dtype)
 
     @staticmethod
     def eye(n: int, m: int | None = None, dtype: Any = np.float64, requires_grad: bool = False) -> Tensor:
-        return Tensor(np.eye(n, m, dtype=dtype), requires_grad=requires_grad)
+        return Tensor(np.eye(n, m, dtype=dtype), requires_grad=requires_grad, dtype=dtype)
 
     @staticmethod
     def arange(
-        start: float, stop: float | None = None, step: float = 1, dtype: Any = np.float64, requires_grad: bool = False
+        start: float, stop: float | None = None, step: float = 1, dtype: Any = None, requires_grad: bool = False
     ) -> Tensor:
-        return Tensor(np.arange(start, stop, step, dtype=dtype), requires_grad=requires_grad)
+        """As torch: int64 when start, stop and step are all integers, else float64, unless ``dtype`` is given."""
+        if dtype is None:
+            dtype = np.int64 if all(isinstance(v, (int, np.integer)) for v in (start, stop or 0, step)) else np.float64
+        return Tensor(np.arange(start, stop, step, dtype=dtype), requires_grad=requires_grad, dtype=dtype)
 
     @staticmethod
     def randn(
