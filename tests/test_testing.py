@@ -10,6 +10,7 @@ from hypothesis import find, given, settings
 from hypothesis import strategies as st
 
 import tinygrad_lab as tl
+from tinygrad_lab import nn
 from tinygrad_lab import testing as tt
 from tinygrad_lab.testing import GradcheckError, gradcheck, gradgradcheck, numerical_jacobian
 
@@ -40,7 +41,8 @@ def test_numerical_jacobian_layout_for_several_outputs_and_constant_inputs():
     np.testing.assert_allclose(jac[0][1], 3 * np.eye(4), atol=1e-7)
 
 
-def test_numerical_jacobian_does_not_modify_inputs():
+def test_numerical_jacobian_steps_the_callers_tensor_and_restores_it():
+    """fn gets the caller's tensor itself, as in torch, and afterwards it holds its own array and values again."""
     data = np.array([0.5, -1.25, 3.0])
     x = leaf(data)
     before_array = x.data
@@ -55,7 +57,24 @@ def test_numerical_jacobian_does_not_modify_inputs():
     assert x.data is before_array
     np.testing.assert_array_equal(x.data, snapshot)
     assert x.grad is None
-    assert all(u is not x for u in seen)  # it evaluates on copies, never on the caller's tensor
+    assert seen and all(u is x for u in seen)
+
+
+def test_numerical_jacobian_restores_the_input_when_fn_raises():
+    x = Tensor([1.0, 2.0], dtype=np.float32, requires_grad=True)
+    before_array, snapshot = x.data, x.data.copy()
+    calls = []
+
+    def fn(u):
+        calls.append(1)
+        if len(calls) == 2:  # on the step down of element 0, with the input perturbed
+            raise RuntimeError("boom")
+        return u * 2.0
+
+    with pytest.raises(RuntimeError, match="boom"):
+        numerical_jacobian(fn, [x])
+    assert x.data is before_array and x.dtype == np.float32
+    np.testing.assert_array_equal(x.data, snapshot)
 
 
 def test_numerical_jacobian_in_float64_for_float32_inputs():
@@ -191,6 +210,29 @@ def test_gradcheck_respects_tolerances():
     x = leaf([1.0, 2.0])
     assert gradcheck(SlightlyOff.apply, [x])
     assert not gradcheck(SlightlyOff.apply, [x], rtol=1e-5, atol=0.0, raise_exception=False)
+
+
+def test_aliased_inputs_are_checked_as_torch_checks_them():
+    """The same tensor in two slots: each slot's numerical derivative moves both, and so does autograd's."""
+    x = leaf([0.3, -1.2, 2.0])
+    assert gradcheck(lambda p, q: p * q, [x, x])
+    assert gradcheck(lambda p, q: p * q, [x, x], fast_mode=True)
+    assert gradgradcheck(lambda p, q: p * q, [x, x])
+    jac = numerical_jacobian(lambda p, q: p * q, [x, x])
+    np.testing.assert_allclose(jac[0][0], np.diag(2 * x.data), atol=1e-8)
+    np.testing.assert_allclose(jac[1][0], np.diag(2 * x.data), atol=1e-8)
+
+
+def test_a_modules_parameters_are_checked_through_a_closure():
+    """The usual way to check a layer: fn ignores its arguments and calls the module, which reads its own
+    parameters; a wrong backward inside it is still caught."""
+    lin = nn.Linear(3, 2)
+    inp = tl.tensor(np.random.default_rng(0).standard_normal((4, 3)))
+    assert gradcheck(lambda w, b: lin(inp).tanh(), [lin.weight, lin.bias])
+    assert gradcheck(lambda w, b: lin(inp).tanh(), [lin.weight, lin.bias], fast_mode=True)
+    assert gradgradcheck(lambda w, b: lin(inp).tanh(), [lin.weight, lin.bias])
+    with pytest.raises(GradcheckError, match="input 1"):
+        gradcheck(lambda w, b: WrongMulAdd.apply(lin(inp), b.reshape(1, 2) * 1.0), [lin.weight, lin.bias])
 
 
 def test_gradcheck_with_no_differentiable_input_fails():

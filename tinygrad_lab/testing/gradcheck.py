@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -41,31 +42,43 @@ def _differentiable(inputs: Sequence[Any]) -> list[int]:
     return [i for i, x in enumerate(inputs) if isinstance(x, Tensor) and x.requires_grad]
 
 
-def _evaluate(fn: Callable, inputs: Sequence[Any], index: int, array: np.ndarray) -> list[np.ndarray]:
-    """fn's outputs as float64 arrays, with inputs[index]'s data replaced by ``array``."""
-    args = list(inputs)
-    args[index] = Tensor(array, requires_grad=inputs[index].requires_grad)
+@contextmanager
+def _perturbed(t: Tensor) -> Iterator[np.ndarray]:
+    """Within the block, ``t`` holds a float64 working copy of its data for the caller to step in place: the
+    same Tensor object, so aliased arguments and closures over it see each step (as torch's gradcheck
+    perturbs in place). Its own array is put back afterwards, also when fn raises."""
+    original = t.data
+    t.data = np.array(original, dtype=np.float64)
+    try:
+        yield t.data
+    finally:
+        t.data = original
+
+
+def _evaluate(fn: Callable, inputs: Sequence[Any]) -> list[np.ndarray]:
+    """fn's outputs as float64 arrays, outside the graph."""
     with no_grad():
-        return [np.asarray(o.data, dtype=np.float64) for o in _outputs(fn, args)]
+        return [np.array(o.data, dtype=np.float64) for o in _outputs(fn, inputs)]
 
 
 def numerical_jacobian(fn: Callable, inputs: Tensor | Sequence[Any], eps: float = 1e-6) -> list[list[np.ndarray]]:
     """Central-difference Jacobians: ``J[i][j]`` is d outputs[j] / d inputs[i], of shape (outputs[j].size,
-    inputs[i].size), for every input that requires grad (None for the others). Computed in float64 on
-    copies of the inputs, so the caller's tensors are never touched."""
+    inputs[i].size), for every input that requires grad (None for the others). Each input is stepped in
+    place, in float64, and left as it was: its array, values and dtype."""
     inputs = _as_list(inputs)
     jacobians: list = [None] * len(inputs)
     for i in _differentiable(inputs):
-        base = np.array(inputs[i].data, dtype=np.float64)
-        columns = []
-        for k in range(base.size):
-            plus, minus = base.copy(), base.copy()
-            plus.flat[k] += eps
-            minus.flat[k] -= eps
-            f_plus = _evaluate(fn, inputs, i, plus)
-            f_minus = _evaluate(fn, inputs, i, minus)
-            columns.append([(p - m).ravel() / (2 * eps) for p, m in zip(f_plus, f_minus)])
-        at_base = _evaluate(fn, inputs, i, base)
+        with _perturbed(inputs[i]) as x:
+            base = x.copy()
+            columns = []
+            for k in range(x.size):
+                x.flat[k] = base.flat[k] + eps
+                f_plus = _evaluate(fn, inputs)
+                x.flat[k] = base.flat[k] - eps
+                f_minus = _evaluate(fn, inputs)
+                x.flat[k] = base.flat[k]
+                columns.append([(p - m).ravel() / (2 * eps) for p, m in zip(f_plus, f_minus)])
+            at_base = _evaluate(fn, inputs)
         jacobians[i] = [
             np.stack([col[j] for col in columns], axis=1) if columns else np.zeros((out.size, 0))
             for j, out in enumerate(at_base)
@@ -180,10 +193,13 @@ def _check_fast(fn, inputs, diff, eps, atol, rtol, seed) -> str | None:
     rng = np.random.default_rng(seed)
     outputs = _outputs(fn, inputs)
     for i in diff:
-        x = np.array(inputs[i].data, dtype=np.float64)
-        v = rng.standard_normal(x.shape)
-        f_plus = _evaluate(fn, inputs, i, x + eps * v)
-        f_minus = _evaluate(fn, inputs, i, x - eps * v)
+        with _perturbed(inputs[i]) as x:
+            base = x.copy()
+            v = rng.standard_normal(x.shape)
+            x += eps * v
+            f_plus = _evaluate(fn, inputs)
+            np.copyto(x, base - eps * v)
+            f_minus = _evaluate(fn, inputs)
         for j, out in enumerate(outputs):
             u = rng.standard_normal(out.shape)
             numerical = np.sum(u * (f_plus[j] - f_minus[j]) / (2 * eps))
