@@ -235,6 +235,25 @@ def test_a_modules_parameters_are_checked_through_a_closure():
         gradcheck(lambda w, b: WrongMulAdd.apply(lin(inp), b.reshape(1, 2) * 1.0), [lin.weight, lin.bias])
 
 
+def test_a_mismatch_against_a_numerical_zero_gives_the_absolute_error():
+    class Phantom(tl.Function):
+        """Zero, with a backward that claims slope 1."""
+
+        @staticmethod
+        def forward(ctx, a):
+            return a * 0.0
+
+        @staticmethod
+        def backward(ctx, grad):
+            return grad * 1.0
+
+    with pytest.raises(GradcheckError) as info:
+        gradcheck(Phantom.apply, [leaf([1.0, 2.0])])
+    message = str(info.value)
+    assert "analytical 1.0, numerical 0.0; absolute error 1.000e+00 against a numerical value of 0 " in message
+    assert "relative error" not in message
+
+
 def test_gradcheck_with_no_differentiable_input_fails():
     with pytest.raises(GradcheckError, match="requires_grad"):
         gradcheck(lambda u: u * 2.0, [Tensor([1.0])])
