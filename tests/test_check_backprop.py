@@ -219,3 +219,20 @@ def test_the_exact_gradient_passes_at_the_minimum_of_a_large_loss():
     assert check_backprop(loss, [w], [2 * x.T @ (x @ w - y)])
     wrong = check_backprop(loss, [w], [2 * x.T @ (x @ w - y) + 1.0])  # still told apart
     assert not wrong and wrong.rows[0].diagnosis.startswith("mismatch")
+
+
+@pytest.mark.parametrize("b, wrong", [(np.array([1.0]), np.exp([1.0])), (np.float64(1.0), np.e)])
+def test_one_wrong_element_is_a_wrong_value_not_a_constant_factor(b, wrong):
+    """A fitted factor matches any single element, so it is no evidence of a scale mistake there."""
+    row = check_backprop(lambda b: np.sum(np.exp(b) + b**2), [b], [wrong]).rows[0]
+    assert row.diagnosis == f"wrong value: yours {np.e:.6g}, true {np.e + 2:.6g}"
+    assert check_backprop(lambda b: np.sum(b**2), [b], [-2 * b]).rows[0].diagnosis.startswith("flipped sign")
+
+
+def test_a_factor_needs_two_nonzero_true_elements():
+    w = np.array([1.0, 0.0])  # the true gradient 3 w**2 is (3, 0): one element to fit a factor to
+    row = check_backprop(lambda w: np.sum(w**3), [w], [np.array([1.0, 0.0])]).rows[0]
+    assert row.diagnosis == "mismatch: 1 of 2 elements (50%) disagree; worst at (0): yours 1, true 3"
+    w = np.array([1.0, 2.0])
+    row = check_backprop(lambda w: np.sum(w**3), [w], [0.5 * 3 * w**2]).rows[0]
+    assert row.diagnosis.startswith("constant factor: your gradient is 0.5x (1/2)")

@@ -235,9 +235,11 @@ def _diagnose(g: np.ndarray, true: np.ndarray, bad: np.ndarray, rtol: float, ato
         return "transposed: your gradient is the true one transposed (the shape cannot tell for a square matrix)"
     if _close(g, -true, rtol, atol):
         return "flipped sign: your gradient is minus the true one"
-    norm = float(np.sum(true * true))
-    if norm > 0 and np.all(np.isfinite(g)):
-        factor = float(np.sum(g * true)) / norm  # the least-squares fit g ~ factor * true
+    if g.size == 1:
+        return f"wrong value: yours {g.item():.6g}, true {true.item():.6g}"
+    # a fitted factor explains any one element: only two or more nonzero true elements are evidence of one
+    if np.count_nonzero(np.abs(true) > atol) >= 2 and np.all(np.isfinite(g)):
+        factor = float(np.sum(g * true)) / float(np.sum(true * true))  # the least-squares fit g ~ factor * true
         if _close(g, factor * true, rtol, atol):
             return f"constant factor: your gradient is {_factor(factor)} the true one, everywhere"
     k = np.unravel_index(int(np.argmax(np.where(bad, np.abs(g - true), -np.inf))), true.shape)
