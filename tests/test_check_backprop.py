@@ -236,3 +236,85 @@ def test_a_factor_needs_two_nonzero_true_elements():
     w = np.array([1.0, 2.0])
     row = check_backprop(lambda w: np.sum(w**3), [w], [0.5 * 3 * w**2]).rows[0]
     assert row.diagnosis.startswith("constant factor: your gradient is 0.5x (1/2)")
+
+
+# ---- kinks: where the loss is not differentiable, no gradient is the true one ----------------------------------
+
+
+def relu_at_zero_bias():
+    """A relu layer whose first input row is all zeros with a zero bias: z is exactly 0 there, relu's kink."""
+    x, c = np.array([[0.0, 0.0], [1.0, 2.0], [0.5, -1.0]]), np.array([[3.0], [1.0], [2.0]])
+    w, b = np.array([[1.0], [1.0]]), np.zeros(1)
+
+    def loss(w, b):
+        return np.sum(np.maximum(0, x @ w + b) * c)
+
+    delta = (x @ w + b > 0) * c  # relu'(0) = 0, as torch.relu
+    return loss, [w, b], [x.T @ delta, delta.sum(0)]
+
+
+def test_a_relu_at_exactly_zero_is_not_judged_and_the_rest_is():
+    loss, inputs, grads = relu_at_zero_bias()
+    result = check_backprop(loss, inputs, grads, names=["w", "b"])
+    assert result and rows(result)["w"].diagnosis == "ok"
+    b = rows(result)["b"]
+    assert b.ok and b.unjudged == 1 and np.isnan(b.max_abs)
+    assert b.diagnosis.startswith(
+        "not judged: 1 of 1 element, where the loss has a kink and no gradient is the true one"
+    )
+    assert "slopes at (0) 1 from below, 4 from above" in b.diagnosis  # row 2's 1 both ways, row 1's 3 above
+    assert str(result).startswith(
+        "check_backprop: all 2 gradients agree where the loss is differentiable; 1 element at a kink not judged"
+    )
+    assert "element by element for b, where one-sided differences showed a kink" in str(result)
+
+
+def test_at_a_kink_a_wrong_gradient_elsewhere_is_still_diagnosed():
+    loss, inputs, grads = relu_at_zero_bias()
+    result = check_backprop(loss, inputs, [0.5 * grads[0], grads[1]], names=["w", "b"])
+    assert not result
+    assert rows(result)["w"].diagnosis.startswith("constant factor: your gradient is 0.5x (1/2)")
+    assert rows(result)["b"].ok and str(result).startswith(
+        "check_backprop: 1 of 2 gradients disagree; 1 element at a kink not judged"
+    )
+
+
+def test_a_max_over_tied_values_leaves_out_only_the_tied_elements():
+    x = np.array([[2.0, 2.0, 1.0], [0.5, 3.0, 1.0]])
+
+    def loss(x):
+        return np.sum(np.max(x, axis=1) * np.array([1.0, 2.0]))
+
+    to_argmax = np.array([[1.0, 0.0, 0.0], [0.0, 2.0, 0.0]])  # the tie routed to the first maximum
+    row = check_backprop(loss, [x], [to_argmax]).rows[0]
+    assert row.ok and row.unjudged == 2
+    assert row.diagnosis.startswith("ok elsewhere; not judged: 2 of 6 elements")
+    assert "at (0, 0) 0 from below, 1 from above, at (0, 1) 0 from below, 1 from above" in row.diagnosis
+    wrong = to_argmax + np.array([[0.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
+    row = check_backprop(loss, [x], [wrong]).rows[0]
+    assert not row.ok and row.diagnosis.startswith("mismatch: 1 of 6 elements (17%) disagree; worst at (1, 1)")
+
+
+def test_strong_curvature_is_not_a_kink():
+    """One-sided differences of step 1e-6 differ by about 1e-6 times the second derivative; the three-point
+    formulas cancel that, so a smooth loss with a large second derivative is judged in full."""
+    x = np.array([1e-3, 2e-3, 5e-4])  # d2/dx2 log x = -1/x**2, up to 4e6
+    assert check_backprop(lambda x: np.sum(np.log(x)), [x], [1 / x]).rows[0].diagnosis == "ok"
+    x = np.array([0.5, 0.7, -0.2])
+    result = check_backprop(lambda x: np.sum(np.exp(30 * x)), [x], [30 * np.exp(30 * x)])
+    assert result.rows[0].diagnosis == "ok"
+
+
+def test_a_kink_that_cannot_be_located_is_refused():
+    with pytest.raises(BackpropCheckError, match=r"a kink in w .* cannot be located \(w has 1200 elements"):
+        check_backprop(lambda w: np.sum(np.maximum(0, np.ones((5, 40)) @ w)), [np.zeros((40, 30))], [None], names=["w"])
+    # |a - b| - |a| - |b| at 0 is flat along each axis, kinked along (1, -1)
+    with pytest.raises(BackpropCheckError, match=r"cannot be located \(along no single element\)"):
+        check_backprop(lambda v: np.abs(v[0] - v[1]) - np.abs(v[0]) - np.abs(v[1]), [np.zeros(2)], [np.zeros(2)])
+
+
+def test_a_loss_that_is_not_deterministic_is_refused():
+    """Noise makes one-sided differences disagree as a kink would: it is caught before it can pass as one."""
+    rng = np.random.default_rng(0)
+    with pytest.raises(BackpropCheckError, match=r"^check_backprop: the loss is not deterministic"):
+        check_backprop(lambda w: np.sum(w**2) + 1e-3 * rng.standard_normal(), [np.ones(3)], [2 * np.ones(3)])

@@ -1,7 +1,8 @@
 """Judge a hand-written backward pass: ``check_backprop(loss, inputs, grads)`` runs the user's numpy loss on
 Tensors, differentiates it, makes sure that autograd result agrees with central finite differences, and
 compares the hand-computed gradients with it, naming the classic mistakes (a constant factor, a flipped sign,
-a transposed matrix, the wrong shape, all zeros).
+a transposed matrix, the wrong shape, all zeros). Elements where the loss has a kink (relu at exactly 0, a max
+over tied values: one-sided differences disagree) have no true gradient; they are reported, not judged.
 
     def loss(w1, w2, w3):                       # the student's own numpy forward and loss, unchanged
         ...
@@ -25,6 +26,8 @@ from tinygrad_lab.engine.tensor import Tensor
 _DIRECTIONS = 3  # random directions per input for the finite-difference cross-check
 _EPS = 1e-6  # central differences, as gradcheck
 _FD_ATOL, _FD_RTOL = 1e-5, 1e-3  # gradcheck's (torch's) tolerances for the cross-check
+_KINK_SEARCH = 1000  # the most elements of one input searched one by one for a kink (4 losses each)
+_ULP = float(np.finfo(np.float64).eps)
 
 
 class BackpropCheckError(RuntimeError):
@@ -42,6 +45,7 @@ class Row:
     max_abs: float = float("nan")
     max_rel: float = float("nan")
     worst: str = "-"
+    unjudged: int = 0  # elements at a kink of the loss, where no gradient is the true one
 
 
 class BackpropCheck:
@@ -58,11 +62,15 @@ class BackpropCheck:
 
     def __str__(self) -> str:
         bad = sum(not row.ok for row in self.rows)
+        unjudged = sum(row.unjudged for row in self.rows)
         head = (
             f"check_backprop: all {len(self.rows)} gradients agree"
             if not bad
             else f"check_backprop: {bad} of {len(self.rows)} gradients disagree"
         )
+        if unjudged:
+            kinked = f"{unjudged} element{'s' * (unjudged > 1)} at a kink not judged"
+            head += f"; {kinked}" if bad else f" where the loss is differentiable; {kinked}"
         lines = [f"{head} (rtol={self.rtol:g}, atol={self.atol:g})", " ".join(self.notes)]
         cells = [("name", "shape", "max abs err", "max rel err", "worst element (yours vs true)")] + [
             (r.name, _shape(r.shape), _num(r.max_abs), _num(r.max_rel), r.worst) for r in self.rows
@@ -111,9 +119,13 @@ def check_backprop(
         )
     arrays, notes = _float64_inputs(inputs, names)
     true = _autograd(loss, arrays)
-    _cross_check(loss, arrays, true, names)
-    notes.append(f"autograd agreed with central differences along {_DIRECTIONS} random directions per input.")
-    rows = [_judge(name, t, g, rtol, atol) for name, t, g in zip(names, true, grads)]
+    kinks = _cross_check(loss, arrays, true, names)
+    searched = ", ".join(name for name, k in zip(names, kinks) if k is not None)
+    notes.append(
+        f"autograd agreed with central differences along {_DIRECTIONS} random directions per input"
+        + (f" (element by element for {searched}, where one-sided differences showed a kink)." if searched else ".")
+    )
+    rows = [_judge(name, t, g, rtol, atol, {} if k is None else k) for name, t, g, k in zip(names, true, grads, kinks)]
     return BackpropCheck(rows, true, notes, rtol, atol)
 
 
@@ -170,24 +182,102 @@ def _autograd(loss: Callable, arrays: list) -> list[np.ndarray]:
     return [np.zeros_like(a) if g is None else np.asarray(g.data, dtype=np.float64) for a, g in zip(arrays, found)]
 
 
-def _cross_check(loss: Callable, arrays: list, true: list, names: list) -> None:
+@dataclass
+class _Slopes:
+    """The loss's derivative along one direction: central, and one-sided from below and above (three-point
+    formulas, so curvature cancels and only a kink separates them), with one ulp of the loss over 2 eps."""
+
+    central: float
+    below: float
+    above: float
+    ulp: float
+
+    @property
+    def kink(self) -> bool:
+        """One-sided slopes further apart than finite differences err (16 losses' rounding, 4 ulps each)."""
+        spread = _FD_ATOL + _FD_RTOL * max(abs(self.below), abs(self.above)) + 64 * self.ulp
+        return bool(np.isfinite([self.below, self.above]).all() and abs(self.above - self.below) > spread)
+
+    def agrees(self, analytical: float) -> bool:
+        # the difference of two large losses keeps their rounding: a few ulps of the loss, over 2 eps
+        return abs(analytical - self.central) <= _FD_ATOL + _FD_RTOL * abs(self.central) + 8 * self.ulp
+
+
+def _slopes(loss: Callable, arrays: list, i: int, v: np.ndarray, f0: float) -> _Slopes:
+    f = {t: _value(loss, arrays, i, arrays[i] + t * _EPS * v) for t in (-2, -1, 1, 2)}
+    h2 = 2 * _EPS
+    return _Slopes(
+        central=(f[1] - f[-1]) / h2,
+        below=(3 * f0 - 4 * f[-1] + f[-2]) / h2,
+        above=(-3 * f0 + 4 * f[1] - f[2]) / h2,
+        ulp=_ULP * max(abs(f0), *map(abs, f.values())) / h2,
+    )
+
+
+def _cross_check(loss: Callable, arrays: list, true: list, names: list) -> list[dict[int, _Slopes] | None]:
     """Directional derivatives of autograd vs central differences: an engine bug (or a loss that reads values
-    outside the graph) must not make a wrong hand-written gradient look right."""
+    outside the graph) must not make a wrong hand-written gradient look right. Where one-sided differences
+    show a kink, the input is searched element by element; per input, its kinks by flat index (None: none)."""
+    f0, again = _value(loss, arrays, 0, arrays[0]), _value(loss, arrays, 0, arrays[0])
+    if not abs(f0 - again) <= 8 * _ULP * abs(f0):
+        raise BackpropCheckError(
+            f"check_backprop: the loss is not deterministic ({f0!r}, then {again!r} for the same inputs); "
+            "cannot judge the gradients"
+        )
     rng = np.random.default_rng(0)
+    found: list[dict[int, _Slopes] | None] = []
     for i, (name, base) in enumerate(zip(names, arrays)):
-        for _ in range(_DIRECTIONS):
-            v = rng.standard_normal(base.shape)
-            plus, minus = _value(loss, arrays, i, base + _EPS * v), _value(loss, arrays, i, base - _EPS * v)
-            numerical = (plus - minus) / (2 * _EPS)
-            analytical = float(np.sum(true[i] * v))
-            # the difference of two large losses keeps their rounding: a few ulps of the loss, over 2 eps
-            rounding = 8 * np.finfo(np.float64).eps * max(abs(plus), abs(minus)) / (2 * _EPS)
-            if not abs(analytical - numerical) <= _FD_ATOL + _FD_RTOL * abs(numerical) + rounding:
-                raise BackpropCheckError(
-                    f"check_backprop: autograd and finite differences disagree on d loss/d {name} along a random "
-                    f"direction ({analytical:.6g} vs {numerical:.6g}): the loss is not smooth here (a kink of relu, "
-                    "abs or max), not deterministic, or reads values outside the graph; cannot judge the gradients"
-                )
+        directions = [rng.standard_normal(base.shape) for _ in range(_DIRECTIONS)]
+        slopes = [_slopes(loss, arrays, i, v, f0) for v in directions]
+        kink = next((s for s in slopes if s.kink), None)
+        if kink is not None:
+            found.append(_search_kinks(loss, arrays, true, i, name, f0, kink))
+            continue
+        for v, s in zip(directions, slopes):
+            if not s.agrees(float(np.sum(true[i] * v))):
+                raise _disagreement(name, "along a random direction", float(np.sum(true[i] * v)), s.central)
+        found.append(None)
+    return found
+
+
+def _search_kinks(
+    loss: Callable, arrays: list, true: list, i: int, name: str, f0: float, seen: _Slopes
+) -> dict[int, _Slopes]:
+    """The elements of input i along which the loss has a kink; autograd cross-checked on the others."""
+    base = arrays[i]
+    if base.size > _KINK_SEARCH:
+        raise _unlocated(
+            name, seen, f"{name} has {base.size} elements, more than the {_KINK_SEARCH} searched one by one"
+        )
+    kinks = {}
+    for k in range(base.size):
+        e = np.zeros(base.shape)
+        e.flat[k] = 1.0
+        s = _slopes(loss, arrays, i, e, f0)
+        if s.kink:
+            kinks[k] = s
+        elif not s.agrees(float(true[i].flat[k])):
+            where = f"at element {_index(np.unravel_index(k, base.shape))}"
+            raise _disagreement(name, where, float(true[i].flat[k]), s.central)
+    if not kinks:
+        raise _unlocated(name, seen, "along no single element")
+    return kinks
+
+
+def _unlocated(name: str, seen: _Slopes, why: str) -> BackpropCheckError:
+    return BackpropCheckError(
+        f"check_backprop: the loss has a kink in {name} (one-sided slopes {seen.below:.6g} and {seen.above:.6g} "
+        f"along a random direction: relu or abs at exactly 0, a max over ties?) that cannot be located ({why}); "
+        "cannot judge the gradients: check them at a point off the kink"
+    )
+
+
+def _disagreement(name: str, where: str, analytical: float, numerical: float) -> BackpropCheckError:
+    return BackpropCheckError(
+        f"check_backprop: autograd and finite differences disagree on d loss/d {name} {where} "
+        f"({analytical:.6g} vs {numerical:.6g}): the loss is not smooth here (a kink of relu, abs or max), not "
+        "deterministic, or reads values outside the graph; cannot judge the gradients"
+    )
 
 
 def _value(loss: Callable, arrays: list, index: int, replacement: np.ndarray) -> float:
@@ -196,9 +286,10 @@ def _value(loss: Callable, arrays: list, index: int, replacement: np.ndarray) ->
         return float(_call(loss, args).data.reshape(()))
 
 
-def _judge(name: str, true: np.ndarray, given: Any, rtol: float, atol: float) -> Row:
-    """One row: the errors, and which classic mistake (if any) explains the difference."""
-    row = Row(name, true.shape, False, "")
+def _judge(name: str, true: np.ndarray, given: Any, rtol: float, atol: float, kinks: dict[int, _Slopes]) -> Row:
+    """One row: the errors, and which classic mistake (if any) explains the difference; elements at a kink
+    are left out and listed."""
+    row = Row(name, true.shape, False, "", unjudged=len(kinks))
     if given is None:
         row.diagnosis = "your gradient is None (never assigned, or a function that returned nothing?)"
         return row
@@ -211,21 +302,38 @@ def _judge(name: str, true: np.ndarray, given: Any, rtol: float, atol: float) ->
                 f"wrong shape: yours is {_shape(g.shape)}, the input (and its gradient) is {_shape(true.shape)}"
             )
         return row
+    judged = np.ones(true.shape, dtype=bool)
+    judged.flat[list(kinks)] = False
+    g, true = np.where(judged, g, 0.0), np.where(judged, true, 0.0)  # a kink's element agrees with nothing
     err = np.abs(g - true)
-    row.max_abs = float(np.max(err, initial=0.0))
     with np.errstate(divide="ignore", invalid="ignore"):
         rel = np.where(err == 0, 0.0, err / np.abs(true))
-    row.max_rel = float(np.max(rel, initial=0.0))
-    excess = err - (atol + rtol * np.abs(true))
+    excess = np.where(judged, err - (atol + rtol * np.abs(true)), -np.inf)
     bad = ~(excess <= 0)  # NaN counts as a disagreement
-    if true.size:
+    if judged.any():
+        row.max_abs, row.max_rel = float(np.max(err[judged])), float(np.max(rel[judged]))
         k = np.unravel_index(int(np.argmax(np.where(np.isnan(excess), np.inf, excess))), true.shape)
         row.worst = f"{_index(k)}: {g[k]:.6g} vs {true[k]:.6g}"
-    if not bad.any():
-        row.ok, row.diagnosis = True, "ok"
-        return row
-    row.diagnosis = _diagnose(g, true, bad, rtol, atol)
+    row.ok = not bad.any()
+    row.diagnosis = "ok" if row.ok else _diagnose(g, true, bad, rtol, atol)
+    if kinks:
+        judged_text = "ok elsewhere" if row.ok else row.diagnosis
+        row.diagnosis = (f"{judged_text}; " if judged.any() else "") + _kinks_text(kinks, true.shape)
     return row
+
+
+def _kinks_text(kinks: dict[int, _Slopes], shape: tuple) -> str:
+    """Which elements were not judged, and the two slopes that make the first few of them a kink."""
+    size = int(np.prod(shape))
+    slopes = ", ".join(
+        f"at {_index(np.unravel_index(k, shape))} {s.below:.6g} from below, {s.above:.6g} from above"
+        for k, s in list(kinks.items())[:3]
+    )
+    more = ", ..." if len(kinks) > 3 else ""
+    return (
+        f"not judged: {len(kinks)} of {size} element{'s' * (size > 1)}, where the loss has a kink and no gradient "
+        f"is the true one (slopes {slopes}{more}; relu or abs at exactly 0, a max over ties?)"
+    )
 
 
 def _diagnose(g: np.ndarray, true: np.ndarray, bad: np.ndarray, rtol: float, atol: float) -> str:
