@@ -360,12 +360,48 @@ def test_distinct_arrays_have_gaps(a):
     assert a.dtype == np.float64
     values = np.sort(a.ravel())
     if values.size > 1:
-        assert np.diff(values).min() >= 1e-2 - 1e-12
+        assert np.diff(values).min() >= 1e-2
 
 
 @given(a=tt.arrays((3, 4), distinct=True))
 def test_distinct_arrays_have_the_shape(a):
     assert a.shape == (3, 4)
+
+
+def test_distinct_arrays_are_spaced_by_the_gap_not_more():
+    """The gap is the documented least spacing: draws reach it, and every value stays in the elements' bounds."""
+    find(tt.arrays((8,), distinct=True), lambda a: np.diff(np.sort(a)).min() < 1.5e-2)
+    find(tt.arrays((2,), distinct=True, gap=0.5), lambda a: abs(a[0] - a[1]) < 0.6)
+    find(tt.arrays((3,), distinct=True), lambda a: a.max() > 2.9 and a.min() < -2.9)  # the whole of [-3, 3]
+
+
+@settings(max_examples=50)
+@given(a=tt.arrays(tt.shapes(max_dims=2, max_side=6), tt.positive_elements(), distinct=True))
+def test_distinct_arrays_keep_to_the_elements_bounds(a):
+    assert (a >= 0.1).all() and (a <= 3.0).all()
+    if a.size > 1:
+        assert np.diff(np.sort(a.ravel())).min() >= 1e-2
+
+
+@settings(max_examples=50)
+@given(
+    t=tt.tensors(tt.shapes(max_dims=2, max_side=6), tt.elements(-1.0, 2.0, away_from=0.5, margin=0.2), distinct=True)
+)
+def test_distinct_tensors_keep_away_from_the_excluded_point(t):
+    assert (t.data >= -1.0).all() and (t.data <= 2.0).all() and (np.abs(t.data - 0.5) >= 0.2).all()
+    if t.size > 1:
+        assert np.diff(np.sort(t.data.ravel())).min() >= 1e-2
+
+
+def test_distinct_draws_reach_both_sides_of_the_excluded_point():
+    find(tt.arrays((2,), tt.elements(away_from=0.0), distinct=True), lambda a: a.min() < 0 < a.max())
+
+
+def test_distinct_draws_refuse_what_they_cannot_honour():
+    with pytest.raises(ValueError, match=r"cannot know those of floats\(min_value=0\.5, max_value=2\.0\)"):
+        tt.arrays((3,), st.floats(0.5, 2.0), distinct=True)
+    with pytest.raises(ValueError, match=r"20 values 0\.01 apart do not fit in \[-0\.1, 0\.1\] without the 0\.01"):
+        find(tt.arrays((20,), tt.elements(-0.1, 0.1, away_from=0.0), distinct=True), lambda a: True)
 
 
 @settings(max_examples=200)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import weakref
 from typing import Any
 
 import numpy as np
@@ -9,6 +10,10 @@ import numpy as np
 from tinygrad_lab.engine.tensor import Tensor
 
 # Imported lazily: hypothesis is a test-time dependency (the `dev` extra), not a runtime one.
+
+# The domain (low, high, away_from, margin) of each strategy elements() made: distinct draws space their
+# values within it, which they cannot do for a strategy they know nothing about.
+_DOMAINS: weakref.WeakKeyDictionary[Any, tuple[float, float, float | None, float]] = weakref.WeakKeyDictionary()
 
 
 def shapes(min_dims: int = 0, max_dims: int = 3, min_side: int = 1, max_side: int = 4) -> Any:
@@ -35,6 +40,7 @@ def elements(low: float = -3.0, high: float = 3.0, *, away_from: float | None = 
     values = st.floats(low, high, allow_nan=False, allow_infinity=False, width=64)
     if away_from is not None:
         values = values.filter(lambda v: abs(v - away_from) >= margin)
+    _DOMAINS[values] = (float(low), float(high), away_from, margin)
     return values
 
 
@@ -44,27 +50,59 @@ def positive_elements(low: float = 0.1, high: float = 3.0) -> Any:
 
 
 def arrays(shape: Any, elements: Any = None, *, distinct: bool = False, gap: float = 1e-2) -> Any:
-    """float64 arrays of a shape (or a strategy of shapes). ``distinct=True`` draws values at least ``gap``
-    apart, so max/min/sort have no ties within finite-difference reach."""
+    """float64 arrays of a shape (or a strategy of shapes), drawn from ``elements`` (default
+    ``elements()``). ``distinct=True`` draws values at least ``gap`` apart, so max/min/sort have no ties within
+    finite-difference reach, from the domain of an ``elements()`` or ``positive_elements()`` strategy."""
     from hypothesis import strategies as st
     from hypothesis.extra import numpy as hnp
 
     shape_strategy = shape if isinstance(shape, st.SearchStrategy) else st.just(tuple(shape))
-    if distinct:
-
-        def spaced(shape: tuple) -> Any:
-            size = int(np.prod(shape))
-            return st.permutations(range(size)).flatmap(
-                lambda perm: st.floats(-1.0, 1.0).map(
-                    lambda offset: (np.array(perm, dtype=np.float64) * gap * 10 + offset - size * gap * 5).reshape(
-                        shape
-                    )
-                )
-            )
-
-        return shape_strategy.flatmap(spaced)
     values = _default_elements() if elements is None else elements  # never bool() a strategy
+    if distinct:
+        if values not in _DOMAINS:
+            raise ValueError(
+                f"arrays: distinct=True spaces values within the bounds of an elements() or positive_elements() "
+                f"strategy, and cannot know those of {values!r}; give elements(low, high, away_from=...) instead"
+            )
+        return shape_strategy.flatmap(lambda s: _spaced(s, *_DOMAINS[values], gap))
     return shape_strategy.flatmap(lambda s: hnp.arrays(np.float64, s, elements=values))
+
+
+def _spaced(shape: tuple, low: float, high: float, away_from: float | None, margin: float, gap: float) -> Any:
+    """Arrays of ``shape`` whose values lie in [low, high], none within ``margin`` of ``away_from``, and are
+    pairwise at least ``gap`` apart: sorted offsets in the allowed length less the gaps, each spread by its
+    rank's share of them, then laid onto the allowed intervals (skipping the excluded one) and shuffled."""
+    from hypothesis import strategies as st
+
+    size = int(np.prod(shape))
+    slack = 16 * float(np.spacing(max(abs(low), abs(high), 1.0)))  # rounding must not close a gap or an edge
+    intervals = [(low, high)]
+    if away_from is not None:
+        intervals = [(low, min(high, away_from - margin)), (max(low, away_from + margin), high)]
+    intervals = [(a + slack, b - slack) for a, b in intervals if b - a > 2 * slack]
+    step = gap + slack
+    free = sum(b - a for a, b in intervals) - (size - 1) * step
+    if size and (free < 0 or not intervals):
+        raise ValueError(f"arrays: {size} values {gap} apart do not fit in {_describe(low, high, away_from, margin)}")
+
+    def lay(offsets: list, order: list) -> np.ndarray:
+        flat = np.empty(size)
+        for rank, (k, t) in enumerate(zip(order, sorted(offsets))):
+            t += rank * step
+            for a, b in intervals:
+                if t <= b - a or (a, b) == intervals[-1]:
+                    flat[k] = min(a + t, b)
+                    break
+                t -= b - a
+        return flat.reshape(shape)
+
+    offsets = st.lists(st.floats(0.0, max(free, 0.0)), min_size=size, max_size=size)
+    return st.tuples(offsets, st.permutations(range(size))).map(lambda drawn: lay(*drawn))
+
+
+def _describe(low: float, high: float, away_from: float | None, margin: float) -> str:
+    where = f"[{low}, {high}]"
+    return where if away_from is None else f"{where} without the {margin} around {away_from}"
 
 
 def _default_elements() -> Any:
