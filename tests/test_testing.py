@@ -404,6 +404,12 @@ def test_distinct_draws_refuse_what_they_cannot_honour():
         find(tt.arrays((20,), tt.elements(-0.1, 0.1, away_from=0.0), distinct=True), lambda a: True)
 
 
+@pytest.mark.parametrize("distinct", [False, True])
+def test_an_int_shape_is_one_axis_as_in_numpy(distinct):
+    assert find(tt.arrays(3, distinct=distinct), lambda a: True).shape == (3,)
+    assert find(tt.tensors(np.int64(4), distinct=distinct), lambda t: True).shape == (4,)
+
+
 @settings(max_examples=200)
 @given(v=tt.elements(away_from=0.0))
 def test_elements_away_from_zero(v):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import operator
 import weakref
 from typing import Any
 
@@ -50,13 +51,13 @@ def positive_elements(low: float = 0.1, high: float = 3.0) -> Any:
 
 
 def arrays(shape: Any, elements: Any = None, *, distinct: bool = False, gap: float = 1e-2) -> Any:
-    """float64 arrays of a shape (or a strategy of shapes), drawn from ``elements`` (default
+    """float64 arrays of a shape (an int, a tuple or a strategy of shapes), drawn from ``elements`` (default
     ``elements()``). ``distinct=True`` draws values at least ``gap`` apart, so max/min/sort have no ties within
     finite-difference reach, from the domain of an ``elements()`` or ``positive_elements()`` strategy."""
     from hypothesis import strategies as st
     from hypothesis.extra import numpy as hnp
 
-    shape_strategy = shape if isinstance(shape, st.SearchStrategy) else st.just(tuple(shape))
+    shape_strategy = shape if isinstance(shape, st.SearchStrategy) else st.just(_as_shape(shape))
     values = _default_elements() if elements is None else elements  # never bool() a strategy
     if distinct:
         if values not in _DOMAINS:
@@ -66,6 +67,14 @@ def arrays(shape: Any, elements: Any = None, *, distinct: bool = False, gap: flo
             )
         return shape_strategy.flatmap(lambda s: _spaced(s, *_DOMAINS[values], gap))
     return shape_strategy.flatmap(lambda s: hnp.arrays(np.float64, s, elements=values))
+
+
+def _as_shape(shape: Any) -> tuple:
+    """A shape as numpy reads one: an int is a 1-d shape."""
+    try:
+        return (operator.index(shape),)
+    except TypeError:
+        return tuple(shape)
 
 
 def _spaced(shape: tuple, low: float, high: float, away_from: float | None, margin: float, gap: float) -> Any:
