@@ -138,7 +138,8 @@ def test_compiled_step_with_item_assignment_equals_eager():
 
 
 @pytest.mark.parametrize(
-    "index", [Ellipsis, slice(None), (slice(None), slice(None)), (Ellipsis, slice(None)), 0, (slice(None), 1)]
+    "index",
+    [Ellipsis, slice(None), (slice(None), slice(None)), (Ellipsis, slice(None)), 0, (slice(None), 1), (None, Ellipsis)],
 )
 def test_create_graph_gradient_of_the_overwritten_value_requires_grad_as_torchs(index):
     """A write of every element (t[...] = v, t[:] = v) is torch's copy_ (zeros that depend on nothing, though the

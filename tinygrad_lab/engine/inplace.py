@@ -27,7 +27,7 @@ from tinygrad_lab.engine import ops, traceable
 from tinygrad_lab.engine.autograd import base_array, bump, state, versions
 from tinygrad_lab.engine.function import Function
 from tinygrad_lab.engine.ops.common import zero_gradient
-from tinygrad_lab.engine.ops.shape import IntegersFirst, _is_basic_index, take, torch_index
+from tinygrad_lab.engine.ops.shape import IntegersFirst, take, torch_index
 from tinygrad_lab.engine.tensor import Tensor
 
 
@@ -68,7 +68,7 @@ class SetItem(Function):
     def forward(ctx, a, value, index=()):
         ctx.index = index = torch_index(index)
         ctx.value_ndim = value.ndim if isinstance(value, np.ndarray) else np.ndim(value)  # traced arrays too
-        ctx.whole = _is_basic_index(index) and np.size(a[index]) == a.size  # t[...] = v, t[:] = v: torch's copy_
+        ctx.whole = _is_whole(index, a)  # t[...] = v, t[:] = v: torch's copy_
         out = a.copy()
         _assign(out, index, value)
         return out
@@ -89,6 +89,13 @@ class SetItem(Function):
             if missing > 0:
                 grad_value = grad_value.reshape((1,) * missing + grad_value.shape)
         return grad_a, grad_value
+
+
+def _is_whole(index: Any, a: np.ndarray) -> bool:
+    """Whether ``a[index]`` is ``a`` itself to torch: slices over every element and Ellipsis only (an integer or
+    None makes a view, even of every element)."""
+    parts = index if isinstance(index, tuple) and not isinstance(index, IntegersFirst) else (index,)
+    return all(p is Ellipsis or isinstance(p, slice) for p in parts) and np.size(a[index]) == a.size
 
 
 def _assign(out: Any, index: Any, value: Any) -> Any:
