@@ -483,7 +483,7 @@ def test_a_hook_that_edits_its_gradient_in_place_leaves_the_other_inputs_gradien
     ((y + w) * np.array([1.0, 3.0])).sum().backward()
     assert x.grad.tolist() == [10.0, 30.0] and w.grad.tolist() == [1.0, 3.0]
     a, b = Tensor([1.0, 2.0], requires_grad=True), Tensor([1.0, 1.0], requires_grad=True)
-    a.register_hook(lambda g: g.mul_(10))  # a leaf's hook too
+    a.register_hook(lambda g: g.mul_(10))  # a leaf's hook too (where torch changes b's: README's differences)
     (a + b).sum().backward()
     assert a.grad.tolist() == [10.0, 10.0] and b.grad.tolist() == [1.0, 1.0]
 

@@ -455,6 +455,13 @@ def test_the_differences_from_torch_the_readme_lists_hold():
     np.testing.assert_array_equal(tl.tensor(values)[::-1].data, values[::-1])
     with pytest.raises(ValueError, match="step must be greater than zero"):
         torch.tensor(values)[::-1]
+    a, b, ta, tb = leaf(values), leaf(values), tleaf(values), tleaf(values)
+    a.register_hook(lambda g: g.mul_(10))
+    ta.register_hook(lambda g: g.mul_(10))
+    ((a + b) * values).sum().backward()
+    ((ta + tb) * torch.tensor(values)).sum().backward()
+    np.testing.assert_array_equal(b.grad.data, values)
+    np.testing.assert_array_equal(tb.grad.numpy(), 10 * values)
     np.testing.assert_array_equal(leaf(values).numpy(), values)
     with pytest.raises(RuntimeError, match="requires grad"):
         tleaf(values).numpy()
