@@ -256,6 +256,14 @@ def test_an_ndarray_made_from_a_tensor_that_requires_grad_is_refused_in_grad_mod
     assert np.asarray(w * 2 > 1).all()  # a comparison requires no grad
 
 
+def test_a_list_of_tensors_that_require_grad_is_refused_pointing_to_stack():
+    a, b = Tensor(1.0, requires_grad=True), Tensor(2.0, requires_grad=True)
+    with pytest.raises(TypeError, match=r"^Tensor: cannot make a tensor from list .*would drop \(use tl.stack\)$"):
+        tl.tensor([a, b])
+    assert tl.tensor([a.detach(), b.detach()]).tolist() == [1.0, 2.0]
+    assert tl.stack([a, b]).requires_grad
+
+
 def test_like_factories():
     t = Tensor([[1.0, 2.0]], dtype=np.float32)
     z, o = tl.zeros_like(t), tl.ones_like(t, requires_grad=True)

@@ -32,7 +32,10 @@ def _to_array(data: Any, dtype: Any) -> np.ndarray:
     try:
         arr = np.array(data, dtype=dtype)
     except (ValueError, TypeError) as err:
-        raise TypeError(f"Tensor: cannot make a tensor from {type(data).__name__} {data!r:.80}: {err}") from None
+        reason = str(err)
+        if isinstance(data, (list, tuple)) and any(isinstance(d, Tensor) and d.requires_grad for d in data):
+            reason = "it holds Tensors that require grad, whose gradients it would drop (use tl.stack)"
+        raise TypeError(f"Tensor: cannot make a tensor from {type(data).__name__} {data!r:.80}: {reason}") from None
     if arr.dtype.kind not in _NUMERIC_KINDS:
         raise TypeError(
             f"Tensor: data must be numbers (scalars, nested lists, arrays), got {type(data).__name__} "
