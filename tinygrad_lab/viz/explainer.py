@@ -148,8 +148,9 @@ def explain(
     return path
 
 
-def trace_backward(output: Tensor, gradient: Any = None) -> tuple[list, dict]:
-    """Run ``output.backward(gradient, retain_graph=True)`` and record what the engine did.
+def trace_backward(output: Tensor, gradient: Any = None, walk: Walk | None = None) -> tuple[list, dict]:
+    """Run ``output.backward(gradient, retain_graph=True)`` and record what the engine did (``walk``: the output's
+    graph, when the caller has walked it already).
 
     Returns ``(calls, leaf_grads)``: calls is [(node, gradient arriving, gradients returned)] in the order the
     engine called the nodes' backward; leaf_grads maps id(leaf) to the ``.grad`` the engine left on it. Every
@@ -166,7 +167,7 @@ def trace_backward(output: Tensor, gradient: Any = None) -> tuple[list, dict]:
             f"explain: the output (shape {output.shape}) is a leaf, not the result of an op, so it "
             "has no backward pass; pass a tensor computed from tensors with requires_grad=True"
         )
-    walk = Walk(output)
+    walk = walk or Walk(output)
     nodes = [node for _, node in walk.order if node is not None]
     tensors = list({id(t): t for t in (output, *walk.rep.values())}.values())
     if any(node.released for node in nodes):
@@ -204,9 +205,9 @@ def page_data(
     max_nodes: int | None = 200,
 ) -> dict:
     """Everything the page shows, as JSON-ready data: tensors, backward steps, forward steps, leaves' grads."""
-    calls, leaf_grads = trace_backward(output, gradient)
-    names = {id(t): str(n) for n, t in (params or {}).items() if isinstance(t, Tensor)}
     walk = Walk(output)
+    calls, leaf_grads = trace_backward(output, gradient, walk)
+    names = {id(t): str(n) for n, t in (params or {}).items() if isinstance(t, Tensor)}
     tensors: list = []
     tid: dict = {}  # key -> index into tensors
     ops: list = []
