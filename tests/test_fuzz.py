@@ -522,7 +522,9 @@ def _against_torch(program) -> None:
     if not all(np.isfinite(_plain(t)).all() for t in [tloss] + [g for g in tgrads if g is not None]):
         return  # a NaN or inf first derivative has no meaningful second (torch's own are inconsistent there)
     for k, (g, tg) in enumerate(zip(grads, tgrads)):
-        if g is not None and tg is not None:  # differentiable again exactly where torch's is
+        # differentiable again exactly where torch's is; not compared for an empty gradient, which holds no value
+        # to differentiate (torch's is one way or the other by op: abs(x) requires grad, abs(cat([x])) does not)
+        if g is not None and tg is not None and g.size:
             assert g.requires_grad == tg.requires_grad, f"create_graph gradient of v{k}: requires_grad"
     rng = np.random.default_rng(program.seed + 1)
     probes = [rng.standard_normal(x.shape) for x in program.inputs]
