@@ -478,3 +478,25 @@ def test_queries_give_numpys_own_result(query):
     ours = query(tl.tensor(values, requires_grad=True))
     assert not isinstance(ours, tl.Tensor)
     np.testing.assert_array_equal(ours, query(values))
+
+
+def test_calls_the_graph_cannot_follow_run_as_numpy_when_no_gradient_is_involved():
+    """Refused only where a gradient would be dropped: w.data -= lr * w.grad (torch's idiom: the grad requires no
+    grad), np.unique of a mask, np.cumsum of a constant, anything under no_grad; out= into a Tensor stays refused."""
+    w = Tensor(np.ones((2, 2)), requires_grad=True)
+    (w * w).sum().backward()
+    data = w.data
+    w.data -= 0.1 * w.grad
+    assert w.data is data and w.data.tolist() == [[0.8, 0.8], [0.8, 0.8]]
+    p = Tensor(np.array([0.2, 0.7, 0.9]))
+    assert np.unique(p > 0.5).tolist() == [False, True]
+    np.testing.assert_array_equal(np.cumsum(p), np.cumsum(p.data))
+    np.testing.assert_array_equal(np.sin(p), np.sin(p.data))
+    with tl.no_grad():
+        np.testing.assert_array_equal(np.cumsum(w), np.cumsum(w.data))
+    with pytest.raises(TypeError, match="np.cumsum is not supported on Tensors"):
+        np.cumsum(w)
+    with pytest.raises(TypeError, match="out= and in-place operators"):
+        np.add(p, 1.0, out=p)
+    with pytest.raises(TypeError, match="out= and in-place operators"):
+        data += w

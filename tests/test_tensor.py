@@ -247,13 +247,33 @@ def test_an_ndarray_made_from_a_tensor_that_requires_grad_is_refused_in_grad_mod
     buffer = np.zeros((2, 3, 2))
     conversions = [lambda: x.dot(w), lambda: buffer.__setitem__(0, w), lambda: np.array([w, w]), lambda: np.asarray(w)]
     for convert in conversions:
-        with pytest.raises(TypeError, match=r"shape \(3, 2\) that requires grad was converted to a numpy array"):
+        with pytest.raises(RuntimeError, match=r"shape \(3, 2\) that requires grad was converted to a numpy array"):
             convert()
+    with pytest.raises(ValueError) as info:  # numpy reports float(t)'s error as the cause of its own
+        buffer[0, 0, 0] = w[0, 0]
+    assert "shape () that requires grad was converted to a number stored in an array" in str(info.value.__cause__)
     assert not buffer.any()  # nothing written
+    loss = (w * 2).sum()
+    assert float(loss) == 12.0 and f"{loss:.1f}" == "12.0" and "%.1f" % loss == "12.0"  # noqa: UP031 (a student's print)
     with tl.no_grad():  # reading values on purpose
         np.testing.assert_array_equal(x.dot(w), np.full((4, 2), 3.0))
     np.testing.assert_array_equal(np.array([w.detach(), w.numpy()]), np.ones((2, 3, 2)))
     assert np.asarray(w * 2 > 1).all()  # a comparison requires no grad
+
+
+def test_the_ndarray_methods_numpy_code_calls_are_there():
+    p = Tensor(np.array([[0.2, 0.9], [0.7, 0.1]]), requires_grad=True)
+    scores = p.dot(np.array([1.0, 2.0]))  # x.dot(w): in the graph
+    np.testing.assert_allclose(scores.data, [2.0, 0.9])
+    scores.sum().backward()
+    assert p.grad.tolist() == [[1.0, 2.0], [1.0, 2.0]]
+    assert p.ravel().shape == (4,) and p.ravel().requires_grad
+    copy = p.copy()
+    assert copy.requires_grad and not np.shares_memory(copy.data, p.data)
+    assert p.argmax(axis=1).tolist() == [1, 0] and p.argmin() == 3
+    assert (p > 0.5).any() and not (p > 0.5).all() and (p > 0.5).any(axis=0).tolist() == [True, True]
+    rounded = p.round()
+    assert rounded.tolist() == [[0.0, 1.0], [1.0, 0.0]] and not rounded.requires_grad
 
 
 def test_a_list_of_tensors_that_require_grad_is_refused_pointing_to_stack():

@@ -14,6 +14,8 @@ Tensor's own operators and methods never come through here, so the eager op path
 
 from __future__ import annotations
 
+import dis
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -37,6 +39,27 @@ def _name(func: Any) -> str:
 def unsupported(name: str, what: str = "is not supported on Tensors (it would drop the gradient)") -> TypeError:
     """The one error for numpy calls the graph cannot follow."""
     return TypeError(f"{name} {what}; {_LEAVE}")
+
+
+def dropped_gradient(t: Tensor, into: str) -> RuntimeError:
+    """The error for numpy turning a tensor that requires grad into ``into``, which would drop its gradient without a
+    word. A RuntimeError, as torch's: numpy turns a TypeError from float(t) into its own 'setting an array element
+    with a sequence'."""
+    return RuntimeError(
+        f"a Tensor of shape {t.shape} that requires grad was converted to {into}, which would drop its gradient: "
+        "write X @ W for X.dot(W), fill a np.zeros_like(t) (a Tensor) rather than an ndarray, join with np.stack "
+        "rather than np.array([...]); leave the graph on purpose with t.detach(), t.numpy() or under tl.no_grad()"
+    )
+
+
+_STORE_SUBSCR = dis.opmap["STORE_SUBSCR"]
+
+
+def storing_an_item() -> bool:
+    """Whether the Python code that converted a tensor to a number is an item assignment (numpy's ``arr[i] = t``
+    calls ``float(t)``), rather than a float(t) or a print: the frame two up is the caller of ``Tensor.__float__``."""
+    frame = sys._getframe(2)
+    return frame.f_code.co_code[frame.f_lasti] == _STORE_SUBSCR
 
 
 def _refuse_out(name: str) -> TypeError:
@@ -135,6 +158,8 @@ def array_ufunc(ufunc: np.ufunc, method: str, inputs: tuple, kwargs: dict) -> An
     """``Tensor.__array_ufunc__``: run the Tensor op for ``ufunc`` on inputs where at least one is a Tensor."""
     handler = UFUNCS.get(ufunc)
     if kwargs or method != "__call__" or handler is None:
+        if not _carries_gradient(inputs, kwargs):  # nothing to drop (w.data -= lr * w.grad): numpy's own call
+            return getattr(ufunc, method)(*_data(inputs), **{k: _data(v) for k, v in kwargs.items()})
         handler = _check_ufunc_call(ufunc, method, kwargs, handler)
     for x in inputs:
         if isinstance(x, (list, tuple)):
@@ -385,6 +410,26 @@ def array_function(func: Callable, args: tuple, kwargs: dict) -> Any:
     """``Tensor.__array_function__``: the Tensor version of a numpy function called with a Tensor among its
     arguments."""
     handler = FUNCTIONS.get(func)
-    if handler is None:
-        raise unsupported(_name(func))
+    if handler is None or kwargs.get("out") is not None:
+        if not _carries_gradient(args, kwargs):  # nothing to drop (np.unique(t > 0)): numpy's own call
+            return func(*_data(args), **{k: _data(v) for k, v in kwargs.items()})
+        if handler is None:
+            raise unsupported(_name(func))
     return handler(*args, **kwargs)
+
+
+def _carries_gradient(args: tuple, kwargs: dict) -> bool:
+    """Whether a Tensor that requires grad is among a numpy call's arguments in grad mode (or a Tensor is its
+    out=, whose write would bypass the graph): only then can a call the graph cannot follow drop a gradient."""
+    if any(isinstance(o, Tensor) for o in _flat(kwargs.get("out"))):
+        return True
+    return state.grad_enabled and any(
+        isinstance(x, Tensor) and x.requires_grad for x in _flat(args) + _flat(tuple(kwargs.values()))
+    )
+
+
+def _flat(value: Any) -> list:
+    """The values inside nested lists and tuples (numpy's arguments: np.stack([a, b]), out=(buf,))."""
+    if isinstance(value, (list, tuple)):
+        return [y for v in value for y in _flat(v)]
+    return [value]

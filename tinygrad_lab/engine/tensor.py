@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from tinygrad_lab.engine import traceable
+from tinygrad_lab.engine.array_methods import ArrayMethods
 from tinygrad_lab.engine.autograd import RemovableHandle, no_grad, run_backward, seed_gradient
 from tinygrad_lab.engine.autograd import state as _autograd_state
 from tinygrad_lab.engine.random import resolve_rng
@@ -31,7 +32,7 @@ def _to_array(data: Any, dtype: Any) -> np.ndarray:
         )
     try:
         arr = np.array(data, dtype=dtype)
-    except (ValueError, TypeError) as err:
+    except (ValueError, TypeError, RuntimeError) as err:  # RuntimeError: a Tensor that requires grad (__array__)
         reason = str(err)
         if isinstance(data, (list, tuple)) and any(isinstance(d, Tensor) and d.requires_grad for d in data):
             reason = "it holds Tensors that require grad, whose gradients it would drop (use tl.stack)"
@@ -53,7 +54,7 @@ def _shape_arg(shape: tuple) -> tuple:
     return tuple(shape[0]) if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else tuple(shape)
 
 
-class Tensor:
+class Tensor(ArrayMethods):
     """An n-dimensional array with reverse-mode autodiff:
     ``Tensor(data, requires_grad=False, dtype=None, name=None)``."""
 
@@ -148,11 +149,7 @@ class Tensor:
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
         if self.requires_grad and _autograd_state.grad_enabled:  # as torch: no silent exit from the graph
-            raise TypeError(
-                f"a Tensor of shape {self.shape} that requires grad was converted to a numpy array, which would drop "
-                "its gradient (ndarray.dot(t), buf[i] = t, np.array([t1, t2])); use Tensor ops, or leave the graph "
-                "on purpose with t.detach(), t.numpy() or under tl.no_grad()"
-            )
+            raise _dispatch.dropped_gradient(self, "a numpy array")
         if copy:
             return self.data.astype(dtype or self.dtype, copy=True)
         return self.data if dtype is None else self.data.astype(dtype)
@@ -161,6 +158,8 @@ class Tensor:
         return bool(self.data)
 
     def __float__(self) -> float:
+        if self.requires_grad and _autograd_state.grad_enabled and _dispatch.storing_an_item():
+            raise _dispatch.dropped_gradient(self, "a number stored in an array")  # numpy's arr[i] = t
         return float(self.item())
 
     def __int__(self) -> int:
