@@ -238,3 +238,14 @@ def test_a_leaf_written_after_it_was_read_is_drawn_with_its_old_value():
     (zeros,) = find(dot, "data [0.0000, 0.0000]")
     assert len(adds) == 2 and sorted(d for s, d, _ in edges(dot) if s == zeros) == sorted(adds)  # both read it
     assert [d for s, d, _ in edges(dot) if s in find(dot, "x\\l")] == adds
+
+
+def test_gradients_are_drawn_only_for_the_output_backward_ran_from():
+    """A .grad left by another graph's backward is not this output's gradient: the boxes show none until
+    backward() runs from the output drawn."""
+    w = tl.tensor(2.0, requires_grad=True, name="w")
+    (w * 10).backward()
+    square = w * w
+    assert "| grad" not in viz.to_dot(square)
+    square.backward(retain_graph=True)
+    assert "grad 14.0000" in viz.to_dot(square)  # .grad as the engine left it: 10 + 4, accumulated as in torch

@@ -394,6 +394,9 @@ def run_backward(
                 results[key] = g
             elif leaf.requires_grad:  # as torch: a leaf set to requires_grad False since the graph was made gets none
                 leaf.grad = _accumulate(leaf.grad, g, wrap)
+        if capture is None:
+            for fn in roots:
+                fn._backwarded = True
     finally:
         state.grad_enabled = prev_mode
     return results if capture is not None else None

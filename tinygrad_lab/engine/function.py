@@ -45,6 +45,7 @@ class Function:
 
     # Defaults shared by every node; an instance sets its own only when it needs them.
     _released = False
+    _backwarded = False  # a backward() started from this node's output (what drawings show gradients of)
     _hooks: dict | None = None  # hooks registered on the node's output Tensor (non-leaf register_hook)
     _retained: weakref.ref | None = None  # weakref to the output Tensor that called retain_grad()
     _trace: str | None = None  # creation site, recorded in anomaly mode
@@ -127,6 +128,11 @@ class Function:
     def released(self) -> bool:
         """True once a backward without retain_graph freed what forward saved."""
         return self._released
+
+    @property
+    def backwarded(self) -> bool:
+        """True once ``backward()`` ran from this node's output: its graph's ``.grad`` fields hold its gradients."""
+        return self._backwarded
 
     @property
     def saved_values(self) -> tuple:

@@ -186,14 +186,9 @@ class Context:
 
     # -- gradients ----------------------------------------------------------------------------------------------
     def after_backward(self) -> bool:
-        if self.released:
-            return True
-        for t in self.rep.values():
-            if t.grad is not None:
-                return True
-            if t.grad_fn is not None and t.grad_fn.retained_grad is not None:
-                return True
-        return False
+        """Whether backward() ran from this root (or freed its graph): only then are the .grad fields its own, not
+        left by another graph's backward."""
+        return self.released or (self.root.grad_fn is not None and self.root.grad_fn.backwarded)
 
     def grads(self) -> dict:
         """key -> gradient array of root w.r.t. that tensor: ``.grad`` where set (leaves, ``retain_grad()``), else
