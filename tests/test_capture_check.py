@@ -159,3 +159,31 @@ def test_when_native_rounding_fails_the_check_the_numpy_replay_runs_if_it_agrees
     assert entry.native is None and compiled._replays
     for a, b in zip(model.state_dict().values(), eager_model.state_dict().values()):
         np.testing.assert_array_equal(a, b)
+
+
+def test_a_module_assigned_after_a_refusal_made_mid_step_traces_the_step_again():
+    """A refusal while the step had switched modes itself knows no modes yet; an assignment since (the dropout
+    that caused it replaced) is a change all the same, and the step is traced again."""
+    rng = np.random.default_rng(0)
+    model = nn.Sequential(nn.Linear(5, 8, rng=rng), nn.ReLU(), nn.Dropout(0.5, rng=rng), nn.Linear(8, 3, rng=rng))
+    opt = optim.SGD(model.parameters(), lr=0.05)
+    model.eval()
+
+    def step(x, y):
+        model.train()
+        opt.zero_grad()
+        loss = F.mse_loss(model(x), y)
+        loss.backward()
+        opt.step()
+        model.eval()
+        return loss
+
+    compiled = tl.compile(step)
+    x, y = tl.tensor(rng.standard_normal((16, 5))), tl.tensor(rng.standard_normal((16, 3)))
+    compiled(x, y)
+    with pytest.raises(tl.CaptureError, match="random"):
+        compiled(x, y)
+    setattr(model, "2", nn.Identity())  # the dropout, replaced
+    for _ in range(4):
+        compiled(x, y)
+    assert compiled._replays

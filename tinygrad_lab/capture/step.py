@@ -331,9 +331,9 @@ class _EagerOnly:
 
     def holds(self) -> bool:
         """Whether this call runs eagerly rather than tracing the step again."""
-        if not self.accepted:
-            return True
-        return self.assignments == traceable.changes.assignments and self._modes() in self.accepted
+        if self.assignments != traceable.changes.assignments:
+            return False
+        return not self.accepted or self._modes() in self.accepted  # no modes known yet: the next call tells
 
     def run(self, fn: Callable, args: tuple) -> Any:
         """One eager call, after which the modes it started and ended with hold."""
