@@ -1,6 +1,7 @@
 """tl.compile and the arrays a step writes and reads: numpy calls that write into an array of the step with out=
-write there on every replay, an argument laid out in any order is read as eager reads it, and arrays numpy makes
-from the step's tensors (np.zeros_like(w), np.round(w)) are made again by every replay."""
+(by name or by position) write there on every replay, an argument laid out in any order is read as eager reads
+it, and arrays numpy makes from the step's tensors (np.zeros_like(w), np.round(w)) are made again by every
+replay."""
 
 import numpy as np
 import pytest
@@ -22,6 +23,18 @@ def _row_norms(model):
     np.divide(g, np.maximum(norms, 1.0), out=g)
 
 
+def _clip_by_position(model):
+    for p in model.parameters():
+        np.clip(p.grad.data, -0.5, 0.5, p.grad.data)  # out as the fourth argument
+
+
+def _row_norms_by_position(model):
+    g = model.weight.grad.data
+    norms = np.empty_like(g[:, :1])
+    np.sum(np.abs(g), 1, None, norms, True)  # out, then keepdims, by position
+    np.divide(g, np.maximum(norms, 1.0), g)
+
+
 def _out_step(seed, update):
     """A step that changes its gradients in place with numpy's out= before the optimizer reads them."""
     model = nn.Linear(3, 2, rng=np.random.default_rng(seed))
@@ -39,7 +52,11 @@ def _out_step(seed, update):
 
 
 @pytest.mark.parametrize("native", [False, True])
-@pytest.mark.parametrize("update", [_clip, _row_norms], ids=["clip", "sum"])
+@pytest.mark.parametrize(
+    "update",
+    [_clip, _row_norms, _clip_by_position, _row_norms_by_position],
+    ids=["clip", "sum", "clip, out by position", "sum, out by position"],
+)
 def test_numpy_calls_writing_with_out_write_there_on_every_replay(update, native):
     (model, step), (eager_model, eager_step) = _out_step(0, update), _out_step(0, update)
     compiled = tl.compile(step, native=native)

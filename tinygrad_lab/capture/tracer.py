@@ -3,6 +3,7 @@ the record (slots for arrays, ops with their arguments) that the replay is built
 
 from __future__ import annotations
 
+import inspect
 import operator
 import sys
 import types
@@ -55,7 +56,7 @@ class TracedArray(np.ndarray):
         tracer = state.tracing
         if tracer is None or func in _SHAPE_QUERIES:  # a replay is made for one shape: its queries are not recorded
             return func(*plain(args), **plain(kwargs))
-        return tracer.record(("call", func), args, kwargs)
+        return tracer.record(("call", func), *_out_by_name(func, args, kwargs))
 
     def _method(self, name: str, *args: Any, **kwargs: Any) -> Any:
         tracer = state.tracing
@@ -132,6 +133,40 @@ class TracedArray(np.ndarray):
 
 
 _SHAPE_QUERIES = {np.shape, np.ndim, np.size}
+_OUT_PARAMETERS: dict = {}  # numpy function -> (position of out, names from there on), or None
+
+
+def _out_by_name(func: Any, args: tuple, kwargs: dict) -> tuple[tuple, dict]:
+    """A numpy call with ``out`` (and what follows it) passed by name: ``np.clip(g, lo, hi, g)`` writes into
+    ``g`` as ``out=g`` does, and the tracer tells a write from a result by ``out=``. (ufuncs get ``out`` by name
+    from numpy already.)"""
+    if func not in _OUT_PARAMETERS:
+        _OUT_PARAMETERS[func] = _out_parameters(func)
+    spec = _OUT_PARAMETERS[func]
+    if spec is None or len(args) <= spec[0]:
+        return args, kwargs  # out not given by position
+    position, names = spec
+    by_name = dict(zip(names, args[position:]))
+    if len(args) > position + len(names) or not by_name.keys().isdisjoint(kwargs):
+        return args, kwargs  # a call numpy rejects with its own TypeError
+    return args[:position], {**by_name, **kwargs}
+
+
+def _out_parameters(func: Any) -> tuple[int, list[str]] | None:
+    """Where ``func`` takes ``out`` by position, and the names of its parameters from there on; None if it
+    takes no ``out`` by position (or has no signature to tell)."""
+    try:
+        parameters = list(inspect.signature(func).parameters.values())
+    except (TypeError, ValueError):
+        return None
+    positional = [p for p in parameters if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    names = [p.name for p in positional]
+    if "out" not in names:
+        return None
+    position = names.index("out")
+    if any(p.kind is p.POSITIONAL_ONLY for p in positional[position:]):
+        return None
+    return position, names[position:]
 
 
 def plain(value: Any) -> Any:
