@@ -1,6 +1,7 @@
 """tl.compile's check of a replay against eager on the third call: a call that raises leaves the check to the next
 one, a refusal stays eager until what the step depended on changes, and a native step whose rounding differs from
-eager beyond the check's tolerance hands the signature to the numpy replay when that agrees."""
+eager beyond the check's tolerance hands the signature to the numpy replay when that agrees (a larger difference
+is reported as the native code's)."""
 
 import numpy as np
 import pytest
@@ -126,19 +127,20 @@ def test_a_step_that_amplifies_rounding_is_not_refused(optimizer):
             np.testing.assert_array_equal(a, b)
 
 
-class _RoundingNative:
-    """Stands in for a native step whose sums round differently: the replay's results, one gradient nudged by
-    1e-7 of its size (beyond the check's 1e-9)."""
+class _FaultyNative:
+    """Stands in for a native step: the numpy replay's results, then ``fault`` changes them."""
 
-    def __init__(self, numpy_run, grad):
-        self.numpy_run, self.grad = numpy_run, grad
+    def __init__(self, numpy_run, fault):
+        self.numpy_run, self.fault = numpy_run, fault
 
     def __call__(self, *args):
         self.numpy_run(*args)
-        self.grad *= 1 + 1e-7
+        self.fault()
 
 
-def test_when_native_rounding_fails_the_check_the_numpy_replay_runs_if_it_agrees():
+def _with_faulty_native(fault):
+    """A batch-norm step traced (numpy replay) and an eager twin, two calls in, before the check; the replay then
+    runs as a stand-in native step whose results ``fault(model, entry)`` changes."""
     (model, step), (eager_model, eager_step) = (
         _batch_norm_step(0, lambda p: optim.SGD(p, lr=0.1)),
         _batch_norm_step(0, lambda p: optim.SGD(p, lr=0.1)),
@@ -150,15 +152,45 @@ def test_when_native_rounding_fails_the_check_the_numpy_replay_runs_if_it_agrees
         compiled(x, y)
         eager_step(x, y)
     (entry,) = compiled._replays.values()
-    grad = next(buffer for t, buffer in entry.grads if t is model[0].weight)  # the replay's gradient buffer
-    entry.native = _RoundingNative(entry.replay.run, grad)
+    entry.native = _FaultyNative(entry.replay.run, lambda: fault(model, entry))
     entry.replay.run = entry.native
+    return compiled, entry, (model, eager_model), (lambda: compiled(x, y), lambda: eager_step(x, y))
+
+
+def _nudge_gradient(model, entry):
+    """Sums that round differently: one gradient off by 1e-7 of its size (beyond the check's 1e-9)."""
+    next(buffer for t, buffer in entry.grads if t is model[0].weight)[...] *= 1 + 1e-7
+
+
+def _miscompile_update(model, entry):
+    """A kernel that computes something else: a parameter's update off by 0.5."""
+    model[0].weight.data[0, 0] += 0.5
+
+
+def _assert_same_state(models):
+    for a, b in zip(models[0].state_dict().values(), models[1].state_dict().values()):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_when_native_rounding_fails_the_check_the_numpy_replay_runs_if_it_agrees():
+    compiled, entry, models, (call, eager_call) = _with_faulty_native(_nudge_gradient)
     for _ in range(6):
-        assert compiled(x, y).item() == eager_step(x, y).item()
+        assert call().item() == eager_call().item()
     assert compiled.backend.startswith("numpy (native results differed from eager by rounding beyond")
     assert entry.native is None and compiled._replays
-    for a, b in zip(model.state_dict().values(), eager_model.state_dict().values()):
-        np.testing.assert_array_equal(a, b)
+    _assert_same_state(models)
+
+
+def test_a_native_difference_beyond_rounding_is_reported_and_the_numpy_replay_runs_if_it_agrees():
+    compiled, entry, models, (call, eager_call) = _with_faulty_native(_miscompile_update)
+    with pytest.raises(tl.CaptureError, match=r"native code disagrees with eager execution \(array \d+, max diff"):
+        call()
+    eager_call()
+    assert compiled.backend.startswith("numpy (native code disagreed with eager")
+    assert entry.native is None and compiled._replays
+    for _ in range(4):
+        assert call().item() == eager_call().item()
+    _assert_same_state(models)
 
 
 def test_a_module_assigned_after_a_refusal_made_mid_step_traces_the_step_again():
