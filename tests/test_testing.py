@@ -8,6 +8,7 @@ import pytest
 from engine_helpers import leaf
 from hypothesis import find, given, settings
 from hypothesis import strategies as st
+from hypothesis.errors import NoSuchExample
 
 import tinygrad_lab as tl
 from tinygrad_lab import nn
@@ -377,6 +378,9 @@ def test_distinct_arrays_are_spaced_by_the_gap_not_more():
     find(tt.arrays((8,), distinct=True), lambda a: np.diff(np.sort(a)).min() < 1.5e-2)
     find(tt.arrays((2,), distinct=True, gap=0.5), lambda a: abs(a[0] - a[1]) < 0.6)
     find(tt.arrays((3,), distinct=True), lambda a: a.max() > 2.9 and a.min() < -2.9)  # the whole of [-3, 3]
+    for spaced in [tt.arrays((3,), distinct=True), tt.arrays((2,), distinct=True, gap=0.5)]:
+        with pytest.raises(NoSuchExample):
+            find(spaced, lambda a: not ((-3.0 <= a) & (a <= 3.0)).all(), settings=settings(max_examples=300))
 
 
 @settings(max_examples=50)
