@@ -383,6 +383,14 @@ def test_distinct_arrays_are_spaced_by_the_gap_not_more():
             find(spaced, lambda a: not ((-3.0 <= a) & (a <= 3.0)).all(), settings=settings(max_examples=300))
 
 
+def test_a_single_point_domain_holds_one_value_or_any_number_with_gap_0():
+    assert find(tt.arrays((1,), tt.elements(0.0, 0.0), distinct=True, gap=0), lambda a: True).tolist() == [0.0]
+    assert find(tt.arrays((1,), tt.elements(2.0, 2.0), distinct=True), lambda a: True).tolist() == [2.0]
+    assert find(tt.arrays((3,), tt.elements(0.5, 0.5), distinct=True, gap=0), lambda a: True).tolist() == [0.5] * 3
+    with pytest.raises(ValueError, match=r"2 values 0\.01 apart do not fit in \[0\.0, 0\.0\]"):
+        find(tt.arrays((2,), tt.elements(0.0, 0.0), distinct=True), lambda a: True)
+
+
 @settings(max_examples=50)
 @given(a=tt.arrays(tt.shapes(max_dims=2, max_side=6), tt.positive_elements(), distinct=True))
 def test_distinct_arrays_keep_to_the_elements_bounds(a):

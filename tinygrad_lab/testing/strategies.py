@@ -80,7 +80,8 @@ def _as_shape(shape: Any) -> tuple:
 def _spaced(shape: tuple, low: float, high: float, away_from: float | None, margin: float, gap: float) -> Any:
     """Arrays of ``shape`` whose values lie in [low, high], none within ``margin`` of ``away_from``, and are
     pairwise at least ``gap`` apart: sorted offsets in the allowed length less the gaps, each spread by its
-    rank's share of them, then laid onto the allowed intervals (skipping the excluded one) and shuffled."""
+    rank's share of them, then laid onto the allowed intervals (skipping the excluded one) and shuffled. A
+    single-point domain holds one value, or any number with gap 0."""
     from hypothesis import strategies as st
 
     size = int(np.prod(shape))
@@ -88,8 +89,9 @@ def _spaced(shape: tuple, low: float, high: float, away_from: float | None, marg
     intervals = [(low, high)]
     if away_from is not None:
         intervals = [(low, min(high, away_from - margin)), (max(low, away_from + margin), high)]
-    intervals = [(a + slack, b - slack) for a, b in intervals if b - a > 2 * slack]
-    step = gap + slack
+    # an interval too short to step inside its edges by the slack still holds its midpoint
+    intervals = [(a + slack, b - slack) if b - a > 2 * slack else ((a + b) / 2,) * 2 for a, b in intervals if b >= a]
+    step = gap + slack if gap > 0 else 0.0  # no gap to keep, none for rounding to close
     free = sum(b - a for a, b in intervals) - (size - 1) * step
     if size and (free < 0 or not intervals):
         raise ValueError(f"arrays: {size} values {gap} apart do not fit in {_describe(low, high, away_from, margin)}")
