@@ -318,3 +318,14 @@ def test_a_loss_that_is_not_deterministic_is_refused():
     rng = np.random.default_rng(0)
     with pytest.raises(BackpropCheckError, match=r"^check_backprop: the loss is not deterministic"):
         check_backprop(lambda w: np.sum(w**2) + 1e-3 * rng.standard_normal(), [np.ones(3)], [2 * np.ones(3)])
+
+
+@pytest.mark.parametrize(
+    "loss, value", [(lambda w: np.sum(np.log(w)), "nan"), (lambda w: np.sum(np.exp(1000 * w)), "inf")]
+)
+def test_a_loss_that_is_nan_or_inf_at_the_inputs_is_refused_in_one_line(loss, value):
+    """Not as a loss that is not deterministic: nan differs from itself."""
+    with np.errstate(all="ignore"), pytest.raises(BackpropCheckError) as err:
+        check_backprop(loss, [np.array([-1.0, 2.0])], [np.array([-1.0, 0.5])])
+    assert str(err.value).startswith(f"check_backprop: the loss is {value} at the inputs given")
+    assert "\n" not in str(err.value) and "deterministic" not in str(err.value)

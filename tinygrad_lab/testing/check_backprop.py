@@ -219,6 +219,11 @@ def _cross_check(loss: Callable, arrays: list, true: list, names: list) -> list[
     outside the graph) must not make a wrong hand-written gradient look right. Where one-sided differences
     show a kink, the input is searched element by element; per input, its kinks by flat index (None: none)."""
     f0, again = _value(loss, arrays, 0, arrays[0]), _value(loss, arrays, 0, arrays[0])
+    if not np.isfinite(f0):
+        raise BackpropCheckError(
+            f"check_backprop: the loss is {f0!r} at the inputs given (log or sqrt of a negative, 0/0, an overflow?); "
+            "it has no gradient there"
+        )
     if not abs(f0 - again) <= 8 * _ULP * abs(f0):
         raise BackpropCheckError(
             f"check_backprop: the loss is not deterministic ({f0!r}, then {again!r} for the same inputs); "
