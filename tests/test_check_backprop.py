@@ -253,20 +253,96 @@ def relu_at_zero_bias():
     return loss, [w, b], [x.T @ delta, delta.sum(0)]
 
 
-def test_a_relu_at_exactly_zero_is_not_judged_and_the_rest_is():
+def test_at_a_relu_at_exactly_zero_any_value_between_the_gradients_around_it_passes():
     loss, inputs, grads = relu_at_zero_bias()
     result = check_backprop(loss, inputs, grads, names=["w", "b"])
     assert result and rows(result)["w"].diagnosis == "ok"
     b = rows(result)["b"]
-    assert b.ok and b.unjudged == 1 and np.isnan(b.max_abs)
-    assert b.diagnosis.startswith(
-        "not judged: 1 of 1 element, where the loss has a kink and no gradient is the true one"
-    )
-    assert "slopes at (0) 1 from below, 4 from above" in b.diagnosis  # row 2's 1 both ways, row 1's 3 above
+    assert b.ok and b.kinks == 1 and b.max_abs == 0
+    assert b.diagnosis.startswith("ok; 1 of 1 element at a kink of the loss")
+    assert "any value between the gradients around it is valid: at (0) 1 to 4" in b.diagnosis  # relu'(0) = 0 to 1
     assert str(result).startswith(
-        "check_backprop: all 2 gradients agree where the loss is differentiable; 1 element at a kink not judged"
+        "check_backprop: all 2 gradients agree; 1 element at a kink judged against the gradients around it"
     )
     assert "element by element for b, where one-sided differences showed a kink" in str(result)
+    for valid in [4.0, 2.5]:  # relu'(0) = 1, and 1/2 (torch.maximum's at a tie)
+        assert check_backprop(loss, inputs, [grads[0], np.array([valid])])
+    for wrong in [5.0, 4.0001, 0.9999, 0.5]:  # outside by more than rtol, whatever relu'(0) is taken to be
+        row = check_backprop(loss, inputs, [grads[0], np.array([wrong])], names=["w", "b"]).rows[1]
+        assert not row.ok and row.diagnosis.startswith(f"wrong value: yours {wrong:.6g}, true 1 to 4 (a kink)")
+
+
+def zero_initialised_net():
+    """A two-layer relu net with W1 = 0 and b1 = 0, as students often start: every pre-activation is exactly 0,
+    so every element of W1 and b1 is at a kink; its gradients by hand with relu'(0) = c."""
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((8, 4)), rng.standard_normal((8, 2))
+    w1, b1, w2 = np.zeros((4, 5)), np.zeros(5), rng.standard_normal((5, 2))
+
+    def loss(w1, b1, w2):
+        return np.mean((np.maximum(x @ w1 + b1, 0) @ w2 - y) ** 2)
+
+    def backprop(c):
+        z = x @ w1 + b1
+        h = np.maximum(z, 0)
+        d_out = 2 * (h @ w2 - y) / y.size
+        dz = (d_out @ w2.T) * np.where(z == 0, c, z > 0)
+        return [x.T @ dz, dz.sum(0), h.T @ d_out]
+
+    return loss, [w1, b1, w2], backprop
+
+
+@pytest.mark.parametrize("c", [0.0, 1.0, 0.5])
+def test_a_zero_initialised_relu_net_passes_with_any_relu_derivative_at_0(c):
+    """relu'(0) = 0 gives dW1 = 0, outside the one-sided slopes along a weight of W1 (which moves the rows of its
+    input both ways): it is the gradient a hair away, where b1 is just below 0, and passes as it must."""
+    loss, inputs, backprop = zero_initialised_net()
+    result = check_backprop(loss, inputs, backprop(c), names=["W1", "b1", "W2"])
+    assert result, str(result)
+    assert [row.kinks for row in result.rows] == [20, 5, 0]
+
+
+def test_a_zero_initialised_relu_net_with_garbage_gradients_fails():
+    loss, inputs, backprop = zero_initialised_net()
+    rng = np.random.default_rng(1)
+    garbage = [rng.standard_normal((4, 5)), rng.standard_normal(5), backprop(0.0)[2]]
+    result = check_backprop(loss, inputs, garbage, names=["W1", "b1", "W2"])
+    assert not result and [row.ok for row in result.rows] == [False, False, True]
+    assert rows(result)["W1"].diagnosis.startswith("mismatch: ")
+    assert "elements at a kink of the loss" in rows(result)["W1"].diagnosis
+    right = backprop(0.0)
+    flipped = check_backprop(loss, inputs, [right[0] - 1.0, right[1], right[2]], names=["W1", "b1", "W2"])
+    assert not rows(flipped)["W1"].ok
+
+
+def test_relu_of_a_weight_at_0_takes_a_derivative_between_0_and_1():
+    def loss(w):
+        return np.sum(np.maximum(w, 0) * np.array([1.0, 2.0, 3.0]))
+
+    w = np.array([0.0, 1.0, -1.0])
+    for at_0 in [0.0, 0.3, 1.0]:
+        assert check_backprop(loss, [w], [np.array([at_0, 2.0, 0.0])])
+    row = check_backprop(loss, [w], [np.array([5.0, 2.0, 0.0])]).rows[0]
+    assert not row.ok and row.kinks == 1
+    assert row.diagnosis.startswith("mismatch: 1 of 3 elements (33%) disagree; worst at (0): yours 5, true 0 to 1")
+    assert row.worst == "(0): 5 vs 0 to 1 (a kink)" and row.max_abs == pytest.approx(4.0, rel=1e-9)
+
+
+def test_a_gradient_nonzero_only_at_a_kink_is_not_called_all_zeros():
+    """The diagnoses read your value at a kink too: it is not replaced by 0 before they look."""
+
+    def loss(w):
+        return np.sum(np.maximum(w, 0) * np.array([1.0, 2.0, 3.0]))
+
+    w = np.array([0.0, 1.0, 2.0])
+    row = check_backprop(loss, [w], [np.array([5.0, 0.0, 0.0])]).rows[0]
+    assert row.diagnosis.startswith("mismatch: 3 of 3 elements (100%) disagree; worst at (0): yours 5, true 0 to 1")
+    assert check_backprop(loss, [w], [np.zeros(3)]).rows[0].diagnosis.startswith("all zeros")
+    assert check_backprop(loss, [w], [-np.array([0.5, 2, 3])]).rows[0].diagnosis.startswith("flipped sign")
+    row = check_backprop(loss, [w], [np.array([0.25, 1, 1.5])]).rows[0]  # half, also at the kink (0 to 1/2)
+    assert row.diagnosis.startswith("constant factor: your gradient is 0.5x (1/2) the true one")
+    row = check_backprop(loss, [w], [np.array([0.75, 1, 1.5])]).rows[0]  # not half at the kink
+    assert row.diagnosis.startswith("mismatch: 2 of 3 elements (67%) disagree; worst at (2)")
 
 
 def test_at_a_kink_a_wrong_gradient_elsewhere_is_still_diagnosed():
@@ -275,11 +351,11 @@ def test_at_a_kink_a_wrong_gradient_elsewhere_is_still_diagnosed():
     assert not result
     assert rows(result)["w"].diagnosis.startswith("constant factor: your gradient is 0.5x (1/2)")
     assert rows(result)["b"].ok and str(result).startswith(
-        "check_backprop: 1 of 2 gradients disagree; 1 element at a kink not judged"
+        "check_backprop: 1 of 2 gradients disagree; 1 element at a kink judged against the gradients around it"
     )
 
 
-def test_a_max_over_tied_values_leaves_out_only_the_tied_elements():
+def test_a_max_over_tied_values_judges_the_tied_elements_between_the_gradients_around_them():
     x = np.array([[2.0, 2.0, 1.0], [0.5, 3.0, 1.0]])
 
     def loss(x):
@@ -287,9 +363,13 @@ def test_a_max_over_tied_values_leaves_out_only_the_tied_elements():
 
     to_argmax = np.array([[1.0, 0.0, 0.0], [0.0, 2.0, 0.0]])  # the tie routed to the first maximum
     row = check_backprop(loss, [x], [to_argmax]).rows[0]
-    assert row.ok and row.unjudged == 2
-    assert row.diagnosis.startswith("ok elsewhere; not judged: 2 of 6 elements")
-    assert "at (0, 0) 0 from below, 1 from above, at (0, 1) 0 from below, 1 from above" in row.diagnosis
+    assert row.ok and row.kinks == 2
+    assert row.diagnosis.startswith("ok; 2 of 6 elements at a kink")
+    assert "at (0, 0) 0 to 1, at (0, 1) 0 to 1" in row.diagnosis
+    assert check_backprop(loss, [x], [np.array([[0.5, 0.5, 0.0], [0.0, 2.0, 0.0]])])  # shared evenly
+    row = check_backprop(loss, [x], [np.array([[2.0, 0.0, 0.0], [0.0, 2.0, 0.0]])]).rows[0]
+    assert not row.ok
+    assert row.diagnosis.startswith("mismatch: 1 of 6 elements (17%) disagree; worst at (0, 0): yours 2, true 0 to 1")
     wrong = to_argmax + np.array([[0.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
     row = check_backprop(loss, [x], [wrong]).rows[0]
     assert not row.ok and row.diagnosis.startswith("mismatch: 1 of 6 elements (17%) disagree; worst at (1, 1)")

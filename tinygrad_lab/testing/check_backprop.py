@@ -1,8 +1,10 @@
 """Judge a hand-written backward pass: ``check_backprop(loss, inputs, grads)`` runs the user's numpy loss on
 Tensors, differentiates it, makes sure that autograd result agrees with central finite differences, and
 compares the hand-computed gradients with it, naming the classic mistakes (a constant factor, a flipped sign,
-a transposed matrix, the wrong shape, all zeros). Elements where the loss has a kink (relu at exactly 0, a max
-over tied values: one-sided differences disagree) have no true gradient; they are reported, not judged.
+a transposed matrix, the wrong shape, all zeros). Where the loss has a kink (relu at exactly 0, a max over tied
+values: one-sided differences disagree) no one value is the true gradient: an element there passes between the
+gradients around it (the one-sided slopes, autograd's, and autograd's a hair away), as relu'(0) = 0 or 1 does,
+and fails outside them, as no convention gives it.
 
     def loss(w1, w2, w3):                       # the student's own numpy forward and loss, unchanged
         ...
@@ -28,6 +30,8 @@ _EPS = 1e-6  # central differences, as gradcheck
 _FD_ATOL, _FD_RTOL = 1e-5, 1e-3  # gradcheck's (torch's) tolerances for the cross-check
 _KINK_SEARCH = 1000  # the most elements of one input searched one by one for a kink (4 losses each)
 _ULP = float(np.finfo(np.float64).eps)
+_NEAR = 2  # random nearby points per input moved (and all at once), each taken on both sides, when there are kinks
+_HAIR = 1e-10  # how far (relative) those points are: past any tie, too close for curvature to change a gradient
 
 
 class BackpropCheckError(RuntimeError):
@@ -45,7 +49,7 @@ class Row:
     max_abs: float = float("nan")
     max_rel: float = float("nan")
     worst: str = "-"
-    unjudged: int = 0  # elements at a kink of the loss, where no gradient is the true one
+    kinks: int = 0  # elements at a kink of the loss, judged against the interval between their one-sided slopes
 
 
 class BackpropCheck:
@@ -62,15 +66,14 @@ class BackpropCheck:
 
     def __str__(self) -> str:
         bad = sum(not row.ok for row in self.rows)
-        unjudged = sum(row.unjudged for row in self.rows)
+        kinks = sum(row.kinks for row in self.rows)
         head = (
             f"check_backprop: all {len(self.rows)} gradients agree"
             if not bad
             else f"check_backprop: {bad} of {len(self.rows)} gradients disagree"
         )
-        if unjudged:
-            kinked = f"{unjudged} element{'s' * (unjudged > 1)} at a kink not judged"
-            head += f"; {kinked}" if bad else f" where the loss is differentiable; {kinked}"
+        if kinks:
+            head += f"; {kinks} element{'s' * (kinks > 1)} at a kink judged against the gradients around it"
         lines = [f"{head} (rtol={self.rtol:g}, atol={self.atol:g})", " ".join(self.notes)]
         cells = [("name", "shape", "max abs err", "max rel err", "worst element (yours vs true)")] + [
             (r.name, _shape(r.shape), _num(r.max_abs), _num(r.max_rel), r.worst) for r in self.rows
@@ -125,7 +128,11 @@ def check_backprop(
         f"autograd agreed with central differences along {_DIRECTIONS} random directions per input"
         + (f" (element by element for {searched}, where one-sided differences showed a kink)." if searched else ".")
     )
-    rows = [_judge(name, t, g, rtol, atol, {} if k is None else k) for name, t, g, k in zip(names, true, grads, kinks)]
+    near = _nearby_grads(loss, arrays) if searched else [[] for _ in arrays]
+    rows = [
+        _judge(name, t, g, rtol, atol, {} if k is None else k, n)
+        for name, t, g, k, n in zip(names, true, grads, kinks, near)
+    ]
     return BackpropCheck(rows, true, notes, rtol, atol)
 
 
@@ -285,80 +292,152 @@ def _disagreement(name: str, where: str, analytical: float, numerical: float) ->
     )
 
 
+def _nearby_grads(loss: Callable, arrays: list) -> list[list[np.ndarray]]:
+    """Autograd's gradients at points a hair from the inputs, where the ties that make a kink are broken one way
+    or the other: each input moved alone and all of them at once, along random directions and their opposites.
+    At a kink the valid gradients are those found around it (as in gradient sampling of Clarke's
+    subdifferential): a zero-initialised relu layer's relu'(0) = 0 is the gradient where its biases are a hair
+    below 0, and lies outside the one-sided slopes along a weight, which move its inputs' rows both ways."""
+    rng = np.random.default_rng(1)
+    moves = [[i] for i in range(len(arrays))] + ([list(range(len(arrays)))] if len(arrays) > 1 else [])
+    found: list[list[np.ndarray]] = [[] for _ in arrays]
+    for which in moves:
+        for _ in range(_NEAR):
+            steps = {
+                i: _HAIR * np.maximum(1.0, np.abs(arrays[i])) * rng.standard_normal(arrays[i].shape) for i in which
+            }
+            for sign in (1.0, -1.0):
+                moved = [a + sign * steps[i] if i in steps else a for i, a in enumerate(arrays)]
+                for grads, g in zip(found, _autograd(loss, moved)):
+                    grads.append(g)
+    return found
+
+
 def _value(loss: Callable, arrays: list, index: int, replacement: np.ndarray) -> float:
     args = [Tensor(replacement if k == index else a) for k, a in enumerate(arrays)]
     with no_grad():
         return float(_call(loss, args).data.reshape(()))
 
 
-def _judge(name: str, true: np.ndarray, given: Any, rtol: float, atol: float, kinks: dict[int, _Slopes]) -> Row:
-    """One row: the errors, and which classic mistake (if any) explains the difference; elements at a kink
-    are left out and listed."""
-    row = Row(name, true.shape, False, "", unjudged=len(kinks))
+@dataclass
+class _Truth:
+    """The true gradient as an interval per element: one value where the loss is differentiable; at a kink, any
+    value between the gradients around it (relu(w) at 0: relu'(0) = 0 and = 1 both are): the one-sided slopes
+    along the element, autograd's (torch's convention) and those at nearby points, give or take ``slack``, the
+    slopes' own rounding. A value outside is no convention's gradient there."""
+
+    lo: np.ndarray
+    hi: np.ndarray
+    slack: np.ndarray
+    kink: np.ndarray  # bool: the element is at a kink
+
+    @classmethod
+    def of(cls, true: np.ndarray, kinks: dict[int, _Slopes], near: list[np.ndarray]) -> _Truth:
+        lo, hi, slack, kink = true.copy(), true.copy(), np.zeros_like(true), np.zeros(true.shape, dtype=bool)
+        for k, s in kinks.items():
+            around = [s.below, s.above, true.flat[k], *(g.flat[k] for g in near)]
+            kink.flat[k] = True
+            lo.flat[k], hi.flat[k] = min(around), max(around)
+            slack.flat[k] = 32 * s.ulp  # a one-sided slope's 8 losses, 4 ulps of rounding each
+        return cls(lo, hi, slack, kink)
+
+    def transposed(self) -> _Truth:
+        return _Truth(self.lo.T, self.hi.T, self.slack.T, self.kink.T)
+
+    def scaled(self, c: float) -> _Truth:
+        a, b = c * self.lo, c * self.hi
+        return _Truth(np.minimum(a, b), np.maximum(a, b), abs(c) * self.slack, self.kink)
+
+    def nearest(self, g: np.ndarray) -> np.ndarray:
+        """The true value nearest yours, element by element (NaN where yours is)."""
+        return np.clip(g, self.lo, self.hi)
+
+    def excess(self, g: np.ndarray, rtol: float, atol: float) -> np.ndarray:
+        """How far each of yours is beyond the tolerance around the true values: <= 0 agrees, NaN does not."""
+        near = self.nearest(g)
+        return np.abs(g - near) - self.slack - (atol + rtol * np.abs(near))
+
+    def fits(self, g: np.ndarray, rtol: float, atol: float) -> bool:
+        return bool(np.all(self.excess(g, rtol, atol) <= 0))
+
+    def text(self, k: tuple) -> str:
+        """The true value of element k, or at a kink the interval it may take."""
+        if not self.kink[k]:
+            return f"{self.lo[k]:.6g}"
+        return f"{self.lo[k]:.6g} to {self.hi[k]:.6g} (a kink)"
+
+
+def _judge(
+    name: str, true: np.ndarray, given: Any, rtol: float, atol: float, kinks: dict[int, _Slopes], near: list
+) -> Row:
+    """One row: the errors, and which classic mistake (if any) explains the difference; an element at a kink is
+    judged against the range of the gradients around it (``near``: this input's, at nearby points)."""
+    row = Row(name, true.shape, False, "", kinks=len(kinks))
     if given is None:
         row.diagnosis = "your gradient is None (never assigned, or a function that returned nothing?)"
         return row
     g = np.asarray(given.data if isinstance(given, Tensor) else given, dtype=np.float64)
+    truth = _Truth.of(true, kinks, near)
     if g.shape != true.shape:
-        if g.ndim == 2 and g.shape == true.T.shape and _close(g, true.T, rtol, atol):
+        if g.ndim == 2 and g.shape == true.T.shape and truth.transposed().fits(g, rtol, atol):
             row.diagnosis = f"transposed: your gradient has shape {_shape(g.shape)}, it is the true one transposed"
         else:
             row.diagnosis = (
                 f"wrong shape: yours is {_shape(g.shape)}, the input (and its gradient) is {_shape(true.shape)}"
             )
         return row
-    judged = np.ones(true.shape, dtype=bool)
-    judged.flat[list(kinks)] = False
-    g, true = np.where(judged, g, 0.0), np.where(judged, true, 0.0)  # a kink's element agrees with nothing
-    err = np.abs(g - true)
+    closest = truth.nearest(g)
+    err = np.abs(g - closest)
     with np.errstate(divide="ignore", invalid="ignore"):
-        rel = np.where(err == 0, 0.0, err / np.abs(true))
-    excess = np.where(judged, err - (atol + rtol * np.abs(true)), -np.inf)
+        rel = np.where(err == 0, 0.0, err / np.abs(closest))
+    excess = truth.excess(g, rtol, atol)
     bad = ~(excess <= 0)  # NaN counts as a disagreement
-    if judged.any():
-        row.max_abs, row.max_rel = float(np.max(err[judged])), float(np.max(rel[judged]))
+    if g.size:
+        row.max_abs, row.max_rel = float(np.max(err)), float(np.max(rel))
         k = np.unravel_index(int(np.argmax(np.where(np.isnan(excess), np.inf, excess))), true.shape)
-        row.worst = f"{_index(k)}: {g[k]:.6g} vs {true[k]:.6g}"
+        row.worst = f"{_index(k)}: {g[k]:.6g} vs {truth.text(k)}"
     row.ok = not bad.any()
-    row.diagnosis = "ok" if row.ok else _diagnose(g, true, bad, rtol, atol)
+    row.diagnosis = "ok" if row.ok else _diagnose(g, truth, bad, rtol, atol)
     if kinks:
-        judged_text = "ok elsewhere" if row.ok else row.diagnosis
-        row.diagnosis = (f"{judged_text}; " if judged.any() else "") + _kinks_text(kinks, true.shape)
+        row.diagnosis += "; " + _kinks_text(truth)
     return row
 
 
-def _kinks_text(kinks: dict[int, _Slopes], shape: tuple) -> str:
-    """Which elements were not judged, and the two slopes that make the first few of them a kink."""
-    size = int(np.prod(shape))
-    slopes = ", ".join(
-        f"at {_index(np.unravel_index(k, shape))} {s.below:.6g} from below, {s.above:.6g} from above"
-        for k, s in list(kinks.items())[:3]
+def _kinks_text(truth: _Truth) -> str:
+    """How many elements are at a kink, and the range of valid gradients at the first few of them."""
+    at = np.flatnonzero(truth.kink)
+    ranges = ", ".join(
+        f"at {_index(k)} {truth.lo[k]:.6g} to {truth.hi[k]:.6g}"
+        for k in (np.unravel_index(f, truth.kink.shape) for f in at[:3])
     )
-    more = ", ..." if len(kinks) > 3 else ""
+    size = truth.kink.size
     return (
-        f"not judged: {len(kinks)} of {size} element{'s' * (size > 1)}, where the loss has a kink and no gradient "
-        f"is the true one (slopes {slopes}{more}; relu or abs at exactly 0, a max over ties?)"
+        f"{at.size} of {size} element{'s' * (size > 1)} at a kink of the loss (relu or abs at exactly 0, a max over "
+        f"ties?), where any value between the gradients around it is valid: {ranges}{', ...' * (at.size > 3)}"
     )
 
 
-def _diagnose(g: np.ndarray, true: np.ndarray, bad: np.ndarray, rtol: float, atol: float) -> str:
+def _diagnose(g: np.ndarray, truth: _Truth, bad: np.ndarray, rtol: float, atol: float) -> str:
     if not np.any(g) and np.all(np.isfinite(g)):
         return "all zeros: your gradient is zero everywhere, the true one is not (a missing term, or never assigned?)"
-    if g.ndim == 2 and g.shape[0] == g.shape[1] and _close(g, true.T, rtol, atol):
+    if g.ndim == 2 and g.shape[0] == g.shape[1] and truth.transposed().fits(g, rtol, atol):
         return "transposed: your gradient is the true one transposed (the shape cannot tell for a square matrix)"
-    if _close(g, -true, rtol, atol):
+    if truth.scaled(-1.0).fits(g, rtol, atol):
         return "flipped sign: your gradient is minus the true one"
     if g.size == 1:
-        return f"wrong value: yours {g.item():.6g}, true {true.item():.6g}"
-    # a fitted factor explains any one element: only two or more nonzero true elements are evidence of one
+        return f"wrong value: yours {g.item():.6g}, true {truth.text((0,) * g.ndim)}"
+    # a fitted factor explains any one element: only two or more nonzero true elements are evidence of one; it is
+    # fitted where the true gradient is one value, and must hold at the kinks too
+    true, mine = truth.lo[~truth.kink], g[~truth.kink]
     if np.count_nonzero(np.abs(true) > atol) >= 2 and np.all(np.isfinite(g)):
-        factor = float(np.sum(g * true)) / float(np.sum(true * true))  # the least-squares fit g ~ factor * true
-        if _close(g, factor * true, rtol, atol):
+        factor = float(np.sum(mine * true)) / float(np.sum(true * true))  # the least-squares fit g ~ factor * true
+        if factor != 0 and truth.scaled(factor).fits(g, rtol, atol):
             return f"constant factor: your gradient is {_factor(factor)} the true one, everywhere"
-    k = np.unravel_index(int(np.argmax(np.where(bad, np.abs(g - true), -np.inf))), true.shape)
+    excess = truth.excess(g, rtol, atol)
+    k = np.unravel_index(int(np.argmax(np.where(bad, np.where(np.isnan(excess), np.inf, excess), -np.inf))), g.shape)
     return (
         f"mismatch: {int(bad.sum())} of {bad.size} elements ({bad.mean():.0%}) disagree; worst at "
-        f"{_index(k)}: yours {g[k]:.6g}, true {true[k]:.6g}"
+        f"{_index(k)}: yours {g[k]:.6g}, true {truth.text(k)}"
     )
 
 
@@ -373,7 +452,3 @@ def _factor(c: float) -> str:
     if abs(fraction.numerator) == 1 and fraction.denominator > 1 and abs(float(fraction) - c) <= 1e-9 * abs(c):
         text += f" ({fraction.numerator}/{fraction.denominator})"
     return text
-
-
-def _close(a: np.ndarray, b: np.ndarray, rtol: float, atol: float) -> bool:
-    return bool(np.all(np.abs(a - b) <= atol + rtol * np.abs(b)))
