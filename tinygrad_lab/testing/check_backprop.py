@@ -28,7 +28,7 @@ from tinygrad_lab.engine.tensor import Tensor
 _DIRECTIONS = 3  # random directions per input for the finite-difference cross-check
 _EPS = 1e-6  # central differences, as gradcheck
 _FD_ATOL, _FD_RTOL = 1e-5, 1e-3  # gradcheck's (torch's) tolerances for the cross-check
-_KINK_SEARCH = 1000  # the most elements of one input searched one by one for a kink (4 losses each)
+_KINK_SEARCH = 4096  # the most directions probed (4 losses each) to locate the kinks of one input
 _ULP = float(np.finfo(np.float64).eps)
 _NEAR = 2  # random nearby points per input moved (and all at once), each taken on both sides, when there are kinks
 _HAIR = 1e-10  # how far (relative) those points are: past any tie, too close for curvature to change a gradient
@@ -126,7 +126,11 @@ def check_backprop(
     searched = ", ".join(name for name, k in zip(names, kinks) if k is not None)
     notes.append(
         f"autograd agreed with central differences along {_DIRECTIONS} random directions per input"
-        + (f" (element by element for {searched}, where one-sided differences showed a kink)." if searched else ".")
+        + (
+            f" (and bisected {searched} down to its elements, where one-sided differences showed a kink)."
+            if searched
+            else "."
+        )
     )
     near = _nearby_grads(loss, arrays) if searched else [[] for _ in arrays]
     rows = [
@@ -224,7 +228,7 @@ def _slopes(loss: Callable, arrays: list, i: int, v: np.ndarray, f0: float) -> _
 def _cross_check(loss: Callable, arrays: list, true: list, names: list) -> list[dict[int, _Slopes] | None]:
     """Directional derivatives of autograd vs central differences: an engine bug (or a loss that reads values
     outside the graph) must not make a wrong hand-written gradient look right. Where one-sided differences
-    show a kink, the input is searched element by element; per input, its kinks by flat index (None: none)."""
+    show a kink, the input is bisected down to its elements; per input, its kinks by flat index (None: none)."""
     f0, again = _value(loss, arrays, 0, arrays[0]), _value(loss, arrays, 0, arrays[0])
     if not np.isfinite(f0):
         raise BackpropCheckError(
@@ -241,9 +245,9 @@ def _cross_check(loss: Callable, arrays: list, true: list, names: list) -> list[
     for i, (name, base) in enumerate(zip(names, arrays)):
         directions = [rng.standard_normal(base.shape) for _ in range(_DIRECTIONS)]
         slopes = [_slopes(loss, arrays, i, v, f0) for v in directions]
-        kink = next((s for s in slopes if s.kink), None)
+        kink = next(((v, s) for v, s in zip(directions, slopes) if s.kink), None)
         if kink is not None:
-            found.append(_search_kinks(loss, arrays, true, i, name, f0, kink))
+            found.append(_search_kinks(loss, arrays, true, i, name, f0, *kink))
             continue
         for v, s in zip(directions, slopes):
             if not s.agrees(float(np.sum(true[i] * v))):
@@ -253,27 +257,53 @@ def _cross_check(loss: Callable, arrays: list, true: list, names: list) -> list[
 
 
 def _search_kinks(
-    loss: Callable, arrays: list, true: list, i: int, name: str, f0: float, seen: _Slopes
+    loss: Callable, arrays: list, true: list, i: int, name: str, f0: float, v: np.ndarray, seen: _Slopes
 ) -> dict[int, _Slopes]:
-    """The elements of input i along which the loss has a kink; autograd cross-checked on the others."""
+    """The elements of input i along which the loss has a kink, by bisection: both halves of a part that holds
+    a kink are probed along ``v`` (the random direction that showed it) restricted to them, a single element
+    along its own axis. A half whose one-sided slopes disagree is searched further; one whose slopes agree has
+    autograd cross-checked along that direction. When neither half shows the kink, it may hide in their slopes
+    (the error allowed grows with them): they are probed again across autograd's gradient, where the slope is
+    about 0; if neither shows it still, it lies across both, and both are searched. About 8 k log2(n) losses for
+    k kinks in n elements."""
     base = arrays[i]
-    if base.size > _KINK_SEARCH:
-        raise _unlocated(
-            name, seen, f"{name} has {base.size} elements, more than the {_KINK_SEARCH} searched one by one"
-        )
-    kinks = {}
-    for k in range(base.size):
-        e = np.zeros(base.shape)
-        e.flat[k] = 1.0
-        s = _slopes(loss, arrays, i, e, f0)
-        if s.kink:
-            kinks[k] = s
-        elif not s.agrees(float(true[i].flat[k])):
-            where = f"at element {_index(np.unravel_index(k, base.shape))}"
-            raise _disagreement(name, where, float(true[i].flat[k]), s.central)
+    probes, kinks = 0, {}
+
+    def probe(part: np.ndarray, across: bool = False) -> tuple[np.ndarray, _Slopes]:
+        nonlocal probes
+        probes += 1
+        if probes > _KINK_SEARCH:
+            raise _unlocated(name, seen, f"more than {_KINK_SEARCH} directions probed: too many elements at a kink")
+        d = np.zeros(base.size)
+        d[part] = 1.0 if part.size == 1 else v.ravel()[part]
+        if across and part.size > 1:
+            g = true[i].ravel()[part]
+            d[part] -= (float(d[part] @ g) / float(g @ g) if g.any() else 0.0) * g
+        return d, _slopes(loss, arrays, i, d.reshape(base.shape), f0)
+
+    search = [np.arange(base.size)]
+    while search:
+        part = search.pop()
+        halves = [h for h in (part[: part.size // 2], part[part.size // 2 :]) if h.size]
+        probed = [(h, *probe(h)) for h in halves]
+        if not any(s.kink for _, _, s in probed) and part.size > 2:
+            probed = [(h, *probe(h, across=True)) if h.size > 1 else (h, d, s) for h, d, s in probed]
+        hidden = not any(s.kink for _, _, s in probed)
+        for h, d, s in probed:
+            if s.kink and h.size == 1:
+                kinks[int(h[0])] = s
+            elif (s.kink or hidden) and h.size > 1:
+                search.append(h)
+            elif not s.agrees(float(np.sum(true[i].ravel() * d))):
+                where = (
+                    f"at element {_index(np.unravel_index(int(h[0]), base.shape))}"
+                    if h.size == 1
+                    else f"along a random direction over {h.size} of its elements"
+                )
+                raise _disagreement(name, where, float(np.sum(true[i].ravel() * d)), s.central)
     if not kinks:
         raise _unlocated(name, seen, "along no single element")
-    return kinks
+    return dict(sorted(kinks.items()))
 
 
 def _unlocated(name: str, seen: _Slopes, why: str) -> BackpropCheckError:
