@@ -40,7 +40,7 @@ class BackpropCheckError(RuntimeError):
 
 @dataclass
 class Row:
-    """The verdict on one input's gradient: ``diagnosis`` is "ok" when it agrees."""
+    """The verdict on one input's gradient: ``diagnosis`` starts with "ok" when it agrees."""
 
     name: str
     shape: tuple
@@ -112,7 +112,8 @@ def check_backprop(
     atol: float = 1e-8,
 ) -> BackpropCheck:
     """Compare hand-computed gradients ``grads`` of ``loss(*inputs)`` (numpy code returning a scalar) with the
-    true ones, element by element: |yours - true| <= atol + rtol * |true|. See the module docstring."""
+    true ones, element by element: |yours - true| <= atol + rtol * |true|, where at a kink ``true`` is the value
+    nearest yours in the range of the gradients around it. See the module docstring."""
     inputs, grads = list(inputs), list(grads)
     names = [f"inputs[{i}]" for i in range(len(inputs))] if names is None else list(names)
     if not len(inputs) == len(grads) == len(names):
