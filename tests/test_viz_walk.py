@@ -249,3 +249,7 @@ def test_gradients_are_drawn_only_for_the_output_backward_ran_from():
     assert "| grad" not in viz.to_dot(square)
     square.backward(retain_graph=True)
     assert "grad 14.0000" in viz.to_dot(square)  # .grad as the engine left it: 10 + 4, accumulated as in torch
+    v = tl.tensor(3.0, requires_grad=True, name="v")
+    h = v * v
+    (h * 10).backward()  # frees h's node too: still not h's backward
+    assert "| grad" not in viz.to_dot(h)

@@ -74,7 +74,9 @@ def forward_graph(ctx: Context) -> Graph:
     ]
     if ctx.show_grads and ctx.after_backward():
         ctx.grad_map = ctx.grads()
-        g.title.append("grad = d(output)/d(tensor): .grad where set, else computed by replaying the graph")
+        g.title.append(
+            "grad: .grad where set (what backward() has accumulated there), else d(output)/d(tensor) by replaying"
+        )
     return g
 
 

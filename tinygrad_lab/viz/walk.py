@@ -186,9 +186,9 @@ class Context:
 
     # -- gradients ----------------------------------------------------------------------------------------------
     def after_backward(self) -> bool:
-        """Whether backward() ran from this root (or freed its graph): only then are the .grad fields its own, not
-        left by another graph's backward."""
-        return self.released or (self.root.grad_fn is not None and self.root.grad_fn.backwarded)
+        """Whether backward() ran from this root: only then are the .grad fields its own, not left by another graph's
+        backward (which may also have freed this graph's saved values)."""
+        return self.root.grad_fn is not None and self.root.grad_fn.backwarded
 
     def grads(self) -> dict:
         """key -> gradient array of root w.r.t. that tensor: ``.grad`` where set (leaves, ``retain_grad()``), else
