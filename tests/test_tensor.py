@@ -252,6 +252,10 @@ def test_an_ndarray_made_from_a_tensor_that_requires_grad_is_refused_in_grad_mod
     with pytest.raises(ValueError) as info:  # numpy reports float(t)'s error as the cause of its own
         buffer[0, 0, 0] = w[0, 0]
     assert "shape () that requires grad was converted to a number stored in an array" in str(info.value.__cause__)
+    counts = np.zeros(2, dtype=np.int64)
+    with pytest.raises(RuntimeError, match="converted to a number stored in an array"):
+        counts[0] = w[0, 0]  # int(t), whose error numpy passes on as it is
+    assert int(w[0, 0]) == 1 and not counts.any()
     assert not buffer.any()  # nothing written
     loss = (w * 2).sum()
     assert float(loss) == 12.0 and f"{loss:.1f}" == "12.0" and "%.1f" % loss == "12.0"  # noqa: UP031 (a student's print)

@@ -163,6 +163,8 @@ class Tensor(ArrayMethods):
         return float(self.item())
 
     def __int__(self) -> int:
+        if self.requires_grad and _autograd_state.grad_enabled and _dispatch.storing_an_item():
+            raise _dispatch.dropped_gradient(self, "a number stored in an array")  # int_arr[i] = t
         return int(self.item())
 
     def __format__(self, spec: str) -> str:  # as torch: a 0-d tensor formats as its number (f"{loss:.3f}")
@@ -188,8 +190,7 @@ class Tensor(ArrayMethods):
 
     # ---- autograd ----------------------------------------------------------------------------------------
     def backward(self, gradient: Any = None, retain_graph: bool | None = None, create_graph: bool = False) -> None:
-        """Accumulate d(self)/d(leaf) into every leaf's ``.grad``; ``gradient`` is needed unless self has one
-        element."""
+        """Accumulate d(self)/d(leaf) into every leaf's ``.grad`` (``gradient`` unless self has one element)."""
         seed = seed_gradient(self, gradient, create_graph)
         run_backward([self], [seed], create_graph if retain_graph is None else retain_graph, create_graph)
 
