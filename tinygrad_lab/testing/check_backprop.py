@@ -4,7 +4,8 @@ compares the hand-computed gradients with it, naming the classic mistakes (a con
 a transposed matrix, the wrong shape, all zeros). Where the loss has a kink (relu at exactly 0, a max over tied
 values: one-sided differences disagree) no one value is the true gradient: an element there passes between the
 gradients around it (the one-sided slopes, autograd's, and autograd's a hair away), as relu'(0) = 0 or 1 does,
-and fails outside them, as no convention gives it.
+and fails outside them, as no convention gives it. The elements at a kink are also judged together, along
+yours minus autograd's: two tied maxima may each take any share, not both the whole.
 
     def loss(w1, w2, w3):                       # the student's own numpy forward and loss, unchanged
         ...
@@ -31,6 +32,8 @@ _FD_ATOL, _FD_RTOL = 1e-5, 1e-3  # gradcheck's (torch's) tolerances for the cros
 _KINK_SEARCH = 4096  # the most directions probed (4 losses each) to locate the kinks of one input
 _ULP = float(np.finfo(np.float64).eps)
 _NEAR = 2  # random nearby points per input moved (and all at once), each taken on both sides, when there are kinks
+_SAMPLED = 16, 256  # random nearby points, all inputs moved, bounding the slopes along a direction at kinks;
+# the second, larger number is drawn before a gradient is failed on them
 _HAIR = 1e-10  # how far (relative) those points are: past any tie, too close for curvature to change a gradient
 
 
@@ -134,10 +137,10 @@ def check_backprop(
         )
     )
     near = _nearby_grads(loss, arrays) if searched else [[] for _ in arrays]
-    rows = [
-        _judge(name, t, g, rtol, atol, {} if k is None else k, n)
-        for name, t, g, k, n in zip(names, true, grads, kinks, near)
-    ]
+    truths = [_Truth.of(t, {} if k is None else k, n) for t, k, n in zip(true, kinks, near)]
+    rows = [_judge(name, t, g, rtol, atol, truth) for name, t, g, truth in zip(names, true, grads, truths)]
+    if searched:
+        _judge_kinks_together(loss, arrays, grads, true, truths, near, rows, rtol, atol)
     return BackpropCheck(rows, true, notes, rtol, atol)
 
 
@@ -345,9 +348,75 @@ def _nearby_grads(loss: Callable, arrays: list) -> list[list[np.ndarray]]:
 
 
 def _value(loss: Callable, arrays: list, index: int, replacement: np.ndarray) -> float:
-    args = [Tensor(replacement if k == index else a) for k, a in enumerate(arrays)]
+    return _value_at(loss, [replacement if k == index else a for k, a in enumerate(arrays)])
+
+
+def _value_at(loss: Callable, arrays: list) -> float:
     with no_grad():
-        return float(_call(loss, args).data.reshape(()))
+        return float(_call(loss, [Tensor(a) for a in arrays]).data.reshape(()))
+
+
+def _judge_kinks_together(
+    loss: Callable,
+    arrays: list,
+    grads: list,
+    true: list,
+    truths: list,
+    near: list,
+    rows: list,
+    rtol: float,
+    atol: float,
+) -> None:
+    """Elements at a kink are judged one by one, so each of two tied maxima may take the whole gradient, which
+    no convention gives both (the loss rises by 1 when both rise by 1, not by 2). So yours must also agree with
+    the loss along d = yours - autograd's on the elements at a kink, of each input and of all inputs together:
+    <yours, d> must lie between the loss's one-sided slopes along d and <g, d> for autograd's and the nearby
+    gradients g, give or take the element tolerances summed along d and the slopes' rounding. A row that passed
+    element by element and fails along d fails."""
+    given = [np.asarray(g.data if isinstance(g, Tensor) else g, dtype=np.float64) for g in grads]
+    diffs = [
+        np.where(t.kink, g - a, 0.0) if row.ok and row.kinks else np.zeros_like(a)
+        for row, g, a, t in zip(rows, given, true, truths)
+    ]
+    moved = [i for i, d in enumerate(diffs) if d.any()]
+    rng = np.random.default_rng(2)
+    sampled: list[list[np.ndarray]] = []
+    for which in [[i] for i in moved] + ([moved] if len(moved) > 1 else []):
+        if not all(rows[i].ok for i in which):
+            continue
+        scale = max(float(np.max(np.abs(diffs[i]))) for i in which)
+        d = [diffs[i] / scale if i in which else np.zeros_like(a) for i, a in enumerate(arrays)]
+        f = {s: _value_at(loss, [a + s * _EPS * v for a, v in zip(arrays, d)]) for s in (-2, -1, 0, 1, 2)}
+        h2 = 2 * _EPS
+        around = [(3 * f[0] - 4 * f[-1] + f[-2]) / h2, (-3 * f[0] + 4 * f[1] - f[2]) / h2]
+        toward = [  # past the ties, on the side where yours routes more (up to autograd's sign) than autograd's
+            _autograd(
+                loss, [a + _HAIR * np.maximum(1.0, np.abs(a)) * v * s * side for a, v, s in zip(arrays, d, signs)]
+            )
+            for signs in ([np.where(t < 0, -1.0, 1.0) for t in true], [1.0] * len(true))
+            for side in (1.0, -1.0)
+        ]
+        slope = sum(float(np.sum(given[i] * d[i])) for i in which)
+        tol = 32 * _ULP * max(map(abs, f.values())) / h2
+        tol += sum(float(np.sum(np.abs(d[i]) * (atol + rtol * np.abs(truths[i].nearest(given[i]))))) for i in which)
+        for count in _SAMPLED:
+            while len(sampled) < count:
+                step = [_HAIR * np.maximum(1.0, np.abs(a)) * rng.standard_normal(a.shape) for a in arrays]
+                sampled += [_autograd(loss, [a + side * u for a, u in zip(arrays, step)]) for side in (1.0, -1.0)]
+            points = [true, *toward, *sampled, *zip(*near)]
+            around += [sum(float(np.sum(g[i] * d[i])) for i in which) for g in points]
+            if min(around) - tol <= slope <= max(around) + tol:
+                break
+        else:
+            for i in which:
+                others = ", ".join(rows[k].name for k in which if k != i)
+                rows[i].ok = False
+                rows[i].diagnosis = (
+                    f"double counted at a kink: each element at a kink is in its range, but not all together: along "
+                    f"yours minus autograd's there{f' (with {others})' if others else ''}, yours gives a slope of "
+                    f"{slope:.6g}, the loss's slopes lie from {min(around):.6g} to {max(around):.6g} (each tied "
+                    "maximum given the whole gradient?); " + rows[i].diagnosis
+                )
 
 
 @dataclass
@@ -398,17 +467,14 @@ class _Truth:
         return f"{self.lo[k]:.6g} to {self.hi[k]:.6g} (a kink)"
 
 
-def _judge(
-    name: str, true: np.ndarray, given: Any, rtol: float, atol: float, kinks: dict[int, _Slopes], near: list
-) -> Row:
+def _judge(name: str, true: np.ndarray, given: Any, rtol: float, atol: float, truth: _Truth) -> Row:
     """One row: the errors, and which classic mistake (if any) explains the difference; an element at a kink is
-    judged against the range of the gradients around it (``near``: this input's, at nearby points)."""
-    row = Row(name, true.shape, False, "", kinks=len(kinks))
+    judged against the range of the gradients around it."""
+    row = Row(name, true.shape, False, "", kinks=int(truth.kink.sum()))
     if given is None:
         row.diagnosis = "your gradient is None (never assigned, or a function that returned nothing?)"
         return row
     g = np.asarray(given.data if isinstance(given, Tensor) else given, dtype=np.float64)
-    truth = _Truth.of(true, kinks, near)
     if g.shape != true.shape:
         if g.ndim == 2 and g.shape == true.T.shape and truth.transposed().fits(g, rtol, atol):
             row.diagnosis = f"transposed: your gradient has shape {_shape(g.shape)}, it is the true one transposed"
@@ -429,7 +495,7 @@ def _judge(
         row.worst = f"{_index(k)}: {g[k]:.6g} vs {truth.text(k)}"
     row.ok = not bad.any()
     row.diagnosis = "ok" if row.ok else _diagnose(g, truth, bad, rtol, atol)
-    if kinks:
+    if row.kinks:
         row.diagnosis += "; " + _kinks_text(truth)
     return row
 
