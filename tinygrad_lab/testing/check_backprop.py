@@ -277,9 +277,10 @@ def _cross_check(
             slopes = [_slopes(loss, arrays, i, v, f0) for v in directions]
             hidden = next(((v, s) for v, s in zip(directions, slopes) if s.kink), None)
             if hidden is not None:  # a kink they missed: bisected along directions that leave them out
-                found.append(_search_kinks(loss, arrays, true, i, name, f0, *hidden) or None)
-                if found[-1] is None:
+                located = _search_kinks(loss, arrays, true, i, name, f0, *hidden)
+                if not located:
                     raise _unlocated(name, hidden[1], "along no single element")
+                found.append(located)
                 continue
         for v, s in zip(directions, slopes):
             if not s.agrees(float(np.sum(true[i] * v))):
@@ -399,9 +400,11 @@ def _judge_kinks_together(
     """Elements at a kink are judged one by one, so each of two tied maxima may take the whole gradient, which
     no convention gives both (the loss rises by 1 when both rise by 1, not by 2). So yours must also agree with
     the loss along d = yours - autograd's on the elements at a kink, of each input and of all inputs together:
-    <yours, d> must lie between the loss's one-sided slopes along d and <g, d> for autograd's and the nearby
-    gradients g, give or take the element tolerances summed along d and the slopes' rounding. A row that passed
-    element by element and fails along d fails."""
+    <yours, d> must lie between the loss's one-sided slopes along d and <g, d> for autograd's gradient g and
+    those a hair away (the nearby ones, those past the ties along d, and random ones, more of them drawn before
+    a gradient is failed: where ties pull opposite ways, as tied maxima times negative weights do, the one-sided
+    slopes alone fall short of the range), give or take the element tolerances summed along d and the slopes'
+    rounding. A row that passed element by element and fails along d fails."""
     given = [np.asarray(g.data if isinstance(g, Tensor) else g, dtype=np.float64) for g in grads]
     diffs = [
         np.where(t.kink, g - a, 0.0) if row.ok and row.kinks else np.zeros_like(a)
