@@ -5,6 +5,7 @@ replay."""
 
 import numpy as np
 import pytest
+from capture_helpers import mse_sgd_step
 
 import tinygrad_lab as tl
 from tinygrad_lab import nn, optim
@@ -76,14 +77,7 @@ def _linear_step(seed):
     model = nn.Linear(3, 2, rng=np.random.default_rng(seed))
     opt = optim.Adam(model.parameters(), lr=0.01)
 
-    def step(x, y):
-        opt.zero_grad()
-        loss = F.mse_loss(model(x), y)
-        loss.backward()
-        opt.step()
-        return loss
-
-    return model, step
+    return model, mse_sgd_step(model, opt)
 
 
 @pytest.mark.parametrize("native", [False, True])

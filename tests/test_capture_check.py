@@ -5,6 +5,7 @@ is reported as the native code's)."""
 
 import numpy as np
 import pytest
+from capture_helpers import mse_sgd_step
 
 import tinygrad_lab as tl
 from tinygrad_lab import nn, optim
@@ -97,14 +98,7 @@ def _batch_norm_step(seed, optimizer):
     model = nn.Sequential(nn.Linear(3, 5, rng=rng), nn.BatchNorm1d(5), nn.Tanh(), nn.Linear(5, 2, rng=rng))
     opt = optimizer(model.parameters())
 
-    def step(x, y):
-        opt.zero_grad()
-        loss = F.mse_loss(model(x), y)
-        loss.backward()
-        opt.step()
-        return loss
-
-    return model, step
+    return model, mse_sgd_step(model, opt)
 
 
 @pytest.mark.parametrize(

@@ -4,6 +4,7 @@ and a compiled step called inside another's trace becomes part of it."""
 
 import numpy as np
 import pytest
+from capture_helpers import mse_sgd_step
 
 import tinygrad_lab as tl
 from tinygrad_lab import nn, optim
@@ -86,12 +87,7 @@ def _nested_steps(seed, compile_):
     model = nn.Linear(3, 1, rng=np.random.default_rng(seed))
     opt = optim.SGD(model.parameters(), lr=0.1)
 
-    def inner(x, y):
-        opt.zero_grad()
-        loss = F.mse_loss(model(x), y)
-        loss.backward()
-        opt.step()
-        return loss
+    inner = mse_sgd_step(model, opt)
 
     def evaluate(x):
         with tl.no_grad():
