@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from tinygrad_lab.engine import ops
-from tinygrad_lab.engine.autograd import state
+from tinygrad_lab.engine.autograd import as_array, state
 from tinygrad_lab.engine.tensor import Tensor
 
 _LEAVE = "to leave the graph on purpose, use t.detach() or t.numpy()"
@@ -349,12 +349,7 @@ def _values(func: Callable) -> Callable:
 
 def _outside_fn(func: Callable) -> Callable:
     """Functions without a useful gradient (np.round, np.isclose, np.zeros_like): a Tensor outside the graph."""
-    return lambda *args, **kwargs: Tensor._wrap(_array(_values(func)(*args, **kwargs)))
-
-
-def _array(value: Any) -> np.ndarray:
-    """numpy's result as an array, a traced one kept as it is (np.asarray would hide it from tl.compile)."""
-    return value if isinstance(value, np.ndarray) else np.asarray(value)
+    return lambda *args, **kwargs: Tensor._wrap(as_array(_values(func)(*args, **kwargs)))  # traced arrays kept
 
 
 FUNCTIONS: dict[Callable, Callable] = {
