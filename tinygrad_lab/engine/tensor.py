@@ -16,7 +16,7 @@ from tinygrad_lab.engine import traceable
 from tinygrad_lab.engine.array_methods import ArrayMethods
 from tinygrad_lab.engine.autograd import RemovableHandle, no_grad, run_backward, seed_gradient
 from tinygrad_lab.engine.autograd import state as _autograd_state
-from tinygrad_lab.engine.random import resolve_rng
+from tinygrad_lab.engine.factories import Factories, _shape_arg
 
 _FLOAT_KINDS = "f"
 _NUMERIC_KINDS = "biuf"
@@ -49,12 +49,7 @@ def _to_array(data: Any, dtype: Any) -> np.ndarray:
     return arr
 
 
-def _shape_arg(shape: tuple) -> tuple:
-    """Accept both f(2, 3) and f((2, 3))."""
-    return tuple(shape[0]) if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else tuple(shape)
-
-
-class Tensor(ArrayMethods):
+class Tensor(ArrayMethods, Factories):
     """An n-dimensional array with reverse-mode autodiff:
     ``Tensor(data, requires_grad=False, dtype=None, name=None)``."""
 
@@ -227,59 +222,6 @@ class Tensor(ArrayMethods):
 
     def zero_grad(self) -> None:
         self.grad = None
-
-    # ---- factories -----------------------------------------------------------------------------------------
-    @staticmethod
-    def zeros(*shape: Any, dtype: Any = np.float64, requires_grad: bool = False) -> Tensor:
-        return Tensor(np.zeros(_shape_arg(shape), dtype=dtype), requires_grad=requires_grad, dtype=dtype)
-
-    @staticmethod
-    def ones(*shape: Any, dtype: Any = np.float64, requires_grad: bool = False) -> Tensor:
-        return Tensor(np.ones(_shape_arg(shape), dtype=dtype), requires_grad=requires_grad, dtype=dtype)
-
-    @staticmethod
-    def full(shape: Any, fill_value: float, dtype: Any = np.float64, requires_grad: bool = False) -> Tensor:
-        shape = (shape,) if isinstance(shape, int) else tuple(shape)
-        return Tensor(np.full(shape, fill_value, dtype=dtype), requires_grad=requires_grad, dtype=dtype)
-
-    @staticmethod
-    def eye(n: int, m: int | None = None, dtype: Any = np.float64, requires_grad: bool = False) -> Tensor:
-        return Tensor(np.eye(n, m, dtype=dtype), requires_grad=requires_grad, dtype=dtype)
-
-    @staticmethod
-    def arange(
-        start: float, stop: float | None = None, step: float = 1, dtype: Any = None, requires_grad: bool = False
-    ) -> Tensor:
-        """As torch: int64 when start, stop and step are all integers, else float64, unless ``dtype`` is given."""
-        if dtype is None:
-            dtype = np.int64 if all(isinstance(v, (int, np.integer)) for v in (start, stop or 0, step)) else np.float64
-        return Tensor(np.arange(start, stop, step, dtype=dtype), requires_grad=requires_grad, dtype=dtype)
-
-    @staticmethod
-    def randn(
-        *shape: Any, rng: np.random.Generator | None = None, dtype: Any = np.float64, requires_grad: bool = False
-    ) -> Tensor:
-        """Standard normal samples; ``rng`` defaults to the generator set by ``manual_seed``."""
-        return Tensor(resolve_rng(rng).standard_normal(_shape_arg(shape)), dtype=dtype, requires_grad=requires_grad)
-
-    @staticmethod
-    def rand(
-        *shape: Any, rng: np.random.Generator | None = None, dtype: Any = np.float64, requires_grad: bool = False
-    ) -> Tensor:
-        """Uniform samples in [0, 1)."""
-        return Tensor(resolve_rng(rng).random(_shape_arg(shape)), dtype=dtype, requires_grad=requires_grad)
-
-    @staticmethod
-    def uniform(
-        *shape: Any,
-        low: float = 0.0,
-        high: float = 1.0,
-        rng: np.random.Generator | None = None,
-        dtype: Any = np.float64,
-        requires_grad: bool = False,
-    ) -> Tensor:
-        """Uniform samples in [low, high)."""
-        return Tensor(resolve_rng(rng).uniform(low, high, _shape_arg(shape)), dtype=dtype, requires_grad=requires_grad)
 
     # ---- arithmetic (Python scalars and arrays on either side) --------------------------------------------------
     def __add__(self, other: Any) -> Tensor:
