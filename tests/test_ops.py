@@ -367,6 +367,44 @@ def test_max_min_ties_share_evenly(name):
 
 
 @st.composite
+def distinct_int_axis(draw):
+    shape = draw(tt.shapes(min_dims=1, max_dims=3, max_side=3))
+    return draw(tt.arrays(shape, distinct=True)), draw(st.integers(-len(shape), len(shape) - 1)), draw(st.booleans())
+
+
+@pytest.mark.parametrize("name, reference", [("max", np.max), ("min", np.min)])
+@GG
+@given(case=distinct_int_axis())
+def test_max_min_dim_values(name, reference, case):
+    x, axis, keepdim = case
+    t = leaf(x)
+    values, indices = getattr(t, name)(dim=axis, keepdim=keepdim)
+    np.testing.assert_array_equal(values.data, reference(x, axis=axis, keepdims=keepdim))
+    arg = (np.argmax if name == "max" else np.argmin)(x, axis=axis, keepdims=keepdim)
+    assert indices.dtype == np.int64 and not indices.requires_grad
+    np.testing.assert_array_equal(indices.data, arg)
+    check(lambda u: getattr(u, name)(dim=axis, keepdim=keepdim).values, t)
+
+
+REMOVED = [{}, {"correction": 0}, {"correction": 2}, {"correction": 0.5}, {"unbiased": False}]  # torch's keywords
+
+
+@pytest.mark.parametrize("name", ["var", "std"])
+@pytest.mark.parametrize("removed", REMOVED)
+@GG
+@given(case=shape_axis_keepdims(min_dims=1, distinct=True))  # distinct: std's sqrt stays away from 0
+def test_var_std_torch_keywords(name, removed, case):
+    x, axis, keepdim = case
+    ddof = removed.get("correction", int(removed.get("unbiased", True)))
+    count = x.size if axis is None else int(np.prod([x.shape[a] for a in np.atleast_1d(axis)]))
+    assume(count > ddof)
+    t = leaf(x)
+    out = getattr(t, name)(dim=axis, keepdim=keepdim, **removed)
+    np.testing.assert_allclose(out.data, getattr(np, name)(x, axis=axis, keepdims=keepdim, ddof=ddof), rtol=1e-12)
+    check(lambda u: getattr(u, name)(dim=axis, keepdim=keepdim, **removed), t)
+
+
+@st.composite
 def shape_and_int_axis(draw):
     shape = draw(tt.shapes(min_dims=1, max_dims=3, max_side=3))
     axis = draw(st.integers(-len(shape), len(shape) - 1))

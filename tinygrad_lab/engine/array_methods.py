@@ -8,6 +8,8 @@ from typing import Any
 
 import numpy as np
 
+from tinygrad_lab.engine.torch_spellings import axis_keepdims
+
 
 class ArrayMethods:
     """Mixed into Tensor; no state of its own."""
@@ -28,10 +30,30 @@ class ArrayMethods:
         """Rounded values outside the graph (their slope is 0 almost everywhere)."""
         return np.round(self, decimals)
 
-    def argmax(self: Any, axis: int | None = None, keepdims: bool = False) -> Any:
+    def argmax(
+        self: Any,
+        axis: int | None = None,
+        keepdims: bool = False,
+        *,
+        dim: int | None = None,
+        keepdim: bool | None = None,
+    ) -> Any:
+        """numpy's argmax (an integer array), also under torch's keyword names ``dim`` and ``keepdim``."""
+        if dim is not None or keepdim is not None:
+            axis, keepdims = axis_keepdims("argmax", axis, keepdims, dim, keepdim)
         return np.argmax(self, axis=axis, keepdims=keepdims)
 
-    def argmin(self: Any, axis: int | None = None, keepdims: bool = False) -> Any:
+    def argmin(
+        self: Any,
+        axis: int | None = None,
+        keepdims: bool = False,
+        *,
+        dim: int | None = None,
+        keepdim: bool | None = None,
+    ) -> Any:
+        """numpy's argmin (an integer array), also under torch's keyword names ``dim`` and ``keepdim``."""
+        if dim is not None or keepdim is not None:
+            axis, keepdims = axis_keepdims("argmin", axis, keepdims, dim, keepdim)
         return np.argmin(self, axis=axis, keepdims=keepdims)
 
     def any(self: Any, axis: int | tuple | None = None, keepdims: bool = False) -> Any:

@@ -12,13 +12,16 @@ from typing import Any
 
 import numpy as np
 
+from tinygrad_lab.engine import torch_spellings as _torch
 from tinygrad_lab.engine import traceable
 from tinygrad_lab.engine.array_methods import ArrayMethods
 from tinygrad_lab.engine.autograd import RemovableHandle, no_grad, run_backward, seed_gradient
 from tinygrad_lab.engine.autograd import state as _autograd_state
 from tinygrad_lab.engine.factories import Factories, _shape_arg
+from tinygrad_lab.engine.torch_spellings import TorchMethods
 
 _FLOAT_KINDS = "f"
+Axes = int | tuple | list | None  # the axes a reduction takes (None: all)
 _NUMERIC_KINDS = "biuf"
 
 
@@ -49,7 +52,7 @@ def _to_array(data: Any, dtype: Any) -> np.ndarray:
     return arr
 
 
-class Tensor(ArrayMethods, Factories):
+class Tensor(ArrayMethods, Factories, TorchMethods):
     """An n-dimensional array with reverse-mode autodiff:
     ``Tensor(data, requires_grad=False, dtype=None, name=None)``."""
 
@@ -332,40 +335,94 @@ class Tensor(ArrayMethods, Factories):
         return _ops.Cast.apply(self, dtype=dtype)
 
     # ---- reductions ------------------------------------------------------------------------------------------------
-    def sum(self, axis: int | tuple | None = None, keepdims: bool = False) -> Tensor:
+    def sum(
+        self, axis: Axes = None, keepdims: bool = False, *, dim: Axes = None, keepdim: bool | None = None
+    ) -> Tensor:
+        """Sum over ``axis`` (all by default); torch's names ``dim``/``keepdim`` go too (engine/torch_spellings.py)."""
+        if dim is not None or keepdim is not None:
+            axis, keepdims = _torch.axis_keepdims("sum", axis, keepdims, dim, keepdim)
         return _ops.Sum.apply(self, axis=axis, keepdims=keepdims)
 
-    def mean(self, axis: int | tuple | None = None, keepdims: bool = False) -> Tensor:
+    def mean(
+        self, axis: Axes = None, keepdims: bool = False, *, dim: Axes = None, keepdim: bool | None = None
+    ) -> Tensor:
+        if dim is not None or keepdim is not None:
+            axis, keepdims = _torch.axis_keepdims("mean", axis, keepdims, dim, keepdim)
         return _ops.Mean.apply(self, axis=axis, keepdims=keepdims)
 
-    def max(self, axis: int | tuple | None = None, keepdims: bool = False) -> Tensor:
+    def max(self, axis: Axes = None, keepdims: bool = False, *, dim: Axes = None, keepdim: bool | None = None) -> Any:
+        """numpy's max over ``axis``; with torch's ``dim=``/``keepdim=``, torch's max(dim): (values, indices)."""
+        if dim is not None or keepdim is not None:
+            return self._extreme_torch("max", axis, keepdims, dim, keepdim)
         return _ops.Max.apply(self, axis=axis, keepdims=keepdims)
 
-    def min(self, axis: int | tuple | None = None, keepdims: bool = False) -> Tensor:
+    def min(self, axis: Axes = None, keepdims: bool = False, *, dim: Axes = None, keepdim: bool | None = None) -> Any:
+        """numpy's min over ``axis``; with torch's ``dim=``/``keepdim=``, torch's min(dim): (values, indices)."""
+        if dim is not None or keepdim is not None:
+            return self._extreme_torch("min", axis, keepdims, dim, keepdim)
         return _ops.Min.apply(self, axis=axis, keepdims=keepdims)
 
-    def var(self, axis: int | tuple | None = None, keepdims: bool = False, ddof: int = 0) -> Tensor:
-        """Variance as numpy computes it (ddof=0 by default)."""
+    def var(
+        self,
+        axis: Axes = None,
+        keepdims: bool = False,
+        ddof: float | None = None,
+        *,
+        dim: Any = _torch.NOT_GIVEN,
+        keepdim: Any = None,
+        correction: float | None = None,
+        unbiased: bool | None = None,
+    ) -> Tensor:
+        """Variance as numpy computes it (ddof=0 by default); any of torch's keywords (dim, keepdim, correction,
+        unbiased) makes it torch's, whose default correction is 1."""
+        axis, keepdims, ddof = _torch.var_args("var", axis, keepdims, ddof, dim, keepdim, correction, unbiased)
         return _ops.Var.apply(self, axis=axis, keepdims=keepdims, ddof=ddof)
 
-    def std(self, axis: int | tuple | None = None, keepdims: bool = False, ddof: int = 0) -> Tensor:
-        """sqrt(var) with var's ddof (0, numpy's default; torch's is 1); gradient 0 at 0, as torch's."""
+    def std(
+        self,
+        axis: Axes = None,
+        keepdims: bool = False,
+        ddof: float | None = None,
+        *,
+        dim: Any = _torch.NOT_GIVEN,
+        keepdim: Any = None,
+        correction: float | None = None,
+        unbiased: bool | None = None,
+    ) -> Tensor:
+        """sqrt(var), its ddof or correction as var's; gradient 0 at 0, as torch's."""
+        axis, keepdims, ddof = _torch.var_args("std", axis, keepdims, ddof, dim, keepdim, correction, unbiased)
         return _ops.std(self, axis, keepdims, ddof)
 
-    def norm(self, p: float = 2, axis: int | tuple | None = None, keepdims: bool = False) -> Tensor:
+    def norm(
+        self,
+        p: float = 2,
+        axis: Axes = None,
+        keepdims: bool = False,
+        *,
+        dim: Any = None,
+        keepdim: Any = None,
+    ) -> Tensor:
         """The vector p-norm (p = 1, 2 or inf) over ``axis`` (all elements by default), as torch.linalg.vector_norm;
         the 2-norm's gradient at zero is 0, as torch's."""
+        if dim is not None or keepdim is not None:
+            axis, keepdims = _torch.axis_keepdims("norm", axis, keepdims, dim, keepdim)
         return _ops.norm(self, p, axis, keepdims)
 
-    def logsumexp(self, axis: int | tuple | None = None, keepdims: bool = False) -> Tensor:
+    def logsumexp(
+        self, axis: Axes = None, keepdims: bool = False, *, dim: Axes = None, keepdim: bool | None = None
+    ) -> Tensor:
+        if dim is not None or keepdim is not None:
+            axis, keepdims = _torch.axis_keepdims("logsumexp", axis, keepdims, dim, keepdim)
         return _ops.LogSumExp.apply(self, axis=axis, keepdims=keepdims)
 
-    def log_softmax(self, axis: int = -1) -> Tensor:
+    def log_softmax(self, axis: int = -1, *, dim: int | None = None) -> Tensor:
         """Stable log of softmax (ops/reductions.py); a +inf makes its slice NaN, as torch."""
-        return _ops.log_softmax(self, axis)
+        return _ops.log_softmax(
+            self, axis if dim is None else _torch.either("log_softmax", "axis", axis, -1, "dim", dim)
+        )
 
-    def softmax(self, axis: int = -1) -> Tensor:
-        return self.log_softmax(axis).exp()
+    def softmax(self, axis: int = -1, *, dim: int | None = None) -> Tensor:
+        return self.log_softmax(axis if dim is None else _torch.either("softmax", "axis", axis, -1, "dim", dim)).exp()
 
     # ---- shape ---------------------------------------------------------------------------------------------------
     def reshape(self, *shape: Any) -> Tensor:

@@ -52,14 +52,14 @@ def leaky_relu(x: Tensor, negative_slope: float = 0.01) -> Tensor:
     return x.leaky_relu(negative_slope)
 
 
-def softmax(x: Tensor, axis: int = -1) -> Tensor:
-    """exp(log_softmax(x)): probabilities along ``axis``, stable for large logits."""
-    return x.softmax(axis)
+def softmax(x: Tensor, axis: int = -1, *, dim: int | None = None) -> Tensor:
+    """exp(log_softmax(x)): probabilities along ``axis`` (``dim``, torch's name), stable for large logits."""
+    return x.softmax(axis, dim=dim)
 
 
-def log_softmax(x: Tensor, axis: int = -1) -> Tensor:
-    """x - logsumexp(x): stable for logits of any size."""
-    return x.log_softmax(axis)
+def log_softmax(x: Tensor, axis: int = -1, *, dim: int | None = None) -> Tensor:
+    """x - logsumexp(x) along ``axis`` (``dim``, torch's name): stable for logits of any size."""
+    return x.log_softmax(axis, dim=dim)
 
 
 # ---- helpers ----------------------------------------------------------------------------------------------------

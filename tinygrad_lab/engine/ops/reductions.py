@@ -131,7 +131,7 @@ def _masked_sqrt(x: Any) -> Any:
     return where(zero, 0.0, where(zero, 1.0, x).sqrt())
 
 
-def std(x: Any, axis: Any = None, keepdims: bool = False, ddof: int = 0) -> Any:
+def std(x: Any, axis: Any = None, keepdims: bool = False, ddof: float = 0) -> Any:
     """sqrt(var) with var's ddof; gradient 0 where the spread is 0, as torch's."""
     return _masked_sqrt(x.var(axis=axis, keepdims=keepdims, ddof=ddof))
 

@@ -11,6 +11,7 @@ from tinygrad_lab.engine import traceable
 from tinygrad_lab.engine.function import Function
 from tinygrad_lab.engine.ops.common import _axis
 from tinygrad_lab.engine.tensor import Tensor
+from tinygrad_lab.engine.torch_spellings import either
 
 
 class Reshape(Function):
@@ -188,15 +189,15 @@ def broadcast_to(x: Any, shape: Sequence[int]) -> Any:
     return out
 
 
-def cat(tensors: Sequence[Any], axis: int = 0) -> Tensor:
-    """Join tensors along an existing axis (numpy's concatenate)."""
+def cat(tensors: Sequence[Any], axis: int = 0, *, dim: int | None = None) -> Tensor:
+    """Join tensors along an existing axis (numpy's concatenate); ``dim`` is torch's name for ``axis``."""
     if not len(tensors):
         raise ValueError("cat: expected a non-empty sequence of tensors")
-    return Cat.apply(*tensors, axis=axis)
+    return Cat.apply(*tensors, axis=axis if dim is None else either("cat", "axis", axis, 0, "dim", dim))
 
 
-def stack(tensors: Sequence[Any], axis: int = 0) -> Tensor:
-    """Join tensors along a new axis."""
+def stack(tensors: Sequence[Any], axis: int = 0, *, dim: int | None = None) -> Tensor:
+    """Join tensors along a new axis; ``dim`` is torch's name for ``axis``."""
     if not len(tensors):
         raise ValueError("stack: expected a non-empty sequence of tensors")
-    return Stack.apply(*tensors, axis=axis)
+    return Stack.apply(*tensors, axis=axis if dim is None else either("stack", "axis", axis, 0, "dim", dim))
