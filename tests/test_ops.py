@@ -51,6 +51,9 @@ UNARY = {
     "clip(-1,1)": (lambda t: t.clip(-1.0, 1.0), lambda x: np.minimum(np.maximum(x, -1.0), 1.0), away_pm1),
     "clip(lo)": (lambda t: t.clip(-1.0), lambda x: np.maximum(x, -1.0), away_pm1),
     "clip(hi)": (lambda t: t.clip(None, 1.0), lambda x: np.minimum(x, 1.0), away_pm1),
+    "clamp(-1,1)": (lambda t: t.clamp(-1.0, 1.0), lambda x: np.minimum(np.maximum(x, -1.0), 1.0), away_pm1),
+    "clamp(min)": (lambda t: t.clamp(min=-1.0), lambda x: np.maximum(x, -1.0), away_pm1),
+    "clamp(max)": (lambda t: t.clamp(max=1.0), lambda x: np.minimum(x, 1.0), away_pm1),
     "pow 2": (lambda t: t**2, lambda x: x * x, tt.elements()),
     "pow 3 (int)": (lambda t: t**3, lambda x: x * x * x, tt.elements()),
     "pow 0": (lambda t: t**0, np.ones_like, tt.elements()),
@@ -364,6 +367,20 @@ def test_max_min_ties_share_evenly(name):
     y = leaf([5.0, 5.0, 5.0, 5.0])
     getattr(y, name)().backward()
     np.testing.assert_array_equal(y.grad.data, [0.25] * 4)
+
+
+@pytest.mark.parametrize("name, reference", [("amax", np.max), ("amin", np.min)])
+@GG
+@given(case=shape_axis_keepdims(distinct=True))
+def test_amax_amin(name, reference, case):
+    x, axis, keepdims = case
+    dim = () if axis is None else axis  # torch's default: every axis
+    t = leaf(x)
+    out = getattr(t, name)(dim, keepdims)
+    expected = reference(x, axis=axis, keepdims=keepdims)
+    assert out.shape == np.shape(expected)
+    np.testing.assert_array_equal(out.data, expected)
+    check(lambda u: getattr(u, name)(dim=dim, keepdim=keepdims), t)
 
 
 @st.composite

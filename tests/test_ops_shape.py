@@ -58,6 +58,17 @@ def test_reshape(case):
 
 
 @GG
+@given(case=reshape_case())
+def test_view(case):
+    x, target = case
+    t = leaf(x)
+    np.testing.assert_array_equal(t.view(target).data, x.reshape(target))
+    np.testing.assert_array_equal(t.view(*target).data, x.reshape(target))
+    assert np.shares_memory(t.view(target).data, t.data) or not x.size
+    check(lambda u: u.view(target), t)
+
+
+@GG
 @given(data=st.data(), shape=SMALL)
 def test_transpose_permute_T(data, shape):
     x = data.draw(tt.arrays(shape))

@@ -1,4 +1,4 @@
-"""torch's spellings on Tensor (dim=, keepdim=, correction=, unbiased=, max(dim=)):
+"""torch's spellings on Tensor (dim=, keepdim=, correction=, unbiased=, max(dim=), view, numel, clamp, amax, amin):
 the same program written for torch gives torch's values and gradients, ties and bounds included; both spellings
 of one parameter are refused; and the spellings work in a step under tl.compile."""
 
@@ -10,7 +10,7 @@ from torch_helpers import assert_same, tleaf
 import tinygrad_lab as tl
 from tinygrad_lab.nn import functional as F
 
-# integers from a small range: ties within every slice
+# integers from a small range: ties within every slice, and values on the clamp bounds
 X = np.random.default_rng(0).integers(-3, 4, size=(3, 4, 5)).astype(np.float64)
 WEIGHTS = np.random.default_rng(1).normal(size=120)  # a loss that tells every element apart
 
@@ -21,7 +21,7 @@ def _functional(lib):
 
 def _weighted(out):
     """A scalar whose gradient tells every element of ``out`` apart."""
-    w = WEIGHTS[: out.size if isinstance(out, tl.Tensor) else out.numel()].reshape(tuple(out.shape))
+    w = WEIGHTS[: out.numel()].reshape(tuple(out.shape))
     return (out * (torch.tensor(w) if isinstance(out, torch.Tensor) else w)).sum()
 
 
@@ -52,10 +52,23 @@ PROGRAMS = {
     "var(keepdim=True)": lambda lib, x: x.var(keepdim=True),
     "std(dim=0)": lambda lib, x: x.std(dim=0),
     "std(dim=1, correction=0, keepdim=True)": lambda lib, x: x.std(dim=1, correction=0, keepdim=True),
+    "amax(dim=1)": lambda lib, x: x.amax(dim=1),
+    "amax(dim=(0, 2), keepdim=True)": lambda lib, x: x.amax(dim=(0, 2), keepdim=True),
+    "amax()": lambda lib, x: x.amax(),
+    "amin(dim=-1)": lambda lib, x: x.amin(dim=-1),
+    "amin(1, True)": lambda lib, x: x.amin(1, True),
     "max(dim=1).values": lambda lib, x: x.max(dim=1).values,
     "max(2, keepdim=True)[0]": lambda lib, x: x.max(2, keepdim=True)[0],
     "min(dim=0).values": lambda lib, x: x.min(dim=0).values,
     "min(dim=-1, keepdim=True)[0]": lambda lib, x: x.min(dim=-1, keepdim=True)[0],
+    "clamp(min=0)": lambda lib, x: x.clamp(min=0),
+    "clamp(max=1)": lambda lib, x: x.clamp(max=1),
+    "clamp(-1, 2)": lambda lib, x: x.clamp(-1, 2),
+    "clamp(min=2, max=-1)": lambda lib, x: x.clamp(min=2, max=-1),
+    "view(-1)": lambda lib, x: x.view(-1),
+    "view(4, 15)": lambda lib, x: x.view(4, 15),
+    "view((3, 2, 10))": lambda lib, x: x.view((3, 2, 10)),
+    "permute then view splitting a dim": lambda lib, x: x.permute(2, 1, 0).view(5, 2, 2, 3),
 }
 
 
@@ -106,12 +119,76 @@ def test_var_std_numpy_spellings_keep_ddof_0():
     np.testing.assert_allclose(t.var().data, X.var(), rtol=1e-12)
 
 
+def test_clamp_gradient_is_clips_and_clamp_s():
+    grads = []
+    for how in ("clamp", "clip", "clamp_"):
+        x = tl.tensor(X, requires_grad=True)
+        if how == "clamp":
+            out = x.clamp(min=-1, max=2)
+        elif how == "clip":
+            out = x.clip(-1, 2)
+        else:
+            out = (x * 1).clamp_(min=-1, max=2)
+        _weighted(out).backward()
+        grads.append(x.grad.data)
+    np.testing.assert_array_equal(grads[0], grads[1])
+    np.testing.assert_array_equal(grads[0], grads[2])
+    assert (grads[0][X == -1] != 0).all() and (grads[0][X == 2] != 0).all()  # the bounds are inside, as torch's
+
+
 def test_argmax_argmin_dim_match_torch():
     for name in ("argmax", "argmin"):
         for dim, keepdim in ((1, False), (-1, True), (0, None)):
             kw = {} if keepdim is None else {"keepdim": keepdim}
             ours = getattr(tl.tensor(X), name)(dim=dim, **kw)
             np.testing.assert_array_equal(ours, getattr(torch.tensor(X), name)(dim=dim, **kw).numpy())
+
+
+def test_numel():
+    for shape in ((3, 4, 5), (), (2, 0)):
+        n = tl.zeros(shape).numel()
+        assert n == torch.zeros(shape).numel() and type(n) is int
+
+
+def test_view_shares_memory():
+    x = tl.tensor(X.copy())
+    v = x.view(-1)
+    v[0] = 100.0
+    assert x.data[0, 0, 0] == 100.0
+
+
+@pytest.mark.parametrize(
+    "make, shape",
+    [
+        (lambda x: x.transpose(0, 2), (-1,)),
+        (lambda x: x.permute(1, 0, 2), (12, 5)),
+        (lambda x: x[:, 1:3], (6, 5)),
+        (lambda x: x[:, :, 1:4], (12, 3)),
+        (lambda x: x.transpose(1, 2), (3, 5, 2, 2)),
+    ],
+)
+def test_view_refuses_where_torch_does(make, shape):
+    """torch's view refuses a shape that needs a copy, and so does ours; where torch's succeeds, ours does too."""
+    try:
+        expected = make(torch.tensor(X)).view(shape)
+    except RuntimeError:
+        expected = None
+    ours = make(tl.tensor(X))
+    if expected is None:
+        with pytest.raises(RuntimeError, match=r"view: shape .* needs a copy.*use reshape"):
+            ours.view(shape)
+    else:
+        assert_same(ours.view(shape), expected)
+
+
+def test_amax_shares_ties_evenly_and_max_dim_gives_one():
+    a = np.array([[1.0, 3.0, 3.0], [2.0, 2.0, 2.0]])
+    ours = tl.tensor(a, requires_grad=True)
+    ours.amax(dim=1).sum().backward()
+    np.testing.assert_allclose(ours.grad.data, [[0, 0.5, 0.5], [1 / 3, 1 / 3, 1 / 3]])
+    ours.grad = None
+    ours.max(dim=1).values.sum().backward()
+    np.testing.assert_array_equal(ours.grad.data, [[0, 1, 0], [1, 0, 0]])
 
 
 x34 = tl.tensor(np.ones((3, 4)))
@@ -150,10 +227,12 @@ def test_both_spellings_are_refused(call, names):
 @pytest.mark.parametrize(
     "call, error, message",
     [
-        (lambda: x34.max(dim=(0, 1)), ValueError, r"max: dim must be one axis .*\(3, 4\), got \(0, 1\)"),
+        (lambda: x34.max(dim=(0, 1)), ValueError, r"max: dim must be one axis .*\(3, 4\).*amax"),
         (lambda: x34.min(dim=2), ValueError, r"min: dim must be one axis .*\(3, 4\), got 2"),
         (lambda: x34.max(keepdim=True), TypeError, "max: keepdim= goes with a dim"),
         (lambda: tl.zeros(2, 0).max(dim=1), ValueError, r"max: dim 1 of the tensor of shape \(2, 0\) has size 0"),
+        (lambda: x34.clamp(), TypeError, r"clamp: at least one of min and max .*\(3, 4\)"),
+        (lambda: x34.view(np.float32), TypeError, "view: takes a shape of ints"),
     ],
 )
 def test_bad_input_is_a_clear_error(call, error, message):
@@ -169,7 +248,13 @@ def test_torch_spellings_in_a_compiled_step(native):
 
     def loss_of(x, w):
         y = x @ w
-        return y.max(dim=1).values.sum() + y.var(dim=0, correction=0.5).sum() + y.softmax(dim=1).mean(dim=0).sum()
+        return (
+            y.max(dim=1).values.sum()
+            + y.var(dim=0, correction=0.5).sum()
+            + y.view(-1).clamp(min=0).sum()
+            + y.amax(dim=1).sum()
+            + y.softmax(dim=1).mean(dim=0).sum()
+        )
 
     w = tl.tensor(w0, requires_grad=True)
 
