@@ -145,8 +145,8 @@ def test_max_over_the_size_zero_axis_is_a_sentence(op):
     [
         lambda t: t.sum(0),
         lambda t: t.sum(-1),
-        lambda t: t.max(0) if isinstance(t, Tensor) else t.amax(0),
-        lambda t: t.min(-1) if isinstance(t, Tensor) else t.amin(-1),
+        lambda t: t.max(axis=0) if isinstance(t, Tensor) else t.amax(0),
+        lambda t: t.min(axis=-1) if isinstance(t, Tensor) else t.amin(-1),
         lambda t: t.mean(0),
         lambda t: t.logsumexp(0),
         lambda t: t.softmax(-1),

@@ -105,9 +105,22 @@ def test_max_dim_of_nan_and_of_0d_match_torch():
         assert_same(ours.grad, theirs.grad)
 
 
-def test_max_positional_axis_keeps_numpys_values_only():
+@pytest.mark.parametrize("op", ["max", "min"])
+@pytest.mark.parametrize("args", [(1,), (-1, True), (0, False)])
+def test_max_min_positional_dim_is_torchs(op, args):
+    """A ported ``output.max(1)[1]`` must be the indices, not the second value: positional dims are torch's."""
+    ours, theirs = tl.tensor(X, requires_grad=True), torch.tensor(X, requires_grad=True)
+    got, expected = getattr(ours, op)(*args), getattr(theirs, op)(*args)
+    assert_same(got[0], expected[0])
+    np.testing.assert_array_equal(got[1].data, expected[1].numpy())
+    got[0].sum().backward()
+    expected[0].sum().backward()
+    assert_same(ours.grad, theirs.grad)
+
+
+def test_max_min_numpy_keywords_give_the_values_only():
     t = tl.tensor(X)
-    np.testing.assert_array_equal(t.max(1).data, X.max(axis=1))
+    np.testing.assert_array_equal(t.max(axis=1).data, X.max(axis=1))
     np.testing.assert_array_equal(t.min(axis=(0, 2), keepdims=True).data, X.min(axis=(0, 2), keepdims=True))
 
 

@@ -350,14 +350,14 @@ class Tensor(ArrayMethods, Factories, TorchMethods):
             axis, keepdims = _torch.axis_keepdims("mean", axis, keepdims, dim, keepdim)
         return _ops.Mean.apply(self, axis=axis, keepdims=keepdims)
 
-    def max(self, axis: Axes = None, keepdims: bool = False, *, dim: Axes = None, keepdim: bool | None = None) -> Any:
-        """numpy's max over ``axis``; with torch's ``dim=``/``keepdim=``, torch's max(dim): (values, indices)."""
+    def max(self, dim: Axes = None, keepdim: bool | None = None, *, axis: Axes = None, keepdims: bool = False) -> Any:
+        """torch's max(dim, keepdim), positional too: (values, indices); numpy's axis=/keepdims=: the values."""
         if dim is not None or keepdim is not None:
             return self._extreme_torch("max", axis, keepdims, dim, keepdim)
         return _ops.Max.apply(self, axis=axis, keepdims=keepdims)
 
-    def min(self, axis: Axes = None, keepdims: bool = False, *, dim: Axes = None, keepdim: bool | None = None) -> Any:
-        """numpy's min over ``axis``; with torch's ``dim=``/``keepdim=``, torch's min(dim): (values, indices)."""
+    def min(self, dim: Axes = None, keepdim: bool | None = None, *, axis: Axes = None, keepdims: bool = False) -> Any:
+        """torch's min(dim, keepdim), positional too: (values, indices); numpy's axis=/keepdims=: the values."""
         if dim is not None or keepdim is not None:
             return self._extreme_torch("min", axis, keepdims, dim, keepdim)
         return _ops.Min.apply(self, axis=axis, keepdims=keepdims)
