@@ -19,19 +19,24 @@ CHECKS = settings(max_examples=12)  # each example runs gradcheck and gradgradch
 
 @st.composite
 def conv_cases(draw, dims=None):
-    """(dims, x shape, weight shape, stride, padding, dilation, groups, bias) with a kernel that fits."""
+    """(dims, x shape, weight shape, stride, padding, dilation, groups, bias) with a kernel that fits; padding
+    ints, "valid" or "same" (stride 1, as torch needs), the input batched or one unbatched sample."""
     d = draw(st.sampled_from([1, 2])) if dims is None else dims
     groups = draw(st.integers(1, 3))
     cin, cout = groups * draw(st.integers(1, 2)), groups * draw(st.integers(1, 2))
     kernel = tuple(draw(st.integers(1, 3)) for _ in range(d))
     stride = tuple(draw(st.integers(1, 2)) for _ in range(d))
     dilation = tuple(draw(st.integers(1, 2)) for _ in range(d))
-    padding = tuple(draw(st.integers(0, 2)) for _ in range(d))
+    form = draw(st.sampled_from(["ints", "ints", "valid", "same"]))
+    padding = tuple(draw(st.integers(0, 2)) for _ in range(d)) if form == "ints" else (0,) * d
     span = tuple(dl * (k - 1) + 1 for k, dl in zip(kernel, dilation))
     spatial = tuple(max(1, s - 2 * p + draw(st.integers(0, 2))) for s, p in zip(span, padding))
-    x_shape = (draw(st.integers(1, 2)), cin) + spatial
+    if form == "same":  # any size fits: the padding makes room for the kernel
+        stride, spatial = (1,) * d, tuple(draw(st.integers(1, 4)) for _ in range(d))
+    batch = () if draw(st.booleans()) else (draw(st.integers(1, 2)),)
+    x_shape = batch + (cin,) + spatial
     w_shape = (cout, cin // groups) + kernel
-    return d, x_shape, w_shape, stride, padding, dilation, groups, draw(st.booleans())
+    return d, x_shape, w_shape, stride, padding if form == "ints" else form, dilation, groups, draw(st.booleans())
 
 
 def _conv(d):
@@ -58,6 +63,7 @@ def test_conv_first_and_second_derivatives(case, data):
     assert gradgradcheck(fn, inputs)
 
 
+@pytest.mark.filterwarnings("ignore:Using padding='same'")  # torch's note that it copies the input to pad
 @settings(max_examples=25)
 @given(case=conv_cases(), data=st.data())
 def test_conv_values_and_gradients_equal_pytorch(case, data):
@@ -80,41 +86,56 @@ def test_conv_values_and_gradients_equal_pytorch(case, data):
 
 
 @st.composite
-def pool_cases(draw):
-    kernel = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
-    stride = draw(st.sampled_from([None, (1, 1), (2, 1), (2, 2), (1, 3)]))
+def pool_cases(draw, kind):
+    """(x shape, keyword arguments) of a "max" or "avg" pooling over 1 or 2 spatial axes, batched or not: kernel,
+    stride, padding, ceil_mode, and dilation (max) or count_include_pad and divisor_override (avg, 2-d)."""
+    d = draw(st.sampled_from([1, 2]))
+    kernel = tuple(draw(st.integers(1, 3)) for _ in range(d))
+    stride = draw(st.none() | st.tuples(*[st.integers(1, 3)] * d))
     padding = tuple(draw(st.integers(0, k // 2)) for k in kernel)
-    spatial = tuple(k - 2 * p + draw(st.integers(0, 3)) for k, p in zip(kernel, padding))
-    return (
-        (draw(st.integers(1, 2)), draw(st.integers(1, 3))) + tuple(max(1, s) for s in spatial),
-        kernel,
-        stride,
-        padding,
-    )
+    # dilated windows only without padding: a window of padding alone would be -inf, beyond finite differences
+    dilation = tuple(draw(st.integers(1, 2)) if kind == "max" and not p else 1 for p in padding)
+    span = tuple(dl * (k - 1) + 1 for k, dl in zip(kernel, dilation))
+    spatial = tuple(max(1, s - 2 * p + draw(st.integers(0, 3))) for s, p in zip(span, padding))
+    args = {"kernel_size": kernel, "stride": stride, "padding": padding, "ceil_mode": draw(st.booleans())}
+    if kind == "max":
+        args["dilation"] = dilation
+    else:
+        args["count_include_pad"] = draw(st.booleans())
+        if d == 2:
+            args["divisor_override"] = draw(st.none() | st.integers(1, 5))
+    batch = () if draw(st.booleans()) else (draw(st.integers(1, 2)),)
+    return batch + (draw(st.integers(1, 3)),) + spatial, args
 
 
-POOLS = [(F.max_pool2d, torch.nn.functional.max_pool2d), (F.avg_pool2d, torch.nn.functional.avg_pool2d)]
+def _pools(kind, d):
+    """Ours and torch's pooling function of that kind over d spatial axes."""
+    name = f"{kind}_pool{d}d"
+    return getattr(F, name), getattr(torch.nn.functional, name)
 
 
 @CHECKS
-@given(case=pool_cases(), data=st.data())
-@pytest.mark.parametrize("pool, _", POOLS)
-def test_pool_first_and_second_derivatives(pool, _, case, data):
-    shape, kernel, stride, padding = case
+@given(data=st.data())
+@pytest.mark.parametrize("kind", ["max", "avg"])
+def test_pool_first_and_second_derivatives(kind, data):
+    shape, args = data.draw(pool_cases(kind))
+    pool, _ = _pools(kind, len(args["kernel_size"]))
     x = tl.Tensor(data.draw(arrays(shape, distinct=True)), requires_grad=True)  # no ties within reach of eps
-    fn = lambda x: pool(x, kernel, stride, padding)  # noqa: E731
+    fn = lambda x: pool(x, **args)  # noqa: E731
     assert gradcheck(fn, [x])
     assert gradgradcheck(fn, [x])
 
 
 @settings(max_examples=25)
-@given(case=pool_cases(), data=st.data())
-@pytest.mark.parametrize("pool, torch_pool", POOLS)
-def test_pool_values_and_gradients_equal_pytorch(pool, torch_pool, case, data):
-    shape, kernel, stride, padding = case
+@given(data=st.data())
+@pytest.mark.parametrize("kind", ["max", "avg"])
+def test_pool_values_and_gradients_equal_pytorch(kind, data):
+    shape, args = data.draw(pool_cases(kind))
+    pool, torch_pool = _pools(kind, len(args["kernel_size"]))
     x = data.draw(arrays(shape))
     xs, xt = tl.Tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
-    out, ref = pool(xs, kernel, stride, padding), torch_pool(xt, kernel, stride, padding)
+    out, ref = pool(xs, **args), torch_pool(xt, **args)
+    assert out.shape == tuple(ref.shape)
     np.testing.assert_allclose(out.data, ref.detach().numpy(), rtol=1e-12, atol=1e-14)
     g = np.random.default_rng(1).standard_normal(out.shape)
     (out * g).sum().backward()
@@ -241,8 +262,8 @@ def test_float32_stays_float32_through_every_layer():
             "(input shape (1, 2, 4), padding (0,))",
         ),
         (
-            lambda: F.conv2d(np.ones((3, 8, 8)), np.ones((4, 3, 3, 3))),
-            "conv2d: input must be (N, C, H, W), got shape (3, 8, 8)",
+            lambda: F.conv2d(np.ones((1, 1, 3, 8, 8)), np.ones((4, 3, 3, 3))),
+            "conv2d: input must be (N, C, H, W) or unbatched (C, H, W), got shape (1, 1, 3, 8, 8)",
         ),
         (
             lambda: F.conv2d(np.ones((1, 4, 8, 8)), np.ones((3, 2, 3, 3)), groups=2),

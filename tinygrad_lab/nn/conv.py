@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from tinygrad_lab.engine.tensor import Tensor
-from tinygrad_lab.nn.functional_conv import _tuple, conv1d, conv2d
+from tinygrad_lab.nn.functional_conv import _tuple, conv1d, conv2d, conv_padding
 from tinygrad_lab.nn.init import uniform_fan_in
 from tinygrad_lab.nn.module import Module, Parameter
 
@@ -27,6 +27,7 @@ class _ConvNd(Module):
         dilation: Any = 1,
         groups: int = 1,
         bias: bool = True,
+        padding_mode: str = "zeros",
         rng: np.random.Generator | None = None,
         dtype: Any = np.float64,
     ):
@@ -42,8 +43,15 @@ class _ConvNd(Module):
         self.in_channels, self.out_channels, self.groups = int(in_channels), int(out_channels), int(groups)
         self.kernel_size = _tuple(name, "kernel_size", kernel_size, d, 1)
         self.stride = _tuple(name, "stride", stride, d, 1)
-        self.padding = _tuple(name, "padding", padding, d, 0)
         self.dilation = _tuple(name, "dilation", dilation, d, 1)
+        conv_padding(name, padding, self.kernel_size, self.stride, self.dilation)  # a bad padding fails here
+        self.padding = padding if isinstance(padding, str) else _tuple(name, "padding", padding, d, 0)
+        if padding_mode != "zeros":
+            raise ValueError(
+                f"{name}: padding_mode {padding_mode!r} is not supported, only 'zeros' (torch also has 'reflect', "
+                "'replicate' and 'circular')"
+            )
+        self.padding_mode = padding_mode
         fan_in = in_channels // groups * int(np.prod(self.kernel_size))
         self.weight = Parameter(
             uniform_fan_in((out_channels, in_channels // groups) + self.kernel_size, fan_in, rng, dtype)
@@ -63,7 +71,7 @@ class _ConvNd(Module):
 
 
 class Conv1d(_ConvNd):
-    """1-D convolution over (N, C, L); weight (out_channels, in_channels/groups, kernel_size)."""
+    """1-D convolution over (N, C, L) or (C, L); weight (out_channels, in_channels/groups, kernel_size)."""
 
     _d, _name = 1, "Conv1d"
 
@@ -72,7 +80,7 @@ class Conv1d(_ConvNd):
 
 
 class Conv2d(_ConvNd):
-    """2-D convolution over (N, C, H, W); weight (out_channels, in_channels/groups, kh, kw)."""
+    """2-D convolution over (N, C, H, W) or (C, H, W); weight (out_channels, in_channels/groups, kh, kw)."""
 
     _d, _name = 2, "Conv2d"
 

@@ -16,6 +16,7 @@ from tinygrad_lab.engine import traceable
 from tinygrad_lab.engine.ops import BinaryCrossEntropy, MseLoss, stack
 from tinygrad_lab.engine.tensor import Tensor
 from tinygrad_lab.nn.functional_conv import (  # noqa: F401  (re-exported: F.conv2d, F.linear, ...)
+    avg_pool1d,
     avg_pool2d,
     batch_norm,
     conv1d,
@@ -23,6 +24,7 @@ from tinygrad_lab.nn.functional_conv import (  # noqa: F401  (re-exported: F.con
     dropout,
     flatten,
     linear,
+    max_pool1d,
     max_pool2d,
 )
 

@@ -1,5 +1,6 @@
-"""Layer functions with PyTorch's names, arguments and defaults: ``linear``, ``conv1d``, ``conv2d``, ``max_pool2d``,
-``avg_pool2d``, ``batch_norm``, ``dropout`` and ``flatten`` (re-exported by ``tinygrad_lab.nn.functional``).
+"""Layer functions with PyTorch's names, arguments and defaults: ``linear``, ``conv1d``, ``conv2d``, ``max_pool1d``,
+``max_pool2d``, ``avg_pool1d``, ``avg_pool2d``, ``batch_norm``, ``dropout`` and ``flatten`` (re-exported by
+``tinygrad_lab.nn.functional``).
 
 Arguments are checked before any work: a wrong channel count, a kernel larger than the padded input or a bad
 setting is a ValueError of one line naming the function and the shapes.
@@ -13,7 +14,7 @@ import numpy as np
 
 from tinygrad_lab.engine import traceable
 from tinygrad_lab.engine.autograd import no_grad
-from tinygrad_lab.engine.ops.convolution import Conv, ConvParams, Linear, out_size
+from tinygrad_lab.engine.ops.convolution import Conv, ConvParams, Linear, padded_size
 from tinygrad_lab.engine.ops.pooling import AvgPool, MaxPool, PoolParams
 from tinygrad_lab.engine.random import resolve_rng as _rng
 from tinygrad_lab.engine.tensor import Tensor
@@ -52,84 +53,220 @@ def linear(x: Any, weight: Any, bias: Any = None) -> Tensor:
     return Linear.apply(x, w, bias)
 
 
+PADDING_STRINGS = ("valid", "same")
+
+
+def conv_padding(name: str, padding: Any, kernel: tuple, stride: tuple, dilation: tuple) -> tuple:
+    """``padding`` (an int, d ints, "valid" or "same") as one (before, after) pair per axis. "same" keeps each
+    axis's size (stride 1 only, as torch) and puts the odd pixel of an odd total after, where torch pads it."""
+    d = len(kernel)
+    if isinstance(padding, str):
+        if padding not in PADDING_STRINGS:
+            raise ValueError(f"{name}: padding must be 'valid', 'same', an int >= 0 or {d} of them, got {padding!r}")
+        if padding == "valid":
+            return ((0, 0),) * d
+        if any(s != 1 for s in stride):
+            raise ValueError(f"{name}: padding='same' needs stride 1 (as torch), got stride {stride}")
+        totals = tuple(dl * (k - 1) for k, dl in zip(kernel, dilation))
+        return tuple((t // 2, t - t // 2) for t in totals)
+    return tuple((p, p) for p in _tuple(name, "padding", padding, d, 0))
+
+
+def _unbatched(name: str, x: Tensor, d: int) -> bool:
+    """Whether x is one unbatched sample, (C, *spatial); a ValueError unless it is that or (N, C, *spatial)."""
+    if x.ndim not in (d + 1, d + 2):
+        layout = ("L",) if d == 1 else ("H", "W")
+        raise ValueError(
+            f"{name}: input must be ({', '.join(('N', 'C') + layout)}) or unbatched "
+            f"({', '.join(('C',) + layout)}), got shape {x.shape}"
+        )
+    return x.ndim == d + 1
+
+
 def _conv(
     name: str, d: int, x: Any, weight: Any, bias: Any, stride: Any, padding: Any, dilation: Any, groups: int
 ) -> Tensor:
     x, w = _tensor(x), _tensor(weight)
     stride = _tuple(name, "stride", stride, d, 1)
-    padding = _tuple(name, "padding", padding, d, 0)
     dilation = _tuple(name, "dilation", dilation, d, 1)
-    layout = "(N, C, L)" if d == 1 else "(N, C, H, W)"
-    if x.ndim != d + 2:
-        raise ValueError(f"{name}: input must be {layout}, got shape {x.shape}")
+    unbatched = _unbatched(name, x, d)
     if w.ndim != d + 2:
         raise ValueError(
             f"{name}: weight must have {d + 2} axes (out_channels, in_channels/groups, kernel...), got shape {w.shape}"
         )
+    pads = conv_padding(name, padding, w.shape[2:], stride, dilation)
     if isinstance(groups, bool) or not isinstance(groups, (int, np.integer)) or groups < 1 or w.shape[0] % groups:
         raise ValueError(f"{name}: groups must be an int >= 1 dividing out_channels {w.shape[0]}, got {groups!r}")
-    if x.shape[1] != w.shape[1] * groups:
+    channels = x.shape[-d - 1]
+    if channels != w.shape[1] * groups:
         raise ValueError(
-            f"{name}: input of shape {x.shape} has {x.shape[1]} channels, but a weight of shape "
+            f"{name}: input of shape {x.shape} has {channels} channels, but a weight of shape "
             f"{w.shape} with groups={groups} expects {w.shape[1] * groups}"
         )
-    padded = tuple(s + 2 * p for s, p in zip(x.shape[2:], padding))
+    padded = padded_size(x.shape[-d:], pads)
     span = tuple(dl * (k - 1) + 1 for k, dl in zip(w.shape[2:], dilation))
     if any(k > s for k, s in zip(span, padded)):
         raise ValueError(
             f"{name}: kernel of size {w.shape[2:]} (dilated to {span}) is larger than the padded input "
-            f"{padded} (input shape {x.shape}, padding {padding})"
+            f"{padded} (input shape {x.shape}, padding {tuple(lo for lo, _ in pads)})"  # "same" always fits
         )
-    params = ConvParams((stride, padding, dilation, int(groups)))
-    if bias is None:
-        return Conv.apply(x, w, params=params)
-    if _shape(bias) != (w.shape[0],):
+    if bias is not None and _shape(bias) != (w.shape[0],):
         raise ValueError(f"{name}: bias has shape {_shape(bias)} but the weight {w.shape} needs ({w.shape[0]},)")
-    return Conv.apply(x, w, bias, params=params)
+    params = ConvParams((stride, pads, dilation, int(groups)))
+    if unbatched:
+        x = x.reshape((1,) + x.shape)
+    out = Conv.apply(x, w, params=params) if bias is None else Conv.apply(x, w, bias, params=params)
+    return out.reshape(out.shape[1:]) if unbatched else out
 
 
 def conv2d(
     x: Any, weight: Any, bias: Any = None, stride: Any = 1, padding: Any = 0, dilation: Any = 1, groups: int = 1
 ) -> Tensor:
-    """2-D convolution (cross-correlation, as torch) of x (N, C, H, W) with weight (O, C/groups, kh, kw)."""
+    """2-D convolution (cross-correlation, as torch) of x (N, C, H, W) or (C, H, W) with weight
+    (O, C/groups, kh, kw); padding is an int, 2 ints, "valid" (none) or "same" (the output keeps H, W)."""
     return _conv("conv2d", 2, x, weight, bias, stride, padding, dilation, groups)
 
 
 def conv1d(
     x: Any, weight: Any, bias: Any = None, stride: Any = 1, padding: Any = 0, dilation: Any = 1, groups: int = 1
 ) -> Tensor:
-    """1-D convolution of x (N, C, L) with weight (O, C/groups, k)."""
+    """1-D convolution of x (N, C, L) or (C, L) with weight (O, C/groups, k); padding as conv2d's."""
     return _conv("conv1d", 1, x, weight, bias, stride, padding, dilation, groups)
 
 
-def _pool_params(name: str, x: Tensor, kernel_size: Any, stride: Any, padding: Any, dilation: Any) -> PoolParams:
-    if x.ndim != 4:
-        raise ValueError(f"{name}: input must be (N, C, H, W), got shape {x.shape}")
-    kernel = _tuple(name, "kernel_size", kernel_size, 2, 1)
-    stride = kernel if stride is None or stride == () else _tuple(name, "stride", stride, 2, 1)
-    padding = _tuple(name, "padding", padding, 2, 0)
-    dilation = _tuple(name, "dilation", dilation, 2, 1)
+def _flag(name: str, what: str, value: Any) -> bool:
+    """A bool argument (Python's or numpy's) as a bool; anything else is a ValueError naming it."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"{name}: {what} must be True or False, got {value!r}")
+    return bool(value)
+
+
+def _pool(
+    pool: Any,
+    name: str,
+    d: int,
+    x: Any,
+    kernel_size: Any,
+    stride: Any,
+    padding: Any,
+    dilation: Any,
+    ceil_mode: Any,
+    count: Any = None,
+) -> Tensor:
+    """``pool`` (MaxPool or AvgPool) of x (N, C, *spatial) or (C, *spatial) with torch's output size: floor
+    mode, or ceil_mode's extra window at the end of an axis when it starts inside the input or left padding,
+    padded after to fit."""
+    x = _tensor(x)
+    unbatched = _unbatched(name, x, d)
+    kernel = _tuple(name, "kernel_size", kernel_size, d, 1)
+    stride = kernel if stride is None or stride == () else _tuple(name, "stride", stride, d, 1)
+    padding = _tuple(name, "padding", padding, d, 0)
+    dilation = _tuple(name, "dilation", dilation, d, 1)
+    ceil = _flag(name, "ceil_mode", ceil_mode)
     if any(2 * p > k for p, k in zip(padding, kernel)):
         raise ValueError(f"{name}: padding {padding} must be at most half of kernel_size {kernel}")
-    params = PoolParams((kernel, stride, padding, dilation))
-    if any(out_size(s, k, st, p, dl) < 1 for s, k, st, p, dl in zip(x.shape[2:], kernel, stride, padding, dilation)):
-        raise ValueError(
-            f"{name}: kernel_size {kernel} (dilation {dilation}) is larger than the padded input "
-            f"{tuple(s + 2 * p for s, p in zip(x.shape[2:], padding))} (input shape {x.shape})"
-        )
-    return params
+    pads = []
+    for s, k, st, p, dl in zip(x.shape[-d:], kernel, stride, padding, dilation):
+        reach = s + 2 * p - dl * (k - 1) - 1  # where the last window may start, from the first's start
+        out = -(-reach // st) + 1 if ceil else reach // st + 1
+        if ceil and (out - 1) * st >= s + p:  # torch drops a last window that would start in the right padding
+            out -= 1
+        if out < 1:
+            raise ValueError(
+                f"{name}: kernel_size {kernel} (dilation {dilation}) is larger than the padded input "
+                f"{tuple(s + 2 * p for s, p in zip(x.shape[-d:], padding))} (input shape {x.shape})"
+            )
+        pads.append((p, max(p, (out - 1) * st + dl * (k - 1) + 1 - s - p)))  # after: room for the last window
+    params = PoolParams((kernel, stride, tuple(pads), dilation, count))
+    if unbatched:
+        x = x.reshape((1,) + x.shape)
+    out = pool.apply(x, params=params)
+    return out.reshape(out.shape[1:]) if unbatched else out
 
 
-def max_pool2d(x: Any, kernel_size: Any, stride: Any = None, padding: Any = 0, dilation: Any = 1) -> Tensor:
-    """Maximum over each kernel_size window of x (N, C, H, W); stride defaults to kernel_size, padding is -inf."""
-    x = _tensor(x)
-    return MaxPool.apply(x, params=_pool_params("max_pool2d", x, kernel_size, stride, padding, dilation))
+def _max_pool(
+    name: str,
+    d: int,
+    x: Any,
+    kernel_size: Any,
+    stride: Any,
+    padding: Any,
+    dilation: Any,
+    ceil_mode: Any,
+    return_indices: Any,
+) -> Tensor:
+    """max_pool1d/2d: MaxPool through _pool; return_indices=True is refused."""
+    if _flag(name, "return_indices", return_indices):
+        raise ValueError(f"{name}: return_indices=True is not supported (a max pooling has one output here)")
+    return _pool(MaxPool, name, d, x, kernel_size, stride, padding, dilation, ceil_mode)
 
 
-def avg_pool2d(x: Any, kernel_size: Any, stride: Any = None, padding: Any = 0) -> Tensor:
-    """Mean over each kernel_size window of x (N, C, H, W), zero padding counted (torch's count_include_pad)."""
-    x = _tensor(x)
-    return AvgPool.apply(x, params=_pool_params("avg_pool2d", x, kernel_size, stride, padding, 1))
+def max_pool2d(
+    x: Any,
+    kernel_size: Any,
+    stride: Any = None,
+    padding: Any = 0,
+    dilation: Any = 1,
+    ceil_mode: bool = False,
+    return_indices: bool = False,
+) -> Tensor:
+    """Maximum over each kernel_size window of x (N, C, H, W) or (C, H, W); stride defaults to kernel_size,
+    padding is -inf; ceil_mode keeps a last, partial window (as torch)."""
+    return _max_pool("max_pool2d", 2, x, kernel_size, stride, padding, dilation, ceil_mode, return_indices)
+
+
+def max_pool1d(
+    x: Any,
+    kernel_size: Any,
+    stride: Any = None,
+    padding: Any = 0,
+    dilation: Any = 1,
+    ceil_mode: bool = False,
+    return_indices: bool = False,
+) -> Tensor:
+    """Maximum over each kernel_size window of x (N, C, L) or (C, L), as max_pool2d."""
+    return _max_pool("max_pool1d", 1, x, kernel_size, stride, padding, dilation, ceil_mode, return_indices)
+
+
+def _avg_count(name: str, count_include_pad: Any, divisor_override: Any) -> Any:
+    """PoolParams' count for torch's count_include_pad and divisor_override."""
+    if divisor_override is not None:
+        if (
+            isinstance(divisor_override, bool)
+            or not isinstance(divisor_override, (int, np.integer))
+            or divisor_override < 1
+        ):
+            raise ValueError(f"{name}: divisor_override must be None or an int >= 1, got {divisor_override!r}")
+        return int(divisor_override)
+    return "padded" if _flag(name, "count_include_pad", count_include_pad) else "input"
+
+
+def avg_pool2d(
+    x: Any,
+    kernel_size: Any,
+    stride: Any = None,
+    padding: Any = 0,
+    ceil_mode: bool = False,
+    count_include_pad: bool = True,
+    divisor_override: int | None = None,
+) -> Tensor:
+    """Mean over each kernel_size window of x (N, C, H, W) or (C, H, W), as torch: zero padding counted unless
+    count_include_pad=False, or each window's sum divided by divisor_override; ceil_mode as max_pool2d."""
+    count = _avg_count("avg_pool2d", count_include_pad, divisor_override)
+    return _pool(AvgPool, "avg_pool2d", 2, x, kernel_size, stride, padding, 1, ceil_mode, count)
+
+
+def avg_pool1d(
+    x: Any,
+    kernel_size: Any,
+    stride: Any = None,
+    padding: Any = 0,
+    ceil_mode: bool = False,
+    count_include_pad: bool = True,
+) -> Tensor:
+    """Mean over each kernel_size window of x (N, C, L) or (C, L), as avg_pool2d."""
+    count = _avg_count("avg_pool1d", count_include_pad, None)
+    return _pool(AvgPool, "avg_pool1d", 1, x, kernel_size, stride, padding, 1, ceil_mode, count)
 
 
 def _array(value: Any) -> Any:

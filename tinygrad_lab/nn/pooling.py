@@ -1,43 +1,114 @@
-"""Pooling and reshaping layers: ``MaxPool2d``, ``AvgPool2d`` and ``Flatten``, with PyTorch's arguments."""
+"""Pooling and reshaping layers with PyTorch's arguments: ``MaxPool1d``, ``MaxPool2d``, ``AvgPool1d``,
+``AvgPool2d`` and ``Flatten``."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from tinygrad_lab.engine.tensor import Tensor
-from tinygrad_lab.nn.functional_conv import avg_pool2d, flatten, max_pool2d
+from tinygrad_lab.nn.functional_conv import (
+    avg_pool1d,
+    avg_pool2d,
+    flatten,
+    max_pool1d,
+    max_pool2d,
+)
 from tinygrad_lab.nn.module import Module
 
 
-class MaxPool2d(Module):
-    """Maximum over kernel_size windows of (N, C, H, W); stride defaults to kernel_size."""
+class _MaxPoolNd(Module):
+    _pool: Any = None
 
-    def __init__(self, kernel_size: Any, stride: Any = None, padding: Any = 0, dilation: Any = 1):
+    def __init__(
+        self,
+        kernel_size: Any,
+        stride: Any = None,
+        padding: Any = 0,
+        dilation: Any = 1,
+        return_indices: bool = False,
+        ceil_mode: bool = False,
+    ):
         super().__init__()
-        self.kernel_size, self.stride, self.padding, self.dilation = (
-            kernel_size,
-            kernel_size if stride is None else stride,  # a stride of 0 reaches the op's check
-            padding,
-            dilation,
-        )
+        self.kernel_size = kernel_size
+        self.stride = kernel_size if stride is None else stride  # a stride of 0 reaches the op's check
+        self.padding, self.dilation = padding, dilation
+        self.return_indices, self.ceil_mode = return_indices, ceil_mode
 
     def forward(self, x: Tensor) -> Tensor:
-        return max_pool2d(x, self.kernel_size, self.stride, self.padding, self.dilation)
+        return type(self)._pool(
+            x, self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode, self.return_indices
+        )
 
     def extra_repr(self) -> str:
-        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, dilation={self.dilation}"
+        return (
+            f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, "
+            f"dilation={self.dilation}, ceil_mode={self.ceil_mode}"
+        )
+
+
+class MaxPool2d(_MaxPoolNd):
+    """Maximum over kernel_size windows of (N, C, H, W) or (C, H, W); stride defaults to kernel_size."""
+
+    _pool = max_pool2d
+
+
+class MaxPool1d(_MaxPoolNd):
+    """Maximum over kernel_size windows of (N, C, L) or (C, L); stride defaults to kernel_size."""
+
+    _pool = max_pool1d
 
 
 class AvgPool2d(Module):
-    """Mean over kernel_size windows of (N, C, H, W), zero padding counted; stride defaults to kernel_size."""
+    """Mean over kernel_size windows of (N, C, H, W) or (C, H, W), zero padding counted unless
+    count_include_pad=False; stride defaults to kernel_size."""
 
-    def __init__(self, kernel_size: Any, stride: Any = None, padding: Any = 0):
+    def __init__(
+        self,
+        kernel_size: Any,
+        stride: Any = None,
+        padding: Any = 0,
+        ceil_mode: bool = False,
+        count_include_pad: bool = True,
+        divisor_override: int | None = None,
+    ):
         super().__init__()
         self.kernel_size, self.padding = kernel_size, padding
         self.stride = kernel_size if stride is None else stride  # a stride of 0 reaches the op's check
+        self.ceil_mode, self.count_include_pad, self.divisor_override = ceil_mode, count_include_pad, divisor_override
 
     def forward(self, x: Tensor) -> Tensor:
-        return avg_pool2d(x, self.kernel_size, self.stride, self.padding)
+        return avg_pool2d(
+            x,
+            self.kernel_size,
+            self.stride,
+            self.padding,
+            self.ceil_mode,
+            self.count_include_pad,
+            self.divisor_override,
+        )
+
+    def extra_repr(self) -> str:
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+
+
+class AvgPool1d(Module):
+    """Mean over kernel_size windows of (N, C, L) or (C, L), as AvgPool2d."""
+
+    def __init__(
+        self,
+        kernel_size: Any,
+        stride: Any = None,
+        padding: Any = 0,
+        ceil_mode: bool = False,
+        count_include_pad: bool = True,
+    ):
+        super().__init__()
+        self.kernel_size, self.padding = kernel_size, padding
+        self.stride = kernel_size if stride is None else stride  # a stride of 0 reaches the op's check
+        self.ceil_mode, self.count_include_pad = ceil_mode, count_include_pad
+
+    def forward(self, x: Tensor) -> Tensor:
+        return avg_pool1d(x, self.kernel_size, self.stride, self.padding, self.ceil_mode, self.count_include_pad)
 
     def extra_repr(self) -> str:
         return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"

@@ -25,7 +25,8 @@ from tinygrad_lab.engine.traceable import empty, zeros
 
 
 class ConvParams(tuple):
-    """(stride, padding, dilation, groups) of a convolution, stride/padding/dilation one int per spatial axis."""
+    """(stride, padding, dilation, groups) of a convolution: stride and dilation one int per spatial axis, padding
+    one (before, after) pair per spatial axis (uneven for torch's padding="same" when the total is odd)."""
 
     @property
     def stride(self) -> tuple:
@@ -44,18 +45,33 @@ class ConvParams(tuple):
         return self[3]
 
 
-def out_size(size: int, k: int, stride: int, padding: int, dilation: int) -> int:
-    """Output length along one axis, as torch: floor((size + 2p - d(k - 1) - 1) / s) + 1."""
-    return (size + 2 * padding - dilation * (k - 1) - 1) // stride + 1
+def out_size(size: int, k: int, stride: int, padding: tuple, dilation: int) -> int:
+    """Output length along one axis padded by (before, after), as torch: floor((size + pads - d(k - 1) - 1) / s) + 1."""
+    return (size + padding[0] + padding[1] - dilation * (k - 1) - 1) // stride + 1
+
+
+def padded_size(spatial: tuple, padding: tuple) -> tuple:
+    """The spatial shape after padding each axis by its (before, after) pair."""
+    return tuple(s + lo + hi for s, (lo, hi) in zip(spatial, padding))
+
+
+def inside(spatial: tuple, padding: tuple) -> tuple:
+    """The slices of the padded spatial axes that hold the input."""
+    return tuple(slice(lo, lo + s) for s, (lo, _) in zip(spatial, padding))
+
+
+def any_padding(padding: tuple) -> bool:
+    """Whether any (before, after) pair pads."""
+    return any(lo or hi for lo, hi in padding)
 
 
 def pad(x: np.ndarray, padding: tuple, value: float = 0.0) -> np.ndarray:
-    """x with ``padding`` (one int per spatial axis, the last axes) added on both sides, filled with value."""
-    if not any(padding):
+    """x with ``padding`` (a (before, after) pair per spatial axis, the last axes) added, filled with value."""
+    if not any_padding(padding):
         return x
-    shape = x.shape[: -len(padding)] + tuple(s + 2 * p for s, p in zip(x.shape[-len(padding) :], padding))
-    out = np.full_like(x, value, shape=shape)  # made like x, so tl.compile records it
-    out[(...,) + tuple(slice(p, p + s) for p, s in zip(padding, x.shape[-len(padding) :]))] = x
+    spatial = x.shape[-len(padding) :]
+    out = np.full_like(x, value, shape=x.shape[: -len(padding)] + padded_size(spatial, padding))  # made like x,
+    out[(...,) + inside(spatial, padding)] = x  # so tl.compile records it
     return out
 
 
@@ -94,10 +110,10 @@ def _padded(x: np.ndarray, padding: tuple, last: bool) -> np.ndarray:
     """(N, C, *spatial) zero padded as (C, *padded, N) when ``last``, else (C, N, *padded): one copy, made like x
     (so tl.compile records it)."""
     spatial = x.shape[2:]
-    padded = tuple(s + 2 * p for s, p in zip(spatial, padding))
+    padded = padded_size(spatial, padding)
     shape = (x.shape[1],) + padded + (x.shape[0],) if last else (x.shape[1], x.shape[0]) + padded
-    out = zeros(x, shape) if any(padding) else empty(x, shape)
-    inner = tuple(slice(p, p + s) for p, s in zip(padding, spatial))
+    out = zeros(x, shape) if any_padding(padding) else empty(x, shape)
+    inner = inside(spatial, padding)
     if last:
         out[(slice(None),) + inner] = _batch_to_last(x)
     else:
@@ -149,9 +165,9 @@ def conv_input_grad(
     rows = _grad_rows(g, groups, last) if rows is None else rows
     w3 = w.reshape(groups, w.shape[0] // groups, -1)
     dcols = np.matmul(w3.transpose(0, 2, 1), rows)  # (G, Cg * K, L * N) or (G, Cg * K, N * L)
-    padded = tuple(s + 2 * p for s, p in zip(x_shape[2:], padding))
+    padded = padded_size(x_shape[2:], padding)
     lead, every = (slice(None),) * 2, (slice(None),)
-    crop = tuple(slice(p, p + s) for p, s in zip(padding, x_shape[2:]))
+    crop = inside(x_shape[2:], padding)
     if last:  # one slice-add per kernel offset, each along (window row, batch)
         dcols = dcols.reshape((groups, c // groups) + tuple(kernel) + tuple(out) + (n,))
         dxp = zeros(dcols, (groups, c // groups) + padded + (n,))

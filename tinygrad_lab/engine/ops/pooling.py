@@ -1,10 +1,12 @@
 """Max and average pooling over the axes after (N, C), through the same per-kernel-offset slices as convolution
-(tiling windows, stride == kernel, take strided views of the input and skip the window copy).
+(tiling windows, stride == kernel, take strided views of the input and skip the window copy). torch's ceil_mode
+is more padding after: the windows it adds fit, and their cells past the input are -inf or zeros not counted.
 
 Both are linear in the incoming gradient once the max positions are fixed, so each backward is a Function
 too: max pooling's is a scatter to the recorded positions (``MaxPoolScatter``), whose own backward gathers from
 them (``MaxPoolGather``, max pooling with frozen positions); average pooling's backward (``AvgPoolScatter``)
-spreads the gradient evenly over each window, and its backward is average pooling again. Every order is exact.
+spreads each window's gradient, divided by the window's count, evenly over it, and its backward is average
+pooling again. Every order is exact.
 """
 
 from __future__ import annotations
@@ -17,18 +19,21 @@ import numpy as np
 
 from tinygrad_lab.engine.function import Function
 from tinygrad_lab.engine.ops.common import _any_tensor
-from tinygrad_lab.engine.ops.convolution import offsets, pad
+from tinygrad_lab.engine.ops.convolution import any_padding, inside, offsets, pad, padded_size
 from tinygrad_lab.engine.traceable import empty, zeros
 
 
 class PoolParams(tuple):
-    """(kernel, stride, padding, dilation), one int per spatial axis each."""
+    """(kernel, stride, padding, dilation, count): one int per spatial axis each, but padding one (before, after)
+    pair per axis (after grows for torch's ceil_mode); ``count`` says what average pooling divides each window's
+    sum by: "padded" (the window's cells within the input padded by ``before`` on both sides, torch's
+    count_include_pad), "input" (its cells within the input) or an int (torch's divisor_override)."""
 
 
 def _flat_windows(x: np.ndarray, params: PoolParams, fill: float) -> np.ndarray:
     """(N, C, *out, prod(kernel)): every window of x padded with ``fill``, one slice copied per kernel offset
     (plain slices, which tl.compile records)."""
-    kernel, stride, padding, dilation = params
+    kernel, stride, padding, dilation, _ = params
     out = pool_out(x.shape[2:], params)
     xp = pad(x, padding, fill)
     flat = empty(x, x.shape[:2] + out + (math.prod(kernel),))
@@ -38,22 +43,22 @@ def _flat_windows(x: np.ndarray, params: PoolParams, fill: float) -> np.ndarray:
 
 
 def pool_out(spatial: tuple, params: PoolParams) -> tuple:
-    """The pooled spatial shape (floor mode, as torch's default)."""
-    kernel, stride, padding, dilation = params
+    """The pooled spatial shape: the windows that fit in the padded input (ceil_mode's are padded to fit)."""
+    kernel, stride, padding, dilation, _ = params
     return tuple(
-        (s + 2 * p - dl * (k - 1) - 1) // st + 1 for s, k, st, p, dl in zip(spatial, kernel, stride, padding, dilation)
+        (s + lo + hi - dl * (k - 1) - 1) // st + 1
+        for s, k, st, (lo, hi), dl in zip(spatial, kernel, stride, padding, dilation)
     )
 
 
 def _scatter(parts, x_shape: tuple, params: PoolParams, like: np.ndarray) -> np.ndarray:
     """sum over kernel offsets of parts(offset) added into the windows' places, cropped to x_shape."""
-    kernel, stride, padding, dilation = params
+    kernel, stride, padding, dilation, _ = params
     out = pool_out(x_shape[2:], params)
-    padded = tuple(s + 2 * p for s, p in zip(x_shape[2:], padding))
-    dxp = zeros(like, x_shape[:2] + padded)
+    dxp = zeros(like, x_shape[:2] + padded_size(x_shape[2:], padding))
     for flat, (index, where) in enumerate(offsets(kernel, stride, dilation, out)):
         dxp[(slice(None),) * 2 + where] += parts(flat, index)
-    return dxp[(slice(None),) * 2 + tuple(slice(p, p + s) for p, s in zip(padding, x_shape[2:]))]
+    return dxp[(slice(None),) * 2 + inside(x_shape[2:], padding)]
 
 
 class MaxPool(Function):
@@ -75,7 +80,7 @@ class MaxPool(Function):
         # argmax stops at a window's first NaN; counted from the end, it finds the last one
         last = flat.shape[-1] - 1 - np.argmax(flat[..., ::-1], axis=-1)
         index = np.where(best != best, last, first)
-        if any(params[2]):  # a window of -inf (padding included) keeps its first element inside the input
+        if any_padding(params[2]):  # a window of -inf (padding included) keeps its first element inside the input
             index = np.where(best == -np.inf, _first_inside(x.shape[2:], params), index)
         ctx.index = index
         return best
@@ -93,9 +98,9 @@ def _first_inside(spatial: tuple, params: PoolParams) -> np.ndarray:
     """Per window (the pooled spatial shape), the kernel offset (row-major) of its first element inside the
     input, where torch's kernels start each window's search: a window with nothing above -inf sends its
     gradient there, not into the padding."""
-    kernel, stride, padding, dilation = params
+    kernel, stride, padding, dilation, _ = params
     first = np.zeros((), dtype=np.int64)
-    for axis, (o, k, st, p, dl) in enumerate(zip(pool_out(spatial, params), kernel, stride, padding, dilation)):
+    for axis, (o, k, st, (p, _), dl) in enumerate(zip(pool_out(spatial, params), kernel, stride, padding, dilation)):
         start = np.arange(o) * st - p
         skip = np.where(start < 0, -(start // dl), 0)  # kernel taps before the input's first element
         shape = tuple(-1 if a == axis else 1 for a in range(len(spatial)))
@@ -106,8 +111,8 @@ def _first_inside(spatial: tuple, params: PoolParams) -> np.ndarray:
 
 def _tiles(params: PoolParams) -> bool:
     """Whether the windows tile the input: stride == kernel, no padding, no dilation (each element in one window)."""
-    kernel, stride, padding, dilation = params
-    return tuple(stride) == tuple(kernel) and not any(padding) and all(dl == 1 for dl in dilation)
+    kernel, stride, padding, dilation, _ = params
+    return tuple(stride) == tuple(kernel) and not any_padding(padding) and all(dl == 1 for dl in dilation)
 
 
 def _tile_views(x: np.ndarray, params: PoolParams) -> list:
@@ -211,23 +216,54 @@ class MaxPoolGather(Function):
         )
 
 
+@functools.lru_cache(maxsize=8)
+def _reciprocal_counts(spatial: tuple, params: PoolParams) -> float | np.ndarray:
+    """1 / what each window's sum is divided by (see PoolParams' count), as torch's kernels count: one number
+    when every window has the same, else an array of the pooled spatial shape."""
+    kernel, stride, padding, _, count = params
+    if not isinstance(count, str):
+        return 1.0 / count
+    counts = np.ones((), dtype=np.int64)
+    for s, o, k, st, (p, _) in zip(spatial, pool_out(spatial, params), kernel, stride, padding):
+        start = np.arange(o) * st - p
+        end = np.minimum(start + k, s + p)  # ceil_mode's windows stop at the padded input's end
+        if count == "input":
+            start, end = np.maximum(start, 0), np.minimum(end, s)
+        counts = np.multiply.outer(counts, end - start)
+    if (counts == counts.flat[0]).all():
+        return 1.0 / int(counts.flat[0])
+    reciprocal = 1.0 / counts
+    reciprocal.flags.writeable = False
+    return reciprocal
+
+
+def _scale(a: np.ndarray, spatial: tuple, params: PoolParams) -> np.ndarray:
+    """a (N, C, *pooled) times the reciprocal counts of its windows, in a's dtype, in place."""
+    factor = _reciprocal_counts(spatial, params)
+    a *= a.dtype.type(factor) if isinstance(factor, float) else factor.astype(a.dtype)
+    return a
+
+
 def _avg(x: np.ndarray, params: PoolParams) -> np.ndarray:
-    kernel, stride, padding, dilation = params
-    xp, out = pad(x, padding), None
-    for _, where in offsets(kernel, stride, dilation, pool_out(x.shape[2:], params)):
-        part = xp[(slice(None),) * 2 + where]
-        out = part.copy() if out is None else np.add(out, part, out=out)
-    out *= x.dtype.type(1.0 / math.prod(params[0]))  # padding counts, as torch's count_include_pad=True
-    return out
+    kernel, stride, padding, dilation, _ = params
+    xp = pad(x, padding)
+    parts = (
+        xp[(slice(None),) * 2 + where] for _, where in offsets(kernel, stride, dilation, pool_out(x.shape[2:], params))
+    )
+    out = next(parts).copy()
+    for part in parts:
+        np.add(out, part, out=out)
+    return _scale(out, x.shape[2:], params)
 
 
 def _avg_scatter(grad: np.ndarray, x_shape: tuple, params: PoolParams) -> np.ndarray:
-    share = grad * grad.dtype.type(1.0 / math.prod(params[0]))
+    share = _scale(grad.copy(), x_shape[2:], params)
     return _scatter(lambda flat, index: share, x_shape, params, grad)
 
 
 class AvgPool(Function):
-    """Mean over each window, the padding's zeros included (torch's count_include_pad=True)."""
+    """Each window's sum divided by its count (see PoolParams): the mean over it, by default with the padding's
+    zeros included (torch's count_include_pad=True)."""
 
     backward_reads_input = True
 
@@ -247,7 +283,8 @@ class AvgPool(Function):
 
 
 class AvgPoolScatter(Function):
-    """AvgPool's input gradient: each output gradient shared evenly over its window; its own gradient is AvgPool."""
+    """AvgPool's input gradient: each output gradient, divided by its window's count, added over the window; its
+    own gradient is AvgPool."""
 
     @staticmethod
     def forward(ctx, grad, x_shape=(), params=None):
