@@ -1,15 +1,20 @@
 """The rest of torch's conv and pooling arguments, as modules and functions against PyTorch: ceil_mode,
-count_include_pad, divisor_override, padding "same"/"valid", unbatched input and the 1-d pools; float32 stays float32;
+count_include_pad, divisor_override, padding "same"/"valid", unbatched input, the 1-d pools and adaptive average
+pooling (whose first and second derivatives are checked against finite differences too); float32 stays float32;
 what is not there (return_indices, padding modes other than zeros) is one line naming it."""
 
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from torch_helpers import torch_in_float64  # noqa: F401  (an autouse fixture: importing it applies it here)
 
 import tinygrad_lab as tl
 import tinygrad_lab.nn.functional as F
 from tinygrad_lab import nn
+from tinygrad_lab.testing import gradcheck, gradgradcheck
+from tinygrad_lab.testing.strategies import arrays
 
 
 def _same_as_torch(ours, theirs, x):
@@ -44,6 +49,9 @@ def _same_as_torch(ours, theirs, x):
         (lambda lib: lib.nn.AvgPool2d(2, ceil_mode=True, divisor_override=3), (2, 5, 5)),
         (lambda lib: lib.nn.AvgPool1d(3, 2, padding=1, ceil_mode=True, count_include_pad=False), (2, 2, 8)),
         (lambda lib: lib.nn.AvgPool1d(2), (3, 5)),
+        (lambda lib: lib.nn.AdaptiveAvgPool2d((3, 2)), (2, 3, 7, 5)),  # overlapping bins
+        (lambda lib: lib.nn.AdaptiveAvgPool2d(1), (4, 6, 6)),  # global average, unbatched
+        (lambda lib: lib.nn.AdaptiveAvgPool2d((None, 4)), (1, 2, 3, 2)),  # more bins than cells
     ],
 )
 def test_pooling_modules_equal_pytorch(make, shape):
@@ -79,6 +87,35 @@ def test_same_padding_puts_the_odd_pixel_after_as_torch():
     np.testing.assert_array_equal(out.data, [[[1.0, 3.0, 5.0, 3.0]]])
 
 
+@st.composite
+def adaptive_cases(draw):
+    """(x shape, output_size): batched or not, sizes that divide the input's, that do not, and larger ones."""
+    spatial = (draw(st.integers(1, 6)), draw(st.integers(1, 6)))
+    batch = () if draw(st.booleans()) else (draw(st.integers(1, 2)),)
+    size = (draw(st.none() | st.integers(1, 7)), draw(st.none() | st.integers(1, 7)))
+    return batch + (draw(st.integers(1, 2)),) + spatial, draw(st.sampled_from([size, size[0] or 1]))
+
+
+@settings(max_examples=12)
+@given(case=adaptive_cases(), data=st.data())
+def test_adaptive_avg_pool_first_and_second_derivatives(case, data):
+    shape, size = case
+    x = tl.Tensor(data.draw(arrays(shape)), requires_grad=True)
+    assert gradcheck(lambda x: F.adaptive_avg_pool2d(x, size), [x])
+    assert gradgradcheck(lambda x: F.adaptive_avg_pool2d(x, size), [x])
+
+
+@settings(max_examples=25)
+@given(case=adaptive_cases(), data=st.data())
+def test_adaptive_avg_pool_values_and_gradients_equal_pytorch(case, data):
+    shape, size = case
+    _same_as_torch(
+        lambda x: F.adaptive_avg_pool2d(x, size),
+        lambda x: torch.nn.functional.adaptive_avg_pool2d(x, size),
+        data.draw(arrays(shape)),
+    )
+
+
 def test_float32_stays_float32_through_the_new_arguments():
     rng = np.random.default_rng(3)
     x = tl.Tensor(rng.standard_normal((2, 3, 7, 7)).astype(np.float32), requires_grad=True)
@@ -86,6 +123,7 @@ def test_float32_stays_float32_through_the_new_arguments():
     h = F.conv2d(x, w, padding="same")
     h = F.avg_pool2d(h, 3, 2, padding=1, ceil_mode=True, count_include_pad=False)  # counts differ by window
     h = F.max_pool2d(h, 2, ceil_mode=True)
+    h = F.adaptive_avg_pool2d(h, (3, 1))
     assert h.dtype == np.float32
     h.sum().backward()
     assert x.grad.dtype == w.grad.dtype == np.float32
@@ -141,6 +179,14 @@ def test_float32_stays_float32_through_the_new_arguments():
         (
             lambda: F.avg_pool2d(np.ones((1, 1, 4, 4)), 2, divisor_override=0),
             "avg_pool2d: divisor_override must be None or an int >= 1, got 0",
+        ),
+        (
+            lambda: F.adaptive_avg_pool2d(np.ones((1, 1, 4, 4)), (2, 0)),
+            "adaptive_avg_pool2d: output_size must be an int >= 1 or 2 of them, got (2, 0)",
+        ),
+        (
+            lambda: F.adaptive_avg_pool2d(np.ones((4, 4)), 2),
+            "adaptive_avg_pool2d: input must be (N, C, H, W) or unbatched (C, H, W), got shape (4, 4)",
         ),
     ],
 )

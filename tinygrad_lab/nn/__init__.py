@@ -1,6 +1,6 @@
 """Neural-network building blocks in PyTorch's shape: ``Module``, ``Parameter``, ``Linear``, ``Sequential``,
 activation modules, the lab's ``MLP``, the layers of a CNN (``Conv1d``, ``Conv2d``, ``MaxPool1d``, ``MaxPool2d``,
-``AvgPool1d``, ``AvgPool2d``, ``BatchNorm1d``, ``BatchNorm2d``, ``Dropout``, ``Flatten``), and
+``AvgPool1d``, ``AvgPool2d``, ``AdaptiveAvgPool2d``, ``BatchNorm1d``, ``BatchNorm2d``, ``Dropout``, ``Flatten``), and
 ``DataLoader`` (minibatches).
 
     import tinygrad_lab.nn as nn
@@ -20,7 +20,7 @@ from tinygrad_lab.nn.init import INITS
 from tinygrad_lab.nn.layers import MLP, Linear, Sequential
 from tinygrad_lab.nn.module import IncompatibleKeys, Module, Parameter, StateDictKeyError
 from tinygrad_lab.nn.normalization import BatchNorm1d, BatchNorm2d, Dropout
-from tinygrad_lab.nn.pooling import AvgPool1d, AvgPool2d, Flatten, MaxPool1d, MaxPool2d
+from tinygrad_lab.nn.pooling import AdaptiveAvgPool2d, AvgPool1d, AvgPool2d, Flatten, MaxPool1d, MaxPool2d
 
 __all__ = [
     "functional",
@@ -47,6 +47,7 @@ __all__ = [
     "MaxPool2d",
     "AvgPool1d",
     "AvgPool2d",
+    "AdaptiveAvgPool2d",
     "Flatten",
     "BatchNorm1d",
     "BatchNorm2d",

@@ -16,6 +16,7 @@ from tinygrad_lab.engine import traceable
 from tinygrad_lab.engine.ops import BinaryCrossEntropy, MseLoss, stack
 from tinygrad_lab.engine.tensor import Tensor
 from tinygrad_lab.nn.functional_conv import (  # noqa: F401  (re-exported: F.conv2d, F.linear, ...)
+    adaptive_avg_pool2d,
     avg_pool1d,
     avg_pool2d,
     batch_norm,

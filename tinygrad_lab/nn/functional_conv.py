@@ -1,6 +1,6 @@
 """Layer functions with PyTorch's names, arguments and defaults: ``linear``, ``conv1d``, ``conv2d``, ``max_pool1d``,
-``max_pool2d``, ``avg_pool1d``, ``avg_pool2d``, ``batch_norm``, ``dropout`` and ``flatten`` (re-exported by
-``tinygrad_lab.nn.functional``).
+``max_pool2d``, ``avg_pool1d``, ``avg_pool2d``, ``adaptive_avg_pool2d``, ``batch_norm``, ``dropout`` and
+``flatten`` (re-exported by ``tinygrad_lab.nn.functional``).
 
 Arguments are checked before any work: a wrong channel count, a kernel larger than the padded input or a bad
 setting is a ValueError of one line naming the function and the shapes.
@@ -267,6 +267,29 @@ def avg_pool1d(
     """Mean over each kernel_size window of x (N, C, L) or (C, L), as avg_pool2d."""
     count = _avg_count("avg_pool1d", count_include_pad, None)
     return _pool(AvgPool, "avg_pool1d", 1, x, kernel_size, stride, padding, 1, ceil_mode, count)
+
+
+def _bins(size: int, out: int) -> np.ndarray:
+    """(out, size): row i averages torch's adaptive bin i, [floor(i * size / out), ceil((i + 1) * size / out))."""
+    i = np.arange(out)
+    start, end = i * size // out, -(-(i + 1) * size // out)
+    cells = np.arange(size)
+    return ((cells >= start[:, None]) & (cells < end[:, None])) / (end - start)[:, None]
+
+
+def adaptive_avg_pool2d(x: Any, output_size: Any) -> Tensor:
+    """Mean of x (N, C, H, W) or (C, H, W) over output_size bins per axis (an int, or two of them, None keeping
+    that axis), bins as torch's; overlapping where the sizes do not divide. Each axis is one product with a
+    constant (out, in) averaging matrix, so the gradients are the engine's matmul's."""
+    x = _tensor(x)
+    _unbatched("adaptive_avg_pool2d", x, 2)
+    given = output_size
+    if isinstance(given, (list, tuple)) and len(given) == 2:  # None keeps that axis's size
+        given = tuple(s if t is None else t for s, t in zip(x.shape[-2:], given))
+    oh, ow = _tuple("adaptive_avg_pool2d", "output_size", given, 2, 1)
+    h, w = x.shape[-2:]
+    out = x if ow == w else x @ Tensor(_bins(w, ow).T.astype(x.dtype))
+    return out if oh == h else Tensor(_bins(h, oh).astype(x.dtype)) @ out
 
 
 def _array(value: Any) -> Any:

@@ -1,5 +1,5 @@
 """Pooling and reshaping layers with PyTorch's arguments: ``MaxPool1d``, ``MaxPool2d``, ``AvgPool1d``,
-``AvgPool2d`` and ``Flatten``."""
+``AvgPool2d``, ``AdaptiveAvgPool2d`` and ``Flatten``."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from typing import Any
 
 from tinygrad_lab.engine.tensor import Tensor
 from tinygrad_lab.nn.functional_conv import (
+    adaptive_avg_pool2d,
     avg_pool1d,
     avg_pool2d,
     flatten,
@@ -112,6 +113,20 @@ class AvgPool1d(Module):
 
     def extra_repr(self) -> str:
         return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+
+
+class AdaptiveAvgPool2d(Module):
+    """Mean over output_size bins of (N, C, H, W) or (C, H, W) spread as evenly as torch's; None keeps that axis."""
+
+    def __init__(self, output_size: Any):
+        super().__init__()
+        self.output_size = output_size
+
+    def forward(self, x: Tensor) -> Tensor:
+        return adaptive_avg_pool2d(x, self.output_size)
+
+    def extra_repr(self) -> str:
+        return f"output_size={self.output_size}"
 
 
 class Flatten(Module):
