@@ -1,6 +1,7 @@
 """tl.compile on convolutional networks: the numpy replay of a CNN training step gives eager's loss, parameters,
 gradients and optimizer state exactly, in float32 and float64, through every conv and pooling path (both column
-layouts, groups, stride, dilation, tiling and overlapping max pooling, average pooling)."""
+layouts, groups, stride, dilation, tiling and overlapping max pooling, average pooling, and torch's other arguments:
+padding "same", ceil_mode, per-window counts, divisor_override, adaptive average pooling, unbatched input)."""
 
 import numpy as np
 import pytest
@@ -205,3 +206,42 @@ def test_a_batch_norm_model_called_twice_in_a_step_is_captured(how, native):
     assert compiled._replays
     for (name, a), b in zip(model.state_dict().items(), eager_model.state_dict().values()):
         np.testing.assert_allclose(a, b, rtol=rtol, atol=1e-15 if native else 0, err_msg=name)
+
+
+def _torch_args_step(seed=0):
+    """A CNN with torch's other conv and pooling arguments: padding="same" with an even kernel (padded after
+    only), ceil_mode windows (a partial last one), per-window counts (count_include_pad=False), divisor_override,
+    adaptive average pooling with overlapping bins, and an unbatched sample through all of it; SGD."""
+    rng = np.random.default_rng(seed)
+    model = nn.Sequential(
+        nn.Conv2d(2, 4, 2, padding="same", rng=rng),
+        nn.ReLU(),
+        nn.MaxPool2d(3, 2, ceil_mode=True),
+        nn.AvgPool2d(3, 2, padding=1, ceil_mode=True, count_include_pad=False),
+        nn.Conv2d(4, 4, 3, padding="same", rng=rng),
+        nn.AvgPool2d(2, stride=1, divisor_override=3),
+        nn.AdaptiveAvgPool2d((2, 1)),
+    )
+    opt = optim.SGD(model.parameters(), lr=0.1)
+
+    def step(x, sample):
+        opt.zero_grad()
+        loss = (model(x) ** 2).mean() + (model(sample) ** 2).mean()
+        loss.backward()
+        opt.step()
+        return loss
+
+    return model, step
+
+
+def test_a_step_with_torchs_other_conv_and_pooling_arguments_replays_exactly():
+    (model, step), (eager_model, eager_step) = _torch_args_step(), _torch_args_step()
+    compiled = tl.compile(step, native=False)
+    rng = np.random.default_rng(2)
+    for _ in range(5):
+        x, sample = tl.Tensor(rng.standard_normal((3, 2, 9, 9))), tl.Tensor(rng.standard_normal((2, 9, 9)))
+        np.testing.assert_array_equal(compiled(x, sample).data, eager_step(x, sample).data)
+    assert compiled._replays
+    for p, q in zip(model.parameters(), eager_model.parameters()):
+        np.testing.assert_array_equal(p.data, q.data)
+        np.testing.assert_array_equal(p.grad.data, q.grad.data)
