@@ -219,7 +219,8 @@ def _torch_args_step(seed=0):
         nn.MaxPool2d(3, 2, ceil_mode=True),
         nn.AvgPool2d(3, 2, padding=1, ceil_mode=True, count_include_pad=False),
         nn.Conv2d(4, 4, 3, padding="same", rng=rng),
-        nn.AvgPool2d(2, stride=1, divisor_override=3),
+        nn.MaxPool2d(2, ceil_mode=True),  # tiling windows, the last ones padded to tile
+        nn.AvgPool2d(2, stride=1, padding=1, divisor_override=3),
         nn.AdaptiveAvgPool2d((2, 1)),
     )
     opt = optim.SGD(model.parameters(), lr=0.1)

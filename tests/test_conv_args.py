@@ -59,6 +59,27 @@ def test_pooling_modules_equal_pytorch(make, shape):
     _same_as_torch(make(tl), make(torch), x)
 
 
+@pytest.mark.parametrize("kernel, shape", [(2, (2, 2, 7, 5)), ((3, 2), (2, 2, 8, 7)), (3, (2, 3, 10)), (2, (3, 6, 6))])
+def test_ceil_mode_tiling_windows_give_torchs_nan_and_minus_inf_results(kernel, shape):
+    """stride == kernel with ceil_mode: the last, partial windows are padded with -inf to tile (the strided-view
+    path); a window of NaN gives NaN with the gradient at its last NaN, and one of -inf its first element's."""
+    rng = np.random.default_rng(4)
+    name = "max_pool1d" if len(shape) == 3 else "max_pool2d"
+    pool, torch_pool = getattr(F, name), getattr(torch.nn.functional, name)
+    for _ in range(10):
+        x = rng.standard_normal(shape)
+        x[rng.random(shape) < 0.1] = 1.0
+        x[rng.random(shape) < 0.4] = -np.inf
+        x[rng.random(shape) < 0.1] = np.nan
+        xs, xt = tl.Tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+        out, ref = pool(xs, kernel, ceil_mode=True), torch_pool(xt, kernel, ceil_mode=True)
+        np.testing.assert_array_equal(out.data, ref.detach().numpy())
+        g = rng.standard_normal(out.shape)
+        out.backward(tl.Tensor(g))
+        ref.backward(torch.tensor(g))
+        np.testing.assert_array_equal(xs.grad.data, xt.grad.numpy())
+
+
 @pytest.mark.filterwarnings("ignore:Using padding='same'")  # torch's note that it copies the input to pad
 @pytest.mark.parametrize(
     "cls, args, shape",

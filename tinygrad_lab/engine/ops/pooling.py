@@ -110,15 +110,17 @@ def _first_inside(spatial: tuple, params: PoolParams) -> np.ndarray:
 
 
 def _tiles(params: PoolParams) -> bool:
-    """Whether the windows tile the input: stride == kernel, no padding, no dilation (each element in one window)."""
+    """Whether the windows tile the input: stride == kernel, no dilation, no padding before (ceil_mode's padding
+    after only fills the last windows), so each element is in one window."""
     kernel, stride, padding, dilation, _ = params
-    return tuple(stride) == tuple(kernel) and not any_padding(padding) and all(dl == 1 for dl in dilation)
+    return tuple(stride) == tuple(kernel) and not any(lo for lo, _ in padding) and all(dl == 1 for dl in dilation)
 
 
 def _tile_views(x: np.ndarray, params: PoolParams) -> list:
-    """One strided view (N, C, *out) of x per kernel offset (row-major) when the windows tile x (see _tiles)."""
+    """One strided view (N, C, *out) of x (padded, if at all) per kernel offset (row-major) when the windows tile
+    x (see _tiles)."""
     kernel = params[0]
-    out = pool_out(x.shape[2:], params)
+    out = tuple(s // k for s, k in zip(x.shape[2:], kernel))
     tiled = x[(Ellipsis,) + tuple(slice(0, o * k) for o, k in zip(out, kernel))].reshape(
         x.shape[:2] + tuple(v for o, k in zip(out, kernel) for v in (o, k))
     )  # (N, C, out0, k0, out1, k1, ...), a view
@@ -130,10 +132,11 @@ def _tile_views(x: np.ndarray, params: PoolParams) -> list:
 
 def _tiled_max(x: np.ndarray, params: PoolParams) -> tuple[np.ndarray, np.ndarray] | None:
     """(max, index of the first maximum) over tiling windows from elementwise passes over the kernel offsets,
-    without copying the windows; None when the windows overlap or pad."""
+    without copying the windows (ceil_mode's partial ones are padded with -inf, a copy of x); None when the
+    windows overlap or pad before."""
     if not _tiles(params) or math.prod(params[0]) > 127:  # the index is int8
         return None
-    views = _tile_views(x, params)
+    views = _tile_views(pad(x, params[2], -np.inf), params)
     best = views[0].copy()
     for view in views[1:]:
         np.maximum(best, view, out=best)
@@ -152,11 +155,12 @@ def _tiled_max(x: np.ndarray, params: PoolParams) -> tuple[np.ndarray, np.ndarra
 
 def _max_scatter(grad: np.ndarray, index: np.ndarray, x_shape: tuple, params: PoolParams) -> np.ndarray:
     if _tiles(params):  # each input element in one window: each gradient written once, at its maximum
-        base, step = _tile_positions(tuple(x_shape), tuple(params[0]))
-        dx = zeros(grad, x_shape, order="C")  # row-major whatever grad's layout: reshape(-1) below is a view
+        padded = tuple(x_shape[:2]) + padded_size(x_shape[2:], params[2])  # x_shape's, but for ceil_mode's
+        base, step = _tile_positions(padded, tuple(params[0]))
+        dx = zeros(grad, padded, order="C")  # row-major whatever grad's layout: reshape(-1) below is a view
         # take_along_axis dispatches on its indices, so tl.compile records it (np.take and step[index] do not)
         dx.reshape(-1)[base + np.take_along_axis(step, index.reshape(-1), axis=0).reshape(index.shape)] = grad
-        return dx
+        return dx if padded == tuple(x_shape) else dx[(slice(None),) * 2 + inside(x_shape[2:], params[2])]
     return _scatter(lambda flat, _: np.where(index == flat, grad, 0), x_shape, params, grad)
 
 
