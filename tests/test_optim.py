@@ -1,6 +1,7 @@
 """tinygrad_lab.optim: every update rule against two steps worked out by hand in numpy from PyTorch's documented
 algorithms, plus in-place updates, skipped None grads, step bookkeeping and argument errors."""
 
+import copy
 import tracemalloc
 
 import numpy as np
@@ -113,7 +114,7 @@ def test_adamw_decouples_weight_decay():
         run_two_steps(lambda ps: optim.AdamW(ps, lr=LR, weight_decay=0.1)),
         _adam_by_hand(0.9, 0.999, 1e-8, wd=0.1, decoupled=True),
     )
-    assert optim.AdamW([tl.tensor(P0, requires_grad=True)]).weight_decay == 1e-2
+    assert optim.AdamW([tl.tensor(P0, requires_grad=True)]).param_groups[0]["weight_decay"] == 1e-2
     close(run_two_steps(lambda ps: optim.AdamW(ps, lr=LR, weight_decay=0)), _adam_by_hand(0.9, 0.999, 1e-8))
 
 
@@ -233,7 +234,7 @@ def test_step_runs_under_no_grad():
     seen = []
 
     class Probe(optim.SGD):
-        def _update(self, p, g, state, lr):
+        def _update(self, p, g, state, lr, hyper):
             seen.append(tl.is_grad_enabled())
 
     p = tl.tensor(P0, requires_grad=True)
@@ -397,3 +398,170 @@ def test_zero_grad_in_place_detaches_a_recorded_gradient_as_torch():
     w.grad = None
     with pytest.raises(RuntimeError, match="modified by an inplace operation"):  # torch's error, not zeros
         penalty.backward()
+
+
+# ---- torch.optim's interface: param_groups, add_param_group, step(closure) ------------------------------------
+
+
+def _leaves(*shapes):
+    return [tl.tensor(np.full(s, 1.0), requires_grad=True) for s in shapes]
+
+
+def test_groups_take_missing_hyperparameters_from_the_defaults_and_each_steps_with_its_own():
+    a, b = _leaves((2,), (3,))
+    opt = optim.SGD([{"params": [a], "lr": 0.5}, {"params": iter([b]), "momentum": 0.9}], lr=0.1)
+    assert opt.defaults["lr"] == 0.1 and opt.defaults["momentum"] == 0
+    assert [g["lr"] for g in opt.param_groups] == [0.5, 0.1]
+    assert [g["momentum"] for g in opt.param_groups] == [0, 0.9]
+    assert opt.params == [a, b] and len(opt.state) == 2
+    for _ in range(2):
+        a.grad, b.grad = tl.tensor(np.ones(2)), tl.tensor(np.ones(3))
+        opt.step()
+    close(a.data, np.full(2, 1.0 - 2 * 0.5))
+    close(b.data, np.full(3, 1.0 - 0.1 * (1 + 1.9)))  # momentum: steps of g, then 0.9 g + g
+
+
+def test_a_write_into_a_group_takes_effect_on_the_next_step():
+    (a,) = _leaves((2,))
+    opt = optim.SGD([a], lr=0.1)
+    opt.param_groups[0]["lr"] = 0.25
+    opt.param_groups[0].update(weight_decay=1.0)
+    a.grad = tl.tensor(np.zeros(2))
+    opt.step()
+    close(a.data, np.full(2, 1.0 - 0.25 * 1.0))  # only the decay's term: lr * weight_decay * p
+    assert opt.lr == 0.25 and opt.weight_decay == 1.0
+
+
+def test_opt_lr_reads_the_first_group_and_cannot_be_set_for_several():
+    a, b = _leaves((2,), (2,))
+    opt = optim.Adam([{"params": [a], "lr": 0.5}, {"params": [b]}])
+    assert opt.lr == 0.5 and opt.betas == (0.9, 0.999)
+    with pytest.raises(ValueError, match=r"Adam: cannot set lr for 2 parameter groups at once; set param_groups\[i\]"):
+        opt.lr = 0.1
+    assert [g["lr"] for g in opt.param_groups] == [0.5, 1e-3]
+    with pytest.raises(AttributeError, match="no attribute 'momentum'"):
+        _ = opt.momentum
+
+
+@pytest.mark.parametrize(
+    "write, error, match",
+    [
+        (lambda g: g.__setitem__("lr", -1.0), ValueError, "SGD: invalid learning rate -1.0"),
+        (lambda g: g.__setitem__("momentum", "0.9"), TypeError, "SGD: momentum must be a number, got str"),
+        (lambda g: g.update(nesterov=True), ValueError, "Nesterov momentum requires momentum > 0"),
+        (lambda g: g.__setitem__("maximize", True), ValueError, r"SGD: maximize=True is not supported \(only False\)"),
+        (lambda g: g.__delitem__("momentum"), TypeError, "'momentum' cannot be removed from a parameter group"),
+        (lambda g: g.pop("lr"), TypeError, "'lr' cannot be removed"),
+        (lambda g: g.clear(), TypeError, "cannot be emptied"),
+    ],
+)
+def test_a_bad_write_into_a_group_is_refused_and_changes_nothing(write, error, match):
+    (a,) = _leaves((2,))
+    opt = optim.SGD([a], lr=0.1)
+    before = dict(opt.param_groups[0])
+    with pytest.raises(error, match=match):
+        write(opt.param_groups[0])
+    assert dict(opt.param_groups[0]) == before
+    a.grad = tl.tensor(np.ones(2))
+    opt.step()
+    close(a.data, np.full(2, 0.9))
+
+
+def test_unknown_keys_in_a_group_are_kept_as_torch_keeps_them():
+    (a,) = _leaves((2,))
+    opt = optim.SGD([{"params": [a], "name": "encoder"}], lr=0.1)
+    opt.param_groups[0]["initial_lr"] = 0.1  # what torch's schedulers add
+    del opt.param_groups[0]["name"]
+    assert opt.param_groups[0]["initial_lr"] == 0.1 and "name" not in opt.param_groups[0]
+
+
+@pytest.mark.parametrize(
+    "make, error, match",
+    [
+        (lambda a, b: optim.SGD([{"params": [a]}, {"params": [a, b]}], lr=0.1), ValueError,
+         r"SGD: parameter 1 \(shape \(2,\)\) is already in parameter group 0"),
+        (lambda a, b: optim.SGD([{"params": [a]}, b], lr=0.1), TypeError,
+         "SGD: parameter group 1 is a Tensor; give either Tensors or dicts"),
+        (lambda a, b: optim.SGD([{"lr": 0.1}], lr=0.1), ValueError, "SGD: parameter group 0 has no 'params'"),
+        (lambda a, b: optim.SGD([{"params": [a], "lr": -2}], lr=0.1), ValueError, "invalid learning rate -2"),
+        (lambda a, b: optim.SGD({a, b}, lr=0.1), TypeError, "ordered iterable"),
+        (lambda a, b: optim.SGD([{"params": {a, b}}], lr=0.1), TypeError, "ordered"),
+        (lambda a, b: optim.SGD(a, lr=0.1), TypeError, "got a Tensor"),
+        (lambda a, b: optim.Adam([{"params": [a], "amsgrad": True}]), ValueError, "amsgrad=True is not supported"),
+        (lambda a, b: optim.RMSprop([{"params": [a], "centered": True}]), ValueError, "centered=True"),
+        (lambda a, b: optim.Adagrad([{"params": [a], "lr_decay": 0.1}]), ValueError, "lr_decay=0.1"),
+        (lambda a, b: optim.AdamW([{"params": [a], "decoupled_weight_decay": False}]), ValueError, "decoupled"),
+    ],
+)  # fmt: skip
+def test_bad_groups_are_refused_naming_the_optimizer(make, error, match):
+    with pytest.raises(error, match=match):
+        make(*_leaves((2,), (2,)))
+
+
+def test_add_param_group_refuses_a_parameter_already_there_and_adds_nothing():
+    a, b = _leaves((2,), (3,))
+    opt = optim.SGD([a], lr=0.1)
+    with pytest.raises(ValueError, match=r"parameter 2 \(shape \(2,\)\) is already in parameter group 0"):
+        opt.add_param_group({"params": [b, a]})
+    assert len(opt.param_groups) == 1 and opt.params == [a]
+    opt.add_param_group({"params": [b], "lr": 0.5})
+    assert opt.params == [a, b] and opt.param_groups[1]["momentum"] == 0
+
+
+def test_a_groups_params_replaced_keep_the_state_of_those_that_stay():
+    a, b, c = _leaves((2,), (2,), (2,))
+    opt = optim.SGD([a, b], lr=0.1, momentum=0.9)
+    a.grad = b.grad = c.grad = tl.tensor(np.ones(2))
+    opt.step()
+    buffer = opt.state[1]["momentum_buffer"]
+    opt.param_groups[0]["params"] = [b, c]
+    assert opt.params == [b, c] and opt.state[0]["momentum_buffer"] is buffer and opt.state[1] == {}
+    opt.param_groups[0]["params"].append(a)  # in place: the optimizer cannot tell which state goes where
+    with pytest.raises(ValueError, match="SGD.step: a group's 'params' list changed in place"):
+        opt.step()
+
+
+def test_a_group_replaced_by_a_plain_dict_is_refused_by_step():
+    (a,) = _leaves((2,))
+    opt = optim.SGD([a], lr=0.1)
+    opt.param_groups[0] = {"params": [a], "lr": 0.1}
+    a.grad = tl.tensor(np.ones(2))
+    with pytest.raises(TypeError, match="SGD.step: param_groups holds a dict the optimizer did not make"):
+        opt.step()
+
+
+def test_step_calls_the_closure_with_grad_mode_on_and_returns_its_loss():
+    (a,) = _leaves((2,))
+    opt = optim.SGD([a], lr=0.1)
+    seen = []
+
+    def closure():
+        seen.append(tl.is_grad_enabled())
+        opt.zero_grad()
+        loss = (a**2).sum()
+        loss.backward()
+        return loss
+
+    with tl.no_grad():
+        loss = opt.step(closure)
+        assert not tl.is_grad_enabled()  # the closure's grad mode ends with it
+    assert seen == [True] and loss.item() == 2.0
+    close(a.data, np.full(2, 1.0 - 0.1 * 2.0))
+    assert opt.step() is None
+
+
+def test_a_deep_copy_of_an_optimizer_steps_its_own_copies_of_the_parameters():
+    p = tl.tensor(P0.copy(), requires_grad=True)
+    opt = optim.Adam([{"params": [p], "lr": LR}])
+    p.grad = tl.tensor(G1)
+    opt.step()
+    twin = copy.deepcopy(opt)
+    (q,) = twin.params
+    assert q is not p and twin.param_groups[0]["params"] == [q]
+    q.grad = tl.tensor(G2)
+    twin.param_groups[0]["lr"] = 0.0  # the copy's learning rate only
+    twin.step()
+    np.testing.assert_array_equal(q.data, p.data)
+    p.grad = tl.tensor(G2)
+    opt.step()
+    close(p.data, run_two_steps(lambda ps: optim.Adam(ps, lr=LR)))

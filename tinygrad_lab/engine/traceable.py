@@ -16,9 +16,10 @@ invisible to it and is frozen into the replay. So, inside a Function, a layer or
 5. what a replay cannot repeat (a fresh random draw each call) calls ``refuse``: the step runs eagerly;
 6. of what a trace reads from Python objects, these are checked on every replay: the parameters' arrays and
    requires_grad, the training mode of every module called (Module.__call__, ``note_mode_change``), and
-   whether any module had a parameter, buffer or submodule assigned, or an optimizer was made, since
-   (``note_assignment``); when one changed, the step is traced again. Other Python state (a layer's eps set
-   anew, a number in a dict) stays as traced.
+   whether any module had a parameter, buffer or submodule assigned, or an optimizer was made or changed a
+   group's parameters, a hyperparameter other than the learning rate (which it keeps in an array) or which state
+   arrays it holds, since (``note_assignment``); when one changed, the step is traced again. Other Python state
+   (a layer's eps set anew, a number in a dict) stays as traced.
 
 The active tracer lives in one place, the engine's thread-local switches (``autograd.state.tracing``).
 """
@@ -107,8 +108,8 @@ changes = _Changes()
 
 
 def note_assignment() -> None:
-    """A module's parameter or submodule was assigned, or an optimizer made: replays made before trace the step
-    again (rule 6)."""
+    """A module's parameter or submodule was assigned, or an optimizer made or changed (rule 6): replays made
+    before trace the step again."""
     changes.assignments += 1
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import numpy as np
@@ -15,39 +15,52 @@ class SGD(Optimizer):
     """p -= lr * g, with optional L2 weight decay, momentum (buffer b = momentum * b + (1 - dampening) * g,
     b = g on the first step) and Nesterov (g + momentum * b), exactly as torch.optim.SGD."""
 
+    _rules = {
+        "momentum": (lambda v: v >= 0, ">= 0"),
+        "weight_decay": (lambda v: v >= 0, ">= 0"),
+        "dampening": (lambda v: 0 <= v <= 1, "in [0, 1]"),
+    }
+
     def __init__(
         self,
-        params: Iterable[Tensor],
+        params: Iterable[Tensor] | Iterable[dict[str, Any]],
         lr: float,
         momentum: float = 0,
         nesterov: bool = False,
         weight_decay: float = 0,
         dampening: float = 0,
     ):
-        super().__init__(params, lr)
-        self._check("momentum", momentum, lambda v: v >= 0, ">= 0")
-        self._check("weight_decay", weight_decay, lambda v: v >= 0, ">= 0")
-        self._check("dampening", dampening, lambda v: 0 <= v <= 1, "in [0, 1]")
-        if not isinstance(nesterov, (bool, np.bool_)):
-            raise TypeError(f"SGD: nesterov must be True or False, got {type(nesterov).__name__} {nesterov!r}")
-        if nesterov and (momentum <= 0 or dampening != 0):
-            raise ValueError("SGD: Nesterov momentum requires momentum > 0 and dampening = 0")
-        self.momentum, self.nesterov, self.weight_decay, self.dampening = momentum, nesterov, weight_decay, dampening
+        defaults = dict(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay, nesterov=nesterov)
+        super().__init__(
+            params, {**defaults, "maximize": False, "foreach": None, "differentiable": False, "fused": None}
+        )
 
-    def _update(self, p: np.ndarray, g: np.ndarray, state: dict[str, Any], lr: np.ndarray) -> None:
-        if self.weight_decay:
-            g = self._with_weight_decay(p, g, state, self.weight_decay)
+    def _checked(self, key: str, value: Any) -> Any:
+        if key == "nesterov" and not isinstance(value, (bool, np.bool_)):
+            raise TypeError(f"SGD: nesterov must be True or False, got {type(value).__name__} {value!r}")
+        return super()._checked(key, value)
+
+    def _check_together(self, group: Mapping[str, Any]) -> None:
+        if group.get("nesterov") and (group.get("momentum", 0) <= 0 or group.get("dampening", 0) != 0):
+            raise ValueError("SGD: Nesterov momentum requires momentum > 0 and dampening = 0")
+
+    def _update(
+        self, p: np.ndarray, g: np.ndarray, state: dict[str, Any], lr: np.ndarray, hyper: dict[str, Any]
+    ) -> None:
+        weight_decay, momentum = hyper["weight_decay"], hyper["momentum"]
+        if weight_decay:
+            g = self._with_weight_decay(p, g, state, weight_decay)
         step = state["buf"]
-        if self.momentum:
+        if momentum:
             b = state.get("momentum_buffer")
             if b is None:
                 b = state["momentum_buffer"] = g.copy()
             else:
-                b *= self.momentum
-                np.multiply(g, 1 - self.dampening, out=step)
+                b *= momentum
+                np.multiply(g, 1 - hyper["dampening"], out=step)
                 b += step
-            if self.nesterov:
-                np.multiply(b, self.momentum, out=step)
+            if hyper["nesterov"]:
+                np.multiply(b, momentum, out=step)
                 step += g
                 g = step
             else:

@@ -1,0 +1,148 @@
+"""torch.optim's interface against torch itself: param_groups and defaults with torch's keys and values,
+per-group hyperparameters, add_param_group and step(closure)."""
+
+import numpy as np
+import pytest
+import torch
+from torch_helpers import torch_in_float64  # noqa: F401  # the fixture: torch in float64 for these comparisons
+
+import tinygrad_lab as tl
+import tinygrad_lab.optim as optim
+
+rng = np.random.default_rng(0)
+SHAPES = [(3, 4), (3,), (2, 3)]  # a two-layer network's weights: W1, b1, W2
+START = [rng.standard_normal(s) for s in SHAPES]
+X, Y = rng.standard_normal((5, 4)), rng.standard_normal((5, 2))
+
+CONFIGS = {
+    "sgd": (optim.SGD, torch.optim.SGD, dict(lr=0.1, momentum=0.9, dampening=0.1, weight_decay=0.01)),
+    "nesterov": (optim.SGD, torch.optim.SGD, dict(lr=0.05, momentum=0.9, nesterov=True)),
+    "adam": (optim.Adam, torch.optim.Adam, dict(lr=0.01, betas=(0.8, 0.95), weight_decay=0.01)),
+    "adamw": (optim.AdamW, torch.optim.AdamW, dict(lr=0.01, weight_decay=0.1)),
+    "rmsprop": (optim.RMSprop, torch.optim.RMSprop, dict(lr=0.01, alpha=0.9, momentum=0.5, weight_decay=0.01)),
+    "adagrad": (optim.Adagrad, torch.optim.Adagrad, dict(lr=0.1, weight_decay=0.01)),
+}
+# a hyperparameter of each optimizer's to give the second group a value of its own, and another to change later
+OTHER = {
+    "sgd": ("momentum", 0.5, "dampening", 0.3),
+    "nesterov": ("momentum", 0.6, "weight_decay", 0.1),
+    "adam": ("betas", (0.7, 0.9), "eps", 1e-3),
+    "adamw": ("weight_decay", 0.3, "betas", (0.5, 0.99)),
+    "rmsprop": ("alpha", 0.5, "momentum", 0.9),
+    "adagrad": ("eps", 1e-3, "weight_decay", 0.2),
+}
+
+
+def pair():
+    """The same three parameters in both libraries."""
+    return [tl.tensor(a.copy(), requires_grad=True) for a in START], [
+        torch.tensor(a.copy(), requires_grad=True) for a in START
+    ]
+
+
+def loss_ours(ps):
+    w1, b1, w2 = ps
+    return (((tl.tensor(X) @ w1.T + b1).tanh() @ w2.T - tl.tensor(Y)) ** 2).mean()
+
+
+def loss_torch(ps):
+    w1, b1, w2 = ps
+    return (((torch.tensor(X) @ w1.T + b1).tanh() @ w2.T - torch.tensor(Y)) ** 2).mean()
+
+
+def step_both(ours, ps, theirs, qs, n=1):
+    for _ in range(n):
+        ours.zero_grad()
+        loss_ours(ps).backward()
+        ours.step()
+        theirs.zero_grad()
+        loss_torch(qs).backward()
+        theirs.step()
+
+
+def assert_params_equal(ps, qs):
+    for p, q in zip(ps, qs, strict=True):
+        np.testing.assert_allclose(p.data, q.detach().numpy(), rtol=1e-10, atol=1e-13)
+
+
+def groups_of(ps, name):
+    key, value, _, _ = OTHER[name]
+    return [{"params": ps[:2], "lr": 0.02}, {"params": ps[2:], key: value}]
+
+
+def without_params(groups):
+    return [{k: v for k, v in g.items() if k != "params"} for g in groups]
+
+
+@pytest.mark.parametrize("name", CONFIGS)
+def test_param_groups_defaults_and_per_group_updates_match_torch(name):
+    ours_cls, torch_cls, kwargs = CONFIGS[name]
+    ps, qs = pair()
+    ours, theirs = ours_cls(groups_of(ps, name), **kwargs), torch_cls(groups_of(qs, name), **kwargs)
+    assert ours.defaults == theirs.defaults
+    assert without_params(ours.param_groups) == without_params(theirs.param_groups)
+    assert [list(map(id, g["params"])) for g in ours.param_groups] == [[id(p) for p in ps[:2]], [id(ps[2])]]
+    step_both(ours, ps, theirs, qs, 3)
+    assert_params_equal(ps, qs)
+    # a schedule's writes, per group: the learning rate and another hyperparameter, in both
+    _, _, key, value = OTHER[name]
+    for opt in (ours, theirs):
+        opt.param_groups[1]["lr"] = 0.003
+        opt.param_groups[0][key] = value
+    step_both(ours, ps, theirs, qs, 3)
+    assert_params_equal(ps, qs)
+    assert without_params(ours.param_groups) == without_params(theirs.param_groups)
+
+
+@pytest.mark.parametrize("name", CONFIGS)
+def test_a_plain_parameter_list_is_one_group_with_the_defaults_as_torch(name):
+    ours_cls, torch_cls, kwargs = CONFIGS[name]
+    ps, qs = pair()
+    ours, theirs = ours_cls(ps, **kwargs), torch_cls(qs, **kwargs)
+    assert without_params(ours.param_groups) == without_params(theirs.param_groups)
+    assert len(ours.param_groups) == 1 and ours.param_groups[0]["params"] == ps
+    assert ours.lr == theirs.param_groups[0]["lr"]
+    ours.lr = 0.5  # the one group's learning rate
+    theirs.param_groups[0]["lr"] = 0.5
+    step_both(ours, ps, theirs, qs, 2)
+    assert_params_equal(ps, qs)
+
+
+@pytest.mark.parametrize("name", CONFIGS)
+def test_add_param_group_mid_training_matches_torch(name):
+    ours_cls, torch_cls, kwargs = CONFIGS[name]
+    ps, qs = pair()
+    ours, theirs = ours_cls(ps[:2], **kwargs), torch_cls(qs[:2], **kwargs)
+    step_both(ours, ps, theirs, qs, 2)
+    key, value, _, _ = OTHER[name]
+    ours.add_param_group({"params": ps[2], "lr": 0.03, key: value})  # a lone Tensor is a group of one, as torch
+    theirs.add_param_group({"params": qs[2], "lr": 0.03, key: value})
+    assert without_params(ours.param_groups) == without_params(theirs.param_groups)
+    assert ours.params == ps
+    step_both(ours, ps, theirs, qs, 3)
+    assert_params_equal(ps, qs)
+
+
+@pytest.mark.parametrize("name", ["sgd", "adam", "rmsprop"])
+def test_step_with_a_closure_returns_its_loss_as_torch(name):
+    ours_cls, torch_cls, kwargs = CONFIGS[name]
+    ps, qs = pair()
+    ours, theirs = ours_cls(ps, **kwargs), torch_cls(qs, **kwargs)
+
+    def closure_ours():
+        ours.zero_grad()
+        loss = loss_ours(ps)
+        loss.backward()
+        return loss
+
+    def closure_torch():
+        theirs.zero_grad()
+        loss = loss_torch(qs)
+        loss.backward()
+        return loss
+
+    for _ in range(3):
+        with tl.no_grad(), torch.no_grad():  # the closure runs with grad mode on all the same
+            mine, torchs = ours.step(closure_ours), theirs.step(closure_torch)
+        np.testing.assert_allclose(mine.item(), torchs.item(), rtol=1e-12)
+    assert_params_equal(ps, qs)
