@@ -1,5 +1,6 @@
-"""tl.compile and torch.optim's interface: a captured step follows each group's learning rate, and traces again
-when another hyperparameter or a group changes."""
+"""tl.compile and torch.optim's interface: a captured step follows each group's learning rate, traces again when
+another hyperparameter, a group or the loaded state's arrays change, and continues from a loaded checkpoint as
+the eager step does."""
 
 import numpy as np
 import pytest
@@ -94,6 +95,50 @@ def test_a_group_added_between_calls_is_trained_by_the_captured_step():
 
     results, _ = run_both(make_opt, schedule)
     assert_same_runs(results)
+
+
+@pytest.mark.parametrize("name", CHANGES)
+@pytest.mark.parametrize("native", [False, True])
+def test_a_checkpoint_loaded_between_calls_continues_as_the_eager_step_does(name, native):
+    """Save the optimizer and weights after 4 calls, train on to 9, then go back to the checkpoint: the captured
+    step, which holds the state arrays, continues from the loaded values as eager does, and 5 calls later both
+    are where they were before the load."""
+    make_opt = CHANGES[name][0]
+    saved, before_load = {}, []
+
+    def schedule(opt, call):
+        params = opt.params
+        if call == 4:
+            saved[id(opt)] = opt.state_dict(), [p.data.copy() for p in params]
+        if call == 9:
+            before_load.append([p.data.copy() for p in params])
+            state, weights = saved[id(opt)]
+            opt.load_state_dict(state)
+            for p, w in zip(params, weights):
+                np.copyto(p.data, w)
+
+    results, compiled = run_both(make_opt, schedule, calls=14, native=native)
+    assert_same_runs(results)
+    for run, before in zip(results, before_load, strict=True):
+        assert_same_runs([run, before])
+    assert not compiled.backend.startswith("eager")
+
+
+@pytest.mark.parametrize("name", ["sgd", "adam", "rmsprop"])
+def test_loading_a_fresh_optimizers_state_resets_the_captured_steps_state_too(name):
+    """A state dict without state (an optimizer not stepped yet) drops the state arrays the replay holds: the
+    step traces again, and starts afresh as eager does (momentum and moment estimates from zero)."""
+    make_opt = CHANGES[name][0]
+    fresh = {}
+
+    def schedule(opt, call):
+        if call == 0:
+            fresh[id(opt)] = opt.state_dict()
+        if call == 6:
+            opt.load_state_dict(fresh[id(opt)])
+            assert all(set(s) <= {"buf", "decayed"} for s in opt.state)
+
+    assert_same_runs(run_both(make_opt, schedule)[0])
 
 
 def test_step_with_a_closure_is_captured():

@@ -400,7 +400,7 @@ def test_zero_grad_in_place_detaches_a_recorded_gradient_as_torch():
         penalty.backward()
 
 
-# ---- torch.optim's interface: param_groups, add_param_group, step(closure) ------------------------------------
+# ---- torch.optim's interface: param_groups, add_param_group, state_dict, step(closure) ---------------------------
 
 
 def _leaves(*shapes):
@@ -473,6 +473,7 @@ def test_unknown_keys_in_a_group_are_kept_as_torch_keeps_them():
     opt.param_groups[0]["initial_lr"] = 0.1  # what torch's schedulers add
     del opt.param_groups[0]["name"]
     assert opt.param_groups[0]["initial_lr"] == 0.1 and "name" not in opt.param_groups[0]
+    assert opt.state_dict()["param_groups"][0]["initial_lr"] == 0.1
 
 
 @pytest.mark.parametrize(
@@ -548,6 +549,93 @@ def test_step_calls_the_closure_with_grad_mode_on_and_returns_its_loss():
     assert seen == [True] and loss.item() == 2.0
     close(a.data, np.full(2, 1.0 - 0.1 * 2.0))
     assert opt.step() is None
+
+
+@pytest.mark.parametrize("make_opt", ALL, ids=IDS)
+def test_a_state_dict_round_trip_continues_training_exactly(make_opt):
+    """Save after two steps, train on, load into a fresh optimizer over the saved weights: the same steps again."""
+    p = tl.tensor(P0.copy(), requires_grad=True)
+    opt = make_opt([p])
+    for g in (G1, G2):
+        p.grad = tl.tensor(g)
+        opt.step()
+    saved, weights = opt.state_dict(), p.data.copy()
+    for g in (G2, G1):
+        p.grad = tl.tensor(g)
+        opt.step()
+    expected = p.data.copy()
+    q = tl.tensor(weights, requires_grad=True)
+    fresh = make_opt([q])
+    fresh.load_state_dict(saved)
+    for g in (G2, G1):
+        q.grad = tl.tensor(g)
+        fresh.step()
+    close(q.data, expected)
+
+
+def test_state_dict_arrays_are_copies():
+    p = tl.tensor(P0.copy(), requires_grad=True)
+    opt = optim.Adam([p])
+    p.grad = tl.tensor(G1)
+    opt.step()
+    saved = opt.state_dict()
+    saved["state"][0]["exp_avg"] += 1.0
+    assert not np.array_equal(saved["state"][0]["exp_avg"], opt.state[0]["exp_avg"])
+    assert saved["param_groups"] == [{**{k: v for k, v in opt.param_groups[0].items() if k != "params"}, "params": [0]}]
+
+
+def test_load_state_dict_copies_into_the_existing_state_arrays():
+    p = tl.tensor(P0.copy(), requires_grad=True)
+    opt = optim.Adam([p])
+    p.grad = tl.tensor(G1)
+    opt.step()
+    arrays = {k: v for k, v in opt.state[0].items()}
+    saved = opt.state_dict()
+    opt.step()
+    opt.load_state_dict(saved)
+    assert all(opt.state[0][k] is v for k, v in arrays.items())
+    np.testing.assert_array_equal(opt.state[0]["exp_avg"], saved["state"][0]["exp_avg"])
+    assert opt.state[0]["step"] == 1
+
+
+def _adam_state(shape=(4,)):
+    return {"step": np.array(3.0), "exp_avg": np.zeros(shape), "exp_avg_sq": np.zeros(shape)}
+
+
+def _saved(state, groups=None):
+    return {"state": state, "param_groups": groups or [{"lr": 0.1, "params": [0]}]}
+
+
+@pytest.mark.parametrize(
+    "state_dict, error, match",
+    [
+        ({"state": {}}, ValueError, "Adam.load_state_dict: expected a dict with 'state' and 'param_groups'"),
+        (_saved({}, [{"params": [0]}, {"params": []}]), ValueError,
+         "the state dict has 2 parameter groups, the optimizer 1"),
+        (_saved({}, [{"params": [0, 1]}]), ValueError,
+         "parameter group 0 has 2 parameters in the state dict, 1 in the optimizer"),
+        (_saved({5: _adam_state()}), ValueError, "state for parameter 5, which no group lists"),
+        (_saved({0: _adam_state((3,))}), ValueError,
+         r"state 'exp_avg' of parameter 0 has shape \(3,\), the parameter \(4,\)"),
+        (_saved({0: {**_adam_state(), "momentum_buffer": np.zeros(4)}}), ValueError,
+         r"parameter 0 has state \['momentum_buffer'\], which Adam does not keep"),
+        (_saved({0: {"exp_avg": np.zeros(4)}}), ValueError, r"the state of parameter 0 lacks \['step', 'exp_avg_sq'\]"),
+        (_saved({0: {**_adam_state(), "step": np.array("3")}}), TypeError, "state 'step' of parameter 0 has dtype <U1"),
+        (_saved({0: _adam_state()}, [{"lr": -0.1, "params": [0]}]), ValueError, "Adam: invalid learning rate -0.1"),
+        (_saved({0: _adam_state()}, [{"amsgrad": True, "params": [0]}]), ValueError, "amsgrad=True is not supported"),
+    ],
+)  # fmt: skip
+def test_load_state_dict_refuses_what_does_not_fit_and_changes_nothing(state_dict, error, match):
+    p = tl.tensor(P0.copy(), requires_grad=True)
+    opt = optim.Adam([p], lr=0.01)
+    p.grad = tl.tensor(G1)
+    opt.step()
+    before = {k: np.copy(v) for k, v in opt.state[0].items() if k != "buf"}
+    with pytest.raises(error, match=match):
+        opt.load_state_dict(state_dict)
+    assert opt.lr == 0.01
+    for k, v in before.items():
+        np.testing.assert_array_equal(opt.state[0][k], v)
 
 
 def test_a_deep_copy_of_an_optimizer_steps_its_own_copies_of_the_parameters():

@@ -1,5 +1,6 @@
 """torch.optim's interface against torch itself: param_groups and defaults with torch's keys and values,
-per-group hyperparameters, add_param_group and step(closure)."""
+per-group hyperparameters, add_param_group, step(closure), and state_dict/load_state_dict checkpoints taken
+mid-training in either library continuing as torch's optimizer continues."""
 
 import numpy as np
 import pytest
@@ -74,6 +75,17 @@ def without_params(groups):
     return [{k: v for k, v in g.items() if k != "params"} for g in groups]
 
 
+def to_numpy(state_dict):
+    """torch's state dict with its tensors as numpy arrays (what our load_state_dict takes)."""
+    state = {i: {k: v.detach().numpy().copy() for k, v in s.items()} for i, s in state_dict["state"].items()}
+    return {"state": state, "param_groups": state_dict["param_groups"]}
+
+
+def to_torch(state_dict):
+    state = {i: {k: torch.tensor(v) for k, v in s.items()} for i, s in state_dict["state"].items()}
+    return {"state": state, "param_groups": state_dict["param_groups"]}
+
+
 @pytest.mark.parametrize("name", CONFIGS)
 def test_param_groups_defaults_and_per_group_updates_match_torch(name):
     ours_cls, torch_cls, kwargs = CONFIGS[name]
@@ -120,6 +132,60 @@ def test_add_param_group_mid_training_matches_torch(name):
     assert without_params(ours.param_groups) == without_params(theirs.param_groups)
     assert ours.params == ps
     step_both(ours, ps, theirs, qs, 3)
+    assert_params_equal(ps, qs)
+
+
+@pytest.mark.parametrize("name", CONFIGS)
+def test_state_dict_has_torchs_structure_and_values(name):
+    ours_cls, torch_cls, kwargs = CONFIGS[name]
+    ps, qs = pair()
+    ours, theirs = ours_cls(groups_of(ps, name), **kwargs), torch_cls(groups_of(qs, name), **kwargs)
+    step_both(ours, ps, theirs, qs, 3)
+    mine, torchs = ours.state_dict(), to_numpy(theirs.state_dict())
+    assert mine["param_groups"] == torchs["param_groups"]
+    assert sorted(mine["state"]) == sorted(torchs["state"])
+    for i, state in mine["state"].items():
+        assert sorted(state) == sorted(torchs["state"][i])
+        for key, value in state.items():
+            np.testing.assert_allclose(value, torchs["state"][i][key], rtol=1e-10, atol=1e-13)
+
+
+@pytest.mark.parametrize("name", CONFIGS)
+def test_a_checkpoint_of_torch_loaded_mid_training_continues_as_torch(name):
+    """Train k steps in torch, load its optimizer's state (as numpy) into ours over the same weights, and both
+    continue alike."""
+    ours_cls, torch_cls, kwargs = CONFIGS[name]
+    ps, qs = pair()
+    theirs = torch_cls(groups_of(qs, name), **kwargs)
+    for _ in range(4):
+        theirs.zero_grad()
+        loss_torch(qs).backward()
+        theirs.step()
+    theirs.param_groups[0]["lr"] = 0.007  # saved with the checkpoint
+    for p, q in zip(ps, qs):
+        np.copyto(p.data, q.detach().numpy())
+    ours = ours_cls(groups_of(ps, name), **kwargs)
+    ours.load_state_dict(to_numpy(theirs.state_dict()))
+    assert ours.param_groups[0]["lr"] == 0.007
+    step_both(ours, ps, theirs, qs, 4)
+    assert_params_equal(ps, qs)
+
+
+@pytest.mark.parametrize("name", CONFIGS)
+def test_our_checkpoint_loaded_into_torch_continues_as_ours(name):
+    ours_cls, torch_cls, kwargs = CONFIGS[name]
+    ps, qs = pair()
+    ours = ours_cls(groups_of(ps, name), **kwargs)
+    for _ in range(4):
+        ours.zero_grad()
+        loss_ours(ps).backward()
+        ours.step()
+    with torch.no_grad():
+        for p, q in zip(ps, qs):
+            q.copy_(torch.tensor(p.data))
+    theirs = torch_cls(groups_of(qs, name), **kwargs)
+    theirs.load_state_dict(to_torch(ours.state_dict()))
+    step_both(ours, ps, theirs, qs, 4)
     assert_params_equal(ps, qs)
 
 

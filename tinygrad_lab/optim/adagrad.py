@@ -16,6 +16,7 @@ class Adagrad(Optimizer):
 
     _unsupported = {**Optimizer._unsupported, "lr_decay": 0, "initial_accumulator_value": 0}
     _rules = {"eps": (lambda v: v >= 0, ">= 0"), "weight_decay": (lambda v: v >= 0, ">= 0")}
+    _state_keys = _required_state = ("step", "sum")
 
     def __init__(
         self,
@@ -35,6 +36,7 @@ class Adagrad(Optimizer):
         g = self._with_weight_decay(p, g, state, hyper["weight_decay"])
         if "sum" not in state:
             state["sum"] = np.zeros_like(p)
+        self._count_step(state)
         s, tmp = state["sum"], state["buf"]
         np.multiply(g, g, out=tmp)
         s += tmp

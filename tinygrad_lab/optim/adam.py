@@ -17,6 +17,7 @@ class Adam(Optimizer):
 
     _unsupported = {**Optimizer._unsupported, "amsgrad": False, "decoupled_weight_decay": False}
     _rules = {"eps": (lambda v: v >= 0, ">= 0"), "weight_decay": (lambda v: v >= 0, ">= 0")}
+    _state_keys = _required_state = ("step", "exp_avg", "exp_avg_sq")
 
     def __init__(
         self,

@@ -1,5 +1,5 @@
 """The base of every optimizer: torch.optim's interface (``param_groups``, ``defaults``, ``add_param_group``,
-``step(closure)``) and ``step()`` calling each optimizer's
+``state_dict``/``load_state_dict``, ``step(closure)``) and ``step()`` calling each optimizer's
 ``_update(p, g, state, lr, hyper)`` in place on numpy arrays (what ``tl.compile`` records)."""
 
 from __future__ import annotations
@@ -77,12 +77,14 @@ def _restore_group(items: dict[str, Any]) -> ParamGroup:
 class Optimizer:
     """Parameters in ``param_groups`` (dicts of ``"params"`` and hyperparameters, missing ones taken from
     ``defaults``), as torch.optim. ``params`` and ``state`` list every group's parameters and their state dicts in
-    order; ``opt.lr``, ``opt.momentum``, ... read the first group's value and set
+    order (the indices of ``state_dict``); ``opt.lr``, ``opt.momentum``, ... read the first group's value and set
     the one group's. Subclasses implement ``_update(param, grad, state, lr, hyper)`` on numpy arrays."""
 
     # torch's hyperparameters of features these optimizers do not have, with the one value each accepts
     _unsupported: dict[str, Any] = {"maximize": False, "differentiable": False}
     _rules: dict[str, tuple[Callable[[Any], bool], str]] = {}  # hyperparameter -> (ok, rule) of _check
+    _state_keys: tuple[str, ...] = ()  # torch's per-parameter state, what state_dict saves
+    _required_state: tuple[str, ...] = ()  # the keys a parameter's saved state has all of, or none
 
     def __init__(self, params: Iterable[Tensor] | Iterable[dict[str, Any]], defaults: dict[str, Any]):
         name = type(self).__name__
@@ -322,3 +324,99 @@ class Optimizer:
         else:
             t += 1  # a traced array: the addition is recorded
         return t
+
+    # -- checkpoints --------------------------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        """torch's layout with copies of the arrays: ``{"state": {index: {name: array}}, "param_groups": [{...,
+        "params": [indices]}]}``, indices counting every group's parameters in order; a parameter never updated
+        has no entry."""
+        state = {}
+        for i, slots in enumerate(self.state):
+            saved = {key: slots[key].copy() for key in self._state_keys if key in slots}
+            if saved:
+                state[i] = saved
+        groups, start = [], 0
+        for group in self.param_groups:
+            n = len(group["params"])
+            groups.append(
+                {**{k: v for k, v in group.items() if k != "params"}, "params": list(range(start, start + n))}
+            )
+            start += n
+        return {"state": state, "param_groups": groups}
+
+    def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
+        """Load ``state_dict``'s layout (ours or torch's, its tensors converted to numpy): its hyperparameters
+        into the groups, its state copied into the parameters' existing arrays (a captured step keeps them).
+        Nothing changes unless everything fits: group sizes, state names and shapes are checked."""
+        name = f"{type(self).__name__}.load_state_dict"
+        if not isinstance(state_dict, Mapping) or {"state", "param_groups"} - set(state_dict):
+            raise ValueError(f"{name}: expected a dict with 'state' and 'param_groups' (what state_dict() returns)")
+        saved_groups = list(state_dict["param_groups"])
+        if len(saved_groups) != len(self.param_groups):
+            raise ValueError(
+                f"{name}: the state dict has {len(saved_groups)} parameter groups, the optimizer "
+                f"{len(self.param_groups)}"
+            )
+        where: dict[Any, tuple[int, Tensor, dict[str, Any]]] = {}  # saved index -> (our index, parameter, state)
+        hyper = []
+        for g, (saved, group) in enumerate(zip(saved_groups, self.param_groups)):
+            ids = list(saved["params"])
+            if len(ids) != len(group["params"]):
+                raise ValueError(
+                    f"{name}: parameter group {g} has {len(ids)} parameters in the state dict, "
+                    f"{len(group['params'])} in the optimizer"
+                )
+            first = len(where)
+            where.update((k, (first + i, p, s)) for i, (k, p, s) in enumerate(zip(ids, group["params"], group.state)))
+            values = {key: self._checked(key, value) for key, value in saved.items() if key != "params"}
+            self._check_together({**group, **values})
+            hyper.append(values)
+        loaded = {}
+        for key, saved_state in dict(state_dict["state"]).items():
+            if key not in where:
+                raise ValueError(f"{name}: the state dict has state for parameter {key!r}, which no group lists")
+            i, p, _ = where[key]
+            loaded[i] = self._checked_state(name, i, p, saved_state)
+        retrace = False
+        for i, p, slots in where.values():
+            new = loaded.get(i, {})
+            for key in self._state_keys:
+                if key not in new:
+                    retrace |= slots.pop(key, None) is not None
+                elif key in slots and slots[key].shape == new[key].shape and slots[key].dtype == new[key].dtype:
+                    np.copyto(slots[key], new[key])
+                else:
+                    slots[key], retrace = new[key], True
+            if new and "buf" not in slots:
+                slots["buf"] = np.empty_like(p.data)
+        for values, group in zip(hyper, self.param_groups):
+            self._write(group, values)
+        if retrace:
+            note_assignment()  # state arrays a captured step held were made or dropped: it traces again
+
+    def _checked_state(self, name: str, i: int, p: Tensor, saved: Mapping[str, Any]) -> dict[str, np.ndarray]:
+        """One parameter's saved state as arrays of the parameter's dtype ("step" a float64 scalar), checked; a
+        None (an older torch's SGD without momentum saved momentum_buffer None) is no state."""
+        saved = {key: value for key, value in saved.items() if value is not None}
+        unknown = sorted(set(saved) - set(self._state_keys))
+        if unknown:
+            raise ValueError(
+                f"{name}: parameter {i} has state {unknown}, which {type(self).__name__} does not keep "
+                f"(it keeps {list(self._state_keys)})"
+            )
+        missing = [key for key in self._required_state if key not in saved]
+        if saved and missing:
+            raise ValueError(f"{name}: the state of parameter {i} lacks {missing}")
+        arrays = {}
+        for key, value in saved.items():
+            arr = np.asarray(value)
+            if arr.dtype.kind not in "iuf":
+                raise TypeError(f"{name}: state {key!r} of parameter {i} has dtype {arr.dtype}, not a real number")
+            shape = () if key == "step" else p.shape
+            if arr.shape != shape and not (key == "step" and arr.size == 1):
+                raise ValueError(
+                    f"{name}: state {key!r} of parameter {i} has shape {arr.shape}, the parameter {p.shape} "
+                    f"(expected {shape})"
+                )
+            arrays[key] = arr.astype(np.float64 if key == "step" else p.dtype).reshape(shape)
+        return arrays

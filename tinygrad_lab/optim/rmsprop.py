@@ -22,6 +22,8 @@ class RMSprop(Optimizer):
         "momentum": (lambda v: v >= 0, ">= 0"),
         "weight_decay": (lambda v: v >= 0, ">= 0"),
     }
+    _state_keys = ("step", "square_avg", "momentum_buffer")
+    _required_state = ("step", "square_avg")
 
     def __init__(
         self,
@@ -43,6 +45,7 @@ class RMSprop(Optimizer):
         g = self._with_weight_decay(p, g, state, hyper["weight_decay"])
         if "square_avg" not in state:
             state["square_avg"] = np.zeros_like(p)
+        self._count_step(state)
         alpha, momentum = hyper["alpha"], hyper["momentum"]
         v, tmp = state["square_avg"], state["buf"]
         v *= alpha

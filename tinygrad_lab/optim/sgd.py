@@ -20,6 +20,7 @@ class SGD(Optimizer):
         "weight_decay": (lambda v: v >= 0, ">= 0"),
         "dampening": (lambda v: 0 <= v <= 1, "in [0, 1]"),
     }
+    _state_keys = ("momentum_buffer",)
 
     def __init__(
         self,
