@@ -212,3 +212,42 @@ def test_step_with_a_closure_returns_its_loss_as_torch(name):
             mine, torchs = ours.step(closure_ours), theirs.step(closure_torch)
         np.testing.assert_allclose(mine.item(), torchs.item(), rtol=1e-12)
     assert_params_equal(ps, qs)
+
+
+def test_the_optimizer_differences_from_torch_the_readme_lists_hold():
+    """README's "Where it differs from PyTorch", its optimizer item, checked against torch."""
+    ps, qs = pair()
+    ours, theirs = optim.Adagrad(ps, lr=0.1), torch.optim.Adagrad(qs, lr=0.1)
+    assert isinstance(ours.state, list) and len(ours.state) == len(ours.params)
+    assert ours.state_dict()["state"] == {} and len(theirs.state_dict()["state"]) == 3  # torch's made at construction
+    step_both(ours, ps, theirs, qs)
+    saved, torchs = ours.state_dict(), theirs.state_dict()
+    assert saved["state"][0]["sum"] is not ours.state[0]["sum"]  # a copy
+    assert torchs["state"][0]["sum"] is theirs.state[qs[0]]["sum"]  # torch's own tensor
+    a, b = pair()[0][:2]
+    two = optim.SGD([{"params": [a], "lr": 0.5}, {"params": [b]}], lr=0.1)
+    assert two.lr == 0.5
+    with pytest.raises(ValueError, match="cannot set lr for 2 parameter groups"):
+        two.lr = 0.2
+    two.param_groups[0]["params"].append(b)
+    with pytest.raises(ValueError, match="changed in place"):
+        two.step()
+    for make, key, value in [
+        (lambda g: optim.Adam(g), "amsgrad", True),
+        (lambda g: optim.SGD(g, lr=0.1), "maximize", True),
+        (lambda g: optim.RMSprop(g), "centered", True),
+        (lambda g: optim.Adagrad(g), "lr_decay", 0.1),
+        (lambda g: optim.Adagrad(g), "initial_accumulator_value", 0.1),
+        (lambda g: optim.Adam(g), "differentiable", True),
+    ]:
+        opt = make([tl.tensor([1.0], requires_grad=True)])
+        with pytest.raises(ValueError, match=f"{key}={value} is not supported"):
+            opt.param_groups[0][key] = value
+        with pytest.raises(TypeError, match=key):  # not a constructor argument
+            type(opt)([tl.tensor([1.0], requires_grad=True)], lr=0.1, **{key: value})
+    for key, value in [("foreach", True), ("fused", True), ("capturable", True)]:
+        ps, qs = pair()
+        ours, theirs = optim.Adam(ps, lr=0.01), torch.optim.Adam(qs, lr=0.01)
+        ours.param_groups[0][key] = value
+        step_both(ours, ps, theirs, qs, 2)
+        assert_params_equal(ps, qs)
