@@ -1,7 +1,7 @@
 """Neural-network building blocks in PyTorch's shape: ``Module``, ``Parameter``, ``Linear``, ``Sequential``,
-activation modules, the lab's ``MLP``, the layers of a CNN (``Conv1d``, ``Conv2d``, ``MaxPool1d``, ``MaxPool2d``,
-``AvgPool1d``, ``AvgPool2d``, ``AdaptiveAvgPool2d``, ``BatchNorm1d``, ``BatchNorm2d``, ``Dropout``, ``Flatten``), and
-``DataLoader`` (minibatches).
+the containers ``ModuleList`` and ``ModuleDict``, activation modules, the lab's ``MLP``, the layers of a CNN
+(``Conv1d``, ``Conv2d``, ``MaxPool1d``, ``MaxPool2d``, ``AvgPool1d``, ``AvgPool2d``, ``AdaptiveAvgPool2d``,
+``BatchNorm1d``, ``BatchNorm2d``, ``Dropout``, ``Flatten``), and ``DataLoader`` (minibatches).
 
     import tinygrad_lab.nn as nn
     model = nn.MLP(2, (4, 4), 1, bias=False, init="randn", rng=np.random.default_rng(0))  # the lab's network
@@ -14,6 +14,7 @@ A Module registers the Parameters and sub-Modules assigned to its attributes, in
 
 from tinygrad_lab.nn import functional, init
 from tinygrad_lab.nn.activations import ACTIVATIONS, Identity, LeakyReLU, ReLU, Sigmoid, Tanh, make_activation
+from tinygrad_lab.nn.containers import ModuleDict, ModuleList
 from tinygrad_lab.nn.conv import Conv1d, Conv2d
 from tinygrad_lab.nn.data import DataLoader
 from tinygrad_lab.nn.init import INITS
@@ -37,6 +38,8 @@ __all__ = [
     "MLP",
     "Linear",
     "Sequential",
+    "ModuleList",
+    "ModuleDict",
     "IncompatibleKeys",
     "Module",
     "Parameter",

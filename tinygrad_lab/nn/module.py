@@ -116,6 +116,21 @@ class Module:
         (self._non_persistent.discard if persistent else self._non_persistent.add)(name)
         setattr(self, name, tensor)
 
+    def add_module(self, name: str, module: Module) -> None:
+        """Register ``module`` as the sub-module ``name``, as assigning the attribute does, once the name is checked
+        as torch checks it: a string, not empty, without '.', and not already an attribute other than a module."""
+        if not isinstance(module, Module):
+            raise TypeError(
+                f"{type(self).__name__}: cannot add a {type(module).__name__} as module {name!r} (a Module expected)"
+            )
+        if not isinstance(name, str):
+            raise TypeError(f"{type(self).__name__}: a module name must be a string, got {type(name).__name__}")
+        if not name or "." in name:
+            raise KeyError(f"{type(self).__name__}: a module name must be non-empty and without '.', got {name!r}")
+        if hasattr(self, name) and name not in self._modules:
+            raise KeyError(f"{type(self).__name__}: attribute {name!r} already exists")
+        setattr(self, name, module)
+
     def _buffer_value(self, name: str, value: Any) -> Any:
         if value is None or isinstance(value, Tensor) and not value.requires_grad:
             return value
