@@ -26,6 +26,7 @@ import tinygrad_lab as tl
 import tinygrad_lab.nn.functional as F
 from tinygrad_lab import nn, optim
 from tinygrad_lab.capture import CaptureError, native
+from tinygrad_lab.engine import traceable
 from tinygrad_lab.lab import data, train
 from tinygrad_lab.lab.config import (
     ACTIVATIONS,
@@ -373,6 +374,32 @@ def test_an_unsupported_operation_is_named_and_the_numpy_replay_runs():
         compiled(tl.Tensor(np.ones((4, 3))))
     assert compiled.backend == "numpy (the native backend does not support ndarray.__getitem__, in GetItem.forward)"
     np.testing.assert_array_equal(w.grad.data, np.full((3, 2), 3.0))  # three rows of ones picked
+
+
+def _positive(a: np.ndarray) -> np.ndarray:
+    if (a <= 0).any():
+        raise ValueError("the scales must be positive")
+    return a
+
+
+def test_a_value_check_keeps_the_step_in_numpy_where_every_call_runs_it():
+    """traceable.validated hands back its array, which the trace records as a view; C code would drop the check,
+    so the step stays with the numpy replay, which rejects a later call's bad values as eager does."""
+    w = tl.Tensor(np.arange(3.0), requires_grad=True)
+
+    def step(scales):
+        w.grad = None
+        out = (w * traceable.validated(_positive, scales)).sum()
+        out.backward()
+        return out
+
+    compiled = tl.compile(step)
+    for _ in range(4):
+        compiled(np.ones(3))
+    expected = NO_COMPILER or "numpy (the native backend does not support the value check _positive"
+    assert compiled.backend.startswith(expected), compiled.backend
+    with pytest.raises(ValueError, match="the scales must be positive"):
+        compiled(np.array([1.0, -1.0, 2.0]))
 
 
 def test_an_unsupported_call_inside_an_op_names_the_op_and_its_pass():
