@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from tinygrad_lab.engine import traceable
-from tinygrad_lab.engine.ops import BinaryCrossEntropy, MseLoss, stack
+from tinygrad_lab.engine.ops import BinaryCrossEntropy, MseLoss, stack, where
 from tinygrad_lab.engine.tensor import Tensor
 from tinygrad_lab.nn.functional_conv import (  # noqa: F401  (re-exported: F.conv2d, F.linear, ...)
     adaptive_avg_pool2d,
@@ -80,15 +80,16 @@ def _target(name: str, pred: Tensor, target: Any) -> Any:
     return target
 
 
+def check_reduction(name: str, reduction: str) -> None:
+    """A loss's ValueError for a ``reduction`` other than "mean", "sum" or "none", listing them."""
+    if reduction not in REDUCTIONS:
+        raise ValueError(f"{name}: unknown reduction {reduction!r}; valid reductions: {', '.join(REDUCTIONS)}")
+
+
 def _reduce(name: str, loss: Tensor, reduction: str) -> Tensor:
     """Apply a loss's ``reduction`` argument: "mean", "sum" or "none" (elementwise)."""
-    if reduction == "mean":
-        return loss.mean()
-    if reduction == "sum":
-        return loss.sum()
-    if reduction == "none":
-        return loss
-    raise ValueError(f"{name}: unknown reduction {reduction!r}; valid reductions: {', '.join(REDUCTIONS)}")
+    check_reduction(name, reduction)
+    return loss.mean() if reduction == "mean" else loss.sum() if reduction == "sum" else loss
 
 
 # ---- losses -------------------------------------------------------------------------------------------------------
@@ -112,8 +113,30 @@ def _check_unit_interval(what: str, values: np.ndarray, hint: str = "") -> None:
         )
 
 
-def binary_cross_entropy(pred: Tensor, target: Any, reduction: str = "mean") -> Tensor:
-    """-(y log p + (1 - y) log(1 - p)) for probabilities p (e.g. a sigmoid's output), one node as torch's.
+def l1_loss(pred: Tensor, target: Any, reduction: str = "mean") -> Tensor:
+    """|pred - target|, averaged by default; its gradient at pred = target is 0, as torch's."""
+    target = _target("l1_loss", pred, target)
+    return _reduce("l1_loss", (pred - target).abs(), reduction)
+
+
+def _elementwise_weight(name: str, what: str, weight: Any, pred: Tensor) -> Any:
+    """A weight (or pos_weight) that multiplies the loss elementwise: it must broadcast to the prediction's shape
+    without growing it. Arrays and lists become arrays of pred's dtype; Tensors stay (and are differentiated)."""
+    if not isinstance(weight, Tensor):
+        weight = np.asanyarray(weight, dtype=pred.dtype)
+    shape = tuple(weight.shape)
+    try:
+        fits = np.broadcast_shapes(shape, pred.shape) == pred.shape
+    except ValueError:
+        fits = False
+    if not fits:
+        raise ValueError(f"{name}: {what} of shape {shape} does not broadcast to the prediction's shape {pred.shape}")
+    return weight
+
+
+def binary_cross_entropy(pred: Tensor, target: Any, weight: Any = None, *, reduction: str = "mean") -> Tensor:
+    """-(y log p + (1 - y) log(1 - p)) for probabilities p (e.g. a sigmoid's output), one node as torch's, times
+    ``weight`` elementwise when given (it broadcasts to p's shape; "mean" still divides by the element count).
 
     As in torch, each log term is capped at -100, so p = 0 or 1 costs 100 per element rather than infinity, and
     the gradient in p is (p - y) / max(p (1 - p), 1e-12). A prediction or target outside [0, 1] (or NaN) is a
@@ -125,7 +148,10 @@ def binary_cross_entropy(pred: Tensor, target: Any, reduction: str = "mean") -> 
         hint = " (use binary_cross_entropy_with_logits on values before the sigmoid)"
         _check_unit_interval("every prediction must be a probability", pred.data, hint)
         _check_unit_interval("every target must be", y.data if isinstance(y, Tensor) else np.asarray(y))  # as torch
-    return _reduce("binary_cross_entropy", BinaryCrossEntropy.apply(pred, y), reduction)
+    loss = BinaryCrossEntropy.apply(pred, y)
+    if weight is not None:
+        loss = loss * _elementwise_weight("binary_cross_entropy", "weight", weight, pred)
+    return _reduce("binary_cross_entropy", loss, reduction)
 
 
 def _softplus(x: Tensor) -> Tensor:
@@ -135,34 +161,63 @@ def _softplus(x: Tensor) -> Tensor:
     return stack([np.zeros_like(x.data), x]).logsumexp(axis=0)
 
 
-def binary_cross_entropy_with_logits(logits: Tensor, target: Any, reduction: str = "mean") -> Tensor:
-    """binary_cross_entropy(sigmoid(logits), target) computed stably as max(x, 0) - x y + log(1 + exp(-|x|)).
+def binary_cross_entropy_with_logits(
+    logits: Tensor, target: Any, weight: Any = None, *, reduction: str = "mean", pos_weight: Any = None
+) -> Tensor:
+    """binary_cross_entropy(sigmoid(logits), target) computed stably, as torch: (1 - y) x + l softplus(-x), where
+    softplus(-x) = -log(sigmoid(x)) and l = 1 + (pos_weight - 1) y weighs the positive term (pos_weight, e.g. one
+    per class of shape (C,), broadcasts to the logits' shape), then times ``weight`` elementwise when given.
 
-    Finite for any logits (also +-1e3), with gradient sigmoid(x) - y.
+    Finite for any logits (also +-1e3), with gradient sigmoid(x) - y without pos_weight.
     """
-    y = _target("binary_cross_entropy_with_logits", logits, target)
-    return _reduce("binary_cross_entropy_with_logits", _softplus(logits) - logits * y, reduction)
+    name = "binary_cross_entropy_with_logits"
+    y = _target(name, logits, target)
+    positive = _softplus(-logits)
+    if pos_weight is not None:
+        pos_weight = _elementwise_weight(name, "pos_weight", pos_weight, logits)
+        positive = positive * ((pos_weight - 1.0) * y + 1.0)
+    loss = logits * (1.0 - y) + positive
+    if weight is not None:
+        loss = loss * _elementwise_weight(name, "weight", weight, logits)
+    return _reduce(name, loss, reduction)
 
 
-def cross_entropy(logits: Tensor, targets: Any, reduction: str = "mean") -> Tensor:
-    """Softmax cross-entropy of (n, C) logits, computed with log_softmax (stable).
+def cross_entropy(
+    logits: Tensor,
+    targets: Any,
+    weight: Any = None,
+    *,
+    ignore_index: int = -100,
+    reduction: str = "mean",
+    label_smoothing: float = 0.0,
+) -> Tensor:
+    """Softmax cross-entropy of (n, C) logits, computed with log_softmax (stable), with torch's arguments.
 
-    ``targets`` are either integer class indices of shape (n,) in [0, C), or class probabilities
-    (one-hot or soft labels) of float dtype and shape (n, C). The mean is over the n samples.
+    ``targets`` are either integer class indices of shape (n,) in [0, C), or class probabilities (one-hot or
+    soft labels) of float dtype and shape (n, C). ``weight`` (C,) scales each class's term; with class indices
+    "mean" divides by the summed weights of the targets (the count when unweighted), with probabilities by n.
+    Samples whose target is ``ignore_index`` add nothing (all ignored: "mean" is NaN, its gradient 0, as torch).
+    ``label_smoothing`` e mixes each target with the uniform distribution: (1 - e) target + e / C.
     """
     name = "cross_entropy"
     if logits.ndim != 2:
         raise ValueError(f"{name}: logits must have shape (n, C), got {logits.shape}")
+    check_reduction(name, reduction)
+    if not 0.0 <= label_smoothing <= 1.0:
+        raise ValueError(f"{name}: label_smoothing must lie in [0, 1], got {label_smoothing!r}")
+    n, classes = logits.shape
+    w = None if weight is None else _class_weights(weight, classes, logits.dtype)
     log_probs = logits.log_softmax(axis=-1)
     t = targets.data if isinstance(targets, Tensor) else np.asanyarray(targets)  # (asanyarray: traced arrays stay)
     if t.dtype.kind in "iu":
-        n, classes = logits.shape
         if t.shape != (n,):
             raise ValueError(
                 f"{name}: logits have shape {logits.shape}, so integer class targets must have "
                 f"shape ({n},), got {t.shape}"
             )
-        loss = -log_probs[np.arange(n), traceable.validated(class_indices_in_range, t, classes=classes)]
+        t = traceable.validated(class_indices_in_range, t, classes=classes, ignore_index=ignore_index)
+        mask, coefficients = _class_index_terms(t, classes, w, ignore_index, reduction, label_smoothing, logits)
+        terms = where(mask, log_probs, 0.0) * coefficients  # where: a -inf log-probability of an unused class adds 0
     elif t.dtype.kind == "f" and t.shape == logits.shape[:1]:
         raise ValueError(
             f"{name}: logits have shape {logits.shape} and targets of shape {t.shape} have dtype "
@@ -170,18 +225,75 @@ def cross_entropy(logits: Tensor, targets: Any, reduction: str = "mean") -> Tens
             f"integer array unless given dtype=np.int64); float targets are probabilities of shape {logits.shape}"
         )
     elif t.dtype.kind == "f":
+        if ignore_index >= 0:
+            raise ValueError(f"{name}: ignore_index {ignore_index} applies to class indices, not to probabilities")
         probs = _target(name, logits, targets)
-        loss = -(probs * log_probs).sum(axis=-1)
+        if label_smoothing:
+            probs = probs * (1.0 - label_smoothing) + label_smoothing / classes
+        coefficients = -probs if w is None else probs * -w
+        terms = log_probs * (coefficients / n if reduction == "mean" else coefficients)
     else:
         raise ValueError(f"{name}: targets must be integer class indices or float probabilities, got dtype {t.dtype}")
-    return _reduce(name, loss, reduction)
+    return terms.sum(axis=-1) if reduction == "none" else terms.sum()
 
 
-def class_indices_in_range(t: np.ndarray, classes: int) -> np.ndarray:
-    """``t`` itself when every class index lies in [0, classes); else cross_entropy's one-line error."""
-    if t.size and (t.min() < 0 or t.max() >= classes):
+def _class_weights(weight: Any, classes: int, dtype: np.dtype) -> np.ndarray:
+    """cross_entropy's per-class weights as a constant array of the logits' dtype, shape (classes,)."""
+    if isinstance(weight, Tensor):
+        if weight.requires_grad:
+            raise ValueError(
+                "cross_entropy: weight is used as a constant (torch does not differentiate it either); "
+                "pass weight.detach()"
+            )
+        weight = weight.data
+    w = np.asanyarray(weight)
+    if w.shape != (classes,) or w.dtype.kind not in "iuf":
         raise ValueError(
-            f"cross_entropy: class indices must lie in [0, {classes}), got values in [{t.min()}, {t.max()}]"
+            f"cross_entropy: weight must hold a number for each of the {classes} classes, got shape {w.shape} "
+            f"and dtype {w.dtype}"
+        )
+    return w.astype(dtype)
+
+
+def _class_index_terms(
+    t: np.ndarray,
+    classes: int,
+    w: np.ndarray | None,
+    ignore_index: int,
+    reduction: str,
+    smoothing: float,
+    logits: Tensor,
+) -> tuple[np.ndarray, np.ndarray]:
+    """What cross_entropy with class indices sums, as constants of the logits' shape: ``mask`` the log-probabilities
+    used (each kept sample's target class, or its whole row with label smoothing) and ``coefficients`` their
+    factors: -(1 - e) w[t] at the target, -e w[c] / C in every class of the row, divided by the targets' summed
+    weights for "mean" (0 of them gives torch's NaN, with gradient 0 for ignored samples). Every step is a numpy
+    operation on ``t``, so a captured step recomputes it on each call."""
+    dtype = logits.dtype
+    target = t[:, None] == np.arange(classes)  # (n, C): the one-hot targets of the kept samples
+    if 0 <= ignore_index < classes:  # (another ignore_index matches no class)
+        target &= (t != ignore_index)[:, None]
+    target_weights = target.astype(dtype) if w is None else target * w
+    with np.errstate(divide="ignore", invalid="ignore"):  # a mean of nothing: NaN, as torch
+        denominator = target_weights.sum() if reduction == "mean" else 1.0
+        coefficients = target_weights * (-(1.0 - smoothing) / denominator)
+        if not smoothing:
+            return target, coefficients.astype(dtype, copy=False)
+        kept = (t != ignore_index)[:, None]
+        coefficients = coefficients + kept * ((-smoothing / classes / denominator) * (1.0 if w is None else w))
+    return np.broadcast_to(kept, logits.shape), coefficients.astype(dtype, copy=False)
+
+
+def class_indices_in_range(t: np.ndarray, classes: int, ignore_index: int = -100) -> np.ndarray:
+    """``t`` itself when every class index other than ``ignore_index`` lies in [0, classes); else cross_entropy's
+    one-line error."""
+    if not t.size or 0 <= t.min() and t.max() < classes:
+        return t
+    used = t[t != ignore_index]
+    if used.size and (used.min() < 0 or used.max() >= classes):
+        raise ValueError(
+            f"cross_entropy: class indices must lie in [0, {classes}), got values in [{used.min()}, {used.max()}] "
+            f"(ignore_index {ignore_index} aside)"
         )
     return t
 
