@@ -255,3 +255,62 @@ def test_a_captured_cross_entropy_step_with_weights_ignore_index_and_smoothing_f
     assert np.isnan(losses["compiled"][1])  # every target ignored
     with pytest.raises(ValueError, match=r"class indices must lie in \[0, 3\), got values in \[0, 3\]"):
         run(x, np.array([0, 1, 3, 1, 0]))
+
+
+# ---- the modules ----------------------------------------------------------------------------------------------
+
+
+def module_pairs():
+    w3, pw = RNG.uniform(0.5, 2, 3), RNG.uniform(0.5, 2, 3)
+    return [
+        (nn.MSELoss(), torch.nn.MSELoss(), "regression"),
+        (nn.MSELoss(reduction="none"), torch.nn.MSELoss(reduction="none"), "regression"),
+        (nn.L1Loss(reduction="sum"), torch.nn.L1Loss(reduction="sum"), "regression"),
+        (nn.BCELoss(weight=w3), torch.nn.BCELoss(weight=torch.tensor(w3)), "probabilities"),
+        (
+            nn.BCEWithLogitsLoss(weight=w3, pos_weight=pw, reduction="sum"),
+            torch.nn.BCEWithLogitsLoss(weight=torch.tensor(w3), pos_weight=torch.tensor(pw), reduction="sum"),
+            "binary",
+        ),
+        (nn.CrossEntropyLoss(), torch.nn.CrossEntropyLoss(), "classes"),
+        (
+            nn.CrossEntropyLoss(weight=w3, ignore_index=0, reduction="none", label_smoothing=0.2),
+            torch.nn.CrossEntropyLoss(weight=torch.tensor(w3), ignore_index=0, reduction="none", label_smoothing=0.2),
+            "classes",
+        ),
+    ]
+
+
+@pytest.mark.parametrize("index", range(len(module_pairs())))
+def test_loss_modules_give_torchs_values_gradients_state_dicts_and_reprs(index):
+    ours, theirs, kind = module_pairs()[index]
+    pred = RNG.uniform(0.05, 0.95, (4, 3)) if kind == "probabilities" else RNG.standard_normal((4, 3))
+    target = {
+        "regression": RNG.standard_normal((4, 3)),
+        "probabilities": RNG.uniform(0, 1, (4, 3)),
+        "binary": (RNG.random((4, 3)) < 0.5).astype(float),
+        "classes": np.array([0, 2, 1, 2]),
+    }[kind]
+    assert_matches_torch(lambda p: ours(p, target), lambda p: theirs(p, torch.tensor(target)), [pred])
+    state, torch_state = ours.state_dict(), theirs.state_dict()
+    assert list(state) == list(torch_state)
+    for key in state:
+        np.testing.assert_array_equal(state[key], torch_state[key].numpy())
+    assert repr(ours) == repr(theirs)
+
+
+def test_a_loss_module_inside_a_model_is_in_its_state_dict_under_torchs_keys():
+    ours = nn.ModuleDict({"fc": nn.Linear(3, 2), "loss": nn.CrossEntropyLoss(weight=[1, 2])})
+    theirs = torch.nn.ModuleDict({"fc": torch.nn.Linear(3, 2), "loss": torch.nn.CrossEntropyLoss(torch.ones(2))})
+    assert list(ours.state_dict()) == list(theirs.state_dict()) == ["fc.weight", "fc.bias", "loss.weight"]
+    ours.load_state_dict({k: v.numpy() for k, v in theirs.state_dict().items()})
+    np.testing.assert_array_equal(ours.loss.weight.data, np.ones(2))
+    assert ours.loss.weight.dtype == np.float64  # a list of ints becomes floats
+
+
+@pytest.mark.parametrize("make", [nn.MSELoss, nn.L1Loss, nn.BCELoss, nn.BCEWithLogitsLoss, nn.CrossEntropyLoss])
+def test_a_loss_module_refuses_an_unknown_reduction_when_made(make):
+    with pytest.raises(
+        ValueError, match=f"{make.__name__}: unknown reduction 'avg'; valid reductions: mean, sum, none"
+    ):
+        make(reduction="avg")
