@@ -118,6 +118,10 @@ def test_the_binary_losses_differentiate_a_weight_that_requires_grad():
             lambda: F.binary_cross_entropy_with_logits(leaf(np.zeros((2, 3))), np.ones((2, 3)), pos_weight=[1, 2]),
             r"pos_weight of shape \(2,\) does not broadcast to the prediction's shape \(2, 3\)",
         ),
+        (
+            lambda: F.binary_cross_entropy(leaf(np.full(3, 0.5)), np.ones(3), "sum"),  # reduction is keyword-only
+            "binary_cross_entropy: weight must be numbers, got 'sum'",
+        ),
         (lambda: F.l1_loss(leaf(np.zeros(3)), np.zeros((3, 1))), r"l1_loss: prediction has shape \(3,\) but target"),
         (lambda: F.l1_loss(leaf(np.zeros(3)), np.zeros(3), reduction="avg"), "l1_loss: unknown reduction 'avg'"),
     ],

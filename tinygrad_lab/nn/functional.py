@@ -123,7 +123,10 @@ def _elementwise_weight(name: str, what: str, weight: Any, pred: Tensor) -> Any:
     """A weight (or pos_weight) that multiplies the loss elementwise: it must broadcast to the prediction's shape
     without growing it. Arrays and lists become arrays of pred's dtype; Tensors stay (and are differentiated)."""
     if not isinstance(weight, Tensor):
-        weight = np.asanyarray(weight, dtype=pred.dtype)
+        try:
+            weight = np.asanyarray(weight, dtype=pred.dtype)
+        except (TypeError, ValueError):
+            raise ValueError(f"{name}: {what} must be numbers, got {weight!r}") from None
     shape = tuple(weight.shape)
     try:
         fits = np.broadcast_shapes(shape, pred.shape) == pred.shape
