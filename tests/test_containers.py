@@ -59,6 +59,26 @@ def test_a_torch_state_dict_loads_and_gives_torchs_outputs_and_gradients(trainin
         np.testing.assert_allclose(b.data, buffers[name].numpy(), rtol=1e-12, err_msg=name)
 
 
+def test_add_module_registers_as_torchs_and_refuses_what_torch_refuses():
+    ours, theirs = nn.Module(), torch.nn.Module()
+    for m, lib in ((ours, nn), (theirs, torch.nn)):
+        m.add_module("fc", lib.Linear(2, 3))
+        m.add_module("fc", lib.Linear(3, 4))  # a module name already there: replaced in its place
+        m.add_module("my-head", lib.Linear(4, 1))  # not an identifier: reached by getattr, as in torch
+    assert [n for n, _ in ours.named_parameters()] == [n for n, _ in theirs.named_parameters()]
+    assert getattr(ours, "my-head").out_features == 1 and ours.fc.in_features == 3
+    ours.scale = 2.0
+    for name, module, error, match in (
+        ("scale", nn.ReLU(), KeyError, "Module: attribute 'scale' already exists"),
+        ("forward", nn.ReLU(), KeyError, "attribute 'forward' already exists"),
+        ("a.b", nn.ReLU(), KeyError, "a module name must be non-empty and without '.'"),
+        ("w", tl.tensor(1.0), TypeError, "Module: cannot add a Tensor as module 'w' \\(a Module expected\\)"),
+    ):
+        with pytest.raises(error, match=match):
+            ours.add_module(name, module)
+    assert ours.scale == 2.0 and [n for n, _ in ours.named_children()] == ["fc", "my-head"]
+
+
 def test_train_eval_zero_grad_and_an_optimizer_reach_the_contained_modules():
     model = make_model(nn)
     assert all(not m.training for m in model.eval().modules())
