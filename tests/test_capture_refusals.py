@@ -142,9 +142,11 @@ def test_numpy_random_draws_inside_a_step_are_named_when_the_check_catches_them(
         noisy(x)
 
 
-def test_a_step_that_replaces_a_parameters_data_is_refused_at_the_trace():
-    """``w.data = w.data - lr * w.grad.data`` rebinds the array: a replay, which updates the arrays it recorded,
-    would drop every other update. Refused with the fix; ``w.data -= ...`` captures and equals eager."""
+@pytest.mark.parametrize("grad_of", [lambda w: w.grad.data, lambda w: w.grad], ids=["array", "tensor"])
+def test_a_step_that_replaces_a_parameters_data_is_refused_at_the_trace(grad_of):
+    """``w.data = w.data - lr * w.grad`` (or ``w.grad.data``) rebinds the array: a replay, which updates the
+    arrays it recorded, would drop every other update. Refused with the fix; ``w.data -= ...`` captures and
+    equals eager."""
     x = np.array([[1.0, 2.0, 3.0]])
 
     def make(in_place):
@@ -157,7 +159,7 @@ def test_a_step_that_replaces_a_parameters_data_is_refused_at_the_trace():
             if in_place:
                 w.data -= 0.01 * w.grad.data
             else:
-                w.data = w.data - 0.01 * w.grad.data
+                w.data = w.data - 0.01 * grad_of(w)
             return loss
 
         return w, step

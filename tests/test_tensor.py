@@ -542,3 +542,29 @@ def test_python_abs_format_and_in_work_on_tensors_as_on_torch_tensors():
     with pytest.raises(TypeError, match="unsupported format string"):
         f"{t:.2f}"  # only a 0-d tensor is a number, as in torch
     assert 2.0 in t and -1.5 in t and 3.0 not in t and tl.tensor(2.0) in t
+
+
+def test_assigning_data_stores_the_new_values_as_torch_does():
+    """``w.data = w.data - lr * w.grad`` (torch's idiom) gives a Tensor on the right, since w.grad is one: .data
+    keeps an ndarray of its values, so the next forward and backward work and the update is the plain one."""
+    x = np.array([[1.0, 2.0, 3.0]])
+    w = tl.tensor(np.ones((3, 1)), requires_grad=True)
+    expected = np.ones((3, 1))
+    for _ in range(3):
+        w.grad = None
+        ((tl.tensor(x) @ w).sum() ** 2).backward()
+        expected = expected - 0.01 * 2 * (x @ expected).sum() * x.T
+        w.data = w.data - 0.01 * w.grad
+        assert type(w.data) is np.ndarray
+    np.testing.assert_allclose(w.data, expected, rtol=1e-15)
+
+
+def test_assigning_data_shares_a_tensors_array_and_refuses_other_values():
+    a, b = tl.tensor([1.0, 2.0], requires_grad=True), tl.tensor([3.0, 4.0, 5.0])
+    a.data = b
+    assert a.data is b.data and a.shape == (3,)  # shared and reshaped, as torch's a.data = b
+    a.data = np.float64(2.0) * np.ones(())[()]  # 0-d arithmetic gives a numpy scalar: stored as a 0-d array
+    assert type(a.data) is np.ndarray and a.data.shape == ()
+    with pytest.raises(TypeError, match=r"Tensor.data: assign a Tensor or an ndarray, got list \[1.0, 2.0\]"):
+        a.data = [1.0, 2.0]
+    assert a.data.shape == ()  # the refused value left it unchanged

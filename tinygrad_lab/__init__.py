@@ -10,7 +10,8 @@ import numpy as _np
 
 # engine.tensor first: importing engine.function before it is a cycle (tensor imports the ops, which need Function).
 # isort: off
-from tinygrad_lab.engine.tensor import Tensor, ones_like, tensor, zeros_like
+from tinygrad_lab.engine.tensor import Tensor, tensor
+from tinygrad_lab.engine.factories import ones_like, zeros_like
 from tinygrad_lab.engine.random import manual_seed
 from tinygrad_lab.engine.autograd import detect_anomaly, enable_grad, grad, is_grad_enabled, no_grad
 from tinygrad_lab.engine.function import Function

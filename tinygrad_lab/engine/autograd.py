@@ -126,7 +126,7 @@ def grad_fn_for(node: Function, inp: Tensor) -> Any:
             if (
                 rec is not None
                 and rec[0]() is src
-                and np.may_share_memory(np.asarray(src.data), np.asarray(inp.data))  # plain: tl.compile records none
+                and np.may_share_memory(np.asarray(src._data), np.asarray(inp._data))  # plain: tl.compile records none
                 and any(fn._epoch < when <= node._epoch for when, _ in rec[1])
             ):
                 raise RuntimeError(
@@ -365,7 +365,7 @@ def run_backward(
             for inp, need, g in zip(node.inputs, node.needs_input_grad, in_grads):
                 if not need or g is None:
                     continue
-                data = inp.data
+                data = inp._data
                 try:
                     shape = g.shape
                 except AttributeError:
@@ -418,7 +418,7 @@ def _accumulate(current: Tensor | None, g: Any, wrap: bool) -> Tensor:
     Tensor = _tensor_class()
     if current is None:
         return g.clone() if wrap else Tensor._wrap(owned_copy(g))
-    data = current.data
+    data = current._data
     if data.shape != g.shape:  # a .grad assigned by hand: adding would broadcast it
         raise RuntimeError(f"backward: .grad has shape {data.shape}, but the tensor's gradient has shape {g.shape}")
     if wrap:
@@ -448,8 +448,8 @@ def zero_grads(params: Iterable[Tensor], set_to_none: bool = True) -> None:
         grad = p.grad
         if grad is not None:  # as torch: detached in place (no longer part of a recorded graph), then zeroed
             grad.grad_fn, grad.requires_grad = None, False
-            grad.data[...] = 0
-            bump(grad.data)  # a graph that saved the old values refuses them, as after any in-place write
+            grad._data[...] = 0
+            bump(grad._data)  # a graph that saved the old values refuses them, as after any in-place write
 
 
 def as_array(value: Any) -> np.ndarray:
@@ -480,7 +480,7 @@ def _run_hooks(hooks: dict, grad: Any, wrap: bool) -> Any:
             if new.dtype != g.dtype:
                 raise RuntimeError(f"hook {hook!r} returned a gradient of dtype {new.dtype}, expected {g.dtype}")
             g = new
-    return g if wrap else g.data
+    return g if wrap else g._data
 
 
 def grad(
@@ -547,7 +547,7 @@ def seed_gradient(output: Tensor, gradient: Any, create_graph: bool) -> Any:
                 f"has shape {output.shape}; pass gradient= (a tensor of that shape)"
             )
         # ones_like is what a trace records; np.array is its faster twin when nothing is being recorded
-        data = output.data
+        data = output._data
         gradient = np.ones_like(data) if state.tracing is not None else np.array(1, data.dtype).reshape(data.shape)
     else:
         if gradient.shape != output.shape if isinstance(gradient, Tensor) else np.shape(gradient) != output.shape:
@@ -556,5 +556,5 @@ def seed_gradient(output: Tensor, gradient: Any, create_graph: bool) -> Any:
             )
         if create_graph and isinstance(gradient, Tensor):
             return gradient  # keep its graph: the result is differentiable in the seed too
-        gradient = np.asarray(gradient.data if isinstance(gradient, Tensor) else gradient, dtype=output.dtype)
+        gradient = np.asarray(gradient._data if isinstance(gradient, Tensor) else gradient, dtype=output.dtype)
     return Tensor._wrap(gradient) if create_graph else gradient

@@ -1,5 +1,5 @@
 """The factories ``Tensor.zeros/ones/full/eye/arange/randn/rand/uniform`` (also ``tl.zeros``...), mixed into
-Tensor so tensor.py stays about the tensor itself."""
+Tensor so tensor.py stays about the tensor itself, and ``tl.zeros_like``/``tl.ones_like``."""
 
 from __future__ import annotations
 
@@ -81,3 +81,13 @@ class Factories:
     ) -> Tensor:
         """Uniform samples in [low, high)."""
         return _new(resolve_rng(rng).uniform(low, high, _shape_arg(shape)), dtype, requires_grad)
+
+
+def zeros_like(t: Tensor, requires_grad: bool = False) -> Tensor:
+    """Zeros of ``t``'s shape and dtype, as torch.zeros_like."""
+    return _new(np.zeros_like(t.data), None, requires_grad)
+
+
+def ones_like(t: Tensor, requires_grad: bool = False) -> Tensor:
+    """Ones of ``t``'s shape and dtype, as torch.ones_like."""
+    return _new(np.ones_like(t.data), None, requires_grad)

@@ -77,7 +77,7 @@ class Function:
         flags = []
         for a in args:  # one plain loop: cheaper than comprehensions for the one or two inputs of most ops
             if isinstance(a, Tensor):
-                arrays.append(a.data if tracer is None else tracer.tensor_data(a))
+                arrays.append(a._data if tracer is None else tracer.tensor_data(a))
                 flags.append(a.requires_grad)
             else:  # numpy scalars become Python numbers: weak in type promotion, so float32 stays float32
                 arrays.append(a.item() if isinstance(a, np.generic) else a)
@@ -184,7 +184,7 @@ class Function:
         if value is self._out:
             return Tensor._make(value if isinstance(value, np.ndarray) else np.asarray(value), self)  # traced stays
         for inp in self.inputs:
-            if isinstance(inp, Tensor) and inp.requires_grad and inp.data is value:
+            if isinstance(inp, Tensor) and inp.requires_grad and inp._data is value:
                 return inp
         return value
 
@@ -204,7 +204,7 @@ def zero_gradient(grad: Any) -> Any:
     """Zeros shaped like ``grad`` that depend on nothing (torch's zeros_like in a derivative formula, as for
     x ** 0 or fill_): an array, or in a recorded backward a Tensor that does not require grad."""
     if isinstance(grad, Tensor):
-        return Tensor._wrap(np.zeros_like(grad.data))
+        return Tensor._wrap(np.zeros_like(grad._data))
     return np.zeros_like(grad)
 
 
@@ -223,7 +223,7 @@ class ZeroSlope(Function):
 
 def _op_error(cls: type, args: tuple, err: Exception) -> Exception:
     """Turn numpy's error from inside an op into one sentence naming the op and the input shapes."""
-    shapes = ", ".join(str(tuple(np.shape(a.data if isinstance(a, Tensor) else a))) for a in args)
+    shapes = ", ".join(str(tuple(np.shape(a._data if isinstance(a, Tensor) else a))) for a in args)
     kind = next(k for k in (IndexError, ValueError, TypeError) if isinstance(err, k))  # numpy's own subclasses
     return kind(f"{cls.__name__}: {err} (input shapes: {shapes})")  # take other arguments
 

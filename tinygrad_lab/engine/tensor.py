@@ -28,7 +28,7 @@ _NUMERIC_KINDS = "biuf"
 def _to_array(data: Any, dtype: Any) -> np.ndarray:
     """Numeric data as an owned ndarray: ints and bools become float64 unless a dtype is asked for."""
     if isinstance(data, Tensor):
-        data = data.data
+        data = data._data
     if traceable.is_traced(data):
         return traceable.copy_array(
             data, dtype if dtype is not None else np.float64 if data.dtype.kind in "biu" else data.dtype
@@ -56,7 +56,7 @@ class Tensor(ArrayMethods, Factories, TorchMethods):
     """An n-dimensional array with reverse-mode autodiff:
     ``Tensor(data, requires_grad=False, dtype=None, name=None)``."""
 
-    __slots__ = ("data", "grad", "requires_grad", "grad_fn", "name", "_hooks", "__weakref__")
+    __slots__ = ("_data", "grad", "requires_grad", "grad_fn", "name", "_hooks", "__weakref__")
     __array_priority__ = 1000
 
     # numpy functions on Tensors run Tensor ops (numpy_dispatch.py); Tensor's own operators never come here
@@ -70,7 +70,7 @@ class Tensor(ArrayMethods, Factories, TorchMethods):
         arr = _to_array(data, dtype)
         if requires_grad and arr.dtype.kind not in _FLOAT_KINDS:
             raise TypeError(f"Tensor: only floating-point tensors can require grad, got dtype {arr.dtype}")
-        self.data = arr
+        self._data = arr
         self.grad: Tensor | None = None
         self.requires_grad = bool(requires_grad)
         self.grad_fn: Any = None
@@ -81,7 +81,7 @@ class Tensor(ArrayMethods, Factories, TorchMethods):
     @staticmethod
     def _make(data: np.ndarray, grad_fn: Any) -> Tensor:
         t = object.__new__(Tensor)
-        t.data = data
+        t._data = data
         t.grad = None
         t.requires_grad = True
         t.grad_fn = grad_fn
@@ -92,7 +92,7 @@ class Tensor(ArrayMethods, Factories, TorchMethods):
     @staticmethod
     def _wrap(data: np.ndarray) -> Tensor:
         t = object.__new__(Tensor)
-        t.data = data
+        t._data = data
         t.grad = None
         t.requires_grad = False
         t.grad_fn = None
@@ -102,20 +102,31 @@ class Tensor(ArrayMethods, Factories, TorchMethods):
 
     # ---- array attributes ------------------------------------------------------------------------------
     @property
+    def data(self) -> np.ndarray:
+        """The values, an ndarray outside the graph; ``w.data = w.data - lr * w.grad`` stores new ones, as torch."""
+        return self._data
+
+    @data.setter
+    def data(self, value: Any) -> None:
+        if not isinstance(value, (Tensor, np.ndarray, np.generic)):
+            raise TypeError(f"Tensor.data: assign a Tensor or an ndarray, got {type(value).__name__} {value!r:.80}")
+        self._data = value._data if isinstance(value, Tensor) else np.asanyarray(value)  # a Tensor's is shared
+
+    @property
     def shape(self) -> tuple:
-        return self.data.shape
+        return self._data.shape
 
     @property
     def ndim(self) -> int:
-        return self.data.ndim
+        return self._data.ndim
 
     @property
     def size(self) -> int:
-        return self.data.size
+        return self._data.size
 
     @property
     def dtype(self) -> np.dtype:
-        return self.data.dtype
+        return self._data.dtype
 
     @property
     def is_leaf(self) -> bool:
@@ -127,20 +138,20 @@ class Tensor(ArrayMethods, Factories, TorchMethods):
 
     def numpy(self) -> np.ndarray:
         """The data as an ndarray (shared, not copied)."""
-        return self.data
+        return self._data
 
     def item(self) -> float:
-        if self.data.size != 1:
+        if self._data.size != 1:
             raise ValueError(f"item(): only a one-element tensor converts to a Python number, got shape {self.shape}")
-        return self.data.item()
+        return self._data.item()
 
     def tolist(self) -> Any:
-        return self.data.tolist()
+        return self._data.tolist()
 
     def __len__(self) -> int:
-        if self.data.ndim == 0:
+        if self._data.ndim == 0:
             raise TypeError("len() of a 0-d tensor")
-        return len(self.data)
+        return len(self._data)
 
     def __iter__(self) -> Iterator[Tensor]:
         return (self[i] for i in range(len(self)))
@@ -149,11 +160,11 @@ class Tensor(ArrayMethods, Factories, TorchMethods):
         if self.requires_grad and _autograd_state.grad_enabled:  # as torch: no silent exit from the graph
             raise _dispatch.dropped_gradient(self, "a numpy array")
         if copy:
-            return self.data.astype(dtype or self.dtype, copy=True)
-        return self.data if dtype is None else self.data.astype(dtype)
+            return self._data.astype(dtype or self.dtype, copy=True)
+        return self._data if dtype is None else self._data.astype(dtype)
 
     def __bool__(self) -> bool:
-        return bool(self.data)
+        return bool(self._data)
 
     def __float__(self) -> float:
         if self.requires_grad and _autograd_state.grad_enabled and _dispatch.storing_an_item():
@@ -169,12 +180,12 @@ class Tensor(ArrayMethods, Factories, TorchMethods):
         return format(self.item(), spec) if self.ndim == 0 else object.__format__(self, spec)
 
     def __contains__(self, element: Any) -> bool:  # as torch: ``value in t`` is (t == value).any()
-        return bool((self.data == (element.data if isinstance(element, Tensor) else element)).any())
+        return bool((self._data == (element.data if isinstance(element, Tensor) else element)).any())
 
     __hash__ = object.__hash__  # identity: two equal-valued tensors are never merged
 
     def __repr__(self) -> str:
-        body = np.array2string(self.data, separator=", ", prefix="Tensor(")
+        body = np.array2string(self._data, separator=", ", prefix="Tensor(")
         extras = []
         if self.dtype != np.float64:
             extras.append(f"dtype={self.dtype}")
@@ -195,7 +206,7 @@ class Tensor(ArrayMethods, Factories, TorchMethods):
     def detach(self) -> Tensor:
         """The same memory cut off from the graph. A view, not the same array object: ops that saved this
         array for backward must not mistake it for the tensor it was detached from."""
-        return Tensor._wrap(self.data.view())
+        return Tensor._wrap(self._data.view())
 
     def requires_grad_(self, requires_grad: bool = True) -> Tensor:
         if self.grad_fn is not None and not requires_grad:
@@ -273,22 +284,22 @@ class Tensor(ArrayMethods, Factories, TorchMethods):
 
     # ---- comparisons: boolean tensors, never part of the graph ------------------------------------------------
     def __lt__(self, other: Any) -> Tensor:
-        return Tensor._wrap(np.asanyarray(self.data < _ops._const(other)))
+        return Tensor._wrap(np.asanyarray(self._data < _ops._const(other)))
 
     def __le__(self, other: Any) -> Tensor:
-        return Tensor._wrap(np.asanyarray(self.data <= _ops._const(other)))
+        return Tensor._wrap(np.asanyarray(self._data <= _ops._const(other)))
 
     def __gt__(self, other: Any) -> Tensor:
-        return Tensor._wrap(np.asanyarray(self.data > _ops._const(other)))
+        return Tensor._wrap(np.asanyarray(self._data > _ops._const(other)))
 
     def __ge__(self, other: Any) -> Tensor:
-        return Tensor._wrap(np.asanyarray(self.data >= _ops._const(other)))
+        return Tensor._wrap(np.asanyarray(self._data >= _ops._const(other)))
 
     def __eq__(self, other: Any) -> Tensor:  # type: ignore[override]
-        return Tensor._wrap(np.asanyarray(self.data == _ops._const(other)))
+        return Tensor._wrap(np.asanyarray(self._data == _ops._const(other)))
 
     def __ne__(self, other: Any) -> Tensor:  # type: ignore[override]
-        return Tensor._wrap(np.asanyarray(self.data != _ops._const(other)))
+        return Tensor._wrap(np.asanyarray(self._data != _ops._const(other)))
 
     # ---- elementwise ---------------------------------------------------------------------------------------------
     def exp(self) -> Tensor:
@@ -584,14 +595,6 @@ def _unwrap_index(index: Any) -> Any:
 def tensor(data: Any, requires_grad: bool = False, dtype: Any = None, name: str | None = None) -> Tensor:
     """``tl.tensor(...)`` is ``Tensor(...)``, as torch.tensor."""
     return Tensor(data, requires_grad=requires_grad, dtype=dtype, name=name)
-
-
-def zeros_like(t: Tensor, requires_grad: bool = False) -> Tensor:
-    return Tensor(np.zeros_like(t.data), requires_grad=requires_grad)
-
-
-def ones_like(t: Tensor, requires_grad: bool = False) -> Tensor:
-    return Tensor(np.ones_like(t.data), requires_grad=requires_grad)
 
 
 from tinygrad_lab.engine import inplace as _inplace  # noqa: E402
