@@ -114,8 +114,10 @@ def test_sequential_indexing_and_names():
     assert len(seq) == 2 and seq[0] is a and seq[-1] is b and list(seq) == [a, b]
     named = nn.Sequential({"first": a, "second": b})
     assert [n for n, _ in named.named_children()] == ["first", "second"]
-    with pytest.raises(TypeError, match="'1' is a ufunc, not a Module"):
+    with pytest.raises(TypeError, match="Sequential: cannot add a ufunc as module '1'"):
         nn.Sequential(a, np.tanh)
+    with pytest.raises(KeyError, match="Sequential: attribute 'train' already exists"):
+        nn.Sequential({"train": a})  # as torch's: the name would hide Module.train
 
 
 def test_activation_modules_match_numpy():

@@ -77,9 +77,7 @@ class Sequential(Module):
         else:
             items = [(str(i), m) for i, m in enumerate(modules)]
         for name, module in items:
-            if not isinstance(module, Module):
-                raise TypeError(f"Sequential: {name!r} is a {type(module).__name__}, not a Module")
-            setattr(self, name, module)
+            self.add_module(name, module)  # checked as torch's: a Module, and a name that hides no attribute
 
     def forward(self, x: Any) -> Any:
         for module in self._modules.values():
