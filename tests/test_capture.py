@@ -82,6 +82,25 @@ def test_replaced_parameter_arrays_are_noticed():
         np.testing.assert_allclose(compiled(x, y).item(), eager_step(x, y).item(), rtol=1e-12)
 
 
+def test_a_module_deleted_from_its_parent_is_noticed():
+    """``del model.layer`` changes what the forward runs (a Sequential iterates its modules): the step traces
+    again, as after an assignment, instead of replaying the layer that is gone."""
+    rng = np.random.default_rng(0)
+
+    def make():
+        model = nn.Sequential(nn.Linear(3, 3, rng=np.random.default_rng(1)), nn.Tanh())
+        return model, lambda x: (model(x) ** 2).sum()
+
+    (model, step), (eager_model, eager_step) = make(), make()
+    compiled = tl.compile(step)
+    x = tl.tensor(rng.standard_normal((4, 3)))
+    for i in range(6):
+        if i == 3:
+            delattr(model, "1")  # the Tanh, gone from the modules the Sequential runs
+            delattr(eager_model, "1")
+        assert compiled(x).item() == eager_step(x).item()
+
+
 def test_outputs_can_be_tuples_and_are_fresh_arrays():
     x, y = lab_data()
     model = nn.MLP(2, (4, 4), 1, bias=False, init="randn", rng=np.random.default_rng(0))

@@ -97,6 +97,8 @@ class Module:
         object.__setattr__(self, name, value)
 
     def __delattr__(self, name: str) -> None:
+        if name in self._parameters or name in self._modules or name in self._buffers:
+            traceable.note_assignment()  # a captured step traced it: it traces again
         self._parameters.pop(name, None)
         self._modules.pop(name, None)
         self._buffers.pop(name, None)
