@@ -6,8 +6,6 @@ x = tl.tensor([1.0, 2.0], requires_grad=True)
 x.grad  # Tensor([2., 4.])
 """
 
-import numpy as _np
-
 # engine.tensor first: importing engine.function before it is a cycle (tensor imports the ops, which need Function).
 # isort: off
 from tinygrad_lab.engine.tensor import Tensor, tensor
@@ -32,14 +30,14 @@ from tinygrad_lab.engine.ops import (
     tanh,
     where,
 )
+from tinygrad_lab.engine.dtypes import *  # noqa: F403  (tl.float32, tl.long, ...: its __all__)
+from tinygrad_lab.engine.dtypes import __all__ as _dtypes
+from tinygrad_lab.engine.dtypes import bool as bool, float as float, int as int  # re-exported, not in __all__
 # isort: on
 
 # torch's factory functions: tl.zeros(2, 3) is Tensor.zeros(2, 3)
 zeros, ones, full, eye, arange = Tensor.zeros, Tensor.ones, Tensor.full, Tensor.eye, Tensor.arange
 randn, rand, uniform = Tensor.randn, Tensor.rand, Tensor.uniform
-
-float32 = _np.float32  # dtypes as numpy's scalar types, so tl.float32 works wherever numpy takes a dtype
-float64 = _np.float64
 
 __version__ = "0.1.0"
 
@@ -78,12 +76,11 @@ __all__ = [
     "stack",
     "tanh",
     "where",
-    "float32",
-    "float64",
     "jacobian",
     "hessian",
     "vjp",
     "jvp",
     "hvp",
     "vhp",
+    *_dtypes,
 ]

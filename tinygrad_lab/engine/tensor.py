@@ -18,6 +18,7 @@ from tinygrad_lab.engine.array_methods import ArrayMethods
 from tinygrad_lab.engine.autograd import RemovableHandle, no_grad, run_backward, seed_gradient
 from tinygrad_lab.engine.autograd import state as _autograd_state
 from tinygrad_lab.engine.factories import Factories, _shape_arg
+from tinygrad_lab.engine.torch_methods import TorchTensorMethods
 from tinygrad_lab.engine.torch_spellings import TorchMethods
 
 _FLOAT_KINDS = "f"
@@ -52,7 +53,7 @@ def _to_array(data: Any, dtype: Any) -> np.ndarray:
     return arr
 
 
-class Tensor(ArrayMethods, Factories, TorchMethods):
+class Tensor(ArrayMethods, Factories, TorchMethods, TorchTensorMethods):
     """An n-dimensional array with reverse-mode autodiff:
     ``Tensor(data, requires_grad=False, dtype=None, name=None)``."""
 
@@ -120,9 +121,7 @@ class Tensor(ArrayMethods, Factories, TorchMethods):
     def ndim(self) -> int:
         return self._data.ndim
 
-    @property
-    def size(self) -> int:
-        return self._data.size
+    # size (numpy's element count, callable as torch's size()): engine/torch_methods.py
 
     @property
     def dtype(self) -> np.dtype:
