@@ -1,6 +1,6 @@
 """torch's Tensor methods a ported loop calls (conversions, queries, the operators by name, view_as and new_zeros
-and kin): values, dtypes, identities and gradients against torch's; and the numpy code that reads ``t.size`` still
-running."""
+and kin) and argmax/argmin as int64 tensors: values, dtypes, identities and gradients against torch's; and the
+numpy code that reads ``t.size`` or an argmax still running."""
 
 import copy
 import json
@@ -12,6 +12,8 @@ import torch
 from torch_helpers import assert_same, tleaf
 
 import tinygrad_lab as tl
+from tinygrad_lab import nn
+from tinygrad_lab.nn import functional as F
 from tinygrad_lab.testing import gradcheck
 
 X = np.random.default_rng(0).normal(size=(3, 4)) * 3
@@ -345,3 +347,63 @@ def test_new_tensors_take_the_dtype_of_self_as_torch(name, dtype):
     assert_like_torch(out, expected)
     assert out.grad_fn is None and expected.grad_fn is None
     assert not np.shares_memory(out.data, ours.data)
+
+
+# ---- argmax and argmin -------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("op", ["argmax", "argmin"])
+@pytest.mark.parametrize("kwargs", [{}, {"dim": 1}, {"dim": 0, "keepdim": True}, {"dim": -1}, {"keepdim": True}])
+def test_argmax_argmin_are_int64_tensors_outside_the_graph_as_torch(op, kwargs):
+    a = np.random.default_rng(8).integers(0, 3, size=(3, 4, 2)).astype(np.float64)  # ties: the first, as torch
+    x, tx = tl.tensor(a, requires_grad=True), tleaf(a)
+    assert_like_torch(getattr(x, op)(**kwargs), getattr(tx, op)(**kwargs))
+
+
+def test_argmax_still_serves_numpy_code():
+    rng = np.random.default_rng(9)
+    logits, labels = rng.normal(size=(20, 3)), rng.integers(0, 3, size=20)
+    pred = tl.tensor(logits).argmax(axis=1)
+    assert np.mean(pred == labels) == np.mean(logits.argmax(axis=1) == labels)
+    assert (pred == labels).float().mean().item() == pytest.approx(np.mean(logits.argmax(axis=1) == labels))
+    np.testing.assert_array_equal(np.eye(3)[pred], np.eye(3)[logits.argmax(axis=1)])  # an ndarray indexed by it
+    x = tl.tensor(logits, requires_grad=True)
+    picked = x[np.arange(20), x.argmax(1)]  # a Tensor indexed by it: the gradient goes to the picked elements
+    picked.sum().backward()
+    np.testing.assert_array_equal(x.grad.data, np.eye(3)[logits.argmax(axis=1)])
+    assert int(tl.tensor(logits[0]).argmax()) == int(logits[0].argmax())
+    np.testing.assert_array_equal(np.bincount(pred, minlength=3), np.bincount(logits.argmax(axis=1), minlength=3))
+
+
+@pytest.mark.parametrize("native", [False, True])
+def test_a_compiled_step_with_torchs_spellings_replays_as_eager(native):
+    """A step written with torch's spellings (size(0), long(), float(), an argmax accuracy, new_zeros) under
+    tl.compile gives the eager step's loss, accuracy and parameters."""
+
+    def build():
+        model = nn.Linear(4, 3, rng=np.random.default_rng(0))
+
+        def step(x, y):
+            model.zero_grad()
+            out = model(x)
+            loss = F.cross_entropy(out, y) + out.pow(2).sum().div(out.size(0)).mul(1e-3)
+            loss = loss + out.new_zeros(out.size()).sum()
+            loss.backward()
+            with tl.no_grad():
+                for p in model.parameters():
+                    p.sub_(0.1 * p.grad)
+            accuracy = (out.argmax(1) == y).float().mean()
+            return loss, accuracy
+
+        return model, step
+
+    (model, step), (eager_model, eager_step) = build(), build()
+    compiled = tl.compile(step, native=native)
+    rng = np.random.default_rng(10)
+    for _ in range(5):
+        x, y = tl.tensor(rng.normal(size=(8, 4))), tl.tensor(rng.integers(0, 3, size=8)).long()
+        (loss, accuracy), (eager_loss, eager_accuracy) = compiled(x, y), eager_step(x, y)
+        np.testing.assert_allclose(loss.data, eager_loss.data, rtol=1e-12)
+        assert accuracy.item() == eager_accuracy.item() and accuracy.dtype == np.float32
+    assert compiled._replays
+    np.testing.assert_allclose(model.weight.data, eager_model.weight.data, rtol=1e-12)

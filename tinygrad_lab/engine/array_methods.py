@@ -1,6 +1,7 @@
 """The ndarray methods numpy code calls on its arrays (``x.dot(w)``, ``p.argmax(axis=1)``, ``mask.any()``), for
 Tensors: each is the numpy function of the same name, so it is the Tensor op numpy_dispatch maps it to (in the
-graph) or numpy's own answer (indices and truth values, which carry no gradient)."""
+graph) or numpy's own answer (truth values, which carry no gradient; indices as an int64 Tensor outside the graph,
+as torch's argmax)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,14 @@ from typing import Any
 
 import numpy as np
 
+from tinygrad_lab.engine.autograd import as_array
 from tinygrad_lab.engine.torch_spellings import axis_keepdims
+
+
+def _indices(t: Any, found: Any) -> Any:
+    """numpy's indices (an intp array, or a scalar for the whole tensor) as an int64 Tensor outside the graph."""
+    arr = as_array(found)
+    return type(t)._wrap(arr if arr.dtype == np.int64 else arr.astype(np.int64))
 
 
 class ArrayMethods:
@@ -38,10 +46,11 @@ class ArrayMethods:
         dim: int | None = None,
         keepdim: bool | None = None,
     ) -> Any:
-        """numpy's argmax (an integer array), also under torch's keyword names ``dim`` and ``keepdim``."""
+        """The indices numpy's argmax gives, as an int64 Tensor outside the graph (torch's); numpy's keywords or
+        torch's ``dim`` and ``keepdim``."""
         if dim is not None or keepdim is not None:
             axis, keepdims = axis_keepdims("argmax", axis, keepdims, dim, keepdim)
-        return np.argmax(self, axis=axis, keepdims=keepdims)
+        return _indices(self, np.argmax(self.data, axis=axis, keepdims=keepdims))
 
     def argmin(
         self: Any,
@@ -51,10 +60,11 @@ class ArrayMethods:
         dim: int | None = None,
         keepdim: bool | None = None,
     ) -> Any:
-        """numpy's argmin (an integer array), also under torch's keyword names ``dim`` and ``keepdim``."""
+        """The indices numpy's argmin gives, as an int64 Tensor outside the graph (torch's); numpy's keywords or
+        torch's ``dim`` and ``keepdim``."""
         if dim is not None or keepdim is not None:
             axis, keepdims = axis_keepdims("argmin", axis, keepdims, dim, keepdim)
-        return np.argmin(self, axis=axis, keepdims=keepdims)
+        return _indices(self, np.argmin(self.data, axis=axis, keepdims=keepdims))
 
     def any(self: Any, axis: int | tuple | None = None, keepdims: bool = False) -> Any:
         return np.any(self, axis=axis, keepdims=keepdims)
