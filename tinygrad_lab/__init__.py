@@ -30,6 +30,8 @@ from tinygrad_lab.engine.ops import (
     tanh,
     where,
 )
+from tinygrad_lab.engine.torch_functions import *  # noqa: F403  (torch's functions: tl.sum, tl.max, ..., its __all__)
+from tinygrad_lab.engine.torch_functions import __all__ as _torch_functions
 from tinygrad_lab.engine.dtypes import *  # noqa: F403  (tl.float32, tl.long, ...: its __all__)
 from tinygrad_lab.engine.dtypes import __all__ as _dtypes
 from tinygrad_lab.engine.dtypes import bool as bool, float as float, int as int  # re-exported, not in __all__
@@ -82,5 +84,6 @@ __all__ = [
     "jvp",
     "hvp",
     "vhp",
+    *_torch_functions,
     *_dtypes,
 ]
