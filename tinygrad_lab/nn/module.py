@@ -4,7 +4,7 @@ paths (``fc1.weight``) and ``state_dict()`` saves and loads them by those names.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -237,6 +237,89 @@ class Module:
     def eval(self) -> Module:
         """``train(False)``; returns self."""
         return self.train(False)
+
+    def requires_grad_(self, requires_grad: bool = True) -> Module:
+        """Set ``requires_grad`` on every parameter (freeze a part of a model with False); returns self."""
+        for p in self.parameters():
+            p.requires_grad_(requires_grad)
+        return self
+
+    def apply(self, fn: Callable[[Module], Any]) -> Module:
+        """Call ``fn`` on every child's subtree first, then on this module (torch's order); returns self."""
+        for child in self.children():
+            child.apply(fn)
+        fn(self)
+        return self
+
+    # ---- dtypes ------------------------------------------------------------------------------------------------
+    def float(self) -> Module:
+        """Convert the floating parameters and buffers (and gradients) to float32 in place; returns self."""
+        return self._convert(np.dtype(np.float32))
+
+    def double(self) -> Module:
+        """Convert the floating parameters and buffers (and gradients) to float64 in place; returns self."""
+        return self._convert(np.dtype(np.float64))
+
+    def to(self, *args: Any, **kwargs: Any) -> Module:
+        """torch's ``to(dtype)``, ``to(device)`` or ``to(device, dtype)``: a floating dtype converts as ``float()``
+        does; "cpu" is the only device (a no-op); ``non_blocking`` is accepted and changes nothing."""
+        kwargs.pop("non_blocking", None)
+        device, dtype = kwargs.pop("device", None), kwargs.pop("dtype", None)
+        if kwargs or len(args) > 2:
+            raise TypeError(f"{type(self).__name__}.to: unexpected arguments {args!r} {kwargs!r}")
+        for arg in args:
+            if isinstance(arg, str) and (arg.split(":")[0] in ("cpu", "cuda", "mps", "meta", "xla") or ":" in arg):
+                device = arg
+            elif isinstance(arg, Tensor):
+                dtype = arg.dtype
+            else:
+                dtype = arg
+        if device is not None and str(device).split(":")[0] != "cpu":
+            raise ValueError(f"{type(self).__name__}.to: only the 'cpu' device exists here (numpy), got {device!r}")
+        if dtype is None:
+            return self
+        try:
+            target = np.dtype(dtype)
+        except TypeError:
+            raise TypeError(f"{type(self).__name__}.to: {dtype!r} is neither a dtype nor a device") from None
+        if target.kind != "f":
+            raise TypeError(f"{type(self).__name__}.to: only floating-point dtypes are accepted, got {target}")
+        return self._convert(target)
+
+    def _convert(self, dtype: np.dtype) -> Module:
+        """Every floating parameter, gradient and buffer as ``dtype``, each the same Tensor object with a new array
+        (as torch keeps the Parameter objects, so an optimizer made before still holds them). A captured step
+        traced before sees new arrays in the tensors it read and traces again (engine/traceable.py, rule 6)."""
+        tensors = [t for _, m in self.named_modules() for t in (*m._parameters.values(), *m._buffers.values())]
+        for t in {id(t): t for t in tensors if t is not None}.values():
+            if t.dtype.kind == "f" and t.dtype != dtype:
+                t.data = t.data.astype(dtype)
+            if t.grad is not None and t.grad.dtype.kind == "f" and t.grad.dtype != dtype:
+                t.grad.data = t.grad.data.astype(dtype)
+        return self
+
+    def get_submodule(self, target: str) -> Module:
+        """The module at the dotted path ``target`` ("" is this module), as torch's; AttributeError naming the part
+        that is missing or not a Module."""
+        module = self
+        for part in target.split(".") if target else ():
+            if not hasattr(module, part):
+                raise AttributeError(f"{type(module).__name__} has no attribute `{part}`")
+            module = getattr(module, part)
+            if not isinstance(module, Module):
+                raise AttributeError(f"`{part}` is not an nn.Module")
+        return module
+
+    def get_parameter(self, target: str) -> Parameter:
+        """The Parameter at the dotted path ``target`` (``"fc1.weight"``), as torch's."""
+        module_path, _, name = target.rpartition(".")
+        module = self.get_submodule(module_path)
+        if not hasattr(module, name):
+            raise AttributeError(f"{type(module).__name__} has no attribute `{name}`")
+        param = getattr(module, name)
+        if not isinstance(param, Parameter):
+            raise AttributeError(f"`{name}` is not an nn.Parameter")
+        return param
 
     # ---- saving and loading ------------------------------------------------------------------------------------
     def state_dict(self) -> OrderedDict[str, np.ndarray]:
