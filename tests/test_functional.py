@@ -203,9 +203,13 @@ def test_cross_entropy_rejects_bad_targets(targets, match):
         F.cross_entropy(_t(np.zeros((2, 3))), targets)
 
 
-def test_cross_entropy_wants_2d_logits():
-    with pytest.raises(ValueError, match=r"logits must have shape \(n, C\), got \(3,\)"):
-        F.cross_entropy(_t(np.zeros(3)), np.array([0]))
+def test_cross_entropy_wants_targets_that_fit_torchs_layouts_of_logits():
+    with pytest.raises(ValueError, match=r"input has shape \(3,\), so integer class targets must have shape \(\), got"):
+        F.cross_entropy(_t(np.zeros(3)), np.array([0]))  # (C,) logits are one sample: a 0-d target
+    with pytest.raises(ValueError, match=r"shape \(2, 3, 4\), so integer class targets must have shape \(2, 4\)"):
+        F.cross_entropy(_t(np.zeros((2, 3, 4))), np.zeros((2, 3), dtype=np.int64))
+    with pytest.raises(ValueError, match=r"input must have shape \(N, C\), \(C,\) or \(N, C, d1, ...\), got a 0-d"):
+        F.cross_entropy(_t(np.float64(1.0)), np.array(0))
 
 
 # ---- shapes, reductions, dtypes ------------------------------------------------------------------------------------

@@ -282,6 +282,12 @@ def module_pairs():
             torch.nn.CrossEntropyLoss(weight=torch.tensor(w3), ignore_index=0, reduction="none", label_smoothing=0.2),
             "classes",
         ),
+        (nn.NLLLoss(), torch.nn.NLLLoss(), "classes"),
+        (
+            nn.NLLLoss(weight=w3, ignore_index=2, reduction="sum"),
+            torch.nn.NLLLoss(weight=torch.tensor(w3), ignore_index=2, reduction="sum"),
+            "classes",
+        ),
     ]
 
 
@@ -312,7 +318,9 @@ def test_a_loss_module_inside_a_model_is_in_its_state_dict_under_torchs_keys():
     assert ours.loss.weight.dtype == np.float64  # a list of ints becomes floats
 
 
-@pytest.mark.parametrize("make", [nn.MSELoss, nn.L1Loss, nn.BCELoss, nn.BCEWithLogitsLoss, nn.CrossEntropyLoss])
+@pytest.mark.parametrize(
+    "make", [nn.MSELoss, nn.L1Loss, nn.BCELoss, nn.BCEWithLogitsLoss, nn.CrossEntropyLoss, nn.NLLLoss]
+)
 def test_a_loss_module_refuses_an_unknown_reduction_when_made(make):
     with pytest.raises(
         ValueError, match=f"{make.__name__}: unknown reduction 'avg'; valid reductions: mean, sum, none"

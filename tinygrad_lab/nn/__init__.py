@@ -2,8 +2,8 @@
 the containers ``ModuleList`` and ``ModuleDict``, activation modules, the lab's ``MLP``, the layers of a CNN
 (``Conv1d``, ``Conv2d``, ``MaxPool1d``, ``MaxPool2d``, ``AvgPool1d``, ``AvgPool2d``, ``AdaptiveAvgPool2d``,
 ``BatchNorm1d``, ``BatchNorm2d``, ``Dropout``, ``Flatten``), the loss modules (``MSELoss``, ``L1Loss``, ``BCELoss``,
-``BCEWithLogitsLoss``, ``CrossEntropyLoss``, each calling its function in ``nn.functional``), and ``DataLoader``
-(minibatches).
+``BCEWithLogitsLoss``, ``CrossEntropyLoss``, ``NLLLoss``, each calling its function in ``nn.functional``), and
+``DataLoader`` (minibatches).
 
     import tinygrad_lab.nn as nn
     model = nn.MLP(2, (4, 4), 1, bias=False, init="randn", rng=np.random.default_rng(0))  # the lab's network
@@ -21,7 +21,7 @@ from tinygrad_lab.nn.conv import Conv1d, Conv2d
 from tinygrad_lab.nn.data import DataLoader
 from tinygrad_lab.nn.init import INITS
 from tinygrad_lab.nn.layers import MLP, Linear, Sequential
-from tinygrad_lab.nn.losses import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, L1Loss, MSELoss
+from tinygrad_lab.nn.losses import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, L1Loss, MSELoss, NLLLoss
 from tinygrad_lab.nn.module import IncompatibleKeys, Module, Parameter, StateDictKeyError
 from tinygrad_lab.nn.normalization import BatchNorm1d, BatchNorm2d, Dropout
 from tinygrad_lab.nn.pooling import AdaptiveAvgPool2d, AvgPool1d, AvgPool2d, Flatten, MaxPool1d, MaxPool2d
@@ -63,4 +63,5 @@ __all__ = [
     "BCELoss",
     "BCEWithLogitsLoss",
     "CrossEntropyLoss",
+    "NLLLoss",
 ]

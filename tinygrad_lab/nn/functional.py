@@ -194,65 +194,122 @@ def cross_entropy(
     reduction: str = "mean",
     label_smoothing: float = 0.0,
 ) -> Tensor:
-    """Softmax cross-entropy of (n, C) logits, computed with log_softmax (stable), with torch's arguments.
+    """Softmax cross-entropy of (N, C) logits, computed with log_softmax (stable), with torch's arguments: the
+    class-index case is ``nll_loss(log_softmax(logits), targets)``.
 
-    ``targets`` are either integer class indices of shape (n,) in [0, C), or class probabilities (one-hot or
-    soft labels) of float dtype and shape (n, C). ``weight`` (C,) scales each class's term; with class indices
-    "mean" divides by the summed weights of the targets (the count when unweighted), with probabilities by n.
+    ``targets`` are either integer class indices of shape (N,) in [0, C), or class probabilities (one-hot or
+    soft labels) of float dtype and the logits' shape. ``weight`` (C,) scales each class's term; with class indices
+    "mean" divides by the summed weights of the targets (the count when unweighted), with probabilities by N.
     Samples whose target is ``ignore_index`` add nothing (all ignored: "mean" is NaN, its gradient 0, as torch).
-    ``label_smoothing`` e mixes each target with the uniform distribution: (1 - e) target + e / C.
+    ``label_smoothing`` e mixes each target with the uniform distribution: (1 - e) target + e / C. As torch, the
+    classes may also be axis 1 of (N, C, d1, ...) logits (targets (N, d1, ...)) or the only axis of (C,) ones.
     """
     name = "cross_entropy"
-    if logits.ndim != 2:
-        raise ValueError(f"{name}: logits must have shape (n, C), got {logits.shape}")
     check_reduction(name, reduction)
     if not 0.0 <= label_smoothing <= 1.0:
         raise ValueError(f"{name}: label_smoothing must lie in [0, 1], got {label_smoothing!r}")
-    n, classes = logits.shape
-    w = None if weight is None else _class_weights(weight, classes, logits.dtype)
-    log_probs = logits.log_softmax(axis=-1)
     t = targets.data if isinstance(targets, Tensor) else np.asanyarray(targets)  # (asanyarray: traced arrays stay)
-    if t.dtype.kind in "iu":
-        if t.shape != (n,):
-            raise ValueError(
-                f"{name}: logits have shape {logits.shape}, so integer class targets must have "
-                f"shape ({n},), got {t.shape}"
-            )
-        t = traceable.validated(class_indices_in_range, t, classes=classes, ignore_index=ignore_index)
-        mask, coefficients = _class_index_terms(t, classes, w, ignore_index, reduction, label_smoothing, logits)
-        terms = where(mask, log_probs, 0.0) * coefficients  # where: a -inf log-probability of an unused class adds 0
-    elif t.dtype.kind == "f" and t.shape == logits.shape[:1]:
+    index_shape = logits.shape[:1] + logits.shape[2:] if logits.ndim > 1 else ()
+    if t.dtype.kind == "f" and t.shape == index_shape:
         raise ValueError(
             f"{name}: logits have shape {logits.shape} and targets of shape {t.shape} have dtype "
             f"{t.dtype}: class indices must be integers (y.astype(np.int64); tl.tensor(y) makes floats of an "
             f"integer array unless given dtype=np.int64); float targets are probabilities of shape {logits.shape}"
         )
-    elif t.dtype.kind == "f":
+    if t.dtype.kind == "f":
         if ignore_index >= 0:
             raise ValueError(f"{name}: ignore_index {ignore_index} applies to class indices, not to probabilities")
-        probs = _target(name, logits, targets)
+        rows, _, shape = _class_rows(name, logits, None)
+        probs = _as_rows(_target(name, logits, targets))
+        classes = rows.shape[1]
+        w = None if weight is None else _class_weights(name, weight, classes, logits.dtype)
         if label_smoothing:
             probs = probs * (1.0 - label_smoothing) + label_smoothing / classes
         coefficients = -probs if w is None else probs * -w
-        terms = log_probs * (coefficients / n if reduction == "mean" else coefficients)
-    else:
+        terms = rows.log_softmax(axis=-1) * (coefficients / rows.shape[0] if reduction == "mean" else coefficients)
+        return terms.sum(axis=-1).reshape(shape) if reduction == "none" else terms.sum()
+    if t.dtype.kind not in "iu":
         raise ValueError(f"{name}: targets must be integer class indices or float probabilities, got dtype {t.dtype}")
-    return terms.sum(axis=-1) if reduction == "none" else terms.sum()
+    rows, t, shape = _class_rows(name, logits, t)
+    return _nll(name, rows.log_softmax(axis=-1), t, shape, weight, ignore_index, reduction, label_smoothing)
 
 
-def _class_weights(weight: Any, classes: int, dtype: np.dtype) -> np.ndarray:
-    """cross_entropy's per-class weights as a constant array of the logits' dtype, shape (classes,)."""
+def nll_loss(
+    input: Tensor, target: Any, weight: Any = None, *, ignore_index: int = -100, reduction: str = "mean"
+) -> Tensor:
+    """Negative log-likelihood of (N, C) log-probabilities (a log_softmax's output) at integer class indices (N,):
+    -w[y] input[y] per sample, with torch's ``weight`` (C,), ``ignore_index`` and ``reduction`` ("mean" divides
+    by the summed weights of the targets). As torch, the classes may also be axis 1 of (N, C, d1, ...) input
+    (target (N, d1, ...)) or the only axis of (C,) input (a 0-d target)."""
+    name = "nll_loss"
+    check_reduction(name, reduction)
+    t = target.data if isinstance(target, Tensor) else np.asanyarray(target)  # (asanyarray: traced arrays stay)
+    rows, t, shape = _class_rows(name, input, t)
+    return _nll(name, rows, t, shape, weight, ignore_index, reduction, 0.0)
+
+
+def _class_rows(name: str, x: Tensor, t: np.ndarray | None) -> tuple[Tensor, Any, tuple]:
+    """torch's layouts of class scores, (N, C), (C,) or (N, C, d1, ...), as rows (M, C) with the class-index
+    targets flattened to (M,) (checked: integers, one per row), and the shape a "none" reduction gives back."""
+    if x.ndim == 0:
+        raise ValueError(f"{name}: input must have shape (N, C), (C,) or (N, C, d1, ...), got a 0-d tensor")
+    shape = x.shape[:1] + x.shape[2:] if x.ndim > 1 else ()
+    if t is not None:
+        if t.dtype.kind not in "iu":
+            raise ValueError(f"{name}: targets must be integer class indices, got dtype {t.dtype}")
+        if t.shape != shape:
+            raise ValueError(
+                f"{name}: input has shape {x.shape}, so integer class targets must have shape {shape}, got {t.shape}"
+            )
+    if x.ndim == 2:
+        return x, t, shape
+    return _as_rows(x), (None if t is None else t.reshape(-1)), shape
+
+
+def _as_rows(x: Any) -> Any:
+    """Class scores or probabilities (a Tensor or an array) of shape (N, C), (C,) or (N, C, d1, ...) as (M, C)."""
+    if x.ndim == 2:
+        return x
+    if x.ndim == 1:
+        return x.reshape(1, -1)
+    return np.transpose(x, (0, *range(2, x.ndim), 1)).reshape(-1, x.shape[1])  # (a Tensor's transpose for one)
+
+
+def _nll(
+    name: str,
+    log_probs: Tensor,
+    t: np.ndarray,
+    shape: tuple,
+    weight: Any,
+    ignore_index: int,
+    reduction: str,
+    smoothing: float,
+) -> Tensor:
+    """The loss of (M, C) log-probabilities at class indices t (M,), smoothed by ``smoothing``; "none" gives
+    ``shape``. Shared by nll_loss and cross_entropy."""
+    classes = log_probs.shape[1]
+    w = None if weight is None else _class_weights(name, weight, classes, log_probs.dtype)
+    t = traceable.validated(class_indices_in_range, t, classes=classes, ignore_index=ignore_index, name=name)
+    mask, coefficients = _class_index_terms(t, classes, w, ignore_index, reduction, smoothing, log_probs)
+    terms = where(mask, log_probs, 0.0) * coefficients  # where: a -inf log-probability of an unused class adds 0
+    if reduction != "none":
+        return terms.sum()
+    out = terms.sum(axis=-1)
+    return out if out.shape == shape else out.reshape(shape)
+
+
+def _class_weights(name: str, weight: Any, classes: int, dtype: np.dtype) -> np.ndarray:
+    """The per-class weights of cross_entropy or nll_loss as a constant array of the input's dtype, (classes,)."""
     if isinstance(weight, Tensor):
         if weight.requires_grad:
             raise ValueError(
-                "cross_entropy: weight is used as a constant (torch does not differentiate it either); "
-                "pass weight.detach()"
+                f"{name}: weight is used as a constant (torch does not differentiate it either); pass weight.detach()"
             )
         weight = weight.data
     w = np.asanyarray(weight)
     if w.shape != (classes,) or w.dtype.kind not in "iuf":
         raise ValueError(
-            f"cross_entropy: weight must hold a number for each of the {classes} classes, got shape {w.shape} "
+            f"{name}: weight must hold a number for each of the {classes} classes, got shape {w.shape} "
             f"and dtype {w.dtype}"
         )
     return w.astype(dtype)
@@ -287,15 +344,17 @@ def _class_index_terms(
     return np.broadcast_to(kept, logits.shape), coefficients.astype(dtype, copy=False)
 
 
-def class_indices_in_range(t: np.ndarray, classes: int, ignore_index: int = -100) -> np.ndarray:
-    """``t`` itself when every class index other than ``ignore_index`` lies in [0, classes); else cross_entropy's
+def class_indices_in_range(
+    t: np.ndarray, classes: int, ignore_index: int = -100, name: str = "cross_entropy"
+) -> np.ndarray:
+    """``t`` itself when every class index other than ``ignore_index`` lies in [0, classes); else the loss's
     one-line error."""
     if not t.size or 0 <= t.min() and t.max() < classes:
         return t
     used = t[t != ignore_index]
     if used.size and (used.min() < 0 or used.max() >= classes):
         raise ValueError(
-            f"cross_entropy: class indices must lie in [0, {classes}), got values in [{used.min()}, {used.max()}] "
+            f"{name}: class indices must lie in [0, {classes}), got values in [{used.min()}, {used.max()}] "
             f"(ignore_index {ignore_index} aside)"
         )
     return t
