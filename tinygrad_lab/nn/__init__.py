@@ -15,15 +15,25 @@ A Module registers the Parameters and sub-Modules assigned to its attributes, in
 """
 
 from tinygrad_lab.nn import functional, init
-from tinygrad_lab.nn.activations import ACTIVATIONS, Identity, LeakyReLU, ReLU, Sigmoid, Tanh, make_activation
+from tinygrad_lab.nn.activations import (
+    ACTIVATIONS,
+    Identity,
+    LeakyReLU,
+    LogSoftmax,
+    ReLU,
+    Sigmoid,
+    Softmax,
+    Tanh,
+    make_activation,
+)
 from tinygrad_lab.nn.containers import ModuleDict, ModuleList
 from tinygrad_lab.nn.conv import Conv1d, Conv2d
 from tinygrad_lab.nn.data import DataLoader
 from tinygrad_lab.nn.init import INITS
-from tinygrad_lab.nn.layers import MLP, Linear, Sequential
+from tinygrad_lab.nn.layers import MLP, Embedding, Linear, Sequential
 from tinygrad_lab.nn.losses import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, L1Loss, MSELoss, NLLLoss
 from tinygrad_lab.nn.module import IncompatibleKeys, Module, Parameter, StateDictKeyError
-from tinygrad_lab.nn.normalization import BatchNorm1d, BatchNorm2d, Dropout
+from tinygrad_lab.nn.normalization import BatchNorm1d, BatchNorm2d, Dropout, LayerNorm
 from tinygrad_lab.nn.pooling import AdaptiveAvgPool2d, AvgPool1d, AvgPool2d, Flatten, MaxPool1d, MaxPool2d
 
 __all__ = [
@@ -37,9 +47,12 @@ __all__ = [
     "ReLU",
     "Sigmoid",
     "Tanh",
+    "Softmax",
+    "LogSoftmax",
     "make_activation",
     "MLP",
     "Linear",
+    "Embedding",
     "Sequential",
     "ModuleList",
     "ModuleDict",
@@ -58,6 +71,7 @@ __all__ = [
     "BatchNorm1d",
     "BatchNorm2d",
     "Dropout",
+    "LayerNorm",
     "MSELoss",
     "L1Loss",
     "BCELoss",

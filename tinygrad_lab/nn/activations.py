@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 from tinygrad_lab.engine.tensor import Tensor
@@ -48,6 +49,42 @@ class LeakyReLU(Module):
 
     def extra_repr(self) -> str:
         return f"negative_slope={self.negative_slope}"
+
+
+def _legacy_softmax_dim(name: str, ndim: int) -> int:
+    """torch's implicit axis of Softmax(dim=None): 0 for 0-, 1- and 3-D input, else 1, with torch's warning."""
+    warnings.warn(
+        f"{name}: implicit dimension choice is deprecated (as in torch); pass dim=", UserWarning, stacklevel=3
+    )
+    return 0 if ndim in (0, 1, 3) else 1
+
+
+class Softmax(Module):
+    """exp(x) / sum(exp(x)) along ``dim``: probabilities that sum to 1, stable for large inputs."""
+
+    def __init__(self, dim: int | None = None):
+        super().__init__()
+        self.dim = dim
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x.softmax(dim=_legacy_softmax_dim("Softmax", x.ndim) if self.dim is None else self.dim)
+
+    def extra_repr(self) -> str:
+        return f"dim={self.dim}"
+
+
+class LogSoftmax(Module):
+    """x - logsumexp(x) along ``dim`` (what NLLLoss takes), stable for logits of any size."""
+
+    def __init__(self, dim: int | None = None):
+        super().__init__()
+        self.dim = dim
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x.log_softmax(dim=_legacy_softmax_dim("LogSoftmax", x.ndim) if self.dim is None else self.dim)
+
+    def extra_repr(self) -> str:
+        return f"dim={self.dim}"
 
 
 ACTIVATIONS: dict[str, type[Module]] = {

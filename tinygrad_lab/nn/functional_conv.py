@@ -1,6 +1,6 @@
 """Layer functions with PyTorch's names, arguments and defaults: ``linear``, ``conv1d``, ``conv2d``, ``max_pool1d``,
-``max_pool2d``, ``avg_pool1d``, ``avg_pool2d``, ``adaptive_avg_pool2d``, ``batch_norm``, ``dropout`` and
-``flatten`` (re-exported by ``tinygrad_lab.nn.functional``).
+``max_pool2d``, ``avg_pool1d``, ``avg_pool2d``, ``adaptive_avg_pool2d``, ``batch_norm``, ``layer_norm``, ``embedding``,
+``dropout`` and ``flatten`` (re-exported by ``tinygrad_lab.nn.functional``).
 
 Arguments are checked before any work: a wrong channel count, a kernel larger than the padded input or a bad
 setting is a ValueError of one line naming the function and the shapes.
@@ -15,6 +15,7 @@ import numpy as np
 from tinygrad_lab.engine import traceable
 from tinygrad_lab.engine.autograd import no_grad
 from tinygrad_lab.engine.ops.convolution import Conv, ConvParams, Linear, padded_size
+from tinygrad_lab.engine.ops.elementwise import where
 from tinygrad_lab.engine.ops.pooling import AvgPool, MaxPool, PoolParams
 from tinygrad_lab.engine.random import resolve_rng as _rng
 from tinygrad_lab.engine.tensor import Tensor
@@ -372,6 +373,76 @@ def batch_norm(
     if bias is not None:
         out = out + (bias.reshape(shape) if isinstance(bias, Tensor) else np.reshape(bias, shape))
     return out
+
+
+def normalized_shape_of(name: str, normalized_shape: Any) -> tuple:
+    """torch's ``normalized_shape``, an int or a sequence of ints >= 1, as a tuple (at least one axis)."""
+    shape = (normalized_shape,) if isinstance(normalized_shape, (int, np.integer)) else normalized_shape
+    try:
+        shape = tuple(shape)
+    except TypeError:
+        shape = ()
+    if not shape or not all(isinstance(n, (int, np.integer)) and not isinstance(n, bool) and n >= 1 for n in shape):
+        raise ValueError(
+            f"{name}: normalized_shape must be an int >= 1 or a sequence of them, got {normalized_shape!r}"
+        )
+    return tuple(int(n) for n in shape)
+
+
+def layer_norm(x: Any, normalized_shape: Any, weight: Any = None, bias: Any = None, eps: float = 1e-5) -> Tensor:
+    """Normalise each sample over its last ``len(normalized_shape)`` axes (biased variance, as torch), then scale by
+    ``weight`` and shift by ``bias``, each of shape ``normalized_shape``. The same in training and evaluation."""
+    x, shape = _tensor(x), normalized_shape_of("layer_norm", normalized_shape)
+    k = len(shape)
+    if x.shape[x.ndim - k :] != shape or x.ndim < k:
+        raise ValueError(
+            f"layer_norm: normalized_shape {shape} needs input whose last axes are {shape}, got shape {x.shape}"
+        )
+    for label, value in (("weight", weight), ("bias", bias)):
+        if value is not None and _shape(value) != shape:
+            raise ValueError(f"layer_norm: {label} has shape {_shape(value)} but normalized_shape is {shape}")
+    axes = tuple(range(x.ndim - k, x.ndim))
+    centred = x - x.mean(axis=axes, keepdims=True)
+    out = centred / ((centred * centred).mean(axis=axes, keepdims=True) + eps) ** 0.5
+    if weight is not None:
+        out = out * weight
+    return out if bias is None else out + bias
+
+
+def embedding_indices(t: np.ndarray, rows: int) -> np.ndarray:
+    """``t`` itself when every index lies in [0, rows); else embedding's one-line IndexError (torch's too)."""
+    if t.size and (t.min() < 0 or t.max() >= rows):
+        raise IndexError(f"embedding: indices must lie in [0, {rows}), got values in [{t.min()}, {t.max()}]")
+    return t
+
+
+def embedding(
+    input: Any,
+    weight: Any,
+    padding_idx: int | None = None,
+    max_norm: float | None = None,
+    norm_type: float = 2.0,
+    scale_grad_by_freq: bool = False,
+    sparse: bool = False,
+) -> Tensor:
+    """The rows of ``weight`` (num_embeddings, embedding_dim) at the integer indices ``input`` (any shape), of shape
+    input.shape + (embedding_dim,). Repeated indices add their gradients into one row; the ``padding_idx`` row gets
+    none (its value is still looked up, as torch). ``sparse`` changes nothing (the gradient is a dense array);
+    ``max_norm`` and ``scale_grad_by_freq`` are not there yet."""
+    w = _tensor(weight)
+    if max_norm is not None or scale_grad_by_freq:
+        raise ValueError("embedding: max_norm and scale_grad_by_freq are not supported (use their defaults)")
+    if w.ndim != 2:
+        raise ValueError(f"embedding: weight must have shape (num_embeddings, embedding_dim), got {w.shape}")
+    idx = input.data if isinstance(input, Tensor) else np.asanyarray(input)  # (asanyarray: traced arrays stay)
+    if idx.dtype.kind not in "iu":
+        raise ValueError(f"embedding: indices must be integers, got dtype {idx.dtype} (use .astype(np.int64))")
+    idx = traceable.validated(embedding_indices, idx, rows=w.shape[0])
+    out = w[idx]
+    if padding_idx is None or not out.requires_grad:
+        return out
+    padding = padding_idx + w.shape[0] if padding_idx < 0 else padding_idx
+    return where((idx != padding)[..., None], out, out.data)  # the padding row's value, as a constant
 
 
 def dropout_probability(p: Any, who: str) -> float:

@@ -1,4 +1,4 @@
-"""Layers: ``Linear``, ``Sequential`` and the lab's ``MLP``."""
+"""Layers: ``Linear``, ``Embedding``, ``Sequential`` and the lab's ``MLP``."""
 
 from __future__ import annotations
 
@@ -9,8 +9,10 @@ from typing import Any, overload
 import numpy as np
 
 from tinygrad_lab.engine.ops.convolution import Linear as Linear_
+from tinygrad_lab.engine.random import resolve_rng
 from tinygrad_lab.engine.tensor import Tensor
 from tinygrad_lab.nn.activations import make_activation
+from tinygrad_lab.nn.functional_conv import embedding
 from tinygrad_lab.nn.init import init_weight, uniform_fan_in
 from tinygrad_lab.nn.module import Module, Parameter
 
@@ -63,6 +65,70 @@ class Linear(Module):
 
     def extra_repr(self) -> str:
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
+
+
+class Embedding(Module):
+    """A lookup table: ``weight`` (num_embeddings, embedding_dim), drawn from N(0, 1) as torch's (``rng``, or
+    tl.manual_seed's generator), maps integer indices to its rows. The ``padding_idx`` row starts at zero and gets
+    no gradient. ``_weight`` (an array) starts from given values, as torch's."""
+
+    def __init__(
+        self,
+        num_embeddings: int,
+        embedding_dim: int,
+        padding_idx: int | None = None,
+        max_norm: float | None = None,
+        norm_type: float = 2.0,
+        scale_grad_by_freq: bool = False,
+        sparse: bool = False,
+        _weight: Any = None,
+        _freeze: bool = False,
+        rng: np.random.Generator | None = None,
+        dtype: Any = np.float64,
+    ):
+        super().__init__()
+        for name, value in (("num_embeddings", num_embeddings), ("embedding_dim", embedding_dim)):
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+                raise ValueError(f"Embedding: {name} must be an integer >= 1, got {value!r}")
+        if padding_idx is not None and not -num_embeddings <= padding_idx < num_embeddings:
+            raise ValueError(
+                f"Embedding: padding_idx must lie in [-{num_embeddings}, {num_embeddings}), got {padding_idx}"
+            )
+        if max_norm is not None or scale_grad_by_freq:
+            raise ValueError("Embedding: max_norm and scale_grad_by_freq are not supported (use their defaults)")
+        self.num_embeddings, self.embedding_dim = int(num_embeddings), int(embedding_dim)
+        self.padding_idx = None if padding_idx is None else int(padding_idx) % self.num_embeddings
+        self.max_norm, self.norm_type, self.scale_grad_by_freq, self.sparse = max_norm, norm_type, False, sparse
+        shape = (self.num_embeddings, self.embedding_dim)
+        if _weight is None:
+            weight = resolve_rng(rng).standard_normal(shape).astype(dtype, copy=False)
+            if self.padding_idx is not None:
+                weight[self.padding_idx] = 0.0
+        else:
+            weight = np.array(_weight.data if isinstance(_weight, Tensor) else _weight, dtype=dtype)
+            if weight.shape != shape:
+                raise ValueError(f"Embedding: _weight has shape {weight.shape}, expected {shape}")
+        self.weight = Parameter(weight, requires_grad=not _freeze)
+
+    @classmethod
+    def from_pretrained(
+        cls, embeddings: Any, freeze: bool = True, padding_idx: int | None = None, sparse: bool = False
+    ) -> Embedding:
+        """An Embedding holding a copy of the (rows, dim) ``embeddings``, frozen unless ``freeze=False``."""
+        arr = np.asarray(embeddings.data if isinstance(embeddings, Tensor) else embeddings)
+        if arr.ndim != 2:
+            raise ValueError(f"Embedding.from_pretrained: embeddings must be 2-D, got shape {arr.shape}")
+        rows, dim = arr.shape
+        return cls(rows, dim, padding_idx=padding_idx, sparse=sparse, _weight=arr, _freeze=freeze, dtype=arr.dtype)
+
+    def forward(self, x: Any) -> Tensor:
+        return embedding(x, self.weight, self.padding_idx)
+
+    def extra_repr(self) -> str:
+        text = f"{self.num_embeddings}, {self.embedding_dim}"
+        if self.padding_idx is not None:
+            text += f", padding_idx={self.padding_idx}"
+        return text + (", sparse=True" if self.sparse else "")
 
 
 class Sequential(Module):

@@ -1,5 +1,6 @@
 """``BatchNorm1d``, ``BatchNorm2d`` and ``Dropout``: layers that behave differently in training and in evaluation
-(``module.train()`` / ``module.eval()``). Batch norm keeps its running statistics as buffers, saved in state_dict."""
+(``module.train()`` / ``module.eval()``). Batch norm keeps its running statistics as buffers, saved in state_dict.
+``LayerNorm`` normalises each sample by its own statistics, the same in both modes."""
 
 from __future__ import annotations
 
@@ -8,7 +9,14 @@ from typing import Any
 import numpy as np
 
 from tinygrad_lab.engine.tensor import Tensor
-from tinygrad_lab.nn.functional_conv import batch_norm, dropout, dropout_probability, state_array
+from tinygrad_lab.nn.functional_conv import (
+    batch_norm,
+    dropout,
+    dropout_probability,
+    layer_norm,
+    normalized_shape_of,
+    state_array,
+)
 from tinygrad_lab.nn.module import Module, Parameter
 
 
@@ -95,3 +103,33 @@ class Dropout(Module):
 
     def extra_repr(self) -> str:
         return f"p={self.p}"
+
+
+class LayerNorm(Module):
+    """torch's layer norm: each sample normalised over its last ``len(normalized_shape)`` axes, then scaled by
+    ``weight`` (ones) and shifted by ``bias`` (zeros), both of shape ``normalized_shape``, when
+    ``elementwise_affine`` (``bias=False``: no shift)."""
+
+    def __init__(
+        self,
+        normalized_shape: Any,
+        eps: float = 1e-5,
+        elementwise_affine: bool = True,
+        bias: bool = True,
+        dtype: Any = np.float64,
+    ):
+        super().__init__()
+        self.normalized_shape = normalized_shape_of("LayerNorm", normalized_shape)
+        self.eps, self.elementwise_affine = eps, elementwise_affine
+        affine = elementwise_affine
+        self.weight = Parameter(np.ones(self.normalized_shape, dtype=dtype)) if affine else None
+        self.bias = Parameter(np.zeros(self.normalized_shape, dtype=dtype)) if affine and bias else None
+
+    def forward(self, x: Tensor) -> Tensor:
+        return layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
+
+    def extra_repr(self) -> str:
+        return (
+            f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.elementwise_affine}, "
+            f"bias={self.bias is not None}"
+        )
