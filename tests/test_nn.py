@@ -256,9 +256,10 @@ def test_unknown_init_and_activation_list_the_valid_names():
         nn.Linear(2, 2, init="orthogonal")
     with pytest.raises(
         ValueError,
-        match="unknown activation 'gelu'; valid activations: sigmoid, tanh, relu, leaky_relu, none, identity",
+        match="unknown activation 'mish'; valid activations: sigmoid, tanh, relu, leaky_relu, gelu, silu, elu, "
+        "softplus, none, identity",
     ):
-        nn.MLP(2, (3,), 1, activation="gelu")
+        nn.MLP(2, (3,), 1, activation="mish")
     with pytest.raises(ValueError, match="unknown activation 'softmax'"):
         nn.MLP(2, (3,), 1, out_activation="softmax")
 

@@ -6,6 +6,7 @@ import warnings
 from typing import Any
 
 from tinygrad_lab.engine.tensor import Tensor
+from tinygrad_lab.nn import functional as F
 from tinygrad_lab.nn.module import Module
 
 
@@ -51,6 +52,89 @@ class LeakyReLU(Module):
         return f"negative_slope={self.negative_slope}"
 
 
+class GELU(Module):
+    """x Phi(x), exactly (``approximate="none"``) or by torch's tanh formula (``approximate="tanh"``)."""
+
+    def __init__(self, approximate: str = "none"):
+        super().__init__()
+        if approximate not in ("none", "tanh"):
+            raise ValueError(f"GELU: approximate must be 'none' or 'tanh', got {approximate!r}")
+        self.approximate = approximate
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.gelu(x, self.approximate)
+
+    def extra_repr(self) -> str:
+        return f"approximate={self.approximate!r}"
+
+
+class _InPlaceFlag(Module):
+    """An activation with torch's ``inplace`` argument, which only False is accepted for (a new tensor each call)."""
+
+    def __init__(self, inplace: bool = False):
+        super().__init__()
+        F._not_in_place(type(self).__name__, inplace)
+        self.inplace = False
+
+
+class SiLU(_InPlaceFlag):
+    """x sigmoid(x) (swish)."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.silu(x)
+
+
+class ReLU6(_InPlaceFlag):
+    """min(max(x, 0), 6)."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.relu6(x)
+
+
+class ELU(_InPlaceFlag):
+    """x where x > 0, else alpha (exp(x) - 1)."""
+
+    def __init__(self, alpha: float = 1.0, inplace: bool = False):
+        super().__init__(inplace)
+        self.alpha = alpha
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.elu(x, self.alpha)
+
+    def extra_repr(self) -> str:
+        return f"alpha={self.alpha}"
+
+
+class Hardtanh(_InPlaceFlag):
+    """x clipped to [min_val, max_val], gradient 0 at the bounds (torch's)."""
+
+    def __init__(self, min_val: float = -1.0, max_val: float = 1.0, inplace: bool = False):
+        super().__init__(inplace)
+        if min_val > max_val:
+            raise ValueError(f"Hardtanh: min_val {min_val} must not exceed max_val {max_val}")
+        self.min_val, self.max_val = min_val, max_val
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.hardtanh(x, self.min_val, self.max_val)
+
+    def extra_repr(self) -> str:
+        return f"min_val={self.min_val}, max_val={self.max_val}"
+
+
+class Softplus(Module):
+    """log(1 + exp(beta x)) / beta, and x where beta x > threshold."""
+
+    def __init__(self, beta: float = 1.0, threshold: float = 20.0):
+        super().__init__()
+        self.beta, self.threshold = beta, threshold
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.softplus(x, self.beta, self.threshold)
+
+    def extra_repr(self) -> str:
+        return f"beta={self.beta}, threshold={self.threshold}"
+
+
 def _legacy_softmax_dim(name: str, ndim: int) -> int:
     """torch's implicit axis of Softmax(dim=None): 0 for 0-, 1- and 3-D input, else 1, with torch's warning."""
     warnings.warn(
@@ -92,6 +176,10 @@ ACTIVATIONS: dict[str, type[Module]] = {
     "tanh": Tanh,
     "relu": ReLU,
     "leaky_relu": LeakyReLU,
+    "gelu": GELU,
+    "silu": SiLU,
+    "elu": ELU,
+    "softplus": Softplus,
     "none": Identity,
     "identity": Identity,
 }

@@ -7,13 +7,14 @@ loss, so differing shapes are a ValueError naming both.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 from tinygrad_lab.engine import traceable
-from tinygrad_lab.engine.ops import BinaryCrossEntropy, MseLoss, stack, where
+from tinygrad_lab.engine.ops import BinaryCrossEntropy, Elu, Gelu, Hardtanh, MseLoss, Softplus, stack, where
 from tinygrad_lab.engine.tensor import Tensor
 from tinygrad_lab.nn.functional_conv import (  # noqa: F401  (re-exported: F.conv2d, F.linear, ...)
     adaptive_avg_pool2d,
@@ -55,6 +56,54 @@ def relu(x: Tensor) -> Tensor:
 def leaky_relu(x: Tensor, negative_slope: float = 0.01) -> Tensor:
     """x where x > 0, else negative_slope * x."""
     return x.leaky_relu(negative_slope)
+
+
+def _not_in_place(name: str, inplace: bool) -> None:
+    """torch's ``inplace=True`` is refused: the result is always a new tensor here."""
+    if inplace:
+        raise ValueError(f"{name}: inplace=True is not supported (the result is a new tensor; use inplace=False)")
+
+
+def gelu(x: Tensor, approximate: str = "none") -> Tensor:
+    """x Phi(x) with Phi the standard normal CDF, exactly (erf to float64 accuracy), as torch; ``approximate="tanh"``
+    is torch's 0.5 x (1 + tanh(sqrt(2 / pi) (x + 0.044715 x^3)))."""
+    if approximate == "none":
+        return Gelu.apply(x)
+    if approximate == "tanh":
+        inner = (x + x * x * x * 0.044715) * math.sqrt(2.0 / math.pi)
+        return x * 0.5 * (inner.tanh() + 1.0)
+    raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
+
+
+def silu(x: Tensor, inplace: bool = False) -> Tensor:
+    """x sigmoid(x) (swish)."""
+    _not_in_place("silu", inplace)
+    return x * x.sigmoid()
+
+
+def elu(x: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
+    """x where x > 0, else alpha (exp(x) - 1), computed with expm1."""
+    _not_in_place("elu", inplace)
+    return Elu.apply(x, alpha=alpha)
+
+
+def softplus(x: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
+    """log(1 + exp(beta x)) / beta, never overflowing, and x where beta x > threshold (torch's rule)."""
+    return Softplus.apply(x, beta=beta, threshold=threshold)
+
+
+def hardtanh(x: Tensor, min_val: float = -1.0, max_val: float = 1.0, inplace: bool = False) -> Tensor:
+    """x clipped to [min_val, max_val], with torch's gradient: 0 at the bounds (clip's is 1 there)."""
+    _not_in_place("hardtanh", inplace)
+    if min_val > max_val:
+        raise ValueError(f"hardtanh: min_val {min_val} must not exceed max_val {max_val}")
+    return Hardtanh.apply(x, min_val=min_val, max_val=max_val)
+
+
+def relu6(x: Tensor, inplace: bool = False) -> Tensor:
+    """min(max(x, 0), 6): hardtanh(x, 0, 6), gradient 0 at 0 and 6 as torch's."""
+    _not_in_place("relu6", inplace)
+    return Hardtanh.apply(x, min_val=0.0, max_val=6.0)
 
 
 def softmax(x: Tensor, axis: int = -1, *, dim: int | None = None) -> Tensor:

@@ -71,6 +71,17 @@ RULES: dict[str, tuple[str, str]] = {
         "slope 1 where the input was positive, the small slope elsewhere",
         "dx = G · (1 if x > 0 else slope)",
     ),
+    "Gelu": (
+        "the slope of x Φ(x) is Φ(x) + x φ(x): the normal CDF plus the input times its density",
+        "dx = G · (Φ(x) + x · φ(x))",
+    ),
+    "Erf": ("the slope of erf is the Gaussian 2/√π · exp(−x²)", "dx = G · 2/√π · exp(−x²)"),
+    "Elu": ("slope 1 where the input was positive, α · exp(x) elsewhere", "dx = G · (1 if x > 0 else α · exp(x))"),
+    "Softplus": (
+        "the slope of softplus is the sigmoid of β x (1 above the threshold)",
+        "dx = G · σ(β x)   (G where β x > threshold)",
+    ),
+    "Hardtanh": ("the gradient passes strictly inside the bounds, 0 at and beyond them", "dx = G · [lo < x < hi]"),
     "Clip": ("clipping lets the gradient through inside the bounds, 0 outside", "dx = G · [lo ≤ x ≤ hi]"),
     "Clone": ("a copy passes the gradient through unchanged", "dx = G"),
     "Cast": ("a cast passes the gradient through, cast back to the input's dtype", "dx = G"),

@@ -11,6 +11,7 @@ To add an op: write its Function in the module of its kind, a one-line method in
 tests/test_ops.py.
 """
 
+from tinygrad_lab.engine.ops.activations import Elu, Erf, Gelu, Hardtanh, Softplus, erf
 from tinygrad_lab.engine.ops.arithmetic import Add, Div, MatMul, Mul, Neg, Pow, Sub
 from tinygrad_lab.engine.ops.common import _axis, _const, _constant_attr, _keepdims_shape, _normalize_axes
 from tinygrad_lab.engine.ops.convolution import Conv, ConvInputGrad, ConvWeightGrad, Linear
@@ -57,6 +58,12 @@ from tinygrad_lab.engine.ops.shape import (
 )
 
 __all__ = [
+    "Elu",
+    "Erf",
+    "Gelu",
+    "Hardtanh",
+    "Softplus",
+    "erf",
     "Add",
     "Div",
     "MatMul",
