@@ -260,29 +260,28 @@ def cross_entropy(
     if not 0.0 <= label_smoothing <= 1.0:
         raise ValueError(f"{name}: label_smoothing must lie in [0, 1], got {label_smoothing!r}")
     t = targets.data if isinstance(targets, Tensor) else np.asanyarray(targets)  # (asanyarray: traced arrays stay)
-    index_shape = logits.shape[:1] + logits.shape[2:] if logits.ndim > 1 else ()
-    if t.dtype.kind == "f" and t.shape == index_shape:
+    if t.dtype.kind in "iu":  # class indices, the common case: log_softmax, then nll_loss's terms
+        rows, t, shape = _class_rows(name, logits, t)
+        return _nll(name, rows.log_softmax(axis=-1), t, shape, weight, ignore_index, reduction, label_smoothing)
+    if t.dtype.kind != "f":
+        raise ValueError(f"{name}: targets must be integer class indices or float probabilities, got dtype {t.dtype}")
+    if t.shape == (logits.shape[:1] + logits.shape[2:] if logits.ndim > 1 else ()):
         raise ValueError(
             f"{name}: logits have shape {logits.shape} and targets of shape {t.shape} have dtype "
             f"{t.dtype}: class indices must be integers (y.astype(np.int64); tl.tensor(y) makes floats of an "
             f"integer array unless given dtype=np.int64); float targets are probabilities of shape {logits.shape}"
         )
-    if t.dtype.kind == "f":
-        if ignore_index >= 0:
-            raise ValueError(f"{name}: ignore_index {ignore_index} applies to class indices, not to probabilities")
-        rows, _, shape = _class_rows(name, logits, None)
-        probs = _as_rows(_target(name, logits, targets))
-        classes = rows.shape[1]
-        w = None if weight is None else _class_weights(name, weight, classes, logits.dtype)
-        if label_smoothing:
-            probs = probs * (1.0 - label_smoothing) + label_smoothing / classes
-        coefficients = -probs if w is None else probs * -w
-        terms = rows.log_softmax(axis=-1) * (coefficients / rows.shape[0] if reduction == "mean" else coefficients)
-        return terms.sum(axis=-1).reshape(shape) if reduction == "none" else terms.sum()
-    if t.dtype.kind not in "iu":
-        raise ValueError(f"{name}: targets must be integer class indices or float probabilities, got dtype {t.dtype}")
-    rows, t, shape = _class_rows(name, logits, t)
-    return _nll(name, rows.log_softmax(axis=-1), t, shape, weight, ignore_index, reduction, label_smoothing)
+    if ignore_index >= 0:
+        raise ValueError(f"{name}: ignore_index {ignore_index} applies to class indices, not to probabilities")
+    rows, _, shape = _class_rows(name, logits, None)
+    probs = _as_rows(_target(name, logits, targets))
+    classes = rows.shape[1]
+    w = None if weight is None else _class_weights(name, weight, classes, logits.dtype)
+    if label_smoothing:
+        probs = probs * (1.0 - label_smoothing) + label_smoothing / classes
+    coefficients = -probs if w is None else probs * -w
+    terms = rows.log_softmax(axis=-1) * (coefficients / rows.shape[0] if reduction == "mean" else coefficients)
+    return terms.sum(axis=-1).reshape(shape) if reduction == "none" else terms.sum()
 
 
 def nll_loss(
