@@ -164,6 +164,7 @@ def test_a_captured_embedding_step_follows_eager_and_checks_each_calls_indices()
         (lambda: nn.Embedding(5, 3)(np.array([-1])), IndexError, r"indices must lie in \[0, 5\), got values in \[-1"),
         (lambda: nn.Embedding(5, 3)(np.array([1.0])), ValueError, "embedding: indices must be integers, got dtype f"),
         (lambda: F.embedding(np.array([1]), np.ones(3)), ValueError, r"weight must have shape \(num_embeddings, embed"),
+        (lambda: F.embedding(np.array([1]), np.ones((3, 2)), 3), ValueError, r"padding_idx must lie in \[-3, 3\)"),
     ],
 )
 def test_embedding_refuses_bad_settings_and_indices_in_one_line(call, error, match):

@@ -437,11 +437,14 @@ def embedding(
     idx = input.data if isinstance(input, Tensor) else np.asanyarray(input)  # (asanyarray: traced arrays stay)
     if idx.dtype.kind not in "iu":
         raise ValueError(f"embedding: indices must be integers, got dtype {idx.dtype} (use .astype(np.int64))")
-    idx = traceable.validated(embedding_indices, idx, rows=w.shape[0])
+    rows = w.shape[0]
+    if padding_idx is not None and not -rows <= padding_idx < rows:
+        raise ValueError(f"embedding: padding_idx must lie in [-{rows}, {rows}), got {padding_idx}")
+    idx = traceable.validated(embedding_indices, idx, rows=rows)
     out = w[idx]
     if padding_idx is None or not out.requires_grad:
         return out
-    padding = padding_idx + w.shape[0] if padding_idx < 0 else padding_idx
+    padding = padding_idx + rows if padding_idx < 0 else padding_idx
     return where((idx != padding)[..., None], out, out.data)  # the padding row's value, as a constant
 
 
