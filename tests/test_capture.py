@@ -101,6 +101,21 @@ def test_a_module_deleted_from_its_parent_is_noticed():
         assert compiled(x).item() == eager_step(x).item()
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32, np.int64])
+def test_tl_sigmoid_of_an_array_in_a_step_follows_each_calls_values(dtype):
+    """``tl.sigmoid(x.data)`` on the array itself: it stays in the trace (it was baked in as a constant and
+    every replay gave the first call's values) and keeps a float dtype, as torch.sigmoid."""
+
+    def step(x):
+        return tl.tensor(tl.sigmoid(x.data)).sum()
+
+    compiled = tl.compile(step, native=False)
+    for i in range(5):
+        x = tl.tensor(np.full(3, i), dtype=dtype)
+        got, expected = compiled(x), step(x)
+        assert got.item() == expected.item() and got.dtype == (np.float64 if dtype == np.int64 else dtype)
+
+
 def test_outputs_can_be_tuples_and_are_fresh_arrays():
     x, y = lab_data()
     model = nn.MLP(2, (4, 4), 1, bias=False, init="randn", rng=np.random.default_rng(0))

@@ -263,7 +263,11 @@ def tanh(x: Any) -> Any:
 
 
 def sigmoid(x: Any) -> Any:
-    return Sigmoid.apply(x) if isinstance(x, Tensor) else Sigmoid.apply(np.asarray(x, dtype=float)).data
+    """The sigmoid of a Tensor, or of an array in its own float dtype (an array tl.compile traces stays traced)."""
+    if isinstance(x, Tensor):
+        return Sigmoid.apply(x)
+    arr = np.asanyarray(x)
+    return Sigmoid.apply(arr if arr.dtype.kind == "f" else arr.astype(np.float64)).data
 
 
 def relu(x: Any) -> Any:
