@@ -20,6 +20,7 @@ from tinygrad_lab.engine.ops import (
     broadcast_to,
     cat,
     exp,
+    gather,
     log,
     maximum,
     minimum,
@@ -46,6 +47,7 @@ __version__ = "0.1.0"
 __all__ = [
     "Tensor",
     "Function",
+    "gather",
     "compile",
     "CaptureError",
     "tensor",

@@ -18,6 +18,7 @@ from tinygrad_lab.engine.array_methods import ArrayMethods
 from tinygrad_lab.engine.autograd import RemovableHandle, no_grad, run_backward, seed_gradient
 from tinygrad_lab.engine.autograd import state as _autograd_state
 from tinygrad_lab.engine.factories import Factories, _shape_arg
+from tinygrad_lab.engine.selection_methods import SelectionMethods
 from tinygrad_lab.engine.torch_methods import TorchTensorMethods
 from tinygrad_lab.engine.torch_spellings import TorchMethods
 
@@ -53,7 +54,7 @@ def _to_array(data: Any, dtype: Any) -> np.ndarray:
     return arr
 
 
-class Tensor(ArrayMethods, Factories, TorchMethods, TorchTensorMethods):
+class Tensor(ArrayMethods, Factories, TorchMethods, TorchTensorMethods, SelectionMethods):
     """An n-dimensional array with reverse-mode autodiff:
     ``Tensor(data, requires_grad=False, dtype=None, name=None)``."""
 

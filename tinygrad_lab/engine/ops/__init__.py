@@ -7,12 +7,13 @@ Masks and signs are computed from plain arrays (``_const``): their own derivativ
 they are exact at every order. Gradients may come back broadcast-shaped: the engine sums them to the
 input's shape (autograd.sum_to_shape), so no op undoes broadcasting itself.
 
-To add an op: write its Function in the module of its kind, a one-line method in tensor.py, and a gradcheck in
-tests/test_ops.py.
+To add an op: write its Function in the module of its kind, a one-line method in tensor.py (or in a mixin of
+Tensor's: selection_methods.py has torch's indexing, splitting and sorting), and a gradcheck in tests/test_ops.py.
 """
 
 from tinygrad_lab.engine.ops.activations import Elu, Erf, Gelu, Hardtanh, Softplus, erf
 from tinygrad_lab.engine.ops.arithmetic import Add, Div, MatMul, Mul, Neg, Pow, Sub
+from tinygrad_lab.engine.ops.arrange import CumSum
 from tinygrad_lab.engine.ops.common import _axis, _const, _constant_attr, _keepdims_shape, _normalize_axes
 from tinygrad_lab.engine.ops.convolution import Conv, ConvInputGrad, ConvWeightGrad, Linear
 from tinygrad_lab.engine.ops.elementwise import (
@@ -44,6 +45,7 @@ from tinygrad_lab.engine.ops.elementwise import (
 from tinygrad_lab.engine.ops.losses import BinaryCrossEntropy, MseLoss
 from tinygrad_lab.engine.ops.pooling import AvgPool, AvgPoolScatter, MaxPool, MaxPoolGather, MaxPoolScatter
 from tinygrad_lab.engine.ops.reductions import LogSumExp, Max, Mean, Min, Sum, Var, log_softmax, norm, std
+from tinygrad_lab.engine.ops.selection import gather
 from tinygrad_lab.engine.ops.shape import (
     Cat,
     Expand,
@@ -64,6 +66,8 @@ __all__ = [
     "Hardtanh",
     "Softplus",
     "erf",
+    "CumSum",
+    "gather",
     "Add",
     "Div",
     "MatMul",
