@@ -19,6 +19,7 @@ from tinygrad_lab.engine.ops import (
     abs,
     broadcast_to,
     cat,
+    einsum,
     exp,
     gather,
     log,
@@ -47,6 +48,7 @@ __version__ = "0.1.0"
 __all__ = [
     "Tensor",
     "Function",
+    "einsum",
     "gather",
     "compile",
     "CaptureError",

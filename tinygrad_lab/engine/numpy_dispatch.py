@@ -342,6 +342,12 @@ def _copy(a, order="K", subok=False):
     return ops.Clone.apply(_tensor(a))
 
 
+def _einsum(*operands, out=None, dtype=None, order="K", casting="safe", optimize=False):
+    """numpy's einsum (its subscripts-string form) as tl.einsum; ``optimize`` only picks an order of summing."""
+    _only_defaults("np.einsum", out=out, dtype=dtype)
+    return ops.einsum(*operands)
+
+
 def _values(func: Callable) -> Callable:
     """Queries and index functions: numpy's own answer on the values (no gradient to keep)."""
     return lambda *args, **kwargs: func(*_data(args), **{k: _data(v) for k, v in kwargs.items()})
@@ -374,6 +380,7 @@ FUNCTIONS: dict[Callable, Callable] = {
     np.where: _where,
     np.clip: _clip,
     np.copy: _copy,
+    np.einsum: _einsum,
 }
 FUNCTIONS.update(
     {

@@ -16,6 +16,7 @@ from tinygrad_lab.engine.ops.arithmetic import Add, Div, MatMul, Mul, Neg, Pow, 
 from tinygrad_lab.engine.ops.arrange import CumSum
 from tinygrad_lab.engine.ops.common import _axis, _const, _constant_attr, _keepdims_shape, _normalize_axes
 from tinygrad_lab.engine.ops.convolution import Conv, ConvInputGrad, ConvWeightGrad, Linear
+from tinygrad_lab.engine.ops.einsum import Einsum, einsum
 from tinygrad_lab.engine.ops.elementwise import (
     Abs,
     Cast,
@@ -67,6 +68,8 @@ __all__ = [
     "Softplus",
     "erf",
     "CumSum",
+    "Einsum",
+    "einsum",
     "gather",
     "Add",
     "Div",
