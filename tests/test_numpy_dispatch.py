@@ -228,6 +228,15 @@ SHAPE_FUNCTIONS = [
     ("dot scalar", lambda t: np.dot(t, 3.0), lambda t: t * 3.0),
     ("dot 3-d and 2-d", lambda t: np.dot(t, t.reshape(6, 2)[:1]), lambda t: t @ t.reshape(6, 2)[:1]),
     ("dot 3-d and 1-d", lambda t: np.dot(t, t[0, 0]), lambda t: t @ t[0, 0]),
+    ("flip", lambda t: np.flip(t), lambda t: t.flip(0, 1, 2)),
+    ("flip axis", lambda t: np.flip(t, 1), lambda t: t.flip(1)),
+    ("roll", lambda t: np.roll(t, 2), lambda t: t.roll(2)),
+    ("roll axes", lambda t: np.roll(t, 1, axis=(0, 1)), lambda t: t.roll((1, 1), (0, 1))),
+    ("tile", lambda t: np.tile(t, (2, 1)), lambda t: t.repeat(1, 2, 1)),
+    ("tril", lambda t: np.tril(t, -1), lambda t: t.tril(-1)),
+    ("triu", lambda t: np.triu(t), lambda t: t.triu()),
+    ("cumsum", lambda t: np.cumsum(t, axis=1), lambda t: t.cumsum(1)),
+    ("cumsum flat", lambda t: np.cumsum(t), lambda t: t.reshape(-1).cumsum(0)),
 ]
 
 
@@ -237,6 +246,13 @@ def test_array_functions_are_the_tensor_ops(name, np_fn, method):
     x[np.abs(x) < 0.05] = 0.3  # away from the kinks of where and clip
     assert_same(np_fn, method, x)
     np.testing.assert_array_equal(np_fn(Tensor(x)).data, np_fn(x))  # and what numpy gives on arrays
+
+
+def test_np_sort_gives_the_sorted_values_with_their_gradients():
+    x = np.random.default_rng(5).permutation(12).reshape(3, 4) / 4.0  # distinct: no ties for finite differences
+    for axis in (1, 0, None):
+        np.testing.assert_array_equal(np.sort(Tensor(x), axis=axis).data, np.sort(x, axis=axis))
+        assert gradcheck(lambda t, axis=axis: np.sort(t, axis=axis), [Tensor(x, requires_grad=True)])
 
 
 GRADCHECKED = [(f, v) for f, _, v in UNARY] + [(f, v) for f, _, v in BINARY] + [(np.matmul, ANYWHERE)]
@@ -268,8 +284,8 @@ def test_numpy_dispatched_array_functions_pass_gradcheck(name, np_fn, method):
     [
         (lambda t: np.linalg.svd(t), "np.linalg.svd"),
         (lambda t: np.linalg.norm(t), "np.linalg.norm"),
-        (lambda t: np.cumsum(t), "np.cumsum"),
-        (lambda t: np.sort(t), "np.sort"),
+        (lambda t: np.cumprod(t), "np.cumprod"),
+        (lambda t: np.median(t), "np.median"),
         (lambda t: np.sin(t), "np.sin"),
         (lambda t: np.add.reduce(t), "np.add.reduce"),
         (lambda t: np.exp(t, where=np.ones((2, 2), bool)), "np.exp(where="),
@@ -482,7 +498,7 @@ def test_queries_give_numpys_own_result(query):
 
 def test_calls_the_graph_cannot_follow_run_as_numpy_when_no_gradient_is_involved():
     """Refused only where a gradient would be dropped: w.data -= lr * w.grad (torch's idiom: the grad requires no
-    grad), np.unique of a mask, np.cumsum of a constant, anything under no_grad; out= into a Tensor stays refused."""
+    grad), np.unique of a mask, np.cumprod of a constant, anything under no_grad; out= into a Tensor stays refused."""
     w = Tensor(np.ones((2, 2)), requires_grad=True)
     (w * w).sum().backward()
     data = w.data
@@ -490,12 +506,12 @@ def test_calls_the_graph_cannot_follow_run_as_numpy_when_no_gradient_is_involved
     assert w.data is data and w.data.tolist() == [[0.8, 0.8], [0.8, 0.8]]
     p = Tensor(np.array([0.2, 0.7, 0.9]))
     assert np.unique(p > 0.5).tolist() == [False, True]
-    np.testing.assert_array_equal(np.cumsum(p), np.cumsum(p.data))
+    np.testing.assert_array_equal(np.cumprod(p), np.cumprod(p.data))
     np.testing.assert_array_equal(np.sin(p), np.sin(p.data))
     with tl.no_grad():
-        np.testing.assert_array_equal(np.cumsum(w), np.cumsum(w.data))
-    with pytest.raises(TypeError, match="np.cumsum is not supported on Tensors"):
-        np.cumsum(w)
+        np.testing.assert_array_equal(np.cumprod(w), np.cumprod(w.data))
+    with pytest.raises(TypeError, match="np.cumprod is not supported on Tensors"):
+        np.cumprod(w)
     with pytest.raises(TypeError, match="out= and in-place operators"):
         np.add(p, 1.0, out=p)
     with pytest.raises(TypeError, match="out= and in-place operators"):

@@ -348,6 +348,43 @@ def _einsum(*operands, out=None, dtype=None, order="K", casting="safe", optimize
     return ops.einsum(*operands)
 
 
+def _flip(m, axis=None):
+    t = _tensor(m)
+    return t.flip(tuple(range(t.ndim)) if axis is None else axis)
+
+
+def _roll(a, shift, axis=None):
+    if isinstance(axis, (tuple, list)) and isinstance(shift, (int, np.integer)):
+        shift = (shift,) * len(axis)  # numpy broadcasts one shift over the axes
+    return _tensor(a).roll(shift, axis)
+
+
+def _tile(A, reps):
+    t = _tensor(A)
+    reps = (reps,) if isinstance(reps, (int, np.integer)) else tuple(reps)
+    return t.repeat((1,) * (t.ndim - len(reps)) + reps)  # numpy pads reps with leading 1s, torch's repeat does not
+
+
+def _tril(m, k=0):
+    return _tensor(m).tril(k)
+
+
+def _triu(m, k=0):
+    return _tensor(m).triu(k)
+
+
+def _cumsum(a, axis=None, dtype=None, out=None):
+    _only_defaults("np.cumsum", out=out)
+    t = _cast(a, dtype)
+    return t.reshape(-1).cumsum(0) if axis is None else t.cumsum(axis)
+
+
+def _sort(a, axis=-1, kind=None, order=None, *, stable=None):
+    _only_defaults("np.sort", order=order)
+    t = _tensor(a)
+    return t.reshape(-1).sort(0).values if axis is None else t.sort(axis).values  # stable, whatever the kind
+
+
 def _values(func: Callable) -> Callable:
     """Queries and index functions: numpy's own answer on the values (no gradient to keep)."""
     return lambda *args, **kwargs: func(*_data(args), **{k: _data(v) for k, v in kwargs.items()})
@@ -381,6 +418,13 @@ FUNCTIONS: dict[Callable, Callable] = {
     np.clip: _clip,
     np.copy: _copy,
     np.einsum: _einsum,
+    np.flip: _flip,
+    np.roll: _roll,
+    np.tile: _tile,
+    np.tril: _tril,
+    np.triu: _triu,
+    np.cumsum: _cumsum,
+    np.sort: _sort,
 }
 FUNCTIONS.update(
     {
