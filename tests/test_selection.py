@@ -205,6 +205,14 @@ def test_split_chunk_and_unbind_match_torch(case, size, data):
     compare(lambda t: t.split(sections, dim), lambda u: u.split(sections, dim), x)
 
 
+def test_a_roll_by_nothing_is_a_new_tensor():
+    x = leaf(np.arange(3.0))
+    y = x.roll(0, 0)
+    y.retain_grad()
+    (x * 2).sum().backward()
+    assert y is not x and y.grad is None
+
+
 def test_split_gives_views_whose_gradients_meet_in_the_input():
     x = leaf(np.arange(5.0))
     a, b = x.split([2, 3])

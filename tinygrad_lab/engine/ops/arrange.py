@@ -98,7 +98,7 @@ def roll(x: Tensor, shifts: int | Sequence[int], dims: int | Sequence[int] | Non
         if s:
             lead = (slice(None),) * d
             out = cat([out[lead + (slice(n - s, n),)], out[lead + (slice(0, n - s),)]], axis=d)
-    return out
+    return out if out is not x else x[...]  # a new tensor, as torch's, also when nothing moves
 
 
 def tril(x: Tensor, diagonal: int = 0) -> Tensor:
