@@ -1,5 +1,5 @@
 """torch's indexing, splitting, sorting and scan ops (gather, index_select, masked_fill, repeat, repeat_interleave,
-flip, roll, tril/triu, split/chunk/unbind, sort/argsort/topk, cumsum): values and gradients against torch over
+flip, roll, tril/triu, split/chunk/unbind, sort/argsort/topk, cumsum, cumprod): values and gradients against torch over
 drawn shapes and dims, gradcheck and gradgradcheck (float64, torch's defaults), torch's errors, and tl.compile."""
 
 import numpy as np
@@ -293,6 +293,24 @@ def test_cumsum_matches_torch(case, data):
     compare(lambda t: t.cumsum(dim), lambda u: u.cumsum(dim), x)
 
 
+@GG
+@given(case=st.one_of(shape_and_dim(), st.tuples(st.just(()), st.sampled_from([0, -1]))), data=st.data())
+def test_cumprod_matches_torch_to_the_second_derivative_also_at_zeros(case, data):
+    shape, dim = case
+    x = data.draw(tt.arrays(shape, tt.elements(away_from=0.0, margin=0.1)))  # zeros only where put, exactly
+    x[data.draw(tt.arrays(shape)) > 1.0] = 0.0  # some entries exactly zero, several in a slice too
+    compare(lambda t: t.cumprod(dim), lambda u: u.cumprod(dim), x)
+    t, u = leaf(x), tleaf(x)
+    w = np.random.default_rng(2).normal(size=(2,) + x.shape)
+    (g,) = tl.grad((t.cumprod(dim) * w[0]).sum(), [t], create_graph=True)
+    (gt,) = torch.autograd.grad((u.cumprod(dim) * torch.tensor(w[0])).sum(), [u], create_graph=True)
+    assert g.requires_grad == gt.requires_grad
+    if gt.requires_grad:  # else the gradient is a constant, as over an axis of size 1
+        (h,) = tl.grad((g * w[1]).sum(), [t])
+        (ht,) = torch.autograd.grad((gt * torch.tensor(w[1])).sum(), [u])
+        np.testing.assert_allclose(h.data, ht.numpy(), rtol=1e-12, atol=1e-15)
+
+
 def test_cumsum_keeps_float32():
     x = np.array([1.5, 2.0, 3.0], dtype=np.float32)
     assert tl.tensor(x).cumsum(0).dtype == np.float32
@@ -368,6 +386,7 @@ BAD = {
     "topk k": (lambda t: t.topk(5), ValueError, "topk: k=5 is out of range for dim 1 of size 4"),
     "sort dim": (lambda t: t.sort(2), ValueError, "sort: axis 2 is out of bounds"),
     "cumsum dim": (lambda t: t.cumsum(-3), ValueError, "cumsum: axis -3 is out of bounds"),
+    "cumprod dim": (lambda t: t.cumprod(2), ValueError, "cumprod: axis 2 is out of bounds"),
 }
 
 
@@ -401,6 +420,7 @@ def _program(w, x, index, mask):
         y.sort(1, descending=True).values,
         y.topk(2, 0).values,
         y.cumsum(1),
+        y.cumprod(0),
     ]
     return sum((p * p).sum() for p in parts)
 

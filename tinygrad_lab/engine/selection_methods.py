@@ -91,3 +91,7 @@ class SelectionMethods:
     def cumsum(self: Any, dim: int) -> Any:
         """torch's cumsum: running sums along ``dim``."""
         return _arrange().cumsum(self, dim)
+
+    def cumprod(self: Any, dim: int) -> Any:
+        """torch's cumprod: running products along ``dim``, the gradient exact at zeros."""
+        return _arrange().cumprod(self, dim)

@@ -13,7 +13,7 @@ Tensor's: selection_methods.py has torch's indexing, splitting and sorting), and
 
 from tinygrad_lab.engine.ops.activations import Elu, Erf, Gelu, Hardtanh, Softplus, erf
 from tinygrad_lab.engine.ops.arithmetic import Add, Div, MatMul, Mul, Neg, Pow, Sub
-from tinygrad_lab.engine.ops.arrange import CumSum
+from tinygrad_lab.engine.ops.arrange import CumProd, CumSum
 from tinygrad_lab.engine.ops.common import _axis, _const, _constant_attr, _keepdims_shape, _normalize_axes
 from tinygrad_lab.engine.ops.convolution import Conv, ConvInputGrad, ConvWeightGrad, Linear
 from tinygrad_lab.engine.ops.einsum import Einsum, einsum
@@ -67,6 +67,7 @@ __all__ = [
     "Hardtanh",
     "Softplus",
     "erf",
+    "CumProd",
     "CumSum",
     "Einsum",
     "einsum",

@@ -1,8 +1,9 @@
-"""torch's ops that rearrange a tensor: repeat, repeat_interleave, flip, roll, tril/triu, chunk/split/unbind
-and cumsum.
+"""torch's ops that rearrange a tensor: repeat, repeat_interleave, flip, roll, tril/triu, chunk/split/unbind,
+and the running sums and products cumsum and cumprod.
 
-All but cumsum are made of ops the engine has (reshape, expand, slicing, cat, where), so their gradients of every
-order and tl.compile come with them; CumSum is a Function whose backward is the reversed cumsum.
+All but the last two are made of ops the engine has (reshape, expand, slicing, cat, where), so their gradients of
+every order and tl.compile come with them; CumSum is a Function whose backward is the reversed cumsum, CumProd one
+whose backward is made of running sums and products (exact at zeros, as torch's).
 """
 
 from __future__ import annotations
@@ -190,3 +191,56 @@ def _cumsum(a: np.ndarray, axis: int, reverse: bool) -> np.ndarray:
 def cumsum(x: Tensor, dim: int) -> Tensor:
     """torch.cumsum: running sums along ``dim``."""
     return CumSum.apply(x, axis=_axis(dim, x.ndim, "cumsum"))
+
+
+def _scan(fn: Any, x: Any, axis: int, **attrs: Any) -> Any:
+    """A running sum or product of an array, or of a Tensor as a recorded op (in a recorded backward)."""
+    if isinstance(x, Tensor):
+        return fn.apply(x, axis=axis, **attrs)
+    return fn.forward(Function.__new__(fn), x, axis, **attrs)
+
+
+class CumProd(Function):
+    """Running products along ``axis``, with torch's gradient, exact where entries are zero (_cumprod_grad)."""
+
+    @staticmethod
+    def forward(ctx, a, axis=0):
+        ctx.axis = axis
+        out = a.copy() if a.ndim == 0 else np.cumprod(a, axis)
+        ctx.save_for_backward(a, out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, out = ctx.saved_tensors
+        return _cumprod_grad(x, out, grad, ctx.axis)
+
+
+def _cumprod_grad(x: Any, out: Any, grad: Any, axis: int) -> Any:
+    """The gradient of cumprod at x, no division by a zero. Before the first zero of a slice: the reversed running
+    sum of grad * out, over x; at the first zero: the product of the entries before it times the reversed running
+    sum of grad times the products of the entries after it; after it: zero, which in a recorded backward is that
+    zero times the gradient with it set to 1, so that second derivatives are exact there too."""
+    plain = x.data if isinstance(x, Tensor) else x
+    if plain.ndim == 0 or plain.shape[axis] == 1:  # nothing multiplied: the identity, as torch takes it
+        return grad
+    zero = plain == 0
+    seen = np.cumsum(zero, axis)
+    before, first = seen == 0, zero & (seen == 1)
+    ones, zeros = np.ones((), plain.dtype)[()], np.zeros((), plain.dtype)[()]
+    safe = where(before, x, ones)  # x before the first zero, 1 from it on
+    at_before = _scan(CumSum, grad * out, axis, reverse=True) / safe
+    after_first = _scan(CumProd, where(before | first, ones, x), axis)  # products of the entries after it
+    at_first = _scan(CumProd, safe, axis) * _scan(CumSum, grad * after_first, axis, reverse=True)
+    rest: Any = zeros
+    if isinstance(x, Tensor) and (seen > first).any():  # a recorded backward, entries after a first zero
+        unzeroed = where(first, ones, x)
+        rest = where(first, x, zeros).sum(axis, keepdims=True) * _cumprod_grad(
+            unzeroed, _scan(CumProd, unzeroed, axis), grad, axis
+        )
+    return where(before, at_before, where(first, at_first, rest))
+
+
+def cumprod(x: Tensor, dim: int) -> Tensor:
+    """torch.cumprod: running products along ``dim``, its gradient exact where entries are zero."""
+    return CumProd.apply(x, axis=_axis(dim, x.ndim, "cumprod"))
