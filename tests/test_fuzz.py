@@ -149,7 +149,24 @@ SHAPE = {  # name: (ours(x, arg), torch(x, arg))
     "flatten": (lambda x, se: x.flatten(*se), lambda x, se: x.flatten(*se)),
     "swapaxes": (lambda x, aa: x.swapaxes(*aa), lambda x, aa: x.swapaxes(*aa)),
     "getitem": (lambda x, i: x[i], lambda x, i: x[_t_index(i)]),
+    "flip": (lambda x, d: x.flip(d), lambda x, d: x.flip(d)),
+    "roll": (lambda x, sd: x.roll(*sd), lambda x, sd: x.roll(*sd)),
+    "repeat": (lambda x, r: x.repeat(r), lambda x, r: x.repeat(r)),
+    "tril": (lambda x, k: x.tril(k), lambda x, k: x.tril(k)),
+    "triu": (lambda x, k: x.triu(k), lambda x, k: x.triu(k)),
+    "cumsum": (lambda x, d: x.cumsum(d), lambda x, d: x.cumsum(d)),
+    "cumprod": (lambda x, d: x.cumprod(d), lambda x, d: x.cumprod(d)),
+    "gather": (lambda x, di: x.gather(*di), lambda x, di: x.gather(di[0], torch.from_numpy(di[1]))),
+    "index_select": (lambda x, di: x.index_select(*di), lambda x, di: x.index_select(di[0], torch.from_numpy(di[1]))),
+    "masked_fill": (lambda x, mv: x.masked_fill(*mv), lambda x, mv: x.masked_fill(torch.from_numpy(mv[0]), mv[1])),
+    "split": (lambda x, a: x.split(a[0], a[1])[a[2]], lambda x, a: x.split(a[0], a[1])[a[2]]),
+    "chunk": (lambda x, a: x.chunk(a[0], a[1])[a[2]], lambda x, a: x.chunk(a[0], a[1])[a[2]]),
+    "unbind": (lambda x, a: x.unbind(a[0])[a[1]], lambda x, a: x.unbind(a[0])[a[1]]),
+    "sort": (lambda x, a: x.sort(*a).values, lambda x, a: x.sort(*a).values),
+    "topk": (lambda x, a: x.topk(*a).values, lambda x, a: x.topk(*a).values),
+    "einsum": (lambda x, eq: tl.einsum(eq, x), lambda x, eq: torch.einsum(eq, x)),
 }
+SORTING = ("sort", "topk")  # kinked where two entries along the dim are (nearly) tied
 
 
 # ---- drawing a program ---------------------------------------------------------------------------------------
@@ -364,9 +381,84 @@ def _shape_arg(draw, name: str, shape: tuple, rng: np.random.Generator):
         return (start, end) if start % n <= end % n else (end, start)
     if name == "swapaxes":
         return (draw(st.integers(-n, n - 1)), draw(st.integers(-n, n - 1)))
+    if name in _SELECTION_ARGS:
+        return _SELECTION_ARGS[name](draw, shape, rng)
     if ndim == 0 and draw(st.booleans()):
         return draw(st.sampled_from([(None,), (Ellipsis,), (None, Ellipsis)]))
     return _draw_index(draw, shape, rng)
+
+
+def _dim(draw, shape: tuple, sized: bool = False):
+    """A dim of ``shape`` (maybe negative; 0 or -1 for a 0-d shape); ``sized``: one of size > 0, or None."""
+    n = max(len(shape), 1)
+    dims = [d for d in range(-n, n) if not sized or not shape or shape[d]]
+    return draw(st.sampled_from(dims)) if dims else None
+
+
+def _gather_arg(draw, shape, rng):
+    d = _dim(draw, shape, sized=True)
+    if d is None:
+        return False
+    if not shape:
+        return (d, np.zeros((), np.int64))
+    sides = [draw(st.integers(0, 3)) if i == d % len(shape) else draw(st.integers(0, s)) for i, s in enumerate(shape)]
+    return (d, rng.integers(0, shape[d], size=sides).astype(np.int64))
+
+
+def _index_select_arg(draw, shape, rng):
+    d = _dim(draw, shape, sized=True)
+    if d is None:
+        return False
+    return (d, rng.integers(0, shape[d] if shape else 1, size=draw(st.integers(0, 3)) if shape else 1))
+
+
+def _pieces_arg(draw, shape, rng):
+    """(size or chunks, dim, which piece) for split and chunk: pieces exist for a dim of size > 0."""
+    d = _dim(draw, shape, sized=True)
+    if d is None or not shape:
+        return False
+    k = draw(st.integers(1, 3))
+    return (k, d, draw(st.integers(0, -(-shape[d] // k) - 1 if k <= shape[d] else 0)))
+
+
+def _einsum_arg(draw, shape, rng):
+    """A one-operand equation: x's axes permuted, some summed away ("abc->ca")."""
+    letters = "abcdefgh"[: len(shape)]
+    kept = draw(st.permutations(letters))[: draw(st.integers(0, len(letters)))]
+    return f"{letters}->{''.join(kept)}"
+
+
+_SELECTION_ARGS = {
+    "einsum": _einsum_arg,
+    "flip": lambda draw, shape, rng: draw(st.lists(st.integers(0, len(shape) - 1), unique=True)) if shape else [],
+    "roll": lambda draw, shape, rng: (
+        draw(st.integers(-4, 4)),
+        draw(st.sampled_from([None, _dim(draw, shape)])) if shape else None,
+    ),
+    # sizes from 1: torch's gradient through a repeat 0 times is a zeros tensor outside any recorded graph
+    "repeat": lambda draw, shape, rng: tuple(
+        draw(st.lists(st.integers(1, 2), min_size=max(len(shape), 1), max_size=len(shape) + 1))
+    ),
+    "tril": lambda draw, shape, rng: draw(st.integers(-2, 2)) if len(shape) >= 2 else False,
+    "triu": lambda draw, shape, rng: draw(st.integers(-2, 2)) if len(shape) >= 2 else False,
+    "cumsum": lambda draw, shape, rng: _dim(draw, shape),
+    "cumprod": lambda draw, shape, rng: _dim(draw, shape),
+    "gather": _gather_arg,
+    "index_select": _index_select_arg,
+    "masked_fill": lambda draw, shape, rng: (
+        np.asarray(rng.random(_shapes_like(draw, shape)) > 0.5),
+        draw(st.sampled_from([0.0, 2.5])),
+    ),
+    "split": _pieces_arg,
+    "chunk": lambda draw, shape, rng: (lambda a: a if a is False else (a[0], a[1], 0))(_pieces_arg(draw, shape, rng)),
+    "unbind": lambda draw, shape, rng: (
+        lambda d: False if d is None or not shape else (d, draw(st.integers(0, shape[d] - 1)))
+    )(_dim(draw, shape, sized=True)),
+    "sort": lambda draw, shape, rng: (_dim(draw, shape), draw(st.booleans())),
+    "topk": lambda draw, shape, rng: (
+        lambda d: (draw(st.integers(0, shape[d] if shape else 1)), d, draw(st.booleans()))
+    )(_dim(draw, shape)),
+}
 
 
 # ---- running a program ---------------------------------------------------------------------------------------
@@ -460,6 +552,10 @@ def _near_kink(program, values) -> bool:
             return True
         if name == "float32":
             return True
+        if name in SORTING and xs[0].ndim:
+            d = attr[0] if name == "sort" else attr[1]
+            if xs[0].shape[d] > 1 and np.any(np.diff(np.sort(xs[0], axis=d), axis=d) < KINK):
+                return True
     return False
 
 
