@@ -116,6 +116,26 @@ def test_tl_sigmoid_of_an_array_in_a_step_follows_each_calls_values(dtype):
         assert got.item() == expected.item() and got.dtype == (np.float64 if dtype == np.int64 else dtype)
 
 
+@pytest.mark.parametrize("native", [False, None])
+def test_a_value_check_on_an_array_the_step_computes_runs_on_every_call(native):
+    """Class indices computed in the step are checked on each replay, as in eager: the check returns its
+    argument, and recorded as a view of it the replay ran it once, when built (on an empty buffer, a bogus error),
+    then let out-of-range indices through to a NaN loss."""
+    w = tl.tensor(np.ones((3, 4)), requires_grad=True)
+
+    def step(x, shift):
+        labels = (x.sum(axis=1) + shift).astype(np.int64)
+        return F.cross_entropy(x @ w, labels)
+
+    compiled = tl.compile(step, native=native)
+    x = tl.tensor(np.zeros((2, 3)))
+    for k in [0, 1, 2, 3, 0, 1]:
+        shift = tl.tensor(np.full(2, float(k)))
+        assert compiled(x, shift).item() == step(x, shift).item()
+    with pytest.raises(ValueError, match=r"class indices must lie in \[0, 4\), got values in \[7, 7\]"):
+        compiled(x, tl.tensor(np.full(2, 7.0)))
+
+
 def test_outputs_can_be_tuples_and_are_fresh_arrays():
     x, y = lab_data()
     model = nn.MLP(2, (4, 4), 1, bias=False, init="randn", rng=np.random.default_rng(0))

@@ -336,7 +336,10 @@ class Tracer:
             return type(template)(self._plain(v) for v in template)
         return template
 
-    def record(self, kind: tuple, args: tuple, kwargs: dict) -> Any:
+    def record(self, kind: tuple, args: tuple, kwargs: dict, fresh: bool = False) -> Any:
+        """Run one numpy operation on the traced arrays and append it to the record. ``fresh``: its result is a
+        new array even when it is its argument (a value check returns what it checked), so every replay runs it;
+        recorded as a view, it would run once, when the replay is built."""
         out_arg = kwargs.pop("out", None)
         arg_t = self._template(tuple(args))
         kw_t = {k: self._template(v) for k, v in kwargs.items()}
@@ -354,6 +357,8 @@ class Tracer:
             plain_kwargs["out"] = self.slots[inplace_target].value
 
         result = execute(kind, plain_args, plain_kwargs)
+        if fresh:
+            result = np.array(result)
 
         index = len(self.ops)
         if inplace_target is not None:

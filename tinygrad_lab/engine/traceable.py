@@ -87,7 +87,7 @@ def validated(check: Callable[..., np.ndarray], arr: np.ndarray, **attrs: Any) -
     tracer = state.tracing
     if tracer is None or not is_traced(arr):
         return check(arr, **attrs)
-    return tracer.record(("call", check), (arr,), attrs)
+    return tracer.record(("call", check), (arr,), attrs, fresh=True)
 
 
 def refuse(what: str) -> None:

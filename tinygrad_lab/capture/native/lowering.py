@@ -193,8 +193,6 @@ class Lowering:
 
     def _view(self, index: int) -> None:
         op = self.ops[index]
-        if op.kind[0] == "call" and not getattr(op.kind[1], "__module__", "").startswith("numpy"):
-            raise Unsupported(f"the value check {op_name(op.kind)} (traceable.validated), which runs in Python")
         base = next(r.slot for r in refs(op.args) if r.slot in self.per_call)
         acc, traced, view = self.per_call[base], self.slots[base].value, self.slots[op.out].value
         if acc.strides != _elements(traced.strides, traced) or view.dtype != traced.dtype:
@@ -234,6 +232,8 @@ class Lowering:
             self._copy(self.access(op.out), self._operand(op.args[0]))
         elif kind[0] == "setitem" and _whole(op.args[1]):
             self._copy(self.access(op.out), self._operand(op.args[2]))
+        elif kind[0] == "call" and not getattr(kind[1], "__module__", "").startswith("numpy"):
+            raise Unsupported(f"the value check {op_name(kind)} (traceable.validated), which runs in Python")
         else:
             raise Unsupported(op_name(kind) + (" with an index" if kind[0] == "setitem" else ""))
 

@@ -37,13 +37,11 @@ def index_array(op: str, index: Any) -> np.ndarray:
 
 
 def _in_range(arr: np.ndarray, *, op: str, size: int, dim: int) -> np.ndarray:
-    """A copy of ``arr`` when every index is in [0, size), else an IndexError naming the op (torch takes no
-    negative ones). A copy, not ``arr``: tl.compile's replay makes a view of a computed array once, when it is
-    built, so a check returning its argument would run on an empty buffer rather than on every call."""
+    """``arr`` when every index is in [0, size), else an IndexError naming the op (torch takes no negative ones)."""
     bad = (arr < 0) | (arr >= size)
     if bad.any():
         raise IndexError(f"{op}: index {int(arr[bad][0])} is out of bounds for dim {dim} with size {size}")
-    return arr.copy()
+    return arr
 
 
 def checked_index(op: str, index: Any, size: int, dim: int) -> np.ndarray:
