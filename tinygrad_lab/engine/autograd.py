@@ -541,7 +541,7 @@ def seed_gradient(output: Tensor, gradient: Any, create_graph: bool) -> Any:
             "create the leaves with requires_grad=True (and not under no_grad)"
         )
     if gradient is None:
-        if output.size != 1:
+        if output._data.size != 1:
             raise RuntimeError(
                 f"backward: grad can be implicitly created only for single-element outputs, but the output "
                 f"has shape {output.shape}; pass gradient= (a tensor of that shape)"

@@ -43,12 +43,7 @@ class Size(builtins.int):
     """``t.size``: numpy's number of elements, an int as ``ndarray.size`` is (``t.size * 2``, ``np.size(t)``, json
     and f-strings see the number); called, torch's ``size()``: the shape, or ``size(dim)`` that dim's length."""
 
-    shape: tuple
-
-    def __new__(cls, count: builtins.int, shape: tuple) -> Size:
-        self = super().__new__(cls, count)
-        self.shape = shape
-        return self
+    shape: tuple  # set by Tensor.size (int's own constructor and an attribute: a __new__ of ours costs twice)
 
     def __call__(self, dim: Any = None) -> Any:
         if dim is None:
@@ -122,7 +117,10 @@ class TorchTensorMethods:
     @property
     def size(self: Any) -> Size:
         """The number of elements (numpy's ``size``), callable as torch's ``size()`` / ``size(dim)``."""
-        return Size(self.data.size, self.data.shape)
+        data = self._data
+        size = Size(data.size)
+        size.shape = data.shape
+        return size
 
     def dim(self: Any) -> builtins.int:
         """The number of dimensions (torch's name for ``ndim``)."""
