@@ -19,8 +19,7 @@ from tinygrad_lab.engine.autograd import RemovableHandle, no_grad, run_backward,
 from tinygrad_lab.engine.autograd import state as _autograd_state
 from tinygrad_lab.engine.factories import Factories, _shape_arg
 from tinygrad_lab.engine.selection_methods import SelectionMethods
-from tinygrad_lab.engine.torch_methods import TorchTensorMethods
-from tinygrad_lab.engine.torch_spellings import TorchMethods
+from tinygrad_lab.engine.torch_methods import TorchMethods
 
 _FLOAT_KINDS = "f"
 Axes = int | tuple | list | None  # the axes a reduction takes (None: all)
@@ -54,7 +53,7 @@ def _to_array(data: Any, dtype: Any) -> np.ndarray:
     return arr
 
 
-class Tensor(ArrayMethods, Factories, TorchMethods, TorchTensorMethods, SelectionMethods):
+class Tensor(ArrayMethods, Factories, TorchMethods, SelectionMethods):
     """An n-dimensional array with reverse-mode autodiff:
     ``Tensor(data, requires_grad=False, dtype=None, name=None)``."""
 
@@ -122,8 +121,7 @@ class Tensor(ArrayMethods, Factories, TorchMethods, TorchTensorMethods, Selectio
     def ndim(self) -> int:
         return self._data.ndim
 
-    # size (numpy's element count, callable as torch's size()): engine/torch_methods.py
-
+    # size, numpy's element count and torch's size(): torch_methods.py
     @property
     def dtype(self) -> np.dtype:
         return self._data.dtype
