@@ -382,7 +382,7 @@ class _Last:
         if len(args) != self.size or self.entry.pending_check:
             return False
         for a, (t, data, shape, dtype, grad) in zip(args, self.items):
-            if a is not t or a.data is not data or data.shape != shape or data.dtype is not dtype:
+            if a is not t or a._data is not data or data.shape != shape or data.dtype is not dtype:
                 return False
             if a.requires_grad is not grad:
                 return False
@@ -421,7 +421,7 @@ class _Entry:
         if changes.assignments != self.assignments:
             return False
         for t, data, requires_grad in self.tensors:
-            if t.data is not data or t.requires_grad != requires_grad:
+            if t._data is not data or t.requires_grad != requires_grad:  # the slot: .data's property costs
                 return False
         if changes.modes != self.modes_seen:  # some mode changed since the last look: are ours as traced?
             for module, training in self.modes:
@@ -438,7 +438,7 @@ class _Entry:
         """Gradients and outputs of the step that just ran."""
         wrap = Tensor._wrap
         for t, buffer in self.grads:
-            if t.grad is None or t.grad.data is not buffer:
+            if t.grad is None or t.grad._data is not buffer:
                 t.grad = wrap(buffer)  # the buffer is reused by the next call, like PyTorch's .grad
         for k, buffer in self.arg_grads:
             args[k].grad = wrap(buffer.copy())  # a new argument each call: each gets its own array
