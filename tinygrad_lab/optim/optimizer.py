@@ -277,7 +277,7 @@ class Optimizer:
                 for p, slots in zip(params, states):
                     grad = p.grad
                     if grad is not None:
-                        g, data = grad.data, p.data
+                        g, data = grad._data, p._data  # the slots: .data's property costs on every step
                         if g.shape != data.shape:  # a .grad set by hand: numpy would broadcast it into the update
                             raise ValueError(
                                 f"{type(self).__name__}.step: a gradient of shape {g.shape} for a parameter of "
