@@ -46,6 +46,17 @@ def _whole_numbers_of(arr: np.ndarray, dtype: np.dtype) -> bool:
     return bool(np.all((np.mod(arr, 1) == 0) & (arr >= info.min) & (arr <= info.max)))
 
 
+def _attribute_of(owner: Any, name: str, kind: type, kind_name: str) -> Any:
+    """``owner``'s attribute ``name``, which must be a ``kind``: one step of get_submodule's and get_parameter's
+    dotted paths, with torch's AttributeError when it is missing or something else."""
+    if not hasattr(owner, name):
+        raise AttributeError(f"{type(owner).__name__} has no attribute `{name}`")
+    found = getattr(owner, name)
+    if not isinstance(found, kind):
+        raise AttributeError(f"`{name}` is not an {kind_name}")
+    return found
+
+
 class Module:
     """Base class of layers and models: subclasses set Parameters and Modules as attributes and write ``forward``."""
 
@@ -303,23 +314,13 @@ class Module:
         that is missing or not a Module."""
         module = self
         for part in target.split(".") if target else ():
-            if not hasattr(module, part):
-                raise AttributeError(f"{type(module).__name__} has no attribute `{part}`")
-            module = getattr(module, part)
-            if not isinstance(module, Module):
-                raise AttributeError(f"`{part}` is not an nn.Module")
+            module = _attribute_of(module, part, Module, "nn.Module")
         return module
 
     def get_parameter(self, target: str) -> Parameter:
         """The Parameter at the dotted path ``target`` (``"fc1.weight"``), as torch's."""
         module_path, _, name = target.rpartition(".")
-        module = self.get_submodule(module_path)
-        if not hasattr(module, name):
-            raise AttributeError(f"{type(module).__name__} has no attribute `{name}`")
-        param = getattr(module, name)
-        if not isinstance(param, Parameter):
-            raise AttributeError(f"`{name}` is not an nn.Parameter")
-        return param
+        return _attribute_of(self.get_submodule(module_path), name, Parameter, "nn.Parameter")
 
     # ---- saving and loading ------------------------------------------------------------------------------------
     def state_dict(self) -> OrderedDict[str, np.ndarray]:
