@@ -19,6 +19,13 @@ def _indices(t: Any, found: Any) -> Any:
     return type(t)._wrap(arr if arr.dtype == np.int64 else arr.astype(np.int64))
 
 
+def _indices_of(name: str, t: Any, axis: Any, keepdims: bool, dim: Any, keepdim: bool | None) -> Any:
+    """numpy's ``name`` ("argmax" or "argmin") over ``t``'s array with numpy's keywords or torch's, as ``_indices``."""
+    if dim is not None or keepdim is not None:
+        axis, keepdims = axis_keepdims(name, axis, keepdims, dim, keepdim)
+    return _indices(t, getattr(np, name)(t.data, axis=axis, keepdims=keepdims))
+
+
 class ArrayMethods:
     """Mixed into Tensor; no state of its own."""
 
@@ -48,9 +55,7 @@ class ArrayMethods:
     ) -> Any:
         """The indices numpy's argmax gives, as an int64 Tensor outside the graph (torch's); numpy's keywords or
         torch's ``dim`` and ``keepdim``."""
-        if dim is not None or keepdim is not None:
-            axis, keepdims = axis_keepdims("argmax", axis, keepdims, dim, keepdim)
-        return _indices(self, np.argmax(self.data, axis=axis, keepdims=keepdims))
+        return _indices_of("argmax", self, axis, keepdims, dim, keepdim)
 
     def argmin(
         self: Any,
@@ -60,11 +65,8 @@ class ArrayMethods:
         dim: int | None = None,
         keepdim: bool | None = None,
     ) -> Any:
-        """The indices numpy's argmin gives, as an int64 Tensor outside the graph (torch's); numpy's keywords or
-        torch's ``dim`` and ``keepdim``."""
-        if dim is not None or keepdim is not None:
-            axis, keepdims = axis_keepdims("argmin", axis, keepdims, dim, keepdim)
-        return _indices(self, np.argmin(self.data, axis=axis, keepdims=keepdims))
+        """As argmax, with numpy's argmin."""
+        return _indices_of("argmin", self, axis, keepdims, dim, keepdim)
 
     def any(self: Any, axis: int | tuple | None = None, keepdims: bool = False) -> Any:
         return np.any(self, axis=axis, keepdims=keepdims)
