@@ -135,40 +135,38 @@ class Softplus(Module):
         return f"beta={self.beta}, threshold={self.threshold}"
 
 
-def _legacy_softmax_dim(name: str, ndim: int) -> int:
-    """torch's implicit axis of Softmax(dim=None): 0 for 0-, 1- and 3-D input, else 1, with torch's warning."""
-    warnings.warn(
-        f"{name}: implicit dimension choice is deprecated (as in torch); pass dim=", UserWarning, stacklevel=3
-    )
-    return 0 if ndim in (0, 1, 3) else 1
+class _SoftmaxNd(Module):
+    """Softmax's and LogSoftmax's ``dim`` and repr."""
+
+    def __init__(self, dim: int | None = None):
+        super().__init__()
+        self.dim = dim
+
+    def _dim(self, name: str, ndim: int) -> int:
+        """``dim``, or when None torch's implicit choice, 0 for 0-, 1- and 3-D input, else 1, with torch's warning."""
+        if self.dim is not None:
+            return self.dim
+        warnings.warn(
+            f"{name}: implicit dimension choice is deprecated (as in torch); pass dim=", UserWarning, stacklevel=3
+        )
+        return 0 if ndim in (0, 1, 3) else 1
+
+    def extra_repr(self) -> str:
+        return f"dim={self.dim}"
 
 
-class Softmax(Module):
+class Softmax(_SoftmaxNd):
     """exp(x) / sum(exp(x)) along ``dim``: probabilities that sum to 1, stable for large inputs."""
 
-    def __init__(self, dim: int | None = None):
-        super().__init__()
-        self.dim = dim
-
     def forward(self, x: Tensor) -> Tensor:
-        return x.softmax(dim=_legacy_softmax_dim("Softmax", x.ndim) if self.dim is None else self.dim)
-
-    def extra_repr(self) -> str:
-        return f"dim={self.dim}"
+        return x.softmax(dim=self._dim("Softmax", x.ndim))
 
 
-class LogSoftmax(Module):
+class LogSoftmax(_SoftmaxNd):
     """x - logsumexp(x) along ``dim`` (what NLLLoss takes), stable for logits of any size."""
 
-    def __init__(self, dim: int | None = None):
-        super().__init__()
-        self.dim = dim
-
     def forward(self, x: Tensor) -> Tensor:
-        return x.log_softmax(dim=_legacy_softmax_dim("LogSoftmax", x.ndim) if self.dim is None else self.dim)
-
-    def extra_repr(self) -> str:
-        return f"dim={self.dim}"
+        return x.log_softmax(dim=self._dim("LogSoftmax", x.ndim))
 
 
 ACTIVATIONS: dict[str, type[Module]] = {
