@@ -194,3 +194,16 @@ def test_softmax_modules_without_dim_take_torchs_implicit_axis_and_warn(name, sh
     with pytest.warns(UserWarning):
         ref = theirs(torch.tensor(x))
     np.testing.assert_allclose(out.data, ref.numpy(), rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.parametrize("name", ["softmax", "log_softmax"])
+@pytest.mark.parametrize("shape", [(5,), (3, 4), (2, 3, 4), (2, 3, 4, 2)], ids=str)
+def test_functional_softmax_without_dim_takes_torchs_implicit_axis_and_warns(name, shape):
+    """A ported ``F.softmax(x)`` on 3-D input normalised the last axis, torch the first: the same numbers now."""
+    x = RNG.standard_normal(shape)
+    with pytest.warns(UserWarning, match=f"{name}: implicit dimension choice is deprecated") as caught:
+        out = getattr(F, name)(tl.tensor(x))
+    assert caught[0].filename == __file__  # reported at the caller's line, as torch's
+    with pytest.warns(UserWarning):
+        ref = getattr(torch.nn.functional, name)(torch.tensor(x))
+    np.testing.assert_allclose(out.data, ref.numpy(), rtol=1e-12, atol=1e-15)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
 from typing import Any
 
 from tinygrad_lab.engine.tensor import Tensor
@@ -144,12 +143,7 @@ class _SoftmaxNd(Module):
 
     def _dim(self, name: str, ndim: int) -> int:
         """``dim``, or when None torch's implicit choice, 0 for 0-, 1- and 3-D input, else 1, with torch's warning."""
-        if self.dim is not None:
-            return self.dim
-        warnings.warn(
-            f"{name}: implicit dimension choice is deprecated (as in torch); pass dim=", UserWarning, stacklevel=3
-        )
-        return 0 if ndim in (0, 1, 3) else 1
+        return self.dim if self.dim is not None else F.implicit_dim(name, ndim, stacklevel=4)
 
     def extra_repr(self) -> str:
         return f"dim={self.dim}"

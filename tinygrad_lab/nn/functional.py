@@ -8,6 +8,7 @@ loss, so differing shapes are a ValueError naming both.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -106,14 +107,29 @@ def relu6(x: Tensor, inplace: bool = False) -> Tensor:
     return Hardtanh.apply(x, min_val=0.0, max_val=6.0)
 
 
-def softmax(x: Tensor, axis: int = -1, *, dim: int | None = None) -> Tensor:
-    """exp(log_softmax(x)): probabilities along ``axis`` (``dim``, torch's name), stable for large logits."""
-    return x.softmax(axis, dim=dim)
+def implicit_dim(name: str, ndim: int, stacklevel: int = 3) -> int:
+    """torch's softmax dim when none is given: 0 for 0-, 1- and 3-D input, else 1, with torch's warning (reported
+    ``stacklevel`` frames up: the caller of F.softmax)."""
+    warnings.warn(
+        f"{name}: implicit dimension choice is deprecated (as in torch); pass dim=", UserWarning, stacklevel=stacklevel
+    )
+    return 0 if ndim in (0, 1, 3) else 1
 
 
-def log_softmax(x: Tensor, axis: int = -1, *, dim: int | None = None) -> Tensor:
-    """x - logsumexp(x) along ``axis`` (``dim``, torch's name): stable for logits of any size."""
-    return x.log_softmax(axis, dim=dim)
+def softmax(x: Tensor, axis: int | None = None, *, dim: int | None = None) -> Tensor:
+    """exp(log_softmax(x)): probabilities along ``axis`` (``dim``, torch's name), stable for large logits; with
+    neither, torch's implicit choice (implicit_dim), so a ported ``F.softmax(x)`` gives torch's numbers."""
+    if axis is None and dim is None:
+        axis = implicit_dim("softmax", x.ndim)
+    return x.softmax(dim=dim) if axis is None else x.softmax(axis, dim=dim)
+
+
+def log_softmax(x: Tensor, axis: int | None = None, *, dim: int | None = None) -> Tensor:
+    """x - logsumexp(x) along ``axis`` (``dim``, torch's name): stable for logits of any size; with neither,
+    torch's implicit choice (implicit_dim)."""
+    if axis is None and dim is None:
+        axis = implicit_dim("log_softmax", x.ndim)
+    return x.log_softmax(dim=dim) if axis is None else x.log_softmax(axis, dim=dim)
 
 
 # ---- helpers ----------------------------------------------------------------------------------------------------
