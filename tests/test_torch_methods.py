@@ -407,3 +407,12 @@ def test_a_compiled_step_with_torchs_spellings_replays_as_eager(native):
         assert accuracy.item() == eager_accuracy.item() and accuracy.dtype == np.float32
     assert compiled._replays
     np.testing.assert_allclose(model.weight.data, eager_model.weight.data, rtol=1e-12)
+
+
+@pytest.mark.parametrize("factory", ["zeros_like", "ones_like"])
+@pytest.mark.parametrize("dtype", [np.int64, np.int32, np.bool_, np.float32, np.float64])
+def test_zeros_like_and_ones_like_keep_the_dtype_as_torchs(factory, dtype):
+    values = np.array([[1, 0, 2]]).astype(dtype)
+    ours, theirs = getattr(tl, factory)(tl.tensor(values, dtype=dtype)), getattr(torch, factory)(torch.tensor(values))
+    assert ours.dtype == theirs.numpy().dtype and ours.shape == tuple(theirs.shape)
+    np.testing.assert_array_equal(ours.data, theirs.numpy())

@@ -85,9 +85,9 @@ class Factories:
 
 def zeros_like(t: Tensor, requires_grad: bool = False) -> Tensor:
     """Zeros of ``t``'s shape and dtype, as torch.zeros_like."""
-    return _new(np.zeros_like(t.data), None, requires_grad)
+    return _new(np.zeros_like(t.data), t.dtype, requires_grad)
 
 
 def ones_like(t: Tensor, requires_grad: bool = False) -> Tensor:
     """Ones of ``t``'s shape and dtype, as torch.ones_like."""
-    return _new(np.ones_like(t.data), None, requires_grad)
+    return _new(np.ones_like(t.data), t.dtype, requires_grad)
