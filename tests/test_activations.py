@@ -142,3 +142,32 @@ def test_the_hidden_layer_activations_are_registered_for_the_cli_and_build_an_ml
         torch.tensor(hidden.data)
     )
     np.testing.assert_allclose(model.act1(hidden).data, expected.numpy(), rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda lib: lib.nn.ReLU(inplace=False),
+        lambda lib: lib.nn.ReLU(False),
+        lambda lib: lib.nn.LeakyReLU(0.2, inplace=False),
+        lambda lib: lib.nn.Dropout(0.5, inplace=False),
+    ],
+)
+def test_relu_leaky_relu_and_dropout_take_torchs_inplace_argument(make):
+    """``nn.ReLU(inplace=False)``, torchvision's spelling, was a TypeError naming Module.__init__."""
+    ours, theirs = make(tl), make(torch)
+    assert repr(ours) == repr(theirs)
+    x = np.linspace(-2, 2, 9)
+    np.testing.assert_allclose(ours.eval()(tl.tensor(x)).data, theirs.eval()(torch.tensor(x)).numpy(), rtol=1e-15)
+
+
+@pytest.mark.parametrize("name", ["relu", "leaky_relu", "dropout"])
+def test_functional_relu_leaky_relu_and_dropout_take_inplace_false_and_refuse_true(name):
+    x = tl.tensor(np.linspace(-2, 2, 9))
+    call = getattr(F, name)
+    kwargs = {"training": False} if name == "dropout" else {}
+    np.testing.assert_array_equal(call(x, inplace=False, **kwargs).data, call(x, **kwargs).data)
+    with pytest.raises(ValueError, match=f"{name}: inplace=True is not supported"):
+        call(x, inplace=True, **kwargs)
+    with pytest.raises(ValueError, match="ReLU: inplace=True is not supported"):
+        nn.ReLU(inplace=True)

@@ -23,7 +23,16 @@ class Tanh(Module):
         return x.tanh()
 
 
-class ReLU(Module):
+class _InPlaceFlag(Module):
+    """An activation with torch's ``inplace`` argument, which only False is accepted for (a new tensor each call)."""
+
+    def __init__(self, inplace: bool = False):
+        super().__init__()
+        F.not_in_place(type(self).__name__, inplace)
+        self.inplace = False
+
+
+class ReLU(_InPlaceFlag):
     """max(x, 0) elementwise."""
 
     def forward(self, x: Tensor) -> Tensor:
@@ -37,11 +46,11 @@ class Identity(Module):
         return x
 
 
-class LeakyReLU(Module):
+class LeakyReLU(_InPlaceFlag):
     """x where x > 0, else negative_slope * x."""
 
-    def __init__(self, negative_slope: float = 0.01):
-        super().__init__()
+    def __init__(self, negative_slope: float = 0.01, inplace: bool = False):
+        super().__init__(inplace)
         self.negative_slope = negative_slope
 
     def forward(self, x: Tensor) -> Tensor:
@@ -65,15 +74,6 @@ class GELU(Module):
 
     def extra_repr(self) -> str:
         return f"approximate={self.approximate!r}"
-
-
-class _InPlaceFlag(Module):
-    """An activation with torch's ``inplace`` argument, which only False is accepted for (a new tensor each call)."""
-
-    def __init__(self, inplace: bool = False):
-        super().__init__()
-        F._not_in_place(type(self).__name__, inplace)
-        self.inplace = False
 
 
 class SiLU(_InPlaceFlag):

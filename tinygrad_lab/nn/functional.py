@@ -31,6 +31,7 @@ from tinygrad_lab.nn.functional_conv import (  # noqa: F401  (re-exported: F.con
     linear,
     max_pool1d,
     max_pool2d,
+    not_in_place,
 )
 
 REDUCTIONS = ("mean", "sum", "none")
@@ -49,20 +50,16 @@ def tanh(x: Tensor) -> Tensor:
     return x.tanh()
 
 
-def relu(x: Tensor) -> Tensor:
+def relu(x: Tensor, inplace: bool = False) -> Tensor:
     """max(x, 0); its gradient at 0 is 0."""
+    not_in_place("relu", inplace)
     return x.relu()
 
 
-def leaky_relu(x: Tensor, negative_slope: float = 0.01) -> Tensor:
+def leaky_relu(x: Tensor, negative_slope: float = 0.01, inplace: bool = False) -> Tensor:
     """x where x > 0, else negative_slope * x."""
+    not_in_place("leaky_relu", inplace)
     return x.leaky_relu(negative_slope)
-
-
-def _not_in_place(name: str, inplace: bool) -> None:
-    """torch's ``inplace=True`` is refused: the result is always a new tensor here."""
-    if inplace:
-        raise ValueError(f"{name}: inplace=True is not supported (the result is a new tensor; use inplace=False)")
 
 
 def gelu(x: Tensor, approximate: str = "none") -> Tensor:
@@ -78,13 +75,13 @@ def gelu(x: Tensor, approximate: str = "none") -> Tensor:
 
 def silu(x: Tensor, inplace: bool = False) -> Tensor:
     """x sigmoid(x) (swish)."""
-    _not_in_place("silu", inplace)
+    not_in_place("silu", inplace)
     return x * x.sigmoid()
 
 
 def elu(x: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
     """x where x > 0, else alpha (exp(x) - 1), computed with expm1."""
-    _not_in_place("elu", inplace)
+    not_in_place("elu", inplace)
     return Elu.apply(x, alpha=alpha)
 
 
@@ -95,7 +92,7 @@ def softplus(x: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
 
 def hardtanh(x: Tensor, min_val: float = -1.0, max_val: float = 1.0, inplace: bool = False) -> Tensor:
     """x clipped to [min_val, max_val], with torch's gradient: 0 at the bounds (clip's is 1 there)."""
-    _not_in_place("hardtanh", inplace)
+    not_in_place("hardtanh", inplace)
     if min_val > max_val:
         raise ValueError(f"hardtanh: min_val {min_val} must not exceed max_val {max_val}")
     return Hardtanh.apply(x, min_val=min_val, max_val=max_val)
@@ -103,7 +100,7 @@ def hardtanh(x: Tensor, min_val: float = -1.0, max_val: float = 1.0, inplace: bo
 
 def relu6(x: Tensor, inplace: bool = False) -> Tensor:
     """min(max(x, 0), 6): hardtanh(x, 0, 6), gradient 0 at 0 and 6 as torch's."""
-    _not_in_place("relu6", inplace)
+    not_in_place("relu6", inplace)
     return Hardtanh.apply(x, min_val=0.0, max_val=6.0)
 
 

@@ -455,9 +455,18 @@ def dropout_probability(p: Any, who: str) -> float:
     return float(p)
 
 
-def dropout(x: Any, p: float = 0.5, training: bool = True, rng: np.random.Generator | None = None) -> Tensor:
+def not_in_place(name: str, inplace: bool) -> None:
+    """torch's ``inplace=True`` is refused: the result is always a new tensor here."""
+    if inplace:
+        raise ValueError(f"{name}: inplace=True is not supported (the result is a new tensor; use inplace=False)")
+
+
+def dropout(
+    x: Any, p: float = 0.5, training: bool = True, inplace: bool = False, rng: np.random.Generator | None = None
+) -> Tensor:
     """Zero each element with probability p and scale the rest by 1 / (1 - p) when training; identity otherwise.
-    ``rng`` draws the mask (tl.manual_seed's generator when None)."""
+    ``rng`` draws the mask (tl.manual_seed's generator when None); ``inplace`` is torch's, False only."""
+    not_in_place("dropout", inplace)
     x = _tensor(x)
     p = dropout_probability(p, "dropout")
     if not training or p == 0.0:

@@ -15,6 +15,7 @@ from tinygrad_lab.nn.functional_conv import (
     dropout_probability,
     layer_norm,
     normalized_shape_of,
+    not_in_place,
     state_array,
 )
 from tinygrad_lab.nn.module import Module, Parameter
@@ -89,9 +90,10 @@ class Dropout(Module):
     """Zero each element with probability p while training (scaling the rest by 1/(1-p)); identity in eval mode.
     ``rng`` draws the masks (tl.manual_seed's generator when None)."""
 
-    def __init__(self, p: float = 0.5, rng: np.random.Generator | None = None):
+    def __init__(self, p: float = 0.5, inplace: bool = False, rng: np.random.Generator | None = None):
         super().__init__()
-        self.p, self.rng = dropout_probability(p, "Dropout"), rng
+        not_in_place("Dropout", inplace)
+        self.p, self.rng, self.inplace = dropout_probability(p, "Dropout"), rng, False
 
     @property
     def draws_random(self) -> bool:
@@ -99,10 +101,10 @@ class Dropout(Module):
         return self.training and self.p > 0
 
     def forward(self, x: Tensor) -> Tensor:
-        return dropout(x, self.p, self.training, self.rng)
+        return dropout(x, self.p, self.training, rng=self.rng)
 
     def extra_repr(self) -> str:
-        return f"p={self.p}"
+        return f"p={self.p}, inplace=False"
 
 
 class LayerNorm(Module):
