@@ -416,3 +416,33 @@ def test_zeros_like_and_ones_like_keep_the_dtype_as_torchs(factory, dtype):
     ours, theirs = getattr(tl, factory)(tl.tensor(values, dtype=dtype)), getattr(torch, factory)(torch.tensor(values))
     assert ours.dtype == theirs.numpy().dtype and ours.shape == tuple(theirs.shape)
     np.testing.assert_array_equal(ours.data, theirs.numpy())
+
+
+@pytest.mark.parametrize(
+    "program",
+    [
+        lambda lib, a, b: ~(a > 0),
+        lambda lib, a, b: (a > 0) & (b > 0),
+        lambda lib, a, b: (a > 0) | (b < 0),
+        lambda lib, a, b: (a > 0) ^ (b > 0),
+        lambda lib, a, b: True & (a > 0),
+        lambda lib, a, b: a.long() & b.long(),
+        lambda lib, a, b: ~a.long(),
+        lambda lib, a, b: ((a > 0) & (b > 0)).any(dim=1),
+        lambda lib, a, b: (a > 0).all(dim=0, keepdim=True),
+        lambda lib, a, b: (a > 0).any(),
+    ],
+)
+def test_mask_operators_and_any_all_give_torchs_tensors(program):
+    """``~mask``, ``mask & other`` and ``mask.all(dim=1)`` were TypeErrors; ``.any()`` gave a numpy bool."""
+    a, b = np.array([[1.0, -2.0, 0.0], [3.0, 5.0, -1.0]]), np.array([[2.0, 1.0, -3.0], [0.0, 4.0, 6.0]])
+    ours, theirs = program(tl, tl.tensor(a), tl.tensor(b)), program(torch, torch.tensor(a), torch.tensor(b))
+    assert isinstance(ours, tl.Tensor) and ours.dtype == theirs.numpy().dtype
+    np.testing.assert_array_equal(ours.data, theirs.numpy())
+
+
+def test_mask_operators_refuse_float_tensors_as_torch():
+    with pytest.raises(TypeError, match=r"~: only for bool or integer tensors \(masks\), got float64 \(2,\)"):
+        ~tl.tensor([1.0, 2.0])
+    with pytest.raises(TypeError):
+        ~torch.tensor([1.0, 2.0])

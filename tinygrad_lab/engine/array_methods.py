@@ -1,7 +1,7 @@
 """The ndarray methods numpy code calls on its arrays (``x.dot(w)``, ``p.argmax(axis=1)``, ``mask.any()``), for
 Tensors: each is the numpy function of the same name, so it is the Tensor op numpy_dispatch maps it to (in the
-graph) or numpy's own answer (truth values, which carry no gradient; indices as an int64 Tensor outside the graph,
-as torch's argmax)."""
+graph) or numpy's own answer outside the graph, as a Tensor as torch's are (truth values as bool, indices as
+int64)."""
 
 from __future__ import annotations
 
@@ -24,6 +24,13 @@ def _indices_of(name: str, t: Any, axis: Any, keepdims: bool, dim: Any, keepdim:
     if dim is not None or keepdim is not None:
         axis, keepdims = axis_keepdims(name, axis, keepdims, dim, keepdim)
     return _indices(t, getattr(np, name)(t.data, axis=axis, keepdims=keepdims))
+
+
+def _truth(name: str, t: Any, axis: Any, keepdims: bool, dim: Any, keepdim: bool | None) -> Any:
+    """numpy's ``name`` ("any" or "all") over ``t``'s array with numpy's keywords or torch's, as a bool Tensor."""
+    if dim is not None or keepdim is not None:
+        axis, keepdims = axis_keepdims(name, axis, keepdims, dim, keepdim)
+    return type(t)._wrap(as_array(getattr(np, name)(t.data, axis=axis, keepdims=keepdims)))
 
 
 class ArrayMethods:
@@ -68,8 +75,14 @@ class ArrayMethods:
         """As argmax, with numpy's argmin."""
         return _indices_of("argmin", self, axis, keepdims, dim, keepdim)
 
-    def any(self: Any, axis: int | tuple | None = None, keepdims: bool = False) -> Any:
-        return np.any(self, axis=axis, keepdims=keepdims)
+    def any(
+        self: Any, axis: Any = None, keepdims: bool = False, *, dim: Any = None, keepdim: bool | None = None
+    ) -> Any:
+        """Whether any element (along ``axis``, or torch's ``dim``) is true: a bool Tensor outside the graph."""
+        return _truth("any", self, axis, keepdims, dim, keepdim)
 
-    def all(self: Any, axis: int | tuple | None = None, keepdims: bool = False) -> Any:
-        return np.all(self, axis=axis, keepdims=keepdims)
+    def all(
+        self: Any, axis: Any = None, keepdims: bool = False, *, dim: Any = None, keepdim: bool | None = None
+    ) -> Any:
+        """Whether every element (along ``axis``, or torch's ``dim``) is true: a bool Tensor outside the graph."""
+        return _truth("all", self, axis, keepdims, dim, keepdim)

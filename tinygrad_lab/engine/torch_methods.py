@@ -62,6 +62,17 @@ class Size(builtins.int):
         return (builtins.int, (builtins.int(self),))  # pickled and copied as the plain number
 
 
+def _logical(symbol: str, ufunc: np.ufunc, *operands: Any) -> Any:
+    """``~mask``, ``a & b``, ``a | b``, ``a ^ b`` as torch's: logical on bool tensors, bitwise on integer ones, a
+    Tensor outside the graph; a float operand is refused, as torch refuses it."""
+    tensor = _tensor_class()
+    arrays = [o.data if isinstance(o, tensor) else o for o in operands]
+    if any(np.asarray(a).dtype.kind not in "biu" for a in arrays):
+        shapes = " and ".join(f"{np.asarray(a).dtype} {np.shape(a)}" for a in arrays)
+        raise TypeError(f"{symbol}: only for bool or integer tensors (masks), got {shapes}")
+    return tensor._wrap(np.asarray(ufunc(*arrays)))
+
+
 def _tensor_class() -> Any:
     """Tensor, looked up here because tensor.py imports this module to define it."""
     from tinygrad_lab.engine.tensor import Tensor
@@ -261,6 +272,28 @@ class TorchMethods:
 
     def ge(self: Any, other: Any) -> Any:
         return self >= other
+
+    # ---- logical and bitwise operators (masks), outside the graph as the comparisons ------------------------------
+    def __invert__(self: Any) -> Any:
+        return _logical("~", np.invert, self)
+
+    def __and__(self: Any, other: Any) -> Any:
+        return _logical("&", np.bitwise_and, self, other)
+
+    def __or__(self: Any, other: Any) -> Any:
+        return _logical("|", np.bitwise_or, self, other)
+
+    def __xor__(self: Any, other: Any) -> Any:
+        return _logical("^", np.bitwise_xor, self, other)
+
+    def __rand__(self: Any, other: Any) -> Any:
+        return _logical("&", np.bitwise_and, other, self)
+
+    def __ror__(self: Any, other: Any) -> Any:
+        return _logical("|", np.bitwise_or, other, self)
+
+    def __rxor__(self: Any, other: Any) -> Any:
+        return _logical("^", np.bitwise_xor, other, self)
 
     # ---- shaped like another tensor ----------------------------------------------------------------------------
     def view_as(self: Any, other: Any) -> Any:
