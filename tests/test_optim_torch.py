@@ -2,6 +2,8 @@
 per-group hyperparameters, add_param_group, step(closure), and state_dict/load_state_dict checkpoints taken
 mid-training in either library continuing as torch's optimizer continues."""
 
+import inspect
+
 import numpy as np
 import pytest
 import torch
@@ -243,11 +245,27 @@ def test_the_optimizer_differences_from_torch_the_readme_lists_hold():
         opt = make([tl.tensor([1.0], requires_grad=True)])
         with pytest.raises(ValueError, match=f"{key}={value} is not supported"):
             opt.param_groups[0][key] = value
-        with pytest.raises(TypeError, match=key):  # not a constructor argument
+        with pytest.raises(ValueError, match=f"{key}={value} is not supported"):  # as a constructor argument too
             type(opt)([tl.tensor([1.0], requires_grad=True)], lr=0.1, **{key: value})
+        type(opt)([tl.tensor([1.0], requires_grad=True)], lr=0.1, **{key: opt.defaults[key]})  # torch's default: fine
     for key, value in [("foreach", True), ("fused", True), ("capturable", True)]:
         ps, qs = pair()
         ours, theirs = optim.Adam(ps, lr=0.01), torch.optim.Adam(qs, lr=0.01)
         ours.param_groups[0][key] = value
         step_both(ours, ps, theirs, qs, 2)
         assert_params_equal(ps, qs)
+
+
+@pytest.mark.parametrize("name", ["SGD", "Adam", "AdamW", "RMSprop", "Adagrad"])
+def test_constructor_parameters_are_torchs_in_torchs_order_with_its_defaults(name):
+    """A ported ``optim.SGD(params)`` (torch's lr defaults to 1e-3) or ``SGD(p, 0.1, 0.9, 0.0, 5e-4, True)`` (torch's
+    positional order: dampening before weight_decay, nesterov last) means what it means in torch."""
+    ours, theirs = inspect.signature(getattr(optim, name)), inspect.signature(getattr(torch.optim, name))
+    ported = [p for p in ours.parameters.values() if p.kind is not p.VAR_KEYWORD]  # **options: the keyword-only
+    expected = [theirs.parameters[p.name] for p in ported]
+    assert [p.name for p in ported] == list(theirs.parameters)[: len(ported)]
+    assert [p.default for p in ported] == [p.default for p in expected]
+    keyword_only = {n: p.default for n, p in theirs.parameters.items() if p.kind is p.KEYWORD_ONLY}
+    getattr(optim, name)([tl.tensor([1.0], requires_grad=True)], **keyword_only)  # torch's defaults are accepted
+    with pytest.raises(TypeError, match=f"{name}: unexpected keyword argument 'momentun'"):
+        getattr(optim, name)([tl.tensor([1.0], requires_grad=True)], momentun=0.9)

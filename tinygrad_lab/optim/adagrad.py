@@ -22,12 +22,21 @@ class Adagrad(Optimizer):
         self,
         params: Iterable[Tensor] | Iterable[dict[str, Any]],
         lr: float = 1e-2,
-        eps: float = 1e-10,
+        lr_decay: float = 0,
         weight_decay: float = 0,
+        initial_accumulator_value: float = 0,
+        eps: float = 1e-10,
+        **options: Any,
     ):
-        defaults = dict(lr=lr, lr_decay=0, eps=eps, weight_decay=weight_decay, initial_accumulator_value=0)
+        defaults = dict(
+            lr=lr,
+            lr_decay=lr_decay,
+            eps=eps,
+            weight_decay=weight_decay,
+            initial_accumulator_value=initial_accumulator_value,
+        )
         super().__init__(
-            params, {**defaults, "foreach": None, "maximize": False, "differentiable": False, "fused": None}
+            params, {**defaults, "foreach": None, "maximize": False, "differentiable": False, "fused": None}, options
         )
 
     def _update(

@@ -26,8 +26,10 @@ class Adam(Optimizer):
         betas: tuple[float, float] = (0.9, 0.999),
         eps: float = 1e-8,
         weight_decay: float = 0,
+        amsgrad: bool = False,
+        **options: Any,
     ):
-        defaults = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=False, maximize=False)
+        defaults = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad, maximize=False)
         super().__init__(
             params,
             {
@@ -35,6 +37,7 @@ class Adam(Optimizer):
                 **{"foreach": None, "capturable": False, "differentiable": False, "fused": None},
                 "decoupled_weight_decay": self._unsupported["decoupled_weight_decay"],  # AdamW's is True
             },
+            options,
         )
 
     def _checked(self, key: str, value: Any) -> Any:
@@ -85,8 +88,10 @@ class AdamW(Adam):
         betas: tuple[float, float] = (0.9, 0.999),
         eps: float = 1e-8,
         weight_decay: float = 1e-2,
+        amsgrad: bool = False,
+        **options: Any,
     ):
-        super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay)
+        super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad, **options)
 
     def _update(
         self, p: np.ndarray, g: np.ndarray, state: dict[str, Any], lr: np.ndarray, hyper: dict[str, Any]

@@ -86,8 +86,19 @@ class Optimizer:
     _state_keys: tuple[str, ...] = ()  # torch's per-parameter state, what state_dict saves
     _required_state: tuple[str, ...] = ()  # the keys a parameter's saved state has all of, or none
 
-    def __init__(self, params: Iterable[Tensor] | Iterable[dict[str, Any]], defaults: dict[str, Any]):
+    def __init__(
+        self,
+        params: Iterable[Tensor] | Iterable[dict[str, Any]],
+        defaults: dict[str, Any],
+        options: Mapping[str, Any] | None = None,
+    ):
         name = type(self).__name__
+        unexpected = sorted(set(options or ()) - set(defaults))
+        if (
+            unexpected
+        ):  # ``options``: torch's keyword-only arguments (foreach=None, maximize=False, ...), its group keys
+            raise TypeError(f"{name}: unexpected keyword argument {unexpected[0]!r}")
+        defaults = {**defaults, **(options or {})}
         if isinstance(params, (Tensor, set)):
             raise TypeError(
                 f"{name}: params must be an ordered iterable (a list) of Tensors or of dicts, got a "

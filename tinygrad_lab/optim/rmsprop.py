@@ -31,12 +31,16 @@ class RMSprop(Optimizer):
         lr: float = 1e-2,
         alpha: float = 0.99,
         eps: float = 1e-8,
-        momentum: float = 0,
         weight_decay: float = 0,
+        momentum: float = 0,
+        centered: bool = False,
+        **options: Any,
     ):
-        defaults = dict(lr=lr, momentum=momentum, alpha=alpha, eps=eps, centered=False, weight_decay=weight_decay)
+        defaults = dict(lr=lr, momentum=momentum, alpha=alpha, eps=eps, centered=centered, weight_decay=weight_decay)
         super().__init__(
-            params, {**defaults, "capturable": False, "foreach": None, "maximize": False, "differentiable": False}
+            params,
+            {**defaults, "capturable": False, "foreach": None, "maximize": False, "differentiable": False},
+            options,
         )
 
     def _update(

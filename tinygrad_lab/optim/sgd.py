@@ -25,15 +25,16 @@ class SGD(Optimizer):
     def __init__(
         self,
         params: Iterable[Tensor] | Iterable[dict[str, Any]],
-        lr: float,
+        lr: float = 1e-3,
         momentum: float = 0,
-        nesterov: bool = False,
-        weight_decay: float = 0,
         dampening: float = 0,
+        weight_decay: float = 0,
+        nesterov: bool = False,
+        **options: Any,
     ):
         defaults = dict(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay, nesterov=nesterov)
         super().__init__(
-            params, {**defaults, "maximize": False, "foreach": None, "differentiable": False, "fused": None}
+            params, {**defaults, "maximize": False, "foreach": None, "differentiable": False, "fused": None}, options
         )
 
     def _checked(self, key: str, value: Any) -> Any:
