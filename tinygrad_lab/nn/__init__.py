@@ -14,7 +14,7 @@ A Module registers the Parameters and sub-Modules assigned to its attributes, in
 ``named_parameters()`` yields dotted paths (``fc1.weight``) and ``state_dict()`` saves them by those names.
 """
 
-from tinygrad_lab.nn import functional, init
+from tinygrad_lab.nn import functional, init, utils
 from tinygrad_lab.nn.activations import (
     ACTIVATIONS,
     ELU,
@@ -45,6 +45,7 @@ from tinygrad_lab.nn.pooling import AdaptiveAvgPool2d, AvgPool1d, AvgPool2d, Fla
 __all__ = [
     "functional",
     "init",
+    "utils",
     "DataLoader",
     "ACTIVATIONS",
     "INITS",
