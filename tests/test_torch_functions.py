@@ -68,6 +68,21 @@ PROGRAMS = {
     "squeeze(x[:, :1], 1)": lambda lib, x, y: lib.squeeze(x[:, :1], 1),
     "unsqueeze(x, -1)": lambda lib, x, y: lib.unsqueeze(x, -1),
     "t(y)": lambda lib, x, y: lib.t(y),
+    "index_select(x, 1, idx)": lambda lib, x, y: lib.index_select(x, 1, lib.tensor([2, 0, 2], dtype=lib.int64)),
+    "masked_fill(x, x > 1, 0.0)": lambda lib, x, y: lib.masked_fill(x, x > 1, 0.0),
+    "sort(x, 1, True)[0]": lambda lib, x, y: lib.sort(x, 1, True)[0],
+    "topk(y, 1, dim=1).values": lambda lib, x, y: lib.topk(y, 1, dim=1).values,  # y: no ties to break otherwise
+    "y[argsort(y[:, 0], descending=True)]": lambda lib, x, y: y[lib.argsort(y[:, 0], descending=True)],
+    "cumsum(x, 2)": lambda lib, x, y: lib.cumsum(x, 2),
+    "cumprod(x, 0)": lambda lib, x, y: lib.cumprod(x, 0),
+    "flip(x, [0, 2])": lambda lib, x, y: lib.flip(x, [0, 2]),
+    "roll(x, 1, 2)": lambda lib, x, y: lib.roll(x, 1, 2),
+    "tril(y, -1)": lambda lib, x, y: lib.tril(y, -1),
+    "triu(y)": lambda lib, x, y: lib.triu(y),
+    "split(x, 2, 2)[1]": lambda lib, x, y: lib.split(x, 2, 2)[1],
+    "chunk(x, 2, 1)[0]": lambda lib, x, y: lib.chunk(x, 2, 1)[0],
+    "unbind(x, 1)[2]": lambda lib, x, y: lib.unbind(x, 1)[2],
+    "repeat_interleave(y, 2, 0)": lambda lib, x, y: lib.repeat_interleave(y, 2, 0),
 }
 
 

@@ -57,6 +57,21 @@ __all__ = [
     "is_tensor",
     "from_numpy",
     "as_tensor",
+    "index_select",
+    "masked_fill",
+    "sort",
+    "argsort",
+    "topk",
+    "cumsum",
+    "cumprod",
+    "flip",
+    "roll",
+    "tril",
+    "triu",
+    "split",
+    "chunk",
+    "unbind",
+    "repeat_interleave",
 ]
 
 
@@ -234,6 +249,68 @@ def t(input: Tensor) -> Tensor:
 
 def numel(input: Tensor) -> int:
     return _tensor("numel", input).numel()
+
+
+# ---- selecting, sorting, scans (Tensor's methods of selection_methods.py) ------------------------------------------
+def index_select(input: Tensor, dim: int, index: Any) -> Tensor:
+    return _tensor("index_select", input).index_select(dim, index)
+
+
+def masked_fill(input: Tensor, mask: Any, value: Any) -> Tensor:
+    return _tensor("masked_fill", input).masked_fill(mask, value)
+
+
+def sort(input: Tensor, dim: int = -1, descending: bool = False, stable: bool = False) -> Any:
+    """torch.sort: ``(values, indices)``, stable here always."""
+    return _tensor("sort", input).sort(dim, descending, stable)
+
+
+def argsort(input: Tensor, dim: int = -1, descending: bool = False, stable: bool = False) -> Tensor:
+    return _tensor("argsort", input).argsort(dim, descending, stable)
+
+
+def topk(input: Tensor, k: int, dim: int = -1, largest: bool = True, sorted: bool = True) -> Any:  # noqa: A002  (torch's name)
+    return _tensor("topk", input).topk(k, dim, largest, sorted)
+
+
+def cumsum(input: Tensor, dim: int) -> Tensor:
+    return _tensor("cumsum", input).cumsum(dim)
+
+
+def cumprod(input: Tensor, dim: int) -> Tensor:
+    return _tensor("cumprod", input).cumprod(dim)
+
+
+def flip(input: Tensor, dims: Any) -> Tensor:
+    return _tensor("flip", input).flip(dims)
+
+
+def roll(input: Tensor, shifts: Any, dims: Any = None) -> Tensor:
+    return _tensor("roll", input).roll(shifts, dims)
+
+
+def tril(input: Tensor, diagonal: int = 0) -> Tensor:
+    return _tensor("tril", input).tril(diagonal)
+
+
+def triu(input: Tensor, diagonal: int = 0) -> Tensor:
+    return _tensor("triu", input).triu(diagonal)
+
+
+def split(tensor: Tensor, split_size_or_sections: Any, dim: int = 0) -> tuple:
+    return _tensor("split", tensor).split(split_size_or_sections, dim)
+
+
+def chunk(input: Tensor, chunks: int, dim: int = 0) -> tuple:
+    return _tensor("chunk", input).chunk(chunks, dim)
+
+
+def unbind(input: Tensor, dim: int = 0) -> tuple:
+    return _tensor("unbind", input).unbind(dim)
+
+
+def repeat_interleave(input: Tensor, repeats: Any, dim: int | None = None) -> Tensor:
+    return _tensor("repeat_interleave", input).repeat_interleave(repeats, dim)
 
 
 # ---- making tensors --------------------------------------------------------------------------------------------------
