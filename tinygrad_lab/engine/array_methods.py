@@ -13,24 +13,13 @@ from tinygrad_lab.engine.autograd import as_array
 from tinygrad_lab.engine.torch_spellings import axis_keepdims
 
 
-def _indices(t: Any, found: Any) -> Any:
-    """numpy's indices (an intp array, or a scalar for the whole tensor) as an int64 Tensor outside the graph."""
-    arr = as_array(found)
-    return type(t)._wrap(arr if arr.dtype == np.int64 else arr.astype(np.int64))
-
-
-def _indices_of(name: str, t: Any, axis: Any, keepdims: bool, dim: Any, keepdim: bool | None) -> Any:
-    """numpy's ``name`` ("argmax" or "argmin") over ``t``'s array with numpy's keywords or torch's, as ``_indices``."""
+def _answer(name: str, t: Any, axis: Any, keepdims: bool, dim: Any, keepdim: bool | None, dtype: Any) -> Any:
+    """numpy's ``name`` (argmax, argmin, any, all) over ``t``'s array, with numpy's keywords or torch's, as a Tensor
+    of ``dtype`` outside the graph (indices int64 and truth values bool, as torch's)."""
     if dim is not None or keepdim is not None:
         axis, keepdims = axis_keepdims(name, axis, keepdims, dim, keepdim)
-    return _indices(t, getattr(np, name)(t.data, axis=axis, keepdims=keepdims))
-
-
-def _truth(name: str, t: Any, axis: Any, keepdims: bool, dim: Any, keepdim: bool | None) -> Any:
-    """numpy's ``name`` ("any" or "all") over ``t``'s array with numpy's keywords or torch's, as a bool Tensor."""
-    if dim is not None or keepdim is not None:
-        axis, keepdims = axis_keepdims(name, axis, keepdims, dim, keepdim)
-    return type(t)._wrap(as_array(getattr(np, name)(t.data, axis=axis, keepdims=keepdims)))
+    arr = as_array(getattr(np, name)(t.data, axis=axis, keepdims=keepdims))
+    return type(t)._wrap(arr if arr.dtype == dtype else arr.astype(dtype))
 
 
 class ArrayMethods:
@@ -62,7 +51,7 @@ class ArrayMethods:
     ) -> Any:
         """The indices numpy's argmax gives, as an int64 Tensor outside the graph (torch's); numpy's keywords or
         torch's ``dim`` and ``keepdim``."""
-        return _indices_of("argmax", self, axis, keepdims, dim, keepdim)
+        return _answer("argmax", self, axis, keepdims, dim, keepdim, np.int64)
 
     def argmin(
         self: Any,
@@ -73,16 +62,16 @@ class ArrayMethods:
         keepdim: bool | None = None,
     ) -> Any:
         """As argmax, with numpy's argmin."""
-        return _indices_of("argmin", self, axis, keepdims, dim, keepdim)
+        return _answer("argmin", self, axis, keepdims, dim, keepdim, np.int64)
 
     def any(
         self: Any, axis: Any = None, keepdims: bool = False, *, dim: Any = None, keepdim: bool | None = None
     ) -> Any:
         """Whether any element (along ``axis``, or torch's ``dim``) is true: a bool Tensor outside the graph."""
-        return _truth("any", self, axis, keepdims, dim, keepdim)
+        return _answer("any", self, axis, keepdims, dim, keepdim, np.bool_)
 
     def all(
         self: Any, axis: Any = None, keepdims: bool = False, *, dim: Any = None, keepdim: bool | None = None
     ) -> Any:
         """Whether every element (along ``axis``, or torch's ``dim``) is true: a bool Tensor outside the graph."""
-        return _truth("all", self, axis, keepdims, dim, keepdim)
+        return _answer("all", self, axis, keepdims, dim, keepdim, np.bool_)
